@@ -1,0 +1,80 @@
+"""boto3 clients and the retry policy for transient AWS errors.
+
+Clients use the default credential chain; only the endpoint and region come
+from settings (so the same code talks to AWS, moto or ElasticMQ).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from .settings import Settings
+
+_TRANSIENT_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalFailure",
+    "SlowDown",
+    "RequestTimeout",
+    "AWS.SimpleQueueService.ServiceUnavailable",
+}
+
+_local = threading.local()
+
+
+def is_transient_aws_error(exc: BaseException) -> bool:
+    if isinstance(
+        exc,
+        (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionClosedError,
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ConnectTimeoutError,
+        ),
+    ):
+        return True
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _TRANSIENT_CODES or status >= 500
+    return False
+
+
+#: Decorator for calls that should ride out a short AWS hiccup.
+aws_retry = retry(
+    retry=retry_if_exception(is_transient_aws_error),
+    wait=wait_exponential_jitter(initial=0.2, max=5),
+    stop=stop_after_attempt(6),
+    reraise=True,
+)
+
+
+def client(service: str, settings: Settings, **kwargs: Any) -> Any:
+    """A boto3 client for ``service``; one per thread (boto3 clients are
+    thread-safe, sessions are not, so we build each from its own session)."""
+    cache = getattr(_local, "clients", None)
+    if cache is None:
+        cache = _local.clients = {}
+    key = (service, settings.endpoint_url, settings.region, tuple(sorted(kwargs.items())))
+    if key not in cache:
+        config = botocore.config.Config(
+            retries={"mode": "standard", "max_attempts": 3},
+            connect_timeout=5,
+            read_timeout=max(30, settings.wait_time_s + 10),
+            max_pool_connections=32,
+        )
+        session = boto3.session.Session()
+        cache[key] = session.client(
+            service, region_name=settings.region, endpoint_url=settings.endpoint_url, config=config, **kwargs
+        )
+    return cache[key]

@@ -1,0 +1,190 @@
+"""``specfleet demo``: every pipeline end to end on the embedded stack.
+
+Each pipeline contributes a *step* (``DEMO_STEPS``): it starts its local
+stand-in for the remote source, produces jobs, runs its worker until the
+queue drains and returns a ``PipelineSummary``. Steps share one
+``DemoContext`` (stack namespace, work folder, servers to close) and run in
+order, so downloaded tracks flow on into spectrograms.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+
+from .db import connect
+from .local.stack import Namespace, start_detached, stop_detached
+from .queues import job_queue, status_queue
+from .runtime import Worker
+from .status import model_for
+
+#: (pipeline, "module:function") in run order.
+DEMO_STEPS: list[tuple[str, str]] = [
+    ("hydrophone", "specfleet.pipelines.hydrophone.demo:demo_step"),
+    ("search", "specfleet.pipelines.music.demo:search_step"),
+    ("download", "specfleet.pipelines.music.demo:download_step"),
+    ("spectrogram", "specfleet.pipelines.music.demo:spectrogram_step"),
+]
+ECHO_STEP = ("echo", "specfleet.demo:echo_step")
+
+
+@dataclass
+class PipelineSummary:
+    jobs: int = 0
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    objects: int = 0
+    status_rows: int = 0
+    lost: int = 0
+
+
+@dataclass
+class DemoContext:
+    ns: Namespace
+    workdir: Path
+    console: Console
+    #: Things with ``close()``/``stop()`` to call when the demo ends (servers).
+    cleanup: list[Any] = field(default_factory=list)
+    #: Free-form hand-over between steps (e.g. the video site's URL).
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings(self):  # type: ignore[no-untyped-def]
+        return self.ns.settings
+
+
+def run_worker(ctx: DemoContext, pipeline: str, *, concurrency: int | None = None, idle_exit_s: float = 3.0) -> dict:
+    """Run a pipeline's worker in this process until its queue stays empty."""
+    from .pipelines import get_pipeline
+
+    worker = Worker(ctx.settings, get_pipeline(pipeline), concurrency=concurrency, idle_exit_s=idle_exit_s)
+    worker.run()
+    return worker.metrics()
+
+
+def wait_for_status_drain(ctx: DemoContext, pipeline: str, timeout_s: float = 120) -> None:
+    """Wait until the poller has written every status message of ``pipeline``."""
+    q = status_queue(ctx.settings, pipeline)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        d = q.depth()
+        if d["visible"] == 0 and d["in_flight"] == 0 and d["delayed"] == 0:
+            return
+        threading.Event().wait(0.2)
+    raise TimeoutError(f"status queue {q.name} did not drain in {timeout_s}s")
+
+
+def count_status(ctx: DemoContext, pipeline: str) -> dict[str, int]:
+    table = model_for(pipeline).table
+    conn = connect(ctx.settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'SELECT stat, count(*) FROM "{table}" GROUP BY stat')  # noqa: S608 (our table name)
+            by_stat = dict(cur.fetchall())
+    finally:
+        conn.close()
+    return {
+        "ok": by_stat.get(1, 0),
+        "failed": by_stat.get(0, 0) + by_stat.get(-1, 0),
+        "skipped": by_stat.get(2, 0),
+        "status_rows": sum(by_stat.values()),
+    }
+
+
+def keys_with_status(ctx: DemoContext, pipeline: str, column: str) -> set[str]:
+    table = model_for(pipeline).table
+    conn = connect(ctx.settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'SELECT DISTINCT "{column}" FROM "{table}"')  # noqa: S608 (our names)
+            return {r[0] for r in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def echo_step(ctx: DemoContext) -> PipelineSummary:
+    """The built-in trivial pipeline (runs when no real pipeline is installed)."""
+    ids = [f"demo-{i}" for i in range(20)]
+    job_queue(ctx.settings, "echo").send_json({"job_id": j} for j in ids)
+    run_worker(ctx, "echo", concurrency=4, idle_exit_s=2)
+    wait_for_status_drain(ctx, "echo")
+    counts = count_status(ctx, "echo")
+    seen = keys_with_status(ctx, "echo", "job_id")
+    return PipelineSummary(jobs=len(ids), objects=0, lost=len(set(ids) - seen), **counts)
+
+
+def _load(target: str) -> Callable[[DemoContext], PipelineSummary] | None:
+    module, attr = target.split(":")
+    try:
+        return getattr(import_module(module), attr)
+    except ModuleNotFoundError as err:
+        if err.name and module.startswith(err.name):
+            return None
+        raise
+
+
+def run_demo(workdir: Path, only: list[str] | None = None, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console(stderr=True)
+    workdir = Path(workdir).resolve()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    steps = [(name, _load(target)) for name, target in DEMO_STEPS]
+    available = [(n, f) for n, f in steps if f is not None]
+    if only:
+        available = [(n, f) for n, f in [*steps, (ECHO_STEP[0], _load(ECHO_STEP[1]))] if n in only and f]
+    elif not available:
+        available = [(ECHO_STEP[0], _load(ECHO_STEP[1]))]  # type: ignore[list-item]
+
+    with console.status("starting the embedded stack (moto + PostgreSQL)"):
+        state = start_detached(workdir / "stack", poller=False)
+    ns = Namespace(state, name="demo")
+    ctx = DemoContext(ns=ns, workdir=workdir, console=console)
+    results: dict[str, Any] = {}
+    try:
+        for name, step in available:
+            started = time.monotonic()
+            with console.status(f"running the {name} pipeline"):
+                summary = step(ctx)  # type: ignore[misc]
+            results[name] = asdict(summary)
+            console.print(f"[green]{name}[/]: {results[name]} in {time.monotonic() - started:.1f}s")
+        report = workdir / "report.html"
+        _write_report(ctx, results, report)
+    finally:
+        for thing in reversed(ctx.cleanup):
+            for method in ("close", "stop", "shutdown"):
+                if callable(getattr(thing, method, None)):
+                    try:
+                        getattr(thing, method)()
+                    except Exception:
+                        pass
+                    break
+        ns.close()
+        stop_detached(workdir / "stack")
+    return {"pipelines": results, "report": str(report)}
+
+
+def _write_report(ctx: DemoContext, results: dict[str, Any], path: Path) -> None:
+    try:
+        from .report import write_report
+    except ModuleNotFoundError:
+        write_report = None
+    if write_report is not None:
+        write_report(ctx.settings, path)
+        return
+    rows = "".join(
+        f"<tr><td>{name}</td>" + "".join(f"<td>{v}</td>" for v in r.values()) + "</tr>" for name, r in results.items()
+    )
+    header = "".join(f"<th>{k}</th>" for k in PipelineSummary.__dataclass_fields__)
+    path.write_text(
+        "<!doctype html><meta charset=utf-8><title>specfleet demo</title>"
+        f"<h1>specfleet demo</h1><table border=1><tr><th>pipeline</th>{header}</tr>{rows}</table>"
+    )

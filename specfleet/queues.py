@@ -1,0 +1,226 @@
+"""SQS queues: creation with dead-letter queues, batch send/receive/delete,
+visibility changes and depth. The only module that speaks SQS."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from .aws import aws_retry, client
+from .settings import DLQ_SUFFIX, JOB_QUEUES, STATUS_QUEUES, Settings
+
+BATCH = 10  # SQS's limit for batch send/receive/delete
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int = 1
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_sqs(cls, raw: dict[str, Any]) -> "Message":
+        attrs = {k: v.get("StringValue", "") for k, v in raw.get("MessageAttributes", {}).items()}
+        return cls(
+            message_id=raw["MessageId"],
+            receipt_handle=raw["ReceiptHandle"],
+            body=raw["Body"],
+            receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+            attributes=attrs,
+        )
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    body: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+class Queue:
+    """One SQS queue, addressed by its real name."""
+
+    def __init__(self, settings: Settings, name: str):
+        self.settings = settings
+        self.name = name
+        self._url: str | None = None
+
+    @property
+    def sqs(self) -> Any:
+        return client("sqs", self.settings)
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = aws_retry(self.sqs.get_queue_url)(QueueName=self.name)["QueueUrl"]
+        return self._url
+
+    # --- producing ------------------------------------------------------------
+    def send(self, messages: Iterable[str | OutgoingMessage]) -> int:
+        """Send in batches of 10; raise if SQS refuses any entry after retries."""
+        sent = 0
+        batch: list[OutgoingMessage] = []
+        for m in messages:
+            batch.append(m if isinstance(m, OutgoingMessage) else OutgoingMessage(m))
+            if len(batch) == BATCH:
+                sent += self._send_batch(batch)
+                batch = []
+        if batch:
+            sent += self._send_batch(batch)
+        return sent
+
+    def _send_batch(self, batch: Sequence[OutgoingMessage]) -> int:
+        entries = {}
+        for i, m in enumerate(batch):
+            entry: dict[str, Any] = {"Id": str(i), "MessageBody": m.body}
+            if m.attributes:
+                entry["MessageAttributes"] = {
+                    k: {"DataType": "String", "StringValue": v} for k, v in m.attributes.items() if v != ""
+                }
+            entries[str(i)] = entry
+        for _attempt in range(5):
+            resp = aws_retry(self.sqs.send_message_batch)(QueueUrl=self.url, Entries=list(entries.values()))
+            for ok in resp.get("Successful", []):
+                entries.pop(ok["Id"], None)
+            failed = resp.get("Failed", [])
+            if not entries:
+                return len(batch)
+            if any(f.get("SenderFault") for f in failed):
+                raise RuntimeError(f"SQS refused messages on {self.name}: {failed}")
+        raise RuntimeError(f"SQS kept failing to accept {len(entries)} messages on {self.name}")
+
+    def send_json(self, payloads: Iterable[dict[str, Any]]) -> int:
+        return self.send(json.dumps(p, separators=(",", ":")) for p in payloads)
+
+    # --- consuming ------------------------------------------------------------
+    def receive(self, max_messages: int = BATCH, wait_s: int = 20, visibility_s: int | None = None) -> list[Message]:
+        kwargs: dict[str, Any] = {
+            "QueueUrl": self.url,
+            "MaxNumberOfMessages": max(1, min(BATCH, max_messages)),
+            "WaitTimeSeconds": max(0, min(20, wait_s)),
+            "AttributeNames": ["ApproximateReceiveCount"],
+            "MessageAttributeNames": ["All"],
+        }
+        if visibility_s is not None:
+            kwargs["VisibilityTimeout"] = visibility_s
+        resp = aws_retry(self.sqs.receive_message)(**kwargs)
+        return [Message.from_sqs(m) for m in resp.get("Messages", [])]
+
+    def delete(self, messages: Sequence[Message]) -> list[Message]:
+        """Delete in batches; return the messages SQS would not delete."""
+        failed: list[Message] = []
+        for start in range(0, len(messages), BATCH):
+            chunk = {str(i): m for i, m in enumerate(messages[start:start + BATCH])}
+            resp = aws_retry(self.sqs.delete_message_batch)(
+                QueueUrl=self.url,
+                Entries=[{"Id": i, "ReceiptHandle": m.receipt_handle} for i, m in chunk.items()],
+            )
+            failed.extend(chunk[f["Id"]] for f in resp.get("Failed", []))
+        return failed
+
+    def change_visibility(self, messages: Sequence[Message], seconds: int) -> list[Message]:
+        """Set visibility for a batch (0 hands messages back); return failures."""
+        failed: list[Message] = []
+        for start in range(0, len(messages), BATCH):
+            chunk = {str(i): m for i, m in enumerate(messages[start:start + BATCH])}
+            resp = aws_retry(self.sqs.change_message_visibility_batch)(
+                QueueUrl=self.url,
+                Entries=[
+                    {"Id": i, "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": int(seconds)}
+                    for i, m in chunk.items()
+                ],
+            )
+            failed.extend(chunk[f["Id"]] for f in resp.get("Failed", []))
+        return failed
+
+    def depth(self) -> dict[str, int]:
+        attrs = aws_retry(self.sqs.get_queue_attributes)(
+            QueueUrl=self.url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return {
+            "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
+            "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
+        }
+
+    def purge(self) -> None:
+        aws_retry(self.sqs.purge_queue)(QueueUrl=self.url)
+
+    def arn(self) -> str:
+        return aws_retry(self.sqs.get_queue_attributes)(QueueUrl=self.url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+
+
+def job_queue(settings: Settings, pipeline: str) -> Queue:
+    return Queue(settings, settings.job_queue(pipeline))
+
+
+def status_queue(settings: Settings, pipeline: str) -> Queue:
+    return Queue(settings, settings.status_queue(pipeline))
+
+
+def dead_letter_queue(queue: Queue) -> Queue:
+    return Queue(queue.settings, queue.name + DLQ_SUFFIX)
+
+
+def ensure_queue(settings: Settings, name: str, visibility_s: int | None = None) -> Queue:
+    """Create ``name`` and its dead-letter queue (redrive after
+    ``settings.max_receives`` receives). Idempotent."""
+    sqs = client("sqs", settings)
+    dlq_url = aws_retry(sqs.create_queue)(
+        QueueName=name + DLQ_SUFFIX, Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attrs = {
+        "VisibilityTimeout": str(visibility_s or settings.visibility_timeout_s),
+        "ReceiveMessageWaitTimeSeconds": "20",
+        "MessageRetentionPeriod": str(4 * 24 * 3600),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.max_receives)}),
+    }
+    try:
+        url = aws_retry(sqs.create_queue)(QueueName=name, Attributes=attrs)["QueueUrl"]
+    except sqs.exceptions.QueueNameExists:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)
+    queue = Queue(settings, name)
+    queue._url = url
+    return queue
+
+
+def ensure_all_queues(settings: Settings) -> dict[str, Queue]:
+    """Every job and status queue with its DLQ; keys are real queue names."""
+    out = {}
+    for pipeline in JOB_QUEUES:
+        out[settings.job_queue(pipeline)] = ensure_queue(settings, settings.job_queue(pipeline))
+    for pipeline in STATUS_QUEUES:
+        # Status queues: the writer's visibility must be >= 6x its timeout in AWS;
+        # locally the poller holds messages only for the handler call.
+        out[settings.status_queue(pipeline)] = ensure_queue(settings, settings.status_queue(pipeline), 60)
+    return out
+
+
+
+def redrive(queue: Queue, limit: int | None = None) -> int:
+    """Move messages from ``queue``'s DLQ back to ``queue``; return how many.
+
+    Each message is sent before it is deleted from the DLQ, so a crash in
+    between duplicates a job (harmless: jobs are idempotent) but never loses one.
+    """
+    dlq = dead_letter_queue(queue)
+    moved = 0
+    while limit is None or moved < limit:
+        batch = dlq.receive(BATCH if limit is None else min(BATCH, limit - moved), wait_s=1, visibility_s=60)
+        if not batch:
+            break
+        queue.send(OutgoingMessage(m.body, m.attributes) for m in batch)
+        dlq.delete(batch)
+        moved += len(batch)
+    return moved

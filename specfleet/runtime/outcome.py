@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+OutcomeKind = Literal["done", "rejected", "skipped", "retry", "dead", "banned", "released"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one job message."""
+
+    kind: OutcomeKind
+    reason: str = ""
+    seconds: float = 0.0

@@ -1,0 +1,41 @@
+"""The one small API through which workers report status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..queues import OutgoingMessage, Queue, status_queue
+from ..settings import Settings
+from ..status import StatusRecord
+
+#: Message attributes next to the ``::`` body (the body format is the
+#: original's; these carry what it has no room for).
+ATTR_DEDUPE = "dedupe_key"
+ATTR_REASON = "reason"
+MAX_REASON = 1000
+
+
+@dataclass
+class StatusSender:
+    settings: Settings
+    pipeline: str
+
+    def __post_init__(self) -> None:
+        self.queue: Queue = status_queue(self.settings, self.pipeline)
+
+    def message(self, record: StatusRecord, *, dedupe_key: str = "", reason: str = "") -> OutgoingMessage:
+        if record.pipeline != self.pipeline:
+            raise ValueError(f"{record.pipeline} status sent through the {self.pipeline} sender")
+        attrs = {}
+        if dedupe_key:
+            attrs[ATTR_DEDUPE] = dedupe_key[:256]
+        if reason:
+            attrs[ATTR_REASON] = reason[:MAX_REASON]
+        return OutgoingMessage(record.encode(), attrs)
+
+    def send(self, record: StatusRecord, *, dedupe_key: str = "", reason: str = "") -> None:
+        self.queue.send([self.message(record, dedupe_key=dedupe_key, reason=reason)])
+
+    def send_many(self, messages: list[OutgoingMessage]) -> None:
+        if messages:
+            self.queue.send(messages)

@@ -1,0 +1,315 @@
+"""The consumer loop every worker runs.
+
+It long-polls the pipeline's job queue, runs up to ``concurrency`` jobs at
+once (one thread each; CPU-bound pipelines hand work to a process pool from
+their handler), sends each job's status messages in batches, then deletes
+the job — or retries, dead-letters or hands it back according to what the
+handler raised (see ``errors.py``). Cross-cutting concerns are middleware.
+
+Shutdown: SIGTERM/SIGINT (or ``stop()``, used by the ban guard) stops taking
+jobs at once; after ``settings.drain_s`` seconds of grace, every job still
+running is handed back (visibility 0) so another worker can take it now,
+and its late result is discarded.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ..jobs import Job, JobValidationError, parse_job
+from ..queues import Message, OutgoingMessage, job_queue
+from ..settings import Settings
+from ..status import Stat
+from .batching import GroupCommit
+from .errors import Banned, Rejected, Skipped, Transient
+from .middleware import BanGuard, Heartbeat, Metrics, Middleware, RateLimit
+from .outcome import Outcome
+from .pipeline import JobContext, Pipeline
+from .status_sender import StatusSender
+
+log = logging.getLogger("specfleet.runtime")
+
+EXIT_OK = 0
+#: Exit code of a worker that stopped because its IP looks banned. The
+#: instance bootstrap turns it into "shut this instance down".
+EXIT_BANNED = 75
+
+
+def default_middleware(settings: Settings) -> list[Middleware]:
+    chain: list[Middleware] = [Heartbeat(settings.visibility_timeout_s), Metrics()]
+    if settings.rate_limit_per_min > 0:
+        chain.append(RateLimit(settings.rate_limit_per_min))
+    if settings.ban_threshold > 0:
+        chain.append(BanGuard(settings.ban_threshold))
+    return chain
+
+
+@dataclass
+class _Running:
+    message: Message
+    cancelled: threading.Event
+    released: bool = False
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        *,
+        concurrency: int | None = None,
+        middleware: list[Middleware] | None = None,
+        idle_exit_s: float | None = None,
+        max_jobs: int | None = None,
+    ):
+        self.settings = settings
+        self.pipeline = pipeline
+        self.queue = job_queue(settings, pipeline.name)
+        self.sender = StatusSender(settings, pipeline.name)
+        self.concurrency = max(
+            1, concurrency or pipeline.default_concurrency or settings.effective_concurrency()
+        )
+        self.middleware = middleware if middleware is not None else default_middleware(settings)
+        #: Exit once the queue has been empty this long with nothing running.
+        self.idle_exit_s = idle_exit_s
+        #: Exit after this many jobs were taken (tests, benchmarks).
+        self.max_jobs = max_jobs
+        self.stopping = threading.Event()
+        self.banned = False
+        self.resources: Any = None
+        self._deletes: GroupCommit[Message] = GroupCommit(self.queue.delete, key=lambda m: m.message_id)
+        self._sends: GroupCommit[OutgoingMessage] = GroupCommit(self._send_status, key=id)
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Condition()
+        self._taken = 0
+
+    # --- public API ---------------------------------------------------------
+    def run(self) -> int:
+        """Consume until stopped; return the process exit code."""
+        self._install_signal_handlers()
+        if self.pipeline.make_resources:
+            self.resources = self.pipeline.make_resources(self.settings)
+        for mw in self.middleware:
+            mw.before_worker_start(self)
+        log.info(
+            "worker %s consuming %s (concurrency %d)", self.settings.instance_id, self.queue.name, self.concurrency
+        )
+        try:
+            self._loop()
+        finally:
+            self._drain_and_hand_back()
+            for mw in reversed(self.middleware):
+                mw.after_worker_stop(self)
+            close = getattr(self.resources, "close", None) or getattr(self.resources, "shutdown", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing worker resources failed")
+        return EXIT_BANNED if self.banned else EXIT_OK
+
+    def stop(self, banned: bool = False) -> None:
+        """Stop taking jobs. With ``banned`` also hand in-flight jobs back now."""
+        if banned:
+            self.banned = True
+        self.stopping.set()
+        with self._lock:
+            self._lock.notify_all()
+        if banned or self.settings.drain_s <= 0:
+            threading.Thread(target=self._hand_back_running, name="hand-back", daemon=True).start()
+
+    def inflight_messages(self) -> list[Message]:
+        with self._lock:
+            return [r.message for r in self._running.values() if not r.released]
+
+    def report_banned(self, message: Message, reason: str) -> None:
+        """Send the one stat -1 status for this worker."""
+        ctx = self._context(message)
+        try:
+            job: Job | None = parse_job(self.pipeline.name, message.body)
+        except JobValidationError:
+            job = None
+        record = self.pipeline.failure_status(job, ctx, Stat.BANNED)
+        self.sender.send(
+            record,
+            dedupe_key=f"banned/{self.settings.instance_id}/{message.message_id}",
+            reason=f"banned after {self.settings.ban_threshold} consecutive ban-class failures: {reason}",
+        )
+
+    def metrics(self) -> dict[str, float]:
+        for mw in self.middleware:
+            if isinstance(mw, Metrics):
+                return mw.snapshot()
+        return {}
+
+    # --- loop ---------------------------------------------------------------
+    def _loop(self) -> None:
+        idle_since = time.monotonic()
+        while not self.stopping.is_set():
+            with self._lock:
+                while len(self._running) >= self.concurrency and not self.stopping.is_set():
+                    self._lock.wait(0.5)
+                free = self.concurrency - len(self._running)
+            if self.stopping.is_set():
+                break
+            if self.max_jobs is not None:
+                free = min(free, self.max_jobs - self._taken)
+                if free <= 0:
+                    self._wait_for_running()
+                    break
+            wait_s = self.settings.wait_time_s
+            if self.idle_exit_s is not None:
+                wait_s = min(wait_s, max(1, int(self.idle_exit_s)))
+            messages = self.queue.receive(min(10, free), wait_s=wait_s)
+            if self.stopping.is_set():
+                self._hand_back(messages)
+                break
+            if not messages:
+                with self._lock:
+                    busy = bool(self._running)
+                if busy:
+                    idle_since = time.monotonic()
+                elif self.idle_exit_s is not None and time.monotonic() - idle_since >= self.idle_exit_s:
+                    break
+                continue
+            idle_since = time.monotonic()
+            for message in messages:
+                self._start(message)
+
+    def _start(self, message: Message) -> None:
+        running = _Running(message, threading.Event())
+        with self._lock:
+            self._running[message.message_id] = running
+            self._taken += 1
+        threading.Thread(
+            target=self._process, args=(running,), name=f"job-{message.message_id[:8]}", daemon=True
+        ).start()
+
+    def _wait_for_running(self) -> None:
+        with self._lock:
+            while self._running and not self.stopping.is_set():
+                self._lock.wait(0.5)
+
+    # --- one job --------------------------------------------------------------
+    def _context(self, message: Message, cancelled: threading.Event | None = None) -> JobContext:
+        return JobContext(
+            settings=self.settings,
+            message=message,
+            instance_id=self.settings.instance_id,
+            sender=self.sender,
+            cancelled=cancelled or threading.Event(),
+            resources=self.resources,
+        )
+
+    def _process(self, running: _Running) -> None:
+        message = running.message
+        started = time.monotonic()
+        ctx = self._context(message, running.cancelled)
+        outcome = Outcome("done")
+        job: Job | None = None
+        try:
+            for mw in self.middleware:
+                mw.before_process(self, message)
+            job = parse_job(self.pipeline.name, message.body)
+            self.pipeline.handler(job, ctx)
+        except (JobValidationError, Rejected) as err:
+            outcome = Outcome("rejected", str(err))
+        except Skipped as err:
+            outcome = Outcome("skipped", str(err))
+        except Banned as err:
+            outcome = Outcome("banned", str(err))
+        except Exception as err:  # Transient, or anything unexpected
+            reason = str(err) if isinstance(err, Transient) else f"{type(err).__name__}: {err}"
+            if not isinstance(err, Transient):
+                log.exception("job %s failed unexpectedly", message.message_id)
+            if message.receive_count >= self.settings.max_receives:
+                outcome = Outcome("dead", f"gave up after {message.receive_count} attempts, job moved to DLQ: {reason}")
+            else:
+                outcome = Outcome("retry", reason)
+        outcome = Outcome(outcome.kind, outcome.reason, time.monotonic() - started)
+        try:
+            self._settle(running, job, ctx, outcome)
+        except Exception:
+            # The job stays invisible until its timeout and is then redelivered.
+            log.exception("settling job %s failed", message.message_id)
+        finally:
+            for mw in reversed(self.middleware):
+                try:
+                    mw.after_process(self, message, outcome)
+                except Exception:
+                    log.exception("middleware %s failed", type(mw).__name__)
+            with self._lock:
+                self._running.pop(message.message_id, None)
+                self._lock.notify_all()
+
+    def _settle(self, running: _Running, job: Job | None, ctx: JobContext, outcome: Outcome) -> None:
+        message = running.message
+        with self._lock:
+            if running.released:
+                log.info("job %s finished after it was handed back; result discarded", message.message_id)
+                return
+        reports: list[OutgoingMessage] = ctx.take_reports()
+        if outcome.kind in ("rejected", "skipped", "dead"):
+            stat = Stat.SKIPPED if outcome.kind == "skipped" else Stat.FAILED
+            record = self.pipeline.failure_status(job, ctx, stat)
+            reports.append(
+                self.sender.message(record, dedupe_key=f"{message.message_id}/{outcome.kind}", reason=outcome.reason)
+            )
+            log.warning("job %s %s: %s", message.message_id, outcome.kind, outcome.reason)
+        if outcome.kind != "banned" and reports:
+            self._sends.submit_many(reports)
+        if outcome.kind in ("done", "rejected", "skipped"):
+            self._deletes.submit(message)
+        elif outcome.kind == "retry":
+            # Exponential backoff through the visibility timeout; SQS redelivers.
+            backoff = min(self.settings.visibility_timeout_s, 2 ** min(message.receive_count, 10))
+            self.queue.change_visibility([message], backoff)
+            log.warning("job %s will be retried in %ds: %s", message.message_id, backoff, outcome.reason)
+        else:  # dead (SQS moves it to the DLQ on its next receive) or banned
+            self.queue.change_visibility([message], 0)
+        with self._lock:
+            running.released = True  # settled: the heartbeat must leave it alone
+
+    def _send_status(self, batch: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
+        self.sender.send_many(list(batch))  # raises unless SQS took all of them
+        return []
+
+    # --- shutdown ---------------------------------------------------------------
+    def _hand_back(self, messages: list[Message]) -> None:
+        if messages:
+            self.queue.change_visibility(messages, 0)
+            log.info("handed back %d jobs", len(messages))
+
+    def _hand_back_running(self) -> None:
+        with self._lock:
+            to_release = [r for r in self._running.values() if not r.released]
+            for r in to_release:
+                r.released = True
+                r.cancelled.set()
+        try:
+            self._hand_back([r.message for r in to_release])
+        except Exception:
+            log.exception("handing back in-flight jobs failed; they reappear after their visibility timeout")
+
+    def _drain_and_hand_back(self) -> None:
+        deadline = time.monotonic() + max(0.0, self.settings.drain_s)
+        with self._lock:
+            while self._running and time.monotonic() < deadline and not self.banned:
+                self._lock.wait(min(0.5, max(0.01, deadline - time.monotonic())))
+        self._hand_back_running()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            log.warning("signal %d: stop taking jobs, hand back in-flight ones", signum)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)

@@ -1,0 +1,115 @@
+"""All configuration in one place.
+
+Values come from the environment (prefix ``SPECFLEET_``) plus the standard AWS
+variables (``AWS_ENDPOINT_URL``, ``AWS_REGION``). Credentials never live here:
+boto3 uses its default chain (instance profile on EC2) and the database
+password comes from ``SPECFLEET_DB_DSN`` or a Secrets Manager secret named by
+``SPECFLEET_DB_SECRET_ID``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Logical queue names from SPEC.md. Real names are ``queue_prefix + name``.
+JOB_QUEUES = {
+    "echo": "jobs_echo",
+    "hydrophone": "jobs_hydro",
+    "search": "jobs_search",
+    "download": "jobs_download",
+    "spectrogram": "jobs_specto",
+}
+STATUS_QUEUES = {
+    "echo": "status_echo",
+    "hydrophone": "status_hydro",
+    "search": "status_search",
+    "download": "status",
+    "spectrogram": "status_specto",
+}
+DLQ_SUFFIX = "_dlq"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPECFLEET_", extra="ignore", populate_by_name=True)
+
+    # --- AWS -------------------------------------------------------------
+    region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("SPECFLEET_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    )
+    endpoint_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPECFLEET_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+    )
+    #: Prepended to every queue, topic and bucket name so several stacks
+    #: (or test cases) can share one account or one local server.
+    queue_prefix: str = ""
+    bucket: str = "specfleet-data"
+    topic_name: str = "status_sns"
+
+    # --- database ----------------------------------------------------------
+    db_dsn: SecretStr | None = None
+    db_secret_id: str | None = None
+    db_connect_timeout_s: int = 5
+
+    # --- consumer runtime ----------------------------------------------------
+    instance_id: str = Field(default_factory=lambda: os.environ.get("HOSTNAME") or socket.gethostname())
+    visibility_timeout_s: int = 120
+    wait_time_s: int = 20
+    #: Receives before SQS moves a message to its dead-letter queue.
+    max_receives: int = 5
+    #: Jobs running at once in one worker process (threads, or a process pool
+    #: for CPU-bound pipelines). 0 means one per CPU.
+    concurrency: int = 0
+    #: Seconds a SIGTERM'd worker lets in-flight jobs finish before handing
+    #: them back (visibility 0). 0 hands them back at once.
+    drain_s: float = 0.0
+    #: Consecutive ban-class failures before a worker reports stat -1 and stops.
+    ban_threshold: int = 3
+    #: Optional cap on jobs started per minute by one worker (0 = no cap).
+    rate_limit_per_min: float = 0.0
+
+    # --- status writer ---------------------------------------------------------
+    #: At most one SNS alert per subject per this many seconds; the rest are
+    #: counted and reported in the next alert (no alert storms).
+    alert_min_interval_s: int = 300
+
+    # --- local stack -------------------------------------------------------------
+    local_dir: str = ".specfleet/local"
+
+    def job_queue(self, pipeline: str) -> str:
+        return self.queue_prefix + JOB_QUEUES[pipeline]
+
+    def status_queue(self, pipeline: str) -> str:
+        return self.queue_prefix + STATUS_QUEUES[pipeline]
+
+    def topic(self) -> str:
+        return self.queue_prefix + self.topic_name
+
+    def effective_concurrency(self) -> int:
+        return self.concurrency if self.concurrency > 0 else (os.cpu_count() or 1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings. Tests and the CLI build their own ``Settings``."""
+    return Settings()
+
+
+def pipeline_for_queue(queue_name: str, prefix: str = "") -> tuple[str, str]:
+    """Map a real queue name back to ``(pipeline, "jobs"|"status")``.
+
+    Raises ``KeyError`` for a queue that is not ours.
+    """
+    name = queue_name[len(prefix):] if prefix and queue_name.startswith(prefix) else queue_name
+    for pipeline, q in STATUS_QUEUES.items():
+        if q == name:
+            return pipeline, "status"
+    for pipeline, q in JOB_QUEUES.items():
+        if q == name:
+            return pipeline, "jobs"
+    raise KeyError(f"unknown queue {queue_name!r}")

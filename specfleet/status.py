@@ -1,0 +1,176 @@
+"""The ``::``-delimited status codec (SPEC.md, "Status messages and tables").
+
+One record model per pipeline; the field order of the model *is* the wire
+format. ``encode`` refuses values that would break the framing (``::`` or a
+line break) and ``decode`` checks field count and types, so a malformed
+message is caught with a reason instead of being half-written.
+
+Formats (kept exactly as the original tools wrote them)::
+
+    echo         instance_id::stat::job_id::date
+    hydrophone   instance_id::stat::file_url::clips::date
+    search       instance_id::stat::track_id::yt_url::views::date
+    download     instance_id::stat::track_id::yt_url::date
+    spectrogram  instance_id::stat::track_id::win::ini::fin::rows::cols::date
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import IntEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
+
+SEP = "::"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class Stat(IntEnum):
+    FAILED = 0
+    DONE = 1
+    BANNED = -1
+    SKIPPED = 2
+
+
+class StatusFormatError(ValueError):
+    """A status value or message does not fit the wire format."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+class StatusRecord(BaseModel):
+    """Base of every status record. Subclasses add fields *between* ``stat``
+    and ``date``; ``date`` is always last on the wire."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pipeline: ClassVar[str]
+    table: ClassVar[str]
+
+    instance_id: str = Field(min_length=1, max_length=128)
+    stat: Stat
+    date: dt.datetime = Field(default_factory=utcnow)
+
+    @field_validator("date")
+    @classmethod
+    def _whole_seconds_utc(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.replace(microsecond=0)
+
+    @field_serializer("date")
+    def _date_text(self, value: dt.datetime) -> str:
+        return value.strftime(DATE_FORMAT)
+
+    @classmethod
+    def wire_fields(cls) -> list[str]:
+        names = [n for n in cls.model_fields if n not in ("instance_id", "stat", "date")]
+        return ["instance_id", "stat", *names, "date"]
+
+    # --- codec ---------------------------------------------------------------
+    def encode(self) -> str:
+        parts = []
+        for name in self.wire_fields():
+            value = getattr(self, name)
+            if isinstance(value, dt.datetime):
+                text = value.strftime(DATE_FORMAT)
+            elif isinstance(value, Stat):
+                text = str(int(value))
+            else:
+                text = str(value)
+            if SEP in text or "\n" in text or "\r" in text:
+                raise StatusFormatError(
+                    f"{self.pipeline} status field {name!r} may not contain '::' or a line break: {text[:80]!r}"
+                )
+            # A trailing ':' would merge with the separator on the wire.
+            if text.endswith(":") or text.startswith(":"):
+                raise StatusFormatError(
+                    f"{self.pipeline} status field {name!r} may not start or end with ':': {text[:80]!r}"
+                )
+            parts.append(text)
+        return SEP.join(parts)
+
+    @classmethod
+    def decode(cls, body: str) -> "StatusRecord":
+        if not isinstance(body, str):
+            raise StatusFormatError(f"status body must be text, got {type(body).__name__}")
+        if "\x00" in body:
+            raise StatusFormatError(f"{cls.pipeline} status contains a NUL character")
+        fields = cls.wire_fields()
+        parts = body.split(SEP)
+        if len(parts) != len(fields):
+            raise StatusFormatError(
+                f"{cls.pipeline} status needs {len(fields)} '::'-separated fields "
+                f"({SEP.join(fields)}), got {len(parts)}"
+            )
+        values: dict[str, Any] = dict(zip(fields, parts))
+        try:
+            values["date"] = dt.datetime.strptime(values["date"], DATE_FORMAT)
+        except ValueError:
+            raise StatusFormatError(f"{cls.pipeline} status date {values['date'][:40]!r} is not {DATE_FORMAT}") from None
+        try:
+            return cls.model_validate(values)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise StatusFormatError(f"{cls.pipeline} status field {where!r}: {first['msg']}") from None
+
+    def row(self) -> dict[str, Any]:
+        """Column values for the status table (stat as a plain int)."""
+        out = {name: getattr(self, name) for name in self.wire_fields()}
+        out["stat"] = int(self.stat)
+        return out
+
+
+class EchoStatus(StatusRecord):
+    pipeline: ClassVar[str] = "echo"
+    table: ClassVar[str] = "status_echo"
+    job_id: str = Field(min_length=1, max_length=256)
+
+
+class HydroStatus(StatusRecord):
+    pipeline: ClassVar[str] = "hydrophone"
+    table: ClassVar[str] = "status_hydro"
+    file_url: str = Field(max_length=2048)
+    clips: int = Field(ge=0, le=100_000)
+
+
+class SearchStatus(StatusRecord):
+    pipeline: ClassVar[str] = "search"
+    table: ClassVar[str] = "status_search"
+    track_id: str = Field(min_length=1, max_length=128)
+    yt_url: str = Field(max_length=2048)
+    views: int = Field(ge=-1)
+
+
+class DownloadStatus(StatusRecord):
+    pipeline: ClassVar[str] = "download"
+    table: ClassVar[str] = "status"
+    track_id: str = Field(min_length=1, max_length=128)
+    yt_url: str = Field(max_length=2048)
+
+
+class SpectoStatus(StatusRecord):
+    pipeline: ClassVar[str] = "spectrogram"
+    table: ClassVar[str] = "status_specto"
+    track_id: str = Field(min_length=1, max_length=128)
+    win: int = Field(ge=-1)
+    ini: int = Field(ge=0)
+    fin: int = Field(ge=0)
+    rows: int = Field(ge=0)
+    cols: int = Field(ge=0)
+
+
+STATUS_MODELS: dict[str, type[StatusRecord]] = {
+    m.pipeline: m for m in (EchoStatus, HydroStatus, SearchStatus, DownloadStatus, SpectoStatus)
+}
+
+
+def model_for(pipeline: str) -> type[StatusRecord]:
+    try:
+        return STATUS_MODELS[pipeline]
+    except KeyError:
+        raise StatusFormatError(f"no status format for pipeline {pipeline!r}") from None

@@ -1,0 +1,85 @@
+"""Shared fixtures: one embedded stack (moto server + PostgreSQL) per test
+process, and a fresh namespace (queue prefix, bucket, database, status
+poller) per test. A socket guard makes any non-loopback connection fail."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from specfleet.local.stack import EMULATOR_CREDENTIALS, Namespace, StackState, start_detached, stop_detached
+from specfleet.settings import Settings
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _check_address(address: object) -> None:
+    if isinstance(address, tuple) and address:
+        host = str(address[0])
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            if host not in ("localhost",):
+                raise OSError(f"test tried to reach {host!r}: only loopback is allowed in tests")
+            return
+        if not ip.is_loopback:
+            raise OSError(f"test tried to reach {host!r}: only loopback is allowed in tests")
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    _check_address(address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    _check_address(address)
+    return _real_connect_ex(self, address)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    # Nothing in a test may fall back to real AWS endpoints or credentials.
+    os.environ.update(EMULATOR_CREDENTIALS)
+    os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+    os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
+    root = tmp_path_factory.mktemp("stack")
+    state = start_detached(root, poller=False)
+    os.environ["AWS_ENDPOINT_URL"] = state.endpoint_url
+    try:
+        yield state
+    finally:
+        stop_detached(root)
+
+
+@pytest.fixture
+def namespace(stack: StackState) -> Iterator[Namespace]:
+    """A fresh slice of the stack with the status poller running."""
+    ns = Namespace(stack, wait_time_s=1, visibility_timeout_s=30)
+    try:
+        yield ns
+    finally:
+        ns.close()
+
+
+@pytest.fixture
+def settings(namespace: Namespace) -> Settings:
+    return namespace.settings
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """Where tests keep files worth looking at after a run (screenshots)."""
+    path = Path(__file__).resolve().parent.parent / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
