@@ -30,7 +30,7 @@ DEMO_STEPS: list[tuple[str, str]] = [
     ("hydrophone", "specfleet.pipelines.hydrophone.demo:demo_step"),
     ("search", "specfleet.pipelines.music.demo:search_step"),
     ("download", "specfleet.pipelines.music.demo:download_step"),
-    ("spectrogram", "specfleet.pipelines.music.demo:spectrogram_step"),
+    ("spectrogram", "specfleet.pipelines.spectrogram.demo:demo_step"),
 ]
 ECHO_STEP = ("echo", "specfleet.demo:echo_step")
 

@@ -13,7 +13,7 @@ PIPELINES: dict[str, str] = {
     "hydrophone": "specfleet.pipelines.hydrophone.worker:PIPELINE",
     "search": "specfleet.pipelines.music.search:PIPELINE",
     "download": "specfleet.pipelines.music.download:PIPELINE",
-    "spectrogram": "specfleet.pipelines.music.spectrogram:PIPELINE",
+    "spectrogram": "specfleet.pipelines.spectrogram.worker:PIPELINE",
 }
 
 

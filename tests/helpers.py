@@ -1,0 +1,38 @@
+"""Small helpers for tests: wait for a condition (never a bare sleep) and
+read tables."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, TypeVar
+
+from specfleet.db import connect
+from specfleet.settings import Settings
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {value!r})")
+        time.sleep(interval)
+
+
+def query(settings: Settings, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    conn = connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def count(settings: Settings, table: str, where: str = "TRUE", params: Any = None) -> int:
+    return int(query(settings, f'SELECT count(*) FROM "{table}" WHERE {where}', params)[0][0])
