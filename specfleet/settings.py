@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     # --- local stack -------------------------------------------------------------
     local_dir: str = ".specfleet/local"
 
+    # Pipeline- and tool-specific settings: each block belongs to one area.
+    # --- hydrophone ---------------------------------------------------------------
+    # --- music (search, download) -------------------------------------------------
+    # --- spectrogram -----------------------------------------------------------------
+    # --- fleet / infra -------------------------------------------------------------------
+    # --- monitoring -------------------------------------------------------------------
+    # --- catalog -----------------------------------------------------------------------
+
     def job_queue(self, pipeline: str) -> str:
         return self.queue_prefix + JOB_QUEUES[pipeline]
 
