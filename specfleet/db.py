@@ -29,7 +29,8 @@ class DatabaseNotConfigured(RuntimeError):
 
 def resolve_dsn(settings: Settings) -> str:
     if settings.db_dsn is not None:
-        return settings.db_dsn.get_secret_value()
+        dsn = settings.db_dsn  # SecretStr, or str after Settings.model_copy(update=...)
+        return dsn.get_secret_value() if hasattr(dsn, "get_secret_value") else str(dsn)
     if settings.db_secret_id:
         raw = client("secretsmanager", settings).get_secret_value(SecretId=settings.db_secret_id)["SecretString"]
         return dsn_from_secret(raw)

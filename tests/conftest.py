@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
 from pathlib import Path
 from typing import Iterator
@@ -60,6 +61,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
         yield state
     finally:
         stop_detached(root)
+        server_dir = root / "postgres" / "server_dir"  # see EmbeddedPostgres.server_dir
+        if server_dir.exists():
+            shutil.rmtree(server_dir.read_text().strip(), ignore_errors=True)
 
 
 @pytest.fixture

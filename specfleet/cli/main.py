@@ -134,25 +134,37 @@ def work(
 
 # --- status / dlq -------------------------------------------------------------------
 @app.command()
-def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """Summarise the status tables and queues."""
-    from ..monitoring import summary
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    watch: bool = typer.Option(False, "--watch", "-w", help="Keep refreshing a live table (Ctrl-C stops)."),
+    interval: Optional[float] = typer.Option(None, help="Seconds between refreshes (default: monitor_refresh_s)."),
+    record: bool = typer.Option(True, help="Append the queue depths to queue_depth_history."),
+) -> None:
+    """Queue depths, done/failed/skipped/banned, rate, ETA and instances per pipeline."""
+    from ..monitoring import status_table, summary
 
-    data = summary(settings())
+    s = settings()
     if as_json:
-        print(json.dumps(data, indent=2, default=str))
+        print(json.dumps(summary(s, record=record), indent=2, default=str))
         return
-    table = Table(title="specfleet status")
-    for col in ("pipeline", "visible", "in flight", "dlq", "done", "failed", "banned", "skipped", "instances"):
-        table.add_column(col, justify="right" if col != "pipeline" else "left")
-    for name, p in data["pipelines"].items():
-        table.add_row(
-            name, str(p["queue"]["visible"]), str(p["queue"]["in_flight"]), str(p["dlq"]),
-            str(p["done"]), str(p["failed"]), str(p["banned"]), str(p["skipped"]), str(p["instances"]),
-        )
-    Console().print(table)
-    if data.get("rejects"):
-        console.print(f"[yellow]{data['rejects']} malformed status messages in status_rejects[/]")
+    if not watch:
+        data = summary(s, record=record)
+        Console().print(status_table(data))
+        if data.get("rejects"):
+            console.print(f"[yellow]{data['rejects']} malformed status messages in status_rejects[/]")
+        return
+    import time
+
+    from rich.live import Live
+
+    period = s.monitor_refresh_s if interval is None else interval
+    try:
+        with Live(status_table(summary(s, record=record)), console=Console(), auto_refresh=False) as live:
+            while True:
+                time.sleep(period)  # refresh period of the display
+                live.update(status_table(summary(s, record=record)), refresh=True)
+    except KeyboardInterrupt:
+        pass
 
 
 @dlq_app.command("list")
@@ -188,6 +200,69 @@ def dlq_redrive(
     console.print(f"moved {moved} messages back to {q.name}")
 
 
+def _dlq_of(pipeline: str, status_queue_too: bool):  # type: ignore[no-untyped-def]
+    from ..queues import dead_letter_queue, job_queue, status_queue
+
+    if pipeline not in JOB_QUEUES:
+        console.print(f"[red]unknown pipeline {pipeline!r}[/]; choose one of {', '.join(JOB_QUEUES)}")
+        raise typer.Exit(2)
+    s = settings()
+    return dead_letter_queue(status_queue(s, pipeline) if status_queue_too else job_queue(s, pipeline))
+
+
+@dlq_app.command("show")
+def dlq_show(
+    pipeline: str = typer.Argument(...),
+    status_queue_too: bool = typer.Option(False, "--status", help="Show the status queue's DLQ instead."),
+    limit: int = typer.Option(10, min=1, max=100, help="At most this many messages."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Peek at messages in a dead-letter queue (they stay there)."""
+    dlq = _dlq_of(pipeline, status_queue_too)
+    seen: dict[str, object] = {}
+    held = []
+    try:
+        while len(seen) < limit:
+            batch = dlq.receive(min(10, limit - len(seen)), wait_s=1, visibility_s=30)
+            if not batch:
+                break
+            held.extend(batch)
+            for m in batch:
+                seen.setdefault(m.message_id, m)
+    finally:
+        dlq.change_visibility(held, 0)  # hand them straight back: this is a peek
+    rows = [
+        {"message_id": m.message_id, "receives": m.receive_count, "attributes": m.attributes, "body": m.body}
+        for m in seen.values()  # type: ignore[attr-defined]
+    ]
+    if as_json:
+        print(json.dumps({"queue": dlq.name, "messages": rows}, indent=2))
+        return
+    table = Table(title=f"{dlq.name}: {len(rows)} message(s) shown")
+    for col in ("message id", "receives", "body", "attributes"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        body = r["body"] if len(r["body"]) <= 200 else r["body"][:200] + "..."
+        table.add_row(r["message_id"], str(r["receives"]), body, json.dumps(r["attributes"]) if r["attributes"] else "")
+    Console().print(table)
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    pipeline: str = typer.Argument(...),
+    status_queue_too: bool = typer.Option(False, "--status", help="Purge the status queue's DLQ instead."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete every message in a pipeline's dead-letter queue (cannot be undone)."""
+    dlq = _dlq_of(pipeline, status_queue_too)
+    waiting = dlq.depth()["visible"]
+    if not yes and not typer.confirm(f"delete all {waiting} messages in {dlq.name}? This cannot be undone"):
+        console.print("nothing deleted")
+        raise typer.Exit(1)
+    dlq.purge()
+    console.print(f"purged {dlq.name} ({waiting} messages)")
+
+
 # --- demo -----------------------------------------------------------------------------
 @app.command()
 def demo(
@@ -218,3 +293,7 @@ def _load_plugins() -> None:
 
 
 _load_plugins()
+
+
+if __name__ == "__main__":
+    app()

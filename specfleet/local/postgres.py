@@ -3,8 +3,10 @@ port on 127.0.0.1 (like RDS), with its data in a folder of ours."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import tempfile
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -50,17 +52,30 @@ class EmbeddedPostgres:
         self.user = _run_as()
 
     @property
+    def server_dir(self) -> Path:
+        """Where the server's files live. As root the server runs as a helper
+        user that cannot reach private folders (pytest's tmp dirs are 0700,
+        and pytest resets that at every session), so its files go to a
+        world-traversable folder under /tmp keyed by ``data_dir``."""
+        if not self.user:
+            return self.data_dir
+        digest = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"specfleet-pg-{digest}"
+
+    @property
     def pgdata(self) -> Path:
-        return self.data_dir / "pgdata"
+        return self.server_dir / "pgdata"
 
     def dsn(self, dbname: str = "postgres") -> str:
         return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{dbname}"
 
     def _cmd(self, exe: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(_bin() / exe), *args], user=self.user, check=True, capture_output=True, text=True, timeout=timeout,
-            cwd="/",
+        done = subprocess.run(
+            [str(_bin() / exe), *args], user=self.user, capture_output=True, text=True, timeout=timeout, cwd="/",
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"{exe} failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-2000:]}")
+        return done
 
     def _chown(self, path: Path) -> None:
         if self.user:
@@ -68,22 +83,20 @@ class EmbeddedPostgres:
 
     def start(self) -> "EmbeddedPostgres":
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.server_dir.mkdir(parents=True, exist_ok=True)
         if self.user:
-            # the helper user must be able to reach the folder
-            for parent in [self.data_dir, *self.data_dir.parents]:
-                if parent == Path("/"):
-                    break
-                os.chmod(parent, os.stat(parent).st_mode | 0o011)
+            self._chown(self.server_dir)
+            (self.data_dir / "server_dir").write_text(str(self.server_dir))
         if not (self.pgdata / "PG_VERSION").exists():
             self.pgdata.mkdir(exist_ok=True)
             self._chown(self.pgdata)
             self._cmd("initdb", "-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8", "-U", PG_USER)
         if not self.port:
             self.port = free_port()
-        sock_dir = self.data_dir / "sock"
+        sock_dir = self.server_dir / "sock"
         sock_dir.mkdir(exist_ok=True)
         self._chown(sock_dir)
-        log = self.data_dir / "postgres.log"
+        log = self.server_dir / "postgres.log"
         log.touch()
         self._chown(log)
         opts = (
@@ -97,8 +110,13 @@ class EmbeddedPostgres:
         if (self.pgdata / "postmaster.pid").exists():
             try:
                 self._cmd("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop")
-            except subprocess.CalledProcessError:
+            except RuntimeError:
                 pass
+
+    def destroy(self) -> None:
+        """Stop the server and delete its files."""
+        self.stop("immediate")
+        shutil.rmtree(self.server_dir, ignore_errors=True)
 
     def create_database(self, name: str) -> str:
         import psycopg2

@@ -165,7 +165,7 @@ class Worker:
             wait_s = self.settings.wait_time_s
             if self.idle_exit_s is not None:
                 wait_s = min(wait_s, max(1, int(self.idle_exit_s)))
-            messages = self.queue.receive(min(10, free), wait_s=wait_s)
+            messages = self.queue.receive(min(10, free), wait_s=wait_s, visibility_s=self.settings.visibility_timeout_s)
             if self.stopping.is_set():
                 self._hand_back(messages)
                 break

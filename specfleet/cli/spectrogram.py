@@ -1,0 +1,65 @@
+"""CLI of the spectrogram pipeline: ``produce spectrogram`` and
+``spectrogram AUDIO --track-id ID --out DIR``. Heavy imports happen inside
+the commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def produce_spectrogram(
+    max_bytes: Optional[int] = typer.Option(None, "--max-bytes", help="Skip mp3s larger than this (default: settings, 10 MB)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would be enqueued."),
+) -> None:
+    """Enqueue one job per mp3 under audio/ that is small enough and has no windows yet."""
+    from ..pipelines.spectrogram.producer import ProduceReport, plan_jobs, produce
+    from .main import settings
+
+    s = settings()
+    if max_bytes is not None:
+        s = s.model_copy(update={"spectro_max_mp3_bytes": max_bytes})
+    if dry_run:
+        report = ProduceReport()
+        report.enqueued = len(plan_jobs(s, report))
+    else:
+        report = produce(s)
+    console.print(
+        f"listed {report.listed} objects: {'would enqueue' if dry_run else 'enqueued'} {report.enqueued}, "
+        f"{report.skipped_done} already done, {report.skipped_too_large} too large, "
+        f"{report.skipped_empty} empty, {report.skipped_not_mp3} not <track_id>.mp3"
+    )
+    print(json.dumps(report.as_dict()))
+
+
+def spectrogram(
+    audio: Path = typer.Argument(..., help="An mp3 file."),
+    track_id: str = typer.Option(..., "--track-id", help="Track id used in the window file names."),
+    out: Path = typer.Option(..., "--out", help="Folder for the window JPEGs."),
+) -> None:
+    """Run one track's spectrogram windows locally (no queues); print a JSON summary."""
+    from ..pipelines.spectrogram.worker import spectrogram_file
+    from ..runtime import Rejected, Skipped
+    from ..settings import Settings
+
+    try:
+        summary = spectrogram_file(audio, track_id, out, Settings())
+    except Skipped as err:
+        console.print(f"[yellow]skipped[/]: {err}")
+        raise typer.Exit(3)
+    except Rejected as err:
+        console.print(f"[red]rejected[/]: {err}")
+        raise typer.Exit(2)
+    console.print(f"wrote {len(summary['windows'])} windows to {out}")
+    print(json.dumps(summary))
+
+
+def register(app: typer.Typer, produce_app: typer.Typer) -> None:
+    produce_app.command("spectrogram")(produce_spectrogram)
+    app.command("spectrogram")(spectrogram)

@@ -1,0 +1,32 @@
+"""The hydrophone step of ``specfleet demo``: a local OOI stand-in with one
+clean 5-minute file, one file with a gap and an overlap, and one truncated
+file; produce the day, run the worker, count objects and status rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ...demo import DemoContext, PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
+from ...storage import Storage
+from .ooi_server import OOIServer, write_day
+from .producer import produce_day
+
+DEMO_DAY = dt.date(2017, 10, 9)
+DEMO_HYDROPHONE = "CE02SHBP/LJ01D/11-HYDBBA106"
+
+
+def demo_step(ctx: DemoContext) -> PipelineSummary:
+    root = ctx.workdir / "ooi"
+    write_day(root, DEMO_HYDROPHONE, DEMO_DAY, clean_files=1)
+    server = OOIServer(root).start()
+    ctx.cleanup.append(server)
+    ctx.shared["ooi_base_url"] = server.base_url
+    result = produce_day(ctx.settings, DEMO_DAY, base_url=server.base_url, hydrophone=DEMO_HYDROPHONE)
+    run_worker(ctx, "hydrophone", idle_exit_s=2)
+    wait_for_status_drain(ctx, "hydrophone")
+    counts = count_status(ctx, "hydrophone")
+    storage = Storage(ctx.settings)
+    objects = storage.count(f"{ctx.settings.hydro_prefix}/{DEMO_HYDROPHONE}/")
+    seen = keys_with_status(ctx, "hydrophone", "file_url")
+    lost = len(set(result.enqueued) - seen)
+    return PipelineSummary(jobs=len(result.enqueued), objects=objects, lost=lost, **counts)

@@ -1,0 +1,78 @@
+"""The hydrophone producer: one job per ``.mseed`` file in a day's listing.
+
+Files whose manifest already exists (every clip written) are skipped
+unless ``force``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ...jobs import HydroJob, JobValidationError, parse_job
+from ...queues import job_queue
+from ...settings import Settings
+from ...storage import Storage
+from .listing import Listing, fetch_listing
+from .naming import day_folder, day_url, file_name, normalize_hydrophone
+
+
+@dataclass
+class ProduceResult:
+    day_url: str
+    enqueued: list[str] = field(default_factory=list)
+    already_done: list[str] = field(default_factory=list)
+    #: ``(href or url, reason)`` of links and URLs not turned into jobs.
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+
+
+def parse_day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"day {text!r} is not YYYY-MM-DD") from None
+
+
+def done_files(settings: Settings, hydrophone: str, day: dt.date) -> set[str]:
+    """File names of ``day`` whose manifest exists (one S3 list call per 1000)."""
+    prefix = f"{settings.hydro_manifest_prefix.strip('/')}/{hydrophone}/{day_folder(day)}/"
+    return {key[len(prefix):].removesuffix(".json") for key, _ in Storage(settings).list(prefix)}
+
+
+def produce_day(
+    settings: Settings,
+    day: dt.date,
+    *,
+    base_url: str | None = None,
+    hydrophone: str | None = None,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ProduceResult:
+    hydro = normalize_hydrophone(hydrophone or settings.hydro_hydrophone)
+    url = day_url(base_url or settings.hydro_base_url, hydro, day)
+    listing: Listing = fetch_listing(url, timeout_s=settings.hydro_read_timeout_s, attempts=settings.hydro_download_attempts)
+    result = ProduceResult(day_url=listing.url, ignored=list(listing.ignored))
+    skip = set() if force else done_files(settings, hydro, day)
+    jobs: list[HydroJob] = []
+    for file_url in listing.files:
+        name = file_name(file_url)
+        if name in skip:
+            result.already_done.append(file_url)
+            continue
+        try:
+            job = parse_job("hydrophone", {"file_url": file_url, "hydrophone": hydro})
+        except JobValidationError as err:
+            result.ignored.append((file_url, str(err)))
+            continue
+        assert isinstance(job, HydroJob)
+        jobs.append(job)
+    queue = job_queue(settings, "hydrophone")
+    step = 10
+    for i in range(0, len(jobs), step):
+        batch = jobs[i : i + step]
+        queue.send(j.body() for j in batch)
+        result.enqueued.extend(j.file_url for j in batch)
+        if progress:
+            progress(len(result.enqueued), len(jobs))
+    return result

@@ -1,0 +1,259 @@
+"""Download worker: ``{track_id, yt_url}`` -> ``audio/{track_id}.mp3`` on S3.
+
+Per job: check the URL against the host policy, skip the track if its mp3 is
+already in S3 (stat 2), ask yt-dlp for the video's metadata and refuse it
+*before downloading* if it is too long or too large, download the
+lowest-quality audio into a private temp folder, convert it to mp3 with
+ffmpeg, refuse mp3s at or over the size limit, upload, report stat 1. The temp
+folder is removed whatever happens; no path is ever built from job input.
+
+yt-dlp's failures are classified by ``errors.classify`` into ban-class
+(-> ``Banned``: counts toward the ban threshold), gone (-> ``Rejected``) and
+transient (-> ``Transient``: retried with backoff).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ...jobs import TRACK_ID_RE, DownloadJob, Job
+from ...runtime import JobContext, JobError, Pipeline, Rejected, Skipped, Transient
+from ...settings import Settings
+from ...status import SEP, DownloadStatus, Stat, StatusRecord
+from ...storage import Storage
+from .errors import classify
+from .urls import UrlPolicyError, check_video_url
+
+log = logging.getLogger("specfleet.music.download")
+
+
+def audio_key(track_id: str) -> str:
+    """S3 key of a track's mp3 (SPEC.md layout)."""
+    return f"audio/{track_id}.mp3"
+
+
+@lru_cache(maxsize=4)
+def ffmpeg_path(configured: str = "") -> str:
+    """The ffmpeg binary: the configured one, else imageio-ffmpeg's (installs
+    with the project), else ``ffmpeg`` on PATH."""
+    if configured:
+        return configured
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        found = shutil.which("ffmpeg")
+        if not found:
+            raise RuntimeError("no ffmpeg: install imageio-ffmpeg or put ffmpeg on PATH") from None
+        return found
+
+
+class _YdlLogger:
+    """Routes yt-dlp's console output to logging and remembers its errors
+    (yt-dlp reports some refusals, like max-filesize, only as messages)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def debug(self, msg: str) -> None:
+        if "max-filesize" in msg:
+            self.messages.append(msg)
+        log.debug("yt-dlp: %s", msg)
+
+    def info(self, msg: str) -> None:
+        self.debug(msg)
+
+    def warning(self, msg: str) -> None:
+        log.debug("yt-dlp warning: %s", msg)
+
+    def error(self, msg: str) -> None:
+        self.messages.append(msg)
+        log.debug("yt-dlp error: %s", msg)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def ydl_options(settings: Settings, workdir: Path, logger: _YdlLogger, cancelled: threading.Event | None) -> dict[str, Any]:
+    def abort_if_cancelled(_progress: dict[str, Any]) -> None:
+        if cancelled is not None and cancelled.is_set():
+            raise _Cancelled("worker shutting down")
+
+    return {
+        "format": "worstaudio/worst",
+        # A fixed name inside our own temp folder: nothing from the job or the
+        # site ends up in a path.
+        "outtmpl": str(workdir / "source.%(ext)s"),
+        "paths": {"home": str(workdir), "temp": str(workdir)},
+        "noplaylist": True,
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "logger": logger,
+        "socket_timeout": settings.music_socket_timeout_s,
+        "retries": settings.music_ytdlp_retries,
+        "fragment_retries": settings.music_ytdlp_retries,
+        "extractor_retries": 0,
+        "max_filesize": settings.music_max_source_bytes,
+        "ffmpeg_location": ffmpeg_path(settings.music_ffmpeg),
+        "postprocessors": [
+            {"key": "FFmpegExtractAudio", "preferredcodec": "mp3", "preferredquality": settings.music_mp3_quality}
+        ],
+        "progress_hooks": [abort_if_cancelled],
+        "cachedir": False,
+        "color": "never",
+    }
+
+
+@dataclass(frozen=True)
+class Fetched:
+    path: Path
+    duration_s: float | None
+    title: str
+
+
+def fetch_mp3(url: str, workdir: Path, settings: Settings, cancelled: threading.Event | None = None) -> Fetched:
+    """Download ``url``'s audio as an mp3 inside ``workdir``.
+
+    Raises ``Rejected`` (too long, too large, gone), ``Banned`` or ``Transient``.
+    """
+    import yt_dlp
+
+    logger = _YdlLogger()
+    with yt_dlp.YoutubeDL(ydl_options(settings, workdir, logger, cancelled)) as ydl:
+        try:
+            info = ydl.extract_info(url, download=False)
+        except Exception as err:  # yt-dlp wraps everything in DownloadError
+            raise classify(err, what="reading video metadata") from None
+        if not isinstance(info, dict):
+            raise Rejected("video page has no media")
+        _check_before_download(info, settings)
+        try:
+            ydl.process_ie_result(info, download=True)
+        except Exception as err:
+            if cancelled is not None and cancelled.is_set():
+                raise Transient("worker shutting down mid-download") from None
+            raise classify(err, what="downloading audio") from None
+    mp3s = sorted(workdir.glob("*.mp3"))
+    if not mp3s:
+        if any("max-filesize" in m for m in logger.messages):
+            raise Rejected(f"source file larger than {settings.music_max_source_bytes} bytes: not downloaded")
+        raise Transient(f"yt-dlp produced no mp3 ({'; '.join(logger.messages)[-300:] or 'no message'})")
+    return Fetched(mp3s[0], info.get("duration"), str(info.get("title") or ""))
+
+
+def _check_before_download(info: dict[str, Any], settings: Settings) -> None:
+    """Refuse from metadata alone, before a byte of media is fetched."""
+    if info.get("_type") in ("playlist", "multi_video"):
+        raise Rejected("URL is a playlist, not one video")
+    if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
+        raise Rejected("video is a live stream")
+    duration = info.get("duration")
+    if isinstance(duration, (int, float)) and duration > settings.music_max_duration_s:
+        raise Rejected(
+            f"video is {int(duration)} s long, over the {settings.music_max_duration_s} s limit: not downloaded"
+        )
+    size = info.get("filesize") or info.get("filesize_approx")
+    if isinstance(size, (int, float)) and size > settings.music_max_source_bytes:
+        raise Rejected(f"source file is {int(size)} bytes, over the {settings.music_max_source_bytes} byte limit")
+
+
+# --- worker -------------------------------------------------------------------
+@dataclass
+class DownloadResources:
+    #: Limits transfers running at once (``music_concurrent_downloads``).
+    slots: threading.BoundedSemaphore
+
+    def close(self) -> None:
+        pass
+
+
+def make_resources(settings: Settings) -> DownloadResources:
+    return DownloadResources(threading.BoundedSemaphore(max(1, settings.music_concurrent_downloads)))
+
+
+def handle(job: Job, ctx: JobContext) -> None:
+    assert isinstance(job, DownloadJob)
+    settings = ctx.settings
+    try:
+        url = check_video_url(job.yt_url, settings)
+    except UrlPolicyError as err:
+        raise Rejected(str(err)) from None
+    storage = Storage(settings)
+    key = audio_key(job.track_id)
+    if storage.exists(key):
+        raise Skipped(f"{key} already in S3")
+    slots = ctx.resources.slots if isinstance(ctx.resources, DownloadResources) else None
+    with tempfile.TemporaryDirectory(prefix="specfleet-dl-", dir=settings.music_tmp_dir or None) as tmp:
+        if slots is not None:
+            slots.acquire()
+        try:
+            fetched = fetch_mp3(url, Path(tmp), settings, ctx.cancelled)
+        finally:
+            if slots is not None:
+                slots.release()
+        size = fetched.path.stat().st_size
+        if size >= settings.music_max_mp3_bytes:
+            raise Rejected(f"mp3 is {size} bytes, at or over the {settings.music_max_mp3_bytes} byte limit")
+        if ctx.cancelled.is_set():
+            raise Transient("worker shutting down before upload")
+        storage.put_file(key, fetched.path, content_type="audio/mpeg")
+    ctx.report(DownloadStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=url), key="done")
+
+
+def failure_status(job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord:
+    if isinstance(job, DownloadJob):
+        track_id, url = job.track_id, job.yt_url
+    else:  # unparseable body: keep what is safe to keep, for the status row
+        track_id, url = _salvage(ctx.message.body)
+    return DownloadStatus(instance_id=ctx.instance_id, stat=stat, track_id=track_id, yt_url=wire_safe(url))
+
+
+def _salvage(body: str) -> tuple[str, str]:
+    """Track id and URL of a job body that failed validation, where they are
+    safe to show in a status row (else ``"invalid"`` / ``""``)."""
+    data = _json_object(body)
+    url = data.get("yt_url")
+    return _salvage_track_id(body), url[:300] if isinstance(url, str) else ""
+
+
+def _salvage_track_id(body: str) -> str:
+    track_id = _json_object(body).get("track_id")
+    return track_id if isinstance(track_id, str) and TRACK_ID_RE.fullmatch(track_id) else "invalid"
+
+
+def _json_object(body: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def wire_safe(text: str, fallback: str = "invalid") -> str:
+    """``text`` if it fits the ``::`` status format, else ``fallback``."""
+    if SEP in text or "\n" in text or "\r" in text or text.startswith(":") or text.endswith(":"):
+        return fallback
+    return text[:2048]
+
+
+PIPELINE = Pipeline(
+    name="download",
+    job_model=DownloadJob,
+    handler=handle,
+    failure_status=failure_status,
+    make_resources=make_resources,
+    default_concurrency=4,
+)
+
+__all__ = ["PIPELINE", "audio_key", "fetch_mp3", "ffmpeg_path", "handle", "failure_status", "JobError"]

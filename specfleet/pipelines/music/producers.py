@@ -1,0 +1,176 @@
+"""Producers for the music pipelines.
+
+``produce_search``   queries.csv (``track_id,query``) -> ``jobs_search``, skipping
+                     tracks that already have a ``track_url`` row.
+``produce_download`` ``track_url`` rows (or a CSV ``track_id,yt_url``) ->
+                     ``jobs_download``, skipping tracks whose mp3 is in S3.
+
+A CSV is validated in full before anything is enqueued; the first bad row
+stops the run with an error naming the file, line and field. Jobs go out in
+batches of 10 (one SQS call each) and ``on_progress`` hears about each batch.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence, TypeVar
+
+from pydantic import ValidationError
+
+from ...db import connect
+from ...jobs import DownloadJob, Job, SearchJob
+from ...queues import job_queue
+from ...settings import Settings
+from ...storage import Storage
+from .download import audio_key
+from .urls import UrlPolicyError, check_video_url
+
+BATCH = 10
+MAX_CSV_BYTES = 200 * 1024 * 1024
+T = TypeVar("T", bound=Job)
+Progress = Callable[[int], None]
+
+
+class CsvError(ValueError):
+    """A CSV is unusable; the message names the file, line and problem."""
+
+
+@dataclass
+class ProduceReport:
+    total: int = 0
+    enqueued: int = 0
+    skipped: int = 0
+    #: Rows left out with the reason (only for rows read from ``track_url``;
+    #: a bad CSV row is an error).
+    invalid: list[str] = field(default_factory=list)
+
+
+def _read_rows(path: Path, required: Sequence[str]) -> Iterable[tuple[int, dict[str, str]]]:
+    path = Path(path)
+    if not path.is_file():
+        raise CsvError(f"{path}: no such file")
+    if path.stat().st_size > MAX_CSV_BYTES:
+        raise CsvError(f"{path}: larger than {MAX_CSV_BYTES} bytes")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise CsvError(f"{path}: header must include {', '.join(required)}; missing {', '.join(missing)} (got {header})")
+        reader.fieldnames = header
+        try:
+            for row in reader:
+                if None in row:
+                    raise CsvError(f"{path} line {reader.line_num}: more fields than the header has")
+                yield reader.line_num, {k: (v or "").strip() for k, v in row.items()}
+        except csv.Error as err:
+            raise CsvError(f"{path} line {reader.line_num}: {err}") from None
+        except UnicodeDecodeError:
+            raise CsvError(f"{path}: not UTF-8 text") from None
+
+
+def _validate(model: type[T], path: Path, line: int, values: dict[str, str]) -> T:
+    try:
+        return model.model_validate(values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "row"
+        value = values.get(where, "")
+        raise CsvError(f"{path} line {line}: {where} {value[:60]!r}: {first['msg']}") from None
+
+
+def read_search_csv(path: Path) -> list[SearchJob]:
+    jobs: list[SearchJob] = []
+    seen: dict[str, int] = {}
+    for line, row in _read_rows(path, ("track_id", "query")):
+        job = _validate(SearchJob, path, line, {"track_id": row["track_id"], "query": row["query"]})
+        if job.track_id in seen:
+            raise CsvError(f"{path} line {line}: track_id {job.track_id!r} repeats line {seen[job.track_id]}")
+        seen[job.track_id] = line
+        jobs.append(job)
+    return jobs
+
+
+def read_download_csv(path: Path, settings: Settings) -> list[DownloadJob]:
+    jobs: list[DownloadJob] = []
+    for line, row in _read_rows(path, ("track_id", "yt_url")):
+        job = _validate(DownloadJob, path, line, {"track_id": row["track_id"], "yt_url": row["yt_url"]})
+        try:
+            check_video_url(job.yt_url, settings)
+        except UrlPolicyError as err:
+            raise CsvError(f"{path} line {line}: yt_url: {err}") from None
+        jobs.append(job)
+    return jobs
+
+
+def tracks_with_url(settings: Settings, track_ids: Sequence[str] | None = None) -> dict[str, str]:
+    """``track_id -> href`` from ``track_url`` (all, or just ``track_ids``)."""
+    conn = connect(settings)
+    try:
+        with conn.cursor() as cur:
+            if track_ids is None:
+                cur.execute("SELECT track_id, href FROM track_url ORDER BY track_id")
+            else:
+                cur.execute("SELECT track_id, href FROM track_url WHERE track_id = ANY(%s)", (list(track_ids),))
+            return dict(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def _enqueue(settings: Settings, pipeline: str, jobs: Sequence[Job], on_progress: Progress | None) -> int:
+    queue = job_queue(settings, pipeline)
+    sent = 0
+    for start in range(0, len(jobs), BATCH):
+        batch = jobs[start:start + BATCH]
+        sent += queue.send(j.body() for j in batch)
+        if on_progress:
+            on_progress(len(batch))
+    return sent
+
+
+def produce_search(
+    settings: Settings, queries_csv: Path, *, skip_existing: bool = True, on_progress: Progress | None = None
+) -> ProduceReport:
+    jobs = read_search_csv(queries_csv)
+    report = ProduceReport(total=len(jobs))
+    if skip_existing and jobs:
+        done = tracks_with_url(settings, [j.track_id for j in jobs])
+        jobs = [j for j in jobs if j.track_id not in done]
+        report.skipped = report.total - len(jobs)
+    report.enqueued = _enqueue(settings, "search", jobs, on_progress)
+    return report
+
+
+def produce_download(
+    settings: Settings, csv_path: Path | None = None, *, skip_existing: bool = True, on_progress: Progress | None = None
+) -> ProduceReport:
+    report = ProduceReport()
+    if csv_path is not None:
+        jobs = read_download_csv(csv_path, settings)
+    else:
+        jobs = []
+        for track_id, href in tracks_with_url(settings).items():
+            try:
+                job = DownloadJob(track_id=track_id, yt_url=href)
+                check_video_url(job.yt_url, settings)
+            except (ValidationError, UrlPolicyError) as err:
+                report.invalid.append(f"track_url row {track_id[:64]!r}: {_short(err)}")
+                continue
+            jobs.append(job)
+    report.total = len(jobs) + len(report.invalid)
+    if skip_existing and jobs:
+        in_s3 = {key for key, _size in Storage(settings).list("audio/")}
+        kept = [j for j in jobs if audio_key(j.track_id) not in in_s3]
+        report.skipped = len(jobs) - len(kept)
+        jobs = kept
+    report.enqueued = _enqueue(settings, "download", jobs, on_progress)
+    return report
+
+
+def _short(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        first = err.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(err)

@@ -1,0 +1,259 @@
+"""Find the first video for a query: one interface, two backends.
+
+* ``YtDlpBackend``    yt-dlp's Python API. Production: ``ytsearch1:{query}``.
+  With ``music_search_url`` set (tests, demo) a small yt-dlp
+  ``SearchInfoExtractor`` reads that JSON search API instead, so the same
+  yt-dlp code path runs against the local stand-in.
+* ``SeleniumBackend`` a real headless Chromium (Debian's chromium +
+  chromedriver; nothing downloaded at run time) opens the results page and
+  reads the first result's href and views.
+
+Both return ``SearchResult`` or ``None`` (no result) and raise the runtime's
+error classes (via ``errors.classify``) for blocked, gone or flaky sites.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from typing import Any, Iterator, Protocol
+from urllib.parse import quote_plus, urljoin
+
+from pydantic import BaseModel, Field
+
+from ...runtime import JobError
+from ...settings import Settings
+from .errors import classify, classify_text
+
+log = logging.getLogger("specfleet.music.search")
+
+#: Browser flags: headless, sandbox-less (containers), and no traffic of its own.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--mute-audio",
+)
+
+
+class SearchResult(BaseModel):
+    """The first result for a query (an API answer: validated)."""
+
+    href: str = Field(min_length=1, max_length=4096)
+    views: int = Field(default=-1, ge=-1)
+    title: str = Field(default="", max_length=1000)
+
+
+class SearchBackend(Protocol):
+    name: str
+
+    def search(self, query: str) -> SearchResult | None: ...
+
+    def close(self) -> None: ...
+
+
+def parse_views(text: str | int | None) -> int:
+    """``"1.2M views"`` / ``"12,345 views"`` / ``"No views"`` / 42 -> an int; -1 if unknown."""
+    if text is None:
+        return -1
+    if isinstance(text, int):
+        return text if text >= 0 else -1
+    t = text.strip().lower().replace(",", "").replace("\u00a0", " ")
+    if t.startswith("no views"):
+        return 0
+    m = re.search(r"(\d+(?:\.\d+)?)\s*([kmb]?)", t)
+    if not m:
+        return -1
+    scale = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}[m.group(2)]
+    return int(round(float(m.group(1)) * scale))
+
+
+# --- yt-dlp -------------------------------------------------------------------
+def _local_search_ie(template: str) -> Any:
+    """A yt-dlp search extractor (``localsearchN:query``) for a JSON search API
+    answering ``{"results": [{"url", "title", "views"}]}``."""
+    from yt_dlp.extractor.common import SearchInfoExtractor
+    from yt_dlp.utils import ExtractorError
+
+    class LocalSiteSearchIE(SearchInfoExtractor):
+        IE_NAME = "localsite:search"
+        _SEARCH_KEY = "localsearch"
+        _MAX_RESULTS = 50
+
+        def _search_results(self, query: str) -> Iterator[dict[str, Any]]:
+            url = template.replace("{query}", quote_plus(query))
+            text = self._download_webpage(url, query, note="Searching the local site")
+            if re.search(r"not a (?:ro)?bot|unusual traffic|captcha", text, re.IGNORECASE):
+                # What YouTube's extractor says for a bot-check page.
+                raise ExtractorError("Sign in to confirm you're not a bot", expected=True)
+            try:
+                data = json.loads(text)
+            except ValueError:
+                raise ExtractorError(f"search answer is not JSON: {text[:80]!r}", expected=True) from None
+            for item in data.get("results", []) if isinstance(data, dict) else []:
+                if isinstance(item, dict) and isinstance(item.get("url"), str):
+                    yield self.url_result(
+                        urljoin(url, item["url"]), ie="Generic", video_title=item.get("title"),
+                        view_count=item.get("views"),
+                    )
+
+    return LocalSiteSearchIE
+
+
+class _QuietLogger:
+    def debug(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    info = warning = error = debug
+
+
+class YtDlpBackend:
+    name = "ytdlp"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._ie_class = _local_search_ie(settings.music_search_url) if settings.music_search_url else None
+
+    def search(self, query: str) -> SearchResult | None:
+        import yt_dlp
+        from yt_dlp.utils import unsmuggle_url
+
+        opts = {
+            "quiet": True, "no_warnings": True, "noprogress": True, "logger": _QuietLogger(),
+            # Flat: list the first result without resolving its video page.
+            "extract_flat": "in_playlist", "skip_download": True,
+            "socket_timeout": self.settings.music_socket_timeout_s, "extractor_retries": 0, "cachedir": False,
+        }
+        with yt_dlp.YoutubeDL(opts) as ydl:
+            if self._ie_class is not None:
+                ydl.add_info_extractor(self._ie_class())
+                target, ie_key = f"localsearch1:{query}", self._ie_class.ie_key()
+            else:
+                target, ie_key = f"ytsearch1:{query}", "YoutubeSearch"
+            try:
+                info = ydl.extract_info(target, download=False, ie_key=ie_key)
+            except Exception as err:
+                raise classify(err, what="search") from None
+        entries = list((info or {}).get("entries") or [])
+        if not entries:
+            return None
+        first = entries[0]
+        href = first.get("url") or first.get("webpage_url")
+        if not href:
+            return None
+        href, _ = unsmuggle_url(href)  # the local extractor's results carry yt-dlp's routing hint
+        if href and not href.startswith("http") and first.get("id") and ie_key == "YoutubeSearch":
+            href = f"https://www.youtube.com/watch?v={first['id']}"
+        return SearchResult(href=href, views=parse_views(first.get("view_count")), title=first.get("title") or "")
+
+    def close(self) -> None:
+        pass
+
+
+# --- Selenium -----------------------------------------------------------------
+class SeleniumBackend:
+    """One headless Chromium per worker process, used by one job at a time."""
+
+    name = "selenium"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._driver: Any = None
+
+    def _start(self) -> Any:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = self.settings.music_chromium_path
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        options.add_argument("--window-size=1280,900")
+        # An explicit driver path: Selenium Manager never downloads anything.
+        service = Service(executable_path=self.settings.music_chromedriver_path)
+        driver = webdriver.Chrome(options=options, service=service)
+        driver.set_page_load_timeout(self.settings.music_page_timeout_s)
+        return driver
+
+    def search(self, query: str) -> SearchResult | None:
+        from selenium.common.exceptions import TimeoutException, WebDriverException
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        url = self.settings.music_results_page_url.replace("{query}", quote_plus(query))
+        with self._lock:
+            try:
+                if self._driver is None:
+                    self._driver = self._start()
+                driver = self._driver
+                driver.get(url)
+                # Wait for whichever comes first: a result, "no results", or an error/block page.
+                WebDriverWait(driver, self.settings.music_page_timeout_s).until(_page_settled)
+                renderers = driver.find_elements(By.CSS_SELECTOR, "ytd-video-renderer")
+                if not renderers:
+                    if driver.find_elements(By.ID, "no-results"):
+                        return None
+                    body_text = driver.find_element(By.TAG_NAME, "body").text
+                    raise classify(f"{driver.title}: {body_text[:300]}", what="search page")
+                first = renderers[0]
+                link = first.find_element(By.CSS_SELECTOR, "a#video-title")
+                href = link.get_attribute("href")  # absolute, resolved by the browser
+                title = link.get_attribute("title") or link.text
+                spans = first.find_elements(By.CSS_SELECTOR, "#metadata-line span")
+                views = next((parse_views(s.text) for s in spans if "view" in s.text.lower()), -1)
+            except JobError:
+                raise
+            except TimeoutException as err:
+                raise classify(f"timed out waiting for search results at {url}: {err.msg or ''}") from None
+            except WebDriverException as err:
+                self._quit()  # a broken browser is restarted for the next job
+                raise classify(err, what="search page") from None
+        if not href:
+            return None
+        return SearchResult(href=href, views=views, title=title or "")
+
+    def _quit(self) -> None:
+        if self._driver is not None:
+            try:
+                self._driver.quit()
+            except Exception:
+                log.debug("chromium did not quit cleanly", exc_info=True)
+            self._driver = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._quit()
+
+
+def _page_settled(driver: Any) -> bool:
+    """Results, "no results", or a page that is clearly an error or block page."""
+    from selenium.webdriver.common.by import By
+
+    if driver.find_elements(By.CSS_SELECTOR, "ytd-video-renderer a#video-title, #no-results"):
+        return True
+    if re.match(r"\d{3}\b", driver.title or ""):
+        return True
+    text = driver.find_element(By.TAG_NAME, "body").text[:2000]
+    return bool(text) and classify_text(text) != "transient"
+
+
+BACKENDS = {"ytdlp": YtDlpBackend, "selenium": SeleniumBackend}
+
+
+def make_backend(settings: Settings) -> SearchBackend:
+    try:
+        cls = BACKENDS[settings.music_search_backend]
+    except KeyError:
+        raise ValueError(
+            f"music_search_backend must be one of {', '.join(BACKENDS)}, got {settings.music_search_backend!r}"
+        ) from None
+    return cls(settings)  # type: ignore[abstract]

@@ -1,0 +1,424 @@
+"""A local stand-in for the video site, for tests, the demo and benchmarks.
+
+It serves, on 127.0.0.1 only:
+
+* ``/watch?v=ID``            a watch page with a schema.org VideoObject (name,
+  duration, views, media URL) and an HTML5 ``<audio>`` element. yt-dlp's
+  *generic* extractor reads it and downloads the media for real.
+* ``/media/ID.m4a``          the audio (AAC in MP4), made with numpy + ffmpeg.
+* ``/api/search?q=...``       JSON search results, read by the yt-dlp backend's
+  small local extractor (production uses ``ytsearch1:``).
+* ``/results?search_query=`` a results page shaped like YouTube's list
+  (``ytd-video-renderer``, ``a#video-title``, ``#metadata-line``), rendered by
+  JavaScript after load, for the Selenium backend.
+
+``mode`` switches the whole site to answer like a blocked or broken site:
+``"429"``, ``"403"``, ``"botcheck"`` (HTML pages say "Sign in to confirm you're
+not a bot"; watch and media requests get that page with status 403), ``"404"``,
+``"500"`` or ``"stall"`` (accept, then never answer until the site closes).
+A video can also be ``gone`` on its own (404 "This video has been removed").
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, quote_plus, urlsplit
+
+import numpy as np
+
+SiteMode = Literal["ok", "429", "403", "botcheck", "404", "500", "stall"]
+BOT_CHECK_TEXT = "Sign in to confirm you're not a bot. This helps protect our community."
+SAMPLE_RATE = 22_050
+
+
+def tone(seconds: float, *, sample_rate: int = SAMPLE_RATE, base_hz: float = 220.0, seed: int = 0) -> np.ndarray:
+    """A short "song": a few harmonics of ``base_hz`` with a slow vibrato and a
+    little noise, float32 in [-1, 1]. Deterministic for a given ``seed``."""
+    t = np.arange(int(seconds * sample_rate), dtype=np.float64) / sample_rate
+    rng = np.random.default_rng(seed)
+    phase = 2 * np.pi * base_hz * t + 3.0 * np.sin(2 * np.pi * 0.5 * t)
+    y = sum(np.sin(k * phase) / k for k in (1, 2, 3, 5))
+    y = y / np.max(np.abs(y)) * 0.6 + 0.02 * rng.standard_normal(t.size)
+    return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+
+def encode_m4a(samples: np.ndarray, path: Path, *, sample_rate: int = SAMPLE_RATE, ffmpeg: str | None = None) -> Path:
+    """Encode mono float samples to AAC-in-MP4 at ``path`` with ffmpeg."""
+    ffmpeg = ffmpeg or _ffmpeg()
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+    subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "s16le", "-ar", str(sample_rate), "-ac", "1",
+         "-i", "pipe:0", "-c:a", "aac", "-b:a", "64k", "-movflags", "+faststart", str(path)],
+        input=pcm, check=True, capture_output=True,
+    )
+    return path
+
+
+def _ffmpeg() -> str:
+    from .download import ffmpeg_path
+
+    return ffmpeg_path()
+
+
+def _iso_duration(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"PT{s // 3600}H{s % 3600 // 60}M{s % 60}S"
+
+
+def _views_text(views: int) -> str:
+    if views >= 1_000_000:
+        return f"{views / 1_000_000:.1f}M views"
+    if views >= 1_000:
+        return f"{views / 1_000:.1f}K views"
+    return f"{views} views"
+
+
+def _cyclic_slice(data: bytes, offset: int, n: int) -> bytes:
+    """``n`` bytes of ``data`` repeated end to end, starting at ``offset``."""
+    start = offset % len(data)
+    reps = (start + n) // len(data) + 1
+    return (data * reps)[start:start + n]
+
+
+def _tokens(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+@dataclass
+class Video:
+    video_id: str
+    title: str
+    seconds: float = 6.0
+    views: int = 1000
+    gone: bool = False
+    #: Duration the page claims (a "3-hour mix" whose media is never fetched).
+    advertised_seconds: float | None = None
+
+
+class VideoSite:
+    def __init__(self, workdir: str | Path | None = None, *, throttle_bytes_per_s: int = 0, stall_s: float = 60.0):
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="video-site-")
+        self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.videos: dict[str, Video] = {}
+        self.mode: SiteMode = "ok"
+        #: Simulated network speed per connection (0 = as fast as loopback goes).
+        self.throttle_bytes_per_s = throttle_bytes_per_s
+        self.stall_s = stall_s
+        #: Requests seen, by route and by ``route:video_id``.
+        self.hits: Counter[str] = Counter()
+        self._media_bytes: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- catalogue -------------------------------------------------------------
+    def add_video(self, video_id: str, title: str, *, seconds: float = 6.0, views: int = 1000,
+                  gone: bool = False, advertised_seconds: float | None = None) -> Video:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", video_id):
+            raise ValueError(f"video id {video_id!r} must be 1-32 characters of A-Z a-z 0-9 _ -")
+        video = Video(video_id, title, seconds, views, gone, advertised_seconds)
+        if not gone:
+            self.media_path(video_id).exists() or encode_m4a(
+                tone(seconds, base_hz=110.0 + 20 * (len(self.videos) % 12), seed=len(self.videos)),
+                self.media_path(video_id),
+            )
+        self.videos[video_id] = video
+        return video
+
+    def media_path(self, video_id: str) -> Path:
+        return self.workdir / f"{video_id}.m4a"
+
+    # --- addresses -------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() the site first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    def watch_url(self, video_id: str) -> str:
+        return f"{self.base_url}/watch?v={video_id}"
+
+    def media_url(self, video_id: str) -> str:
+        return f"{self.base_url}/media/{video_id}.m4a"
+
+    @property
+    def search_api_url(self) -> str:
+        return self.base_url + "/api/search?q={query}"
+
+    @property
+    def results_page_url(self) -> str:
+        return self.base_url + "/results?search_query={query}"
+
+    def search(self, query: str) -> list[Video]:
+        """Videos whose title holds every word of ``query``, most viewed first."""
+        words = _tokens(query)
+        found = [v for v in self.videos.values() if words and words <= _tokens(v.title)]
+        return sorted(found, key=lambda v: -v.views)
+
+    # --- lifecycle -------------------------------------------------------------
+    def start(self) -> "VideoSite":
+        site = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.site = site
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="video-site", daemon=True).start()
+        return self
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> "VideoSite":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def count(self, key: str) -> int:
+        with self._lock:
+            return self.hits[key]
+
+    def media_bytes(self, video_id: str) -> int:
+        """Media bytes written to clients for ``video_id``."""
+        with self._lock:
+            return self._media_bytes[video_id]
+
+    def _sent(self, video_id: str, n: int) -> None:
+        with self._lock:
+            self._media_bytes[video_id] += n
+
+    def _hit(self, route: str, video_id: str = "") -> None:
+        with self._lock:
+            self.hits[route] += 1
+            if video_id:
+                self.hits[f"{route}:{video_id}"] += 1
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # Clients drop keep-alive connections and abort transfers: not errors.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    site: VideoSite
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+    # --- plumbing ----------------------------------------------------------------
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _page(self, status: int, title: str, body: str) -> None:
+        doc = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>{body}</body></html>"
+        self._send(status, doc.encode(), "text/html; charset=utf-8")
+
+    def _blocked(self, route: str) -> bool:
+        """Answer like a blocked/broken site if the mode says so."""
+        mode = self.site.mode
+        if mode == "ok":
+            return False
+        if mode == "stall":
+            self.site._closing.wait(self.site.stall_s)
+            self.close_connection = True
+            return True
+        if mode == "429":
+            self._send(429, b"Too Many Requests", "text/plain", {"Retry-After": "3600"})
+        elif mode == "403":
+            self._send(403, b"Forbidden", "text/plain")
+        elif mode == "404":
+            self._page(404, "404 Not Found", "<h1>404 Not Found</h1>")
+        elif mode == "500":
+            self._page(500, "Internal Server Error", "<h1>500</h1>")
+        elif mode == "botcheck":
+            # Scrapers read the page; the downloader gets it with a 403.
+            status = 200 if route in ("results", "search") else 403
+            self._page(status, "Before you continue", f"<div id='bot-check'><p>{html.escape(BOT_CHECK_TEXT)}</p></div>")
+        return True
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        qs = parse_qs(parts.query)
+        route = {"/watch": "watch", "/api/search": "search", "/results": "results"}.get(parts.path)
+        if route is None and parts.path.startswith("/media/"):
+            route = "media"
+        if route is None:
+            self._page(404, "404", "<h1>404 Not Found</h1>")
+            return
+        video_id = ""
+        if route == "watch":
+            video_id = qs.get("v", [""])[0]
+        elif route == "media":
+            video_id = parts.path[len("/media/"):].removesuffix(".m4a")
+        self.site._hit(route, video_id)
+        if self._blocked(route):
+            return
+        getattr(self, f"_{route}")(qs, video_id)
+
+    # --- routes ------------------------------------------------------------------
+    def _video_or_404(self, video_id: str) -> Video | None:
+        video = self.site.videos.get(video_id)
+        if video is None or video.gone:
+            self._page(404, "Video unavailable", "<h1>This video has been removed by the uploader</h1>")
+            return None
+        return video
+
+    def _watch(self, qs: dict[str, list[str]], video_id: str) -> None:
+        video = self._video_or_404(video_id)
+        if video is None:
+            return
+        media = f"/media/{video.video_id}.m4a"
+        ld = {
+            "@context": "https://schema.org", "@type": "VideoObject", "name": video.title,
+            "duration": _iso_duration(video.advertised_seconds or video.seconds),
+            "contentUrl": self.site.base_url + media, "uploadDate": "2020-01-01",
+            "interactionStatistic": {"@type": "InteractionCounter",
+                                     "interactionType": "https://schema.org/WatchAction",
+                                     "userInteractionCount": video.views},
+        }
+        self._page(200, video.title, (
+            f"<script type='application/ld+json'>{json.dumps(ld)}</script>"
+            f"<h1>{html.escape(video.title)}</h1><p><a href='{media}'>listen</a></p>"
+        ))
+
+    def _media(self, qs: dict[str, list[str]], video_id: str) -> None:
+        video = self._video_or_404(video_id)
+        if video is None:
+            return
+        data = self.site.media_path(video.video_id).read_bytes()
+        size = len(data)
+        if video.advertised_seconds:
+            # A "3-hour mix": the full-size body (~64 kbit/s) repeats the short
+            # file, so a downloader that ignores the duration really pulls it.
+            size = int(video.advertised_seconds * 8000)
+        start, end = 0, size - 1
+        status, headers = 200, {"Accept-Ranges": "bytes"}
+        m = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if m:
+            start = min(int(m.group(1)), end)
+            end = min(int(m.group(2)), end) if m.group(2) else end
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        self.send_response(status)
+        self.send_header("Content-Type", "audio/mp4")
+        self.send_header("Content-Length", str(end + 1 - start))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        rate = self.site.throttle_bytes_per_s
+        chunk = max(4096, rate // 20) if rate else 256 * 1024
+        started = time.monotonic()
+        offset = start
+        while offset <= end:
+            n = min(chunk, end + 1 - offset)
+            piece = _cyclic_slice(data, offset, n)
+            self.wfile.write(piece)
+            offset += n
+            self.site._sent(video.video_id, n)
+            if rate:
+                # Pace to ``rate``: this simulates the network, it is not synchronisation.
+                ahead = (offset - start) / rate - (time.monotonic() - started)
+                if ahead > 0 and self.site._closing.wait(ahead):
+                    return
+
+    def _search(self, qs: dict[str, list[str]], video_id: str) -> None:
+        query = qs.get("q", [""])[0]
+        results = [
+            {"url": self.site.watch_url(v.video_id), "title": v.title, "views": v.views,
+             "duration": v.advertised_seconds or v.seconds}
+            for v in self.site.search(query)
+        ]
+        self._send(200, json.dumps({"query": query, "results": results}).encode(), "application/json")
+
+    def _results(self, qs: dict[str, list[str]], video_id: str) -> None:
+        query = qs.get("search_query", [""])[0]
+        items = [
+            {"href": f"/watch?v={v.video_id}", "title": v.title, "views": _views_text(v.views)}
+            for v in self.site.search(query)
+        ]
+        # Like YouTube, the list is rendered by script after the page loads,
+        # so a scraper must run a real browser and wait for it.
+        data = json.dumps(items).replace("</", "<\\/")
+        script = """
+<script>
+const items = %s;
+setTimeout(() => {
+  const contents = document.getElementById('contents');
+  for (const it of items) {
+    const r = document.createElement('ytd-video-renderer');
+    r.className = 'style-scope ytd-item-section-renderer';
+    const a = document.createElement('a');
+    a.id = 'video-title'; a.className = 'yt-simple-endpoint'; a.href = it.href;
+    a.title = it.title; a.textContent = it.title;
+    const meta = document.createElement('div');
+    meta.id = 'metadata-line';
+    const views = document.createElement('span');
+    views.className = 'inline-metadata-item'; views.textContent = it.views;
+    const age = document.createElement('span');
+    age.className = 'inline-metadata-item'; age.textContent = '3 years ago';
+    meta.append(views, age); r.append(a, meta); contents.append(r);
+  }
+  if (!items.length) {
+    const p = document.createElement('p'); p.id = 'no-results'; p.textContent = 'No results found';
+    contents.append(p);
+  }
+}, 150);
+</script>""" % data
+        self._page(200, f"{query} - results", f"<ytd-section-list-renderer><div id='contents'></div></ytd-section-list-renderer>{script}")
+
+
+def start_site(videos: dict[str, str] | None = None, **kwargs: object) -> VideoSite:
+    """Start a site with ``{video_id: title}`` videos (a helper for scripts)."""
+    site = VideoSite(**kwargs).start()  # type: ignore[arg-type]
+    for vid, title in (videos or {}).items():
+        site.add_video(vid, title)
+    return site
+
+
+def search_query_url(template: str, query: str) -> str:
+    return template.replace("{query}", quote_plus(query))

@@ -1,0 +1,372 @@
+"""``specfleet report OUT.html``: one self-contained HTML page.
+
+Everything is inlined (plots as PNG data URIs, images and audio as data
+URIs, CSS in the page), so the file opens anywhere without a network:
+
+* totals and queue depths per pipeline (``monitoring.summary``);
+* throughput over time per instance (``v_throughput_per_minute``);
+* queue backlog over time (``queue_depth_history``);
+* failures by reason (``v_failure_reasons``) and banned instances;
+* a gallery of the most recent hydrophone spectrograms, each with its WAV
+  playable in the page (keys ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.png|.wav``);
+* music spectrogram windows per track (``spec/{track_id}__{win}__{ini}__{fin}.jpg``).
+
+Counts and sizes are bounded by the ``report_*`` settings so the page stays small.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .monitoring import fetch, fmt_duration, summary
+from .settings import Settings
+from .storage import Storage
+
+log = logging.getLogger("specfleet.report")
+
+#: ``{hydrophone}/{YYYY_MM_DD}/{name}.png`` below the hydrophone prefix.
+HYDRO_KEY = re.compile(r"^(?P<hydrophone>[^/]+)/(?P<day>\d{4}_\d{2}_\d{2})/(?P<name>[^/]+)\.png$")
+#: ``{track_id}__{win}__{ini}__{fin}.jpg`` below the spectrogram prefix.
+SPEC_KEY = re.compile(r"^(?P<track_id>.+)__(?P<win>\d+)__(?P<ini>\d+)__(?P<fin>\d+)\.jpg$")
+MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".wav": "audio/wav", ".svg": "image/svg+xml"}
+
+
+@dataclass
+class Clip:
+    hydrophone: str
+    day: str
+    name: str
+    png_key: str
+    wav_key: str | None
+    wav_size: int = 0
+    png_uri: str = ""
+    wav_uri: str | None = None
+
+
+@dataclass
+class TrackWindows:
+    track_id: str
+    windows: list[tuple[int, int, int, str]] = field(default_factory=list)  # (win, ini, fin, key)
+    total: int = 0
+    uris: dict[str, str] = field(default_factory=dict)
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _mime(key: str) -> str:
+    return MIME.get(Path(key).suffix.lower(), "application/octet-stream")
+
+
+# --- S3 discovery ------------------------------------------------------------------------
+def find_clips(storage: Storage, prefix: str, limit: int) -> list[Clip]:
+    """The ``limit`` most recent hydrophone clips (by day, then clip-start
+    name, which sorts by time) that have a spectrogram PNG."""
+    prefix = prefix.strip("/") + "/"
+    sizes = dict(storage.list(prefix))
+    clips = []
+    for key in sizes:
+        m = HYDRO_KEY.match(key[len(prefix):])
+        if not m:
+            continue
+        wav = key[: -len(".png")] + ".wav"
+        clips.append(Clip(m["hydrophone"], m["day"], m["name"], key, wav if wav in sizes else None, sizes.get(wav, 0)))
+    clips.sort(key=lambda c: (c.day, c.name, c.hydrophone), reverse=True)
+    return clips[:limit]
+
+
+def find_track_windows(
+    storage: Storage, prefix: str, max_tracks: int, max_windows: int, recent_tracks: list[str]
+) -> list[TrackWindows]:
+    """Windows per track; tracks most recently reported in ``status_specto`` first."""
+    prefix = prefix.strip("/") + "/"
+    tracks: dict[str, TrackWindows] = {}
+    for key, _size in storage.list(prefix):
+        m = SPEC_KEY.match(key[len(prefix):])
+        if not m or "/" in m["track_id"]:
+            continue
+        t = tracks.setdefault(m["track_id"], TrackWindows(m["track_id"]))
+        t.windows.append((int(m["win"]), int(m["ini"]), int(m["fin"]), key))
+    rank = {t: i for i, t in enumerate(recent_tracks)}
+    chosen = sorted(tracks.values(), key=lambda t: (rank.get(t.track_id, len(rank)), t.track_id))[:max_tracks]
+    for t in chosen:
+        t.windows.sort()
+        t.total = len(t.windows)
+        t.windows = t.windows[:max_windows]
+    return chosen
+
+
+def _load_media(storage: Storage, clips: list[Clip], tracks: list[TrackWindows], max_audio_bytes: int) -> None:
+    """Fetch every object the page embeds (in parallel: many small GETs)."""
+    jobs: list[tuple[Any, str, str]] = []  # (target, attribute or key, s3 key)
+    for c in clips:
+        jobs.append((c, "png_uri", c.png_key))
+        if c.wav_key and c.wav_size <= max_audio_bytes:
+            jobs.append((c, "wav_uri", c.wav_key))
+    for t in tracks:
+        for _w, _i, _f, key in t.windows:
+            jobs.append((t, key, key))
+
+    def get(key: str) -> str:
+        return data_uri(storage.get_bytes(key), _mime(key))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for (target, attr, _key), uri in zip(jobs, pool.map(get, [j[2] for j in jobs])):
+            if isinstance(target, TrackWindows):
+                target.uris[attr] = uri
+            else:
+                setattr(target, attr, uri)
+
+
+# --- plots -----------------------------------------------------------------------------------
+def _figure_uri(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return data_uri(buf.getvalue(), "image/png")
+
+
+def throughput_plot(rows: list[dict[str, Any]]) -> str | None:
+    """Rows per minute per instance (one line per pipeline/instance)."""
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[dt.datetime, int]]] = {}
+    for r in rows:
+        series.setdefault(f"{r['instance_id']} ({r['pipeline']})", []).append((r["minute"], r["rows"]))
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    for label, points in sorted(series.items()):
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=label)
+    ax.set_ylabel("status rows / minute")
+    ax.set_xlabel("minute (UTC)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", ncols=2)
+    fig.autofmt_xdate()
+    return _figure_uri(fig)
+
+
+def backlog_plot(rows: list[dict[str, Any]]) -> str | None:
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.0))
+    by_pipeline: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_pipeline.setdefault(r["pipeline"], []).append(r)
+    for pipeline, points in sorted(by_pipeline.items()):
+        ax.step([p["sampled_at"] for p in points], [p["visible"] + p["in_flight"] for p in points],
+                where="post", label=f"{pipeline} backlog")
+        if any(p["dlq"] for p in points):
+            ax.step([p["sampled_at"] for p in points], [p["dlq"] for p in points],
+                    where="post", linestyle="--", label=f"{pipeline} DLQ")
+    ax.set_ylabel("messages")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.autofmt_xdate()
+    return _figure_uri(fig)
+
+
+def failures_plot(rows: list[dict[str, Any]]) -> str | None:
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    top = rows[:12]
+    labels = [f"{r['pipeline']}: {r['reason'][:50]}" for r in top][::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(top) + 1))
+    ax.barh(labels, [r["rows"] for r in top][::-1], color=["#b22" if r["stat"] == -1 else "#d80" for r in top][::-1])
+    ax.set_xlabel("rows")
+    ax.tick_params(axis="y", labelsize=7)
+    return _figure_uri(fig)
+
+
+# --- HTML ----------------------------------------------------------------------------------
+CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fff}
+h1{margin-top:0}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+td:first-child,th:first-child{text-align:left}.muted{color:#777}
+.gallery{display:flex;flex-wrap:wrap;gap:12px}.clip{width:260px}.clip img{width:256px;height:256px;display:block}
+.clip audio{width:256px}.clip .name{font-size:11px;word-break:break-all}
+.track{margin:.6em 0}.windows{display:flex;flex-wrap:wrap;gap:4px}.windows figure{margin:0}
+.windows img{height:128px;display:block}.windows figcaption{font-size:10px;text-align:center}
+img.plot{max-width:100%}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _img(uri: str | None, alt: str, cls: str = "plot") -> str:
+    return f'<img class="{cls}" alt="{_e(alt)}" src="{uri}">' if uri else f'<p class="muted">{_e(alt)}: no data yet</p>'
+
+
+def render_html(ctx: dict[str, Any]) -> str:
+    snap = ctx["summary"]
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        '<meta name=viewport content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">',
+        f"<title>specfleet report {_e(snap['generated_at'])}</title><style>{CSS}</style></head><body>",
+        f"<h1>specfleet report</h1><p class=muted>generated {_e(snap['generated_at'])} UTC; "
+        f"rate over the last {snap['rate_window_min']:g} min; {snap['rejects']} malformed status messages.</p>",
+        "<h2>Pipelines</h2>",
+        _table(
+            ["pipeline", "visible", "in flight", "DLQ", "done", "failed", "skipped", "banned",
+             "jobs/min", "ETA", "instances alive", "instances banned"],
+            [
+                [name, (p["queue"] or {}).get("visible", "-"), (p["queue"] or {}).get("in_flight", "-"),
+                 "-" if p["dlq"] is None else p["dlq"], p["done"], p["failed"], p["skipped"], p["banned"],
+                 f"{p['jobs_per_min']:.1f}", fmt_duration(p["eta_s"]), len(p["instances_alive"]),
+                 len(p["instances_banned"])]
+                for name, p in snap["pipelines"].items()
+            ],
+        ),
+        f"<h2>Throughput per instance (last {ctx['history_hours']:g} h)</h2>",
+        _img(ctx["throughput_png"], "throughput per instance"),
+        "<h2>Queue backlog</h2>",
+        _img(ctx["backlog_png"], "queue backlog history"),
+        "<h2>Failures by reason</h2>",
+    ]
+    failures = ctx["failures"]
+    if failures:
+        parts.append(_img(ctx["failures_png"], "failures by reason"))
+        parts.append(_table(
+            ["pipeline", "stat", "reason", "rows", "instances", "last seen"],
+            [[r["pipeline"], r["stat"], r["reason"], r["rows"], r["instances"], r["last_seen"]] for r in failures],
+        ))
+    else:
+        parts.append('<p class="muted">no failures</p>')
+    parts.append("<h2>Banned instances</h2>")
+    banned = ctx["banned"]
+    parts.append(
+        _table(["pipeline", "instance", "bans", "first banned", "last banned", "rows after ban"],
+               [[r["pipeline"], r["instance_id"], r["bans"], r["first_banned_at"], r["last_banned_at"], r["after_ban"]]
+                for r in banned])
+        if banned else '<p class="muted">none</p>'
+    )
+
+    clips: list[Clip] = ctx["clips"]
+    parts.append(f"<h2>Recent hydrophone spectrograms ({len(clips)})</h2>")
+    if clips:
+        parts.append('<div class="gallery" id="hydro-gallery">')
+        for c in clips:
+            if c.wav_uri:
+                audio = f'<audio controls preload="metadata" src="{c.wav_uri}"></audio>'
+            elif c.wav_key:
+                audio = f'<p class="muted">WAV too large to embed ({c.wav_size} bytes): {_e(c.wav_key)}</p>'
+            else:
+                audio = '<p class="muted">no WAV</p>'
+            parts.append(
+                f'<div class="clip"><img class="spectrogram" alt="{_e(c.name)}" src="{c.png_uri}">'
+                f'{audio}<div class="name">{_e(c.hydrophone)} {_e(c.day)}<br>{_e(c.name)}</div></div>'
+            )
+        parts.append("</div>")
+    else:
+        parts.append(f'<p class="muted">no clips under {_e(ctx["hydro_prefix"])}/</p>')
+
+    tracks: list[TrackWindows] = ctx["tracks"]
+    parts.append(f"<h2>Music spectrogram windows ({len(tracks)} tracks)</h2>")
+    if not tracks:
+        parts.append(f'<p class="muted">no windows under {_e(ctx["spec_prefix"])}/</p>')
+    for t in tracks:
+        more = f" (showing {len(t.windows)} of {t.total})" if t.total > len(t.windows) else ""
+        parts.append(f'<div class="track"><h3>{_e(t.track_id)}{more}</h3><div class="windows">')
+        for win, ini, fin, key in t.windows:
+            parts.append(
+                f'<figure><img class="window" alt="{_e(t.track_id)} window {win}" src="{t.uris.get(key, "")}">'
+                f"<figcaption>#{win}: {ini}-{fin} s</figcaption></figure>"
+            )
+        parts.append("</div></div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def collect(settings: Settings) -> dict[str, Any]:
+    """Everything the page shows, with media fetched and plots drawn."""
+    snap = summary(settings, record=True)
+    # The history window ends at the newest data, not at "now", so a report
+    # written after a run finished still shows that run.
+    hours = dt.timedelta(hours=settings.report_history_hours)
+    throughput = fetch(
+        settings,
+        "SELECT pipeline, instance_id, minute, rows FROM v_throughput_per_minute"
+        " WHERE minute >= (SELECT max(minute) FROM v_throughput_per_minute) - %s ORDER BY minute",
+        (hours,),
+    )
+    backlog = fetch(
+        settings,
+        "SELECT pipeline, sampled_at, visible, in_flight, dlq FROM queue_depth_history"
+        " WHERE sampled_at >= (SELECT max(sampled_at) FROM queue_depth_history) - %s ORDER BY sampled_at",
+        (hours,),
+    )
+    failures = fetch(settings, "SELECT * FROM v_failure_reasons ORDER BY rows DESC, pipeline, reason")
+    banned = fetch(settings, "SELECT * FROM v_banned_instances ORDER BY last_banned_at DESC")
+    recent_tracks = [
+        r["track_id"]
+        for r in fetch(settings, "SELECT track_id FROM status_specto WHERE stat = 1 GROUP BY track_id"
+                                 " ORDER BY max(date) DESC LIMIT 1000")
+    ]
+    storage = Storage(settings)
+    clips = find_clips(storage, settings.report_hydro_prefix, settings.report_gallery_max)
+    tracks = find_track_windows(
+        storage, settings.report_spec_prefix, settings.report_max_tracks,
+        settings.report_max_windows_per_track, recent_tracks,
+    )
+    _load_media(storage, clips, tracks, settings.report_max_audio_bytes)
+    return {
+        "summary": snap,
+        "history_hours": settings.report_history_hours,
+        "throughput_png": throughput_plot(throughput),
+        "backlog_png": backlog_plot(backlog),
+        "failures": failures,
+        "failures_png": failures_plot(failures),
+        "banned": banned,
+        "clips": clips,
+        "tracks": tracks,
+        "hydro_prefix": settings.report_hydro_prefix.strip("/"),
+        "spec_prefix": settings.report_spec_prefix.strip("/"),
+    }
+
+
+def write_report(settings: Settings, path: str | Path) -> Path:
+    """Write the self-contained HTML report to ``path`` and return it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page = render_html(collect(settings))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    log.info("report written to %s (%d bytes)", path, path.stat().st_size)
+    return path

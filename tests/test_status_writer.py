@@ -1,0 +1,153 @@
+"""The status writer through the real Lambda handler: every record of a
+batch, rejects kept with reasons, idempotency, DB outages, verbatim storage
+and rate-limited SNS alerts (received on a real moto SQS subscription)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import psycopg2
+
+from lambdas.status_writer.handler import build_handler
+from specfleet.aws import client
+from specfleet.db import migrate
+from specfleet.local.poller import LocalLambdaContext, sqs_event
+from specfleet.local.postgres import EmbeddedPostgres
+from specfleet.local.stack import Namespace
+from specfleet.queues import Message, OutgoingMessage, Queue, ensure_queue, status_queue
+from specfleet.runtime.status_sender import StatusSender
+from specfleet.status import DownloadStatus, Stat
+from specfleet.status_writer import StatusWriter
+
+from helpers import count, query, wait_for
+
+
+def test_batch_with_malformed_records_keeps_every_record(settings):
+    q = status_queue(settings, "download")
+    good = [f"i-1::1::track{i}::https://youtu.be/v{i}::2024-01-02 03:04:05" for i in range(7)]
+    bad = [
+        "i-1::1::only-three-fields",
+        "i-1::yes::t::u::2024-01-02 03:04:05",
+        "i-1::1::t::u::not a date",
+    ]
+    q.send(good[:3] + bad[:1] + good[3:5] + bad[1:] + good[5:])  # one batch of 10, interleaved
+    wait_for(lambda: count(settings, "status") + count(settings, "status_rejects") == 10, what="10 records stored")
+    assert sorted(r[0] for r in query(settings, "SELECT track_id FROM status")) == sorted(f"track{i}" for i in range(7))
+    rejects = query(settings, "SELECT body, reason, queue FROM status_rejects ORDER BY body")
+    assert [r[0] for r in rejects] == sorted(bad)
+    reasons = {r[0]: r[1] for r in rejects}
+    assert "needs 5" in reasons["i-1::1::only-three-fields"]
+    assert "stat" in reasons["i-1::yes::t::u::2024-01-02 03:04:05"]
+    assert "date" in reasons["i-1::1::t::u::not a date"]
+    assert {r[2] for r in rejects} == {q.name}
+
+
+def test_hostile_and_unicode_values_are_stored_verbatim(settings):
+    sender = StatusSender(settings, "download")
+    values = [
+        "Robert'); DROP TABLE status;--",
+        "1 OR 1=1",
+        "日本語のトラック ✓ 🎵",
+        "quote\"s and back\\slashes",
+        "%s %(x)s {0}",
+    ]
+    for i, v in enumerate(values):
+        sender.send(DownloadStatus(instance_id=f"i-{i}", stat=Stat.DONE, track_id=v, yt_url=v),
+                    reason=f"reason with {v}")
+    wait_for(lambda: count(settings, "status") == len(values), what="all rows")
+    rows = query(settings, "SELECT track_id, yt_url, reason FROM status ORDER BY instance_id")
+    assert rows == [(v, v, f"reason with {v}") for v in values]
+    assert query(settings, "SELECT to_regclass('status') IS NOT NULL") == [(True,)]
+
+
+def test_redelivered_and_deduplicated_messages_add_no_rows(settings):
+    sender = StatusSender(settings, "download")
+    rec = DownloadStatus(instance_id="i-1", stat=Stat.DONE, track_id="t1", yt_url="u")
+    for _ in range(3):  # the same job result sent three times (e.g. a redelivered job)
+        sender.send(rec, dedupe_key="job-msg-1/0")
+    sender.send(rec, dedupe_key="job-msg-2/0")  # a different job: a new row
+    wait_for(lambda: status_queue(settings, "download").depth() == {"visible": 0, "in_flight": 0, "delayed": 0},
+             what="status queue drained")
+    assert count(settings, "status") == 2
+
+    # The very same SQS record handed to the Lambda twice (SQS at-least-once).
+    handler = build_handler(lambda: StatusWriter(settings))
+    event = sqs_event("arn:aws:sqs:us-east-1:000000000000:" + status_queue(settings, "download").name, "us-east-1",
+                      [Message("same-id", "rh", "i-2::1::t2::u::2024-01-01 00:00:00")])
+    for _ in range(2):
+        assert handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+    assert count(settings, "status", "track_id = 't2'") == 1
+
+
+def test_database_down_fails_whole_batch_then_writes_once(tmp_path: Path, settings):
+    pg = EmbeddedPostgres(tmp_path / "pg").start()
+    try:
+        dsn = pg.create_database("writer")
+        conn = psycopg2.connect(dsn)
+        migrate(conn)
+        conn.close()
+        s = settings.model_copy(update={"db_dsn": dsn, "db_connect_timeout_s": 2})
+        handler = build_handler(lambda: writer)
+        writer = StatusWriter(s)
+        arn = "arn:aws:sqs:us-east-1:000000000000:" + s.status_queue("hydrophone")
+        messages = [
+            Message(f"m{i}", "rh", f"i-1::1::http://h/f{i}.mseed::60::2024-01-01 00:00:00") for i in range(10)
+        ]
+        event = sqs_event(arn, "us-east-1", messages)
+        # Warm connection first, like a Lambda that has served batches before.
+        assert handler(sqs_event(arn, "us-east-1", [Message("warm", "rh", "i-0::1::http://h/w.mseed::60::2024-01-01 00:00:00")]),
+                       LocalLambdaContext()) == {"batchItemFailures": []}
+        pg.stop()
+        down = handler(event, LocalLambdaContext())
+        assert sorted(f["itemIdentifier"] for f in down["batchItemFailures"]) == sorted(m.message_id for m in messages)
+        pg.start()
+        assert handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+        assert handler(event, LocalLambdaContext()) == {"batchItemFailures": []}  # redelivered again: no doubles
+        conn = psycopg2.connect(dsn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), count(DISTINCT file_url) FROM status_hydro")
+            assert cur.fetchone() == (11, 11)
+        conn.close()
+    finally:
+        pg.destroy()
+
+
+def test_alerts_are_coalesced_and_rate_limited(settings):
+    # Subscribe a real queue to the topic to see what SNS delivers.
+    sns = client("sns", settings)
+    topic_arn = sns.create_topic(Name=settings.topic())["TopicArn"]
+    inbox = ensure_queue(settings, settings.queue_prefix + "alert_inbox")
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox.arn(), Attributes={"RawMessageDelivery": "false"})
+
+    writer = StatusWriter(settings)  # default interval: 300 s
+    arn = "arn:aws:sqs:us-east-1:000000000000:" + settings.status_queue("download")
+
+    def batch(stat: int, n: int) -> list:
+        from specfleet.status_writer import InboundRecord
+
+        return [InboundRecord(uuid.uuid4().hex, arn.rsplit(":", 1)[-1],
+                              f"i-{k}::{stat}::t{k}::u::2024-01-01 00:00:00") for k in range(n)]
+
+    first = writer.write(batch(0, 10))  # ten failures in one batch: one alert
+    second = writer.write(batch(0, 5))  # within the interval: held back
+    banned = writer.write(batch(-1, 2))  # another subject: its own alert
+    assert (first.alerts_sent, first.alerts_suppressed) == (1, 0)
+    assert (second.alerts_sent, second.alerts_suppressed) == (0, 5)
+    assert (banned.alerts_sent, banned.alerts_suppressed) == (1, 0)
+
+    received = []
+    wait_for(lambda: received.extend(inbox.receive(10, wait_s=1)) or len(received) >= 2, what="two alerts")
+    assert not inbox.receive(10, wait_s=1)  # and no more
+    subjects = sorted(json.loads(m.body)["Subject"] for m in received)
+    assert subjects == ["AWSERROR UPLOADING/DOWNLOADING TRACK", "AWSERRORBANNED"]
+    failure = next(json.loads(m.body) for m in received if json.loads(m.body)["Subject"].startswith("AWSERROR "))
+    assert failure["Message"].count("[download]") == 10
+
+    # After the interval the next alert goes out and mentions what was held back.
+    fast = StatusWriter(settings.model_copy(update={"alert_min_interval_s": 0}))
+    third = fast.write(batch(0, 1))
+    assert third.alerts_sent == 1
+    [msg] = wait_for(lambda: inbox.receive(10, wait_s=1), what="third alert")
+    assert "5 earlier alerts" in json.loads(msg.body)["Message"]
