@@ -74,7 +74,10 @@ def client(service: str, settings: Settings, **kwargs: Any) -> Any:
             max_pool_connections=32,
         )
         session = boto3.session.Session()
-        cache[key] = session.client(
-            service, region_name=settings.region, endpoint_url=settings.endpoint_url, config=config, **kwargs
-        )
+        extra = dict(kwargs)
+        if settings.endpoint_url:
+            # One endpoint for everything (moto). Without it botocore honours
+            # per-service variables such as AWS_ENDPOINT_URL_SQS (ElasticMQ).
+            extra["endpoint_url"] = settings.endpoint_url
+        cache[key] = session.client(service, region_name=settings.region, config=config, **extra)
     return cache[key]

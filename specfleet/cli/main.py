@@ -100,6 +100,36 @@ def local_env(dir: Path = typer.Option(Path(".specfleet/local"))) -> None:
         print(f"export {k}={v}")
 
 
+@local_app.command("init")
+def local_init() -> None:
+    """Create queues (+DLQs), bucket, topic and tables wherever the
+    environment points (docker-compose services, or a fresh AWS account)."""
+    from ..local.stack import provision
+
+    with console.status("provisioning queues, bucket, topic and tables"):
+        provision(settings())
+    console.print("[green]provisioned[/]")
+
+
+@local_app.command("poll")
+def local_poll() -> None:
+    """Run the status writer against the status queues in the foreground
+    (the local stand-in for the Lambda's SQS trigger)."""
+    import signal as _signal
+    import threading
+
+    from ..local.poller import StatusPoller
+
+    poller = StatusPoller(settings()).start()
+    stop = threading.Event()
+    _signal.signal(_signal.SIGTERM, lambda *_: stop.set())
+    _signal.signal(_signal.SIGINT, lambda *_: stop.set())
+    console.print("polling the status queues; Ctrl-C stops")
+    while not stop.wait(0.5):
+        pass
+    poller.stop()
+
+
 # --- produce / work ----------------------------------------------------------------
 @produce_app.command("echo")
 def produce_echo(

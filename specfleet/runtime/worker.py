@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..jobs import Job, JobValidationError, parse_job
-from ..queues import Message, OutgoingMessage, job_queue
+from ..queues import BATCH, Message, OutgoingMessage, job_queue
 from ..settings import Settings
 from ..status import Stat
 from .batching import GroupCommit
@@ -46,6 +46,10 @@ def default_middleware(settings: Settings) -> list[Middleware]:
         chain.append(RateLimit(settings.rate_limit_per_min))
     if settings.ban_threshold > 0:
         chain.append(BanGuard(settings.ban_threshold))
+    if settings.imds_url:  # on EC2 (or the fleet emulator): drain on spot/ASG termination
+        from ..fleet.spot import SpotWatch
+
+        chain.append(SpotWatch(settings.imds_url, settings.imds_poll_s))
     return chain
 
 
@@ -84,9 +88,17 @@ class Worker:
         self.resources: Any = None
         self._deletes: GroupCommit[Message] = GroupCommit(self.queue.delete, key=lambda m: m.message_id)
         self._sends: GroupCommit[OutgoingMessage] = GroupCommit(self._send_status, key=id)
+        #: Taken and not yet settled (deleted, retried or handed back).
         self._running: dict[str, _Running] = {}
+        #: Jobs inside their handler; this is what ``concurrency`` bounds, so
+        #: the next receive overlaps with the previous jobs' status sends and
+        #: deletes.
+        self._active = 0
         self._lock = threading.Condition()
         self._taken = 0
+        #: Hand-back threads started by ``stop()``; ``run()`` waits for them so a
+        #: process that exits right after stopping has really handed its jobs back.
+        self._hand_back_threads: list[threading.Thread] = []
 
     # --- public API ---------------------------------------------------------
     def run(self) -> int:
@@ -103,6 +115,8 @@ class Worker:
             self._loop()
         finally:
             self._drain_and_hand_back()
+            for thread in list(self._hand_back_threads):
+                thread.join(timeout=30)
             for mw in reversed(self.middleware):
                 mw.after_worker_stop(self)
             close = getattr(self.resources, "close", None) or getattr(self.resources, "shutdown", None)
@@ -121,7 +135,9 @@ class Worker:
         with self._lock:
             self._lock.notify_all()
         if banned or self.settings.drain_s <= 0:
-            threading.Thread(target=self._hand_back_running, name="hand-back", daemon=True).start()
+            thread = threading.Thread(target=self._hand_back_running, name="hand-back", daemon=True)
+            self._hand_back_threads.append(thread)
+            thread.start()
 
     def inflight_messages(self) -> list[Message]:
         with self._lock:
@@ -152,9 +168,13 @@ class Worker:
         idle_since = time.monotonic()
         while not self.stopping.is_set():
             with self._lock:
-                while len(self._running) >= self.concurrency and not self.stopping.is_set():
+                while self._active >= self.concurrency and not self.stopping.is_set():
                     self._lock.wait(0.5)
-                free = self.concurrency - len(self._running)
+                if self.concurrency - self._active < min(BATCH, self.concurrency):
+                    # Give short jobs a moment to free more slots so one
+                    # receive fetches a fuller batch (negligible for long jobs).
+                    self._lock.wait(0.02)
+                free = self.concurrency - self._active
             if self.stopping.is_set():
                 break
             if self.max_jobs is not None:
@@ -185,6 +205,7 @@ class Worker:
         running = _Running(message, threading.Event())
         with self._lock:
             self._running[message.message_id] = running
+            self._active += 1
             self._taken += 1
         threading.Thread(
             target=self._process, args=(running,), name=f"job-{message.message_id[:8]}", daemon=True
@@ -232,6 +253,9 @@ class Worker:
             else:
                 outcome = Outcome("retry", reason)
         outcome = Outcome(outcome.kind, outcome.reason, time.monotonic() - started)
+        with self._lock:
+            self._active -= 1
+            self._lock.notify_all()
         try:
             self._settle(running, job, ctx, outcome)
         except Exception:
