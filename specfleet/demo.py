@@ -20,7 +20,7 @@ from typing import Any, Callable
 from rich.console import Console
 
 from .db import connect
-from .local.stack import Namespace, start_detached, stop_detached
+from .local.stack import Namespace, destroy_data, start_detached, stop_detached
 from .queues import job_queue, status_queue
 from .runtime import Worker
 from .status import model_for
@@ -135,6 +135,8 @@ def run_demo(workdir: Path, only: list[str] | None = None, console: Console | No
     console = console or Console(stderr=True)
     workdir = Path(workdir).resolve()
     if workdir.exists():
+        stop_detached(workdir / "stack")
+        destroy_data(workdir / "stack")
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     steps = [(name, _load(target)) for name, target in DEMO_STEPS]
@@ -169,6 +171,7 @@ def run_demo(workdir: Path, only: list[str] | None = None, console: Console | No
                     break
         ns.close()
         stop_detached(workdir / "stack")
+        destroy_data(workdir / "stack")
     return {"pipelines": results, "report": str(report)}
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
 import socket
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from specfleet.local.stack import EMULATOR_CREDENTIALS, Namespace, StackState, start_detached, stop_detached
+from specfleet.local.stack import EMULATOR_CREDENTIALS, Namespace, StackState, destroy_data, start_detached, stop_detached
 from specfleet.settings import Settings
 
 _real_connect = socket.socket.connect
@@ -61,9 +60,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
         yield state
     finally:
         stop_detached(root)
-        server_dir = root / "postgres" / "server_dir"  # see EmbeddedPostgres.server_dir
-        if server_dir.exists():
-            shutil.rmtree(server_dir.read_text().strip(), ignore_errors=True)
+        destroy_data(root)
 
 
 @pytest.fixture

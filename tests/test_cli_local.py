@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from specfleet.local.stack import destroy_data
 
 
 def specfleet(*args: str, env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -54,6 +55,4 @@ def test_local_stack_lifecycle_and_echo_round_trip(tmp_path: Path):
     assert down.returncode == 0 and "stopped" in down.stderr
     gone = specfleet("local", "env", "--dir", str(stack_dir), env=env, cwd=tmp_path)
     assert gone.returncode == 1 and "no local stack" in gone.stderr
-    server_dir = stack_dir / "postgres" / "server_dir"
-    if server_dir.exists():
-        shutil.rmtree(server_dir.read_text().strip(), ignore_errors=True)
+    destroy_data(stack_dir)

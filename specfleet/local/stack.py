@@ -231,6 +231,18 @@ def stop_detached(root: Path, timeout_s: float = 60) -> bool:
     return True
 
 
+def destroy_data(root: Path) -> None:
+    """Delete a stopped stack's data, including PostgreSQL's files, which may
+    live outside ``root`` (see ``EmbeddedPostgres.server_dir``)."""
+    import shutil
+
+    root = Path(root)
+    pointer = root / "postgres" / "server_dir"
+    if pointer.exists():
+        shutil.rmtree(pointer.read_text().strip(), ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m specfleet.local.stack")
     sub = parser.add_subparsers(dest="cmd", required=True)
