@@ -147,13 +147,15 @@ def throughput_plot(rows: list[dict[str, Any]]) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series: dict[str, list[tuple[dt.datetime, int]]] = {}
+    series: dict[str, dict[dt.datetime, int]] = {}
     for r in rows:
-        series.setdefault(f"{r['instance_id']} ({r['pipeline']})", []).append((r["minute"], r["rows"]))
+        series.setdefault(f"{r['instance_id']} ({r['pipeline']})", {})[r["minute"]] = r["rows"]
+    # Minutes without a status row are zero, not a straight line between neighbours.
+    first, last = min(r["minute"] for r in rows), max(r["minute"] for r in rows)
+    minutes = [first + dt.timedelta(minutes=i) for i in range(int((last - first).total_seconds() // 60) + 1)]
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    for label, points in sorted(series.items()):
-        points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=label)
+    for label, counts in sorted(series.items()):
+        ax.plot(minutes, [counts.get(m, 0) for m in minutes], marker="o", markersize=3, label=label)
     ax.set_ylabel("status rows / minute")
     ax.set_xlabel("minute (UTC)")
     ax.grid(alpha=0.3)
@@ -170,11 +172,15 @@ def backlog_plot(rows: list[dict[str, Any]]) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 3.0))
     by_pipeline: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_pipeline.setdefault(r["pipeline"], []).append(r)
-    for pipeline, points in sorted(by_pipeline.items()):
+    by_pipeline = {k: v for k, v in by_pipeline.items() if len(v) >= 2}  # one sample is not a history
+    if not by_pipeline:
+        return None
+    busy = {k: v for k, v in by_pipeline.items() if any(p["visible"] or p["in_flight"] or p["dlq"] for p in v)}
+    fig, ax = plt.subplots(figsize=(9, 3.0))
+    for pipeline, points in sorted((busy or by_pipeline).items()):
         ax.step([p["sampled_at"] for p in points], [p["visible"] + p["in_flight"] for p in points],
                 where="post", label=f"{pipeline} backlog")
         if any(p["dlq"] for p in points):
@@ -256,7 +262,10 @@ def render_html(ctx: dict[str, Any]) -> str:
         f"<h2>Throughput per instance (last {ctx['history_hours']:g} h)</h2>",
         _img(ctx["throughput_png"], "throughput per instance"),
         "<h2>Queue backlog</h2>",
-        _img(ctx["backlog_png"], "queue backlog history"),
+        _img(ctx["backlog_png"], "queue backlog history")
+        if ctx["backlog_png"] else
+        '<p class="muted">no queue history yet: <code>specfleet status --watch</code> samples the queues'
+        " into queue_depth_history while it runs</p>",
         "<h2>Failures by reason</h2>",
     ]
     failures = ctx["failures"]
