@@ -21,12 +21,13 @@ import psycopg2.extensions
 from ..db import connect
 from ..settings import Settings
 from .charts import ArtistChart, ChartArtist, ChartScraper
-from .errors import ChartPageError
+from .errors import CatalogError, ChartPageError
 from .genre import UNDEFINED, infer_genres
 from .spotify import SpotifyClient
 from .store import (
     CatalogBatch,
     artists_without_genre,
+    dangling_references,
     done_artists,
     replace_inferred_genres,
     reset_progress,
@@ -159,6 +160,9 @@ def build_catalog(
         report.inferred = len(genres) - report.undefined
         report.api_calls, report.throttled = spotify.calls, spotify.throttled
         report.tables = table_counts(conn)
+        dangling = dangling_references(conn)
+        if dangling:
+            raise CatalogError(f"catalog has rows pointing at missing artists or tracks: {dangling}")
         return report
     finally:
         conn.close()

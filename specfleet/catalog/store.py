@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 import psycopg2.extensions
 from psycopg2.extras import execute_values
 
-PAGE_SIZE = 1000
+PAGE_SIZE = 5000
 
 #: table -> (columns, ON CONFLICT clause). Order = foreign-key order.
 UPSERTS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -171,3 +171,28 @@ def table_counts(conn: psycopg2.extensions.connection) -> dict[str, int]:
             cur.execute(f"SELECT count(*) FROM {table}")
             counts[table] = int(cur.fetchone()[0])  # type: ignore[index]
     return counts
+
+
+#: relation table.column -> the master table.column it must point into.
+REFERENCES = {
+    ("rel_artist_track", "artist_id"): ("master_artist", "artist_id"),
+    ("rel_artist_track", "track_id"): ("master_track", "track_id"),
+    ("rel_artist_artist", "query"): ("master_artist", "artist_id"),
+    ("rel_artist_artist", "rel_art"): ("master_artist", "artist_id"),
+    ("master_genre", "artist_id"): ("master_artist", "artist_id"),
+}
+
+
+def dangling_references(conn: psycopg2.extensions.connection) -> dict[str, int]:
+    """Rows whose reference has no master row (the schema has no FK triggers,
+    see 020_catalog.sql); an empty dict means the catalog is consistent."""
+    out = {}
+    with conn.cursor() as cur:
+        for (table, col), (master, key) in REFERENCES.items():
+            cur.execute(
+                f"SELECT count(*) FROM {table} r WHERE NOT EXISTS (SELECT 1 FROM {master} m WHERE m.{key} = r.{col})"
+            )
+            n = int(cur.fetchone()[0])  # type: ignore[index]
+            if n:
+                out[f"{table}.{col}"] = n
+    return out

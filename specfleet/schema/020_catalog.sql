@@ -1,5 +1,10 @@
 -- The music catalog (issue 9): chart artists and tracks + Spotify details,
 -- the source of queries.csv for the search pipeline.
+--
+-- No FOREIGN KEY clauses on the relation tables: a per-row RI trigger more
+-- than doubled the cost of every bulk insert. The build writes artists and
+-- tracks before relations in the same transaction and checks for dangling
+-- references with one set-based query at the end (store.dangling_references).
 
 -- Every artist seen: chart ("main") artists, featuring artists, related artists.
 CREATE TABLE master_artist (
@@ -19,18 +24,17 @@ CREATE TABLE master_track (
 
 -- Who plays on which track: role 'main' (the track is theirs) or 'featured'.
 CREATE TABLE rel_artist_track (
-    artist_id text NOT NULL REFERENCES master_artist (artist_id),
-    track_id  text NOT NULL REFERENCES master_track (track_id),
+    artist_id text NOT NULL,
+    track_id  text NOT NULL,
     role      text NOT NULL CHECK (role IN ('main', 'featured')),
     PRIMARY KEY (artist_id, track_id)
 );
-CREATE INDEX ON rel_artist_track (track_id);
 
 -- Spotify's related artists of each catalog artist, one row per related
 -- artist and genre of theirs; genre '' when Spotify lists none for them.
 CREATE TABLE rel_artist_artist (
-    query      text NOT NULL REFERENCES master_artist (artist_id),
-    rel_art    text NOT NULL REFERENCES master_artist (artist_id),
+    query      text NOT NULL,
+    rel_art    text NOT NULL,
     genre      text NOT NULL DEFAULT '',
     popularity integer NOT NULL,
     PRIMARY KEY (query, rel_art, genre)
@@ -39,7 +43,7 @@ CREATE TABLE rel_artist_artist (
 -- Genres of catalog artists (those with tracks): from Spotify, or inferred
 -- from related artists by majority vote, or 'undefined'.
 CREATE TABLE master_genre (
-    artist_id text NOT NULL REFERENCES master_artist (artist_id),
+    artist_id text NOT NULL,
     genre     text NOT NULL,
     source    text NOT NULL CHECK (source IN ('spotify', 'inferred', 'undefined')),
     PRIMARY KEY (artist_id, genre)

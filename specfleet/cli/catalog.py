@@ -1,0 +1,134 @@
+"""``specfleet catalog``: build the music catalog, export queries.csv and the
+Neo4j graph, or serve the local stand-ins to try it without the internet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+catalog_app = typer.Typer(help="Music catalog: chart pages + Spotify API -> Postgres -> queries.csv / graph.")
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from .main import settings
+
+    return settings()
+
+
+def _conn():  # type: ignore[no-untyped-def]
+    from ..db import connect, migrate
+
+    conn = connect(_settings())
+    migrate(conn)
+    return conn
+
+
+@catalog_app.command("build")
+def build(
+    limit: Optional[int] = typer.Option(None, min=1, help="Only the top N chart artists."),
+    fresh: bool = typer.Option(False, "--fresh", help="Forget progress and process every artist again (upserts)."),
+    keep_going: bool = typer.Option(False, "--keep-going", help="Skip artists whose chart page is unreadable."),
+    as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON on stdout."),
+) -> None:
+    """Scrape the chart, call the Spotify API, fill the catalog tables, infer genres.
+    Resumable: a rerun skips the artists already committed."""
+    from dataclasses import asdict
+
+    from ..catalog import CatalogError
+    from ..catalog.build import BuildReport, build_catalog
+    from ..db import connect, migrate
+
+    s = _settings()
+    conn = connect(s)
+    migrate(conn)
+    conn.close()
+
+    def progress(r: BuildReport) -> None:
+        console.print(f"  {r.already_done + r.processed}/{r.chart_artists} chart artists done ({r.api_calls} API calls)")
+
+    try:
+        report = build_catalog(s, limit=limit, fresh=fresh, keep_going=keep_going, on_progress=progress)
+    except CatalogError as err:
+        console.print(f"[red]catalog build failed:[/] {err}")
+        console.print("rerun the same command to resume after the last committed batch")
+        raise typer.Exit(1)
+    for bad in report.bad_pages:
+        console.print(f"[yellow]skipped:[/] {bad}")
+    console.print(
+        f"[green]catalog built[/]: {report.processed} artists processed, {report.already_done} already done; "
+        f"genres inferred {report.inferred}, undefined {report.undefined}; tables {report.tables}"
+    )
+    if as_json:
+        print(json.dumps(asdict(report)))
+
+
+@catalog_app.command("queries")
+def queries(out: Path = typer.Option(Path("queries.csv"), "--out", help="CSV to write (track_id,query).")) -> None:
+    """Write one search query per track (track name + main artist), de-duplicated."""
+    from ..catalog.queries import write_queries_csv
+
+    conn = _conn()
+    try:
+        n = write_queries_csv(conn, out)
+    finally:
+        conn.close()
+    console.print(f"wrote {n} queries to {out} (feed it to `specfleet produce search`)")
+
+
+@catalog_app.command("graph")
+def graph(
+    out: Path = typer.Option(Path("catalog-graph"), "--out", help="Folder for the CSVs and load.cypher."),
+    neo4j_uri: Optional[str] = typer.Option(
+        None, "--neo4j-uri", help="Also load into this Neo4j server (bolt:// or neo4j://; NEO4J_USER/NEO4J_PASSWORD)."
+    ),
+) -> None:
+    """Export the catalog as a Neo4j graph (Track, Artist, Genre; ART_TR, REL_ART, GEN_ART)."""
+    from ..catalog import CatalogError
+    from ..catalog.graph import export_graph, load_neo4j
+
+    conn = _conn()
+    try:
+        counts = export_graph(conn, out)
+        console.print(f"wrote {out}/load.cypher and CSVs: {counts}")
+        if neo4j_uri:
+            try:
+                loaded = load_neo4j(conn, neo4j_uri)
+            except CatalogError as err:
+                console.print(f"[red]{err}[/]")
+                raise typer.Exit(1)
+            console.print(f"[green]loaded into {neo4j_uri}[/]: {loaded}")
+    finally:
+        conn.close()
+
+
+@catalog_app.command("fake-sources")
+def fake_sources(
+    artists: int = typer.Option(50, min=1, help="Chart artists in the fake world."),
+    seed: int = typer.Option(7),
+    port: int = typer.Option(0, help="Port on 127.0.0.1 (0: any free one)."),
+) -> None:
+    """Serve local stand-ins for the chart pages and the Spotify API until Ctrl-C;
+    prints the environment that points `catalog build` at them."""
+    import threading
+
+    from ..catalog.fake_sources import FakeSources, make_world
+
+    src = FakeSources(make_world(n_main=artists, seed=seed)).start(port)
+    for k, v in src.env().items():
+        print(f"export {k}={v}")
+    console.print(f"fake chart + Spotify API on {src.base_url}; Ctrl-C to stop")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        src.close()
+
+
+def register(app: typer.Typer, produce_app: typer.Typer) -> None:
+    app.add_typer(catalog_app, name="catalog")

@@ -1,0 +1,89 @@
+"""Shared pieces of the catalog tests: the fake world, its local server,
+settings pointed at it, a second database, and the expected tables worked
+out from the world itself (not from the code under test)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg2
+from pydantic import SecretStr
+
+from specfleet.catalog.fake_sources import FakeSources, FakeWorld
+from specfleet.db import connect, migrate
+from specfleet.settings import Settings
+
+TABLE_KEYS = {
+    "master_artist": "artist_id",
+    "master_track": "track_id",
+    "rel_artist_track": "artist_id, track_id",
+    "rel_artist_artist": "query, rel_art, genre",
+    "master_genre": "artist_id, genre",
+}
+
+
+def catalog_settings(settings: Settings, sources: FakeSources, **overrides: Any) -> Settings:
+    return settings.model_copy(
+        update={**sources.settings_overrides(), "catalog_retry_wait_s": 0.01, "catalog_max_attempts": 3, **overrides}
+    )
+
+
+def second_database(settings: Settings) -> Settings:
+    """A fresh, migrated database on the same server (for a clean reference run)."""
+    dsn = settings.db_dsn.get_secret_value()  # type: ignore[union-attr]
+    name = f"c{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    other = settings.model_copy(update={"db_dsn": SecretStr(dsn.rsplit("/", 1)[0] + "/" + name)})
+    conn = connect(other)
+    migrate(conn)
+    conn.close()
+    return other
+
+
+def dump_tables(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
+    conn = connect(settings)
+    try:
+        out = {}
+        with conn.cursor() as cur:
+            for table, key in TABLE_KEYS.items():
+                cur.execute(f"SELECT * FROM {table} ORDER BY {key}")
+                out[table] = cur.fetchall()
+        return out
+    finally:
+        conn.close()
+
+
+def catalog_artists(world: FakeWorld) -> set[str]:
+    """Artists with tracks: chart artists and everyone on their chart tracks."""
+    out = set(world.chart)
+    for main in world.chart:
+        for t in world.chart_tracks[main]:
+            out.update(world.tracks[t].artists)
+    return out
+
+
+def expected_counts(world: FakeWorld) -> dict[str, int]:
+    cat = catalog_artists(world)
+    non_chart = cat - set(world.chart)
+    artists = set(cat)
+    for a in cat:
+        artists.update(world.artists[a].related)
+    tracks = {t for m in world.chart for t in world.chart_tracks[m]}
+    tracks |= {t for a in non_chart for t in world.top_tracks[a]}
+    links = {(a, t) for m in world.chart for t in world.chart_tracks[m] for a in world.tracks[t].artists}
+    links |= {(a, t) for a in non_chart for t in world.top_tracks[a]}
+    related = sum(max(1, len(world.artists[r].genres)) for a in cat for r in world.artists[a].related)
+    genres = sum(max(1, len(world.artists[a].genres)) for a in cat)
+    return {
+        "master_artist": len(artists),
+        "master_track": len(tracks),
+        "rel_artist_track": len(links),
+        "rel_artist_artist": related,
+        "master_genre": genres,
+        "catalog_progress": len(world.chart),
+    }
