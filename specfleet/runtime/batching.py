@@ -4,19 +4,28 @@ Job threads call ``submit(item)`` and block until their item went out in a
 batch call. Whoever arrives while no call is in progress sends everything
 pending (up to the batch size); the others wait for that call or the next.
 Under load, deletes and status sends from many concurrent jobs share one
-request per ten messages instead of one each, with no linger timer.
+request per ten messages instead of one each; a short linger (only while
+other jobs are still finishing) keeps the first job from going alone.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable, Generic, Hashable, Sequence, TypeVar
 
 T = TypeVar("T")
 
 
 class GroupCommit(Generic[T]):
-    def __init__(self, flush: Callable[[Sequence[T]], Sequence[T]], key: Callable[[T], Hashable], size: int = 10):
+    def __init__(
+        self,
+        flush: Callable[[Sequence[T]], Sequence[T]],
+        key: Callable[[T], Hashable],
+        size: int = 10,
+        linger_s: float = 0.0,
+        outstanding: Callable[[], int] | None = None,
+    ):
         #: ``flush`` sends a batch and returns the items that failed.
         self._flush = flush
         self._key = key
@@ -25,6 +34,12 @@ class GroupCommit(Generic[T]):
         self._results: dict[Hashable, BaseException | bool] = {}
         self._busy = False
         self._cv = threading.Condition()
+        #: ``outstanding()`` counts items that may still be submitted soon
+        #: (including those pending). While fewer are pending, wait up to
+        #: ``linger_s`` for a fuller batch: one call for ten jobs instead of
+        #: one for the first and one for the other nine.
+        self._linger_s = linger_s
+        self._outstanding = outstanding or (lambda: 0)
 
     def submit(self, item: T) -> bool:
         """Send ``item`` in some batch; True if it was accepted."""
@@ -35,8 +50,18 @@ class GroupCommit(Generic[T]):
         keys = [self._key(i) for i in items]
         with self._cv:
             self._pending.extend(items)
+            self._cv.notify_all()
             while not all(k in self._results for k in keys):
                 if not self._busy:
+                    if self._linger_s and len(self._pending) < min(self._size, self._outstanding()):
+                        deadline = time.monotonic() + self._linger_s
+                        while len(self._pending) < min(self._size, self._outstanding()) and not self._busy:
+                            left = deadline - time.monotonic()
+                            if left <= 0:
+                                break
+                            self._cv.wait(left)
+                        if self._busy or all(k in self._results for k in keys):
+                            continue
                     self._busy = True
                     batch, self._pending = self._pending[: self._size], self._pending[self._size :]
                     self._cv.release()

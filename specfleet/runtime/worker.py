@@ -86,7 +86,9 @@ class Worker:
         self.stopping = threading.Event()
         self.banned = False
         self.resources: Any = None
-        self._deletes: GroupCommit[Message] = GroupCommit(self.queue.delete, key=lambda m: m.message_id)
+        self._deletes: GroupCommit[Message] = GroupCommit(
+            self.queue.delete, key=lambda m: m.message_id, linger_s=0.05, outstanding=lambda: len(self._running)
+        )
         self._sends: GroupCommit[OutgoingMessage] = GroupCommit(self._send_status, key=id)
         #: Taken and not yet settled (deleted, retried or handed back).
         self._running: dict[str, _Running] = {}
