@@ -1,0 +1,51 @@
+"""Settings come from the environment; the DB DSN from the environment or
+from a Secrets Manager secret (real moto Secrets Manager)."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg2
+import pytest
+
+from specfleet.aws import client
+from specfleet.db import DatabaseNotConfigured, resolve_dsn
+from specfleet.settings import Settings, pipeline_for_queue
+
+
+def test_environment_prefix_and_aws_variables(monkeypatch):
+    monkeypatch.setenv("SPECFLEET_QUEUE_PREFIX", "dev_")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("SPECFLEET_VISIBILITY_TIMEOUT_S", "300")
+    s = Settings()
+    assert s.region == "eu-west-1"
+    assert s.job_queue("download") == "dev_jobs_download"
+    assert s.status_queue("download") == "dev_status"
+    assert s.visibility_timeout_s == 300
+    assert pipeline_for_queue("dev_status_specto", "dev_") == ("spectrogram", "status")
+    with pytest.raises(KeyError):
+        pipeline_for_queue("dev_other", "dev_")
+
+
+def test_dsn_from_secrets_manager(settings):
+    real_dsn = settings.db_dsn.get_secret_value()
+    user_host = real_dsn.split("://", 1)[1]
+    user, rest = user_host.split("@", 1)
+    hostport, dbname = rest.split("/", 1)
+    host, port = hostport.split(":")
+    sm = client("secretsmanager", settings)
+    name = f"{settings.queue_prefix}db"
+    sm.create_secret(Name=name, SecretString=json.dumps(
+        {"username": user, "password": "", "host": host, "port": int(port), "dbname": dbname, "sslmode": "disable"}))
+    from_secret = settings.model_copy(update={"db_dsn": None, "db_secret_id": name})
+    dsn = resolve_dsn(from_secret)
+    conn = psycopg2.connect(dsn)
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_database()")
+        assert cur.fetchone() == (dbname,)
+    conn.close()
+
+
+def test_missing_database_configuration_is_a_clear_error():
+    with pytest.raises(DatabaseNotConfigured, match="SPECFLEET_DB_DSN"):
+        resolve_dsn(Settings(db_dsn=None, db_secret_id=None))
