@@ -119,15 +119,20 @@ class EmbeddedPostgres:
         shutil.rmtree(self.server_dir, ignore_errors=True)
 
     def create_database(self, name: str) -> str:
-        import psycopg2
-
-        conn = psycopg2.connect(self.dsn())
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-                if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            conn.close()
+        create_database(self.dsn(), name)
         return self.dsn(name)
+
+
+def create_database(server_dsn: str, name: str) -> None:
+    """Create database ``name`` (our own identifier, never user input) unless it exists."""
+    import psycopg2
+
+    conn = psycopg2.connect(server_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()

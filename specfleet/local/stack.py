@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import Settings
-from .postgres import EmbeddedPostgres, free_port
+from .postgres import EmbeddedPostgres, create_database, free_port
 
 log = logging.getLogger("specfleet.local")
 
@@ -115,8 +115,6 @@ class Namespace:
     database, and its own status poller. Used by tests and the demo."""
 
     def __init__(self, state: StackState, name: str | None = None, poller: bool = True, **overrides: Any):
-        from .postgres import EmbeddedPostgres  # noqa: F401  (documented dependency)
-
         self.state = state
         self.name = name or f"n{uuid.uuid4().hex[:10]}"
         self.prefix = f"{self.name}_"
@@ -139,17 +137,7 @@ class Namespace:
 
 
 def _create_database(state: StackState, name: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(state.server_dsn("postgres"))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            if cur.fetchone() is None:
-                cur.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        conn.close()
+    create_database(state.server_dsn("postgres"), name)
 
 
 # --- the stack process ---------------------------------------------------------
