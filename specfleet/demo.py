@@ -82,12 +82,27 @@ def wait_for_status_drain(ctx: DemoContext, pipeline: str, timeout_s: float = 12
     raise TimeoutError(f"status queue {q.name} did not drain in {timeout_s}s")
 
 
-def count_status(ctx: DemoContext, pipeline: str) -> dict[str, int]:
+def count_status(ctx: DemoContext, pipeline: str, job_column: str | None = None) -> dict[str, int]:
+    """ok/failed/skipped per job and the number of status rows.
+
+    Pipelines with one status row per job count rows. For a pipeline with
+    several rows per job (spectrogram: one per window) pass ``job_column``:
+    a job is ok if any row of it is stat 1, else failed if any row is 0/-1,
+    else skipped."""
     table = model_for(pipeline).table
     conn = connect(ctx.settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(f'SELECT stat, count(*) FROM "{table}" GROUP BY stat')  # noqa: S608 (our table name)
+            cur.execute(f'SELECT count(*) FROM "{table}"')  # noqa: S608 (our table name)
+            rows = cur.fetchone()[0]
+            if job_column is None:
+                cur.execute(f'SELECT stat, count(*) FROM "{table}" GROUP BY stat')  # noqa: S608
+            else:
+                cur.execute(
+                    f"SELECT s, count(*) FROM (SELECT CASE WHEN bool_or(stat = 1) THEN 1 "
+                    f"WHEN bool_or(stat IN (0, -1)) THEN 0 ELSE 2 END AS s "
+                    f'FROM "{table}" GROUP BY "{job_column}") per_job GROUP BY s'  # noqa: S608
+                )
             by_stat = dict(cur.fetchall())
     finally:
         conn.close()
@@ -95,7 +110,7 @@ def count_status(ctx: DemoContext, pipeline: str) -> dict[str, int]:
         "ok": by_stat.get(1, 0),
         "failed": by_stat.get(0, 0) + by_stat.get(-1, 0),
         "skipped": by_stat.get(2, 0),
-        "status_rows": sum(by_stat.values()),
+        "status_rows": rows,
     }
 
 

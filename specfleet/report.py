@@ -34,7 +34,7 @@ from .storage import Storage
 log = logging.getLogger("specfleet.report")
 
 #: ``{hydrophone}/{YYYY_MM_DD}/{name}.png`` below the hydrophone prefix.
-HYDRO_KEY = re.compile(r"^(?P<hydrophone>[^/]+)/(?P<day>\d{4}_\d{2}_\d{2})/(?P<name>[^/]+)\.png$")
+HYDRO_KEY = re.compile(r"^(?P<hydrophone>.+)/(?P<day>\d{4}_\d{2}_\d{2})/(?P<name>[^/]+)\.png$")
 #: ``{track_id}__{win}__{ini}__{fin}.jpg`` below the spectrogram prefix.
 SPEC_KEY = re.compile(r"^(?P<track_id>.+)__(?P<win>\d+)__(?P<ini>\d+)__(?P<fin>\d+)\.jpg$")
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".wav": "audio/wav", ".svg": "image/svg+xml"}
@@ -348,9 +348,9 @@ def collect(settings: Settings) -> dict[str, Any]:
                                  " ORDER BY max(date) DESC LIMIT 1000")
     ]
     storage = Storage(settings)
-    clips = find_clips(storage, settings.report_hydro_prefix, settings.report_gallery_max)
+    clips = find_clips(storage, settings.hydro_prefix, settings.report_gallery_max)
     tracks = find_track_windows(
-        storage, settings.report_spec_prefix, settings.report_max_tracks,
+        storage, settings.spectro_output_prefix, settings.report_max_tracks,
         settings.report_max_windows_per_track, recent_tracks,
     )
     _load_media(storage, clips, tracks, settings.report_max_audio_bytes)
@@ -364,8 +364,8 @@ def collect(settings: Settings) -> dict[str, Any]:
         "banned": banned,
         "clips": clips,
         "tracks": tracks,
-        "hydro_prefix": settings.report_hydro_prefix.strip("/"),
-        "spec_prefix": settings.report_spec_prefix.strip("/"),
+        "hydro_prefix": settings.hydro_prefix.strip("/"),
+        "spec_prefix": settings.spectro_output_prefix.strip("/"),
     }
 
 

@@ -210,9 +210,6 @@ class Settings(BaseSettings):
     monitor_alive_window_min: float = 5.0
     #: Seconds between refreshes of ``specfleet status --watch``.
     monitor_refresh_s: float = 5.0
-    #: Report: S3 prefixes of hydrophone clips and music spectrogram windows.
-    report_hydro_prefix: str = "hydrophone"
-    report_spec_prefix: str = "spec"
     #: Report: bounds that keep the self-contained HTML small.
     report_gallery_max: int = 12
     report_max_audio_bytes: int = 4_000_000
