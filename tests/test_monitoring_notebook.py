@@ -32,4 +32,5 @@ def test_feed_and_watch_notebook_runs(namespace, settings, monkeypatch):
     assert "done= 16" in outputs  # the watch loop saw the work finish
     # the jobs really flowed through the stack into this namespace's Postgres
     wait_for(lambda: count(settings, "status_echo", "stat = 1 AND job_id LIKE 'nb-%%'") == 16, what="16 rows")
-    assert count(settings, "queue_depth_history", "pipeline = 'echo'") >= 2  # watch() sampled the queue
+    # watch() records one sample per refresh; a fast run may finish before the second
+    assert count(settings, "queue_depth_history", "pipeline = 'echo'") >= 1

@@ -255,9 +255,13 @@ class Worker:
             else:
                 outcome = Outcome("retry", reason)
         outcome = Outcome(outcome.kind, outcome.reason, time.monotonic() - started)
-        with self._lock:
-            self._active -= 1
-            self._lock.notify_all()
+        # A finished job frees its slot now, so the next receive overlaps with
+        # its status send and delete. Any other outcome holds the slot until
+        # the middleware has seen it: after a ban-class failure the ban guard
+        # must decide before another job is taken.
+        early = outcome.kind == "done"
+        if early:
+            self._free_slot()
         try:
             self._settle(running, job, ctx, outcome)
         except Exception:
@@ -269,9 +273,16 @@ class Worker:
                     mw.after_process(self, message, outcome)
                 except Exception:
                     log.exception("middleware %s failed", type(mw).__name__)
+            if not early:
+                self._free_slot()
             with self._lock:
                 self._running.pop(message.message_id, None)
                 self._lock.notify_all()
+
+    def _free_slot(self) -> None:
+        with self._lock:
+            self._active -= 1
+            self._lock.notify_all()
 
     def _settle(self, running: _Running, job: Job | None, ctx: JobContext, outcome: Outcome) -> None:
         message = running.message
