@@ -62,11 +62,9 @@ def clip(
     processes: int = typer.Option(0, help="Render processes (0: one per CPU)."),
 ) -> None:
     """Cut one file into clips locally (no queues, no S3)."""
-    import multiprocessing
     import time
-    from concurrent.futures import ProcessPoolExecutor
 
-    from ..pipelines.hydrophone.worker import fetch_and_cut, process_count
+    from ..pipelines.hydrophone.worker import fetch_and_cut, process_count, render_pool
     from ..runtime.errors import JobError
     from ..settings import Settings
 
@@ -74,7 +72,7 @@ def clip(
     if processes:
         s = s.model_copy(update={"hydro_processes": processes})
     started = time.monotonic()
-    with ProcessPoolExecutor(process_count(s), mp_context=multiprocessing.get_context("spawn")) as pool:
+    with render_pool(process_count(s)) as pool:
         with console.status(f"cutting {source}"):
             try:
                 result = fetch_and_cut(source, s, out, pool)

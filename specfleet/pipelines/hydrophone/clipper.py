@@ -13,13 +13,16 @@ import tempfile
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...settings import Settings
 from . import dsp
 from .naming import clip_name
-from .source import Decoded
+
+if TYPE_CHECKING:  # pool processes import this module: keep it light
+    from ...settings import Settings
+    from .source import Decoded
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,12 @@ class ClipOptions:
     ping_search_s: float = 1.0
     max_gap_fraction: float = 0.5
     clips_per_task: int = 10
+    #: The colormap as a 768-byte PNG palette, resolved once in the parent
+    #: (so pool processes never import matplotlib).
+    palette: bytes = b""
 
     @classmethod
-    def from_settings(cls, s: Settings) -> "ClipOptions":
+    def from_settings(cls, s: "Settings") -> "ClipOptions":
         params = dsp.SpectrogramParams(
             window_s=s.hydro_window_s,
             overlap=s.hydro_overlap,
@@ -54,6 +60,7 @@ class ClipOptions:
             ping_search_s=s.hydro_ping_search_s,
             max_gap_fraction=s.hydro_max_gap_fraction,
             clips_per_task=max(1, s.hydro_clips_per_task),
+            palette=dsp.colormap_lut(s.hydro_cmap).tobytes(),
         )
 
 
@@ -71,7 +78,7 @@ class CutResult:
     notes: list[str] = field(default_factory=list)
 
 
-def plan_clips(decoded: Decoded, opts: ClipOptions) -> CutResult:
+def plan_clips(decoded: "Decoded", opts: ClipOptions) -> CutResult:
     """Which clips to cut and their names; clips mostly inside a gap are skipped."""
     sr = decoded.sample_rate
     clip_n = int(round(opts.clip_s * sr))
@@ -114,13 +121,13 @@ def render_batch(
     for name, start in batch:
         clip = np.asarray(data[start : start + clip_n])
         index = dsp.spectrogram_index(clip, sample_rate, opts.params)
-        Path(out_dir, f"{name}.png").write_bytes(dsp.encode_png(index, opts.cmap, opts.png_level))
+        Path(out_dir, f"{name}.png").write_bytes(dsp.encode_png(index, opts.cmap, opts.png_level, palette=opts.palette))
         Path(out_dir, f"{name}.wav").write_bytes(dsp.encode_wav(clip, sample_rate))
         done.append(name)
     return done
 
 
-def cut_file(decoded: Decoded, opts: ClipOptions, out_dir: Path, pool: Executor | None = None) -> CutResult:
+def cut_file(decoded: "Decoded", opts: ClipOptions, out_dir: Path, pool: Executor | None = None) -> CutResult:
     """Render every planned clip into ``out_dir`` (in ``pool`` if given)."""
     plan = plan_clips(decoded, opts)
     if not plan.clips:

@@ -38,8 +38,10 @@ class SpectrogramParams:
     color_hi: float = 0.95
     #: FFT frames computed per pixel column (the reference computes ~29).
     frames_per_column: int = 4
-    #: Power below ``max * floor_rel`` counts as the floor (keeps silent gaps finite in dB).
-    floor_rel: float = 1e-12
+    #: Power below ``max * floor_rel`` (160 dB down) counts as the floor: it only
+    #: keeps exact zeros (gap-filled samples) finite in dB; real noise is far above
+    #: it, so the colour range stays the original's min-max span.
+    floor_rel: float = 1e-16
     #: Average per pixel in ``"db"`` (like the reference grid) or ``"power"`` (cheaper).
     average: str = "db"
 
@@ -199,8 +201,9 @@ def spectrogram_db(
         grid = 10.0 * np.log10(np.maximum(weights @ cols.T, floor))
     else:
         np.maximum(low_bins, floor, out=low_bins)
-        np.log10(low_bins, out=low_bins)
-        low_bins *= 10.0
+        # float32 natural log is SIMD-vectorised (~6x faster than log10).
+        np.log(low_bins, out=low_bins)
+        low_bins *= np.float32(10.0 / math.log(10.0))
         # Average the k frames of each column first (linear, so it commutes with the weights).
         cols = low_bins.reshape(params.width, k, n_bins).mean(axis=1)
         grid = np.asarray(weights @ cols.T, dtype=np.float32)
@@ -252,7 +255,7 @@ def spectrogram_image(
     return to_rgb(spectrogram_index(clip, sample_rate, params), cmap)
 
 
-def encode_png(index: np.ndarray, cmap: str = "viridis", compress_level: int = 1) -> bytes:
+def encode_png(index: np.ndarray, cmap: str = "viridis", compress_level: int = 1, palette: bytes = b"") -> bytes:
     """PNG bytes of a colour-index image as a palette PNG (the colormap is the
     palette): a third of the bytes to compress of RGB and the same pixels."""
     import io
@@ -260,7 +263,7 @@ def encode_png(index: np.ndarray, cmap: str = "viridis", compress_level: int = 1
     from PIL import Image
 
     img = Image.frombuffer("P", (index.shape[1], index.shape[0]), np.ascontiguousarray(index).tobytes(), "raw", "P", 0, 1)
-    img.putpalette(colormap_lut(cmap).tobytes())
+    img.putpalette(palette or colormap_lut(cmap).tobytes())
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from posixpath import normpath
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 
@@ -45,14 +45,26 @@ def parse_listing(html: str, url: str) -> Listing:
     soup = BeautifulSoup(html, "html.parser")
     for a in soup.find_all("a", href=True):
         href = str(a["href"]).strip()
-        reason = _reject_reason(href, base, base_parts, folder)
+        ref = _as_reference(href)
+        reason = _reject_reason(ref, base, base_parts, folder)
         if reason:
             out.ignored.append((href, reason))
             continue
-        name = unquote(urlsplit(urljoin(base, href)).path.rsplit("/", 1)[-1])
-        found.setdefault(name, urljoin(base, href))
+        name = unquote(urlsplit(urljoin(base, ref)).path.rsplit("/", 1)[-1])
+        # One spelling per file (``%3A`` or ``:``): the folder URL + the quoted name.
+        found.setdefault(name, base + quote(name, safe=":"))
     out.files = [found[n] for n in sorted(found)]
     return out
+
+
+def _as_reference(href: str) -> str:
+    """OOI names hold ``:`` (``...T00:00:00.000000.mseed``), so an unescaped
+    name parses as a URL with scheme ``OO-HYVM1--YDH-2017-10-09T00``. A bare
+    name with no ``/`` and a scheme other than http(s) is a relative file name."""
+    scheme = urlsplit(href).scheme.lower()
+    if scheme and scheme not in ("http", "https") and "/" not in href:
+        return "./" + href
+    return href
 
 
 def _reject_reason(href: str, base: str, base_parts: object, folder: str) -> str:

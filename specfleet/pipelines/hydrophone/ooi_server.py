@@ -79,14 +79,24 @@ class _Handler(SimpleHTTPRequestHandler):
         )
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that stops reading (size limit reached) is normal here.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class OOIServer:
     """``with OOIServer(root) as srv: srv.base_url`` -> ``http://127.0.0.1:PORT/files/``."""
 
     def __init__(self, root: Path, port: int = 0):
         self.root = Path(root).resolve()
         handler = type("OOIHandler", (_Handler,), {"root": self.root})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="ooi-stand-in", daemon=True)
 
     @property

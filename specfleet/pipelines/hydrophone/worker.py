@@ -42,10 +42,23 @@ def process_count(settings: Settings) -> int:
     return settings.hydro_processes or os.cpu_count() or 1
 
 
+def render_pool(processes: int) -> ProcessPoolExecutor:
+    """Processes for clip rendering.
+
+    forkserver, not fork: the worker process runs threads (heartbeat, boto3)
+    and forking it could deadlock. The fork server imports the rendering code
+    once, so every pool after the first starts its processes in milliseconds.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["specfleet.pipelines.hydrophone.clipper"])
+    return ProcessPoolExecutor(max_workers=processes, mp_context=ctx)
+
+
 def make_resources(settings: Settings) -> HydroResources:
-    # spawn: the worker process runs threads (heartbeat, boto3); forking it could deadlock.
-    pool = ProcessPoolExecutor(max_workers=process_count(settings), mp_context=multiprocessing.get_context("spawn"))
-    return HydroResources(pool=pool, uploads=ThreadPoolExecutor(max_workers=8, thread_name_prefix="hydro-upload"))
+    return HydroResources(
+        pool=render_pool(process_count(settings)),
+        uploads=ThreadPoolExecutor(max_workers=8, thread_name_prefix="hydro-upload"),
+    )
 
 
 def hydrophone_of(job: HydroJob, settings: Settings) -> str:

@@ -1,0 +1,129 @@
+"""Reading one source file: HTTP download behaviour and miniSEED decoding."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+from obspy import read
+
+from specfleet.pipelines.hydrophone import synth
+from specfleet.pipelines.hydrophone.source import decode_mseed, download
+from specfleet.pipelines.hydrophone.worker import hydrophone_of
+from specfleet.jobs import HydroJob
+from specfleet.runtime import Rejected, Transient
+from specfleet.settings import Settings
+
+T0 = dt.datetime(2017, 10, 9, 12)
+
+
+class Flaky(BaseHTTPRequestHandler):
+    """``/fail-N/...`` answers 503 to the first N requests; ``/stream`` sends
+    1 MB pieces with no Content-Length; ``/gone`` is 404."""
+
+    hits: dict[str, int] = {}
+    body = b"\x00" * 5000
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):  # noqa: N802
+        n = Flaky.hits[self.path] = Flaky.hits.get(self.path, 0) + 1
+        if self.path == "/gone":
+            self.send_error(404)
+        elif self.path.startswith("/fail-") and n <= int(self.path.split("-")[1].split("/")[0]):
+            self.send_error(503)
+        elif self.path == "/stream":
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(8):
+                    self.wfile.write(b"\x01" * (1 << 20))
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        else:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(self.body)))
+            self.end_headers()
+            self.wfile.write(self.body)
+
+
+@pytest.fixture
+def flaky():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    Flaky.hits = {}
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_download_retries_transient_errors_then_gives_up(flaky, tmp_path):
+    dest = tmp_path / "f"
+    assert download(f"{flaky}/fail-2/a", dest, max_bytes=10_000, attempts=3) == 5000
+    assert Flaky.hits["/fail-2/a"] == 3 and dest.stat().st_size == 5000
+    with pytest.raises(Transient, match="failed after 2 attempts.*503"):
+        download(f"{flaky}/fail-9/b", dest, max_bytes=10_000, attempts=2)
+    with pytest.raises(Rejected, match="gone \\(HTTP 404\\)"):
+        download(f"{flaky}/gone", dest, max_bytes=10_000)
+    assert Flaky.hits["/gone"] == 1  # a missing file is not retried
+
+
+def test_size_limit_holds_without_a_content_length(flaky, tmp_path):
+    dest = tmp_path / "f"
+    with pytest.raises(Rejected, match="over the 3000000-byte limit \\(stopped reading at"):
+        download(f"{flaky}/stream", dest, max_bytes=3_000_000)
+    assert dest.stat().st_size <= 3_000_000
+
+
+def test_extra_channels_are_left_out_and_said(tmp_path):
+    from obspy import Stream, Trace, UTCDateTime
+
+    main = synth.synthetic_signal(6.0, seed=1)
+    head = {"network": "OO", "station": "HYVM1", "location": "", "sampling_rate": 64_000.0, "starttime": UTCDateTime(T0)}
+    stream = Stream([Trace(main, header={**head, "channel": "YDH"}), Trace(main[:1000].copy(), header={**head, "channel": "HHZ"})])
+    path = tmp_path / "two.mseed"
+    path.write_bytes(synth.stream_bytes(stream))
+    decoded = decode_mseed(path, expected_rate=64_000)
+    assert decoded.channel == "YDH" and len(decoded.data) == len(main)
+    assert decoded.notes == ["left out 1 other channel(s): OO.HYVM1..HHZ"]
+    assert np.array_equal(decoded.data, main)
+
+
+def test_gaps_are_zero_filled_and_marked(tmp_path):
+    path = tmp_path / "gap.mseed"
+    path.write_bytes(synth.gap_mseed_bytes(20.0, T0, gap_from_s=5.0, gap_s=2.0))
+    assert len(read(str(path))) == 2  # really two traces with a hole between them
+    decoded = decode_mseed(path, expected_rate=64_000)
+    assert len(decoded.data) == 20 * 64_000
+    assert decoded.gap_mask is not None and decoded.gap_mask.sum() == 2 * 64_000
+    assert not decoded.data[decoded.gap_mask].any()
+    assert decoded.notes == ["1 gap(s), 2.000 s in all, filled with zeros"]
+
+
+def test_hostile_hydrophone_path_in_a_job_is_rejected():
+    job = HydroJob(file_url="http://127.0.0.1/x.mseed", hydrophone="CE02/../../etc")
+    with pytest.raises(Rejected, match="hydrophone path"):
+        hydrophone_of(job, Settings())
+
+
+def test_clip_cli_runs_one_file_locally(tmp_path):
+    from typer.testing import CliRunner
+
+    from specfleet.cli.main import app
+
+    src = tmp_path / "OO-HYVM1--YDH-2017-10-09T12:00:00.000000.mseed"
+    src.write_bytes(synth.mseed_bytes(synth.synthetic_signal(11.0, seed=2), T0))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["hydrophone", "clip", str(src), "--out", str(out), "--processes", "1"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout.strip().splitlines()[-1])
+    assert report["clips"] == 2
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{e}" for n in report["names"] for e in ("wav", "png"))
+    bad = CliRunner().invoke(app, ["hydrophone", "clip", str(tmp_path / "missing.mseed"), "--out", str(out)])
+    assert bad.exit_code == 1 and "no such file" in bad.output
