@@ -68,6 +68,8 @@ class EchoJob(Job):
     sleep_s: float = Field(default=0.0, ge=0, le=3600)
     #: Make the handler raise (exercises retries and the dead-letter queue).
     fail: bool = False
+    #: Make the handler raise ``Banned`` (exercises the ban guard and fleet failover).
+    ban: bool = False
 
     def key(self) -> str:
         return self.job_id

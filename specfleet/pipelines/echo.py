@@ -8,7 +8,7 @@ deployment and for the runtime's own tests.
 from __future__ import annotations
 
 from ..jobs import EchoJob, Job
-from ..runtime import JobContext, Pipeline, Transient
+from ..runtime import Banned, JobContext, Pipeline, Transient
 from ..status import EchoStatus, Stat, StatusRecord
 
 
@@ -18,6 +18,8 @@ def handle(job: Job, ctx: JobContext) -> None:
         raise Transient("worker shutting down")
     if job.fail:
         raise Transient(f"echo job {job.job_id} asked to fail")
+    if job.ban:
+        raise Banned(f"echo job {job.job_id} asked to look banned")
     ctx.report(EchoStatus(instance_id=ctx.instance_id, stat=Stat.DONE, job_id=job.job_id), key="done")
 
 

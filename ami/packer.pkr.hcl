@@ -1,0 +1,91 @@
+# Packer alternative to `specfleet ami bake`:
+#   packer init ami/ && packer build -var region=us-east-1 ami/packer.pkr.hcl
+packer {
+  required_plugins {
+    amazon = {
+      version = ">= 1.3.0"
+      source  = "github.com/hashicorp/amazon"
+    }
+  }
+}
+
+variable "region" {
+  type    = string
+  default = "us-east-1"
+}
+
+variable "instance_type" {
+  type    = string
+  default = "c6i.large"
+}
+
+variable "specfleet_source" {
+  type        = string
+  description = "pip requirement that installs specfleet (a wheel URL, e.g. from `pip wheel . -w dist` uploaded to S3)"
+}
+
+variable "copy_to_regions" {
+  type    = list(string)
+  default = []
+}
+
+source "amazon-ebs" "worker" {
+  region        = var.region
+  instance_type = var.instance_type
+  ami_name      = "specfleet-worker-{{timestamp}}"
+  ssh_username  = "admin"
+  ami_regions   = var.copy_to_regions
+
+  source_ami_filter {
+    filters = {
+      name                = "debian-12-amd64-*"
+      virtualization-type = "hvm"
+      root-device-type    = "ebs"
+    }
+    owners      = ["136693071363"] # Debian
+    most_recent = true
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  launch_block_device_mappings {
+    device_name           = "/dev/xvda"
+    volume_size           = 30
+    volume_type           = "gp3"
+    encrypted             = true
+    delete_on_termination = true
+  }
+
+  tags = {
+    Name                = "specfleet-worker"
+    "specfleet:role"    = "worker-ami"
+    "specfleet:builder" = "packer"
+  }
+}
+
+build {
+  sources = ["source.amazon-ebs.worker"]
+
+  provisioner "file" {
+    source      = "${path.root}/specfleet-worker@.service"
+    destination = "/tmp/specfleet-worker@.service"
+  }
+
+  provisioner "shell" {
+    environment_vars = ["SPECFLEET_SOURCE=${var.specfleet_source}"]
+    execute_command  = "sudo -E bash '{{ .Path }}'"
+    inline = [
+      "install -m 0644 /tmp/specfleet-worker@.service /etc/systemd/system/specfleet-worker@.service",
+    ]
+  }
+
+  provisioner "shell" {
+    environment_vars = ["SPECFLEET_SOURCE=${var.specfleet_source}"]
+    execute_command  = "sudo -E bash '{{ .Path }}'"
+    script           = "${path.root}/provision.sh"
+  }
+}

@@ -1,0 +1,341 @@
+"""Fleet commands: ``infra`` (validate, package, deploy, destroy), ``ami``
+(bake) and ``fleet`` (launch, scale, ls, stop, autoscale, failover, plan,
+emulate). Human progress goes to stderr, machine output (JSON) to stdout.
+boto3-heavy modules are imported inside the commands."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+infra_app = typer.Typer(help="The CloudFormation stack: validate, package the Lambda, deploy, destroy.")
+ami_app = typer.Typer(help="The worker AMI.")
+fleet_app = typer.Typer(help="Worker instances: launch, scale, list, stop, autoscale, plan.")
+
+
+def _settings(region: Optional[str] = None) -> Any:
+    from .main import settings
+
+    s = settings()
+    return s.model_copy(update={"region": region}) if region else s
+
+
+def _json(data: Any) -> None:
+    print(json.dumps(data, default=str))
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error[/]: {message}")
+    raise typer.Exit(2)
+
+
+# --- infra -----------------------------------------------------------------------------
+@infra_app.command("validate")
+def infra_validate(template: Path = typer.Option(None, help="Template (default infra/template.yaml).")) -> None:
+    """Lint the template with cfn-lint; exit 1 on any finding."""
+    from ..fleet.deploy import TEMPLATE, validate
+
+    path = template or TEMPLATE
+    with console.status(f"cfn-lint {path}"):
+        findings = validate(path)
+    for f in findings:
+        console.print(f)
+    _json({"template": str(path), "findings": findings})
+    if findings:
+        raise typer.Exit(1)
+    console.print("[green]cfn-lint clean[/]")
+
+
+@infra_app.command("package")
+def infra_package(
+    out: Path = typer.Option(Path("dist/lambda"), help="Where to write the zip."),
+    dependencies: bool = typer.Option(True, help="Install the writer's requirements into the zip (needs PyPI)."),
+    upload: bool = typer.Option(True, help="Upload to the artifact bucket."),
+    artifact_bucket: Optional[str] = typer.Option(None, help="Bucket (default SPECFLEET_FLEET_ARTIFACT_BUCKET)."),
+    region: Optional[str] = typer.Option(None),
+) -> None:
+    """Zip lambdas/ + specfleet/ + requirements for the status-writer Lambda."""
+    from ..fleet.deploy import build_package, upload_package
+
+    with console.status("building the Lambda package"):
+        zip_path = build_package(out, with_dependencies=dependencies)
+    result: dict[str, Any] = {"zip": str(zip_path), "bytes": zip_path.stat().st_size}
+    if upload:
+        with console.status("uploading"):
+            bucket, key = upload_package(_settings(region), zip_path, artifact_bucket)
+        result.update(bucket=bucket, key=key)
+        console.print(f"uploaded to s3://{bucket}/{key} (use --artifact-key {key})")
+    _json(result)
+
+
+@infra_app.command("deploy")
+def infra_deploy(
+    region: str = typer.Option(..., help="AWS region."),
+    data_bucket: str = typer.Option(..., help="Globally unique bucket name for results."),
+    vpc_id: str = typer.Option(..., help="VPC for workers, the database and the writer."),
+    subnet_ids: str = typer.Option(..., help="Comma-separated subnets (two AZs at least)."),
+    ami_id: str = typer.Option(..., help="Worker AMI (`specfleet ami bake`)."),
+    artifact_bucket: str = typer.Option(..., help="Bucket holding the Lambda zip."),
+    artifact_key: str = typer.Option("", help="Key of the zip (`specfleet infra package`); empty: no writer."),
+    queue_prefix: str = typer.Option("", help="Prefix for queue and topic names."),
+    stack_name: Optional[str] = typer.Option(None, help="Stack name (default SPECFLEET_FLEET_STACK_NAME)."),
+    emulator: bool = typer.Option(False, help="Leave out what moto cannot create (local emulator only)."),
+    param: list[str] = typer.Option([], help="Extra template parameters as Key=Value."),
+    env_file: Optional[Path] = typer.Option(None, help="Also write the resulting settings as KEY=VALUE lines."),
+) -> None:
+    """Create or update the stack and print the settings it yields (JSON)."""
+    from ..fleet.deploy import DeployError, deploy, outputs_to_env
+
+    params = {
+        "DataBucketName": data_bucket, "VpcId": vpc_id, "SubnetIds": subnet_ids, "AmiId": ami_id,
+        "ArtifactBucket": artifact_bucket, "ArtifactKey": artifact_key, "QueuePrefix": queue_prefix,
+        "Emulator": "true" if emulator else "false",
+    }
+    for item in param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            _fail(f"--param {item!r} must look like Key=Value")
+        params[key] = value
+    s = _settings(region)
+    with console.status("deploying") as status:
+        try:
+            outputs = deploy(s, params, stack_name=stack_name, progress=lambda m: status.update(m))
+        except DeployError as err:
+            _fail(str(err))
+    env = outputs_to_env(outputs, region)
+    if env_file:
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        console.print(f"settings written to {env_file}")
+    console.print("[green]stack ready[/]")
+    _json({"outputs": outputs, "env": env})
+
+
+@infra_app.command("destroy")
+def infra_destroy(
+    region: str = typer.Option(...),
+    stack_name: Optional[str] = typer.Option(None),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask."),
+) -> None:
+    """Delete the stack (the data bucket and a DB snapshot are kept)."""
+    from ..fleet.deploy import destroy
+
+    s = _settings(region)
+    name = stack_name or s.fleet_stack_name
+    if not yes and not typer.confirm(f"delete stack {name} in {region}?"):
+        raise typer.Exit(1)
+    with console.status(f"deleting {name}") as status:
+        final = destroy(s, stack_name=name, progress=lambda m: status.update(m))
+    console.print(f"{name}: {final}")
+    _json({"stack": name, "status": final})
+
+
+# --- ami -------------------------------------------------------------------------------
+@ami_app.command("bake")
+def ami_bake(
+    base_ami: str = typer.Option(..., help="Base image (Debian 12 or Ubuntu 22.04+)."),
+    source: Optional[str] = typer.Option(None, help="pip requirement for specfleet (default: upload this checkout's wheel)."),
+    copy_to: list[str] = typer.Option([], help="Also copy the image to these regions."),
+    instance_type: Optional[str] = typer.Option(None),
+    name: Optional[str] = typer.Option(None),
+    region: Optional[str] = typer.Option(None),
+    timeout: float = typer.Option(3600, help="Seconds to wait for provisioning."),
+) -> None:
+    """Launch the base image with ami/provision.sh as user-data, wait for it to
+    power off, create and tag the image; --copy-to copies it."""
+    from ..fleet.ami import bake, wheel_source
+
+    s = _settings(region)
+    with console.status("baking") as status:
+        src = source or wheel_source(s)
+        result = bake(
+            s, base_ami=base_ami, source=src, name=name, instance_type=instance_type, copy_to=copy_to,
+            timeout_s=timeout, progress=lambda m: status.update(m),
+        )
+    console.print(f"[green]AMI {result['image_id']}[/] in {result['region']}: set SPECFLEET_FLEET_AMI_ID={result['image_id']}")
+    _json(result)
+
+
+# --- fleet -----------------------------------------------------------------------------
+@fleet_app.command("launch")
+def fleet_launch(
+    pipeline: str = typer.Option(..., help="Pipeline the workers consume."),
+    count: int = typer.Option(1, min=1),
+    region: Optional[str] = typer.Option(None, help="Region to launch in (default: the home region)."),
+) -> None:
+    """Start COUNT worker instances with the pipeline's user-data."""
+    from ..fleet.instances import FleetError, launch
+
+    try:
+        ids = launch(_settings(), pipeline, count, region=region)
+    except FleetError as err:
+        _fail(str(err))
+    console.print(f"launched {len(ids)} {pipeline} workers: {', '.join(ids)}")
+    _json({"pipeline": pipeline, "instances": ids})
+
+
+@fleet_app.command("scale")
+def fleet_scale(
+    pipeline: str = typer.Option(...),
+    count: int = typer.Option(..., min=0),
+    region: Optional[str] = typer.Option(None),
+) -> None:
+    """Launch or terminate workers until COUNT are running in the region."""
+    from ..fleet.instances import FleetError, scale
+
+    try:
+        result = scale(_settings(), pipeline, count, region=region)
+    except FleetError as err:
+        _fail(str(err))
+    console.print(f"{pipeline}: {result['before']} -> {count} in {result['region']}")
+    _json(result)
+
+
+@fleet_app.command("ls")
+def fleet_ls(
+    pipeline: Optional[str] = typer.Option(None),
+    region: Optional[str] = typer.Option(None),
+    all_states: bool = typer.Option(False, "--all", help="Include stopped and terminated instances."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """This deployment's worker instances across the fleet regions."""
+    from ..fleet.instances import LIVE_STATES, list_instances
+
+    found = list_instances(
+        _settings(), pipeline, regions=[region] if region else None, states=None if all_states else LIVE_STATES
+    )
+    if as_json:
+        _json([i.as_dict() for i in found])
+        return
+    table = Table(title="specfleet workers")
+    for col in ("instance", "region", "pipeline", "state", "type", "market", "launched"):
+        table.add_column(col)
+    for i in found:
+        table.add_row(i.instance_id, i.region, i.pipeline, i.state, i.instance_type, i.lifecycle, i.launched)
+    Console().print(table)
+
+
+@fleet_app.command("stop")
+def fleet_stop(
+    pipeline: Optional[str] = typer.Option(None),
+    region: Optional[str] = typer.Option(None),
+) -> None:
+    """Terminate workers (they drain: no new jobs, in-flight ones handed back)."""
+    from ..fleet.instances import stop
+
+    ids = stop(_settings(), pipeline, region=region)
+    console.print(f"terminating {len(ids)} workers")
+    _json({"terminated": ids})
+
+
+@fleet_app.command("failover")
+def fleet_failover(pipeline: str = typer.Option(...)) -> None:
+    """Relaunch banned workers' capacity in the next fleet region."""
+    from ..fleet.failover import relaunch_banned
+
+    with console.status("looking for banned workers"):
+        moves = relaunch_banned(_settings(), pipeline)
+    for m in moves:
+        console.print(f"{m.banned_instance} ({m.from_region}) -> {', '.join(m.new_instances)} in {m.to_region}")
+    _json([m.as_dict() for m in moves])
+
+
+@fleet_app.command("autoscale")
+def fleet_autoscale(
+    pipeline: list[str] = typer.Option(..., help="Pipelines to manage (repeat)."),
+    interval: Optional[float] = typer.Option(None, help="Seconds between decisions (default from settings)."),
+    once: bool = typer.Option(False, help="Decide and act once, then exit."),
+    dry_run: bool = typer.Option(False, help="Only print the decisions."),
+    failover: bool = typer.Option(True, help="Also move banned workers' capacity to the next region."),
+    region: Optional[str] = typer.Option(None, help="Region whose worker count is scaled."),
+) -> None:
+    """Target tracking on queue backlog per instance: desired = ceil(backlog /
+    jobs-per-instance-per-interval), within min/max, 0 when the queue is empty."""
+    from ..fleet.autoscale import decide
+    from ..fleet.failover import relaunch_banned
+    from ..fleet.instances import scale
+
+    s = _settings()
+    every = interval or s.fleet_scale_interval_s
+    while True:
+        for p in pipeline:
+            decision = decide(s, p, every)
+            record: dict[str, Any] = decision.as_dict()
+            if not dry_run:
+                record["scale"] = scale(s, p, decision.desired, region=region)
+                if failover:
+                    record["failover"] = [m.as_dict() for m in relaunch_banned(s, p)]
+            console.print(f"{p}: backlog {decision.backlog} -> {decision.desired} instances")
+            _json(record)
+        if once:
+            return
+        time.sleep(every)  # the control loop's period, not synchronisation
+
+
+@fleet_app.command("plan")
+def fleet_plan(
+    pipeline: str = typer.Option(...),
+    jobs: int = typer.Option(..., min=1, help="How many jobs (hydrophone: files; music: tracks)."),
+    instance_type: Optional[str] = typer.Option(None),
+    deadline: Optional[float] = typer.Option(None, help="Hours to finish in."),
+) -> None:
+    """Instances, wall time and cost (compute on-demand/spot, S3, SQS) from
+    measured throughput and the price table."""
+    from ..fleet.plan import PlanError, plan
+
+    try:
+        result = plan(_settings(), pipeline, jobs, instance_type=instance_type, deadline_h=deadline)
+    except PlanError as err:
+        _fail(str(err))
+    table = Table(title=f"plan: {jobs} {pipeline} jobs on {result.instance_type}")
+    table.add_column("item")
+    table.add_column("value", justify="right")
+    for label, value in (
+        ("instances", result.instances), ("jobs / instance-hour", result.jobs_per_instance_hour),
+        ("wall time (h)", result.wall_hours), ("instance-hours", result.instance_hours),
+        ("compute on-demand ($)", result.compute_on_demand_usd), ("compute spot ($)", result.compute_spot_usd),
+        ("S3 PUTs ($)", result.s3_put_usd), ("S3 storage (GB)", result.s3_storage_gb),
+        ("S3 storage per month ($)", result.s3_storage_month_usd), ("SQS ($)", result.sqs_usd),
+        ("total, spot ($)", result.total_spot_usd), ("total, on-demand ($)", result.total_on_demand_usd),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+    console.print(f"[dim]throughput: {result.throughput_source}[/]")
+    for note in result.notes:
+        console.print(f"[yellow]note[/]: {note}")
+    _json(result.model_dump())
+
+
+@fleet_app.command("emulate")
+def fleet_emulate(
+    log_dir: Optional[Path] = typer.Option(None, help="Worker logs (default <local_dir>/fleet)."),
+) -> None:
+    """Run the local fleet emulator: instances launched on the local stack's
+    moto become worker processes (Ctrl-C stops them all)."""
+    from ..fleet.emulator import FleetEmulator
+
+    s = _settings()
+    if not s.endpoint_url:
+        _fail("the emulator only runs against a local stack (start one with `specfleet local up`)")
+    emu = FleetEmulator(s, log_dir=log_dir).start()
+    console.print(f"fleet emulator watching {', '.join(emu.regions)}; worker logs in {emu.log_dir}")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping workers")
+    finally:
+        emu.stop()
+
+
+def register(app: typer.Typer, produce_app: typer.Typer) -> None:
+    app.add_typer(infra_app, name="infra")
+    app.add_typer(ami_app, name="ami")
+    app.add_typer(fleet_app, name="fleet")

@@ -1,0 +1,228 @@
+"""CloudFormation: lint, package the Lambda artifact, deploy and destroy.
+
+* ``validate``: cfn-lint's API on ``infra/template.yaml``;
+* ``package``: a deterministic zip of ``lambdas/`` + ``specfleet/`` (+ the
+  writer's requirements, installed for the Lambda platform), uploaded under a
+  content hash so a changed package always reaches the function;
+* ``deploy``: create or update the stack, wait, run the migration function
+  once, and turn the outputs into ``SPECFLEET_*`` settings;
+* ``destroy``: delete the stack (the data bucket and a final DB snapshot are
+  retained by the template's deletion policies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+from ..aws import aws_retry, client
+from ..settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
+LAMBDA_REQUIREMENTS = REPO_ROOT / "lambdas" / "status_writer" / "requirements.txt"
+LAMBDA_PYTHON = "3.12"
+#: Stack output -> setting (env var) it feeds.
+OUTPUT_SETTINGS = {
+    "QueuePrefix": "SPECFLEET_QUEUE_PREFIX",
+    "DataBucketName": "SPECFLEET_BUCKET",
+    "DatabaseSecretArn": "SPECFLEET_DB_SECRET_ID",
+    "WorkerInstanceProfileArn": "SPECFLEET_FLEET_INSTANCE_PROFILE",
+    "WorkerSecurityGroupId": "SPECFLEET_FLEET_SECURITY_GROUP_IDS",
+    "WorkerSubnetId": "SPECFLEET_FLEET_SUBNET_ID",
+}
+_FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+Progress = Callable[[str], None]
+
+
+class DeployError(RuntimeError):
+    pass
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+# --- validate ------------------------------------------------------------------
+def validate(template: Path = TEMPLATE) -> list[str]:
+    """cfn-lint findings (errors and warnings) as ``path:line: RULE message``."""
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(Path(template), config=ManualArgs(regions=["us-east-1"]))
+    return [f"{template}:{m.linenumber}: {m.rule.id} {m.message}" for m in matches]
+
+
+# --- package -------------------------------------------------------------------
+def _copy_tree(src: Path, dest: Path) -> None:
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+
+
+def build_package(out_dir: Path, *, with_dependencies: bool = True) -> Path:
+    """Zip the Lambda code (and, unless told otherwise, its requirements)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        build = Path(tmp) / "build"
+        build.mkdir()
+        _copy_tree(REPO_ROOT / "lambdas", build / "lambdas")
+        _copy_tree(REPO_ROOT / "specfleet", build / "specfleet")
+        if with_dependencies:
+            cmd = [
+                sys.executable, "-m", "pip", "install", "--quiet", "--target", str(build),
+                "--platform", "manylinux2014_x86_64", "--implementation", "cp",
+                "--python-version", LAMBDA_PYTHON, "--only-binary=:all:", "-r", str(LAMBDA_REQUIREMENTS),
+            ]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise DeployError(f"installing the writer's requirements failed:\n{result.stderr[-2000:]}")
+        staging = Path(tmp) / "package.zip"
+        with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(p for p in build.rglob("*") if p.is_file()):
+                info = zipfile.ZipInfo(str(path.relative_to(build)), date_time=_FIXED_ZIP_TIME)
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, path.read_bytes())
+        digest = hashlib.sha256(staging.read_bytes()).hexdigest()[:16]
+        final = out_dir / f"status-writer-{digest}.zip"
+        shutil.move(str(staging), final)
+    return final
+
+
+def upload_package(settings: Settings, zip_path: Path, bucket: str | None = None) -> tuple[str, str]:
+    """Upload to the artifact bucket (created if missing); return (bucket, key)."""
+    bucket = bucket or settings.fleet_artifact_bucket
+    if not bucket:
+        raise DeployError("no artifact bucket: pass --artifact-bucket or set SPECFLEET_FLEET_ARTIFACT_BUCKET")
+    s3 = client("s3", settings)
+    try:
+        aws_retry(s3.head_bucket)(Bucket=bucket)
+    except s3.exceptions.ClientError:
+        kwargs: dict[str, Any] = {"Bucket": bucket}
+        if settings.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
+        aws_retry(s3.create_bucket)(**kwargs)
+        aws_retry(s3.put_public_access_block)(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True, "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+            },
+        )
+    key = f"lambda/{zip_path.name}"
+    aws_retry(s3.upload_file)(str(zip_path), bucket, key)
+    return bucket, key
+
+
+# --- deploy / destroy ------------------------------------------------------------
+def _stack(cfn: Any, name: str) -> dict[str, Any] | None:
+    try:
+        return aws_retry(cfn.describe_stacks)(StackName=name)["Stacks"][0]
+    except cfn.exceptions.ClientError as err:
+        if "does not exist" in str(err):
+            return None
+        raise
+
+
+def wait_for_stack(settings: Settings, name: str, progress: Progress = _noop, timeout_s: float = 3600) -> dict[str, Any]:
+    cfn = client("cloudformation", settings)
+    delay = 0.5 if settings.endpoint_url else 10.0
+    deadline = time.monotonic() + timeout_s
+    seen_events: set[str] = set()
+    while True:
+        stack = _stack(cfn, name)
+        if stack is None:
+            return {"StackStatus": "DELETE_COMPLETE"}
+        try:
+            events = aws_retry(cfn.describe_stack_events)(StackName=name)["StackEvents"]
+        except cfn.exceptions.ClientError:
+            events = []
+        for ev in reversed(events):
+            if ev["EventId"] not in seen_events:
+                seen_events.add(ev["EventId"])
+                progress(f"{ev['LogicalResourceId']}: {ev['ResourceStatus']} {ev.get('ResourceStatusReason', '')}".strip())
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            return stack
+        if time.monotonic() > deadline:
+            raise DeployError(f"stack {name} still {stack['StackStatus']} after {timeout_s:.0f}s")
+        time.sleep(delay)  # polling CloudFormation, as its own waiters do
+
+
+def deploy(
+    settings: Settings,
+    parameters: dict[str, str],
+    *,
+    stack_name: str | None = None,
+    template: Path = TEMPLATE,
+    progress: Progress = _noop,
+) -> dict[str, str]:
+    """Create or update the stack; return its outputs."""
+    name = stack_name or settings.fleet_stack_name
+    cfn = client("cloudformation", settings)
+    body = Path(template).read_text()
+    params = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+    existing = _stack(cfn, name)
+    if existing is None or existing["StackStatus"] == "ROLLBACK_COMPLETE":
+        if existing is not None:
+            progress(f"deleting {name} left in ROLLBACK_COMPLETE")
+            aws_retry(cfn.delete_stack)(StackName=name)
+            wait_for_stack(settings, name, progress)
+        progress(f"creating stack {name}")
+        aws_retry(cfn.create_stack)(
+            StackName=name, TemplateBody=body, Parameters=params, Capabilities=["CAPABILITY_IAM"],
+            OnFailure="ROLLBACK", Tags=[{"Key": "specfleet:stack", "Value": name}],
+        )
+        goal = "CREATE_COMPLETE"
+    else:
+        progress(f"updating stack {name}")
+        try:
+            aws_retry(cfn.update_stack)(
+                StackName=name, TemplateBody=body, Parameters=params, Capabilities=["CAPABILITY_IAM"]
+            )
+        except cfn.exceptions.ClientError as err:
+            if "No updates are to be performed" not in str(err):
+                raise
+            progress("no changes")
+        goal = "UPDATE_COMPLETE"
+    stack = wait_for_stack(settings, name, progress)
+    if stack["StackStatus"] not in (goal, "CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        raise DeployError(f"stack {name} ended {stack['StackStatus']}: {stack.get('StackStatusReason', '')}")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    if "MigrateFunctionName" in outputs:
+        progress("applying database migrations")
+        run_migrations(settings, outputs["MigrateFunctionName"])
+    return outputs
+
+
+def run_migrations(settings: Settings, function_name: str) -> list[str]:
+    resp = aws_retry(client("lambda", settings).invoke)(FunctionName=function_name, Payload=b"{}")
+    payload = json.loads(resp["Payload"].read() or b"{}")
+    if resp.get("FunctionError"):
+        raise DeployError(f"migrations failed: {payload}")
+    return list(payload.get("applied", []))
+
+
+def destroy(settings: Settings, *, stack_name: str | None = None, progress: Progress = _noop) -> str:
+    name = stack_name or settings.fleet_stack_name
+    cfn = client("cloudformation", settings)
+    if _stack(cfn, name) is None:
+        return "absent"
+    aws_retry(cfn.delete_stack)(StackName=name)
+    return str(wait_for_stack(settings, name, progress)["StackStatus"])
+
+
+def outputs_to_env(outputs: dict[str, str], region: str) -> dict[str, str]:
+    """Settings for working against the deployed stack."""
+    env = {"SPECFLEET_REGION": region}
+    for output, var in OUTPUT_SETTINGS.items():
+        if output in outputs:
+            value = outputs[output]
+            env[var] = json.dumps([value]) if var == "SPECFLEET_FLEET_SECURITY_GROUP_IDS" else value
+    return env

@@ -1,0 +1,113 @@
+"""``fleet plan``: instances, wall time and cost before launching.
+
+From the measured throughput (``throughput.json``) and a price table
+(``prices.json``): how many instances meet a deadline (or how long the
+configured maximum takes), compute cost on-demand and on spot, S3 request and
+storage cost, and SQS request cost. Per-second billing is approximated by
+instance-hours; storage is priced for one month.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..settings import Settings
+from .autoscale import load_throughput
+
+#: SQS requests per job: receive, delete, status send, writer receive + delete
+#: (batched by up to 10, so this is an upper bound).
+SQS_REQUESTS_PER_JOB = 5
+
+
+class PlanError(ValueError):
+    pass
+
+
+class Plan(BaseModel):
+    pipeline: str
+    jobs: int
+    instance_type: str
+    instances: int
+    jobs_per_instance_hour: float
+    wall_hours: float
+    instance_hours: float
+    compute_on_demand_usd: float
+    compute_spot_usd: float
+    s3_put_usd: float
+    s3_storage_gb: float
+    s3_storage_month_usd: float
+    sqs_usd: float
+    total_spot_usd: float
+    total_on_demand_usd: float
+    throughput_source: str
+    notes: list[str] = Field(default_factory=list)
+
+
+def load_prices(settings: Settings) -> dict[str, Any]:
+    if settings.fleet_price_table:
+        return json.loads(Path(settings.fleet_price_table).read_text())
+    return json.loads(resources.files("specfleet.fleet").joinpath("prices.json").read_text())
+
+
+def plan(
+    settings: Settings,
+    pipeline: str,
+    jobs: int,
+    *,
+    instance_type: str | None = None,
+    deadline_h: float | None = None,
+    max_instances: int | None = None,
+) -> Plan:
+    if jobs < 1:
+        raise PlanError("jobs must be at least 1")
+    if deadline_h is not None and deadline_h <= 0:
+        raise PlanError("deadline must be a positive number of hours")
+    throughput = load_throughput(settings)["pipelines"]
+    if pipeline not in throughput:
+        raise PlanError(f"no throughput figure for {pipeline!r}; known: {', '.join(sorted(throughput))}")
+    prices = load_prices(settings)
+    itype = instance_type or throughput[pipeline].get("reference_instance_type") or settings.fleet_instance_type
+    if itype not in prices["instances"]:
+        raise PlanError(f"no price for instance type {itype!r}; known: {', '.join(sorted(prices['instances']))}")
+    t = throughput[pipeline]
+    price = prices["instances"][itype]
+    rate = float(t["jobs_per_instance_hour"])
+    notes: list[str] = []
+    ref = t.get("reference_instance_type")
+    if t.get("scales_with_vcpus") and ref and ref != itype:
+        if ref not in prices["instances"]:
+            raise PlanError(f"reference type {ref!r} of {pipeline} has no vCPU count in the price table")
+        rate *= price["vcpus"] / prices["instances"][ref]["vcpus"]
+        notes.append(f"rate scaled by vCPUs from {ref} ({t['jobs_per_instance_hour']}/h) to {itype}")
+    cap = max_instances or settings.fleet_max_size
+    if deadline_h is not None:
+        n = math.ceil(jobs / (rate * deadline_h))
+        if n > cap:
+            notes.append(f"meeting {deadline_h} h needs {n} instances, above the configured max {cap}")
+    else:
+        n = min(cap, max(1, math.ceil(jobs / rate)))  # no deadline: never less than an hour of work each
+    wall_h = jobs / (rate * n)
+    instance_hours = n * wall_h
+    s3 = prices["s3"]
+    puts = jobs * float(t.get("objects_per_job", 0))
+    gb = jobs * float(t.get("bytes_per_job", 0)) / 1e9
+    s3_put = puts / 1000 * s3["put_per_1000"]
+    s3_store = gb * s3["storage_gb_month"]
+    sqs = jobs * SQS_REQUESTS_PER_JOB / 1e6 * prices["sqs"]["per_million_requests"]
+    od = instance_hours * price["on_demand_hour"]
+    spot = instance_hours * price["spot_hour"]
+    r2 = lambda x: round(x, 2)  # noqa: E731
+    return Plan(
+        pipeline=pipeline, jobs=jobs, instance_type=itype, instances=n, jobs_per_instance_hour=round(rate, 2),
+        wall_hours=round(wall_h, 2), instance_hours=round(instance_hours, 2),
+        compute_on_demand_usd=r2(od), compute_spot_usd=r2(spot), s3_put_usd=r2(s3_put),
+        s3_storage_gb=round(gb, 1), s3_storage_month_usd=r2(s3_store), sqs_usd=r2(sqs),
+        total_spot_usd=r2(spot + s3_put + s3_store + sqs), total_on_demand_usd=r2(od + s3_put + s3_store + sqs),
+        throughput_source=t.get("source", ""), notes=notes,
+    )
