@@ -72,7 +72,8 @@ def compute_track(path: str, params: dsp.SpectroParams) -> TrackResult:
 
 def warm_up(params: dsp.SpectroParams) -> int:
     """Pay every first-call cost once per process: imports, the mel
-    filterbank, soxr's filter design, Pillow's JPEG encoder."""
+    filterbank, loading the numba kernel from its on-disk cache, soxr's
+    filter design, Pillow's JPEG encoder."""
     import numpy as np
 
     rng = np.random.default_rng(0)

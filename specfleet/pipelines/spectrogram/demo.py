@@ -1,0 +1,58 @@
+"""The spectrogram step of ``specfleet demo``: the tracks the download step
+put under ``audio/`` (or a few generated ones) flow into mel windows."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from ...demo import DemoContext, PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
+from ...storage import Storage
+from .producer import produce
+
+
+def _synth_mp3(path: Path, seconds: float, sample_rate: int, channels: int, seed: int) -> Path:
+    import imageio_ffmpeg
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    tone = 0.3 * np.sin(2 * np.pi * (180 + 30 * seed + 25 * t) * t) + 0.1 * np.sin(2 * np.pi * 2200 * t)
+    sig = np.stack([tone + 0.05 * rng.standard_normal(t.size) for _ in range(channels)], axis=1)
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "f32le", "-ar", str(sample_rate),
+         "-ac", str(channels), "-i", "-", "-codec:a", "libmp3lame", "-b:a", "64k", str(path)],
+        input=sig.astype(np.float32).tobytes(), check=True,
+    )
+    return path
+
+
+def _downloaded(ctx: DemoContext) -> list[str]:
+    shared = ctx.shared.get("downloaded_tracks") or []
+    return [t if isinstance(t, str) else str(t.get("track_id")) for t in shared]
+
+
+def demo_step(ctx: DemoContext) -> PipelineSummary:
+    storage = Storage(ctx.settings)
+    tracks = _downloaded(ctx)
+    if not tracks:
+        folder = ctx.workdir / "spectrogram"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, (seconds, sr, ch) in enumerate([(65.0, 44100, 2), (45.0, 22050, 1), (25.0, 48000, 2)]):
+            track = f"demotrack{i}"
+            storage.put_file(f"audio/{track}.mp3", _synth_mp3(folder / f"{track}.mp3", seconds, sr, ch, i))
+            tracks.append(track)
+    # One bad file: its job must end as a stat 0 row with a reason, not vanish.
+    storage.put_bytes("audio/demobroken.mp3", b"ID3 this is not an mp3 at all " * 50)
+    report = produce(ctx.settings)
+    run_worker(ctx, "spectrogram", idle_exit_s=2)
+    wait_for_status_drain(ctx, "spectrogram")
+    counts = count_status(ctx, "spectrogram", job_column="track_id")
+    with_rows = keys_with_status(ctx, "spectrogram", "track_id")
+    with_windows = {k[len("spec/"):].split("__", 1)[0] for k, _ in storage.list("spec/")}
+    jobs = [*tracks, "demobroken"]
+    lost = [t for t in jobs if t not in with_rows and t not in with_windows]
+    return PipelineSummary(
+        jobs=report.enqueued, objects=storage.count("spec/"), lost=len(lost), **counts
+    )

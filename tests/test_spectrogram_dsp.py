@@ -1,0 +1,165 @@
+"""Spectrogram maths and decoding on real mp3s (encoded by ffmpeg/LAME)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from specfleet.pipelines.spectrogram import dsp
+
+
+def make_mp3(path: Path, seconds: float, sample_rate: int = 44100, channels: int = 2, seed: int = 0) -> Path:
+    """A music-like mp3 (two sweeping tones + noise) of the given length."""
+    import imageio_ffmpeg
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    tone = 0.3 * np.sin(2 * np.pi * (200 + 40 * t) * t) + 0.2 * np.sin(2 * np.pi * 1500 * t * (1 + 0.1 * np.sin(t)))
+    sig = np.stack([tone + 0.05 * rng.standard_normal(t.size) for _ in range(channels)], axis=1).astype(np.float32)
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "f32le", "-ar", str(sample_rate),
+         "-ac", str(channels), "-i", "-", "-codec:a", "libmp3lame", "-b:a", "64k", "-compression_level", "9", str(path)],
+        input=sig.tobytes(), check=True,
+    )
+    return path
+
+
+def make_long_silent_mp3(path: Path, minutes: float) -> Path:
+    """An hour-long mp3 in a fraction of a second: one 10 s silent CBR
+    segment (no Xing header) repeated; decoders read it as one stream."""
+    import imageio_ffmpeg
+
+    seg = path.with_suffix(".seg.mp3")
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono",
+         "-t", "10", "-b:a", "8k", "-write_xing", "0", "-id3v2_version", "0", "-f", "mp3", str(seg)],
+        check=True,
+    )
+    data = seg.read_bytes()
+    seg.unlink()
+    seg_seconds = 10.152  # LAME pads the 10 s segment to whole frames
+    path.write_bytes(data * int(np.ceil(minutes * 60 / seg_seconds)))
+    return path
+
+
+# --- window rules ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "duration, expected",
+    [
+        (0, []),
+        (29, [(0, 0, 29)]),
+        (30, [(0, 0, 30)]),  # the original emitted 0-30 twice
+        (40, [(0, 0, 30), (1, 10, 40)]),
+        (50, [(0, 0, 30), (1, 20, 50)]),  # the original emitted 20-50 twice
+        (60, [(0, 0, 30), (1, 20, 50), (2, 30, 60)]),
+        (180, [(i, 20 * i, 20 * i + 30) for i in range(8)] + [(8, 150, 180)]),
+    ],
+)
+def test_window_plan(duration, expected):
+    assert [(w.win, w.ini, w.fin) for w in dsp.window_plan(duration)] == expected
+
+
+def test_frame_span_matches_original_arithmetic():
+    # int(seconds / (512 / 16000)): 30 s windows are 937 or 938 columns.
+    assert dsp.frame_span(0, 30) == (0, 937)
+    assert dsp.frame_span(20, 50) == (625, 1562)
+    assert dsp.frame_span(150, 180) == (4687, 5625)
+
+
+# --- decoding + windows on real mp3s ---------------------------------------------------
+@pytest.mark.parametrize(
+    "seconds, sample_rate, channels, windows, last_cols",
+    [
+        (29.5, 44100, 2, [(0, 0, 29)], 906),
+        (30.4, 8000, 1, [(0, 0, 30)], 937),
+        (50.2, 48000, 2, [(0, 0, 30), (1, 20, 50)], 937),
+        (180.3, 22050, 1, [(i, 20 * i, 20 * i + 30) for i in range(8)] + [(8, 150, 180)], 938),
+    ],
+)
+def test_track_windows(tmp_path, seconds, sample_rate, channels, windows, last_cols):
+    path = make_mp3(tmp_path / "t.mp3", seconds, sample_rate, channels)
+    info = dsp.probe(path)
+    assert (info.format, info.sample_rate, info.channels) == ("MP3", sample_rate, channels)
+    y = dsp.decode(path)
+    assert y.ndim == 1 and y.dtype == np.float32
+    assert abs(len(y) / 16000 - info.duration_s) < 0.1
+    images = list(dsp.window_images(y))
+    assert [(i.window.win, i.window.ini, i.window.fin) for i in images] == windows
+    assert all(i.rows == 256 and i.pixels.shape == (256, i.cols) for i in images)
+    assert images[-1].cols == last_cols
+    jpeg = dsp.encode_jpeg(images[0].pixels)
+    from PIL import Image
+    import io
+
+    img = Image.open(io.BytesIO(jpeg))
+    assert (img.mode, img.size) == ("L", (images[0].cols, 256))
+
+
+def test_matches_librosa_and_matplotlib_reference(tmp_path):
+    import librosa
+    from matplotlib import colorizer
+
+    y = dsp.decode(make_mp3(tmp_path / "t.mp3", 41, 44100, 2))
+    S = librosa.feature.melspectrogram(y=y, sr=16000, n_mels=256, fmax=8000, n_fft=1024, hop_length=512)
+    ref = librosa.power_to_db(S, ref=np.max)
+    ours = dsp.mel_db(y)
+    assert ours.shape == ref.shape
+    assert np.abs(ours - ref).max() < 0.01
+    for img in dsp.window_images(y):  # the original's loop, in place on ref
+        a, b = dsp.frame_span(img.window.ini, img.window.fin)
+        sample = ref[:, a:b]
+        sample[np.where(sample < np.median(sample.ravel()))] = np.min(sample.ravel())
+        assert np.abs(img.db - sample).max() < 0.01
+        painted = colorizer.Colorizer(cmap="gray_r").to_rgba(sample[::-1], bytes=True)[..., 0]
+        assert np.mean(painted == img.pixels) > 0.999
+
+
+def test_gray_r_lut_is_matplotlibs():
+    import matplotlib
+
+    lut = matplotlib.colormaps["gray_r"](np.arange(256), bytes=True)[:, 0]
+    assert np.array_equal(lut, dsp._GRAY_R)
+    block = np.array([[0.0, 1.0], [2.0, 3.0]], dtype=np.float32)
+    # low row (index 0) ends up at the bottom; loud is dark
+    assert dsp.to_gray_r(block).tolist() == [[lut[170], lut[255]], [lut[0], lut[85]]]
+
+
+def test_median_floor_is_in_place_like_the_original():
+    db = np.arange(12, dtype=np.float32).reshape(2, 6)
+    first = dsp.floor_below_median(db[:, 0:4])
+    assert first.tolist() == [[0, 0, 0, 0], [6, 7, 8, 9]]  # median 4.5
+    assert db[:, :4].tolist() == first.tolist()  # the shared array changed too
+
+
+@pytest.mark.parametrize("content, message", [(b"", "empty"), (bytes(range(256)) * 40, "not a decodable audio file")])
+def test_probe_rejects_bad_files(tmp_path, content, message):
+    path = tmp_path / "bad.mp3"
+    path.write_bytes(content)
+    with pytest.raises(dsp.AudioError, match=message):
+        dsp.probe(path)
+
+
+def test_hour_long_header_probe_is_instant(tmp_path):
+    import time
+
+    path = make_long_silent_mp3(tmp_path / "long.mp3", 61)
+    started = time.monotonic()
+    info = dsp.probe(path)
+    assert time.monotonic() - started < 1.0
+    assert 61 * 60 <= info.duration_s < 62 * 60
+
+
+@pytest.mark.parametrize("shape", [(256, 937), (3, 5), (1, 1)])
+def test_median_floor_equals_numpy_median_rule(shape):
+    rng = np.random.default_rng(3)
+    block = rng.standard_normal(shape).astype(np.float32)
+    block[0, :] = block[0, 0]  # ties at the minimum and around the median
+    expected = block.copy()
+    expected[expected < np.median(expected)] = expected.min()
+    big = np.zeros((shape[0], shape[1] + 4), dtype=np.float32)
+    big[:, 2:-2] = block
+    assert np.array_equal(dsp.floor_below_median(block), expected)  # contiguous
+    assert np.array_equal(dsp.floor_below_median(big[:, 2:-2]), expected)  # a strided view, as in window_images
