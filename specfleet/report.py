@@ -145,6 +145,7 @@ def throughput_plot(rows: list[dict[str, Any]]) -> str | None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates
     import matplotlib.pyplot as plt
 
     series: dict[str, dict[dt.datetime, int]] = {}
@@ -158,6 +159,13 @@ def throughput_plot(rows: list[dict[str, Any]]) -> str | None:
         ax.plot(minutes, [counts.get(m, 0) for m in minutes], marker="o", markersize=3, label=label)
     ax.set_ylabel("status rows / minute")
     ax.set_xlabel("minute (UTC)")
+    # A short run fits in one or two minutes; keep the axis in minutes
+    # instead of letting matplotlib zoom out to years around one point.
+    pad = dt.timedelta(minutes=2)
+    ax.set_xlim(minutes[0] - pad, minutes[-1] + pad)
+    ax.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(minticks=3, maxticks=10, interval_multiples=True))
+    ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%H:%M"))
+    ax.set_ylim(0, max(max(c.values()) for c in series.values()) * 1.15 + 0.5)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", ncols=2)
     fig.autofmt_xdate()
