@@ -4,6 +4,7 @@ script, plan, IMDS drain signals, region order."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +19,7 @@ from specfleet.fleet.autoscale import desired_capacity
 from specfleet.fleet.failover import next_region
 from specfleet.fleet.imds import StubImds
 from specfleet.fleet.instances import FleetError
+from specfleet.fleet.autoscale import load_throughput
 from specfleet.fleet.plan import PlanError, plan
 from specfleet.fleet.spot import ImdsClient, termination_notice
 from specfleet.runtime import EXIT_BANNED
@@ -130,17 +132,18 @@ def test_bake_user_data_is_valid_shell(tmp_path: Path) -> None:
 def test_plan_for_a_hydrophone_month() -> None:
     settings = Settings(fleet_max_size=30)
     jobs = 30 * 288  # a month of 5-minute files
+    rate = load_throughput(settings)["pipelines"]["hydrophone"]["jobs_per_instance_hour"]  # on c5.4xlarge
     p = plan(settings, "hydrophone", jobs, instance_type="c5.4xlarge", deadline_h=24)
-    assert p.instances == 7  # ceil(8640 / (57.6 * 24))
+    assert p.instances == max(1, math.ceil(jobs / (rate * 24)))
     assert p.wall_hours <= 24
     assert p.compute_spot_usd < p.compute_on_demand_usd
     assert p.s3_put_usd == round(jobs * 120 / 1000 * 0.005, 2)
     assert p.total_spot_usd == round(p.compute_spot_usd + p.s3_put_usd + p.s3_storage_month_usd + p.sqs_usd, 2)
-    assert "SPEC.md" in p.throughput_source
+    assert "benchmarks/hydrophone.py" in p.throughput_source
     # a smaller instance: CPU-bound rate scales with vCPUs (16 -> 4)
     small = plan(settings, "hydrophone", jobs, instance_type="c6i.xlarge", deadline_h=24)
-    assert small.jobs_per_instance_hour == pytest.approx(57.6 / 4)
-    assert small.instances == 25
+    assert small.jobs_per_instance_hour == pytest.approx(rate / 4)
+    assert small.instances == max(1, math.ceil(jobs / (rate / 4 * 24)))
 
 
 def test_plan_names_bad_input() -> None:
