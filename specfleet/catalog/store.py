@@ -1,5 +1,6 @@
-"""Catalog tables: bulk upserts (``execute_values`` + ``ON CONFLICT``) and the
-progress table that makes a build resumable.
+"""Catalog tables: bulk upserts (``COPY`` into a staging table, then one
+``INSERT ... SELECT ... ON CONFLICT``) and the progress table that makes a
+build resumable.
 
 A ``CatalogBatch`` collects the rows of a few main artists; merging inside
 the batch follows the same rules as the SQL upserts, so writing a batch
@@ -12,14 +13,12 @@ once or twice, or two batches in either order, ends in the same tables:
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterable, Sequence
 
 import psycopg2.extensions
-from psycopg2.extras import execute_values
-
-PAGE_SIZE = 5000
 
 #: table -> (columns, ON CONFLICT clause). Order = foreign-key order.
 UPSERTS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -59,15 +58,71 @@ UPSERTS: dict[str, tuple[tuple[str, ...], str]] = {
 CATALOG_TABLES = ("master_artist", "master_track", "rel_artist_track", "rel_artist_artist", "master_genre")
 
 
-def upsert_sql(table: str) -> str:
+def upsert_from_sql(table: str, source: str) -> str:
+    """``INSERT INTO table (columns) <source> ON CONFLICT ...``; ``source`` is a
+    ``SELECT`` or a ``VALUES`` list yielding the upsert columns in order."""
     columns, conflict = UPSERTS[table]
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES %s {conflict}"
+    return f"INSERT INTO {table} ({', '.join(columns)}) {source} {conflict}"
+
+
+def row_upsert_sql(table: str) -> str:
+    """The one-row form (``VALUES (%s, ...)``), e.g. for a per-row baseline."""
+    return upsert_from_sql(table, "VALUES (" + ", ".join(["%s"] * len(UPSERTS[table][0])) + ")")
+
+
+def stage_table(table: str) -> str:
+    return f"pg_temp.catalog_stage_{table}"
+
+
+def copy_field(value: Any) -> str:
+    """One value in COPY text format: ``\\N`` for NULL, ``t``/``f`` for booleans,
+    ``str()`` otherwise (ISO dates), with backslash, tab, newline and carriage
+    return escaped so they cannot end a field or a row."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    text = value if isinstance(value, str) else str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    if "\x00" in text:  # Postgres text cannot hold NUL; say which value instead of a bare encoding error
+        raise ValueError(f"NUL character in value {text!r}")
+    return text
+
+
+def copy_text(rows: Iterable[Sequence[Any]]) -> str:
+    """Rows as one COPY text-format buffer (tab-separated, newline-terminated)."""
+    return "".join("\t".join(map(copy_field, row)) + "\n" for row in rows)
 
 
 def upsert_rows(cur: psycopg2.extensions.cursor, table: str, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Bulk upsert; rows must have distinct keys (a batch merges them first)."""
-    if rows:
-        execute_values(cur, upsert_sql(table), rows, page_size=PAGE_SIZE)
+    """Bulk upsert; rows must have distinct keys (a batch merges them first).
+
+    The rows are streamed with ``COPY`` into a per-session temporary staging
+    table (no index, no WAL) and merged with one ``INSERT ... SELECT ... ON
+    CONFLICT``, so the conflict rules are exactly those of ``UPSERTS``. COPY
+    skips building and parsing SQL text per row, which was half the cost of
+    ``execute_values``. The stage empties itself at commit; it is also
+    truncated first in case the same table is upserted twice in one
+    transaction. Must run inside a transaction (not autocommit): the stage
+    would be emptied between the COPY and the INSERT."""
+    if not rows:
+        return 0
+    if cur.connection.autocommit:
+        raise RuntimeError("upsert_rows needs a transaction: the staging table empties at every commit")
+    columns = ", ".join(UPSERTS[table][0])
+    stage = stage_table(table)
+    cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS"
+        f" AS SELECT {columns} FROM {table} WITH NO DATA; TRUNCATE {stage}"
+    )
+    try:
+        cur.copy_expert(f"COPY {stage} ({columns}) FROM STDIN", io.StringIO(copy_text(rows)))
+    except ValueError as exc:
+        raise ValueError(f"{table}: {exc}") from None
+    cur.execute(upsert_from_sql(table, f"SELECT {columns} FROM {stage}"))
     return len(rows)
 
 
