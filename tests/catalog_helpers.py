@@ -5,12 +5,15 @@ out from the world itself (not from the code under test)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import psycopg2
 from pydantic import SecretStr
 
-from specfleet.catalog.fake_sources import FakeSources, FakeWorld
+import pytest
+
+from specfleet.catalog.fake_sources import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FakeSources, FakeWorld
 from specfleet.db import connect, migrate
 from specfleet.settings import Settings
 
@@ -87,3 +90,16 @@ def expected_counts(world: FakeWorld) -> dict[str, int]:
         "master_genre": genres,
         "catalog_progress": len(world.chart),
     }
+
+
+@contextmanager
+def serve_fakes(world: FakeWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSources]:
+    """Chart pages and the Spotify fake for ``world`` on 127.0.0.1, with the
+    client credentials the fake expects in the environment."""
+    monkeypatch.setenv("SPOTIFY_CLIENT_ID", FAKE_CLIENT_ID)
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", FAKE_CLIENT_SECRET)
+    src = FakeSources(world).start()
+    try:
+        yield src
+    finally:
+        src.close()

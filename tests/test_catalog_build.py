@@ -8,13 +8,13 @@ from typing import Iterator
 
 import pytest
 
-from catalog_helpers import catalog_settings, dump_tables, expected_counts, second_database
+from catalog_helpers import catalog_settings, dump_tables, expected_counts, second_database, serve_fakes
 from helpers import query
 from specfleet.catalog import SpotifyError
 from specfleet.catalog.build import build_catalog
 from specfleet.catalog.store import dangling_references
 from specfleet.db import connect
-from specfleet.catalog.fake_sources import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FakeSources, FakeWorld, make_world
+from specfleet.catalog.fake_sources import FakeSources, FakeWorld, make_world
 from specfleet.settings import Settings
 
 WORLD = make_world(n_main=50, seed=7)
@@ -22,11 +22,8 @@ WORLD = make_world(n_main=50, seed=7)
 
 @pytest.fixture
 def sources(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSources]:
-    monkeypatch.setenv("SPOTIFY_CLIENT_ID", FAKE_CLIENT_ID)
-    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", FAKE_CLIENT_SECRET)
-    src = FakeSources(WORLD).start()
-    yield src
-    src.close()
+    with serve_fakes(WORLD, monkeypatch) as src:
+        yield src
 
 
 def _counts(settings: Settings) -> dict[str, int]:

@@ -9,15 +9,13 @@ from typing import Iterator
 
 import pytest
 
-from catalog_helpers import catalog_settings
+from catalog_helpers import catalog_settings, serve_fakes
 from helpers import query
 from specfleet.catalog import ChartPageError, SpotifyError
 from specfleet.catalog.build import build_catalog
 from specfleet.catalog.charts import ChartArtist, parse_artist_page, parse_artists_page
 from specfleet.catalog.errors import MissingCredentials
 from specfleet.catalog.fake_sources import (
-    FAKE_CLIENT_ID,
-    FAKE_CLIENT_SECRET,
     FakeSources,
     artist_page,
     artists_page,
@@ -33,11 +31,8 @@ URL = "http://127.0.0.1/charts/artist/x_songs.html"
 
 @pytest.fixture
 def sources(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSources]:
-    monkeypatch.setenv("SPOTIFY_CLIENT_ID", FAKE_CLIENT_ID)
-    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", FAKE_CLIENT_SECRET)
-    src = FakeSources(WORLD).start()
-    yield src
-    src.close()
+    with serve_fakes(WORLD, monkeypatch) as src:
+        yield src
 
 
 @pytest.fixture
