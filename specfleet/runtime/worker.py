@@ -117,7 +117,9 @@ class Worker:
             self._loop()
         finally:
             self._drain_and_hand_back()
-            for thread in list(self._hand_back_threads):
+            with self._lock:
+                hand_backs = list(self._hand_back_threads)
+            for thread in hand_backs:
                 thread.join(timeout=30)
             for mw in reversed(self.middleware):
                 mw.after_worker_stop(self)
@@ -138,8 +140,9 @@ class Worker:
             self._lock.notify_all()
         if banned or self.settings.drain_s <= 0:
             thread = threading.Thread(target=self._hand_back_running, name="hand-back", daemon=True)
-            self._hand_back_threads.append(thread)
-            thread.start()
+            with self._lock:  # run() only ever sees started threads
+                thread.start()
+                self._hand_back_threads.append(thread)
 
     def inflight_messages(self) -> list[Message]:
         with self._lock:
