@@ -8,6 +8,8 @@ both call ``StatusWriter.write``. Per batch it
 * inserts the rest with one parameterised multi-row INSERT per table in one
   transaction, ``ON CONFLICT (msg_key) DO NOTHING`` so a redelivered message
   (same SQS message id, or the same sender dedupe key) adds no row;
+* isolates a record the database refuses (e.g. a number out of range) and
+  stores it in ``status_rejects`` instead of failing the batch;
 * returns the message ids it could not store (the caller reports them as
   ``batchItemFailures`` so SQS redelivers only those);
 * raises SNS alerts for newly stored stat 0 / -1 rows, coalesced into one
@@ -98,7 +100,16 @@ class StatusWriter:
 
         try:
             conn = self._connection()
-            inserted = self._insert_all(conn, good, rejects)
+            try:
+                inserted = self._insert_all(conn, good, rejects)
+            except psycopg2.DatabaseError as err:
+                if isinstance(err, TRANSIENT_DB_ERRORS):
+                    raise
+                # A record the database refuses (e.g. a number out of range)
+                # must not hold the whole batch hostage: find it, reject it.
+                log.warning("batch insert refused (%s); retrying record by record", err)
+                good, rejects = self._isolate_refused(conn, good, rejects)
+                inserted = self._insert_all(conn, good, rejects)
         except TRANSIENT_DB_ERRORS as err:
             log.error("database unavailable, failing the whole batch: %s", err)
             self._drop_connection()
@@ -140,33 +151,64 @@ class StatusWriter:
         good: dict[str, list[tuple[InboundRecord, StatusRecord]]],
         rejects: list[tuple[InboundRecord, str]],
     ) -> dict[str, list[str]]:
-        inserted: dict[str, list[str]] = {}
         with conn:
             with conn.cursor() as cur:
-                for pipeline, items in good.items():
-                    model = model_for(pipeline)
-                    columns = ["msg_key", *model.wire_fields(), "reason"]
-                    rows = []
-                    for rec, status in items:
-                        values = status.row()
-                        rows.append(
-                            (rec.key, *[values[c] for c in model.wire_fields()], rec.attributes.get(ATTR_REASON))
-                        )
-                    # Table and column names come from our own models, never from input.
-                    sql = (
-                        f'INSERT INTO "{model.table}" ({", ".join(columns)}) VALUES %s '
-                        "ON CONFLICT (msg_key) DO NOTHING RETURNING msg_key"
-                    )
-                    got = psycopg2.extras.execute_values(cur, sql, rows, page_size=1000, fetch=True)
-                    inserted[pipeline] = [r[0] for r in got]
-                if rejects:
-                    psycopg2.extras.execute_values(
-                        cur,
-                        "INSERT INTO status_rejects (msg_key, queue, body, reason) VALUES %s "
-                        "ON CONFLICT (msg_key) DO NOTHING",
-                        [(rec.key, rec.queue_name, rec.body.replace("\x00", "\\x00"), reason) for rec, reason in rejects],
-                    )
+                return self._insert_rows(cur, good, rejects)
+
+    def _insert_rows(
+        self,
+        cur: psycopg2.extensions.cursor,
+        good: dict[str, list[tuple[InboundRecord, StatusRecord]]],
+        rejects: list[tuple[InboundRecord, str]],
+    ) -> dict[str, list[str]]:
+        inserted: dict[str, list[str]] = {}
+        for pipeline, items in good.items():
+            model = model_for(pipeline)
+            columns = ["msg_key", *model.wire_fields(), "reason"]
+            rows = []
+            for rec, status in items:
+                values = status.row()
+                rows.append(
+                    (rec.key, *[values[c] for c in model.wire_fields()], rec.attributes.get(ATTR_REASON))
+                )
+            # Table and column names come from our own models, never from input.
+            sql = (
+                f'INSERT INTO "{model.table}" ({", ".join(columns)}) VALUES %s '
+                "ON CONFLICT (msg_key) DO NOTHING RETURNING msg_key"
+            )
+            got = psycopg2.extras.execute_values(cur, sql, rows, page_size=1000, fetch=True)
+            inserted[pipeline] = [r[0] for r in got]
+        if rejects:
+            psycopg2.extras.execute_values(
+                cur,
+                "INSERT INTO status_rejects (msg_key, queue, body, reason) VALUES %s "
+                "ON CONFLICT (msg_key) DO NOTHING",
+                [(rec.key, rec.queue_name, rec.body.replace("\x00", "\\x00"), reason) for rec, reason in rejects],
+            )
         return inserted
+
+    def _isolate_refused(
+        self,
+        conn: psycopg2.extensions.connection,
+        good: dict[str, list[tuple[InboundRecord, StatusRecord]]],
+        rejects: list[tuple[InboundRecord, str]],
+    ) -> tuple[dict[str, list[tuple[InboundRecord, StatusRecord]]], list[tuple[InboundRecord, str]]]:
+        """Try each record alone (rolled back); move the refused ones to rejects."""
+        kept: dict[str, list[tuple[InboundRecord, StatusRecord]]] = defaultdict(list)
+        rejects = list(rejects)
+        for pipeline, items in good.items():
+            for item in items:
+                try:
+                    with conn.cursor() as cur:
+                        self._insert_rows(cur, {pipeline: [item]}, [])
+                    kept[pipeline].append(item)
+                except psycopg2.DatabaseError as err:
+                    if isinstance(err, TRANSIENT_DB_ERRORS):
+                        raise
+                    rejects.append((item[0], f"database refused the record: {str(err).strip()}"))
+                finally:
+                    conn.rollback()  # a trial only; the real insert follows
+        return kept, rejects
 
     # --- alerts -------------------------------------------------------------------
     def _alert(

@@ -151,3 +151,17 @@ def test_alerts_are_coalesced_and_rate_limited(settings):
     assert third.alerts_sent == 1
     [msg] = wait_for(lambda: inbox.receive(10, wait_s=1), what="third alert")
     assert "5 earlier alerts" in json.loads(msg.body)["Message"]
+
+
+def test_record_the_database_refuses_is_rejected_not_blocking_the_batch(settings):
+    from specfleet.status_writer import InboundRecord
+
+    queue_name = settings.status_queue("spectrogram")
+    ok = [f"i-1::1::t1::{w}::{20 * w}::{20 * w + 30}::256::938::2024-01-01 00:00:00" for w in range(4)]
+    too_big = "i-1::1::t1::99999999999::0::30::256::938::2024-01-01 00:00:00"  # valid text, int overflow in SQL
+    batch = [InboundRecord(f"m{i}", queue_name, body) for i, body in enumerate([*ok[:2], too_big, *ok[2:]])]
+    result = StatusWriter(settings).write(batch)
+    assert (result.written, result.rejected, result.failed_ids) == (4, 1, [])
+    assert sorted(r[0] for r in query(settings, "SELECT win FROM status_specto")) == [0, 1, 2, 3]
+    [(body, reason)] = query(settings, "SELECT body, reason FROM status_rejects")
+    assert body == too_big and "database refused the record" in reason and "out of range" in reason
