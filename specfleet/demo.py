@@ -32,6 +32,7 @@ DEMO_STEPS: list[tuple[str, str]] = [
     ("download", "specfleet.pipelines.music.demo:download_step"),
     ("spectrogram", "specfleet.pipelines.spectrogram.demo:demo_step"),
 ]
+#: The built-in smoke-test pipeline, run only when asked for (``--pipelines echo``).
 ECHO_STEP = ("echo", "specfleet.demo:echo_step")
 
 
@@ -126,7 +127,7 @@ def keys_with_status(ctx: DemoContext, pipeline: str, column: str) -> set[str]:
 
 
 def echo_step(ctx: DemoContext) -> PipelineSummary:
-    """The built-in trivial pipeline (runs when no real pipeline is installed)."""
+    """The built-in trivial pipeline."""
     ids = [f"demo-{i}" for i in range(20)]
     job_queue(ctx.settings, "echo").send_json({"job_id": j} for j in ids)
     run_worker(ctx, "echo", concurrency=4, idle_exit_s=2)
@@ -136,30 +137,24 @@ def echo_step(ctx: DemoContext) -> PipelineSummary:
     return PipelineSummary(jobs=len(ids), objects=0, lost=len(set(ids) - seen), **counts)
 
 
-def _load(target: str) -> Callable[[DemoContext], PipelineSummary] | None:
+def _load(target: str) -> Callable[[DemoContext], PipelineSummary]:
     module, attr = target.split(":")
-    try:
-        return getattr(import_module(module), attr)
-    except ModuleNotFoundError as err:
-        if err.name and module.startswith(err.name):
-            return None
-        raise
+    return getattr(import_module(module), attr)
 
 
 def run_demo(workdir: Path, only: list[str] | None = None, console: Console | None = None) -> dict[str, Any]:
     console = console or Console(stderr=True)
+    steps = [*DEMO_STEPS, ECHO_STEP] if only else DEMO_STEPS
+    unknown = set(only or []) - {name for name, _ in steps}
+    if unknown:
+        raise ValueError(f"unknown pipeline(s) for the demo: {', '.join(sorted(unknown))}")
+    available = [(name, _load(target)) for name, target in steps if not only or name in only]
     workdir = Path(workdir).resolve()
     if workdir.exists():
         stop_detached(workdir / "stack")
         destroy_data(workdir / "stack")
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    steps = [(name, _load(target)) for name, target in DEMO_STEPS]
-    available = [(n, f) for n, f in steps if f is not None]
-    if only:
-        available = [(n, f) for n, f in [*steps, (ECHO_STEP[0], _load(ECHO_STEP[1]))] if n in only and f]
-    elif not available:
-        available = [(ECHO_STEP[0], _load(ECHO_STEP[1]))]  # type: ignore[list-item]
 
     with console.status("starting the embedded stack (moto + PostgreSQL)"):
         state = start_detached(workdir / "stack", poller=False)

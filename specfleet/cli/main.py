@@ -22,7 +22,7 @@ from ..settings import JOB_QUEUES, Settings
 app = typer.Typer(help="specfleet: queue-driven audio-processing fleets on AWS.", no_args_is_help=True)
 local_app = typer.Typer(help="The embedded local stack (moto server + PostgreSQL + status poller).")
 produce_app = typer.Typer(help="Put jobs on a pipeline's queue.")
-dlq_app = typer.Typer(help="Dead-letter queues: inspect and redrive.")
+dlq_app = typer.Typer(help="Dead-letter queues: list, show, redrive, purge.")
 app.add_typer(local_app, name="local")
 app.add_typer(produce_app, name="produce")
 app.add_typer(dlq_app, name="dlq")
@@ -304,7 +304,11 @@ def demo(
     stand-ins for the remote sources, wait until the queues drain, report."""
     from ..demo import run_demo
 
-    result = run_demo(dir, only=[p for p in pipelines.split(",") if p] or None, console=console)
+    try:
+        result = run_demo(dir, only=[p for p in pipelines.split(",") if p] or None, console=console)
+    except ValueError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2)
     if as_json:
         print(json.dumps(result))
     else:
@@ -313,13 +317,7 @@ def demo(
 
 def _load_plugins() -> None:
     for name in PLUGINS:
-        try:
-            module = import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # not written yet
-                continue
-            raise
-        module.register(app, produce_app)
+        import_module(name).register(app, produce_app)
 
 
 _load_plugins()
