@@ -121,6 +121,23 @@ JOB_MODELS: dict[str, type[Job]] = {
 }
 
 
+def body_fields(body: str | bytes) -> dict[str, Any]:
+    """The JSON object in a job body, or ``{}``: for describing a body that
+    failed validation, never for doing its work."""
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def salvage_track_id(body: str | bytes) -> str:
+    """The track id of a body that failed validation, if it is itself valid
+    (safe for a status row), else ``"invalid"``."""
+    track_id = body_fields(body).get("track_id")
+    return track_id if isinstance(track_id, str) and TRACK_ID_RE.fullmatch(track_id) else "invalid"
+
+
 def parse_job(pipeline: str, body: str | bytes | dict[str, Any]) -> Job:
     """Validate a raw queue body for ``pipeline``."""
     model = JOB_MODELS[pipeline]

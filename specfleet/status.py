@@ -37,6 +37,16 @@ class StatusFormatError(ValueError):
     """A status value or message does not fit the wire format."""
 
 
+def wire_problem(text: str) -> str:
+    """Why ``text`` cannot be a status field, or ``""`` when it can."""
+    if SEP in text or "\n" in text or "\r" in text:
+        return "may not contain '::' or a line break"
+    # A leading or trailing ':' would merge with a separator on the wire.
+    if text.startswith(":") or text.endswith(":"):
+        return "may not start or end with ':'"
+    return ""
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
 
@@ -81,15 +91,9 @@ class StatusRecord(BaseModel):
                 text = str(int(value))
             else:
                 text = str(value)
-            if SEP in text or "\n" in text or "\r" in text:
-                raise StatusFormatError(
-                    f"{self.pipeline} status field {name!r} may not contain '::' or a line break: {text[:80]!r}"
-                )
-            # A trailing ':' would merge with the separator on the wire.
-            if text.endswith(":") or text.startswith(":"):
-                raise StatusFormatError(
-                    f"{self.pipeline} status field {name!r} may not start or end with ':': {text[:80]!r}"
-                )
+            problem = wire_problem(text)
+            if problem:
+                raise StatusFormatError(f"{self.pipeline} status field {name!r} {problem}: {text[:80]!r}")
             parts.append(text)
         return SEP.join(parts)
 

@@ -14,7 +14,6 @@ transient (-> ``Transient``: retried with backoff).
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -24,10 +23,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ...jobs import TRACK_ID_RE, DownloadJob, Job
+from ...jobs import DownloadJob, Job, body_fields, salvage_track_id
 from ...runtime import JobContext, JobError, Pipeline, Rejected, Skipped, Transient
 from ...settings import Settings
-from ...status import SEP, DownloadStatus, Stat, StatusRecord
+from ...status import DownloadStatus, Stat, StatusRecord, wire_problem
 from ...storage import Storage
 from .errors import classify
 from .urls import UrlPolicyError, check_video_url
@@ -222,27 +221,13 @@ def failure_status(job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord
 def _salvage(body: str) -> tuple[str, str]:
     """Track id and URL of a job body that failed validation, where they are
     safe to show in a status row (else ``"invalid"`` / ``""``)."""
-    data = _json_object(body)
-    url = data.get("yt_url")
-    return _salvage_track_id(body), url[:300] if isinstance(url, str) else ""
-
-
-def _salvage_track_id(body: str) -> str:
-    track_id = _json_object(body).get("track_id")
-    return track_id if isinstance(track_id, str) and TRACK_ID_RE.fullmatch(track_id) else "invalid"
-
-
-def _json_object(body: str) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (ValueError, TypeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    url = body_fields(body).get("yt_url")
+    return salvage_track_id(body), url[:300] if isinstance(url, str) else ""
 
 
 def wire_safe(text: str, fallback: str = "invalid") -> str:
     """``text`` if it fits the ``::`` status format, else ``fallback``."""
-    if SEP in text or "\n" in text or "\r" in text or text.startswith(":") or text.endswith(":"):
+    if wire_problem(text):
         return fallback
     return text[:2048]
 

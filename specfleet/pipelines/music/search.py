@@ -11,11 +11,10 @@ from __future__ import annotations
 import psycopg2
 
 from ...db import TRANSIENT_DB_ERRORS, connect
-from ...jobs import Job, SearchJob
+from ...jobs import Job, SearchJob, salvage_track_id
 from ...runtime import JobContext, Pipeline, Rejected, Transient
 from ...settings import Settings
 from ...status import SearchStatus, Stat, StatusRecord
-from .download import _salvage_track_id
 from .search_backends import SearchBackend, make_backend
 from .urls import UrlPolicyError, check_video_url
 
@@ -61,7 +60,7 @@ def handle(job: Job, ctx: JobContext) -> None:
 
 
 def failure_status(job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord:
-    track_id = job.track_id if isinstance(job, SearchJob) else _salvage_track_id(ctx.message.body)
+    track_id = job.track_id if isinstance(job, SearchJob) else salvage_track_id(ctx.message.body)
     return SearchStatus(instance_id=ctx.instance_id, stat=stat, track_id=track_id, yt_url="", views=-1)
 
 
