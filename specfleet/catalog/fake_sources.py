@@ -25,9 +25,11 @@ import string
 import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from ..local.http import BackgroundServer
 
 FAKE_CLIENT_ID = "fake-client-id"
 FAKE_CLIENT_SECRET = "fake-client-secret"
@@ -206,8 +208,7 @@ class FakeSources:
         #: path -> (status, body): malformed pages or answers.
         self.overrides: dict[str, tuple[int, str]] = {}
         self.tokens: set[str] = set()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
 
     # --- lifecycle ---------------------------------------------------------------
     def start(self, port: int = 0) -> "FakeSources":
@@ -223,16 +224,12 @@ class FakeSources:
             def do_POST(self) -> None:
                 sources._handle(self, "POST")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-catalog", daemon=True)
-        self._thread.start()
+        self._server = BackgroundServer(Handler, port=port, name="fake-catalog").start()
         return self
 
     def close(self) -> None:
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
 
     stop = close
@@ -240,7 +237,7 @@ class FakeSources:
     @property
     def base_url(self) -> str:
         assert self._server is not None, "not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.base_url
 
     def settings_overrides(self) -> dict[str, Any]:
         return {

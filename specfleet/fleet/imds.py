@@ -14,8 +14,10 @@ import datetime as dt
 import json
 import secrets
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from ..local.http import BackgroundServer
 
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -72,22 +74,18 @@ class StubImds:
                     return self._send(200, lifecycle)
                 self._send(404, "not found")
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"imds-{instance_id}", daemon=True)
+        self._server = BackgroundServer(Handler, host=host, port=port, name=f"imds-{instance_id}")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.base_url
 
     def start(self) -> "StubImds":
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     def interrupt(self, action: str = "terminate", in_s: int = 120) -> None:
         """Post a spot interruption notice (what AWS gives two minutes ahead)."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from ...local.http import BackgroundServer
 from . import synth
 
 URL_ROOT = "/files/"
@@ -79,37 +79,24 @@ class _Handler(SimpleHTTPRequestHandler):
         )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that stops reading (size limit reached) is normal here.
-        import sys
-
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
 class OOIServer:
     """``with OOIServer(root) as srv: srv.base_url`` -> ``http://127.0.0.1:PORT/files/``."""
 
     def __init__(self, root: Path, port: int = 0):
         self.root = Path(root).resolve()
         handler = type("OOIHandler", (_Handler,), {"root": self.root})
-        self.httpd = _Server(("127.0.0.1", port), handler)
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="ooi-stand-in", daemon=True)
+        self.server = BackgroundServer(handler, port=port, name="ooi-stand-in")
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{URL_ROOT}"
+        return self.server.base_url + URL_ROOT
 
     def start(self) -> "OOIServer":
-        self._thread.start()
+        self.server.start()
         return self
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
     def __enter__(self) -> "OOIServer":
         return self.start()

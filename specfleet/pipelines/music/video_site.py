@@ -30,12 +30,14 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import numpy as np
+
+from ...local.http import BackgroundServer
 
 SiteMode = Literal["ok", "429", "403", "botcheck", "404", "500", "stall"]
 BOT_CHECK_TEXT = "Sign in to confirm you're not a bot. This helps protect our community."
@@ -121,7 +123,7 @@ class VideoSite:
         self._media_bytes: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: BackgroundServer | None = None
 
     # --- catalogue -------------------------------------------------------------
     def add_video(self, video_id: str, title: str, *, seconds: float = 6.0, views: int = 1000,
@@ -144,8 +146,7 @@ class VideoSite:
     @property
     def base_url(self) -> str:
         assert self._server is not None, "start() the site first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.base_url
 
     @property
     def host(self) -> str:
@@ -179,16 +180,13 @@ class VideoSite:
             pass
 
         Handler.site = site
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="video-site", daemon=True).start()
+        self._server = BackgroundServer(Handler, name="video-site").start()
         return self
 
     def close(self) -> None:
         self._closing.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -218,17 +216,6 @@ class VideoSite:
             self.hits[route] += 1
             if video_id:
                 self.hits[f"{route}:{video_id}"] += 1
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # Clients drop keep-alive connections and abort transfers: not errors.
-        import sys
-
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _Handler(BaseHTTPRequestHandler):
