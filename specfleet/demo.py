@@ -23,6 +23,7 @@ from .db import connect
 from .local.stack import Namespace, destroy_data, start_detached, stop_detached
 from .queues import job_queue, status_queue
 from .runtime import Worker
+from .settings import Settings
 from .status import model_for
 
 #: (pipeline, "module:function") in run order.
@@ -62,11 +63,19 @@ class DemoContext:
         return self.ns.settings
 
 
-def run_worker(ctx: DemoContext, pipeline: str, *, concurrency: int | None = None, idle_exit_s: float = 3.0) -> dict:
-    """Run a pipeline's worker in this process until its queue stays empty."""
+def run_worker(
+    ctx: DemoContext,
+    pipeline: str,
+    *,
+    concurrency: int | None = None,
+    idle_exit_s: float = 3.0,
+    settings: Settings | None = None,
+) -> dict:
+    """Run a pipeline's worker in this process until its queue stays empty
+    (with ``settings`` when a step points the pipeline at its stand-in)."""
     from .pipelines import get_pipeline
 
-    worker = Worker(ctx.settings, get_pipeline(pipeline), concurrency=concurrency, idle_exit_s=idle_exit_s)
+    worker = Worker(settings or ctx.settings, get_pipeline(pipeline), concurrency=concurrency, idle_exit_s=idle_exit_s)
     worker.run()
     return worker.metrics()
 

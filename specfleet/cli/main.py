@@ -115,19 +115,16 @@ def local_init() -> None:
 def local_poll() -> None:
     """Run the status writer against the status queues in the foreground
     (the local stand-in for the Lambda's SQS trigger)."""
-    import signal as _signal
-    import threading
-
     from ..local.poller import StatusPoller
+    from ..local.stack import stop_on_signals, wait_until
 
+    stop = stop_on_signals()
     poller = StatusPoller(settings()).start()
-    stop = threading.Event()
-    _signal.signal(_signal.SIGTERM, lambda *_: stop.set())
-    _signal.signal(_signal.SIGINT, lambda *_: stop.set())
     console.print("polling the status queues; Ctrl-C stops")
-    while not stop.wait(0.5):
-        pass
-    poller.stop()
+    try:
+        wait_until(stop)
+    finally:
+        poller.stop()
 
 
 # --- produce / work ----------------------------------------------------------------

@@ -140,6 +140,20 @@ def _create_database(state: StackState, name: str) -> None:
     create_database(state.server_dsn("postgres"), name)
 
 
+def stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set (call from the main thread)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
+
+
+def wait_until(stop: threading.Event) -> None:
+    """Block the main thread until ``stop`` is set."""
+    while not stop.wait(0.5):  # a bare wait() would not wake for signals
+        pass
+
+
 # --- the stack process ---------------------------------------------------------
 def serve(root: Path, moto_port: int = 0, pg_port: int = 0, poller: bool = True) -> None:
     from moto.server import ThreadedMotoServer
@@ -162,16 +176,13 @@ def serve(root: Path, moto_port: int = 0, pg_port: int = 0, poller: bool = True)
 
         status_poller = StatusPoller(settings).start()
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_on_signals()
     tmp = root / (STATE_FILE + ".tmp")
     tmp.write_text(json.dumps(asdict(state)))
     tmp.replace(root / STATE_FILE)
     log.info("local stack up: %s", state)
     try:
-        while not stop.wait(0.5):  # a bare wait() would not wake for signals
-            pass
+        wait_until(stop)
     finally:
         (root / STATE_FILE).unlink(missing_ok=True)
         if status_poller:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...runtime import Worker
 from ...settings import Settings
 from ...storage import Storage
 
@@ -34,16 +33,8 @@ def _music_settings(ctx: "DemoContext") -> Settings:
     })
 
 
-def _run(settings: Settings, pipeline: str, concurrency: int) -> dict:
-    from ...pipelines import get_pipeline
-
-    worker = Worker(settings, get_pipeline(pipeline), concurrency=concurrency, idle_exit_s=3.0)
-    worker.run()
-    return worker.metrics()
-
-
 def search_step(ctx: "DemoContext") -> "PipelineSummary":
-    from ...demo import PipelineSummary, count_status, keys_with_status, wait_for_status_drain
+    from ...demo import PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
     from .producers import produce_search
     from .video_site import VideoSite
 
@@ -60,7 +51,7 @@ def search_step(ctx: "DemoContext") -> "PipelineSummary":
 
     settings = _music_settings(ctx)
     report = produce_search(settings, queries)
-    _run(settings, "search", concurrency=2)
+    run_worker(ctx, "search", concurrency=2, settings=settings)
     wait_for_status_drain(ctx, "search")
     counts = count_status(ctx, "search")
     seen = keys_with_status(ctx, "search", "track_id")
@@ -69,7 +60,7 @@ def search_step(ctx: "DemoContext") -> "PipelineSummary":
 
 
 def download_step(ctx: "DemoContext") -> "PipelineSummary":
-    from ...demo import PipelineSummary, count_status, keys_with_status, wait_for_status_drain
+    from ...demo import PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
     from .download import audio_key
     from .producers import produce_download, tracks_with_url
 
@@ -78,7 +69,7 @@ def download_step(ctx: "DemoContext") -> "PipelineSummary":
     settings = _music_settings(ctx)
     wanted = sorted(tracks_with_url(settings))
     report = produce_download(settings)
-    _run(settings, "download", concurrency=settings.music_concurrent_downloads)
+    run_worker(ctx, "download", concurrency=settings.music_concurrent_downloads, settings=settings)
     wait_for_status_drain(ctx, "download")
     counts = count_status(ctx, "download")
     seen = keys_with_status(ctx, "download", "track_id")
