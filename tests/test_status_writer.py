@@ -15,8 +15,7 @@ from specfleet.aws import client
 from specfleet.db import migrate
 from specfleet.local.poller import LocalLambdaContext, sqs_event
 from specfleet.local.postgres import EmbeddedPostgres
-from specfleet.local.stack import Namespace
-from specfleet.queues import Message, OutgoingMessage, Queue, ensure_queue, status_queue
+from specfleet.queues import Message, ensure_queue, status_queue
 from specfleet.runtime.status_sender import StatusSender
 from specfleet.status import DownloadStatus, Stat
 from specfleet.status_writer import StatusWriter

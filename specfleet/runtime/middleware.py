@@ -14,7 +14,6 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from ..queues import Message
-from ..status import Stat
 from .outcome import Outcome
 
 if TYPE_CHECKING:
@@ -131,4 +130,4 @@ class Metrics(Middleware):
             return {**self.outcomes, "busy_s": round(self.busy_s, 3)}
 
 
-__all__ = ["Middleware", "Heartbeat", "RateLimit", "BanGuard", "Metrics", "Stat"]
+__all__ = ["Middleware", "Heartbeat", "RateLimit", "BanGuard", "Metrics"]

@@ -186,7 +186,6 @@ class SeleniumBackend:
     def search(self, query: str) -> SearchResult | None:
         from selenium.common.exceptions import TimeoutException, WebDriverException
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
         url = self.settings.music_results_page_url.replace("{query}", quote_plus(query))
