@@ -324,12 +324,14 @@ def fleet_emulate(
     s = _settings()
     if not s.endpoint_url:
         _fail("the emulator only runs against a local stack (start one with `specfleet local up`)")
+    from ..local.stack import stop_on_signals, wait_until
+
+    # SIGTERM as well as Ctrl-C: either way the workers get stopped, not orphaned.
+    stop = stop_on_signals()
     emu = FleetEmulator(s, log_dir=log_dir).start()
     console.print(f"fleet emulator watching {', '.join(emu.regions)}; worker logs in {emu.log_dir}")
     try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
+        wait_until(stop)
         console.print("stopping workers")
     finally:
         emu.stop()
