@@ -123,15 +123,36 @@ def test_gray_r_lut_is_matplotlibs():
     lut = matplotlib.colormaps["gray_r"](np.arange(256), bytes=True)[:, 0]
     assert np.array_equal(lut, dsp._GRAY_R)
     block = np.array([[0.0, 1.0], [2.0, 3.0]], dtype=np.float32)
-    # low row (index 0) ends up at the bottom; loud is dark
-    assert dsp.to_gray_r(block).tolist() == [[lut[170], lut[255]], [lut[0], lut[85]]]
+    # median 1.5: 1 is floored to 0; low row (index 0) ends up at the bottom; loud is dark
+    assert dsp.floor_and_paint(block).tolist() == [[lut[170], lut[255]], [lut[0], lut[0]]]
+    constant = np.full((3, 4), -7.0, dtype=np.float32)  # matplotlib paints it all white
+    assert (dsp.floor_and_paint(constant) == lut[0]).all()
+
+
+def test_painting_equals_matplotlib_colormap_exactly():
+    from matplotlib import colorizer
+
+    rng = np.random.default_rng(5)
+    db = (rng.standard_normal((256, 938)) * 12 - 40).astype(np.float32)
+    np.maximum(db, db.max() - 80, out=db)
+    expected_block = db.copy()
+    expected_block[expected_block < np.median(expected_block)] = expected_block.min()
+    pixels = dsp.floor_and_paint(db)
+    assert np.array_equal(db, expected_block)
+    painted = colorizer.Colorizer(cmap="gray_r").to_rgba(expected_block[::-1], bytes=True)[..., 0]
+    # matplotlib normalises in float64; we do it in float32 like the JPEGs
+    # already produced: a value sitting on a grey-level boundary may round
+    # the other way, never by more than one level.
+    assert np.abs(painted.astype(int) - pixels).max() <= 1
+    assert np.mean(painted == pixels) > 0.999
 
 
 def test_median_floor_is_in_place_like_the_original():
     db = np.arange(12, dtype=np.float32).reshape(2, 6)
-    first = dsp.floor_below_median(db[:, 0:4])
+    first = db[:, 0:4]
+    dsp.floor_and_paint(first)
     assert first.tolist() == [[0, 0, 0, 0], [6, 7, 8, 9]]  # median 4.5
-    assert db[:, :4].tolist() == first.tolist()  # the shared array changed too
+    assert db.tolist() == [[0, 0, 0, 0, 4, 5], [6, 7, 8, 9, 10, 11]]  # the shared array changed too
 
 
 @pytest.mark.parametrize("content, message", [(b"", "empty"), (bytes(range(256)) * 40, "not a decodable audio file")])
@@ -152,14 +173,77 @@ def test_hour_long_header_probe_is_instant(tmp_path):
     assert 61 * 60 <= info.duration_s < 62 * 60
 
 
-@pytest.mark.parametrize("shape", [(256, 937), (3, 5), (1, 1)])
-def test_median_floor_equals_numpy_median_rule(shape):
+@pytest.mark.parametrize("shape", [(256, 937), (256, 938), (3, 5), (2, 3), (1, 1)])
+@pytest.mark.parametrize("ties", ["none", "row", "many"])
+def test_median_floor_equals_numpy_median_rule(shape, ties):
+    from specfleet.pipelines.spectrogram import kernels
+
     rng = np.random.default_rng(3)
     block = rng.standard_normal(shape).astype(np.float32)
-    block[0, :] = block[0, 0]  # ties at the minimum and around the median
+    if ties == "row":
+        block[0, :] = block[0, 0]  # ties at one value
+    elif ties == "many":
+        block = np.round(block * 2) / 2  # a handful of distinct values, many ties at the median
+    hist = np.empty(kernels.MEDIAN_BUCKETS, dtype=np.int64)
+    assert kernels.median(block, hist) == np.median(block)  # exactly, float32 mean of the middle pair
     expected = block.copy()
     expected[expected < np.median(expected)] = expected.min()
     big = np.zeros((shape[0], shape[1] + 4), dtype=np.float32)
     big[:, 2:-2] = block
-    assert np.array_equal(dsp.floor_below_median(block), expected)  # contiguous
-    assert np.array_equal(dsp.floor_below_median(big[:, 2:-2]), expected)  # a strided view, as in window_images
+    contiguous = block.copy()
+    dsp.floor_and_paint(contiguous)
+    assert np.array_equal(contiguous, expected)
+    view = big[:, 2:-2]  # a strided view, as in window_images
+    dsp.floor_and_paint(view)
+    assert np.array_equal(view, expected)
+    assert (big[:, :2] == 0).all() and (big[:, -2:] == 0).all()  # nothing outside the view touched
+
+
+def test_mel_power_windows_in_frequency_like_librosa_in_time():
+    rng = np.random.default_rng(11)
+    y = (rng.standard_normal(16000 * 5) * 0.1).astype(np.float32)
+    y[:4000] = 0  # silence next to signal: the 3-tap window must not smear it
+    params = dsp.SpectroParams()
+    bands = dsp.mel_filterbank()
+    reference = bands.weights @ dsp.power_spectrogram(y)  # time-domain Hann
+    ours = dsp.mel_power(y, params)
+    assert ours.shape == reference.shape
+    assert np.allclose(ours, reference, rtol=1e-4, atol=1e-6 * reference.max())
+
+
+@pytest.mark.parametrize("sample_rate, channels", [(44100, 2), (48000, 1), (8000, 1), (22050, 2)])
+def test_mpg123_mono_mix_equals_soundfile_channel_mean(tmp_path, sample_rate, channels):
+    import soundfile as sf
+
+    from specfleet.pipelines.spectrogram import mpg123
+
+    assert mpg123.available(), mpg123.unavailable_reason()
+    path = make_mp3(tmp_path / "t.mp3", 7.3, sample_rate, channels)
+    ours, rate = mpg123.decode_mono(path)
+    theirs, their_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    assert rate == their_rate == sample_rate
+    assert ours.shape == (theirs.shape[0],)  # same gapless trimming
+    assert np.abs(ours - theirs.mean(axis=1)).max() < 1e-5
+
+
+def test_decode_falls_back_to_soundfile_without_libmpg123(tmp_path, monkeypatch):
+    from specfleet.pipelines.spectrogram import mpg123
+
+    path = make_mp3(tmp_path / "t.mp3", 6, 44100, 2)
+    fast = dsp.decode(path)
+    monkeypatch.setattr(mpg123, "available", lambda: False)
+    slow = dsp.decode(path)
+    assert fast.shape == slow.shape
+    assert np.abs(fast - slow).max() < 1e-4
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"ID3" + b"\x04\x00\x00\x00\x00\x00\x10" + bytes(16) + bytes(range(256)) * 4, "could not be decoded"),
+     (b"\xff\xfb" + bytes(3000), "could not be decoded")],
+)
+def test_decode_rejects_mpeg_lookalikes(tmp_path, content, message):
+    path = tmp_path / "bad.mp3"
+    path.write_bytes(content)
+    with pytest.raises(dsp.AudioError, match=message):
+        dsp.decode(path)

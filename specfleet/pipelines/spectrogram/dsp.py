@@ -10,13 +10,17 @@ Reference: the original worker (librosa 0.7 era) did, per track::
         sample[sample < median(sample)] = sample.min()               # in place!
         plt.imsave(f"{track}__{win}__{ini}__{fin}.jpg", sample, cmap="gray_r", origin="lower")
 
-We compute the same numbers with fewer passes: decode once (libsndfile),
-resample once (soxr HQ, what ``librosa.load`` uses), one float32 STFT per
-track, the |X|^2 -> mel projection fused in one numba loop over each filter's
-few non-zero bins (cached filterbank, compiled code cached on disk), dB via
-numpy's vectorised float32 ``log``, and each window encoded straight from the
+We compute the same numbers with fewer passes: decode once, straight to mono
+(libmpg123 mixes the channels before its synthesis filterbank; libsndfile
+when libmpg123 is missing), resample once (soxr HQ, what ``librosa.load``
+uses), one float32 FFT per frame of the *unwindowed* signal with the Hann
+window applied in the frequency domain, fused with |X|^2 and the mel
+projection in one numba loop over each filter's few non-zero bins (cached
+filterbank, compiled code cached on disk), dB via numpy's vectorised float32
+``log``, the median found by bucketing instead of sorting, floor and
+grey-level painting in one pass, and each window encoded straight from the
 array with Pillow (no matplotlib figure). Only I/O (``decode``/``probe``)
-touches files.
+touches files. ``kernels.py`` holds the loops.
 
 Edge rules (the original's loop, with its two corner cases made explicit):
 
@@ -134,8 +138,19 @@ def probe(path: str | Path) -> AudioInfo:
 
 def decode(path: str | Path, *, sample_rate: int = 16000) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sample_rate`` — the same numbers as
-    ``librosa.load(path, sr=sample_rate)`` (libsndfile, channel mean, soxr HQ,
-    length fixed to ``ceil(n * ratio)``) without librosa's import cost."""
+    ``librosa.load(path, sr=sample_rate)`` (libsndfile's mpg123, channel mean,
+    soxr HQ, length fixed to ``ceil(n * ratio)``) without librosa's import
+    cost. MPEG audio goes through libmpg123 directly (mono mix in the decoder);
+    anything else, or everything when libmpg123 is missing, through soundfile."""
+    from . import mpg123
+
+    if _looks_like_mpeg(path) and mpg123.available():
+        try:
+            mono, native_sr = mpg123.decode_mono(path)
+        except mpg123.Mpg123Error as err:
+            raise AudioError(f"{Path(path).name} could not be decoded: {err}") from None
+        return to_mono_resampled(mono, native_sr, sample_rate=sample_rate)
+
     import soundfile as sf
 
     try:
@@ -145,6 +160,13 @@ def decode(path: str | Path, *, sample_rate: int = 16000) -> np.ndarray:
     if data.size == 0:
         raise AudioError(f"{Path(path).name} decoded to no samples")
     return to_mono_resampled(data, native_sr, sample_rate=sample_rate)
+
+
+def _looks_like_mpeg(path: str | Path) -> bool:
+    """An ID3v2 tag or an MPEG audio frame sync at the start of the file."""
+    with open(path, "rb") as f:
+        head = f.read(3)
+    return head == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
 
 
 def to_mono_resampled(data: np.ndarray, native_sr: int, *, sample_rate: int = 16000) -> np.ndarray:
@@ -158,15 +180,19 @@ def to_mono_resampled(data: np.ndarray, native_sr: int, *, sample_rate: int = 16
         mono = (data[:, 0] + data[:, 1]) * np.float32(0.5)
     else:
         mono = data.mean(axis=1, dtype=np.float32)
-    if not np.all(np.isfinite(mono)):
-        raise AudioError("audio contains NaN or infinite samples")
     if native_sr == sample_rate:
-        return np.ascontiguousarray(mono)
-    out = soxr.resample(mono, native_sr, sample_rate, quality="HQ")
-    n_out = int(math.ceil(mono.shape[0] * sample_rate / native_sr))
-    if out.shape[0] < n_out:  # librosa's fix_length
-        out = np.pad(out, (0, n_out - out.shape[0]))
-    return np.ascontiguousarray(out[:n_out], dtype=np.float32)
+        out = np.ascontiguousarray(mono)
+    else:
+        out = soxr.resample(mono, native_sr, sample_rate, quality="HQ")
+        n_out = int(math.ceil(mono.shape[0] * sample_rate / native_sr))
+        if out.shape[0] < n_out:  # librosa's fix_length
+            out = np.pad(out, (0, n_out - out.shape[0]))
+        out = np.ascontiguousarray(out[:n_out], dtype=np.float32)
+    # Checked after resampling (a NaN or inf spreads through the filter, and
+    # the output is a third of the input's size).
+    if not np.isfinite(out).all():
+        raise AudioError("audio contains NaN or infinite samples")
+    return out
 
 
 # --- the spectrogram -----------------------------------------------------------
@@ -206,17 +232,22 @@ def _hann(n_fft: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
 
 
-def stft(y: np.ndarray, *, n_fft: int = 1024, hop_length: int = 512) -> np.ndarray:
-    """Complex64 STFT as (frames, n_fft//2 + 1): centred frames with zero
-    padding (librosa >= 0.10 defaults), so frames = 1 + len(y) // hop."""
+def _frames(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
+    """Centred frames with zero padding (librosa >= 0.10 defaults), as a
+    strided view: frames = 1 + len(y) // hop."""
     pad = n_fft // 2
     padded = np.pad(np.asarray(y, dtype=np.float32), (pad, pad))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
-    return scipy.fft.rfft(frames * _hann(n_fft), axis=-1)
+    return np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
+
+
+def stft(y: np.ndarray, *, n_fft: int = 1024, hop_length: int = 512) -> np.ndarray:
+    """Complex64 Hann-windowed STFT as (frames, n_fft//2 + 1), librosa's
+    framing (the reference for tests; ``mel_power`` windows in frequency)."""
+    return scipy.fft.rfft(_frames(y, n_fft=n_fft, hop_length=hop_length) * _hann(n_fft), axis=-1)
 
 
 def power_spectrogram(y: np.ndarray, *, n_fft: int = 1024, hop_length: int = 512) -> np.ndarray:
-    """|STFT|^2 as (n_fft//2 + 1, frames) float32 (kept for tests; ``mel_db``
+    """|STFT|^2 as (n_fft//2 + 1, frames) float32 (for tests; ``mel_db``
     never materialises it)."""
     spec = stft(y, n_fft=n_fft, hop_length=hop_length)
     power = spec.real * spec.real
@@ -224,37 +255,19 @@ def power_spectrogram(y: np.ndarray, *, n_fft: int = 1024, hop_length: int = 512
     return power.T
 
 
-@lru_cache(maxsize=1)
-def _mel_power_kernel():  # type: ignore[no-untyped-def]
-    """The fused |X|^2 -> mel projection, compiled once and cached on disk
-    (``cache=True``), so a fresh process loads it instead of compiling."""
-    import numba
-
-    @numba.njit(cache=True, nogil=True)
-    def mel_power(spec, weights, lo, hi, out):  # type: ignore[no-untyped-def]
-        # One pass over the complex STFT: no (bins, frames) power array, no
-        # sparse-matrix machinery; the same float32 sums in the same order.
-        for t in range(spec.shape[0]):
-            for m in range(weights.shape[0]):
-                acc = np.float32(0.0)
-                for k in range(lo[m], hi[m]):
-                    c = spec[t, k]
-                    acc += weights[m, k] * (c.real * c.real + c.imag * c.imag)
-                out[m, t] = acc
-        return out
-
-    return mel_power
-
-
 def mel_power(y: np.ndarray, params: SpectroParams = SpectroParams()) -> np.ndarray:
     """Mel power spectrogram (n_mels, frames) float32, what
     ``librosa.feature.melspectrogram(y, power=2)`` gives."""
-    spec = stft(y, n_fft=params.n_fft, hop_length=params.hop_length)
+    from . import kernels
+
+    # FFT of the unwindowed frames, read in place from the signal; the Hann
+    # window is applied to the spectra inside the kernel (see there).
+    spec = scipy.fft.rfft(_frames(y, n_fft=params.n_fft, hop_length=params.hop_length), axis=-1)
     bands = mel_filterbank(
         sample_rate=params.sample_rate, n_fft=params.n_fft, n_mels=params.n_mels, fmin=params.fmin, fmax=params.fmax
     )
     out = np.empty((params.n_mels, spec.shape[0]), dtype=np.float32)
-    return _mel_power_kernel()(spec, bands.weights, bands.lo, bands.hi, out)
+    return kernels.mel_power_hann(spec.view(np.float32), bands.weights, bands.lo, bands.hi, out)
 
 
 def mel_db(y: np.ndarray, params: SpectroParams = SpectroParams()) -> np.ndarray:
@@ -320,38 +333,19 @@ def frame_span(ini: int, fin: int, *, sample_rate: int = 16000, hop_length: int 
     return int(ini / step), int(fin / step)
 
 
-def floor_below_median(block: np.ndarray) -> np.ndarray:
-    """Set values below the block's median to its minimum, in place (the
-    original's "median filter"); returns ``block``."""
-    # np.median's own arithmetic (partition at the middle pair, float32 mean
-    # of the two) on one contiguous copy, without its NaN checks and copies.
-    flat = np.ascontiguousarray(block).reshape(-1)
-    n = flat.size
-    if n == 0:
-        return block
-    k = n // 2
-    if n % 2:
-        threshold = np.partition(flat, k)[k]
-    else:
-        part = np.partition(flat, [k - 1, k])
-        threshold = np.mean(part[k - 1 : k + 1])
-    np.copyto(block, flat.min(), where=block < threshold)
-    return block
+def floor_and_paint(block: np.ndarray) -> np.ndarray:
+    """The original's "median filter" and ``plt.imsave(cmap="gray_r",
+    origin="lower")`` in one pass: values below the block's median become its
+    minimum, *in place* (``block`` may be a view; see the module docstring),
+    and the result is painted min-max normalised, loud = dark, low
+    frequencies at the bottom. Returns the uint8 pixels."""
+    from . import kernels
 
-
-def to_gray_r(block: np.ndarray) -> np.ndarray:
-    """dB block -> uint8 image as ``plt.imsave(cmap="gray_r", origin="lower")``
-    paints it: min-max normalised, loud = dark, low frequencies at the bottom."""
-    lo = block.min()
-    span = block.max() - lo
-    if span > 0:
-        scaled = (block - lo) / span
-        scaled *= np.float32(256)
-        index = scaled.astype(np.intp)
-        np.clip(index, 0, 255, out=index)
-    else:  # matplotlib maps a constant image to the bottom of the colormap
-        index = np.zeros(block.shape, dtype=np.intp)
-    return _GRAY_R[index[::-1]]
+    pixels = np.empty(block.shape, dtype=np.uint8)
+    if block.size == 0:
+        return pixels
+    kernels.floor_and_paint(block, _GRAY_R, pixels, np.empty(kernels.MEDIAN_BUCKETS, dtype=np.int64))
+    return pixels
 
 
 def encode_jpeg(pixels: np.ndarray, *, quality: int = 75) -> bytes:
@@ -392,8 +386,9 @@ def window_images(y: np.ndarray, params: SpectroParams = SpectroParams()) -> Ite
     db = mel_db(y, params)
     for window in plan:
         a, b = frame_span(window.ini, window.fin, sample_rate=params.sample_rate, hop_length=params.hop_length)
-        block = floor_below_median(db[:, a:b])  # a view: later windows see this
-        yield WindowImage(window, block.copy(), to_gray_r(block))
+        block = db[:, a:b]  # a view: later windows see this window's floor
+        pixels = floor_and_paint(block)
+        yield WindowImage(window, block.copy(), pixels)
 
 
 def window_key(track_id: str, window: Window, prefix: str = "spec/") -> str:

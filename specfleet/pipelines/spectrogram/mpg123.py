@@ -1,0 +1,139 @@
+"""Decode an mp3 straight to mono float32 with libmpg123 (via ctypes).
+
+Why not ``soundfile``: libsndfile decodes mp3s with this same library, but
+always to every channel; we then average the channels ourselves. libmpg123
+can instead mix the channels *before* its IMDCT and synthesis filterbank
+(``MPG123_MONO_MIX``: the mix is linear, so the samples are the same), which
+halves that part of decoding and never materialises the stereo array. On a
+3-minute 128 kbps stereo track that is 135 ms instead of 160 ms, and the
+decoded samples go straight into one preallocated array.
+
+The library is the system's ``libmpg123.so.0`` (Debian ``libmpg123-0``, which
+libsndfile itself depends on); ``available()`` says whether it loaded, and
+callers fall back to soundfile when it did not. Only the handful of calls we
+need are bound; each decode uses its own handle, so threads may decode in
+parallel (ctypes releases the GIL around every call).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+from pathlib import Path
+
+import numpy as np
+
+# mpg123.h constants (stable across 1.2x-1.3x).
+_OK, _NEW_FORMAT, _DONE = 0, -11, -12
+_ADD_FLAGS = 2
+_MONO_MIX, _QUIET, _FORCE_FLOAT = 0x4, 0x20, 0x400
+_MONO = 1
+_ENC_FLOAT_32 = 0x200
+#: Decode this many bytes per ``mpg123_read`` call straight into the output.
+_CHUNK_BYTES = 1 << 20
+
+
+class Mpg123Error(ValueError):
+    """libmpg123 could not decode a file; the message is the library's reason."""
+
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_load_error: str | None = None
+
+
+def _bind(lib: ctypes.CDLL) -> None:
+    c = ctypes
+    handle = c.c_void_p
+    lib.mpg123_init.restype = c.c_int
+    lib.mpg123_new.restype = handle
+    lib.mpg123_new.argtypes = [c.c_char_p, c.POINTER(c.c_int)]
+    lib.mpg123_delete.argtypes = [handle]
+    lib.mpg123_param.argtypes = [handle, c.c_int, c.c_long, c.c_double]
+    lib.mpg123_open.argtypes = [handle, c.c_char_p]
+    lib.mpg123_close.argtypes = [handle]
+    lib.mpg123_getformat.argtypes = [handle, c.POINTER(c.c_long), c.POINTER(c.c_int), c.POINTER(c.c_int)]
+    lib.mpg123_format_none.argtypes = [handle]
+    lib.mpg123_format.argtypes = [handle, c.c_long, c.c_int, c.c_int]
+    lib.mpg123_length.restype = c.c_long  # off_t on LP64
+    lib.mpg123_length.argtypes = [handle]
+    lib.mpg123_read.argtypes = [handle, c.c_void_p, c.c_size_t, c.POINTER(c.c_size_t)]
+    lib.mpg123_strerror.restype = c.c_char_p
+    lib.mpg123_strerror.argtypes = [handle]
+    lib.mpg123_plain_strerror.restype = c.c_char_p
+    lib.mpg123_plain_strerror.argtypes = [c.c_int]
+
+
+def _library() -> ctypes.CDLL | None:
+    global _lib, _load_error
+    with _lock:
+        if _lib is None and _load_error is None:
+            name = ctypes.util.find_library("mpg123") or "libmpg123.so.0"
+            try:
+                lib = ctypes.CDLL(name)
+                _bind(lib)
+                lib.mpg123_init()  # required before 1.27, a no-op since
+                _lib = lib
+            except (OSError, AttributeError) as err:
+                _load_error = f"libmpg123 not usable ({err})"
+        return _lib
+
+
+def available() -> bool:
+    return _library() is not None
+
+
+def unavailable_reason() -> str | None:
+    _library()
+    return _load_error
+
+
+def decode_mono(path: str | Path) -> tuple[np.ndarray, int]:
+    """All of ``path`` as mono float32 (the mean of its channels, gapless:
+    encoder delay and padding removed, as libsndfile does) and its rate."""
+    lib = _library()
+    if lib is None:
+        raise RuntimeError(_load_error or "libmpg123 not loaded")
+    err = ctypes.c_int(0)
+    h = lib.mpg123_new(None, ctypes.byref(err))
+    if not h:
+        raise RuntimeError(f"mpg123_new failed: {lib.mpg123_plain_strerror(err.value).decode()}")
+    try:
+        lib.mpg123_param(h, _ADD_FLAGS, _MONO_MIX | _QUIET | _FORCE_FLOAT, 0.0)
+        if lib.mpg123_open(h, str(path).encode()) != _OK:
+            raise Mpg123Error(lib.mpg123_strerror(h).decode())
+        try:
+            rate, channels, encoding = ctypes.c_long(), ctypes.c_int(), ctypes.c_int()
+            if lib.mpg123_getformat(h, ctypes.byref(rate), ctypes.byref(channels), ctypes.byref(encoding)) != _OK:
+                raise Mpg123Error(f"no MPEG audio frame found ({lib.mpg123_strerror(h).decode()})")
+            lib.mpg123_format_none(h)
+            lib.mpg123_format(h, rate.value, _MONO, _ENC_FLOAT_32)
+            return _read_all(lib, h, max(int(lib.mpg123_length(h)), 0)), int(rate.value)
+        finally:
+            lib.mpg123_close(h)
+    finally:
+        lib.mpg123_delete(h)
+
+
+def _read_all(lib: ctypes.CDLL, h: int, expected: int) -> np.ndarray:
+    # The length is exact with a Xing/Info header and an estimate without;
+    # the array grows if the estimate was short.
+    out = np.empty(expected + 1152 if expected else 1 << 20, dtype=np.float32)
+    filled = 0
+    done = ctypes.c_size_t(0)
+    while True:
+        if out.size - filled < 4608:
+            out = np.concatenate([out[:filled], np.empty(max(out.size, 1 << 20), dtype=np.float32)])
+        room = min(_CHUNK_BYTES, (out.size - filled) * 4)
+        code = lib.mpg123_read(h, out.ctypes.data + filled * 4, room, ctypes.byref(done))
+        filled += done.value // 4
+        if code == _DONE:
+            break
+        if code == _NEW_FORMAT:  # the first read announces the format we set; nothing to do
+            continue
+        if code != _OK:
+            raise Mpg123Error(f"decoding failed after {filled} samples: {lib.mpg123_strerror(h).decode()}")
+    if filled == 0:
+        raise Mpg123Error("decoded to no samples")
+    return out[:filled]
