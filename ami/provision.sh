@@ -21,7 +21,7 @@ export DEBIAN_FRONTEND=noninteractive
 log() { printf '[provision] %s\n' "$*" >&2; }
 
 install_packages() {
-  local wanted=(python3 python3-venv python3-pip ffmpeg chromium chromium-driver curl ca-certificates libsndfile1 git)
+  local wanted=(python3 python3-venv python3-pip ffmpeg chromium chromium-driver curl ca-certificates libsndfile1 libmpg123-0 git)
   local missing=()
   local pkg
   for pkg in "${wanted[@]}"; do
@@ -83,6 +83,7 @@ User=specfleet
 Group=specfleet
 WorkingDirectory=/opt/specfleet/work
 EnvironmentFile=/etc/specfleet/%i.env
+Environment=NUMBA_CACHE_DIR=/opt/specfleet/numba-cache
 ExecStart=/opt/specfleet/venv/bin/specfleet work %i
 Restart=always
 RestartSec=10
@@ -98,6 +99,15 @@ WantedBy=multi-user.target
 UNIT
   fi
   systemctl daemon-reload
+}
+
+# Compile the spectrogram kernels (numba) and load every library once now,
+# so a new instance's first track does not pay for it.
+warm_caches() {
+  log "warming the spectrogram kernels' cache"
+  install -d -o specfleet -g specfleet -m 0755 "$SPECFLEET_HOME/numba-cache"
+  runuser -u specfleet -- env NUMBA_CACHE_DIR="$SPECFLEET_HOME/numba-cache" "$SPECFLEET_HOME/venv/bin/python" -c \
+    'from specfleet.pipelines.spectrogram import dsp, worker; worker.warm_up(dsp.SpectroParams())'
 }
 
 check_tools() {
@@ -117,6 +127,7 @@ main() {
   create_user
   install_specfleet
   install_unit
+  warm_caches
   check_tools
   # An image must not carry this machine's identity into the instances.
   cloud-init clean --logs >/dev/null 2>&1 || true

@@ -1,7 +1,7 @@
 """Spectrogram windows: the original librosa/matplotlib path vs ours, on the
 same 3-minute 44.1 kHz stereo mp3 in the same run.
 
-    python benchmarks/spectrogram.py --json [--reps 3]
+    python benchmarks/spectrogram.py --json [--reps 5] [--no-cold]
 
 Baseline = a faithful re-implementation of the original worker's compute:
 ``librosa.load(sr=16000)``, ``melspectrogram(n_mels=256, fmax=8000,
@@ -15,10 +15,16 @@ first track in a fresh interpreter (imports + first calls), each measured in
 its own subprocess. ``ours_s_per_track`` is the worker's throughput: its
 warmed process pool (one process per CPU) fed ``--pool-tracks`` tracks;
 ``ours_1core_s_per_track`` is one track on one core; ``ours_stage_ms`` splits
-that one-core time by stage. Note that decoding (libsndfile/mpg123) and soxr
-resampling are the same work in both paths (``librosa.load`` does exactly
-that), so they bound the achievable ratio on few cores. The last stdout line
-is one JSON object.
+that one-core time by stage. The machines here are noisy, so ``--reps``
+rounds each time the baseline, ours on one core and the pool back to back;
+``speedup`` is the median of the rounds' ratios.
+
+What bounds the ratio: decoding the mp3 (libmpg123, mono mix) and resampling
+(soxr HQ) take ~170 ms of our ~210 ms per track on one core, and neither can
+be cut without changing the numbers (the lower soxr qualities and mpg123's
+own resampler move the top mel bands: pixel_corr 0.94 and 0.84). The
+baseline's ``librosa.load`` does the same two steps in ~0.4 s. The last
+stdout line is one JSON object.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ We compute the same numbers with fewer passes: decode once, straight to mono
 when libmpg123 is missing), resample once (soxr HQ, what ``librosa.load``
 uses), one float32 FFT per frame of the *unwindowed* signal with the Hann
 window applied in the frequency domain, fused with |X|^2 and the mel
-projection in one numba loop over each filter's few non-zero bins (cached
-filterbank, compiled code cached on disk), dB via numpy's vectorised float32
+projection in one numba loop over blocks of frames and each filter's few
+non-zero bins (cached filterbank, compiled code cached on disk), dB via
+numpy's vectorised float32
 ``log``, the median found by bucketing instead of sorting, floor and
 grey-level painting in one pass, and each window encoded straight from the
 array with Pillow (no matplotlib figure). Only I/O (``decode``/``probe``)
@@ -190,7 +191,7 @@ def to_mono_resampled(data: np.ndarray, native_sr: int, *, sample_rate: int = 16
         out = np.ascontiguousarray(out[:n_out], dtype=np.float32)
     # Checked after resampling (a NaN or inf spreads through the filter, and
     # the output is a third of the input's size).
-    if not np.isfinite(out).all():
+    if not math.isfinite(float(out.sum(dtype=np.float64))):  # one pass, no mask array
         raise AudioError("audio contains NaN or infinite samples")
     return out
 
