@@ -32,6 +32,8 @@ _MONO = 1
 _ENC_FLOAT_32 = 0x200
 #: Decode this many bytes per ``mpg123_read`` call straight into the output.
 _CHUNK_BYTES = 1 << 20
+#: Most samples a header's claimed length may preallocate.
+_MAX_PREALLOCATED = 1 << 26
 
 
 class Mpg123Error(ValueError):
@@ -118,8 +120,10 @@ def decode_mono(path: str | Path) -> tuple[np.ndarray, int]:
 
 def _read_all(lib: ctypes.CDLL, h: int, expected: int) -> np.ndarray:
     # The length is exact with a Xing/Info header and an estimate without;
-    # the array grows if the estimate was short.
-    out = np.empty(expected + 1152 if expected else 1 << 20, dtype=np.float32)
+    # the array grows if the estimate was short. The header is input from
+    # outside, so a claimed length only sizes the first allocation up to a
+    # cap (25 min at 44.1 kHz); anything longer grows as it really decodes.
+    out = np.empty(min(expected, _MAX_PREALLOCATED) + 1152 if expected else 1 << 20, dtype=np.float32)
     filled = 0
     done = ctypes.c_size_t(0)
     while True:
