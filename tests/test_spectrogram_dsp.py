@@ -247,3 +247,17 @@ def test_decode_rejects_mpeg_lookalikes(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(dsp.AudioError, match=message):
         dsp.decode(path)
+
+
+def test_truncated_mp3_decodes_what_is_there_like_libsndfile(tmp_path):
+    import soundfile as sf
+
+    from specfleet.pipelines.spectrogram import mpg123
+
+    whole = make_mp3(tmp_path / "whole.mp3", 12, 44100, 2).read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole[: len(whole) // 2 + 333])  # ends mid-frame
+    ours, _ = mpg123.decode_mono(cut)
+    theirs, _ = sf.read(str(cut), dtype="float32", always_2d=True)
+    assert 5 * 44100 < len(ours) == len(theirs) < 7 * 44100
+    assert np.abs(ours - theirs.mean(axis=1)).max() < 1e-5
