@@ -127,25 +127,12 @@ def cold(which: str, path: str) -> float:
 
 def stage_ms(path: str, reps: int) -> dict[str, float]:
     """Where one track's time goes on one core (best of ``reps``, warm)."""
-    from specfleet.pipelines.spectrogram import dsp, mpg123
+    from specfleet.pipelines.spectrogram import dsp
 
     params = dsp.SpectroParams()
-    if mpg123.available():
-        decode_name = "decode_mpg123_mono_mix"
-        mono, native_sr = mpg123.decode_mono(path)
-
-        def decode():  # type: ignore[no-untyped-def]
-            return mpg123.decode_mono(path)
-    else:
-        import soundfile as sf
-
-        decode_name = "decode_libsndfile"
-        mono, native_sr = sf.read(path, dtype="float32", always_2d=True)
-
-        def decode():  # type: ignore[no-untyped-def]
-            return sf.read(path, dtype="float32", always_2d=True)
-
-    y = dsp.to_mono_resampled(mono, native_sr)
+    decode_name = "decode_mpg123_mono_mix" if _mpg123_available() else "decode_libsndfile"
+    audio, native_sr = dsp.decode_native(path)  # mono from libmpg123, all channels from libsndfile
+    y = dsp.to_mono_resampled(audio, native_sr)
     mel = dsp.mel_power(y, params)
     db = dsp.power_to_db(mel.copy())
     plan = dsp.window_plan(dsp.whole_seconds(len(y), params.sample_rate))
@@ -160,8 +147,8 @@ def stage_ms(path: str, reps: int) -> dict[str, float]:
 
     pixels = windows()
     stages = {
-        decode_name: decode,
-        "resample_soxr_hq": lambda: dsp.to_mono_resampled(mono, native_sr),
+        decode_name: lambda: dsp.decode_native(path),
+        "resample_soxr_hq": lambda: dsp.to_mono_resampled(audio, native_sr),
         "stft_and_mel": lambda: dsp.mel_power(y, params),
         "power_to_db": lambda: dsp.power_to_db(mel.copy()),
         "median_floor_and_paint_all_windows": windows,

@@ -17,11 +17,10 @@ uses), one float32 FFT per frame of the *unwindowed* signal with the Hann
 window applied in the frequency domain, fused with |X|^2 and the mel
 projection in one numba loop over blocks of frames and each filter's few
 non-zero bins (cached filterbank, compiled code cached on disk), dB via
-numpy's vectorised float32
-``log``, the median found by bucketing instead of sorting, floor and
-grey-level painting in one pass, and each window encoded straight from the
-array with Pillow (no matplotlib figure). Only I/O (``decode``/``probe``)
-touches files. ``kernels.py`` holds the loops.
+numpy's vectorised float32 ``log``, the median found by bucketing instead of
+sorting, floor and grey-level painting in one pass, and each window encoded
+straight from the array with Pillow (no matplotlib figure). Only I/O
+(``decode``/``probe``) touches files. ``kernels.py`` holds the loops.
 
 Edge rules (the original's loop, with its two corner cases made explicit):
 
@@ -141,16 +140,23 @@ def decode(path: str | Path, *, sample_rate: int = 16000) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sample_rate`` — the same numbers as
     ``librosa.load(path, sr=sample_rate)`` (libsndfile's mpg123, channel mean,
     soxr HQ, length fixed to ``ceil(n * ratio)``) without librosa's import
-    cost. MPEG audio goes through libmpg123 directly (mono mix in the decoder);
-    anything else, or everything when libmpg123 is missing, through soundfile."""
+    cost."""
+    data, native_sr = decode_native(path)
+    return to_mono_resampled(data, native_sr, sample_rate=sample_rate)
+
+
+def decode_native(path: str | Path) -> tuple[np.ndarray, int]:
+    """All of ``path`` at its own rate, and that rate. MPEG audio goes through
+    libmpg123 directly and comes out mono (mixed in the decoder); anything
+    else, or everything when libmpg123 is missing, through soundfile as
+    (frames, channels)."""
     from . import mpg123
 
     if _looks_like_mpeg(path) and mpg123.available():
         try:
-            mono, native_sr = mpg123.decode_mono(path)
+            return mpg123.decode_mono(path)
         except mpg123.Mpg123Error as err:
             raise AudioError(f"{Path(path).name} could not be decoded: {err}") from None
-        return to_mono_resampled(mono, native_sr, sample_rate=sample_rate)
 
     import soundfile as sf
 
@@ -160,7 +166,7 @@ def decode(path: str | Path, *, sample_rate: int = 16000) -> np.ndarray:
         raise AudioError(f"{Path(path).name} could not be decoded: {err}") from None
     if data.size == 0:
         raise AudioError(f"{Path(path).name} decoded to no samples")
-    return to_mono_resampled(data, native_sr, sample_rate=sample_rate)
+    return data, int(native_sr)
 
 
 def _looks_like_mpeg(path: str | Path) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import threading
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def decode_mono(path: str | Path) -> tuple[np.ndarray, int]:
         raise RuntimeError(f"mpg123_new failed: {lib.mpg123_plain_strerror(err.value).decode()}")
     try:
         lib.mpg123_param(h, _ADD_FLAGS, _MONO_MIX | _QUIET | _FORCE_FLOAT, 0.0)
-        if lib.mpg123_open(h, str(path).encode()) != _OK:
+        if lib.mpg123_open(h, os.fsencode(path)) != _OK:
             raise Mpg123Error(lib.mpg123_strerror(h).decode())
         try:
             rate, channels, encoding = ctypes.c_long(), ctypes.c_int(), ctypes.c_int()
