@@ -2,7 +2,8 @@
 
 Reference: the original worker (librosa 0.7 era) did, per track::
 
-    y, sr = librosa.load(wav, sr=16000)                       # mono, soxr/kaiser resampling
+    ffmpeg -i song.mp3 song.wav -y                            # a subprocess, a 30 MB WAV on disk
+    y, sr = librosa.load("song.wav", sr=16000)                # mono, soxr/kaiser resampling
     S = librosa.feature.melspectrogram(y=y, sr=sr, n_mels=256, fmax=8000, n_fft=1024, hop_length=512)
     S_dB = librosa.power_to_db(S, ref=np.max)                 # top_db=80
     for each window (ini, fin) in seconds:
