@@ -48,6 +48,30 @@ def test_core_views_answer_the_original_questions(seeded):
     ]
 
 
+def test_status_tables_are_listed_once(seeded):
+    """status_jobs is a projection of status_all, so a new pipeline's status
+    table is added in one place; every status row is in both, one for one."""
+    uses = query(
+        seeded,
+        "SELECT view_name, table_name FROM information_schema.view_table_usage"
+        " WHERE view_name IN ('status_all', 'status_jobs') ORDER BY 1, 2",
+    )
+    assert [u for u in uses if u[0] == "status_jobs"] == [("status_jobs", "status_all")]
+    assert {u[1] for u in uses if u[0] == "status_all"} == {
+        "status", "status_echo", "status_hydro", "status_search", "status_specto",
+    }
+    per_view = query(
+        seeded,
+        "SELECT a.pipeline, a.n, j.n FROM (SELECT pipeline, count(*) n FROM status_all GROUP BY 1) a"
+        " FULL JOIN (SELECT pipeline, count(*) n FROM status_jobs GROUP BY 1) j USING (pipeline) ORDER BY 1",
+    )
+    assert per_view == [("download", 7, 7), ("echo", 7, 7), ("spectrogram", 8, 8)]
+    # The spectrogram's item is the window, its job key the track.
+    assert sorted(query(seeded, "SELECT DISTINCT item, job_key FROM status_all WHERE pipeline = 'spectrogram'")) == [
+        ("A#0", "A"), ("A#1", "A"), ("A#2", "A"), ("B#0", "B"), ("B#1", "B"), ("C#0", "C"),
+    ]
+
+
 def test_throughput_per_minute(seeded):
     rows = query(
         seeded,
