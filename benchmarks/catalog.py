@@ -95,10 +95,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20000, help="Tracks per run (plus links and artists).")
     args = parser.parse_args()
 
+    import psycopg2
+
     from specfleet.db import migrate
     from specfleet.local.postgres import EmbeddedPostgres
-
-    import psycopg2
 
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pg").start()

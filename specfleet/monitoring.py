@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import botocore.exceptions
 import psycopg2.extensions
@@ -31,7 +32,7 @@ STAT_COLUMNS = {"done": 1, "failed": 0, "skipped": 2, "banned": -1}
 
 def utcnow() -> dt.datetime:
     """Naive UTC, like the status tables' ``date`` column."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 # --- queues --------------------------------------------------------------------------
@@ -83,7 +84,7 @@ def _rows(conn: psycopg2.extensions.connection, sql: str, params: Any = None) ->
     with conn.cursor() as cur:
         cur.execute(sql, params)
         names = [c.name for c in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _pipeline_stats(

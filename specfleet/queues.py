@@ -4,8 +4,9 @@ visibility changes and depth. The only module that speaks SQS."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .aws import aws_retry, client
 from .settings import DLQ_SUFFIX, JOB_QUEUES, STATUS_QUEUES, Settings
@@ -22,7 +23,7 @@ class Message:
     attributes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_sqs(cls, raw: dict[str, Any]) -> "Message":
+    def from_sqs(cls, raw: dict[str, Any]) -> Message:
         attrs = {k: v.get("StringValue", "") for k, v in raw.get("MessageAttributes", {}).items()}
         return cls(
             message_id=raw["MessageId"],

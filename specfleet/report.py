@@ -121,7 +121,7 @@ def _load_media(storage: Storage, clips: list[Clip], tracks: list[TrackWindows],
         return data_uri(storage.get_bytes(key), _mime(key))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for (target, attr, _key), uri in zip(jobs, pool.map(get, [j[2] for j in jobs])):
+        for (target, attr, _key), uri in zip(jobs, pool.map(get, [j[2] for j in jobs]), strict=True):
             if isinstance(target, TrackWindows):
                 target.uris[attr] = uri
             else:

@@ -48,7 +48,7 @@ def wire_problem(text: str) -> str:
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 class StatusRecord(BaseModel):
@@ -68,7 +68,7 @@ class StatusRecord(BaseModel):
     @classmethod
     def _whole_seconds_utc(cls, value: dt.datetime) -> dt.datetime:
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value.replace(microsecond=0)
 
     @field_serializer("date")
@@ -98,7 +98,7 @@ class StatusRecord(BaseModel):
         return SEP.join(parts)
 
     @classmethod
-    def decode(cls, body: str) -> "StatusRecord":
+    def decode(cls, body: str) -> StatusRecord:
         if not isinstance(body, str):
             raise StatusFormatError(f"status body must be text, got {type(body).__name__}")
         if "\x00" in body:
@@ -110,7 +110,7 @@ class StatusRecord(BaseModel):
                 f"{cls.pipeline} status needs {len(fields)} '::'-separated fields "
                 f"({SEP.join(fields)}), got {len(parts)}"
             )
-        values: dict[str, Any] = dict(zip(fields, parts))
+        values: dict[str, Any] = dict(zip(fields, parts, strict=True))
         try:
             values["date"] = dt.datetime.strptime(values["date"], DATE_FORMAT)
         except ValueError:

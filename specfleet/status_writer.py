@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import psycopg2
 import psycopg2.extensions
@@ -34,9 +34,9 @@ import psycopg2.extras
 
 from .aws import aws_retry, client
 from .db import TRANSIENT_DB_ERRORS, connect
+from .runtime.status_sender import ATTR_DEDUPE, ATTR_REASON
 from .settings import Settings, pipeline_for_queue
 from .status import Stat, StatusFormatError, StatusRecord, model_for
-from .runtime.status_sender import ATTR_DEDUPE, ATTR_REASON
 
 log = logging.getLogger("specfleet.status_writer")
 
@@ -117,7 +117,7 @@ class StatusWriter:
             return result
 
         new_keys = {key for keys in inserted.values() for key in keys}
-        for pipeline, items in good.items():
+        for items in good.values():
             for rec, _ in items:
                 if rec.key in new_keys:
                     result.written += 1

@@ -6,8 +6,9 @@ same objects instead of adding new ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import botocore.exceptions
 

@@ -5,13 +5,13 @@ out from the world itself (not from the code under test)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg2
-from pydantic import SecretStr
-
 import pytest
+from pydantic import SecretStr
 
 from specfleet.catalog.fake_sources import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FakeSources, FakeWorld
 from specfleet.db import connect, migrate

@@ -7,12 +7,19 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from specfleet.local.stack import EMULATOR_CREDENTIALS, Namespace, StackState, destroy_data, start_detached, stop_detached
+from specfleet.local.stack import (
+    EMULATOR_CREDENTIALS,
+    Namespace,
+    StackState,
+    destroy_data,
+    start_detached,
+    stop_detached,
+)
 from specfleet.settings import Settings
 
 _real_connect = socket.socket.connect
@@ -26,7 +33,7 @@ def _check_address(address: object) -> None:
             ip = ipaddress.ip_address(host)
         except ValueError:
             if host not in ("localhost",):
-                raise OSError(f"test tried to reach {host!r}: only loopback is allowed in tests")
+                raise OSError(f"test tried to reach {host!r}: only loopback is allowed in tests") from None
             return
         if not ip.is_loopback:
             raise OSError(f"test tried to reach {host!r}: only loopback is allowed in tests")

@@ -4,7 +4,8 @@ read tables."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from specfleet.db import connect
 from specfleet.settings import Settings

@@ -3,8 +3,8 @@ row counts, reruns without duplicates, crash + resume = clean run."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
-from typing import Iterator
 
 import pytest
 
@@ -12,9 +12,9 @@ from catalog_helpers import catalog_settings, dump_tables, expected_counts, seco
 from helpers import query
 from specfleet.catalog import SpotifyError
 from specfleet.catalog.build import build_catalog
+from specfleet.catalog.fake_sources import FakeSources, FakeWorld, make_world
 from specfleet.catalog.store import dangling_references
 from specfleet.db import connect
-from specfleet.catalog.fake_sources import FakeSources, FakeWorld, make_world
 from specfleet.settings import Settings
 
 WORLD = make_world(n_main=50, seed=7)

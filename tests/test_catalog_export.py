@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from typer.testing import CliRunner
@@ -57,7 +57,7 @@ def test_cli_build_queries_graph(cli_env: FakeSources, namespace: Namespace, tmp
     tracks = {t for m in WORLD.chart for t in WORLD.chart_tracks[m]} | {t for a in non_chart for t in WORLD.top_tracks[a]}
     distinct = {(WORLD.tracks[t].name.lower(), WORLD.tracks[t].artists[0]) for t in tracks}
     assert len(rows) == len(distinct) < len(tracks)  # the world has same-title tracks
-    by_id = dict(zip(ids, (r["query"] for r in rows)))
+    by_id = {r["track_id"]: r["query"] for r in rows}
     solo = next(t for t in tracks if len(WORLD.tracks[t].artists) == 1 and t in by_id)
     assert by_id[solo] == f"{WORLD.tracks[solo].name} {WORLD.artists[WORLD.tracks[solo].artists[0]].name}"
     # the search producer takes the file as it is

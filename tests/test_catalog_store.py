@@ -3,8 +3,8 @@ byte, the conflict rules hold, and bad input fails with a clear error."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
-from typing import Iterator
 
 import psycopg2.extensions
 import pytest

@@ -1,8 +1,7 @@
+from helpers import count, wait_for
 from specfleet.pipelines import get_pipeline
 from specfleet.queues import job_queue
 from specfleet.runtime import Worker
-
-from helpers import count, wait_for
 
 
 def test_echo_jobs_flow_to_postgres(settings):

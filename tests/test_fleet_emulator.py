@@ -3,19 +3,18 @@ processes; spot notices drain them; a banned worker's capacity moves region."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
+from helpers import count, query, wait_for
 from specfleet.aws import client
 from specfleet.fleet import failover, instances
 from specfleet.fleet.emulator import FleetEmulator
 from specfleet.queues import job_queue
 from specfleet.runtime import EXIT_BANNED
 from specfleet.settings import Settings
-
-from helpers import count, query, wait_for
 
 REGIONS = ["us-east-1", "us-west-2"]
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from obspy import read
 
+from specfleet.jobs import HydroJob
 from specfleet.pipelines.hydrophone import synth
 from specfleet.pipelines.hydrophone.source import decode_mseed, download
 from specfleet.pipelines.hydrophone.worker import hydrophone_of
-from specfleet.jobs import HydroJob
 from specfleet.runtime import Rejected, Transient
 from specfleet.settings import Settings
 

@@ -14,6 +14,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from helpers import count, query, wait_for
+from specfleet.jobs import parse_job
 from specfleet.pipelines import get_pipeline
 from specfleet.pipelines.hydrophone import synth
 from specfleet.pipelines.hydrophone.ooi_server import OOIServer, day_dir, file_name_for
@@ -21,10 +23,7 @@ from specfleet.pipelines.hydrophone.producer import produce_day
 from specfleet.pipelines.hydrophone.worker import handle
 from specfleet.queues import job_queue
 from specfleet.runtime import JobContext, StatusSender, Worker
-from specfleet.jobs import parse_job
 from specfleet.storage import Storage
-
-from helpers import count, query, wait_for
 
 DAY = dt.date(2017, 10, 9)
 T0 = dt.datetime(2017, 10, 9)

@@ -11,12 +11,11 @@ import sys
 
 from typer.testing import CliRunner
 
+from helpers import count, query, wait_for
 from specfleet.cli.main import app
 from specfleet.pipelines import get_pipeline
 from specfleet.queues import dead_letter_queue, job_queue
 from specfleet.runtime import Worker
-
-from helpers import count, query, wait_for
 
 runner = CliRunner()
 

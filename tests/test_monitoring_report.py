@@ -15,14 +15,13 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from typer.testing import CliRunner
 
+from helpers import wait_for
+from monitoring_seed import seed_status_history
 from specfleet.cli.main import app
 from specfleet.monitoring import summary
 from specfleet.queues import job_queue
 from specfleet.report import write_report
 from specfleet.storage import Storage
-
-from helpers import wait_for
-from monitoring_seed import seed_status_history
 
 CHROME_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -8,12 +8,11 @@ from decimal import Decimal
 
 import pytest
 
+from helpers import query
+from monitoring_seed import seed_status_history, t
 from specfleet.local.stack import Namespace
 from specfleet.monitoring import summary
 from specfleet.queues import dead_letter_queue, job_queue
-
-from helpers import query
-from monitoring_seed import seed_status_history, t
 
 
 @pytest.fixture(scope="module")
@@ -186,11 +185,11 @@ def test_summary_rate_eta_alive_and_banned(seeded):
 
     # record=True appended one sample per pipeline with the same figures
     sampled = dict(
-        ((r[0], r[1:]) for r in query(
+        (r[0], r[1:]) for r in query(
             s,
             "SELECT pipeline, visible, in_flight, dlq FROM queue_depth_history"
             " WHERE sampled_at > now() - interval '1 minute'",
-        ))
+        )
     )
     assert sampled == {
         name: (v["queue"]["visible"], v["queue"]["in_flight"], v["dlq"]) for name, v in p.items()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import count, query, wait_for
 from specfleet.pipelines.music.download import PIPELINE, audio_key, ffmpeg_path
 from specfleet.pipelines.music.producers import produce_download
 from specfleet.pipelines.music.search import upsert_track_url
@@ -16,8 +17,6 @@ from specfleet.pipelines.music.video_site import VideoSite
 from specfleet.queues import job_queue
 from specfleet.runtime import EXIT_BANNED, EXIT_OK, Worker
 from specfleet.storage import Storage
-
-from helpers import count, query, wait_for
 
 
 @pytest.fixture

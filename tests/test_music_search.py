@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import pytest
 
-from specfleet.pipelines.music.producers import CsvError, produce_download, produce_search, read_download_csv, read_search_csv
+from helpers import count, query, wait_for
+from specfleet.pipelines.music.producers import (
+    CsvError,
+    produce_download,
+    produce_search,
+    read_download_csv,
+    read_search_csv,
+)
 from specfleet.pipelines.music.search import PIPELINE
 from specfleet.pipelines.music.search_backends import SeleniumBackend, YtDlpBackend, parse_views
 from specfleet.pipelines.music.video_site import VideoSite
 from specfleet.queues import job_queue
-from specfleet.runtime import Banned, EXIT_OK, Rejected, Worker
+from specfleet.runtime import EXIT_OK, Banned, Rejected, Worker
 from specfleet.settings import Settings
-
-from helpers import count, query, wait_for
 
 
 @pytest.fixture

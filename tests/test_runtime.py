@@ -9,12 +9,11 @@ import subprocess
 import sys
 import threading
 
+from helpers import count, query, wait_for
 from specfleet.local.stack import Namespace
 from specfleet.pipelines import get_pipeline
 from specfleet.queues import dead_letter_queue, job_queue
 from specfleet.runtime import Heartbeat, Metrics, Worker
-
-from helpers import count, query, wait_for
 
 
 def spawn_worker(ns: Namespace, instance_id: str, **env: str) -> subprocess.Popen[bytes]:

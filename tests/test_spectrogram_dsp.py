@@ -91,8 +91,9 @@ def test_track_windows(tmp_path, seconds, sample_rate, channels, windows, last_c
     assert all(i.rows == 256 and i.pixels.shape == (256, i.cols) for i in images)
     assert images[-1].cols == last_cols
     jpeg = dsp.encode_jpeg(images[0].pixels)
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     img = Image.open(io.BytesIO(jpeg))
     assert (img.mode, img.size) == ("L", (images[0].cols, 256))

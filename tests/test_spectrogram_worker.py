@@ -9,11 +9,12 @@ so every input goes through the same run and each test checks its own part.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import pytest
 
+from helpers import count, query, wait_for
 from specfleet.local.stack import Namespace
 from specfleet.pipelines import get_pipeline
 from specfleet.pipelines.spectrogram.producer import ProduceReport, plan_jobs, produce
@@ -21,8 +22,6 @@ from specfleet.queues import Message, job_queue, status_queue
 from specfleet.runtime import Metrics, Middleware, Worker, default_middleware
 from specfleet.settings import Settings
 from specfleet.storage import Storage
-
-from helpers import count, query, wait_for
 from test_spectrogram_dsp import make_long_silent_mp3, make_mp3
 
 

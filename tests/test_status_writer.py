@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg2
 
+from helpers import count, query, wait_for
 from lambdas.status_writer.handler import build_handler
 from specfleet.aws import client
 from specfleet.db import migrate
@@ -19,8 +20,6 @@ from specfleet.queues import Message, ensure_queue, status_queue
 from specfleet.runtime.status_sender import StatusSender
 from specfleet.status import DownloadStatus, Stat
 from specfleet.status_writer import StatusWriter
-
-from helpers import count, query, wait_for
 
 
 def test_batch_with_malformed_records_keeps_every_record(settings):

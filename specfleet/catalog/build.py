@@ -13,8 +13,8 @@ Genre inference runs last, over the whole catalog.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import psycopg2.extensions
 

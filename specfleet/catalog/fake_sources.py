@@ -211,7 +211,7 @@ class FakeSources:
         self._server: BackgroundServer | None = None
 
     # --- lifecycle ---------------------------------------------------------------
-    def start(self, port: int = 0) -> "FakeSources":
+    def start(self, port: int = 0) -> FakeSources:
         sources = self
 
         class Handler(BaseHTTPRequestHandler):

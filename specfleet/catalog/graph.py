@@ -77,7 +77,7 @@ def graph_rows(conn: psycopg2.extensions.connection) -> dict[str, list[dict[str,
         for stem in ORDER:
             header, sql = GRAPH_FILES[stem]
             cur.execute(sql)
-            out[stem] = [dict(zip(header, map(_cell, row))) for row in cur.fetchall()]
+            out[stem] = [dict(zip(header, map(_cell, row), strict=True)) for row in cur.fetchall()]
     return out
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from datetime import date
-from typing import Any, Iterable, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, Field, ValidationError
@@ -116,7 +117,7 @@ class SpotifyClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "SpotifyClient":
+    def __enter__(self) -> SpotifyClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -223,7 +224,7 @@ class SpotifyClient:
             answer = self.get("artists", SeveralArtists, what, params={"ids": ",".join(chunk)})
             if len(answer.artists) != len(chunk):
                 raise SpotifyError(what, f"asked for {len(chunk)} artists, got {len(answer.artists)}")
-            for artist_id, artist in zip(chunk, answer.artists):
+            for artist_id, artist in zip(chunk, answer.artists, strict=True):
                 label = f"artist {artist_id}" + (f" ({names[artist_id]})" if artist_id in names else "")
                 if artist is None:
                     raise SpotifyError(label, "unknown artist id")

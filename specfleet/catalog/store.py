@@ -14,9 +14,10 @@ once or twice, or two batches in either order, ends in the same tables:
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import psycopg2.extensions
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -30,7 +29,7 @@ def _conn():  # type: ignore[no-untyped-def]
 
 @catalog_app.command("build")
 def build(
-    limit: Optional[int] = typer.Option(None, min=1, help="Only the top N chart artists."),
+    limit: int | None = typer.Option(None, min=1, help="Only the top N chart artists."),
     fresh: bool = typer.Option(False, "--fresh", help="Forget progress and process every artist again (upserts)."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Skip artists whose chart page is unreadable."),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON on stdout."),
@@ -56,7 +55,7 @@ def build(
     except CatalogError as err:
         console.print(f"[red]catalog build failed:[/] {err}")
         console.print("rerun the same command to resume after the last committed batch")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     for bad in report.bad_pages:
         console.print(f"[yellow]skipped:[/] {bad}")
     console.print(
@@ -83,7 +82,7 @@ def queries(out: Path = typer.Option(Path("queries.csv"), "--out", help="CSV to 
 @catalog_app.command("graph")
 def graph(
     out: Path = typer.Option(Path("catalog-graph"), "--out", help="Folder for the CSVs and load.cypher."),
-    neo4j_uri: Optional[str] = typer.Option(
+    neo4j_uri: str | None = typer.Option(
         None, "--neo4j-uri", help="Also load into this Neo4j server (bolt:// or neo4j://; NEO4J_USER/NEO4J_PASSWORD)."
     ),
 ) -> None:
@@ -100,7 +99,7 @@ def graph(
                 loaded = load_neo4j(conn, neo4j_uri)
             except CatalogError as err:
                 console.print(f"[red]{err}[/]")
-                raise typer.Exit(1)
+                raise typer.Exit(1) from None
             console.print(f"[green]loaded into {neo4j_uri}[/]: {loaded}")
     finally:
         conn.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ ami_app = typer.Typer(help="The worker AMI.")
 fleet_app = typer.Typer(help="Worker instances: launch, scale, list, stop, autoscale, plan.")
 
 
-def _settings(region: Optional[str] = None) -> Any:
+def _settings(region: str | None = None) -> Any:
     from .main import settings
 
     s = settings()
@@ -59,8 +59,8 @@ def infra_package(
     out: Path = typer.Option(Path("dist/lambda"), help="Where to write the zip."),
     dependencies: bool = typer.Option(True, help="Install the writer's requirements into the zip (needs PyPI)."),
     upload: bool = typer.Option(True, help="Upload to the artifact bucket."),
-    artifact_bucket: Optional[str] = typer.Option(None, help="Bucket (default SPECFLEET_FLEET_ARTIFACT_BUCKET)."),
-    region: Optional[str] = typer.Option(None),
+    artifact_bucket: str | None = typer.Option(None, help="Bucket (default SPECFLEET_FLEET_ARTIFACT_BUCKET)."),
+    region: str | None = typer.Option(None),
 ) -> None:
     """Zip lambdas/ + specfleet/ + requirements for the status-writer Lambda."""
     from ..fleet.deploy import build_package, upload_package
@@ -86,10 +86,10 @@ def infra_deploy(
     artifact_bucket: str = typer.Option(..., help="Bucket holding the Lambda zip."),
     artifact_key: str = typer.Option("", help="Key of the zip (`specfleet infra package`); empty: no writer."),
     queue_prefix: str = typer.Option("", help="Prefix for queue and topic names."),
-    stack_name: Optional[str] = typer.Option(None, help="Stack name (default SPECFLEET_FLEET_STACK_NAME)."),
+    stack_name: str | None = typer.Option(None, help="Stack name (default SPECFLEET_FLEET_STACK_NAME)."),
     emulator: bool = typer.Option(False, help="Leave out what moto cannot create (local emulator only)."),
     param: list[str] = typer.Option([], help="Extra template parameters as Key=Value."),
-    env_file: Optional[Path] = typer.Option(None, help="Also write the resulting settings as KEY=VALUE lines."),
+    env_file: Path | None = typer.Option(None, help="Also write the resulting settings as KEY=VALUE lines."),
 ) -> None:
     """Create or update the stack and print the settings it yields (JSON)."""
     from ..fleet.deploy import DeployError, deploy, outputs_to_env
@@ -121,7 +121,7 @@ def infra_deploy(
 @infra_app.command("destroy")
 def infra_destroy(
     region: str = typer.Option(...),
-    stack_name: Optional[str] = typer.Option(None),
+    stack_name: str | None = typer.Option(None),
     yes: bool = typer.Option(False, "--yes", help="Do not ask."),
 ) -> None:
     """Delete the stack (the data bucket and a DB snapshot are kept)."""
@@ -141,11 +141,11 @@ def infra_destroy(
 @ami_app.command("bake")
 def ami_bake(
     base_ami: str = typer.Option(..., help="Base image (Debian 12 or Ubuntu 22.04+)."),
-    source: Optional[str] = typer.Option(None, help="pip requirement for specfleet (default: upload this checkout's wheel)."),
+    source: str | None = typer.Option(None, help="pip requirement for specfleet (default: upload this checkout's wheel)."),
     copy_to: list[str] = typer.Option([], help="Also copy the image to these regions."),
-    instance_type: Optional[str] = typer.Option(None),
-    name: Optional[str] = typer.Option(None),
-    region: Optional[str] = typer.Option(None),
+    instance_type: str | None = typer.Option(None),
+    name: str | None = typer.Option(None),
+    region: str | None = typer.Option(None),
     timeout: float = typer.Option(3600, help="Seconds to wait for provisioning."),
 ) -> None:
     """Launch the base image with ami/provision.sh as user-data, wait for it to
@@ -168,7 +168,7 @@ def ami_bake(
 def fleet_launch(
     pipeline: str = typer.Option(..., help="Pipeline the workers consume."),
     count: int = typer.Option(1, min=1),
-    region: Optional[str] = typer.Option(None, help="Region to launch in (default: the home region)."),
+    region: str | None = typer.Option(None, help="Region to launch in (default: the home region)."),
 ) -> None:
     """Start COUNT worker instances with the pipeline's user-data."""
     from ..fleet.instances import FleetError, launch
@@ -185,7 +185,7 @@ def fleet_launch(
 def fleet_scale(
     pipeline: str = typer.Option(...),
     count: int = typer.Option(..., min=0),
-    region: Optional[str] = typer.Option(None),
+    region: str | None = typer.Option(None),
 ) -> None:
     """Launch or terminate workers until COUNT are running in the region."""
     from ..fleet.instances import FleetError, scale
@@ -200,8 +200,8 @@ def fleet_scale(
 
 @fleet_app.command("ls")
 def fleet_ls(
-    pipeline: Optional[str] = typer.Option(None),
-    region: Optional[str] = typer.Option(None),
+    pipeline: str | None = typer.Option(None),
+    region: str | None = typer.Option(None),
     all_states: bool = typer.Option(False, "--all", help="Include stopped and terminated instances."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -224,8 +224,8 @@ def fleet_ls(
 
 @fleet_app.command("stop")
 def fleet_stop(
-    pipeline: Optional[str] = typer.Option(None),
-    region: Optional[str] = typer.Option(None),
+    pipeline: str | None = typer.Option(None),
+    region: str | None = typer.Option(None),
 ) -> None:
     """Terminate workers (they drain: no new jobs, in-flight ones handed back)."""
     from ..fleet.instances import stop
@@ -250,11 +250,11 @@ def fleet_failover(pipeline: str = typer.Option(...)) -> None:
 @fleet_app.command("autoscale")
 def fleet_autoscale(
     pipeline: list[str] = typer.Option(..., help="Pipelines to manage (repeat)."),
-    interval: Optional[float] = typer.Option(None, help="Seconds between decisions (default from settings)."),
+    interval: float | None = typer.Option(None, help="Seconds between decisions (default from settings)."),
     once: bool = typer.Option(False, help="Decide and act once, then exit."),
     dry_run: bool = typer.Option(False, help="Only print the decisions."),
     failover: bool = typer.Option(True, help="Also move banned workers' capacity to the next region."),
-    region: Optional[str] = typer.Option(None, help="Region whose worker count is scaled."),
+    region: str | None = typer.Option(None, help="Region whose worker count is scaled."),
 ) -> None:
     """Target tracking on queue backlog per instance: desired = ceil(backlog /
     jobs-per-instance-per-interval), within min/max, 0 when the queue is empty."""
@@ -283,8 +283,8 @@ def fleet_autoscale(
 def fleet_plan(
     pipeline: str = typer.Option(...),
     jobs: int = typer.Option(..., min=1, help="How many jobs (hydrophone: files; music: tracks)."),
-    instance_type: Optional[str] = typer.Option(None),
-    deadline: Optional[float] = typer.Option(None, help="Hours to finish in."),
+    instance_type: str | None = typer.Option(None),
+    deadline: float | None = typer.Option(None, help="Hours to finish in."),
 ) -> None:
     """Instances, wall time and cost (compute on-demand/spot, S3, SQS) from
     measured throughput and the price table."""
@@ -315,7 +315,7 @@ def fleet_plan(
 
 @fleet_app.command("emulate")
 def fleet_emulate(
-    log_dir: Optional[Path] = typer.Option(None, help="Worker logs (default <local_dir>/fleet)."),
+    log_dir: Path | None = typer.Option(None, help="Worker logs (default <local_dir>/fleet)."),
 ) -> None:
     """Run the local fleet emulator: instances launched on the local stack's
     moto become worker processes (Ctrl-C stops them all)."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -18,8 +17,8 @@ hydrophone_app = typer.Typer(help="Hydrophone clips: run one file locally.")
 
 def produce_hydrophone(
     day: str = typer.Option(..., "--day", help="Day to produce, YYYY-MM-DD."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="Archive root (default: the OOI raw-data archive)."),
-    hydrophone: Optional[str] = typer.Option(None, "--hydrophone", help="Hydrophone path below the root, e.g. CE02SHBP/LJ01D/11-HYDBBA106."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Archive root (default: the OOI raw-data archive)."),
+    hydrophone: str | None = typer.Option(None, "--hydrophone", help="Hydrophone path below the root, e.g. CE02SHBP/LJ01D/11-HYDBBA106."),
     force: bool = typer.Option(False, "--force", help="Enqueue files whose clips already exist."),
 ) -> None:
     """Enqueue one job per .mseed file in a day's listing."""
@@ -33,7 +32,7 @@ def produce_hydrophone(
         the_day = parse_day(day)
     except ValueError as err:
         console.print(f"[red]{err}[/]")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("enqueueing", total=None)
 
@@ -44,7 +43,7 @@ def produce_hydrophone(
             result = produce_day(settings(), the_day, base_url=base_url, hydrophone=hydrophone, force=force, progress=step)
         except (ListingError, ValueError) as err:
             console.print(f"[red]{err}[/]")
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
     console.print(
         f"{result.day_url}: enqueued {len(result.enqueued)} files, "
         f"{len(result.already_done)} already done, {len(result.ignored)} links ignored"
@@ -78,7 +77,7 @@ def clip(
                 result = fetch_and_cut(source, s, out, pool)
             except JobError as err:
                 console.print(f"[red]{type(err).__name__}[/]: {err.reason}")
-                raise typer.Exit(1)
+                raise typer.Exit(1) from None
     console.print(f"[green]{len(result.clips)} clips[/] in {out} ({time.monotonic() - started:.1f}s)")
     for note in result.notes:
         console.print(f"  {note}", style="yellow")

@@ -11,7 +11,6 @@ import os
 import sys
 from importlib import import_module
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -144,8 +143,8 @@ def produce_echo(
 def work(
     pipeline: str = typer.Argument(..., help=f"One of: {', '.join(JOB_QUEUES)}"),
     concurrency: int = typer.Option(0, help="Jobs at once (0: the pipeline's default / one per CPU)."),
-    idle_exit: Optional[float] = typer.Option(None, help="Exit after the queue was empty this many seconds."),
-    max_jobs: Optional[int] = typer.Option(None, help="Exit after taking this many jobs."),
+    idle_exit: float | None = typer.Option(None, help="Exit after the queue was empty this many seconds."),
+    max_jobs: int | None = typer.Option(None, help="Exit after taking this many jobs."),
 ) -> None:
     """Consume a pipeline's job queue until stopped (SIGTERM hands jobs back)."""
     from ..pipelines import get_pipeline
@@ -164,7 +163,7 @@ def work(
 def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep refreshing a live table (Ctrl-C stops)."),
-    interval: Optional[float] = typer.Option(None, help="Seconds between refreshes (default: monitor_refresh_s)."),
+    interval: float | None = typer.Option(None, help="Seconds between refreshes (default: monitor_refresh_s)."),
     record: bool = typer.Option(True, help="Append the queue depths to queue_depth_history."),
 ) -> None:
     """Queue depths, done/failed/skipped/banned, rate, ETA and instances per pipeline."""
@@ -305,7 +304,7 @@ def demo(
         result = run_demo(dir, only=[p for p in pipelines.split(",") if p] or None, console=console)
     except ValueError as err:
         console.print(f"[red]{err}[/]")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if as_json:
         print(json.dumps(result))
     else:

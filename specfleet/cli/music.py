@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -35,7 +34,7 @@ def register(app: typer.Typer, produce_app: typer.Typer) -> None:
             total = len(read_search_csv(queries))
         except CsvError as err:
             console.print(f"[red]invalid queries file[/]: {err}")
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         with _progress() as progress:
             task = progress.add_task("enqueuing search jobs", total=total)
             report = produce_search(
@@ -47,7 +46,7 @@ def register(app: typer.Typer, produce_app: typer.Typer) -> None:
 
     @produce_app.command("download")
     def produce_download_cmd(
-        csv: Optional[Path] = typer.Option(None, "--csv", help="CSV with columns track_id,yt_url (default: track_url)."),
+        csv: Path | None = typer.Option(None, "--csv", help="CSV with columns track_id,yt_url (default: track_url)."),
         include_done: bool = typer.Option(False, help="Also enqueue tracks whose mp3 is already in S3."),
         as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON on stdout."),
     ) -> None:
@@ -63,7 +62,7 @@ def register(app: typer.Typer, produce_app: typer.Typer) -> None:
                 )
             except CsvError as err:
                 console.print(f"[red]invalid CSV[/]: {err}")
-                raise typer.Exit(2)
+                raise typer.Exit(2) from None
         for problem in report.invalid[:20]:
             console.print(f"[yellow]left out[/] {problem}")
         console.print(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -15,7 +14,7 @@ console = Console(stderr=True)
 
 
 def produce_spectrogram(
-    max_bytes: Optional[int] = typer.Option(None, "--max-bytes", help="Skip mp3s larger than this (default: settings, 10 MB)."),
+    max_bytes: int | None = typer.Option(None, "--max-bytes", help="Skip mp3s larger than this (default: settings, 10 MB)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would be enqueued."),
 ) -> None:
     """Enqueue one job per mp3 under audio/ that is small enough and has no windows yet."""
@@ -52,10 +51,10 @@ def spectrogram(
         summary = spectrogram_file(audio, track_id, out, Settings())
     except Skipped as err:
         console.print(f"[yellow]skipped[/]: {err}")
-        raise typer.Exit(3)
+        raise typer.Exit(3) from None
     except Rejected as err:
         console.print(f"[red]rejected[/]: {err}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     console.print(f"wrote {len(summary['windows'])} windows to {out}")
     print(json.dumps(summary))
 

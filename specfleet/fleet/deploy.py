@@ -20,8 +20,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..aws import aws_retry, client
 from ..settings import Settings

@@ -86,7 +86,7 @@ class FleetEmulator:
         self._thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------
-    def start(self) -> "FleetEmulator":
+    def start(self) -> FleetEmulator:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._run, name="fleet-emulator", daemon=True)
         self._thread.start()
@@ -111,7 +111,7 @@ class FleetEmulator:
                     inst.proc.wait()
             inst.imds.stop()
 
-    def __enter__(self) -> "FleetEmulator":
+    def __enter__(self) -> FleetEmulator:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

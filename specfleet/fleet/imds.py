@@ -80,7 +80,7 @@ class StubImds:
     def url(self) -> str:
         return self._server.base_url
 
-    def start(self) -> "StubImds":
+    def start(self) -> StubImds:
         self._server.start()
         return self
 
@@ -89,7 +89,7 @@ class StubImds:
 
     def interrupt(self, action: str = "terminate", in_s: int = 120) -> None:
         """Post a spot interruption notice (what AWS gives two minutes ahead)."""
-        when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=in_s)
+        when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=in_s)
         with self._lock:
             self._spot_action = {"action": action, "time": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
 

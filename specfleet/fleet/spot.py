@@ -84,14 +84,14 @@ class SpotWatch(Middleware):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def before_worker_start(self, worker: "Worker") -> None:
+    def before_worker_start(self, worker: Worker) -> None:
         self._thread = threading.Thread(target=self._run, args=(worker,), name="spot-watch", daemon=True)
         self._thread.start()
 
-    def after_worker_stop(self, worker: "Worker") -> None:
+    def after_worker_stop(self, worker: Worker) -> None:
         self._stop.set()
 
-    def _run(self, worker: "Worker") -> None:
+    def _run(self, worker: Worker) -> None:
         imds = ImdsClient(self.imds_url)
         try:
             while not self._stop.wait(self.poll_s):

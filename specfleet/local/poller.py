@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..queues import Message, Queue, status_queue
 from ..settings import STATUS_QUEUES, Settings
@@ -68,7 +69,7 @@ class StatusPoller:
         self.batches = 0
         self._lock = threading.Lock()
 
-    def start(self) -> "StatusPoller":
+    def start(self) -> StatusPoller:
         for pipeline in STATUS_QUEUES:
             q = status_queue(self.settings, pipeline)
             t = threading.Thread(target=self._run, args=(q,), name=f"poll-{q.name}", daemon=True)

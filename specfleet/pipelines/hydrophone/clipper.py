@@ -40,7 +40,7 @@ class ClipOptions:
     palette: bytes = b""
 
     @classmethod
-    def from_settings(cls, s: "Settings") -> "ClipOptions":
+    def from_settings(cls, s: Settings) -> ClipOptions:
         params = dsp.SpectrogramParams(
             window_s=s.hydro_window_s,
             overlap=s.hydro_overlap,
@@ -78,7 +78,7 @@ class CutResult:
     notes: list[str] = field(default_factory=list)
 
 
-def plan_clips(decoded: "Decoded", opts: ClipOptions) -> CutResult:
+def plan_clips(decoded: Decoded, opts: ClipOptions) -> CutResult:
     """Which clips to cut and their names; clips mostly inside a gap are skipped."""
     sr = decoded.sample_rate
     clip_n = int(round(opts.clip_s * sr))
@@ -127,7 +127,7 @@ def render_batch(
     return done
 
 
-def cut_file(decoded: "Decoded", opts: ClipOptions, out_dir: Path, pool: Executor | None = None) -> CutResult:
+def cut_file(decoded: Decoded, opts: ClipOptions, out_dir: Path, pool: Executor | None = None) -> CutResult:
     """Render every planned clip into ``out_dir`` (in ``pool`` if given)."""
     plan = plan_clips(decoded, opts)
     if not plan.clips:

@@ -139,7 +139,7 @@ def frequency_weights(nfft: int, sample_rate: float, fmax_hz: float, height: int
 
 
 @lru_cache(maxsize=8)
-def _sparse_frequency_weights(nfft: int, sample_rate: float, fmax_hz: float, height: int) -> "scipy.sparse.csr_matrix":
+def _sparse_frequency_weights(nfft: int, sample_rate: float, fmax_hz: float, height: int) -> scipy.sparse.csr_matrix:
     import scipy.sparse
 
     # Each pixel row touches two or three bins: a sparse product is ~100x cheaper.

@@ -91,14 +91,14 @@ class OOIServer:
     def base_url(self) -> str:
         return self.server.base_url + URL_ROOT
 
-    def start(self) -> "OOIServer":
+    def start(self) -> OOIServer:
         self.server.start()
         return self
 
     def close(self) -> None:
         self.server.close()
 
-    def __enter__(self) -> "OOIServer":
+    def __enter__(self) -> OOIServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

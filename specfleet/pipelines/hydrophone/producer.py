@@ -7,8 +7,8 @@ unless ``force``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ...jobs import HydroJob, JobValidationError, parse_job
 from ...queues import job_queue

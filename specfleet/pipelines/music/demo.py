@@ -23,7 +23,7 @@ DEMO_TRACKS = [
 ]
 
 
-def _music_settings(ctx: "DemoContext") -> Settings:
+def _music_settings(ctx: DemoContext) -> Settings:
     site = ctx.shared["video_site"]
     return ctx.settings.model_copy(update={
         "music_extra_hosts": [site.host],
@@ -33,7 +33,7 @@ def _music_settings(ctx: "DemoContext") -> Settings:
     })
 
 
-def search_step(ctx: "DemoContext") -> "PipelineSummary":
+def search_step(ctx: DemoContext) -> PipelineSummary:
     from ...demo import PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
     from .producers import produce_search
     from .video_site import VideoSite
@@ -41,7 +41,7 @@ def search_step(ctx: "DemoContext") -> "PipelineSummary":
     site = VideoSite(ctx.workdir / "video-site").start()
     ctx.cleanup.append(site)
     ctx.shared["video_site"] = site
-    for i, (track_id, _query, title, seconds) in enumerate(DEMO_TRACKS):
+    for i, (_track_id, _query, title, seconds) in enumerate(DEMO_TRACKS):
         if title:
             site.add_video(f"vid{i}", title, seconds=seconds, views=10_000 * (i + 1))
     (ctx.workdir / "music-tmp").mkdir(exist_ok=True)
@@ -59,7 +59,7 @@ def search_step(ctx: "DemoContext") -> "PipelineSummary":
     return PipelineSummary(jobs=report.enqueued, objects=0, lost=len(set(ids) - seen), **counts)
 
 
-def download_step(ctx: "DemoContext") -> "PipelineSummary":
+def download_step(ctx: DemoContext) -> PipelineSummary:
     from ...demo import PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
     from .download import audio_key
     from .producers import produce_download, tracks_with_url

@@ -13,9 +13,10 @@ batches of 10 (one SQS call each) and ``on_progress`` hears about each batch.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import TypeVar
 
 from pydantic import ValidationError
 

@@ -18,7 +18,8 @@ import json
 import logging
 import re
 import threading
-from typing import Any, Iterator, Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol
 from urllib.parse import quote_plus, urljoin
 
 from pydantic import BaseModel, Field

@@ -173,7 +173,7 @@ class VideoSite:
         return sorted(found, key=lambda v: -v.views)
 
     # --- lifecycle -------------------------------------------------------------
-    def start(self) -> "VideoSite":
+    def start(self) -> VideoSite:
         site = self
 
         class Handler(_Handler):
@@ -192,7 +192,7 @@ class VideoSite:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> "VideoSite":
+    def __enter__(self) -> VideoSite:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -371,6 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Like YouTube, the list is rendered by script after the page loads,
         # so a scraper must run a real browser and wait for it.
         data = json.dumps(items).replace("</", "<\\/")
+        # %-formatting, not format(): the script is full of braces.
         script = """
 <script>
 const items = %s;
@@ -395,7 +396,7 @@ setTimeout(() => {
     contents.append(p);
   }
 }, 150);
-</script>""" % data
+</script>""" % data  # noqa: UP031
         self._page(200, f"{query} - results", f"<ytd-section-list-renderer><div id='contents'></div></ytd-section-list-renderer>{script}")
 
 
