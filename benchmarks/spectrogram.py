@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def make_track(path: Path, seconds: float = 180.0) -> Path:
-    import imageio_ffmpeg
+    from specfleet.ffmpeg import encode_mp3
 
     rng = np.random.default_rng(7)
     sr = 44100
@@ -62,27 +62,23 @@ def make_track(path: Path, seconds: float = 180.0) -> Path:
     sig = sum(0.15 * np.sin(2 * np.pi * f * k * t) / k for k in (1, 1.5, 2, 3, 4))
     sig = sig + 0.3 * np.exp(-((t % 0.5) * 30)) * rng.standard_normal(t.size) + 0.02 * rng.standard_normal(t.size)
     stereo = np.stack([sig, np.roll(sig, 300)], axis=1).astype(np.float32) * 0.5
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "f32le", "-ar", str(sr), "-ac", "2", "-i", "-",
-         "-codec:a", "libmp3lame", "-b:a", "128k", str(path)],
-        input=stereo.tobytes(), check=True,
-    )
-    return path
+    return encode_mp3(path, stereo, sr, bitrate="128k")
 
 
 # --- the original path -------------------------------------------------------------------
 def baseline_track(path: str, out_dir: str, track_id: str = "bench", *, via_wav: bool = True) -> list[np.ndarray]:
     """The original worker's compute; ``via_wav=False`` skips its ffmpeg step."""
-    import imageio_ffmpeg
     import librosa
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from specfleet.ffmpeg import ffmpeg_path
+
     if via_wav:  # the original: ffmpeg -i song.mp3 song.wav -y, then load the WAV
         wav = Path(out_dir, "song.wav")
-        subprocess.check_output([imageio_ffmpeg.get_ffmpeg_exe(), "-i", path, str(wav), "-y"], stderr=subprocess.STDOUT)
+        subprocess.check_output([ffmpeg_path(), "-i", path, str(wav), "-y"], stderr=subprocess.STDOUT)
         y, s = librosa.load(str(wav), sr=16000)
         wav.unlink()
     else:

@@ -8,33 +8,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from specfleet.ffmpeg import encode_mp3, ffmpeg_path
 from specfleet.pipelines.spectrogram import dsp
 
 
 def make_mp3(path: Path, seconds: float, sample_rate: int = 44100, channels: int = 2, seed: int = 0) -> Path:
     """A music-like mp3 (two sweeping tones + noise) of the given length."""
-    import imageio_ffmpeg
-
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     tone = 0.3 * np.sin(2 * np.pi * (200 + 40 * t) * t) + 0.2 * np.sin(2 * np.pi * 1500 * t * (1 + 0.1 * np.sin(t)))
     sig = np.stack([tone + 0.05 * rng.standard_normal(t.size) for _ in range(channels)], axis=1).astype(np.float32)
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "f32le", "-ar", str(sample_rate),
-         "-ac", str(channels), "-i", "-", "-codec:a", "libmp3lame", "-b:a", "64k", "-compression_level", "9", str(path)],
-        input=sig.tobytes(), check=True,
-    )
-    return path
+    return encode_mp3(path, sig, sample_rate, extra_args=("-compression_level", "9"))
 
 
 def make_long_silent_mp3(path: Path, minutes: float) -> Path:
     """An hour-long mp3 in a fraction of a second: one 10 s silent CBR
     segment (no Xing header) repeated; decoders read it as one stream."""
-    import imageio_ffmpeg
-
     seg = path.with_suffix(".seg.mp3")
     subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono",
+        [ffmpeg_path(), "-v", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono",
          "-t", "10", "-b:a", "8k", "-write_xing", "0", "-id3v2_version", "0", "-f", "mp3", str(seg)],
         check=True,
     )

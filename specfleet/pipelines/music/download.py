@@ -15,14 +15,13 @@ transient (-> ``Transient``: retried with backoff).
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ...ffmpeg import ffmpeg_path
 from ...jobs import DownloadJob, Job, body_fields, salvage_track_id
 from ...runtime import JobContext, JobError, Pipeline, Rejected, Skipped, Transient
 from ...settings import Settings
@@ -37,23 +36,6 @@ log = logging.getLogger("specfleet.music.download")
 def audio_key(track_id: str) -> str:
     """S3 key of a track's mp3 (SPEC.md layout)."""
     return f"audio/{track_id}.mp3"
-
-
-@lru_cache(maxsize=4)
-def ffmpeg_path(configured: str = "") -> str:
-    """The ffmpeg binary: the configured one, else imageio-ffmpeg's (installs
-    with the project), else ``ffmpeg`` on PATH."""
-    if configured:
-        return configured
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError):
-        found = shutil.which("ffmpeg")
-        if not found:
-            raise RuntimeError("no ffmpeg: install imageio-ffmpeg or put ffmpeg on PATH") from None
-        return found
 
 
 class _YdlLogger:

@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import numpy as np
 
+from ...ffmpeg import ffmpeg_path
 from ...local.http import BackgroundServer
 
 SiteMode = Literal["ok", "429", "403", "botcheck", "404", "500", "stall"]
@@ -57,7 +58,7 @@ def tone(seconds: float, *, sample_rate: int = SAMPLE_RATE, base_hz: float = 220
 
 def encode_m4a(samples: np.ndarray, path: Path, *, sample_rate: int = SAMPLE_RATE, ffmpeg: str | None = None) -> Path:
     """Encode mono float samples to AAC-in-MP4 at ``path`` with ffmpeg."""
-    ffmpeg = ffmpeg or _ffmpeg()
+    ffmpeg = ffmpeg or ffmpeg_path()
     pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
     subprocess.run(
         [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "s16le", "-ar", str(sample_rate), "-ac", "1",
@@ -65,12 +66,6 @@ def encode_m4a(samples: np.ndarray, path: Path, *, sample_rate: int = SAMPLE_RAT
         input=pcm, check=True, capture_output=True,
     )
     return path
-
-
-def _ffmpeg() -> str:
-    from .download import ffmpeg_path
-
-    return ffmpeg_path()
 
 
 def _iso_duration(seconds: float) -> str:

@@ -3,29 +3,22 @@ put under ``audio/`` (or a few generated ones) flow into mel windows."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from ...demo import DemoContext, PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
+from ...ffmpeg import encode_mp3
 from ...storage import Storage
 from .producer import produce
 
 
 def _synth_mp3(path: Path, seconds: float, sample_rate: int, channels: int, seed: int) -> Path:
-    import imageio_ffmpeg
-
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     tone = 0.3 * np.sin(2 * np.pi * (180 + 30 * seed + 25 * t) * t) + 0.1 * np.sin(2 * np.pi * 2200 * t)
     sig = np.stack([tone + 0.05 * rng.standard_normal(t.size) for _ in range(channels)], axis=1)
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "f32le", "-ar", str(sample_rate),
-         "-ac", str(channels), "-i", "-", "-codec:a", "libmp3lame", "-b:a", "64k", str(path)],
-        input=sig.astype(np.float32).tobytes(), check=True,
-    )
-    return path
+    return encode_mp3(path, sig, sample_rate)
 
 
 def _downloaded(ctx: DemoContext) -> list[str]:
