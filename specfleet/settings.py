@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # --- hydrophone ---------------------------------------------------------------
     #: OOI raw-data archive root and the default hydrophone folder below it.
     hydro_base_url: str = "https://rawdata.oceanobservatories.org/files/"
+    #: Hosts (``host`` or ``host:port``) hydrophone files and listings may come
+    #: from, redirects included. Non-public addresses only when named literally
+    #: (the local stand-in: ``127.0.0.1:8123``). See ``specfleet.outbound``.
+    hydro_allowed_hosts: list[str] = Field(default_factory=lambda: ["rawdata.oceanobservatories.org"])
     hydro_hydrophone: str = "CE02SHBP/LJ01D/11-HYDBBA106"
     #: S3 key prefix of clips: ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.png``.
     hydro_prefix: str = "hydrophone"
@@ -114,6 +118,9 @@ class Settings(BaseSettings):
     hydro_connect_timeout_s: float = 10.0
     hydro_read_timeout_s: float = 60.0
     hydro_download_attempts: int = 4
+    #: Longest one source file download may take in all (a trickling source
+    #: would otherwise hold a worker slot for as long as it keeps sending).
+    hydro_fetch_budget_s: float = 600.0
     #: Processes rendering clips (0 = one per CPU) and clips per pool task.
     hydro_processes: int = 0
     hydro_clips_per_task: int = 10
@@ -149,6 +156,8 @@ class Settings(BaseSettings):
     #: mp3 VBR quality for ffmpeg (0 best .. 9 smallest).
     music_mp3_quality: str = "5"
     music_socket_timeout_s: float = 20.0
+    #: Longest one video download may take in all (metadata, media, redirects).
+    music_fetch_budget_s: float = 900.0
     #: yt-dlp's own retries of a failed HTTP transfer before the job fails.
     music_ytdlp_retries: int = 2
     #: ffmpeg binary; empty = imageio-ffmpeg's (installs with the project), else ``ffmpeg`` on PATH.

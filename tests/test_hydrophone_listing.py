@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from specfleet.outbound import HostPolicy
 from specfleet.pipelines.hydrophone import synth
 from specfleet.pipelines.hydrophone.listing import ListingError, fetch_listing, parse_listing
 from specfleet.pipelines.hydrophone.ooi_server import OOIServer, day_dir, file_name_for
@@ -70,18 +71,19 @@ def test_stand_in_serves_an_apache_style_listing_and_404s_missing_days(archive):
     (folder / GOOD).write_bytes(synth.mseed_bytes(synth.synthetic_signal(1.0), dt.datetime(2017, 10, 9)))
     (folder / "README.txt").write_text("not data")
     url = f"{server.base_url}{HYDRO}/2017/10/09/"
-    listing = fetch_listing(url)
+    listing = fetch_listing(url, policy=HostPolicy.of([server.netloc]))
     assert listing.files == [url + GOOD]
     assert ("../", "a folder, not a file") in listing.ignored
     with pytest.raises(ListingError, match="HTTP 404.*not in the archive"):
-        fetch_listing(f"{server.base_url}{HYDRO}/2017/10/10/")
+        fetch_listing(f"{server.base_url}{HYDRO}/2017/10/10/", policy=HostPolicy.of([server.netloc]))
     (day_dir(root, HYDRO, dt.date(2017, 10, 11)) / "x.txt").write_text("")
     with pytest.raises(ListingError, match="no .mseed files"):
-        fetch_listing(f"{server.base_url}{HYDRO}/2017/10/11/")
+        fetch_listing(f"{server.base_url}{HYDRO}/2017/10/11/", policy=HostPolicy.of([server.netloc]))
 
 
 def test_producer_enqueues_one_job_per_file_and_skips_done_ones(settings, archive):
     server, root = archive
+    settings = settings.model_copy(update={"hydro_allowed_hosts": [server.netloc]})
     folder = day_dir(root, HYDRO, DAY)
     (folder / "index.html").write_text(HOSTILE.replace("/files/", "/files/"))
     result = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO)
@@ -110,6 +112,9 @@ def test_producer_cli_reports_missing_day_and_counts(settings, archive, monkeypa
     for k, v in settings_env(settings).items():
         monkeypatch.setenv(k, v)
     runner = CliRunner()
+    refused = runner.invoke(app, ["produce", "hydrophone", "--day", "2017-10-09", "--base-url", server.base_url])
+    assert refused.exit_code == 1 and "SPECFLEET_HYDRO_ALLOWED_HOSTS" in refused.output
+    monkeypatch.setenv("SPECFLEET_HYDRO_ALLOWED_HOSTS", json.dumps([server.netloc]))
     ok = runner.invoke(app, ["produce", "hydrophone", "--day", "2017-10-09", "--base-url", server.base_url, "--hydrophone", HYDRO])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout.strip().splitlines()[-1])["enqueued"] == 1

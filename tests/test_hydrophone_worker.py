@@ -46,6 +46,12 @@ def archive(tmp_path):
         yield server, day_dir(tmp_path, HYDRO, DAY)
 
 
+@pytest.fixture
+def settings(settings, archive):
+    """The namespace's settings with the stand-in archive as an allowed source."""
+    return settings.model_copy(update={"hydro_allowed_hosts": [archive[0].netloc]})
+
+
 def run_worker(settings, **kw) -> Worker:
     worker = Worker(settings, get_pipeline("hydrophone"), idle_exit_s=1, **kw)
     assert worker.run() == 0

@@ -20,6 +20,7 @@ import httpx
 from bs4 import BeautifulSoup, Tag
 from pydantic import BaseModel, Field
 
+from ..outbound import HostPolicy, OutboundRefused, guarded_client
 from ..settings import Settings
 from .errors import ChartPageError
 
@@ -139,7 +140,12 @@ class ChartScraper:
     def __init__(self, settings: Settings, client: httpx.Client | None = None):
         self.base = settings.catalog_chart_url.rstrip("/") + "/"
         self.settings = settings
-        self.client = client or httpx.Client(timeout=settings.catalog_http_timeout_s, follow_redirects=True)
+        # Only the configured chart host, redirects included (specfleet.outbound).
+        self.client = client or guarded_client(
+            HostPolicy.for_urls([settings.catalog_chart_url], what="chart site"),
+            connect_timeout_s=settings.catalog_http_timeout_s,
+            read_timeout_s=settings.catalog_http_timeout_s,
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -147,7 +153,7 @@ class ChartScraper:
     def _get(self, url: str, artist: str | None) -> str:
         try:
             resp = self.client.get(url)
-        except httpx.HTTPError as err:
+        except (httpx.HTTPError, OutboundRefused) as err:
             raise ChartPageError(url, f"could not fetch: {err}", artist) from err
         if resp.status_code != 200:
             raise ChartPageError(url, f"HTTP {resp.status_code}", artist)

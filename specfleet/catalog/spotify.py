@@ -21,6 +21,7 @@ import httpx
 from pydantic import BaseModel, Field, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from ..outbound import HostPolicy, OutboundRefused, guarded_client
 from ..settings import Settings
 from .errors import MissingCredentials, SpotifyError
 
@@ -107,7 +108,12 @@ class SpotifyClient:
         self.settings = settings
         self.api = settings.spotify_api_url.rstrip("/")
         self._credentials = credentials or credentials_from_env()
-        self._http = httpx.Client(timeout=settings.catalog_http_timeout_s)
+        # Only the configured API and token hosts, redirects included (specfleet.outbound).
+        self._http = guarded_client(
+            HostPolicy.for_urls([settings.spotify_api_url, settings.spotify_auth_url], what="Spotify API"),
+            connect_timeout_s=settings.catalog_http_timeout_s,
+            read_timeout_s=settings.catalog_http_timeout_s,
+        )
         self._token: str | None = None
         self._token_expires = 0.0
         #: Calls made and 429s honoured (for logs and tests).
@@ -168,6 +174,8 @@ class SpotifyClient:
                         resp = self._http.request(method, url, **kw)
                     except httpx.TransportError as err:
                         raise _Retryable(f"network error: {err}") from err
+                    except OutboundRefused as err:  # a redirect off the API host: never retried
+                        raise SpotifyError(what, str(err)) from None
                     self._classify(resp, what)
                     return resp
         except _Retryable as err:

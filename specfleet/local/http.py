@@ -28,9 +28,14 @@ class BackgroundServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name=name, daemon=True)
 
     @property
-    def base_url(self) -> str:
+    def netloc(self) -> str:
+        """``host:port``, as allowed-host settings name it."""
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.netloc}"
 
     def start(self) -> BackgroundServer:
         self._thread.start()

@@ -21,8 +21,9 @@ def demo_step(ctx: DemoContext) -> PipelineSummary:
     server = OOIServer(root).start()
     ctx.cleanup.append(server)
     ctx.shared["ooi_base_url"] = server.base_url
-    result = produce_day(ctx.settings, DEMO_DAY, base_url=server.base_url, hydrophone=DEMO_HYDROPHONE)
-    run_worker(ctx, "hydrophone", idle_exit_s=2)
+    settings = ctx.settings.model_copy(update={"hydro_allowed_hosts": [server.netloc]})
+    result = produce_day(settings, DEMO_DAY, base_url=server.base_url, hydrophone=DEMO_HYDROPHONE)
+    run_worker(ctx, "hydrophone", idle_exit_s=2, settings=settings)
     wait_for_status_drain(ctx, "hydrophone")
     counts = count_status(ctx, "hydrophone")
     storage = Storage(ctx.settings)

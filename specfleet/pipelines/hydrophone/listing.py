@@ -17,6 +17,8 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 
+from ...outbound import HostPolicy, OutboundRefused, guarded_client
+
 #: What a file name may look like: no path separators, no ``::`` (status
 #: framing), no whitespace or control characters.
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9_.\-]+)*\.mseed$")
@@ -91,15 +93,17 @@ def _reject_reason(href: str, base: str, base_parts: object, folder: str) -> str
     return ""
 
 
-def fetch_listing(url: str, *, timeout_s: float = 30.0, attempts: int = 3) -> Listing:
-    """Download and parse a day listing; a missing day is a ``ListingError``."""
+def fetch_listing(url: str, *, policy: HostPolicy, timeout_s: float = 30.0, attempts: int = 3) -> Listing:
+    """Download and parse a day listing; a missing day is a ``ListingError``.
+
+    ``policy`` decides which hosts the listing (and its redirects) may come from."""
     import httpx
 
     from .source import http_retry
 
     @http_retry(attempts)
     def get() -> httpx.Response:
-        with httpx.Client(timeout=timeout_s, follow_redirects=True) as client:
+        with guarded_client(policy, connect_timeout_s=timeout_s, read_timeout_s=timeout_s) as client:
             resp = client.get(url)
         if resp.status_code >= 500 or resp.status_code == 429:
             resp.raise_for_status()
@@ -107,6 +111,8 @@ def fetch_listing(url: str, *, timeout_s: float = 30.0, attempts: int = 3) -> Li
 
     try:
         resp = get()
+    except OutboundRefused as err:
+        raise ListingError(f"day listing {url} refused: {err}") from None
     except httpx.HTTPError as err:
         raise ListingError(f"could not read the day listing {url}: {type(err).__name__}: {err}") from None
     if resp.status_code == 404:

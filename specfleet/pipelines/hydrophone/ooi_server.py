@@ -91,6 +91,11 @@ class OOIServer:
     def base_url(self) -> str:
         return self.server.base_url + URL_ROOT
 
+    @property
+    def netloc(self) -> str:
+        """What ``hydro_allowed_hosts`` must name for workers to fetch from here."""
+        return self.server.netloc
+
     def start(self) -> OOIServer:
         self.server.start()
         return self

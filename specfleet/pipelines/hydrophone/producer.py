@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...jobs import HydroJob, JobValidationError, parse_job
+from ...outbound import HostPolicy, OutboundRefused
 from ...queues import job_queue
 from ...settings import Settings
 from ...storage import Storage
-from .listing import Listing, fetch_listing
+from .listing import Listing, ListingError, fetch_listing
 from .naming import day_folder, day_url, file_name, normalize_hydrophone
 
 
@@ -51,7 +52,18 @@ def produce_day(
 ) -> ProduceResult:
     hydro = normalize_hydrophone(hydrophone or settings.hydro_hydrophone)
     url = day_url(base_url or settings.hydro_base_url, hydro, day)
-    listing: Listing = fetch_listing(url, timeout_s=settings.hydro_read_timeout_s, attempts=settings.hydro_download_attempts)
+    policy = HostPolicy.of(settings.hydro_allowed_hosts, what="hydrophone archive")
+    try:
+        policy.check_url(url)
+    except OutboundRefused as err:
+        # Workers would refuse every file of this archive: say so before enqueuing.
+        raise ListingError(f"{err}; add it to SPECFLEET_HYDRO_ALLOWED_HOSTS (a JSON list)") from None
+    listing: Listing = fetch_listing(
+        url,
+        policy=policy,
+        timeout_s=settings.hydro_read_timeout_s,
+        attempts=settings.hydro_download_attempts,
+    )
     result = ProduceResult(day_url=listing.url, ignored=list(listing.ignored))
     skip = set() if force else done_files(settings, hydro, day)
     jobs: list[HydroJob] = []

@@ -9,6 +9,7 @@ trouble that may pass raises ``Transient`` after the retries are used up.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,17 +20,29 @@ import httpx
 import numpy as np
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from ...outbound import (
+    FetchLimits,
+    FetchTooLarge,
+    FetchTooSlow,
+    HostPolicy,
+    OutboundRefused,
+    guarded_client,
+    is_permanent_fetch_error,
+    stream_to_file,
+)
 from ...runtime.errors import Rejected, Transient
 from .naming import check_seed_code
 
 F = TypeVar("F", bound=Callable[..., Any])
-CHUNK = 1 << 20
 
 
 def _is_retryable(exc: BaseException) -> bool:
+    if is_permanent_fetch_error(exc):
+        return False
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code >= 500 or exc.response.status_code == 429
-    return isinstance(exc, httpx.TransportError)  # timeouts, resets, refused, cut-off bodies
+    # timeouts, resets, refused connections, cut-off bodies, a budget overrun
+    return isinstance(exc, (httpx.TransportError, FetchTooSlow))
 
 
 def http_retry(attempts: int) -> Callable[[F], F]:
@@ -42,50 +55,48 @@ def http_retry(attempts: int) -> Callable[[F], F]:
     )
 
 
-def download(
-    url: str,
-    dest: Path,
-    *,
-    max_bytes: int,
-    connect_timeout_s: float = 10.0,
-    read_timeout_s: float = 60.0,
-    attempts: int = 4,
-) -> int:
-    """Stream ``url`` into ``dest`` in 1 MB pieces; return the byte count.
+def download(url: str, dest: Path, *, policy: HostPolicy, limits: FetchLimits, attempts: int = 4) -> int:
+    """Stream ``url`` into ``dest``; return the byte count.
 
-    Refuses a file over ``max_bytes`` as soon as the header or the running
-    count shows it (never holding it in memory).
+    ``policy`` decides which hosts and addresses the fetch (and each redirect)
+    may reach; ``limits`` bound its size and total time. A refused URL, a
+    missing file, a body that is too big or an HTML page is ``Rejected``;
+    what may pass (timeouts, 5xx, a source slower than the budget) is
+    ``Transient`` once ``attempts`` tries are used up.
     """
-    timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
+    tries = 0
 
     @http_retry(attempts)
     def once() -> int:
-        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as resp:
+        nonlocal tries
+        tries += 1
+        started = time.monotonic()
+        with guarded_client(
+            policy,
+            connect_timeout_s=limits.connect_timeout_s,
+            read_timeout_s=min(limits.read_timeout_s, limits.budget_s),
+            max_redirects=limits.max_redirects,
+        ) as client, client.stream("GET", url) as resp:
             code = resp.status_code
             if code in (404, 410):
                 raise Rejected(f"source file is gone (HTTP {code}): {url}")
             if 400 <= code < 500 and code != 429:
                 raise Rejected(f"source answered HTTP {code} for {url}")
             resp.raise_for_status()
-            length = resp.headers.get("content-length")
-            if length and length.isdigit() and int(length) > max_bytes:
-                raise Rejected(f"file is {int(length)} bytes, over the {max_bytes}-byte limit")
             ctype = resp.headers.get("content-type", "")
             if ctype.startswith("text/html"):
                 raise Rejected(f"server sent an HTML page (Content-Type {ctype}) instead of miniSEED")
-            written = 0
-            with open(dest, "wb") as out:
-                for piece in resp.iter_bytes(CHUNK):
-                    written += len(piece)
-                    if written > max_bytes:
-                        raise Rejected(f"file is over the {max_bytes}-byte limit (stopped reading at {written} bytes)")
-                    out.write(piece)
-            return written
+            try:
+                return stream_to_file(resp, dest, limits, started)
+            except FetchTooLarge as err:
+                raise Rejected(f"file {err}") from None
 
     try:
         return once()
-    except httpx.HTTPError as err:
-        raise Transient(f"download of {url} failed after {attempts} attempts: {type(err).__name__}: {err}") from None
+    except (OutboundRefused, httpx.TooManyRedirects, httpx.UnsupportedProtocol, httpx.InvalidURL) as err:
+        raise Rejected(f"fetch of {url} refused: {type(err).__name__}: {err}") from None
+    except (httpx.HTTPError, FetchTooSlow) as err:
+        raise Transient(f"download of {url} failed after {tries} attempt(s): {type(err).__name__}: {err}") from None
 
 
 @dataclass
@@ -135,12 +146,12 @@ def decode_mseed(path: Path, *, expected_rate: float = 0.0) -> Decoded:
         head = fh.read(512)
     text = _looks_like_text(head)
     if text:
-        preview = head.lstrip()[:40].decode("utf-8", "replace")
-        raise Rejected(f"not miniSEED: the file is {text} (starts with {preview!r})")
+        # The body is outside input: never echo it into a status reason.
+        raise Rejected(f"not miniSEED: the file is {text}")
     try:
         info = get_record_information(str(path))
-    except Exception as err:
-        raise Rejected(f"not miniSEED: {type(err).__name__}: {err}") from None
+    except Exception as err:  # its message may quote the file's bytes: name the error only
+        raise Rejected(f"not miniSEED: no valid record header ({type(err).__name__})") from None
     reclen = int(info.get("record_length") or 0)
     if reclen <= 0:
         raise Rejected("not miniSEED: no record length in the first record header")
@@ -154,7 +165,7 @@ def decode_mseed(path: Path, *, expected_rate: float = 0.0) -> Decoded:
         try:
             stream = read(str(path), format="MSEED")
         except Exception as err:
-            raise Rejected(f"not readable miniSEED: {type(err).__name__}: {err}") from None
+            raise Rejected(f"not readable miniSEED ({type(err).__name__})") from None
     notes = [f"decoder warning: {w.message}" for w in caught][:3]
     if len(stream) == 0:
         raise Rejected("miniSEED file holds no traces")

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...jobs import HydroJob, Job
+from ...outbound import FetchLimits, HostPolicy
 from ...runtime import JobContext, Pipeline, Rejected, Transient
 from ...settings import Settings
 from ...status import HydroStatus, Stat, StatusRecord
 from ...storage import Storage
 from .clipper import ClipOptions, CutResult, cut_file
+from .dsp import window_length
 from .naming import clip_key, file_name, file_time, manifest_key, normalize_hydrophone
 from .source import decode_mseed, download
 
@@ -68,19 +70,41 @@ def hydrophone_of(job: HydroJob, settings: Settings) -> str:
         raise Rejected(str(err)) from None
 
 
+def source_policy(settings: Settings) -> HostPolicy:
+    return HostPolicy.of(settings.hydro_allowed_hosts, what="hydrophone source")
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    return FetchLimits(
+        max_bytes=settings.hydro_max_file_bytes,
+        connect_timeout_s=settings.hydro_connect_timeout_s,
+        read_timeout_s=settings.hydro_read_timeout_s,
+        budget_s=settings.hydro_fetch_budget_s,
+    )
+
+
+#: Fewest samples per FFT window that still make a spectrogram worth drawing.
+MIN_WINDOW_SAMPLES = 16
+
+
+def check_rate_fits(sample_rate: float, settings: Settings) -> None:
+    """Refuse a rate too low for the spectrogram window (with the rate check
+    turned off, a 20 Hz file would otherwise give one-sample windows)."""
+    nfft = window_length(sample_rate, settings.hydro_window_s)
+    if nfft < MIN_WINDOW_SAMPLES:
+        raise Rejected(
+            f"sampling rate {sample_rate:g} Hz is too low: a {settings.hydro_window_s:g} s window is {nfft} "
+            f"sample(s), at least {MIN_WINDOW_SAMPLES} are needed"
+        )
+
+
 def fetch_and_cut(url_or_path: str, settings: Settings, out_dir: Path, pool: Executor | None) -> CutResult:
     """Read one source (URL or local path) and render its clips into ``out_dir``."""
     with tempfile.TemporaryDirectory(prefix="hydro-src-") as tmp:
         if url_or_path.startswith(("http://", "https://")):
             path = Path(tmp) / "source.mseed"
-            download(
-                url_or_path,
-                path,
-                max_bytes=settings.hydro_max_file_bytes,
-                connect_timeout_s=settings.hydro_connect_timeout_s,
-                read_timeout_s=settings.hydro_read_timeout_s,
-                attempts=settings.hydro_download_attempts,
-            )
+            download(url_or_path, path, policy=source_policy(settings), limits=fetch_limits(settings),
+                     attempts=settings.hydro_download_attempts)
         else:
             path = Path(url_or_path)
             if not path.is_file():
@@ -88,6 +112,7 @@ def fetch_and_cut(url_or_path: str, settings: Settings, out_dir: Path, pool: Exe
             if path.stat().st_size > settings.hydro_max_file_bytes:
                 raise Rejected(f"file is {path.stat().st_size} bytes, over the {settings.hydro_max_file_bytes}-byte limit")
         decoded = decode_mseed(path, expected_rate=settings.hydro_expected_sample_rate)
+    check_rate_fits(decoded.sample_rate, settings)
     result = cut_file(decoded, ClipOptions.from_settings(settings), out_dir, pool)
     if not result.clips:
         why = "; ".join(result.notes) or "no whole clip fits"

@@ -23,12 +23,13 @@ from typing import Any
 
 from ...ffmpeg import ffmpeg_path
 from ...jobs import DownloadJob, Job, body_fields, salvage_track_id
+from ...outbound import Budget, OutboundRefused, guard_connections
 from ...runtime import JobContext, JobError, Pipeline, Rejected, Skipped, Transient
 from ...settings import Settings
-from ...status import DownloadStatus, Stat, StatusRecord, wire_problem
+from ...status import DownloadStatus, Stat, StatusRecord
 from ...storage import Storage
 from .errors import classify
-from .urls import UrlPolicyError, check_video_url
+from .urls import UrlPolicyError, check_video_url, video_policy
 
 log = logging.getLogger("specfleet.music.download")
 
@@ -111,11 +112,15 @@ def fetch_mp3(url: str, workdir: Path, settings: Settings, cancelled: threading.
     import yt_dlp
 
     logger = _YdlLogger()
-    with yt_dlp.YoutubeDL(ydl_options(settings, workdir, logger, cancelled)) as ydl:
+    # Every connection yt-dlp opens (page, API, media host, redirects) is
+    # checked against the video host policy's address rules, and all of them
+    # end when the fetch budget does (a trickling source cannot hold the worker).
+    with yt_dlp.YoutubeDL(ydl_options(settings, workdir, logger, cancelled)) as ydl, \
+            guard_connections(video_policy(settings), budget_s=settings.music_fetch_budget_s) as budget:
         try:
             info = ydl.extract_info(url, download=False)
         except Exception as err:  # yt-dlp wraps everything in DownloadError
-            raise classify(err, what="reading video metadata") from None
+            raise _failure(err, "reading video metadata", budget) from None
         if not isinstance(info, dict):
             raise Rejected("video page has no media")
         _check_before_download(info, settings)
@@ -124,13 +129,28 @@ def fetch_mp3(url: str, workdir: Path, settings: Settings, cancelled: threading.
         except Exception as err:
             if cancelled is not None and cancelled.is_set():
                 raise Transient("worker shutting down mid-download") from None
-            raise classify(err, what="downloading audio") from None
+            raise _failure(err, "downloading audio", budget) from None
     mp3s = sorted(workdir.glob("*.mp3"))
     if not mp3s:
         if any("max-filesize" in m for m in logger.messages):
             raise Rejected(f"source file larger than {settings.music_max_source_bytes} bytes: not downloaded")
         raise Transient(f"yt-dlp produced no mp3 ({'; '.join(logger.messages)[-300:] or 'no message'})")
     return Fetched(mp3s[0], info.get("duration"), str(info.get("title") or ""))
+
+
+def _failure(err: BaseException, what: str, budget: Budget) -> JobError:
+    """The runtime error for a yt-dlp failure: a spent budget or a refused
+    address by their own kind (yt-dlp wraps both), the rest classified."""
+    if budget.expired.is_set():
+        return Transient(f"{what}: took longer than its {budget.seconds:g} s budget")
+    cause: BaseException | None = err
+    for _ in range(10):  # the chain yt-dlp built around our exception
+        if cause is None:
+            break
+        if isinstance(cause, OutboundRefused):
+            return Rejected(f"{what}: {cause}")
+        cause = cause.__cause__ or cause.__context__ or getattr(cause, "exc_info", (None, None))[1]
+    return classify(err, what=what)
 
 
 def _check_before_download(info: dict[str, Any], settings: Settings) -> None:
@@ -197,7 +217,8 @@ def failure_status(job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord
         track_id, url = job.track_id, job.yt_url
     else:  # unparseable body: keep what is safe to keep, for the status row
         track_id, url = _salvage(ctx.message.body)
-    return DownloadStatus(instance_id=ctx.instance_id, stat=stat, track_id=track_id, yt_url=wire_safe(url))
+    # A salvaged URL may not fit the '::' format: the status sender's guard replaces it then.
+    return DownloadStatus(instance_id=ctx.instance_id, stat=stat, track_id=track_id, yt_url=url)
 
 
 def _salvage(body: str) -> tuple[str, str]:
@@ -205,13 +226,6 @@ def _salvage(body: str) -> tuple[str, str]:
     safe to show in a status row (else ``"invalid"`` / ``""``)."""
     url = body_fields(body).get("yt_url")
     return salvage_track_id(body), url[:300] if isinstance(url, str) else ""
-
-
-def wire_safe(text: str, fallback: str = "invalid") -> str:
-    """``text`` if it fits the ``::`` status format, else ``fallback``."""
-    if wire_problem(text):
-        return fallback
-    return text[:2048]
 
 
 PIPELINE = Pipeline(
