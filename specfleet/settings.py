@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     ban_threshold: int = 3
     #: Optional cap on jobs started per minute by one worker (0 = no cap).
     rate_limit_per_min: float = 0.0
+    #: Backoff while a dependency (SQS, S3, SNS, the database) is unreachable:
+    #: first wait, doubling up to the cap, jittered. Workers wait out outages
+    #: of any length; only a deliberate stop ends them.
+    outage_backoff_initial_s: float = Field(default=1.0, gt=0)
+    outage_backoff_max_s: float = Field(default=60.0, gt=0)
 
     # --- status writer ---------------------------------------------------------
     #: At most one SNS alert per subject per this many seconds; the rest are

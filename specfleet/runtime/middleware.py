@@ -14,6 +14,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from ..queues import Message
+from .outage import is_outage
 from .outcome import Outcome
 
 if TYPE_CHECKING:
@@ -63,10 +64,14 @@ class Heartbeat(Middleware):
             try:
                 failed = worker.queue.change_visibility(messages, self.visibility_s)
                 self.beats += 1
+                worker.outages.succeeded(worker.sqs_endpoint)
                 if failed:
                     log.debug("heartbeat: %d messages settled before they could be extended", len(failed))
-            except Exception:  # keep beating; the next beat may succeed
-                log.exception("heartbeat failed")
+            except Exception as err:  # keep beating; the next beat may succeed
+                if is_outage(err):
+                    worker.outages.failed(worker.sqs_endpoint, err, "heartbeat")
+                else:
+                    log.exception("heartbeat failed")
 
 
 class RateLimit(Middleware):

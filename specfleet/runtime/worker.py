@@ -18,17 +18,18 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..jobs import Job, JobValidationError, parse_job
 from ..queues import BATCH, Message, OutgoingMessage, job_queue
 from ..settings import Settings
-from ..status import Stat
+from ..status import Stat, StatusRecord
 from .batching import GroupCommit
 from .errors import Banned, Rejected, Skipped, Transient
 from .middleware import BanGuard, Heartbeat, Metrics, Middleware, RateLimit
+from .outage import Outages, call_through_outages, client_endpoint, is_outage, probe, unreachable_endpoint
 from .outcome import Outcome
 from .pipeline import JobContext, Pipeline
 from .status_sender import StatusSender
@@ -102,6 +103,10 @@ class Worker:
         #: Hand-back threads started by ``stop()``; ``run()`` waits for them so a
         #: process that exits right after stopping has really handed its jobs back.
         self._hand_back_threads: list[threading.Thread] = []
+        #: Endpoints that did not answer, with their backoff: while one is down
+        #: the worker takes no new jobs (they would only spend their attempts).
+        self.outages = Outages(initial_s=settings.outage_backoff_initial_s, max_s=settings.outage_backoff_max_s)
+        self.sqs_endpoint = client_endpoint(self.queue.sqs)
 
     # --- public API ---------------------------------------------------------
     def run(self) -> int:
@@ -156,7 +161,7 @@ class Worker:
             job: Job | None = parse_job(self.pipeline.name, message.body)
         except JobValidationError:
             job = None
-        record = self.pipeline.failure_status(job, ctx, Stat.BANNED)
+        record = self.failure_record(job, ctx, Stat.BANNED)
         self.sender.send(
             record,
             dedupe_key=f"banned/{self.settings.instance_id}/{message.message_id}",
@@ -188,10 +193,22 @@ class Worker:
                 if free <= 0:
                     self._wait_for_running()
                     break
+            if self._wait_out_dependencies():
+                continue
             wait_s = self.settings.wait_time_s
             if self.idle_exit_s is not None:
                 wait_s = min(wait_s, max(1, int(self.idle_exit_s)))
-            messages = self.queue.receive(min(10, free), wait_s=wait_s, visibility_s=self.settings.visibility_timeout_s)
+            try:
+                messages = self.queue.receive(
+                    min(10, free), wait_s=wait_s, visibility_s=self.settings.visibility_timeout_s
+                )
+            except Exception as err:
+                if not is_outage(err):
+                    raise
+                self.stopping.wait(self.outages.failed(self.sqs_endpoint, err, "receive"))
+                idle_since = time.monotonic()  # an outage is not idleness
+                continue
+            self.outages.succeeded(self.sqs_endpoint)
             if self.stopping.is_set():
                 self._hand_back(messages)
                 break
@@ -206,6 +223,26 @@ class Worker:
             idle_since = time.monotonic()
             for message in messages:
                 self._start(message)
+
+    def _wait_out_dependencies(self) -> bool:
+        """While an endpoint a job found unreachable (S3, SNS...) is down, take
+        no jobs: wait out its backoff, then probe it. True if the loop should
+        look again instead of receiving."""
+        blocked = [e for e in self.outages.down() if e != self.sqs_endpoint]
+        if not blocked:
+            return False
+        wait = min(self.outages.next_try_in(e) for e in blocked)
+        if wait > 0:
+            self.stopping.wait(wait)
+            return True
+        for endpoint in blocked:
+            if self.outages.next_try_in(endpoint) > 0:
+                continue
+            if probe(endpoint):
+                self.outages.succeeded(endpoint)
+            else:
+                self.outages.failed(endpoint, "no answer to a probe")
+        return True
 
     def _start(self, message: Message) -> None:
         running = _Running(message, threading.Event())
@@ -252,7 +289,11 @@ class Worker:
             outcome = Outcome("banned", str(err))
         except Exception as err:  # Transient, or anything unexpected
             reason = str(err) if isinstance(err, Transient) else f"{type(err).__name__}: {err}"
-            if not isinstance(err, Transient):
+            endpoint = unreachable_endpoint(err)
+            if endpoint is not None:
+                # A dependency is down, not the job: stop taking jobs until it is back.
+                self.outages.failed(endpoint, err, f"job {message.message_id[:8]}")
+            elif not isinstance(err, Transient):
                 log.exception("job %s failed unexpectedly", message.message_id)
             if message.receive_count >= self.settings.max_receives:
                 outcome = Outcome("dead", f"gave up after {message.receive_count} attempts, job moved to DLQ: {reason}")
@@ -297,24 +338,43 @@ class Worker:
         reports: list[OutgoingMessage] = ctx.take_reports()
         if outcome.kind in ("rejected", "skipped", "dead"):
             stat = Stat.SKIPPED if outcome.kind == "skipped" else Stat.FAILED
-            record = self.pipeline.failure_status(job, ctx, stat)
+            record = self.failure_record(job, ctx, stat)
             reports.append(
                 self.sender.message(record, dedupe_key=f"{message.message_id}/{outcome.kind}", reason=outcome.reason)
             )
             log.warning("job %s %s: %s", message.message_id, outcome.kind, outcome.reason)
         if outcome.kind != "banned" and reports:
-            self._sends.submit_many(reports)
+            self._through_outages(lambda: self._sends.submit_many(reports), "status send")
         if outcome.kind in ("done", "rejected", "skipped"):
-            self._deletes.submit(message)
+            self._through_outages(lambda: self._deletes.submit(message), "delete")
         elif outcome.kind == "retry":
             # Exponential backoff through the visibility timeout; SQS redelivers.
             backoff = min(self.settings.visibility_timeout_s, 2 ** min(message.receive_count, 10))
-            self.queue.change_visibility([message], backoff)
+            self._through_outages(lambda: self.queue.change_visibility([message], backoff), "retry")
             log.warning("job %s will be retried in %ds: %s", message.message_id, backoff, outcome.reason)
         else:  # dead (SQS moves it to the DLQ on its next receive) or banned
-            self.queue.change_visibility([message], 0)
+            self._through_outages(lambda: self.queue.change_visibility([message], 0), "hand-back")
         with self._lock:
             running.released = True  # settled: the heartbeat must leave it alone
+
+    def failure_record(self, job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord:
+        """The pipeline's failure record for ``job``; if the job's own values
+        cannot make a record, the one for an unreadable job (never no row)."""
+        if job is not None:
+            try:
+                return self.pipeline.failure_status(job, ctx, stat)
+            except Exception as err:
+                log.warning("%s failure status from the job's values failed (%s); using placeholders",
+                            self.pipeline.name, err)
+        return self.pipeline.failure_status(None, ctx, stat)
+
+    def _through_outages(self, action: Callable[[], object], what: str) -> None:
+        """Settling survives an SQS outage shorter than the visibility timeout:
+        past that, SQS hands the job to another worker anyway."""
+        call_through_outages(
+            action, outages=self.outages, endpoint=self.sqs_endpoint, what=what,
+            stop=threading.Event(), deadline_s=self.settings.visibility_timeout_s,
+        )
 
     def _send_status(self, batch: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
         self.sender.send_many(list(batch))  # raises unless SQS took all of them
