@@ -14,13 +14,41 @@ from urllib.parse import quote
 
 import psycopg2
 import psycopg2.extensions
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from .aws import client
 from .settings import Settings
 
-#: Errors worth retrying: the server is unreachable, restarting, or dropped us.
-TRANSIENT_DB_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+#: SQLSTATEs that mean the server cannot serve anyone right now (the error
+#: says nothing about the statement): admin/crash shutdown, starting up,
+#: too many connections. Class 08 (connection exception) counts too.
+_UNAVAILABLE_CODES = {"57P01", "57P02", "57P03", "53300"}
+
+
+def is_db_unavailable(err: BaseException) -> bool:
+    """The database could not be reached or dropped the connection.
+
+    Only these are "wait and retry the whole batch". Every other error --
+    a value out of range, an index row too big (``ProgramLimitExceeded``),
+    ``DiskFull``, ``QueryCanceled`` -- belongs to what was sent, even when
+    psycopg2 files it under ``OperationalError``."""
+    if isinstance(err, psycopg2.InterfaceError):
+        return True
+    if isinstance(err, psycopg2.OperationalError):
+        code = err.pgcode
+        # No SQLSTATE: libpq failed before the server said anything (refused, reset, timeout).
+        return code is None or code.startswith("08") or code in _UNAVAILABLE_CODES
+    return False
+
+
+def is_transient_db_error(err: BaseException) -> bool:
+    """Worth retrying the same transaction: the database is unavailable, or
+    it aborted the transaction for a conflict (serialization failure,
+    deadlock: SQLSTATE class 40) that a second try resolves."""
+    if is_db_unavailable(err):
+        return True
+    code = getattr(err, "pgcode", None)
+    return isinstance(err, psycopg2.Error) and bool(code) and code.startswith("40")
 
 
 class DatabaseNotConfigured(RuntimeError):
@@ -55,7 +83,7 @@ def connect(settings: Settings, dsn: str | None = None) -> psycopg2.extensions.c
     """One connection, retried briefly while the server is unreachable."""
 
     @retry(
-        retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
+        retry=retry_if_exception(is_db_unavailable),
         wait=wait_exponential_jitter(initial=0.2, max=2),
         stop=stop_after_attempt(3),
         reraise=True,

@@ -172,9 +172,11 @@ def dead_letter_queue(queue: Queue) -> Queue:
     return Queue(queue.settings, queue.name + DLQ_SUFFIX)
 
 
-def ensure_queue(settings: Settings, name: str, visibility_s: int | None = None) -> Queue:
+def ensure_queue(
+    settings: Settings, name: str, visibility_s: int | None = None, max_receives: int | None = None
+) -> Queue:
     """Create ``name`` and its dead-letter queue (redrive after
-    ``settings.max_receives`` receives). Idempotent."""
+    ``max_receives`` receives, default ``settings.max_receives``). Idempotent."""
     sqs = client("sqs", settings)
     dlq_url = aws_retry(sqs.create_queue)(
         QueueName=name + DLQ_SUFFIX, Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
@@ -184,7 +186,7 @@ def ensure_queue(settings: Settings, name: str, visibility_s: int | None = None)
         "VisibilityTimeout": str(visibility_s or settings.visibility_timeout_s),
         "ReceiveMessageWaitTimeSeconds": "20",
         "MessageRetentionPeriod": str(4 * 24 * 3600),
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.max_receives)}),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives or settings.max_receives)}),
     }
     try:
         url = aws_retry(sqs.create_queue)(QueueName=name, Attributes=attrs)["QueueUrl"]
@@ -203,8 +205,12 @@ def ensure_all_queues(settings: Settings) -> dict[str, Queue]:
         out[settings.job_queue(pipeline)] = ensure_queue(settings, settings.job_queue(pipeline))
     for pipeline in STATUS_QUEUES:
         # Status queues: the writer's visibility must be >= 6x its timeout in AWS;
-        # locally the poller holds messages only for the handler call.
-        out[settings.status_queue(pipeline)] = ensure_queue(settings, settings.status_queue(pipeline), 60)
+        # locally the poller holds messages only for the handler call. More
+        # receives than a job queue: with the writer's growing backoff they
+        # carry status rows through hours of database outage.
+        out[settings.status_queue(pipeline)] = ensure_queue(
+            settings, settings.status_queue(pipeline), 60, max_receives=settings.status_max_receives
+        )
     return out
 
 

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     outage_backoff_max_s: float = Field(default=60.0, gt=0)
 
     # --- status writer ---------------------------------------------------------
+    #: Receives of a status message before its DLQ. The writer backs a record
+    #: off 5 s doubling to 15 min while the database is down: 20 receives
+    #: outlast about three hours of outage.
+    status_max_receives: int = Field(default=20, ge=1, le=1000)
     #: At most one SNS alert per subject per this many seconds; the rest are
     #: counted and reported in the next alert (no alert storms).
     alert_min_interval_s: int = 300

@@ -23,6 +23,7 @@ unlike the original's new connection per message.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -33,8 +34,8 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from .aws import aws_retry, client
-from .db import TRANSIENT_DB_ERRORS, connect
-from .runtime.status_sender import ATTR_DEDUPE, ATTR_REASON
+from .db import connect, is_db_unavailable, is_transient_db_error
+from .runtime.status_sender import ATTR_DEDUPE, ATTR_REASON, MAX_REASON
 from .settings import Settings, pipeline_for_queue
 from .status import Stat, StatusFormatError, StatusRecord, model_for
 
@@ -47,16 +48,42 @@ SUBJECTS = {
 ALERT_LINES = 20
 
 
+#: Longest dedupe key stored as it is; longer ones (outside input: a sender
+#: attribute) are stored as their hash, which keeps the unique index small.
+MAX_KEY = 200
+
+
+def bounded_key(raw: str) -> str:
+    if len(raw) <= MAX_KEY:
+        return raw
+    return "sha256:" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 @dataclass(frozen=True)
 class InboundRecord:
     message_id: str
     queue_name: str
     body: str
     attributes: dict[str, str] = field(default_factory=dict)
+    #: SQS's ApproximateReceiveCount and receipt handle (for the retry backoff).
+    receive_count: int = 1
+    receipt_handle: str = ""
 
     @property
     def key(self) -> str:
-        return self.attributes.get(ATTR_DEDUPE) or self.message_id
+        return bounded_key(self.attributes.get(ATTR_DEDUPE) or self.message_id)
+
+    @property
+    def reason(self) -> str | None:
+        reason = self.attributes.get(ATTR_REASON)
+        return reason[:MAX_REASON] if reason else reason
+
+
+def retry_after_s(receive_count: int) -> int:
+    """How long a record that could not be stored waits before its next try:
+    5 s doubling per receive, at most 15 minutes (with the status queues'
+    ``status_max_receives`` of 20, hours of database outage fit before the DLQ)."""
+    return int(min(900, 5 * 2 ** max(0, min(receive_count - 1, 10))))
 
 
 @dataclass
@@ -65,6 +92,9 @@ class WriteResult:
     duplicates: int = 0
     rejected: int = 0
     failed_ids: list[str] = field(default_factory=list)
+    #: True when the database could not be reached: the caller should wait
+    #: before trying again (the records themselves are fine).
+    unavailable: bool = False
     alerts_sent: int = 0
     alerts_suppressed: int = 0
 
@@ -81,6 +111,9 @@ class StatusWriter:
         self._publish = publish_fn or self._sns_publish
         self._conn: psycopg2.extensions.connection | None = None
         self._topic_arn: str | None = None
+        #: Set while the database cannot be reached (the last batch failed for
+        #: it); a caller that polls should wait and ``reachable()`` first.
+        self.unavailable = False
 
     # --- entry point ----------------------------------------------------------
     def write(self, records: list[InboundRecord]) -> WriteResult:
@@ -102,20 +135,27 @@ class StatusWriter:
             conn = self._connection()
             try:
                 inserted = self._insert_all(conn, good, rejects)
-            except psycopg2.DatabaseError as err:
-                if isinstance(err, TRANSIENT_DB_ERRORS):
+            except psycopg2.Error as err:
+                if is_transient_db_error(err):
                     raise
-                # A record the database refuses (e.g. a number out of range)
-                # must not hold the whole batch hostage: find it, reject it.
-                log.warning("batch insert refused (%s); retrying record by record", err)
+                # A record the database refuses (a number out of range, an
+                # index row too big, a cancelled statement...) must not hold
+                # the whole batch hostage: find it, reject it.
+                log.warning("batch insert refused (%s); retrying record by record", str(err).strip()[:300])
                 good, rejects = self._isolate_refused(conn, good, rejects)
                 inserted = self._insert_all(conn, good, rejects)
-        except TRANSIENT_DB_ERRORS as err:
-            log.error("database unavailable, failing the whole batch: %s", err)
+        except psycopg2.Error as err:
+            result.unavailable = self.unavailable = is_db_unavailable(err)
+            if result.unavailable:
+                log.error("database unavailable, failing the whole batch: %s", str(err).strip()[:300])
+            else:
+                log.error("batch could not be stored (%s: %s); it will be redelivered",
+                          type(err).__name__, str(err).strip()[:300])
             self._drop_connection()
             result.failed_ids = [r.message_id for r in records]
             return result
 
+        self.unavailable = False
         new_keys = {key for keys in inserted.values() for key in keys}
         for items in good.values():
             for rec, _ in items:
@@ -132,6 +172,18 @@ class StatusWriter:
         return result
 
     # --- database ---------------------------------------------------------------
+    def reachable(self) -> bool:
+        """Can the database be reached now? (One connect + ``SELECT 1``.)"""
+        try:
+            with self._connection().cursor() as cur:
+                cur.execute("SELECT 1")
+            self._conn.rollback()  # type: ignore[union-attr]
+        except psycopg2.Error:
+            self._drop_connection()
+            return False
+        self.unavailable = False
+        return True
+
     def _connection(self) -> psycopg2.extensions.connection:
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
@@ -168,9 +220,7 @@ class StatusWriter:
             rows = []
             for rec, status in items:
                 values = status.row()
-                rows.append(
-                    (rec.key, *[values[c] for c in model.wire_fields()], rec.attributes.get(ATTR_REASON))
-                )
+                rows.append((rec.key, *[values[c] for c in model.wire_fields()], rec.reason))
             # Table and column names come from our own models, never from input.
             sql = (
                 f'INSERT INTO "{model.table}" ({", ".join(columns)}) VALUES %s '
@@ -202,10 +252,10 @@ class StatusWriter:
                     with conn.cursor() as cur:
                         self._insert_rows(cur, {pipeline: [item]}, [])
                     kept[pipeline].append(item)
-                except psycopg2.DatabaseError as err:
-                    if isinstance(err, TRANSIENT_DB_ERRORS):
+                except psycopg2.Error as err:
+                    if is_transient_db_error(err):
                         raise
-                    rejects.append((item[0], f"database refused the record: {str(err).strip()}"))
+                    rejects.append((item[0], f"database refused the record: {str(err).strip()[:500]}"))
                 finally:
                     conn.rollback()  # a trial only; the real insert follows
         return kept, rejects
@@ -222,7 +272,7 @@ class StatusWriter:
         for pipeline, items in good.items():
             for rec, status in items:
                 if status.stat in SUBJECTS and rec.key in new_keys:
-                    reason = rec.attributes.get(ATTR_REASON, "")
+                    reason = rec.reason or ""
                     lines[status.stat].append(f"[{pipeline}] {rec.body}" + (f"  ({reason})" if reason else ""))
         for stat, texts in lines.items():
             subject = SUBJECTS[stat]

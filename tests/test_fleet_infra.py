@@ -72,7 +72,9 @@ def test_template_invariants() -> None:
         if logical.startswith("Status") and logical.endswith("Queue"):
             assert props["VisibilityTimeout"] >= 6 * writer_timeout, logical
         if logical.endswith("Queue"):
-            assert props["RedrivePolicy"]["maxReceiveCount"] == 5
+            defaults = Settings()
+            expected = defaults.status_max_receives if logical.startswith("Status") else defaults.max_receives
+            assert props["RedrivePolicy"]["maxReceiveCount"] == expected, logical
     triggers = [v for v in res.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
     assert len(triggers) == len(STATUS_QUEUES)
     assert all(tr["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for tr in triggers)

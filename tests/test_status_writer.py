@@ -9,12 +9,13 @@ import uuid
 from pathlib import Path
 
 import psycopg2
+import pytest
 
 from helpers import count, query, wait_for
 from lambdas.status_writer.handler import build_handler
 from specfleet.aws import client
 from specfleet.db import migrate
-from specfleet.local.poller import LocalLambdaContext, sqs_event
+from specfleet.local.poller import sqs_event
 from specfleet.local.postgres import EmbeddedPostgres
 from specfleet.queues import Message, ensure_queue, status_queue
 from specfleet.runtime.status_sender import StatusSender
@@ -75,7 +76,7 @@ def test_redelivered_and_deduplicated_messages_add_no_rows(settings):
     event = sqs_event("arn:aws:sqs:us-east-1:000000000000:" + status_queue(settings, "download").name, "us-east-1",
                       [Message("same-id", "rh", "i-2::1::t2::u::2024-01-01 00:00:00")])
     for _ in range(2):
-        assert handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
+        assert handler(event) == {"batchItemFailures": []}
     assert count(settings, "status", "track_id = 't2'") == 1
 
 
@@ -95,14 +96,13 @@ def test_database_down_fails_whole_batch_then_writes_once(tmp_path: Path, settin
         ]
         event = sqs_event(arn, "us-east-1", messages)
         # Warm connection first, like a Lambda that has served batches before.
-        assert handler(sqs_event(arn, "us-east-1", [Message("warm", "rh", "i-0::1::http://h/w.mseed::60::2024-01-01 00:00:00")]),
-                       LocalLambdaContext()) == {"batchItemFailures": []}
+        assert handler(sqs_event(arn, "us-east-1", [Message("warm", "rh", "i-0::1::http://h/w.mseed::60::2024-01-01 00:00:00")])) == {"batchItemFailures": []}
         pg.stop()
-        down = handler(event, LocalLambdaContext())
+        down = handler(event)
         assert sorted(f["itemIdentifier"] for f in down["batchItemFailures"]) == sorted(m.message_id for m in messages)
         pg.start()
-        assert handler(event, LocalLambdaContext()) == {"batchItemFailures": []}
-        assert handler(event, LocalLambdaContext()) == {"batchItemFailures": []}  # redelivered again: no doubles
+        assert handler(event) == {"batchItemFailures": []}
+        assert handler(event) == {"batchItemFailures": []}  # redelivered again: no doubles
         conn = psycopg2.connect(dsn)
         with conn.cursor() as cur:
             cur.execute("SELECT count(*), count(DISTINCT file_url) FROM status_hydro")
@@ -163,3 +163,58 @@ def test_record_the_database_refuses_is_rejected_not_blocking_the_batch(settings
     assert sorted(r[0] for r in query(settings, "SELECT win FROM status_specto")) == [0, 1, 2, 3]
     [(body, reason)] = query(settings, "SELECT body, reason FROM status_rejects")
     assert body == too_big and "database refused the record" in reason and "out of range" in reason
+
+
+def test_a_9000_character_dedupe_key_does_not_send_its_batch_to_the_dlq(settings):
+    """Issue 14 item 1: the key is outside input; a huge one is stored hashed."""
+    from specfleet.status_writer import InboundRecord
+
+    queue_name = settings.status_queue("download")
+    good = [InboundRecord(f"g{i}", queue_name, f"i-1::1::t{i}::https://youtu.be/v{i}::2024-01-01 00:00:00",
+                          {"dedupe_key": f"msg-{i}/done"}) for i in range(8)]
+    poison = InboundRecord("p", queue_name, "i-1::1::tp::https://youtu.be/vp::2024-01-01 00:00:00",
+                           {"dedupe_key": "k" * 9000})
+    writer = StatusWriter(settings)
+    result = writer.write([*good[:4], poison, *good[4:]])
+    assert (result.written, result.rejected, result.failed_ids) == (9, 0, [])
+    again = writer.write([poison])  # redelivered: the hashed key still deduplicates
+    assert (again.written, again.duplicates) == (0, 1)
+    keys = [k for (k,) in query(settings, "SELECT msg_key FROM status ORDER BY msg_key")]
+    assert len(keys) == 9 and max(len(k) for k in keys) <= 200
+    assert "sha256:" + __import__("hashlib").sha256(b"k" * 9000).hexdigest() in keys
+
+
+@pytest.mark.parametrize(
+    ("errcode", "isolated"),
+    [
+        ("program_limit_exceeded", True),  # OperationalError in psycopg2, but the record's own
+        ("disk_full", True),
+        ("query_canceled", True),
+        ("numeric_value_out_of_range", True),
+        ("admin_shutdown", False),  # the server going away: the whole batch waits
+    ],
+)
+def test_only_connection_class_errors_fail_the_whole_batch(settings, errcode, isolated):
+    """A real PostgreSQL raising each SQLSTATE for one poison record (a trigger)."""
+    from specfleet.status_writer import InboundRecord
+
+    conn = psycopg2.connect(settings.db_dsn.get_secret_value())
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
+            f"IF NEW.track_id = 'poison' THEN RAISE EXCEPTION 'poisoned record' USING ERRCODE = '{errcode}'; "
+            "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        cur.execute("CREATE TRIGGER poison BEFORE INSERT ON status FOR EACH ROW EXECUTE FUNCTION poison()")
+    conn.close()
+    queue_name = settings.status_queue("download")
+    batch = [InboundRecord(f"m{i}", queue_name, f"i-1::1::{t}::u::2024-01-01 00:00:00")
+             for i, t in enumerate(["a", "b", "poison", "c", "d", "e", "f", "g", "h"])]
+    result = StatusWriter(settings).write(batch)
+    if isolated:
+        assert (result.written, result.rejected, result.failed_ids, result.unavailable) == (8, 1, [], False)
+        [(body, reason)] = query(settings, "SELECT body, reason FROM status_rejects")
+        assert "::poison::" in body and "poisoned record" in reason
+    else:
+        assert (result.written, sorted(result.failed_ids), result.unavailable) == (0, sorted(r.message_id for r in batch), True)
+        assert count(settings, "status") == 0

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import logging
 import sys
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from specfleet.queues import Message, Queue
 from specfleet.settings import Settings
-from specfleet.status_writer import InboundRecord, StatusWriter
+from specfleet.status_writer import InboundRecord, StatusWriter, retry_after_s
 
 # stderr so a local run keeps stdout clean for command output (Lambda sends both to CloudWatch)
 logger = Logger(service="specfleet-status-writer", logger_handler=logging.StreamHandler(sys.stderr))
@@ -36,6 +39,23 @@ def get_writer() -> StatusWriter:
     return _writer
 
 
+@dataclass
+class InvocationContext:
+    """What the handler uses of a Lambda context, for calls without one
+    (the local poller, a test, a console invoke with ``None``)."""
+
+    function_name: str = "specfleet-status-writer"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:local:000000000000:function:specfleet-status-writer"
+    aws_request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    log_group_name: str = "/aws/lambda/specfleet-status-writer"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
 def to_records(event: SQSEvent) -> list[InboundRecord]:
     return [
         InboundRecord(
@@ -43,19 +63,48 @@ def to_records(event: SQSEvent) -> list[InboundRecord]:
             queue_name=r.event_source_arn.rsplit(":", 1)[-1],
             body=r.body or "",
             attributes={k: (v.string_value or "") for k, v in (r.message_attributes or {}).items()},
+            receive_count=_int(r.attributes.approximate_receive_count if r.attributes else None),
+            receipt_handle=r.receipt_handle or "",
         )
         for r in event.records
     ]
 
 
-def build_handler(writer: Callable[[], StatusWriter]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def _int(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 1
+
+
+def back_off(records: list[InboundRecord], failed_ids: list[str], settings: Settings) -> None:
+    """Keep failed records invisible for a growing while (by their receive
+    count) instead of the queue's fixed timeout, so a long database outage
+    spends few receives before the dead-letter queue. Best effort: without
+    it SQS still redelivers after the visibility timeout."""
+    failed = set(failed_ids)
+    by_queue: dict[str, list[Message]] = {}
+    for rec in records:
+        if rec.message_id in failed and rec.receipt_handle:
+            by_queue.setdefault(rec.queue_name, []).append(
+                Message(rec.message_id, rec.receipt_handle, rec.body, rec.receive_count)
+            )
+    for name, messages in by_queue.items():
+        for m in messages:
+            try:
+                Queue(settings, name).change_visibility([m], retry_after_s(m.receive_count))
+            except Exception as err:
+                logger.warning("could not delay a failed record", extra={"queue": name, "error": str(err)[:200]})
+
+
+def build_handler(writer: Callable[[], StatusWriter]) -> Callable[..., dict[str, Any]]:
     """The handler around a writer; the local poller builds one per stack."""
 
     @logger.inject_lambda_context
     @event_source(data_class=SQSEvent)
-    def handler(event: SQSEvent, context: LambdaContext) -> dict[str, Any]:
+    def lambda_entry(event: SQSEvent, context: LambdaContext) -> dict[str, Any]:
         records = to_records(event)
-        result = writer().write(records)
+        w = writer()
+        result = w.write(records)
+        if result.failed_ids:
+            back_off(records, result.failed_ids, w.settings)
         logger.info(
             "status batch",
             extra={
@@ -69,6 +118,9 @@ def build_handler(writer: Callable[[], StatusWriter]) -> Callable[[dict[str, Any
             },
         )
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in result.failed_ids]}
+
+    def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        return lambda_entry(event, context if context is not None else InvocationContext())
 
     return handler
 

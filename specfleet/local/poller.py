@@ -2,39 +2,27 @@
 machine. moto cannot run Lambda code without Docker, so one thread per
 status queue long-polls it, hands each batch to the real Lambda handler
 in-process as an SQS event, and deletes every record the handler did not
-report in ``batchItemFailures``; those reappear after a short backoff."""
+report in ``batchItemFailures``; those reappear after the backoff the
+handler gave them. While the database is unreachable the poller takes no
+more messages (a Lambda would keep being invoked; the handler's growing
+backoff is what bounds its receives there)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ..queues import Message, Queue, status_queue
+from ..runtime.outage import Outages, client_endpoint, is_outage
 from ..settings import STATUS_QUEUES, Settings
 from ..status_writer import StatusWriter
 
 log = logging.getLogger("specfleet.local.poller")
 
-#: Seconds a failed record stays invisible before the poller retries it.
-RETRY_VISIBILITY_S = 2
-
-
-@dataclass
-class LocalLambdaContext:
-    function_name: str = "specfleet-status-writer"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:local:000000000000:function:specfleet-status-writer"
-    aws_request_id: str = ""
-    log_group_name: str = "/aws/lambda/specfleet-status-writer"
-    log_stream_name: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+#: The outage key of the status database.
+DATABASE = "status database"
 
 
 def sqs_event(queue_arn: str, region: str, messages: list[Message]) -> dict[str, Any]:
@@ -63,6 +51,7 @@ def sqs_event(queue_arn: str, region: str, messages: list[Message]) -> dict[str,
 class StatusPoller:
     def __init__(self, settings: Settings, wait_s: int = 1):
         self.settings = settings
+        self.outages = Outages(initial_s=settings.outage_backoff_initial_s, max_s=settings.outage_backoff_max_s)
         self.wait_s = wait_s
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -89,26 +78,37 @@ class StatusPoller:
         from lambdas.status_writer.handler import build_handler
 
         handler = build_handler(lambda: writer)
-        arn = queue.arn()
+        sqs_endpoint = client_endpoint(queue.sqs)
+        arn = ""
         while not self._stop.is_set():
             try:
+                if writer.unavailable:
+                    # Like a Lambda whose database is down, but without
+                    # spending receives: wait, then look before taking more.
+                    if self._stop.wait(self.outages.failed(DATABASE, "database unavailable", "status write")):
+                        break
+                    if not writer.reachable():
+                        continue
+                    self.outages.succeeded(DATABASE)
+                arn = arn or queue.arn()
                 messages = queue.receive(10, wait_s=self.wait_s, visibility_s=60)
-                if not messages:
-                    continue
-                self.poll_once(queue, arn, messages, handler)
-            except Exception:
-                log.exception("status poller on %s failed; retrying", queue.name)
-                self._stop.wait(1)
+                self.outages.succeeded(sqs_endpoint)
+                if messages:
+                    self.poll_once(queue, arn, messages, handler)
+            except Exception as err:
+                if is_outage(err):
+                    self._stop.wait(self.outages.failed(sqs_endpoint, err, "status poll"))
+                else:
+                    log.exception("status poller on %s failed; retrying", queue.name)
+                    self._stop.wait(1)
 
     def poll_once(
         self, queue: Queue, arn: str, messages: list[Message], handler: Callable[[dict[str, Any], Any], dict[str, Any]]
     ) -> list[str]:
-        response = handler(sqs_event(arn, self.settings.region, messages), LocalLambdaContext(aws_request_id=uuid.uuid4().hex))
+        response = handler(sqs_event(arn, self.settings.region, messages))
         failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         done = [m for m in messages if m.message_id not in failed]
-        queue.delete(done)
-        if failed:
-            queue.change_visibility([m for m in messages if m.message_id in failed], RETRY_VISIBILITY_S)
+        queue.delete(done)  # the failed ones wait out the backoff the handler gave them
         with self._lock:
             self.batches += 1
         return sorted(failed)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import psycopg2
 
-from ...db import TRANSIENT_DB_ERRORS, connect
+from ...db import connect, is_transient_db_error
 from ...jobs import Job, SearchJob, salvage_track_id
 from ...runtime import JobContext, Pipeline, Rejected, Transient
 from ...settings import Settings
@@ -32,9 +32,9 @@ def upsert_track_url(settings: Settings, track_id: str, href: str, views: int) -
                 cur.execute(UPSERT_TRACK_URL, (track_id, href, views))
         finally:
             conn.close()
-    except TRANSIENT_DB_ERRORS as err:
-        raise Transient(f"database unavailable while storing the search result: {err}") from None
     except psycopg2.Error as err:
+        if is_transient_db_error(err):
+            raise Transient(f"database unavailable while storing the search result: {err}") from None
         raise Transient(f"database error while storing the search result: {type(err).__name__}") from None
 
 
