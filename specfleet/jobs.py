@@ -35,6 +35,10 @@ def _check_http_url(value: str) -> str:
         raise ValueError(f"URL longer than {MAX_URL_LEN} characters")
     if "\n" in value or "\r" in value or "::" in value.split("://", 1)[-1]:
         raise ValueError("URL may not contain line breaks or '::'")
+    if value.endswith(":"):
+        # Status rows carry the URL between '::' separators: a trailing ':'
+        # would merge with the next one and the row could not be sent.
+        raise ValueError("URL may not end with ':'")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"URL scheme must be http or https, got {parts.scheme or 'none'!r}")
@@ -145,6 +149,10 @@ def parse_job(pipeline: str, body: str | bytes | dict[str, Any]) -> Job:
         data = body if isinstance(body, dict) else json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise JobValidationError(f"{pipeline} job body is not JSON: {err.msg if hasattr(err, 'msg') else err}") from None
+    except RecursionError:
+        raise JobValidationError(f"{pipeline} job body nests too deeply to read") from None
+    except ValueError as err:  # e.g. an integer of thousands of digits
+        raise JobValidationError(f"{pipeline} job body is not readable JSON: {str(err)[:200]}") from None
     if not isinstance(data, dict):
         raise JobValidationError(f"{pipeline} job body must be a JSON object, got {type(data).__name__}")
     try:

@@ -17,6 +17,7 @@ Formats (kept exactly as the original tools wrote them)::
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import IntEnum
 from typing import Any, ClassVar
 
@@ -37,10 +38,17 @@ class StatusFormatError(ValueError):
     """A status value or message does not fit the wire format."""
 
 
+#: Characters an SQS message body cannot carry (SQS allows #x9 #xA #xD,
+#: #x20-#xD7FF, #xE000-#xFFFD and above #xFFFF), NUL among them.
+_NOT_SQS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def wire_problem(text: str) -> str:
     """Why ``text`` cannot be a status field, or ``""`` when it can."""
     if SEP in text or "\n" in text or "\r" in text:
         return "may not contain '::' or a line break"
+    if _NOT_SQS.search(text):
+        return "may not contain control characters (SQS cannot carry them)"
     # A leading or trailing ':' would merge with a separator on the wire.
     if text.startswith(":") or text.endswith(":"):
         return "may not start or end with ':'"
@@ -96,6 +104,29 @@ class StatusRecord(BaseModel):
                 raise StatusFormatError(f"{self.pipeline} status field {name!r} {problem}: {text[:80]!r}")
             parts.append(text)
         return SEP.join(parts)
+
+    #: What ``encode_safe`` puts in place of a value that would break the framing.
+    PLACEHOLDER: ClassVar[str] = "invalid"
+
+    def encode_safe(self) -> tuple[str, list[str]]:
+        """``encode()``, except that a field value that would break the
+        framing is replaced by ``PLACEHOLDER`` instead of failing: returns the
+        wire text and what was replaced. A status row is never lost to a
+        value (the reason carries what was wrong)."""
+        try:
+            return self.encode(), []
+        except StatusFormatError:
+            pass
+        problems: list[str] = []
+        fixed: dict[str, Any] = {}
+        for name in self.wire_fields():
+            value = getattr(self, name)
+            if isinstance(value, str):
+                problem = wire_problem(value)
+                if problem:
+                    problems.append(f"{name} {problem}")
+                    fixed[name] = self.PLACEHOLDER
+        return self.model_copy(update=fixed).encode(), problems
 
     @classmethod
     def decode(cls, body: str) -> StatusRecord:

@@ -29,6 +29,12 @@ def test_valid_jobs_parse():
         ("search", '{"track_id": "ok", "query": ""}', "query"),
         ("hydrophone", '{"file_url": "http:///nohost"}', "host"),
         ("spectrogram", '{"track_id": "a b"}', "track_id"),
+        # Issue 14: a URL whose trailing ':' would merge with the status separator.
+        ("hydrophone", '{"file_url": "https://rawdata.oceanobservatories.org/x.mseed:"}', "end with ':'"),
+        ("download", '{"track_id": "ok", "yt_url": "https://youtube.com/x:"}', "end with ':'"),
+        # Bodies that can never parse are refused, not retried.
+        ("echo", "[" * 100_000, "nests too deeply"),
+        ("echo", '{"job_id": ' + "9" * 5001 + "}", "not readable JSON"),
     ],
 )
 def test_bad_jobs_are_refused_with_the_field_named(pipeline, body, needle):

@@ -20,10 +20,11 @@ from specfleet.status import (
     StatusFormatError,
 )
 
-# Text that can legally appear in a field: no '::', no line breaks, no NUL,
-# and no leading/trailing ':' (it would merge with a separator).
+# Text that can legally appear in a field: no '::', no line breaks, no
+# control characters SQS cannot carry (NUL among them), and no
+# leading/trailing ':' (it would merge with a separator).
 field_text = (
-    st.text(st.characters(blacklist_characters="\n\r\x00", blacklist_categories=("Cs",)), min_size=1, max_size=60)
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60)
     .filter(lambda s: "::" not in s and not s.startswith(":") and not s.endswith(":"))
 )
 dates = st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1)).map(

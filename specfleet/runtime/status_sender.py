@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from ..queues import OutgoingMessage, Queue, status_queue
@@ -14,6 +15,8 @@ ATTR_DEDUPE = "dedupe_key"
 ATTR_REASON = "reason"
 MAX_REASON = 1000
 
+log = logging.getLogger("specfleet.runtime")
+
 
 @dataclass
 class StatusSender:
@@ -24,14 +27,21 @@ class StatusSender:
         self.queue: Queue = status_queue(self.settings, self.pipeline)
 
     def message(self, record: StatusRecord, *, dedupe_key: str = "", reason: str = "") -> OutgoingMessage:
+        """The status message for ``record``. Never fails on a field value:
+        one that would break the ``::`` framing goes out as a placeholder and
+        the reason says which field was replaced and why."""
         if record.pipeline != self.pipeline:
             raise ValueError(f"{record.pipeline} status sent through the {self.pipeline} sender")
+        body, problems = record.encode_safe()
+        if problems:
+            log.warning("%s status: replaced unsendable values (%s)", self.pipeline, "; ".join(problems))
+            reason = "; ".join([f"status field {p} (replaced)" for p in problems] + ([reason] if reason else []))
         attrs = {}
         if dedupe_key:
             attrs[ATTR_DEDUPE] = dedupe_key[:256]
         if reason:
             attrs[ATTR_REASON] = reason[:MAX_REASON]
-        return OutgoingMessage(record.encode(), attrs)
+        return OutgoingMessage(body, attrs)
 
     def send(self, record: StatusRecord, *, dedupe_key: str = "", reason: str = "") -> None:
         self.queue.send([self.message(record, dedupe_key=dedupe_key, reason=reason)])
