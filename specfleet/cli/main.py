@@ -216,24 +216,29 @@ def dlq_redrive(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Move messages from a dead-letter queue back to its source queue."""
-    from ..queues import job_queue, redrive, status_queue
+    from ..queues import redrive
 
-    s = settings()
-    q = status_queue(s, pipeline) if status_queue_too else job_queue(s, pipeline)
+    q = _source_queue(pipeline, status_queue_too)
     if not yes and not typer.confirm(f"move all messages from {q.name}_dlq back to {q.name}?"):
         raise typer.Exit(1)
     moved = redrive(q)
     console.print(f"moved {moved} messages back to {q.name}")
 
 
-def _dlq_of(pipeline: str, status_queue_too: bool):  # type: ignore[no-untyped-def]
-    from ..queues import dead_letter_queue, job_queue, status_queue
+def _source_queue(pipeline: str, status_queue_too: bool):  # type: ignore[no-untyped-def]
+    from ..queues import job_queue, status_queue
 
     if pipeline not in JOB_QUEUES:
         console.print(f"[red]unknown pipeline {pipeline!r}[/]; choose one of {', '.join(JOB_QUEUES)}")
         raise typer.Exit(2)
     s = settings()
-    return dead_letter_queue(status_queue(s, pipeline) if status_queue_too else job_queue(s, pipeline))
+    return status_queue(s, pipeline) if status_queue_too else job_queue(s, pipeline)
+
+
+def _dlq_of(pipeline: str, status_queue_too: bool):  # type: ignore[no-untyped-def]
+    from ..queues import dead_letter_queue
+
+    return dead_letter_queue(_source_queue(pipeline, status_queue_too))
 
 
 @dlq_app.command("show")

@@ -55,21 +55,24 @@ def _read_rows(path: Path, required: Sequence[str]) -> Iterable[tuple[int, dict[
     if path.stat().st_size > MAX_CSV_BYTES:
         raise CsvError(f"{path}: larger than {MAX_CSV_BYTES} bytes")
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise CsvError(f"{path}: header must include {', '.join(required)}; missing {', '.join(missing)} (got {header})")
-        reader.fieldnames = header
+        # strict: an unterminated quote is an error, not a field that runs to the end of the file
+        reader = csv.DictReader(fh, strict=True)
         try:
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise CsvError(
+                    f"{path}: header must include {', '.join(required)}; missing {', '.join(missing)} (got {header})"
+                )
+            reader.fieldnames = header
             for row in reader:
                 if None in row:
                     raise CsvError(f"{path} line {reader.line_num}: more fields than the header has")
                 yield reader.line_num, {k: (v or "").strip() for k, v in row.items()}
         except csv.Error as err:
             raise CsvError(f"{path} line {reader.line_num}: {err}") from None
-        except UnicodeDecodeError:
-            raise CsvError(f"{path}: not UTF-8 text") from None
+        except UnicodeDecodeError as err:
+            raise CsvError(f"{path}: not UTF-8 text ({err.reason}); save it as UTF-8") from None
 
 
 def _validate(model: type[T], path: Path, line: int, values: dict[str, str]) -> T:
