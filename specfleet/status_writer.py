@@ -34,6 +34,7 @@ import psycopg2.extras
 
 from .aws import aws_retry, client
 from .db import TRANSIENT_DB_ERRORS, connect
+from .pipelines.music.track_url import upsert_track_urls
 from .runtime.status_sender import ATTR_DEDUPE, ATTR_REASON
 from .settings import Settings, pipeline_for_queue
 from .status import Stat, StatusFormatError, StatusRecord, model_for
@@ -57,6 +58,18 @@ class InboundRecord:
     @property
     def key(self) -> str:
         return self.attributes.get(ATTR_DEDUPE) or self.message_id
+
+
+# --- derived rows (per pipeline) ---------------------------------------------------
+#: Rows of other tables derived from a pipeline's status records, written in
+#: the same transaction as the status rows and only from the records newly
+#: stored by it (a redelivered message derives nothing twice). Each hook must
+#: itself be idempotent and order-safe (e.g. guarded by the record's date).
+#: pipeline -> hook(cursor, [(inbound record, decoded status)]).
+DerivedRows = Callable[[psycopg2.extensions.cursor, list[tuple[InboundRecord, StatusRecord]]], object]
+DERIVED_ROWS: dict[str, DerivedRows] = {
+    "search": upsert_track_urls,  # track_url from status_search (workers hold no DB credentials)
+}
 
 
 @dataclass
@@ -178,6 +191,9 @@ class StatusWriter:
             )
             got = psycopg2.extras.execute_values(cur, sql, rows, page_size=1000, fetch=True)
             inserted[pipeline] = [r[0] for r in got]
+            if pipeline in DERIVED_ROWS:
+                new = set(inserted[pipeline])
+                DERIVED_ROWS[pipeline](cur, [item for item in items if item[0].key in new])
         if rejects:
             psycopg2.extras.execute_values(
                 cur,

@@ -48,7 +48,9 @@ def test_cli_build_queries_graph(cli_env: FakeSources, namespace: Namespace, tmp
     assert result.exit_code == 0, result.output
     with out.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["track_id", "query"]
+    assert list(rows[0]) == ["track_id", "query", "track_name", "artist_name"]
+    # the query is track name + " " + artist name, as the original built it, and the split is kept
+    assert all(r["query"] == f"{r['track_name']} {r['artist_name']}" for r in rows)
     ids = [r["track_id"] for r in rows]
     texts = [" ".join(r["query"].lower().split()) for r in rows]
     assert len(set(ids)) == len(ids) and len(set(texts)) == len(texts)
@@ -63,6 +65,7 @@ def test_cli_build_queries_graph(cli_env: FakeSources, namespace: Namespace, tmp
     # the search producer takes the file as it is
     jobs = read_search_csv(out)
     assert sorted(j.track_id for j in jobs) == sorted(ids)
+    assert all(j.track_name and j.artist_name for j in jobs)
 
     graph_dir = tmp_path / "graph"
     result = runner.invoke(app, ["catalog", "graph", "--out", str(graph_dir)])
