@@ -138,8 +138,9 @@ SELECT date::date AS day, count(*) FILTER (WHERE stat = 1) AS files_done, sum(cl
 FROM status_hydro GROUP BY 1 ORDER BY 1 DESC;
 
 -- Music: tracks searched -> downloaded -> spectrograms (the funnel).
-SELECT (SELECT count(DISTINCT track_id) FROM status_search WHERE stat = 1) AS searched,
-       (SELECT count(*) FROM track_url)                                    AS with_url,
+-- (a search that found no matching title is stat 2 with yt_url NOTFOUND)
+SELECT (SELECT count(DISTINCT track_id) FROM status_search WHERE stat IN (1, 2)) AS searched,
+       (SELECT count(*) FROM track_url WHERE is_found)                     AS with_url,
        (SELECT count(DISTINCT track_id) FROM status WHERE stat = 1)        AS downloaded,
        (SELECT count(DISTINCT track_id) FROM status_specto WHERE stat = 1) AS with_spectrograms;
 

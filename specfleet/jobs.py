@@ -11,7 +11,7 @@ import re
 from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 #: Track ids are Spotify-style base62 ids in production; we accept a slightly
 #: wider alphabet (for tests and other catalogs) but never path separators,
@@ -93,6 +93,22 @@ class SearchJob(Job):
     pipeline: ClassVar[str] = "search"
     track_id: TrackId
     query: str = Field(min_length=1, max_length=500)
+    #: Optional split of the query (both or neither): the title matcher's
+    #: artist rule needs to know which words name the artist. Without it the
+    #: whole query counts as the track name.
+    track_name: str | None = Field(default=None, min_length=1, max_length=300)
+    artist_name: str | None = Field(default=None, min_length=1, max_length=300)
+
+    @model_validator(mode="after")
+    def _split_both_or_neither(self) -> SearchJob:
+        if (self.track_name is None) != (self.artist_name is None):
+            raise ValueError("track_name and artist_name go together: give both or neither")
+        return self
+
+    def body(self) -> str:
+        # Without a split the body stays ``{track_id, query}``: what workers
+        # that predate the split accept.
+        return self.model_dump_json(exclude_none=True)
 
     def key(self) -> str:
         return self.track_id

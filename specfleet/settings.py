@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -149,8 +150,19 @@ class Settings(BaseSettings):
     #: yt-dlp backend: empty = ``ytsearch1:``; else a JSON search API URL with
     #: ``{query}`` (the local video site), read by a small yt-dlp extractor.
     music_search_url: str = ""
-    #: Selenium backend: the results page to scrape, with ``{query}``.
-    music_results_page_url: str = "https://www.youtube.com/results?search_query={query}"
+    #: Selenium backend: the results page to scrape, with ``{query}`` (the
+    #: original's: Spanish interface, so views read "N visualizaciones").
+    music_results_page_url: str = "https://www.youtube.com/results?hl=es&gl=ES&search_query={query}"
+    #: Results scanned per search by the yt-dlp backend (``ytsearchN:``); the
+    #: Selenium backend scans every result of the page, as the original did.
+    music_search_results: int = Field(default=20, ge=1, le=100)
+    #: Which result is the track (``title_match.py``): ``original`` (the
+    #: original's title rules; NOTFOUND when none matches), ``strict`` (the
+    #: title holds every query word) or ``first`` (first result, unchecked).
+    music_title_match: Literal["original", "strict", "first"] = "original"
+    #: Accent folding before matching: ``unidecode`` (any character to ASCII)
+    #: or ``original`` (the original's 13-letter table).
+    music_title_fold: Literal["unidecode", "original"] = "unidecode"
     music_chromium_path: str = "/usr/bin/chromium"
     music_chromedriver_path: str = "/usr/bin/chromedriver"
     music_page_timeout_s: float = 20.0

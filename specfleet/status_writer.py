@@ -35,6 +35,7 @@ import psycopg2.extras
 
 from .aws import aws_retry, client
 from .db import connect, is_db_unavailable, is_transient_db_error
+from .pipelines.music.track_url import upsert_track_urls
 from .runtime.status_sender import ATTR_DEDUPE, ATTR_REASON, MAX_REASON
 from .settings import Settings, pipeline_for_queue
 from .status import Stat, StatusFormatError, StatusRecord, model_for
@@ -84,6 +85,18 @@ def retry_after_s(receive_count: int) -> int:
     5 s doubling per receive, at most 15 minutes (with the status queues'
     ``status_max_receives`` of 20, hours of database outage fit before the DLQ)."""
     return int(min(900, 5 * 2 ** max(0, min(receive_count - 1, 10))))
+
+
+# --- derived rows (per pipeline) ---------------------------------------------------
+#: Rows of other tables derived from a pipeline's status records, written in
+#: the same transaction as the status rows and only from the records newly
+#: stored by it (a redelivered message derives nothing twice). Each hook must
+#: itself be idempotent and order-safe (e.g. guarded by the record's date).
+#: pipeline -> hook(cursor, [(inbound record, decoded status)]).
+DerivedRows = Callable[[psycopg2.extensions.cursor, list[tuple[InboundRecord, StatusRecord]]], object]
+DERIVED_ROWS: dict[str, DerivedRows] = {
+    "search": upsert_track_urls,  # track_url from status_search (workers hold no DB credentials)
+}
 
 
 @dataclass
@@ -228,6 +241,9 @@ class StatusWriter:
             )
             got = psycopg2.extras.execute_values(cur, sql, rows, page_size=1000, fetch=True)
             inserted[pipeline] = [r[0] for r in got]
+            if pipeline in DERIVED_ROWS:
+                new = set(inserted[pipeline])
+                DERIVED_ROWS[pipeline](cur, [item for item in items if item[0].key in new])
         if rejects:
             psycopg2.extras.execute_values(
                 cur,

@@ -12,10 +12,10 @@ import pytest
 from helpers import count, query, wait_for
 from specfleet.pipelines.music.download import PIPELINE, audio_key, ffmpeg_path
 from specfleet.pipelines.music.producers import produce_download
-from specfleet.pipelines.music.search import upsert_track_url
 from specfleet.pipelines.music.video_site import VideoSite
 from specfleet.queues import job_queue
-from specfleet.runtime import EXIT_BANNED, EXIT_OK, Worker
+from specfleet.runtime import EXIT_BANNED, EXIT_OK, StatusSender, Worker
+from specfleet.status import SearchStatus, Stat
 from specfleet.storage import Storage
 
 
@@ -50,9 +50,12 @@ def test_tracks_download_end_to_end_from_track_url(settings, site, tmp_path):
     n = 4
     s = music_settings(settings, site, tmp_path)
     seconds = {f"trk{i}": 3 + i for i in range(n)}
+    search_status = StatusSender(s, "search")  # track_url comes from search status messages
     for tid, secs in seconds.items():
         site.add_video(f"v{tid}", f"Artist {tid} - Song", seconds=secs)
-        upsert_track_url(s, tid, site.watch_url(f"v{tid}"), 5)
+        search_status.send(SearchStatus(instance_id="i-search", stat=Stat.DONE, track_id=tid,
+                                        yt_url=site.watch_url(f"v{tid}"), views=5))
+    wait_for(lambda: count(s, "track_url") == n, what=f"{n} track_url rows")
 
     report = produce_download(s)
     assert (report.enqueued, report.skipped) == (n, 0)

@@ -1,10 +1,14 @@
 """Search: both backends against the local video site (real yt-dlp, real
-headless Chromium), the search worker into ``track_url``, and the producers'
-CSV validation."""
+headless Chromium) reading every result, the worker taking the first whose
+title matches (or NOTFOUND) with ``track_url`` written by the status writer,
+and the producers' CSV validation."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from pydantic import SecretStr
 
 from helpers import count, query, wait_for
 from specfleet.pipelines.music.producers import (
@@ -15,7 +19,7 @@ from specfleet.pipelines.music.producers import (
     read_search_csv,
 )
 from specfleet.pipelines.music.search import PIPELINE
-from specfleet.pipelines.music.search_backends import SeleniumBackend, YtDlpBackend, parse_views
+from specfleet.pipelines.music.search_backends import SeleniumBackend, YtDlpBackend, parse_views, views_from_label
 from specfleet.pipelines.music.video_site import VideoSite
 from specfleet.queues import job_queue
 from specfleet.runtime import EXIT_OK, Banned, Rejected, Worker
@@ -25,10 +29,25 @@ from specfleet.settings import Settings
 @pytest.fixture
 def site():
     with VideoSite() as s:
-        s.add_video("dp1", "Daft Punk - Around the World", seconds=2, views=2_345_678)
-        s.add_video("dp2", "Daft Punk - Around the World (live)", seconds=2, views=1_200)
-        s.add_video("nm1", "Nina Simone - Feeling Good", seconds=2, views=987)
+        s.add_video("dp1", "Daft Punk - Around the World", seconds=2, views=2_345_678, channel="Daft Punk")
+        s.add_video("dp2", "Daft Punk - Around the World (live)", seconds=2, views=1_200, channel="Daft Punk")
+        s.add_video("nm1", "Nina Simone - Feeling Good", seconds=2, views=987, channel="Nina Simone")
         yield s
+
+
+#: Results pages like real ones: what comes first is not the track.
+COVER = ("cov1", "Around the World - Cover by Jane Doe", "Jane Doe")
+REACTION = ("rea1", "FIRST TIME reacting to Feeling Good!!", "ReactTV")
+OTHER_SONG = ("oth1", "Nina Simone - Sinnerman", "Nina Simone")
+UNRELATED = ("unr1", "Totally Different Song", "Somebody Else")
+
+
+def pin_tricky_pages(site: VideoSite) -> None:
+    for vid, title, channel in (COVER, REACTION, OTHER_SONG, UNRELATED):
+        site.add_video(vid, title, seconds=2, views=50_000_000, channel=channel)
+    site.set_results("Around the World Daft Punk", ["cov1", "dp1", "dp2"])
+    site.set_results("Feeling Good Nina Simone", ["rea1", "oth1", "nm1"])
+    site.set_results("Song That Does Not Exist Nobody", ["unr1", "cov1"])
 
 
 def site_settings(base: Settings, site: VideoSite, **kw) -> Settings:
@@ -44,32 +63,54 @@ def test_parse_views():
         == [1_200_000, 12_345, 987, 0, 3_400, 42, -1, -1]
 
 
-def test_ytdlp_backend_against_local_search_api(site):
+def test_views_from_accessibility_label():
+    # the exact count the original read: "." thousands on the Spanish page, "," on the English one
+    assert views_from_label("Daft Punk - Around the World de Daft Punk hace 3 años 7 minutos y 9 segundos "
+                            "2.345.678 visualizaciones") == 2_345_678
+    assert views_from_label("Song by Chan 3 years ago 4 minutes, 2 seconds 1,234 views") == 1_234
+    # a title with a number and "views" in it does not fool it: the count closes the label
+    assert views_from_label("100 views of Paris by Chan 1 year ago 3 minutes 56 views") == 56
+    assert views_from_label("no count here") == -1 and views_from_label(None) == -1
+
+
+def test_ytdlp_backend_lists_results_in_order(site):
+    pin_tricky_pages(site)
     backend = YtDlpBackend(site_settings(Settings(), site))
-    first = backend.search("around the world daft punk")
-    assert first is not None
-    assert first.href == site.watch_url("dp1") and first.views == 2_345_678
-    assert backend.search("no such song anywhere") is None
+    results = backend.search("around the world daft punk")
+    assert [(r.href, r.title, r.channel, r.views) for r in results] == [
+        (site.watch_url("cov1"), COVER[1], "Jane Doe", 50_000_000),
+        (site.watch_url("dp1"), "Daft Punk - Around the World", "Daft Punk", 2_345_678),
+        (site.watch_url("dp2"), "Daft Punk - Around the World (live)", "Daft Punk", 1_200),
+    ]
+    # ytsearchN: N is a setting
+    two = YtDlpBackend(site_settings(Settings(), site, music_search_results=2)).search("around the world daft punk")
+    assert [r.href for r in two] == [site.watch_url("cov1"), site.watch_url("dp1")]
+    assert backend.search("no such song anywhere") == []
     site.mode = "botcheck"
     with pytest.raises(Banned, match="not a bot"):
         backend.search("feeling good")
     site.mode = "429"
     with pytest.raises(Banned, match="429"):
         backend.search("feeling good")
-    assert site.count("search") == 4
+    assert site.count("search") == 5
 
 
-def test_selenium_backend_in_headless_chromium(site, artifacts_dir):
+def test_selenium_backend_reads_every_result_in_headless_chromium(site, artifacts_dir):
+    pin_tricky_pages(site)
     backend = SeleniumBackend(site_settings(Settings(), site))
     try:
-        first = backend.search("Nina Simone feeling good")
-        assert first is not None
-        # The list is rendered by script: only a real browser sees it.
-        assert first.href == site.watch_url("nm1") and first.views == 987
-        top = backend.search("daft punk around the world")
-        assert top is not None and top.href == site.watch_url("dp1") and top.views == 2_300_000
+        results = backend.search("Feeling Good Nina Simone")
+        # The list is rendered by script: only a real browser sees it. Views
+        # come from the title link's label, exact, as the original read them.
+        assert [(r.href, r.title, r.channel, r.views) for r in results] == [
+            (site.watch_url("rea1"), REACTION[1], "ReactTV", 50_000_000),
+            (site.watch_url("oth1"), OTHER_SONG[1], "Nina Simone", 50_000_000),
+            (site.watch_url("nm1"), "Nina Simone - Feeling Good", "Nina Simone", 987),
+        ]
+        top = backend.search("daft punk around the world")  # not pinned: every word, most viewed first
+        assert [(r.href, r.views) for r in top] == [(site.watch_url("dp1"), 2_345_678), (site.watch_url("dp2"), 1_200)]
         backend._driver.save_screenshot(str(artifacts_dir / "music_selenium_results.png"))
-        assert backend.search("nothing matches this") is None
+        assert backend.search("nothing matches this") == []
         site.mode = "botcheck"
         with pytest.raises(Banned, match="not a bot"):
             backend.search("feeling good")
@@ -81,34 +122,63 @@ def test_selenium_backend_in_headless_chromium(site, artifacts_dir):
     assert site.count("results") == 5
 
 
+QUERIES_CSV = (
+    "track_id,query,track_name,artist_name\n"
+    "t_dp,Around the World Daft Punk,Around the World,Daft Punk\n"
+    "t_ns,Feeling Good Nina Simone,Feeling Good,Nina Simone\n"
+    "t_none,Song That Does Not Exist Nobody,Song That Does Not Exist,Nobody\n"
+    "t_sql,'; DROP TABLE track_url; --,,\n"
+)
+
+
 @pytest.mark.parametrize("backend", ["ytdlp", "selenium"])
-def test_search_worker_fills_track_url(settings, site, tmp_path, backend):
+def test_search_worker_takes_the_first_matching_result_or_notfound(settings, site, tmp_path, backend):
+    pin_tricky_pages(site)
     s = site_settings(settings, site, music_search_backend=backend)
     csv_path = tmp_path / "queries.csv"
-    csv_path.write_text(
-        "track_id,query\n"
-        "t_dp,Around the World Daft Punk\n"
-        "t_ns,Feeling Good Nina Simone\n"
-        "t_none,Song That Does Not Exist\n"
-        "t_sql,'; DROP TABLE track_url; --\n"
-    )
+    csv_path.write_text(QUERIES_CSV)
     report = produce_search(s, csv_path)
     assert (report.total, report.enqueued) == (4, 4)
-    worker = Worker(s, PIPELINE, concurrency=2, idle_exit_s=1.5)
+    # The worker holds no database credentials (issue 17): the status writer
+    # derives track_url from its status messages.
+    no_db = s.model_copy(update={"db_dsn": SecretStr("postgresql://nobody@127.0.0.1:9/none"), "db_secret_id": None})
+    worker = Worker(no_db, PIPELINE, concurrency=2, idle_exit_s=1.5)
     assert worker.run() == EXIT_OK
-    rows = dict((t, (h, v)) for t, h, v in query(s, "SELECT track_id, href, views FROM track_url"))
-    expected_views = 2_345_678 if backend == "ytdlp" else 2_300_000  # the page shows "2.3M views"
-    assert rows == {"t_dp": (site.watch_url("dp1"), expected_views), "t_ns": (site.watch_url("nm1"), 987)}
-    wait_for(lambda: count(s, "status_search") == 4, what="four search status rows")
-    assert count(s, "status_search", "stat = 1") == 2
-    reasons = [r for (r,) in query(s, "SELECT reason FROM status_search WHERE stat = 0 ORDER BY track_id")]
-    assert len(reasons) == 2 and all("no search result" in r for r in reasons)
+    wait_for(lambda: count(s, "track_url") == 4, what="four track_url rows")
+    rows = {t: rest for t, *rest in query(s, "SELECT track_id, href, views, is_found, queried FROM track_url")}
+    assert rows == {
+        # the cover came first; the second result is the track
+        "t_dp": [site.watch_url("dp1"), 2_345_678, True, "around the world daft punk"],
+        # a reaction video and another song of the artist came first
+        "t_ns": [site.watch_url("nm1"), 987, True, "feeling good nina simone"],
+        "t_none": ["NOTFOUND", -1, False, "song that does not exist nobody"],
+        "t_sql": ["NOTFOUND", -1, False, "'; drop table track_url; --"],
+    }
+    status = {t: (stat, url, reason) for t, stat, url, reason in
+              query(s, "SELECT track_id, stat, yt_url, reason FROM status_search")}
+    assert status["t_dp"][:2] == (1, site.watch_url("dp1")) and "result 2 of 3 matched" in status["t_dp"][2]
+    assert status["t_ns"][:2] == (1, site.watch_url("nm1")) and "result 3 of 3 matched" in status["t_ns"][2]
+    assert status["t_none"][:2] == (2, "NOTFOUND")
+    assert "Song That Does Not Exist Nobody" in status["t_none"][2] and "2 results scanned" in status["t_none"][2]
+    assert status["t_sql"][:2] == (2, "NOTFOUND") and "0 results scanned" in status["t_sql"][2]
+    assert count(s, "status_search", "stat = 0") == 0
 
-    # Tracks already searched are skipped next time; their URLs feed the download producer.
+    # Every track was searched (found or not): none is enqueued again; only
+    # the found URLs feed the download producer.
     again = produce_search(s, csv_path)
-    assert (again.skipped, again.enqueued) == (2, 2)
+    assert (again.skipped, again.enqueued) == (4, 0)
     assert produce_download(s).enqueued == 2
     assert job_queue(s, "download").depth()["visible"] == 2
+
+
+def test_strictness_first_keeps_the_unchecked_first_result(settings, site, tmp_path):
+    pin_tricky_pages(site)
+    s = site_settings(settings, site, music_title_match="first")
+    job_queue(s, "search").send_json([{"track_id": "t_dp", "query": "Around the World Daft Punk",
+                                       "track_name": "Around the World", "artist_name": "Daft Punk"}])
+    Worker(s, PIPELINE, concurrency=1, idle_exit_s=1).run()
+    wait_for(lambda: count(s, "track_url") == 1, what="the track_url row")
+    assert query(s, "SELECT href, is_found FROM track_url") == [(site.watch_url("cov1"), True)]
 
 
 def test_search_result_on_foreign_host_is_refused(settings, site):
@@ -120,6 +190,26 @@ def test_search_result_on_foreign_host_is_refused(settings, site):
     (stat, reason), = query(s, "SELECT stat, reason FROM status_search")
     assert stat == 0 and "search result refused" in reason and "not allowed" in reason
     assert count(s, "track_url") == 0
+
+
+def test_search_csv_with_split_and_the_original_format(tmp_path):
+    path = tmp_path / "queries.csv"
+    path.write_text(QUERIES_CSV)
+    jobs = {j.track_id: j for j in read_search_csv(path)}
+    assert (jobs["t_dp"].track_name, jobs["t_dp"].artist_name) == ("Around the World", "Daft Punk")
+    assert jobs["t_sql"].track_name is None and json.loads(jobs["t_sql"].body()) == {
+        "track_id": "t_sql", "query": "'; DROP TABLE track_url; --"}  # old body shape without a split
+    # the original's queries.csv: ';'-separated, an index column, no query column
+    path.write_text("index;artist_id;artist_name;track_id;track_name\n0;a1;Daft Punk;t1;Around the World\n"
+                    "1;a2;Nina Simone;t2;Feeling Good\n")
+    jobs = read_search_csv(path)
+    assert [(j.track_id, j.query, j.track_name, j.artist_name) for j in jobs] == [
+        ("t1", "Around the World Daft Punk", "Around the World", "Daft Punk"),
+        ("t2", "Feeling Good Nina Simone", "Feeling Good", "Nina Simone"),
+    ]
+    path.write_text("track_id,query,track_name,artist_name\nt1,q,Only The Track,\n")
+    with pytest.raises(CsvError, match="line 2: artist_name .*at least 1 character"):
+        read_search_csv(path)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,9 @@
 """``specfleet catalog queries``: the catalog's tracks as search queries
-(``track_id,query`` with query = track name + main artist), the input of
-``specfleet produce search``.
+(``track_id,query,track_name,artist_name`` with query = track name + " " +
+main artist, as the original built it), the input of ``specfleet produce
+search``. The split columns let the title matcher apply the original's
+artist rule (the channel carries the artist); without them the whole query
+counts as the track name.
 
 One row per track; rows whose query text repeats (same title and artist
 under two track ids, e.g. a single and its album version) are dropped,
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import psycopg2.extensions
 
-QUERY_COLUMNS = ("track_id", "query")
+QUERY_COLUMNS = ("track_id", "query", "track_name", "artist_name")
 
 #: For each track its main artist: a 'main' link first, a chart artist
 #: first, then by name and id so the choice is stable. Then one row per
@@ -26,11 +29,11 @@ WITH main_artist AS (
     FROM rel_artist_track r JOIN master_artist a USING (artist_id)
     ORDER BY r.track_id, (r.role = 'main') DESC, a.is_main DESC, a.artist_name, a.artist_id
 ), q AS (
-    SELECT t.track_id, t.streams, t.track_name || ' ' || m.artist_name AS query
+    SELECT t.track_id, t.streams, t.track_name || ' ' || m.artist_name AS query, t.track_name, m.artist_name
     FROM master_track t JOIN main_artist m USING (track_id)
 )
-SELECT track_id, query FROM (
-    SELECT DISTINCT ON (lower(regexp_replace(query, '\\s+', ' ', 'g'))) track_id, query
+SELECT track_id, query, track_name, artist_name FROM (
+    SELECT DISTINCT ON (lower(regexp_replace(query, '\\s+', ' ', 'g'))) track_id, query, track_name, artist_name
     FROM q
     ORDER BY lower(regexp_replace(query, '\\s+', ' ', 'g')), streams DESC, track_id
 ) d
@@ -38,10 +41,11 @@ ORDER BY track_id
 """
 
 
-def catalog_queries(conn: psycopg2.extensions.connection) -> list[tuple[str, str]]:
+def catalog_queries(conn: psycopg2.extensions.connection) -> list[tuple[str, str, str, str]]:
+    """``(track_id, query, track_name, artist_name)`` per distinct query."""
     with conn.cursor() as cur:
         cur.execute(QUERIES_SQL)
-        return [(r[0], r[1]) for r in cur.fetchall()]
+        return [(r[0], r[1], r[2], r[3]) for r in cur.fetchall()]
 
 
 def write_queries_csv(conn: psycopg2.extensions.connection, out: Path) -> int:

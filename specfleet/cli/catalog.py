@@ -81,28 +81,74 @@ def queries(out: Path = typer.Option(Path("queries.csv"), "--out", help="CSV to 
 
 @catalog_app.command("graph")
 def graph(
-    out: Path = typer.Option(Path("catalog-graph"), "--out", help="Folder for the CSVs and load.cypher."),
+    out: Path = typer.Option(Path("catalog-graph"), "--out", help="Folder for the CSVs and load_catalog.cypher."),
+    embedded: bool = typer.Option(
+        True, "--embedded/--no-embedded",
+        help="Load into an embedded graph engine (FalkorDB, saved in OUT/falkordb; pip install 'specfleet[graph]').",
+    ),
     neo4j_uri: str | None = typer.Option(
         None, "--neo4j-uri", help="Also load into this Neo4j server (bolt:// or neo4j://; NEO4J_USER/NEO4J_PASSWORD)."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print files and graph counts as JSON on stdout."),
 ) -> None:
-    """Export the catalog as a Neo4j graph (Track, Artist, Genre; ART_TR, REL_ART, GEN_ART)."""
+    """Export the catalog as the original's Neo4j CSVs (';', notebook 06 names and
+    headers) plus the seed's load_catalog.cypher, and load them into a graph."""
     from ..catalog import CatalogError
     from ..catalog.graph import export_graph, load_neo4j
 
     conn = _conn()
     try:
-        counts = export_graph(conn, out)
-        console.print(f"wrote {out}/load.cypher and CSVs: {counts}")
-        if neo4j_uri:
-            try:
-                loaded = load_neo4j(conn, neo4j_uri)
-            except CatalogError as err:
-                console.print(f"[red]{err}[/]")
-                raise typer.Exit(1) from None
-            console.print(f"[green]loaded into {neo4j_uri}[/]: {loaded}")
+        files = export_graph(conn, out)
     finally:
         conn.close()
+    console.print(f"wrote {out}/load_catalog.cypher and CSVs: {files}")
+    report: dict[str, object] = {"files": files}
+    try:
+        if embedded:
+            from ..catalog.embedded_graph import load_embedded
+
+            report["embedded"] = load_embedded(out, data_dir=out / "falkordb")
+            console.print(f"[green]loaded into the embedded graph[/] ({out / 'falkordb'}): {report['embedded']}")
+        if neo4j_uri:
+            report["neo4j"] = load_neo4j(out, neo4j_uri)
+            console.print(f"[green]loaded into {neo4j_uri}[/]: {report['neo4j']}")
+    except CatalogError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(report))
+
+
+@catalog_app.command("graph-query")
+def graph_query(
+    cypher: str = typer.Argument(..., help="A Cypher query, e.g. the seed's graph analysis."),
+    graph_dir: Path = typer.Option(Path("catalog-graph"), "--dir", help="The --out folder of `catalog graph`."),
+) -> None:
+    """Run a Cypher query on the embedded graph saved by `catalog graph`; one JSON row per line."""
+    from ..catalog import CatalogError
+    from ..catalog.embedded_graph import RDB_NAME, EmbeddedGraph
+
+    data_dir = graph_dir / "falkordb"
+    if not (data_dir / RDB_NAME).is_file():
+        console.print(f"[red]no embedded graph in {data_dir}[/]: run `specfleet catalog graph --out {graph_dir}` first")
+        raise typer.Exit(1)
+    try:
+        with EmbeddedGraph(data_dir=data_dir) as g:
+            rows = g.query(cypher)
+    except CatalogError as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1) from None
+    for row in rows:
+        print(json.dumps([_plain(v) for v in row], default=str))
+
+
+def _plain(value: object) -> object:
+    """Nodes and edges as their properties (with labels / type), for JSON."""
+    props = getattr(value, "properties", None)
+    if props is None:
+        return value
+    kind = getattr(value, "labels", None) or getattr(value, "relation", None)
+    return {"_": kind, **props}
 
 
 @catalog_app.command("fake-sources")

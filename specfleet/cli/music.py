@@ -23,7 +23,7 @@ def register(app: typer.Typer, produce_app: typer.Typer) -> None:
     @produce_app.command("search")
     def produce_search_cmd(
         queries: Path = typer.Option(..., "--queries", help="CSV with columns track_id,query."),
-        include_done: bool = typer.Option(False, help="Also enqueue tracks that already have a track_url row."),
+        include_done: bool = typer.Option(False, help="Also enqueue tracks that already have a track_url row (found or NOTFOUND)."),
         as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON on stdout."),
     ) -> None:
         """Enqueue one search job per CSV row (batches of 10)."""
@@ -46,11 +46,11 @@ def register(app: typer.Typer, produce_app: typer.Typer) -> None:
 
     @produce_app.command("download")
     def produce_download_cmd(
-        csv: Path | None = typer.Option(None, "--csv", help="CSV with columns track_id,yt_url (default: track_url)."),
+        csv: Path | None = typer.Option(None, "--csv", help="CSV with columns track_id,yt_url (default: the found track_url rows)."),
         include_done: bool = typer.Option(False, help="Also enqueue tracks whose mp3 is already in S3."),
         as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON on stdout."),
     ) -> None:
-        """Enqueue download jobs from the track_url table (or a CSV)."""
+        """Enqueue download jobs from the found track_url rows (or a CSV)."""
         from ..pipelines.music.producers import CsvError, produce_download
         from .main import settings
 

@@ -29,16 +29,20 @@ class JobContext:
     resources: Any = None
     _out: list[OutgoingMessage] = field(default_factory=list)
 
-    def report(self, record: StatusRecord, *, reason: str = "", key: str | None = None) -> None:
+    def report(
+        self, record: StatusRecord, *, reason: str = "", key: str | None = None,
+        attributes: dict[str, str] | None = None,
+    ) -> None:
         """Queue a status message; sent in batches when the handler returns.
 
         The dedupe key is the job's SQS message id plus ``key`` (or the
         record's position), so a redelivered job writes no duplicate rows.
+        ``attributes`` ride along as message attributes (see StatusSender).
         """
         suffix = key if key is not None else str(len(self._out))
-        self._out.append(
-            self.sender.message(record, dedupe_key=f"{self.message.message_id}/{suffix}", reason=reason)
-        )
+        self._out.append(self.sender.message(
+            record, dedupe_key=f"{self.message.message_id}/{suffix}", reason=reason, attributes=attributes,
+        ))
 
     def take_reports(self) -> list[OutgoingMessage]:
         out, self._out = self._out, []

@@ -26,17 +26,21 @@ class StatusSender:
     def __post_init__(self) -> None:
         self.queue: Queue = status_queue(self.settings, self.pipeline)
 
-    def message(self, record: StatusRecord, *, dedupe_key: str = "", reason: str = "") -> OutgoingMessage:
+    def message(
+        self, record: StatusRecord, *, dedupe_key: str = "", reason: str = "", attributes: dict[str, str] | None = None
+    ) -> OutgoingMessage:
         """The status message for ``record``. Never fails on a field value:
         one that would break the ``::`` framing goes out as a placeholder and
-        the reason says which field was replaced and why."""
+        the reason says which field was replaced and why. ``attributes``: extra
+        pipeline-specific message attributes (e.g. the search query), cut to
+        ``MAX_REASON`` characters; empty ones are left out."""
         if record.pipeline != self.pipeline:
             raise ValueError(f"{record.pipeline} status sent through the {self.pipeline} sender")
         body, problems = record.encode_safe()
         if problems:
             log.warning("%s status: replaced unsendable values (%s)", self.pipeline, "; ".join(problems))
             reason = "; ".join([f"status field {p} (replaced)" for p in problems] + ([reason] if reason else []))
-        attrs = {}
+        attrs = {k: v[:MAX_REASON] for k, v in (attributes or {}).items() if v}
         if dedupe_key:
             attrs[ATTR_DEDUPE] = dedupe_key[:256]
         if reason:

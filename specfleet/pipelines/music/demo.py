@@ -67,7 +67,7 @@ def download_step(ctx: DemoContext) -> PipelineSummary:
     if "video_site" not in ctx.shared:
         raise RuntimeError("the download demo step needs the search step's video site (run search first)")
     settings = _music_settings(ctx)
-    wanted = sorted(tracks_with_url(settings))
+    wanted = sorted(tracks_with_url(settings, found_only=True))
     report = produce_download(settings)
     run_worker(ctx, "download", concurrency=settings.music_concurrent_downloads, settings=settings)
     wait_for_status_drain(ctx, "download")

@@ -1,8 +1,14 @@
 """Producers for the music pipelines.
 
-``produce_search``   queries.csv (``track_id,query``) -> ``jobs_search``, skipping
-                     tracks that already have a ``track_url`` row.
-``produce_download`` ``track_url`` rows (or a CSV ``track_id,yt_url``) ->
+``produce_search``   queries.csv -> ``jobs_search``, skipping tracks that
+                     already have a ``track_url`` row (found or NOTFOUND: they
+                     were searched). Columns: ``track_id`` and ``query``, plus
+                     optional ``track_name`` and ``artist_name`` (the split the
+                     title matcher's artist rule uses); the original's
+                     ``;``-separated file (``index;...;track_id;track_name;
+                     artist_name``, no ``query``) is read too, with query =
+                     track_name + " " + artist_name as the original built it.
+``produce_download`` found ``track_url`` rows (or a CSV ``track_id,yt_url``) ->
                      ``jobs_download``, skipping tracks whose mp3 is in S3.
 
 A CSV is validated in full before anything is enqueued; the first bad row
@@ -48,21 +54,34 @@ class ProduceReport:
     invalid: list[str] = field(default_factory=list)
 
 
-def _read_rows(path: Path, required: Sequence[str]) -> Iterable[tuple[int, dict[str, str]]]:
+def _read_rows(
+    path: Path, required: Sequence[str], alternative: Sequence[str] = ()
+) -> Iterable[tuple[int, dict[str, str]]]:
+    """Rows of a ``,``- or ``;``-separated CSV (the delimiter the header line
+    uses most) whose header holds ``required``, or the required columns
+    but the last with ``alternative`` in its place."""
     path = Path(path)
     if not path.is_file():
         raise CsvError(f"{path}: no such file")
     if path.stat().st_size > MAX_CSV_BYTES:
         raise CsvError(f"{path}: larger than {MAX_CSV_BYTES} bytes")
     with path.open(newline="", encoding="utf-8-sig") as fh:
+        try:
+            first = fh.readline()
+        except UnicodeDecodeError as err:
+            raise CsvError(f"{path}: not UTF-8 text ({err.reason}); save it as UTF-8") from None
+        fh.seek(0)
         # strict: an unterminated quote is an error, not a field that runs to the end of the file
-        reader = csv.DictReader(fh, strict=True)
+        reader = csv.DictReader(fh, delimiter=";" if first.count(";") > first.count(",") else ",", strict=True)
         try:
             header = [h.strip() for h in (reader.fieldnames or [])]
             missing = [c for c in required if c not in header]
+            if missing and alternative and not [c for c in [*required[:-1], *alternative] if c not in header]:
+                missing = []
             if missing:
+                also = f" (or {', '.join(required[:-1])}, {', '.join(alternative)})" if alternative else ""
                 raise CsvError(
-                    f"{path}: header must include {', '.join(required)}; missing {', '.join(missing)} (got {header})"
+                    f"{path}: header must include {', '.join(required)}{also}; missing {', '.join(missing)} (got {header})"
                 )
             reader.fieldnames = header
             for row in reader:
@@ -88,8 +107,12 @@ def _validate(model: type[T], path: Path, line: int, values: dict[str, str]) -> 
 def read_search_csv(path: Path) -> list[SearchJob]:
     jobs: list[SearchJob] = []
     seen: dict[str, int] = {}
-    for line, row in _read_rows(path, ("track_id", "query")):
-        job = _validate(SearchJob, path, line, {"track_id": row["track_id"], "query": row["query"]})
+    for line, row in _read_rows(path, ("track_id", "query"), ("track_name", "artist_name")):
+        values = {"track_id": row["track_id"]}
+        if row.get("track_name") or row.get("artist_name"):
+            values |= {"track_name": row.get("track_name", ""), "artist_name": row.get("artist_name", "")}
+        values["query"] = row.get("query") or f"{row.get('track_name', '')} {row.get('artist_name', '')}".strip()
+        job = _validate(SearchJob, path, line, values)
         if job.track_id in seen:
             raise CsvError(f"{path} line {line}: track_id {job.track_id!r} repeats line {seen[job.track_id]}")
         seen[job.track_id] = line
@@ -109,15 +132,21 @@ def read_download_csv(path: Path, settings: Settings) -> list[DownloadJob]:
     return jobs
 
 
-def tracks_with_url(settings: Settings, track_ids: Sequence[str] | None = None) -> dict[str, str]:
-    """``track_id -> href`` from ``track_url`` (all, or just ``track_ids``)."""
+def tracks_with_url(
+    settings: Settings, track_ids: Sequence[str] | None = None, *, found_only: bool = False
+) -> dict[str, str]:
+    """``track_id -> href`` from ``track_url`` (all, or just ``track_ids``);
+    with ``found_only`` the NOTFOUND rows are left out."""
+    found = " AND is_found" if found_only else ""
     conn = connect(settings)
     try:
         with conn.cursor() as cur:
             if track_ids is None:
-                cur.execute("SELECT track_id, href FROM track_url ORDER BY track_id")
+                cur.execute(f"SELECT track_id, href FROM track_url WHERE true{found} ORDER BY track_id")
             else:
-                cur.execute("SELECT track_id, href FROM track_url WHERE track_id = ANY(%s)", (list(track_ids),))
+                cur.execute(
+                    f"SELECT track_id, href FROM track_url WHERE track_id = ANY(%s){found}", (list(track_ids),)
+                )
             return dict(cur.fetchall())
     finally:
         conn.close()
@@ -155,7 +184,7 @@ def produce_download(
         jobs = read_download_csv(csv_path, settings)
     else:
         jobs = []
-        for track_id, href in tracks_with_url(settings).items():
+        for track_id, href in tracks_with_url(settings, found_only=True).items():
             try:
                 job = DownloadJob(track_id=track_id, yt_url=href)
                 check_video_url(job.yt_url, settings)

@@ -1,61 +1,76 @@
-"""Search worker: ``{track_id, query}`` -> first video URL -> ``track_url`` row.
+"""Search worker: ``{track_id, query[, track_name, artist_name]}`` -> the
+first result whose title matches the track -> one ``status_search`` message.
 
 The backend (yt-dlp or headless Chromium, ``settings.music_search_backend``)
-is made once per worker process and shared by its jobs. A result is outside
-input: its URL must pass the host policy before it is stored. The row is
-upserted, so a redelivered job leaves one row per track.
+is made once per worker process and shared by its jobs. It returns the
+results in page order; ``title_match`` picks the first whose title matches
+(``settings.music_title_match``: the original's rules by default).
+
+Outcomes (all as ``instance_id::stat::track_id::yt_url::views::date``):
+
+* a match: stat 1, its URL (checked against the host policy: a result is
+  outside input) and views; the reason says which result and rule;
+* no match (or no results at all): stat 2 ("skipped: filtered"), yt_url
+  ``NOTFOUND`` (the original's href), views -1, reason naming the query.
+  The job succeeded (no retry, no alert) and its answer is "not found": the
+  catalog records it with ``is_found`` false. Stat 2 rather than 1 keeps
+  "stat 1 = a URL to download" true, and lists NOTFOUND tracks among the
+  rows with stat != 1 that people review;
+* blocked / broken site: the runtime's error classes (retry, ban, reject).
+
+Workers never touch the database (issue 17): the status writer derives the
+``track_url`` row from this message (``track_url.py``). The searched query
+text rides along as the ``query`` message attribute for ``track_url.queried``.
 """
 
 from __future__ import annotations
 
-import psycopg2
-
-from ...db import connect, is_transient_db_error
 from ...jobs import Job, SearchJob, salvage_track_id
-from ...runtime import JobContext, Pipeline, Rejected, Transient
-from ...settings import Settings
+from ...runtime import JobContext, Pipeline, Rejected
 from ...status import SearchStatus, Stat, StatusRecord
 from .search_backends import SearchBackend, make_backend
+from .title_match import RULES, TrackQuery, first_match
+from .track_url import NOTFOUND, query_attribute
 from .urls import UrlPolicyError, check_video_url
 
-UPSERT_TRACK_URL = (
-    "INSERT INTO track_url (track_id, href, views) VALUES (%s, %s, %s) "
-    "ON CONFLICT (track_id) DO UPDATE SET href = EXCLUDED.href, views = EXCLUDED.views, updated_at = now()"
-)
 
-
-def upsert_track_url(settings: Settings, track_id: str, href: str, views: int) -> None:
-    try:
-        conn = connect(settings)
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(UPSERT_TRACK_URL, (track_id, href, views))
-        finally:
-            conn.close()
-    except psycopg2.Error as err:
-        if is_transient_db_error(err):
-            raise Transient(f"database unavailable while storing the search result: {err}") from None
-        raise Transient(f"database error while storing the search result: {type(err).__name__}") from None
+def track_query(job: SearchJob) -> TrackQuery:
+    """The track/artist split the matcher needs; without one the whole query
+    is the track name."""
+    if job.track_name is not None and job.artist_name is not None:
+        return TrackQuery(job.track_name, job.artist_name)
+    return TrackQuery(job.query)
 
 
 def handle(job: Job, ctx: JobContext) -> None:
     assert isinstance(job, SearchJob)
     backend: SearchBackend = ctx.resources if ctx.resources is not None else make_backend(ctx.settings)
     try:
-        result = backend.search(job.query)
+        results = backend.search(job.query)
     finally:
         if ctx.resources is None:
             backend.close()
-    if result is None:
-        raise Rejected(f"no search result for query {job.query[:100]!r}")
+    strictness = ctx.settings.music_title_match
+    hit = first_match(track_query(job), results, strictness=strictness, fold=ctx.settings.music_title_fold)
+    attributes = query_attribute(job.query)
+    if hit is None:
+        ctx.report(
+            SearchStatus(instance_id=ctx.instance_id, stat=Stat.SKIPPED, track_id=job.track_id, yt_url=NOTFOUND, views=-1),
+            reason=f"NOTFOUND: no result title matched the query {job.query[:200]!r} "
+            f"({len(results)} results scanned, title match {strictness!r})",
+            key="done", attributes=attributes,
+        )
+        return
+    index, rule = hit
+    result = results[index]
     try:
         href = check_video_url(result.href, ctx.settings)
     except UrlPolicyError as err:
         raise Rejected(f"search result refused: {err}") from None
-    upsert_track_url(ctx.settings, job.track_id, href, result.views)
     ctx.report(
         SearchStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=href, views=result.views),
-        key="done",
+        reason=f"result {index + 1} of {len(results)} matched: {RULES[rule]}",
+        key="done", attributes=attributes,
     )
 
 

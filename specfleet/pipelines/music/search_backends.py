@@ -1,15 +1,19 @@
-"""Find the first video for a query: one interface, two backends.
+"""The results of a video search: one interface, two backends.
 
-* ``YtDlpBackend``    yt-dlp's Python API. Production: ``ytsearch1:{query}``.
-  With ``music_search_url`` set (tests, demo) a small yt-dlp
-  ``SearchInfoExtractor`` reads that JSON search API instead, so the same
-  yt-dlp code path runs against the local stand-in.
+* ``YtDlpBackend``    yt-dlp's Python API. Production: ``ytsearchN:{query}``
+  (N = ``music_search_results``). With ``music_search_url`` set (tests, demo)
+  a small yt-dlp ``SearchInfoExtractor`` reads that JSON search API instead
+  (``localsearchN:``), so the same yt-dlp code path runs against the local
+  stand-in.
 * ``SeleniumBackend`` a real headless Chromium (Debian's chromium +
   chromedriver; nothing downloaded at run time) opens the results page and
-  reads the first result's href and views.
+  reads every result on it (``ytd-video-renderer``): href, title, channel
+  name and views, as the original scraper did.
 
-Both return ``SearchResult`` or ``None`` (no result) and raise the runtime's
-error classes (via ``errors.classify``) for blocked, gone or flaky sites.
+Both return the results in page order as ``SearchResult`` objects (an empty
+list when there are none); which one is the track is decided by
+``title_match``. They raise the runtime's error classes (via
+``errors.classify``) for blocked, gone or flaky sites.
 """
 
 from __future__ import annotations
@@ -45,17 +49,18 @@ CHROMIUM_FLAGS = (
 
 
 class SearchResult(BaseModel):
-    """The first result for a query (an API answer: validated)."""
+    """One result of a search (an outside answer: validated)."""
 
     href: str = Field(min_length=1, max_length=4096)
     views: int = Field(default=-1, ge=-1)
     title: str = Field(default="", max_length=1000)
+    channel: str = Field(default="", max_length=1000)
 
 
 class SearchBackend(Protocol):
     name: str
 
-    def search(self, query: str) -> SearchResult | None: ...
+    def search(self, query: str) -> list[SearchResult]: ...
 
     def close(self) -> None: ...
 
@@ -74,6 +79,21 @@ def parse_views(text: str | int | None) -> int:
         return -1
     scale = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}[m.group(2)]
     return int(round(float(m.group(1)) * scale))
+
+
+#: The exact count in a result's accessibility label, as the original read it:
+#: "... 1.234.567 visualizaciones" (Spanish page) or "... 1,234,567 views".
+_LABEL_VIEWS = re.compile(r"(\d[\d.,\u00a0\u202f]*)\s+(?:de\s+)?(?:visualizaciones|views)\b", re.IGNORECASE)
+
+
+def views_from_label(label: str | None) -> int:
+    """The full view count in an ``aria-label``; -1 if it has none."""
+    # The count closes the label; a title like "100 views of X" comes first.
+    found = list(_LABEL_VIEWS.finditer(label or ""))
+    if not found:
+        return -1
+    digits = re.sub(r"\D", "", found[-1].group(1))
+    return int(digits) if digits else -1
 
 
 # --- yt-dlp -------------------------------------------------------------------
@@ -102,7 +122,7 @@ def _local_search_ie(template: str) -> Any:
                 if isinstance(item, dict) and isinstance(item.get("url"), str):
                     yield self.url_result(
                         urljoin(url, item["url"]), ie="Generic", video_title=item.get("title"),
-                        view_count=item.get("views"),
+                        view_count=item.get("views"), channel=item.get("channel"),
                     )
 
     return LocalSiteSearchIE
@@ -122,37 +142,40 @@ class YtDlpBackend:
         self.settings = settings
         self._ie_class = _local_search_ie(settings.music_search_url) if settings.music_search_url else None
 
-    def search(self, query: str) -> SearchResult | None:
+    def search(self, query: str) -> list[SearchResult]:
         import yt_dlp
         from yt_dlp.utils import unsmuggle_url
 
+        n = self.settings.music_search_results
         opts = {
             "quiet": True, "no_warnings": True, "noprogress": True, "logger": _QuietLogger(),
-            # Flat: list the first result without resolving its video page.
+            # Flat: list the results without resolving their video pages.
             "extract_flat": "in_playlist", "skip_download": True,
             "socket_timeout": self.settings.music_socket_timeout_s, "extractor_retries": 0, "cachedir": False,
         }
         with yt_dlp.YoutubeDL(opts) as ydl:
             if self._ie_class is not None:
                 ydl.add_info_extractor(self._ie_class())
-                target, ie_key = f"localsearch1:{query}", self._ie_class.ie_key()
+                target, ie_key = f"localsearch{n}:{query}", self._ie_class.ie_key()
             else:
-                target, ie_key = f"ytsearch1:{query}", "YoutubeSearch"
+                target, ie_key = f"ytsearch{n}:{query}", "YoutubeSearch"
             try:
                 info = ydl.extract_info(target, download=False, ie_key=ie_key)
             except Exception as err:
                 raise classify(err, what="search") from None
-        entries = list((info or {}).get("entries") or [])
-        if not entries:
-            return None
-        first = entries[0]
-        href = first.get("url") or first.get("webpage_url")
-        if not href:
-            return None
-        href, _ = unsmuggle_url(href)  # the local extractor's results carry yt-dlp's routing hint
-        if href and not href.startswith("http") and first.get("id") and ie_key == "YoutubeSearch":
-            href = f"https://www.youtube.com/watch?v={first['id']}"
-        return SearchResult(href=href, views=parse_views(first.get("view_count")), title=first.get("title") or "")
+        results = []
+        for entry in list((info or {}).get("entries") or [])[:n]:
+            href = entry.get("url") or entry.get("webpage_url")
+            if not href:
+                continue
+            href, _ = unsmuggle_url(href)  # the local extractor's results carry yt-dlp's routing hint
+            if not href.startswith("http") and entry.get("id") and ie_key == "YoutubeSearch":
+                href = f"https://www.youtube.com/watch?v={entry['id']}"
+            results.append(_result(
+                href=href, views=parse_views(entry.get("view_count")), title=entry.get("title") or "",
+                channel=entry.get("channel") or entry.get("uploader") or "",
+            ))
+        return results
 
     def close(self) -> None:
         pass
@@ -184,7 +207,7 @@ class SeleniumBackend:
         driver.set_page_load_timeout(self.settings.music_page_timeout_s)
         return driver
 
-    def search(self, query: str) -> SearchResult | None:
+    def search(self, query: str) -> list[SearchResult]:
         from selenium.common.exceptions import TimeoutException, WebDriverException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
@@ -198,18 +221,13 @@ class SeleniumBackend:
                 driver.get(url)
                 # Wait for whichever comes first: a result, "no results", or an error/block page.
                 WebDriverWait(driver, self.settings.music_page_timeout_s).until(_page_settled)
-                renderers = driver.find_elements(By.CSS_SELECTOR, "ytd-video-renderer")
-                if not renderers:
+                # One round trip for the whole page instead of several per result.
+                rows = driver.execute_script(_READ_RESULTS_JS)
+                if not rows:
                     if driver.find_elements(By.ID, "no-results"):
-                        return None
+                        return []
                     body_text = driver.find_element(By.TAG_NAME, "body").text
                     raise classify(f"{driver.title}: {body_text[:300]}", what="search page")
-                first = renderers[0]
-                link = first.find_element(By.CSS_SELECTOR, "a#video-title")
-                href = link.get_attribute("href")  # absolute, resolved by the browser
-                title = link.get_attribute("title") or link.text
-                spans = first.find_elements(By.CSS_SELECTOR, "#metadata-line span")
-                views = next((parse_views(s.text) for s in spans if "view" in s.text.lower()), -1)
             except JobError:
                 raise
             except TimeoutException as err:
@@ -217,9 +235,17 @@ class SeleniumBackend:
             except WebDriverException as err:
                 self._quit()  # a broken browser is restarted for the next job
                 raise classify(err, what="search page") from None
-        if not href:
-            return None
-        return SearchResult(href=href, views=views, title=title or "")
+        results = []
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, dict) or not isinstance(row.get("href"), str) or not row["href"]:
+                continue
+            views = views_from_label(row.get("label"))
+            if views < 0:
+                views = next((parse_views(m) for m in row.get("meta") or [] if _looks_like_views(m)), -1)
+            results.append(_result(
+                href=row["href"], views=views, title=_text(row.get("title")), channel=_text(row.get("channel")),
+            ))
+        return results
 
     def _quit(self) -> None:
         if self._driver is not None:
@@ -232,6 +258,41 @@ class SeleniumBackend:
     def close(self) -> None:
         with self._lock:
             self._quit()
+
+
+#: Every ``ytd-video-renderer`` of the page: the ``a#video-title`` link (href,
+#: title attribute, accessibility label with the exact view count), the
+#: channel name and the metadata line ("2.3M views", "3 years ago").
+_READ_RESULTS_JS = """
+return Array.from(document.querySelectorAll('ytd-video-renderer')).map(r => {
+  const a = r.querySelector('a#video-title');
+  const ch = r.querySelector('ytd-channel-name a, #channel-name a, #channel-name');
+  return {
+    href: a ? a.href : '',
+    title: a ? (a.getAttribute('title') || a.textContent || '') : '',
+    label: a ? (a.getAttribute('aria-label') || '') : '',
+    channel: ch ? ch.textContent : '',
+    meta: Array.from(r.querySelectorAll('#metadata-line span')).map(s => s.textContent || ''),
+  };
+});
+"""
+
+
+def _text(value: object) -> str:
+    return " ".join(value.split())[:1000] if isinstance(value, str) else ""
+
+
+def _looks_like_views(text: object) -> bool:
+    # English only: ``parse_views`` reads "2.3M views"; a Spanish page's exact
+    # count comes from the label ("2,3 M de visualizaciones" would misread).
+    return isinstance(text, str) and bool(re.search(r"\bviews?\b", text, re.IGNORECASE))
+
+
+def _result(**fields: Any) -> SearchResult:
+    """A validated result; oversize fields are cut, not fatal."""
+    fields["title"] = fields.get("title", "")[:1000]
+    fields["channel"] = fields.get("channel", "")[:1000]
+    return SearchResult(**fields)
 
 
 def _page_settled(driver: Any) -> bool:

@@ -6,11 +6,20 @@ It serves, on 127.0.0.1 only:
   duration, views, media URL) and an HTML5 ``<audio>`` element. yt-dlp's
   *generic* extractor reads it and downloads the media for real.
 * ``/media/ID.m4a``          the audio (AAC in MP4), made with numpy + ffmpeg.
-* ``/api/search?q=...``       JSON search results, read by the yt-dlp backend's
-  small local extractor (production uses ``ytsearch1:``).
+* ``/api/search?q=...``       JSON search results (url, title, channel, views),
+  read by the yt-dlp backend's small local extractor (production uses
+  ``ytsearchN:``).
 * ``/results?search_query=`` a results page shaped like YouTube's list
-  (``ytd-video-renderer``, ``a#video-title``, ``#metadata-line``), rendered by
-  JavaScript after load, for the Selenium backend.
+  (``ytd-video-renderer``, ``a#video-title`` with its title and accessibility
+  label holding the exact view count, ``ytd-channel-name``,
+  ``#metadata-line``), rendered by JavaScript after load, for the Selenium
+  backend; ``hl=es`` gives the Spanish labels the original read
+  ("1.234.567 visualizaciones").
+
+Which videos a query returns: by default those whose title holds every
+query word, most viewed first. ``set_results(query, [ids])`` pins the exact
+result list of one query, like a real results page where a reaction video,
+a cover or another song of the artist comes first.
 
 ``mode`` switches the whole site to answer like a blocked or broken site:
 ``"429"``, ``"403"``, ``"botcheck"`` (HTML pages say "Sign in to confirm you're
@@ -88,6 +97,17 @@ def _cyclic_slice(data: bytes, offset: int, n: int) -> bytes:
     return (data * reps)[start:start + n]
 
 
+def _aria_label(video: Video, *, spanish: bool) -> str:
+    """The accessibility label YouTube puts on a result's title link; it
+    holds the exact view count the original scraper read."""
+    minutes, seconds = divmod(int(round(video.advertised_seconds or video.seconds)), 60)
+    if spanish:
+        views = f"{video.views:,}".replace(",", ".")
+        return (f"{video.title} de {video.channel} hace 3 años {minutes} minutos y {seconds} segundos "
+                f"{views} visualizaciones")
+    return f"{video.title} by {video.channel} 3 years ago {minutes} minutes, {seconds} seconds {video.views:,} views"
+
+
 def _tokens(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9]+", text.lower()))
 
@@ -101,6 +121,12 @@ class Video:
     gone: bool = False
     #: Duration the page claims (a "3-hour mix" whose media is never fetched).
     advertised_seconds: float | None = None
+    #: The uploader's channel name shown under the title.
+    channel: str = "Music Uploads"
+
+
+def _query_key(query: str) -> str:
+    return " ".join(query.lower().split())
 
 
 class VideoSite:
@@ -109,6 +135,8 @@ class VideoSite:
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.videos: dict[str, Video] = {}
+        #: Pinned result lists: normalised query -> video ids in page order.
+        self.pinned: dict[str, list[str]] = {}
         self.mode: SiteMode = "ok"
         #: Simulated network speed per connection (0 = as fast as loopback goes).
         self.throttle_bytes_per_s = throttle_bytes_per_s
@@ -122,10 +150,11 @@ class VideoSite:
 
     # --- catalogue -------------------------------------------------------------
     def add_video(self, video_id: str, title: str, *, seconds: float = 6.0, views: int = 1000,
-                  gone: bool = False, advertised_seconds: float | None = None) -> Video:
+                  gone: bool = False, advertised_seconds: float | None = None,
+                  channel: str = "Music Uploads") -> Video:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", video_id):
             raise ValueError(f"video id {video_id!r} must be 1-32 characters of A-Z a-z 0-9 _ -")
-        video = Video(video_id, title, seconds, views, gone, advertised_seconds)
+        video = Video(video_id, title, seconds, views, gone, advertised_seconds, channel)
         if not gone:
             self.media_path(video_id).exists() or encode_m4a(
                 tone(seconds, base_hz=110.0 + 20 * (len(self.videos) % 12), seed=len(self.videos)),
@@ -159,10 +188,23 @@ class VideoSite:
 
     @property
     def results_page_url(self) -> str:
-        return self.base_url + "/results?search_query={query}"
+        # The original's page: Spanish interface (hl=es&gl=ES).
+        return self.base_url + "/results?hl=es&gl=ES&search_query={query}"
+
+    def set_results(self, query: str, video_ids: list[str]) -> None:
+        """Pin the results of ``query`` (case and spacing ignored) to these
+        videos, in this order."""
+        unknown = [v for v in video_ids if v not in self.videos]
+        if unknown:
+            raise ValueError(f"unknown video ids {unknown}: add_video() them first")
+        self.pinned[_query_key(query)] = list(video_ids)
 
     def search(self, query: str) -> list[Video]:
-        """Videos whose title holds every word of ``query``, most viewed first."""
+        """The pinned results of ``query``, else the videos whose title holds
+        every word of ``query``, most viewed first."""
+        pinned = self.pinned.get(_query_key(query))
+        if pinned is not None:
+            return [self.videos[v] for v in pinned]
         words = _tokens(query)
         found = [v for v in self.videos.values() if words and words <= _tokens(v.title)]
         return sorted(found, key=lambda v: -v.views)
@@ -351,7 +393,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _search(self, qs: dict[str, list[str]], video_id: str) -> None:
         query = qs.get("q", [""])[0]
         results = [
-            {"url": self.site.watch_url(v.video_id), "title": v.title, "views": v.views,
+            {"url": self.site.watch_url(v.video_id), "title": v.title, "channel": v.channel, "views": v.views,
              "duration": v.advertised_seconds or v.seconds}
             for v in self.site.search(query)
         ]
@@ -359,8 +401,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _results(self, qs: dict[str, list[str]], video_id: str) -> None:
         query = qs.get("search_query", [""])[0]
+        spanish = qs.get("hl", [""])[0].lower().startswith("es")
         items = [
-            {"href": f"/watch?v={v.video_id}", "title": v.title, "views": _views_text(v.views)}
+            {"href": f"/watch?v={v.video_id}", "title": v.title, "channel": v.channel,
+             "label": _aria_label(v, spanish=spanish), "views": _views_text(v.views)}
             for v in self.site.search(query)
         ]
         # Like YouTube, the list is rendered by script after the page loads,
@@ -375,16 +419,23 @@ setTimeout(() => {
   for (const it of items) {
     const r = document.createElement('ytd-video-renderer');
     r.className = 'style-scope ytd-item-section-renderer';
+    const wrap = document.createElement('div');
+    wrap.className = 'text-wrapper style-scope ytd-video-renderer';
     const a = document.createElement('a');
     a.id = 'video-title'; a.className = 'yt-simple-endpoint'; a.href = it.href;
-    a.title = it.title; a.textContent = it.title;
+    a.title = it.title; a.textContent = it.title; a.setAttribute('aria-label', it.label);
     const meta = document.createElement('div');
     meta.id = 'metadata-line';
     const views = document.createElement('span');
     views.className = 'inline-metadata-item'; views.textContent = it.views;
     const age = document.createElement('span');
     age.className = 'inline-metadata-item'; age.textContent = '3 years ago';
-    meta.append(views, age); r.append(a, meta); contents.append(r);
+    meta.append(views, age);
+    const chn = document.createElement('ytd-channel-name'); chn.id = 'channel-name';
+    const cha = document.createElement('a');
+    cha.className = 'yt-simple-endpoint style-scope yt-formatted-string';
+    cha.href = '/@' + encodeURIComponent(it.channel); cha.textContent = it.channel;
+    chn.append(cha); wrap.append(a, meta, chn); r.append(wrap); contents.append(r);
   }
   if (!items.length) {
     const p = document.createElement('p'); p.id = 'no-results'; p.textContent = 'No results found';
