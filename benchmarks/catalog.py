@@ -97,8 +97,8 @@ def main() -> None:
 
     import psycopg2
 
-    from specfleet.db import migrate
     from specfleet.local.postgres import EmbeddedPostgres
+    from specfleet.pipelines.schema import migrate
 
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pg").start()

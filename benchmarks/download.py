@@ -32,10 +32,10 @@ import httpx
 from rich.console import Console
 
 from specfleet.local.stack import Namespace, start_detached, stop_detached
-from specfleet.pipelines.music.download import PIPELINE
-from specfleet.pipelines.music.video_site import VideoSite
-from specfleet.queues import job_queue
+from specfleet.pipelines import job_queue
+from specfleet.pipelines.download import SPEC as PIPELINE
 from specfleet.runtime import Worker
+from specfleet.standins.video_site import VideoSite
 from specfleet.storage import Storage
 
 console = Console(stderr=True)

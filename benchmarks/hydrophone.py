@@ -32,10 +32,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from specfleet.pipelines.hydrophone import dsp, synth  # noqa: E402
+from specfleet.pipelines.hydrophone import dsp  # noqa: E402
 from specfleet.pipelines.hydrophone.clipper import ClipOptions, cut_file, plan_clips  # noqa: E402
 from specfleet.pipelines.hydrophone.source import decode_mseed  # noqa: E402
 from specfleet.settings import Settings  # noqa: E402
+from specfleet.standins import mseed_synth as synth  # noqa: E402
 
 FILES_PER_DAY = 288
 VCPUS = 16

@@ -15,6 +15,7 @@ Usage: python benchmarks/runtime.py [--json] [--jobs N] [--rows N]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -26,13 +27,15 @@ from pathlib import Path
 import psycopg2
 
 from specfleet.aws import client
-from specfleet.jobs import EchoJob, Job
+from specfleet.jobs import Job
 from specfleet.local.stack import Namespace, start_detached, stop_detached
-from specfleet.queues import job_queue
-from specfleet.runtime import JobContext, Pipeline, Worker
+from specfleet.pipelines import job_queue, status_queue
+from specfleet.pipelines.echo import SPEC as ECHO
+from specfleet.pipelines.echo import EchoStatus
+from specfleet.runtime import JobContext, Ref, Worker
 from specfleet.runtime.middleware import Heartbeat, Metrics
-from specfleet.status import EchoStatus, Stat, StatusRecord
-from specfleet.status_writer import InboundRecord, StatusWriter
+from specfleet.status import InboundRecord, Stat, StatusRecord
+from specfleet.status_writer import StatusWriter
 
 
 def _noop(job: Job, ctx: JobContext) -> None:
@@ -43,7 +46,8 @@ def _failure(job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord:
     return EchoStatus(instance_id=ctx.instance_id, stat=stat, job_id="x")
 
 
-NOOP = Pipeline(name="echo", job_model=EchoJob, handler=_noop, failure_status=_failure)
+#: The echo pipeline with a handler that does nothing: what is left is the runtime.
+NOOP = dataclasses.replace(ECHO, handler=Ref(_noop), failure_status=_failure)
 
 
 def fill(ns: Namespace, n: int) -> None:
@@ -95,7 +99,7 @@ def writer_original(ns: Namespace, bodies: list[str]) -> float:
 
 def writer_ours(ns: Namespace, bodies: list[str]) -> float:
     writer = StatusWriter(ns.settings)
-    queue_name = ns.settings.status_queue("echo")
+    queue_name = status_queue(ns.settings, "echo").name
     batches = [
         [InboundRecord(uuid.uuid4().hex, queue_name, b) for b in bodies[i:i + 10]] for i in range(0, len(bodies), 10)
     ]

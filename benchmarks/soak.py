@@ -33,7 +33,8 @@ from urllib.parse import urlsplit
 
 from specfleet.db import connect
 from specfleet.local.stack import Namespace, destroy_data, start_detached, stop_detached
-from specfleet.queues import dead_letter_queue, job_queue, status_queue
+from specfleet.pipelines import job_queue, status_queue
+from specfleet.queues import dead_letter_queue
 from specfleet.standins.faults import FaultProxy
 
 

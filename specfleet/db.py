@@ -94,8 +94,16 @@ def connect(settings: Settings, dsn: str | None = None) -> psycopg2.extensions.c
     return _connect()
 
 
-def migrate(conn: psycopg2.extensions.connection) -> list[str]:
-    """Apply ``specfleet/schema/NNN_*.sql`` files not yet applied, in order."""
+#: The core schema (status tables of the built-in pipelines, monitoring, catalog).
+CORE_SCHEMA = "specfleet.schema"
+
+
+def migrate(conn: psycopg2.extensions.connection, packages: tuple[str, ...] = (CORE_SCHEMA,),
+            finally_sql: str = "") -> list[str]:
+    """Apply the ``NNN_*.sql`` files of ``packages`` not yet applied, each
+    package in order, then ``finally_sql`` (derived views), in one
+    transaction under an advisory lock. A core file's version is its stem;
+    another package's is ``package:stem``."""
     applied_now = []
     with conn:
         with conn.cursor() as cur:
@@ -106,17 +114,21 @@ def migrate(conn: psycopg2.extensions.connection) -> list[str]:
             )
             cur.execute("SELECT version FROM schema_migrations")
             done = {r[0] for r in cur.fetchall()}
-            files = sorted(
-                (f for f in resources.files("specfleet.schema").iterdir() if f.name.endswith(".sql")),
-                key=lambda f: f.name,
-            )
-            for f in files:
-                version = f.name.removesuffix(".sql")
-                if version in done:
-                    continue
-                cur.execute(f.read_text(encoding="utf-8"))
-                cur.execute("INSERT INTO schema_migrations(version) VALUES (%s)", (version,))
-                applied_now.append(version)
+            for package in packages:
+                files = sorted(
+                    (f for f in resources.files(package).iterdir() if f.name.endswith(".sql")),
+                    key=lambda f: f.name,
+                )
+                for f in files:
+                    stem = f.name.removesuffix(".sql")
+                    version = stem if package == CORE_SCHEMA else f"{package}:{stem}"
+                    if version in done:
+                        continue
+                    cur.execute(f.read_text(encoding="utf-8"))
+                    cur.execute("INSERT INTO schema_migrations(version) VALUES (%s)", (version,))
+                    applied_now.append(version)
+            if finally_sql:
+                cur.execute(finally_sql)
     return applied_now
 
 

@@ -24,8 +24,9 @@ import botocore.exceptions
 import psycopg2.extensions
 
 from .db import connect
-from .queues import Queue, dead_letter_queue, job_queue
-from .settings import JOB_QUEUES, Settings
+from .pipelines import job_queue, names
+from .queues import Queue, dead_letter_queue
+from .settings import Settings
 
 STAT_COLUMNS = {"done": 1, "failed": 0, "skipped": 2, "banned": -1}
 
@@ -51,7 +52,7 @@ def queue_depths(settings: Settings) -> dict[str, dict[str, int] | None]:
     """``{pipeline: {"visible", "in_flight", "delayed", "dlq"}}`` (``None``
     for a pipeline whose queue does not exist)."""
     out: dict[str, dict[str, int] | None] = {}
-    for pipeline in JOB_QUEUES:
+    for pipeline in names():
         q = job_queue(settings, pipeline)
         depth = _depth(q)
         if depth is None:
@@ -115,7 +116,7 @@ def _pipeline_stats(
         banned.setdefault(r["pipeline"], []).append(r["instance_id"])
 
     out: dict[str, dict[str, Any]] = {}
-    for pipeline in JOB_QUEUES:
+    for pipeline in names():
         t = totals.get(pipeline, {})
         r = recent.get(pipeline)
         # Divide by the time actually covered (at least one minute) so a run
@@ -169,7 +170,7 @@ def summary(settings: Settings, *, record: bool = False, now: dt.datetime | None
         conn.close()
 
     pipelines: dict[str, Any] = {}
-    for pipeline in JOB_QUEUES:
+    for pipeline in names():
         depth = depths[pipeline]
         s = stats[pipeline]
         queue = {k: depth[k] for k in ("visible", "in_flight", "delayed")} if depth else None

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .aws import aws_retry, client
-from .settings import DLQ_SUFFIX, JOB_QUEUES, STATUS_QUEUES, Settings
+from .settings import Settings
 
 BATCH = 10  # SQS's limit for batch send/receive/delete
+DLQ_SUFFIX = "_dlq"
 
 
 @dataclass(frozen=True)
@@ -160,14 +161,6 @@ class Queue:
         ]["QueueArn"]
 
 
-def job_queue(settings: Settings, pipeline: str) -> Queue:
-    return Queue(settings, settings.job_queue(pipeline))
-
-
-def status_queue(settings: Settings, pipeline: str) -> Queue:
-    return Queue(settings, settings.status_queue(pipeline))
-
-
 def dead_letter_queue(queue: Queue) -> Queue:
     return Queue(queue.settings, queue.name + DLQ_SUFFIX)
 
@@ -196,23 +189,6 @@ def ensure_queue(
     queue = Queue(settings, name)
     queue._url = url
     return queue
-
-
-def ensure_all_queues(settings: Settings) -> dict[str, Queue]:
-    """Every job and status queue with its DLQ; keys are real queue names."""
-    out = {}
-    for pipeline in JOB_QUEUES:
-        out[settings.job_queue(pipeline)] = ensure_queue(settings, settings.job_queue(pipeline))
-    for pipeline in STATUS_QUEUES:
-        # Status queues: the writer's visibility must be >= 6x its timeout in AWS;
-        # locally the poller holds messages only for the handler call. More
-        # receives than a job queue: with the writer's growing backoff they
-        # carry status rows through hours of database outage.
-        out[settings.status_queue(pipeline)] = ensure_queue(
-            settings, settings.status_queue(pipeline), 60, max_receives=settings.status_max_receives
-        )
-    return out
-
 
 
 def redrive(queue: Queue, limit: int | None = None) -> int:

@@ -17,23 +17,6 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Logical queue names from SPEC.md. Real names are ``queue_prefix + name``.
-JOB_QUEUES = {
-    "echo": "jobs_echo",
-    "hydrophone": "jobs_hydro",
-    "search": "jobs_search",
-    "download": "jobs_download",
-    "spectrogram": "jobs_specto",
-}
-STATUS_QUEUES = {
-    "echo": "status_echo",
-    "hydrophone": "status_hydro",
-    "search": "status_search",
-    "download": "status",
-    "spectrogram": "status_specto",
-}
-DLQ_SUFFIX = "_dlq"
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPECFLEET_", extra="ignore", populate_by_name=True)
@@ -270,12 +253,6 @@ class Settings(BaseSettings):
     #: A 429 asking to wait longer than this fails instead of sleeping.
     catalog_max_retry_after_s: float = 300.0
 
-    def job_queue(self, pipeline: str) -> str:
-        return self.queue_prefix + JOB_QUEUES[pipeline]
-
-    def status_queue(self, pipeline: str) -> str:
-        return self.queue_prefix + STATUS_QUEUES[pipeline]
-
     def topic(self) -> str:
         return self.queue_prefix + self.topic_name
 
@@ -287,18 +264,3 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Process-wide settings. Tests and the CLI build their own ``Settings``."""
     return Settings()
-
-
-def pipeline_for_queue(queue_name: str, prefix: str = "") -> tuple[str, str]:
-    """Map a real queue name back to ``(pipeline, "jobs"|"status")``.
-
-    Raises ``KeyError`` for a queue that is not ours.
-    """
-    name = queue_name[len(prefix):] if prefix and queue_name.startswith(prefix) else queue_name
-    for pipeline, q in STATUS_QUEUES.items():
-        if q == name:
-            return pipeline, "status"
-    for pipeline, q in JOB_QUEUES.items():
-        if q == name:
-            return pipeline, "jobs"
-    raise KeyError(f"unknown queue {queue_name!r}")

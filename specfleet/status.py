@@ -17,7 +17,9 @@ Formats (kept exactly as the original tools wrote them)::
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar
 
@@ -25,6 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serial
 
 SEP = "::"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: SQS message attributes next to the ``::`` body (the body format is the
+#: original's; these carry what it has no room for): the sender's dedupe
+#: key (job message id + item) and the reason of a failure or skip.
+ATTR_DEDUPE = "dedupe_key"
+ATTR_REASON = "reason"
+MAX_REASON = 1000
 
 
 class Stat(IntEnum):
@@ -160,52 +168,33 @@ class StatusRecord(BaseModel):
         return out
 
 
-class EchoStatus(StatusRecord):
-    pipeline: ClassVar[str] = "echo"
-    table: ClassVar[str] = "status_echo"
-    job_id: str = Field(min_length=1, max_length=256)
+# --- inbound status messages (what the writer receives) ---------------------------
+#: Longest dedupe key stored as it is; longer ones (outside input: a sender
+#: attribute) are stored as their hash, which keeps the unique index small.
+MAX_KEY = 200
 
 
-class HydroStatus(StatusRecord):
-    pipeline: ClassVar[str] = "hydrophone"
-    table: ClassVar[str] = "status_hydro"
-    file_url: str = Field(max_length=2048)
-    clips: int = Field(ge=0, le=100_000)
+def bounded_key(raw: str) -> str:
+    if len(raw) <= MAX_KEY:
+        return raw
+    return "sha256:" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class SearchStatus(StatusRecord):
-    pipeline: ClassVar[str] = "search"
-    table: ClassVar[str] = "status_search"
-    track_id: str = Field(min_length=1, max_length=128)
-    yt_url: str = Field(max_length=2048)
-    views: int = Field(ge=-1)
+@dataclass(frozen=True)
+class InboundRecord:
+    message_id: str
+    queue_name: str
+    body: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    #: SQS's ApproximateReceiveCount and receipt handle (for the retry backoff).
+    receive_count: int = 1
+    receipt_handle: str = ""
 
+    @property
+    def key(self) -> str:
+        return bounded_key(self.attributes.get(ATTR_DEDUPE) or self.message_id)
 
-class DownloadStatus(StatusRecord):
-    pipeline: ClassVar[str] = "download"
-    table: ClassVar[str] = "status"
-    track_id: str = Field(min_length=1, max_length=128)
-    yt_url: str = Field(max_length=2048)
-
-
-class SpectoStatus(StatusRecord):
-    pipeline: ClassVar[str] = "spectrogram"
-    table: ClassVar[str] = "status_specto"
-    track_id: str = Field(min_length=1, max_length=128)
-    win: int = Field(ge=-1)
-    ini: int = Field(ge=0)
-    fin: int = Field(ge=0)
-    rows: int = Field(ge=0)
-    cols: int = Field(ge=0)
-
-
-STATUS_MODELS: dict[str, type[StatusRecord]] = {
-    m.pipeline: m for m in (EchoStatus, HydroStatus, SearchStatus, DownloadStatus, SpectoStatus)
-}
-
-
-def model_for(pipeline: str) -> type[StatusRecord]:
-    try:
-        return STATUS_MODELS[pipeline]
-    except KeyError:
-        raise StatusFormatError(f"no status format for pipeline {pipeline!r}") from None
+    @property
+    def reason(self) -> str | None:
+        reason = self.attributes.get(ATTR_REASON)
+        return reason[:MAX_REASON] if reason else reason

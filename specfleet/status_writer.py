@@ -23,7 +23,6 @@ unlike the original's new connection per message.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -35,10 +34,9 @@ import psycopg2.extras
 
 from .aws import aws_retry, client
 from .db import connect, is_db_unavailable, is_transient_db_error
-from .pipelines.music.track_url import upsert_track_urls
-from .runtime.status_sender import ATTR_DEDUPE, ATTR_REASON, MAX_REASON
-from .settings import Settings, pipeline_for_queue
-from .status import Stat, StatusFormatError, StatusRecord, model_for
+from .pipelines import UnknownPipeline, get_spec, pipeline_for_queue
+from .settings import Settings
+from .status import InboundRecord, Stat, StatusFormatError, StatusRecord
 
 log = logging.getLogger("specfleet.status_writer")
 
@@ -49,54 +47,11 @@ SUBJECTS = {
 ALERT_LINES = 20
 
 
-#: Longest dedupe key stored as it is; longer ones (outside input: a sender
-#: attribute) are stored as their hash, which keeps the unique index small.
-MAX_KEY = 200
-
-
-def bounded_key(raw: str) -> str:
-    if len(raw) <= MAX_KEY:
-        return raw
-    return "sha256:" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-@dataclass(frozen=True)
-class InboundRecord:
-    message_id: str
-    queue_name: str
-    body: str
-    attributes: dict[str, str] = field(default_factory=dict)
-    #: SQS's ApproximateReceiveCount and receipt handle (for the retry backoff).
-    receive_count: int = 1
-    receipt_handle: str = ""
-
-    @property
-    def key(self) -> str:
-        return bounded_key(self.attributes.get(ATTR_DEDUPE) or self.message_id)
-
-    @property
-    def reason(self) -> str | None:
-        reason = self.attributes.get(ATTR_REASON)
-        return reason[:MAX_REASON] if reason else reason
-
-
 def retry_after_s(receive_count: int) -> int:
     """How long a record that could not be stored waits before its next try:
     5 s doubling per receive, at most 15 minutes (with the status queues'
     ``status_max_receives`` of 20, hours of database outage fit before the DLQ)."""
     return int(min(900, 5 * 2 ** max(0, min(receive_count - 1, 10))))
-
-
-# --- derived rows (per pipeline) ---------------------------------------------------
-#: Rows of other tables derived from a pipeline's status records, written in
-#: the same transaction as the status rows and only from the records newly
-#: stored by it (a redelivered message derives nothing twice). Each hook must
-#: itself be idempotent and order-safe (e.g. guarded by the record's date).
-#: pipeline -> hook(cursor, [(inbound record, decoded status)]).
-DerivedRows = Callable[[psycopg2.extensions.cursor, list[tuple[InboundRecord, StatusRecord]]], object]
-DERIVED_ROWS: dict[str, DerivedRows] = {
-    "search": upsert_track_urls,  # track_url from status_search (workers hold no DB credentials)
-}
 
 
 @dataclass
@@ -135,11 +90,11 @@ class StatusWriter:
         rejects: list[tuple[InboundRecord, str]] = []
         for rec in records:
             try:
-                pipeline, kind = pipeline_for_queue(rec.queue_name, self.settings.queue_prefix)
+                spec, kind = pipeline_for_queue(rec.queue_name, self.settings.queue_prefix)
                 if kind != "status":
                     raise StatusFormatError(f"queue {rec.queue_name!r} is a job queue, not a status queue")
-                good[pipeline].append((rec, model_for(pipeline).decode(rec.body)))
-            except (StatusFormatError, KeyError) as err:
+                good[spec.name].append((rec, spec.status_model.decode(rec.body)))
+            except (StatusFormatError, UnknownPipeline) as err:
                 reason = str(err).strip("'\"")
                 rejects.append((rec, reason))
                 log.warning("rejecting status message %s: %s", rec.message_id, reason)
@@ -228,7 +183,8 @@ class StatusWriter:
     ) -> dict[str, list[str]]:
         inserted: dict[str, list[str]] = {}
         for pipeline, items in good.items():
-            model = model_for(pipeline)
+            spec = get_spec(pipeline)
+            model = spec.status_model
             columns = ["msg_key", *model.wire_fields(), "reason"]
             rows = []
             for rec, status in items:
@@ -241,9 +197,11 @@ class StatusWriter:
             )
             got = psycopg2.extras.execute_values(cur, sql, rows, page_size=1000, fetch=True)
             inserted[pipeline] = [r[0] for r in got]
-            if pipeline in DERIVED_ROWS:
+            if spec.derived_rows is not None:
+                # Rows of other tables derived from newly stored records only (a
+                # redelivered message derives nothing twice), in this transaction.
                 new = set(inserted[pipeline])
-                DERIVED_ROWS[pipeline](cur, [item for item in items if item[0].key in new])
+                spec.derived_rows.load()(cur, [item for item in items if item[0].key in new])
         if rejects:
             psycopg2.extras.execute_values(
                 cur,

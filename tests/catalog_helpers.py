@@ -13,9 +13,10 @@ import psycopg2
 import pytest
 from pydantic import SecretStr
 
-from specfleet.catalog.fake_sources import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FakeSources, FakeWorld
-from specfleet.db import connect, migrate
+from specfleet.db import connect
+from specfleet.pipelines.schema import migrate
 from specfleet.settings import Settings
+from specfleet.standins.catalog_fakes import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FakeSources, FakeWorld
 
 TABLE_KEYS = {
     "master_artist": "artist_id",

@@ -11,12 +11,13 @@ from typer.testing import CliRunner
 from lambdas.status_writer.handler import build_handler
 from specfleet.cli.main import app
 from specfleet.local.poller import sqs_event
-from specfleet.pipelines.hydrophone import synth
+from specfleet.pipelines import status_queue
 from specfleet.pipelines.hydrophone.worker import fetch_and_cut
 from specfleet.pipelines.music.producers import CsvError, read_search_csv
 from specfleet.queues import Message
 from specfleet.runtime import Rejected
 from specfleet.settings import Settings
+from specfleet.standins import mseed_synth as synth
 from specfleet.status_writer import StatusWriter
 
 
@@ -44,7 +45,7 @@ def test_dlq_commands_name_an_unknown_pipeline_instead_of_a_traceback():
 
 
 def test_lambda_handler_called_without_a_context(settings):
-    arn = "arn:aws:sqs:us-east-1:000000000000:" + settings.status_queue("echo")
+    arn = "arn:aws:sqs:us-east-1:000000000000:" + status_queue(settings, "echo").name
     handler = build_handler(lambda: StatusWriter(settings))
     event = sqs_event(arn, "us-east-1", [Message("m1", "rh", "i-1::1::j1::2024-01-01 00:00:00")])
     assert handler(event, None) == {"batchItemFailures": []}

@@ -12,10 +12,10 @@ from catalog_helpers import catalog_settings, dump_tables, expected_counts, seco
 from helpers import query
 from specfleet.catalog import SpotifyError
 from specfleet.catalog.build import build_catalog
-from specfleet.catalog.fake_sources import FakeSources, FakeWorld, make_world
 from specfleet.catalog.store import dangling_references
 from specfleet.db import connect
 from specfleet.settings import Settings
+from specfleet.standins.catalog_fakes import FakeSources, FakeWorld, make_world
 
 WORLD = make_world(n_main=50, seed=7)
 

@@ -15,14 +15,14 @@ from specfleet.catalog import ChartPageError, SpotifyError
 from specfleet.catalog.build import build_catalog
 from specfleet.catalog.charts import ChartArtist, parse_artist_page, parse_artists_page
 from specfleet.catalog.errors import MissingCredentials
-from specfleet.catalog.fake_sources import (
+from specfleet.catalog.spotify import SpotifyClient
+from specfleet.settings import Settings
+from specfleet.standins.catalog_fakes import (
     FakeSources,
     artist_page,
     artists_page,
     make_world,
 )
-from specfleet.catalog.spotify import SpotifyClient
-from specfleet.settings import Settings
 
 WORLD = make_world(n_main=6, seed=11, tracks_per_artist=3)
 MAIN = ChartArtist(artist_id=WORLD.chart[2], name=WORLD.artists[WORLD.chart[2]].name)

@@ -19,13 +19,15 @@ from catalog_helpers import catalog_artists, expected_counts
 from helpers import query
 from specfleet.catalog import CatalogError
 from specfleet.catalog.embedded_graph import EmbeddedGraph
-from specfleet.catalog.fake_sources import FakeSources, make_world
 from specfleet.catalog.graph import load_neo4j, statements
 from specfleet.cli.main import app
 from specfleet.local.stack import Namespace
+from specfleet.pipelines import status_queue
 from specfleet.pipelines.music.producers import read_search_csv
-from specfleet.status import SearchStatus, Stat
-from specfleet.status_writer import InboundRecord, StatusWriter
+from specfleet.pipelines.search.models import SearchStatus
+from specfleet.standins.catalog_fakes import FakeSources, make_world
+from specfleet.status import InboundRecord, Stat
+from specfleet.status_writer import StatusWriter
 
 WORLD = make_world(n_main=12, seed=3)
 
@@ -118,7 +120,7 @@ def record_search_answers(settings, found: dict[str, int], notfound: list[str]) 
                             views=v) for t, v in found.items()]
     records += [SearchStatus(instance_id="i-1", stat=Stat.SKIPPED, track_id=t, yt_url="NOTFOUND", views=-1)
                 for t in notfound]
-    inbound = [InboundRecord(uuid.uuid4().hex, settings.status_queue("search"), r.encode()) for r in records]
+    inbound = [InboundRecord(uuid.uuid4().hex, status_queue(settings, "search").name, r.encode()) for r in records]
     assert writer.write(inbound).written == len(records)
 
 

@@ -12,7 +12,7 @@ from helpers import count, query, wait_for
 from specfleet.aws import client
 from specfleet.fleet import failover, instances
 from specfleet.fleet.emulator import FleetEmulator
-from specfleet.queues import job_queue
+from specfleet.pipelines import job_queue
 from specfleet.runtime import EXIT_BANNED
 from specfleet.settings import Settings
 

@@ -19,8 +19,8 @@ from cfnlint.decode import cfn_yaml
 from specfleet.aws import client
 from specfleet.fleet import deploy, userdata
 from specfleet.fleet.instances import local_worker_image
-from specfleet.queues import job_queue, status_queue
-from specfleet.settings import STATUS_QUEUES, Settings
+from specfleet.pipelines import job_queue, specs, status_queue
+from specfleet.settings import Settings
 from specfleet.storage import Storage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ def test_template_invariants() -> None:
             expected = defaults.status_max_receives if logical.startswith("Status") else defaults.max_receives
             assert props["RedrivePolicy"]["maxReceiveCount"] == expected, logical
     triggers = [v for v in res.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
-    assert len(triggers) == len(STATUS_QUEUES)
+    assert len(triggers) == len(specs())
     assert all(tr["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for tr in triggers)
     bucket = res["DataBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
@@ -125,7 +125,7 @@ def test_stack_creates_in_moto_and_its_outputs_work(settings: Settings) -> None:
     assert env["SPECFLEET_QUEUE_PREFIX"] == prefix
     deployed = settings.model_copy(update={"queue_prefix": prefix, "bucket": env["SPECFLEET_BUCKET"]})
     # queues: the outputs' URLs are the queues specfleet addresses by name, with DLQ, SSE and visibility
-    for pipeline in STATUS_QUEUES:
+    for pipeline in [spec.name for spec in specs()]:
         jq, sq = job_queue(deployed, pipeline), status_queue(deployed, pipeline)
         assert jq.url.endswith(f"/{prefix}{jq.name[len(prefix):]}")
         attrs = jq.sqs.get_queue_attributes(QueueUrl=sq.url, AttributeNames=["All"])["Attributes"]

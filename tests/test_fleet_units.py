@@ -17,12 +17,12 @@ from specfleet.fleet import userdata
 from specfleet.fleet.ami import bake_user_data
 from specfleet.fleet.autoscale import desired_capacity, load_throughput
 from specfleet.fleet.failover import next_region
-from specfleet.fleet.imds import StubImds
 from specfleet.fleet.instances import FleetError
 from specfleet.fleet.plan import PlanError, plan
-from specfleet.fleet.spot import ImdsClient, termination_notice
 from specfleet.runtime import EXIT_BANNED
+from specfleet.runtime.spot import ImdsClient, termination_notice
 from specfleet.settings import Settings
+from specfleet.standins.imds import StubImds
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINES = ["hydrophone", "search", "download", "spectrogram"]

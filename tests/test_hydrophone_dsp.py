@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from specfleet.pipelines.hydrophone import dsp, synth
+from specfleet.pipelines.hydrophone import dsp
+from specfleet.standins import mseed_synth as synth
 
 SR = 64_000.0
 

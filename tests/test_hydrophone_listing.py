@@ -8,11 +8,11 @@ import json
 import pytest
 
 from specfleet.outbound import HostPolicy
-from specfleet.pipelines.hydrophone import synth
+from specfleet.pipelines import job_queue
 from specfleet.pipelines.hydrophone.listing import ListingError, fetch_listing, parse_listing
-from specfleet.pipelines.hydrophone.ooi_server import OOIServer, day_dir, file_name_for
 from specfleet.pipelines.hydrophone.producer import produce_day
-from specfleet.queues import job_queue
+from specfleet.standins import mseed_synth as synth
+from specfleet.standins.ooi_archive import OOIServer, day_dir, file_name_for
 from specfleet.storage import Storage
 
 DAY = dt.date(2017, 10, 9)

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from obspy import read
 
-from specfleet.jobs import HydroJob
 from specfleet.outbound import FetchLimits, HostPolicy
-from specfleet.pipelines.hydrophone import synth
+from specfleet.pipelines.hydrophone.models import HydroJob
 from specfleet.pipelines.hydrophone.source import decode_mseed, download
 from specfleet.pipelines.hydrophone.worker import hydrophone_of
 from specfleet.runtime import Rejected, Transient
 from specfleet.settings import Settings
+from specfleet.standins import mseed_synth as synth
 
 T0 = dt.datetime(2017, 10, 9, 12)
 

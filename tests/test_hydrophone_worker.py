@@ -15,14 +15,12 @@ import soundfile as sf
 from PIL import Image
 
 from helpers import count, query, wait_for
-from specfleet.jobs import parse_job
-from specfleet.pipelines import get_pipeline
-from specfleet.pipelines.hydrophone import synth
-from specfleet.pipelines.hydrophone.ooi_server import OOIServer, day_dir, file_name_for
+from specfleet.pipelines import get_spec, job_queue, parse_body
 from specfleet.pipelines.hydrophone.producer import produce_day
 from specfleet.pipelines.hydrophone.worker import handle
-from specfleet.queues import job_queue
 from specfleet.runtime import JobContext, StatusSender, Worker
+from specfleet.standins import mseed_synth as synth
+from specfleet.standins.ooi_archive import OOIServer, day_dir, file_name_for
 from specfleet.storage import Storage
 
 DAY = dt.date(2017, 10, 9)
@@ -53,7 +51,7 @@ def settings(settings, archive):
 
 
 def run_worker(settings, **kw) -> Worker:
-    worker = Worker(settings, get_pipeline("hydrophone"), idle_exit_s=1, **kw)
+    worker = Worker(settings, get_spec("hydrophone"), idle_exit_s=1, **kw)
     assert worker.run() == 0
     return worker
 
@@ -167,8 +165,8 @@ def test_redelivered_job_rewrites_the_same_keys_without_duplicate_rows(settings,
     [message] = wait_for(lambda: queue.receive(1, wait_s=1), what="the job")
     # First delivery: the work is done and reported, then the worker "dies"
     # before deleting the job, so SQS hands the same message out again.
-    ctx = JobContext(settings, message, settings.instance_id, StatusSender(settings, "hydrophone"), threading.Event())
-    handle(parse_job("hydrophone", message.body), ctx)
+    ctx = JobContext(settings, message, settings.instance_id, StatusSender(settings, get_spec("hydrophone")), threading.Event())
+    handle(parse_body("hydrophone", message.body), ctx)
     ctx.sender.send_many(ctx.take_reports())
     wait_for(lambda: count(settings, "status_hydro") == 1, what="the first status row")
     storage = Storage(settings)
@@ -188,7 +186,7 @@ def test_redelivered_job_rewrites_the_same_keys_without_duplicate_rows(settings,
 
 
 def status_queue_empty(settings) -> bool:
-    from specfleet.queues import status_queue
+    from specfleet.pipelines import status_queue
 
     d = status_queue(settings, "hydrophone").depth()
     return d["visible"] == 0 and d["in_flight"] == 0

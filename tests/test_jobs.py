@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from specfleet.jobs import DownloadJob, HydroJob, JobValidationError, SpectoJob, parse_job
+from specfleet.jobs import JobValidationError
+from specfleet.pipelines import parse_body as parse_job
+from specfleet.pipelines.download.models import DownloadJob
+from specfleet.pipelines.hydrophone.models import HydroJob
+from specfleet.pipelines.spectrogram.models import SpectoJob
 
 
 def test_valid_jobs_parse():

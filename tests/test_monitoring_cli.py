@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from helpers import count, query, wait_for
 from specfleet.cli.main import app
-from specfleet.pipelines import get_pipeline
-from specfleet.queues import dead_letter_queue, job_queue
+from specfleet.pipelines import get_spec, job_queue
+from specfleet.queues import dead_letter_queue
 from specfleet.runtime import Worker
 
 runner = CliRunner()
@@ -28,7 +28,7 @@ def test_status_json_matches_tables_and_queues(namespace, settings):
     q = job_queue(settings, "echo")
     q.send_json({"job_id": f"j{i}"} for i in range(10))
     q.send(["not json", '{"job_id": ""}'])  # rejected by the worker: stat 0 rows
-    worker = Worker(settings, get_pipeline("echo"), concurrency=4, idle_exit_s=1)
+    worker = Worker(settings, get_spec("echo"), concurrency=4, idle_exit_s=1)
     worker.run()
     wait_for(lambda: count(settings, "status_echo") == 12, what="12 echo status rows")
     q.send_json({"job_id": f"later{i}"} for i in range(8))  # backlog nobody works on

@@ -9,6 +9,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from helpers import count, wait_for
+from specfleet.pipelines import job_queue
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "feed_and_watch.ipynb"
 
@@ -27,7 +28,7 @@ def test_feed_and_watch_notebook_runs(namespace, settings, monkeypatch):
         o.get("text", "") for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
     )
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert f"queue: {settings.job_queue('echo')}" in outputs  # it used our namespace, not a default
+    assert f"queue: {job_queue(settings, 'echo').name}" in outputs  # it used our namespace, not a default
     assert "sent 16 jobs" in outputs
     assert "done= 16" in outputs  # the watch loop saw the work finish
     # the jobs really flowed through the stack into this namespace's Postgres

@@ -19,7 +19,7 @@ from helpers import wait_for
 from monitoring_seed import seed_status_history
 from specfleet.cli.main import app
 from specfleet.monitoring import summary
-from specfleet.queues import job_queue
+from specfleet.pipelines import job_queue
 from specfleet.report import write_report
 from specfleet.storage import Storage
 

@@ -12,7 +12,8 @@ from helpers import query
 from monitoring_seed import seed_status_history, t
 from specfleet.local.stack import Namespace
 from specfleet.monitoring import summary
-from specfleet.queues import dead_letter_queue, job_queue
+from specfleet.pipelines import job_queue
+from specfleet.queues import dead_letter_queue
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 from helpers import count, query, wait_for
-from specfleet.pipelines.music.download import PIPELINE, audio_key, ffmpeg_path
+from specfleet.pipelines import get_spec, job_queue
+from specfleet.pipelines.download import SPEC as PIPELINE
+from specfleet.pipelines.download.worker import audio_key, ffmpeg_path
 from specfleet.pipelines.music.producers import produce_download
-from specfleet.pipelines.music.video_site import VideoSite
-from specfleet.queues import job_queue
+from specfleet.pipelines.search.models import SearchStatus
 from specfleet.runtime import EXIT_BANNED, EXIT_OK, StatusSender, Worker
-from specfleet.status import SearchStatus, Stat
+from specfleet.standins.video_site import VideoSite
+from specfleet.status import Stat
 from specfleet.storage import Storage
 
 
@@ -50,7 +52,7 @@ def test_tracks_download_end_to_end_from_track_url(settings, site, tmp_path):
     n = 4
     s = music_settings(settings, site, tmp_path)
     seconds = {f"trk{i}": 3 + i for i in range(n)}
-    search_status = StatusSender(s, "search")  # track_url comes from search status messages
+    search_status = StatusSender(s, get_spec("search"))  # track_url comes from search status messages
     for tid, secs in seconds.items():
         site.add_video(f"v{tid}", f"Artist {tid} - Song", seconds=secs)
         search_status.send(SearchStatus(instance_id="i-search", stat=Stat.DONE, track_id=tid,

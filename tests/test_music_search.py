@@ -11,6 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from helpers import count, query, wait_for
+from specfleet.pipelines import job_queue
 from specfleet.pipelines.music.producers import (
     CsvError,
     produce_download,
@@ -18,12 +19,11 @@ from specfleet.pipelines.music.producers import (
     read_download_csv,
     read_search_csv,
 )
-from specfleet.pipelines.music.search import PIPELINE
-from specfleet.pipelines.music.search_backends import SeleniumBackend, YtDlpBackend, parse_views, views_from_label
-from specfleet.pipelines.music.video_site import VideoSite
-from specfleet.queues import job_queue
+from specfleet.pipelines.search import SPEC as PIPELINE
+from specfleet.pipelines.search.backends import SeleniumBackend, YtDlpBackend, parse_views, views_from_label
 from specfleet.runtime import EXIT_OK, Banned, Rejected, Worker
 from specfleet.settings import Settings
+from specfleet.standins.video_site import VideoSite
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from specfleet.pipelines.music.search_backends import SearchResult
-from specfleet.pipelines.music.title_match import RULES, TrackQuery, first_match, match_rule, words
+from specfleet.pipelines.search.backends import SearchResult
+from specfleet.pipelines.search.title_match import RULES, TrackQuery, first_match, match_rule, words
 
 ATW = TrackQuery("Around the World", "Daft Punk")  # Q 5 words, K 3, A 2
 

@@ -12,9 +12,11 @@ import uuid
 import pytest
 
 from helpers import count, query
-from specfleet.pipelines.music.track_url import upsert_track_urls
-from specfleet.status import SearchStatus, Stat
-from specfleet.status_writer import DERIVED_ROWS, InboundRecord, StatusWriter
+from specfleet.pipelines import status_queue
+from specfleet.pipelines.search.models import SearchStatus
+from specfleet.pipelines.search.track_url import upsert_track_urls
+from specfleet.status import InboundRecord, Stat
+from specfleet.status_writer import StatusWriter
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0)
 URL1, URL2 = "https://www.youtube.com/watch?v=one", "https://www.youtube.com/watch?v=two"
@@ -23,7 +25,7 @@ URL1, URL2 = "https://www.youtube.com/watch?v=one", "https://www.youtube.com/wat
 def record(settings, *, stat=Stat.DONE, url=URL1, views=10, at=T0, track="t1", query_text="Around The World Daft Punk",
            message_id=None):
     status = SearchStatus(instance_id="i-1", stat=stat, track_id=track, yt_url=url, views=views, date=at)
-    return InboundRecord(message_id or uuid.uuid4().hex, settings.status_queue("search"), status.encode(),
+    return InboundRecord(message_id or uuid.uuid4().hex, status_queue(settings, "search").name, status.encode(),
                          {"query": query_text} if query_text else {})
 
 
@@ -82,12 +84,12 @@ def test_derived_row_commits_with_the_status_row_or_not_at_all(settings, monkeyp
         upsert_track_urls(cur, records)
         raise RuntimeError("crash after deriving")
 
-    monkeypatch.setitem(DERIVED_ROWS, "search", derive_then_fail)
+    monkeypatch.setattr("specfleet.pipelines.search.track_url.upsert_track_urls", derive_then_fail)
     writer = StatusWriter(settings, publish_fn=lambda subject, body: None)
     with pytest.raises(RuntimeError, match="crash after deriving"):
         writer.write([record(settings, track="t7")])
     assert count(settings, "status_search") == 0 and count(settings, "track_url") == 0
-    monkeypatch.setitem(DERIVED_ROWS, "search", upsert_track_urls)
+    monkeypatch.undo()
     assert writer.write([record(settings, track="t7")]).written == 1
     assert count(settings, "status_search") == 1 and track_row(settings, "t7")[0] == URL1
 

@@ -16,10 +16,12 @@ import pytest
 from helpers import count, query, wait_for
 from specfleet.local.poller import StatusPoller
 from specfleet.local.stack import Namespace
-from specfleet.queues import dead_letter_queue, job_queue, status_queue
+from specfleet.pipelines import get_spec, job_queue, status_queue
+from specfleet.pipelines.echo import EchoStatus
+from specfleet.queues import dead_letter_queue
 from specfleet.runtime.status_sender import StatusSender
 from specfleet.standins.faults import FaultProxy
-from specfleet.status import EchoStatus, Stat
+from specfleet.status import Stat
 
 OUTAGE_S = 60
 
@@ -88,7 +90,7 @@ def test_status_writer_rides_out_a_60_s_database_outage_without_dead_lettering(s
                                    "outage_backoff_max_s": 4, "db_connect_timeout_s": 2})
     poller = StatusPoller(proxied).start()
     try:
-        sender = StatusSender(s, "echo")
+        sender = StatusSender(s, get_spec("echo"))
         first = [f"w{i:03d}" for i in range(20)]
         for j in first:
             sender.send(EchoStatus(instance_id="i-1", stat=Stat.DONE, job_id=j), dedupe_key=f"{j}/done")

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from specfleet.outbound import FetchLimits, HostPolicy, OutboundRefused, guard_connections
+from specfleet.pipelines.download.worker import fetch_mp3
 from specfleet.pipelines.hydrophone.source import download
-from specfleet.pipelines.music.download import fetch_mp3
 from specfleet.runtime import Rejected, Transient
 from specfleet.settings import Settings
 from specfleet.standins.faults import HostileSource

@@ -11,8 +11,8 @@ import threading
 
 from helpers import count, query, wait_for
 from specfleet.local.stack import Namespace
-from specfleet.pipelines import get_pipeline
-from specfleet.queues import dead_letter_queue, job_queue
+from specfleet.pipelines import get_spec, job_queue
+from specfleet.queues import dead_letter_queue
 from specfleet.runtime import Heartbeat, Metrics, Worker
 
 
@@ -46,7 +46,7 @@ def test_job_survives_worker_killed_mid_job(namespace: Namespace):
     assert count(s, "status_echo") == 0, "killed before any job finished"
 
     survivor = Worker(s.model_copy(update={"visibility_timeout_s": 3, "instance_id": "survivor"}),
-                      get_pipeline("echo"), concurrency=4, idle_exit_s=8)
+                      get_spec("echo"), concurrency=4, idle_exit_s=8)
     assert survivor.run() == 0
     wait_for(lambda: count(s, "status_echo") >= 4, what="4 status rows")
     rows = query(s, "SELECT job_id, instance_id, stat FROM status_echo ORDER BY job_id")
@@ -61,7 +61,7 @@ def test_always_failing_job_lands_in_dlq(stack):
         s = ns.settings
         q = job_queue(s, "echo")
         q.send_json([{"job_id": "doomed", "fail": True}, {"job_id": "fine"}])
-        worker = Worker(s, get_pipeline("echo"), concurrency=2, idle_exit_s=6)
+        worker = Worker(s, get_spec("echo"), concurrency=2, idle_exit_s=6)
         worker.run()
         dlq = dead_letter_queue(q)
         wait_for(lambda: dlq.depth()["visible"] == 1, timeout=20, what="the failing job in the DLQ")
@@ -83,7 +83,7 @@ def test_heartbeat_keeps_long_job_invisible(namespace: Namespace):
     heartbeats = [Heartbeat(2, interval_s=0.5), Heartbeat(2, interval_s=0.5)]
     metrics = [Metrics(), Metrics()]
     workers = [
-        Worker(s.model_copy(update={"instance_id": f"w{i}"}), get_pipeline("echo"), concurrency=1, idle_exit_s=4,
+        Worker(s.model_copy(update={"instance_id": f"w{i}"}), get_spec("echo"), concurrency=1, idle_exit_s=4,
                middleware=[heartbeats[i], metrics[i]])
         for i in range(2)
     ]

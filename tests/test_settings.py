@@ -10,7 +10,8 @@ import pytest
 
 from specfleet.aws import client
 from specfleet.db import DatabaseNotConfigured, resolve_dsn
-from specfleet.settings import Settings, pipeline_for_queue
+from specfleet.pipelines import job_queue, pipeline_for_queue, status_queue
+from specfleet.settings import Settings
 
 
 def test_environment_prefix_and_aws_variables(monkeypatch):
@@ -19,10 +20,11 @@ def test_environment_prefix_and_aws_variables(monkeypatch):
     monkeypatch.setenv("SPECFLEET_VISIBILITY_TIMEOUT_S", "300")
     s = Settings()
     assert s.region == "eu-west-1"
-    assert s.job_queue("download") == "dev_jobs_download"
-    assert s.status_queue("download") == "dev_status"
+    assert job_queue(s, "download").name == "dev_jobs_download"
+    assert status_queue(s, "download").name == "dev_status"
     assert s.visibility_timeout_s == 300
-    assert pipeline_for_queue("dev_status_specto", "dev_") == ("spectrogram", "status")
+    spec, kind = pipeline_for_queue("dev_status_specto", "dev_")
+    assert (spec.name, kind) == ("spectrogram", "status")
     with pytest.raises(KeyError):
         pipeline_for_queue("dev_other", "dev_")
 

@@ -16,9 +16,9 @@ import pytest
 
 from helpers import count, query, wait_for
 from specfleet.local.stack import Namespace
-from specfleet.pipelines import get_pipeline
+from specfleet.pipelines import get_spec, job_queue, status_queue
 from specfleet.pipelines.spectrogram.producer import ProduceReport, plan_jobs, produce
-from specfleet.queues import Message, job_queue, status_queue
+from specfleet.queues import Message
 from specfleet.runtime import Metrics, Middleware, Worker, default_middleware
 from specfleet.settings import Settings
 from specfleet.storage import Storage
@@ -51,7 +51,7 @@ class Stall(Seen):
 
 def _worker(settings: Settings, *extra: Middleware) -> Worker:
     mw = default_middleware(settings) + list(extra)
-    return Worker(settings, get_pipeline("spectrogram"), concurrency=3, middleware=mw, idle_exit_s=1)
+    return Worker(settings, get_spec("spectrogram"), concurrency=3, middleware=mw, idle_exit_s=1)
 
 
 @dataclass
@@ -139,7 +139,7 @@ def test_redelivered_job_same_keys_no_duplicate_rows(run, tmp_path):
 
     release = threading.Event()
     stall = Stall(release)
-    first = Worker(settings, get_pipeline("spectrogram"), concurrency=1, middleware=[Metrics(), stall], idle_exit_s=1)
+    first = Worker(settings, get_spec("spectrogram"), concurrency=1, middleware=[Metrics(), stall], idle_exit_s=1)
     first_exit: list[int] = []
     thread = threading.Thread(target=lambda: first_exit.append(first.run()), daemon=True)
     thread.start()

@@ -10,15 +10,14 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from specfleet.status import (
-    STATUS_MODELS,
-    DownloadStatus,
-    HydroStatus,
-    SearchStatus,
-    SpectoStatus,
-    Stat,
-    StatusFormatError,
-)
+from specfleet.pipelines import specs
+from specfleet.pipelines.download.models import DownloadStatus
+from specfleet.pipelines.hydrophone.models import HydroStatus
+from specfleet.pipelines.search.models import SearchStatus
+from specfleet.pipelines.spectrogram.models import SpectoStatus
+from specfleet.status import Stat, StatusFormatError
+
+STATUS_MODELS = {spec.name: spec.status_model for spec in specs()}
 
 # Text that can legally appear in a field: no '::', no line breaks, no
 # control characters SQS cannot carry (NUL among them), and no

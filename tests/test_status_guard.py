@@ -11,12 +11,13 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from helpers import count, query, wait_for
-from specfleet.jobs import JOB_MODELS
-from specfleet.pipelines import PIPELINES, get_pipeline
-from specfleet.queues import Message, dead_letter_queue, job_queue
+from specfleet.pipelines import get_spec, job_queue, names, specs
+from specfleet.queues import Message, dead_letter_queue
 from specfleet.runtime import JobContext, StatusSender, Worker
 from specfleet.settings import Settings
-from specfleet.status import STATUS_MODELS, Stat
+from specfleet.status import Stat
+
+STATUS_MODELS = {spec.name: spec.status_model for spec in specs()}
 
 #: Any text at all, framing characters included.
 hostile_text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
@@ -33,7 +34,7 @@ def test_any_field_values_still_make_a_sendable_status_message(pipeline: str, da
             continue
         values[name] = data.draw(hostile_text if info.annotation is str else st.integers(0, 1000), label=name)
     record = model(stat=Stat.DONE, **values)
-    out = StatusSender(Settings(), pipeline).message(record, reason="why")
+    out = StatusSender(Settings(), get_spec(pipeline)).message(record, reason="why")
     decoded = model.decode(out.body)  # the writer can read it: right count, right types
     for name, value in values.items():
         got = getattr(decoded, name)
@@ -43,15 +44,14 @@ def test_any_field_values_still_make_a_sendable_status_message(pipeline: str, da
     assert out.attributes["reason"].endswith("why")
 
 
-@pytest.mark.parametrize("pipeline", sorted(PIPELINES))
+@pytest.mark.parametrize("pipeline", names())
 def test_every_pipeline_phrases_an_unreadable_job_as_a_sendable_status(pipeline: str):
-    spec = get_pipeline(pipeline)
+    spec = get_spec(pipeline)
     message = Message("m-1", "rh", '{"garbage": "::\\n"}')
-    ctx = JobContext(Settings(), message, "i-1", StatusSender(Settings(), pipeline), threading.Event())
+    ctx = JobContext(Settings(), message, "i-1", StatusSender(Settings(), get_spec(pipeline)), threading.Event())
     for stat in (Stat.FAILED, Stat.SKIPPED, Stat.BANNED):
         record = spec.failure_status(None, ctx, stat)
         assert STATUS_MODELS[pipeline].decode(ctx.sender.message(record).body).stat == stat
-    assert JOB_MODELS[pipeline] is spec.job_model
 
 
 def test_hydrophone_url_ending_in_a_colon_gets_its_row_once_and_leaves_the_queue(settings):
@@ -59,7 +59,7 @@ def test_hydrophone_url_ending_in_a_colon_gets_its_row_once_and_leaves_the_queue
     bad_url = "https://rawdata.oceanobservatories.org/files/x/OO-HYVM1--YDH-2017-10-09T00:00:00.000000.mseed:"
     queue = job_queue(settings, "hydrophone")
     queue.send_json([{"file_url": bad_url}])
-    worker = Worker(settings, get_pipeline("hydrophone"), idle_exit_s=2)
+    worker = Worker(settings, get_spec("hydrophone"), idle_exit_s=2)
     assert worker.run() == 0
     assert worker.metrics()["rejected"] == 1
     wait_for(lambda: count(settings, "status_hydro") == 1, what="the status row")

@@ -14,12 +14,14 @@ import pytest
 from helpers import count, query, wait_for
 from lambdas.status_writer.handler import build_handler
 from specfleet.aws import client
-from specfleet.db import migrate
 from specfleet.local.poller import sqs_event
 from specfleet.local.postgres import EmbeddedPostgres
-from specfleet.queues import Message, ensure_queue, status_queue
+from specfleet.pipelines import get_spec, status_queue
+from specfleet.pipelines.download.models import DownloadStatus
+from specfleet.pipelines.schema import migrate
+from specfleet.queues import Message, ensure_queue
 from specfleet.runtime.status_sender import StatusSender
-from specfleet.status import DownloadStatus, Stat
+from specfleet.status import Stat
 from specfleet.status_writer import StatusWriter
 
 
@@ -44,7 +46,7 @@ def test_batch_with_malformed_records_keeps_every_record(settings):
 
 
 def test_hostile_and_unicode_values_are_stored_verbatim(settings):
-    sender = StatusSender(settings, "download")
+    sender = StatusSender(settings, get_spec("download"))
     values = [
         "Robert'); DROP TABLE status;--",
         "1 OR 1=1",
@@ -62,7 +64,7 @@ def test_hostile_and_unicode_values_are_stored_verbatim(settings):
 
 
 def test_redelivered_and_deduplicated_messages_add_no_rows(settings):
-    sender = StatusSender(settings, "download")
+    sender = StatusSender(settings, get_spec("download"))
     rec = DownloadStatus(instance_id="i-1", stat=Stat.DONE, track_id="t1", yt_url="u")
     for _ in range(3):  # the same job result sent three times (e.g. a redelivered job)
         sender.send(rec, dedupe_key="job-msg-1/0")
@@ -90,7 +92,7 @@ def test_database_down_fails_whole_batch_then_writes_once(tmp_path: Path, settin
         s = settings.model_copy(update={"db_dsn": dsn, "db_connect_timeout_s": 2})
         handler = build_handler(lambda: writer)
         writer = StatusWriter(s)
-        arn = "arn:aws:sqs:us-east-1:000000000000:" + s.status_queue("hydrophone")
+        arn = "arn:aws:sqs:us-east-1:000000000000:" + status_queue(s, "hydrophone").name
         messages = [
             Message(f"m{i}", "rh", f"i-1::1::http://h/f{i}.mseed::60::2024-01-01 00:00:00") for i in range(10)
         ]
@@ -120,10 +122,10 @@ def test_alerts_are_coalesced_and_rate_limited(settings):
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox.arn(), Attributes={"RawMessageDelivery": "false"})
 
     writer = StatusWriter(settings)  # default interval: 300 s
-    arn = "arn:aws:sqs:us-east-1:000000000000:" + settings.status_queue("download")
+    arn = "arn:aws:sqs:us-east-1:000000000000:" + status_queue(settings, "download").name
 
     def batch(stat: int, n: int) -> list:
-        from specfleet.status_writer import InboundRecord
+        from specfleet.status import InboundRecord
 
         return [InboundRecord(uuid.uuid4().hex, arn.rsplit(":", 1)[-1],
                               f"i-{k}::{stat}::t{k}::u::2024-01-01 00:00:00") for k in range(n)]
@@ -152,9 +154,9 @@ def test_alerts_are_coalesced_and_rate_limited(settings):
 
 
 def test_record_the_database_refuses_is_rejected_not_blocking_the_batch(settings):
-    from specfleet.status_writer import InboundRecord
+    from specfleet.status import InboundRecord
 
-    queue_name = settings.status_queue("spectrogram")
+    queue_name = status_queue(settings, "spectrogram").name
     ok = [f"i-1::1::t1::{w}::{20 * w}::{20 * w + 30}::256::938::2024-01-01 00:00:00" for w in range(4)]
     too_big = "i-1::1::t1::99999999999::0::30::256::938::2024-01-01 00:00:00"  # valid text, int overflow in SQL
     batch = [InboundRecord(f"m{i}", queue_name, body) for i, body in enumerate([*ok[:2], too_big, *ok[2:]])]
@@ -167,9 +169,9 @@ def test_record_the_database_refuses_is_rejected_not_blocking_the_batch(settings
 
 def test_a_9000_character_dedupe_key_does_not_send_its_batch_to_the_dlq(settings):
     """Issue 14 item 1: the key is outside input; a huge one is stored hashed."""
-    from specfleet.status_writer import InboundRecord
+    from specfleet.status import InboundRecord
 
-    queue_name = settings.status_queue("download")
+    queue_name = status_queue(settings, "download").name
     good = [InboundRecord(f"g{i}", queue_name, f"i-1::1::t{i}::https://youtu.be/v{i}::2024-01-01 00:00:00",
                           {"dedupe_key": f"msg-{i}/done"}) for i in range(8)]
     poison = InboundRecord("p", queue_name, "i-1::1::tp::https://youtu.be/vp::2024-01-01 00:00:00",
@@ -196,7 +198,7 @@ def test_a_9000_character_dedupe_key_does_not_send_its_batch_to_the_dlq(settings
 )
 def test_only_connection_class_errors_fail_the_whole_batch(settings, errcode, isolated):
     """A real PostgreSQL raising each SQLSTATE for one poison record (a trigger)."""
-    from specfleet.status_writer import InboundRecord
+    from specfleet.status import InboundRecord
 
     conn = psycopg2.connect(settings.db_dsn.get_secret_value())
     with conn, conn.cursor() as cur:
@@ -207,7 +209,7 @@ def test_only_connection_class_errors_fail_the_whole_batch(settings, errcode, is
         )
         cur.execute("CREATE TRIGGER poison BEFORE INSERT ON status FOR EACH ROW EXECUTE FUNCTION poison()")
     conn.close()
-    queue_name = settings.status_queue("download")
+    queue_name = status_queue(settings, "download").name
     batch = [InboundRecord(f"m{i}", queue_name, f"i-1::1::{t}::u::2024-01-01 00:00:00")
              for i, t in enumerate(["a", "b", "poison", "c", "d", "e", "f", "g", "h"])]
     result = StatusWriter(settings).write(batch)

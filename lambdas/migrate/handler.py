@@ -1,4 +1,4 @@
-"""Lambda that applies specfleet's database migrations (specfleet/schema).
+"""Lambda that applies specfleet's database migrations (core and each pipeline's).
 
 The database is private to the VPC, so `specfleet infra deploy` invokes this
 function once after each create/update instead of connecting itself.
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from specfleet.db import connect, migrate
+from specfleet.db import connect
+from specfleet.pipelines.schema import migrate
 from specfleet.settings import Settings
 
 

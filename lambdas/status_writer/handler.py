@@ -25,7 +25,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from specfleet.queues import Message, Queue
 from specfleet.settings import Settings
-from specfleet.status_writer import InboundRecord, StatusWriter, retry_after_s
+from specfleet.status import InboundRecord
+from specfleet.status_writer import StatusWriter, retry_after_s
 
 # stderr so a local run keeps stdout clean for command output (Lambda sends both to CloudWatch)
 logger = Logger(service="specfleet-status-writer", logger_handler=logging.StreamHandler(sys.stderr))

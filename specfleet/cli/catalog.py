@@ -20,7 +20,8 @@ def _settings():  # type: ignore[no-untyped-def]
 
 
 def _conn():  # type: ignore[no-untyped-def]
-    from ..db import connect, migrate
+    from ..db import connect
+    from ..pipelines.schema import migrate
 
     conn = connect(_settings())
     migrate(conn)
@@ -40,7 +41,8 @@ def build(
 
     from ..catalog import CatalogError
     from ..catalog.build import BuildReport, build_catalog
-    from ..db import connect, migrate
+    from ..db import connect
+    from ..pipelines.schema import migrate
 
     s = _settings()
     conn = connect(s)

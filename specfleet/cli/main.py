@@ -1,7 +1,8 @@
-"""The ``specfleet`` command. Core commands live here; each pipeline, the
-fleet and the monitoring tools add theirs from a small module that
-exposes ``register(app, produce)`` (see ``PLUGINS``). Keep those modules
-light: import heavy libraries inside the command functions."""
+"""The ``specfleet`` command. Core commands live here; each pipeline adds
+its own through its spec's ``cli`` reference, and the fleet, monitoring and
+catalog tools through ``TOOLS``: each a small module exposing
+``register(app, produce)``. Keep those modules light: import heavy
+libraries inside the command functions."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..settings import JOB_QUEUES, Settings
+from ..pipelines import UnknownPipeline, get_spec, specs
+from ..settings import Settings
 
 app = typer.Typer(help="specfleet: queue-driven audio-processing fleets on AWS.", no_args_is_help=True)
 local_app = typer.Typer(help="The embedded local stack (moto server + PostgreSQL + status poller).")
@@ -28,11 +30,8 @@ app.add_typer(dlq_app, name="dlq")
 
 console = Console(stderr=True)
 
-#: Modules that add commands: each defines ``register(app, produce_app)``.
-PLUGINS = [
-    "specfleet.cli.hydrophone",
-    "specfleet.cli.music",
-    "specfleet.cli.spectrogram",
+#: Tools (not pipelines) that add commands: each defines ``register(app, produce_app)``.
+TOOLS = [
     "specfleet.cli.fleet",
     "specfleet.cli.monitoring",
     "specfleet.cli.catalog",
@@ -127,31 +126,40 @@ def local_poll() -> None:
 
 
 # --- produce / work ----------------------------------------------------------------
-@produce_app.command("echo")
 def produce_echo(
     count: int = typer.Option(10, min=1, help="How many jobs."),
     sleep: float = typer.Option(0.0, help="Seconds each job works."),
 ) -> None:
     """Trivial jobs that exercise the whole path (smoke test for a deployment)."""
-    from ..queues import job_queue
-
-    sent = job_queue(settings(), "echo").send_json({"job_id": f"echo-{i}", "sleep_s": sleep} for i in range(count))
+    sent = get_spec("echo").jobs(settings()).send_json({"job_id": f"echo-{i}", "sleep_s": sleep} for i in range(count))
     console.print(f"enqueued {sent} echo jobs")
+
+
+def register_echo(app: typer.Typer, produce: typer.Typer) -> None:
+    produce.command("echo")(produce_echo)
+
+
+def pipeline_name(value: str) -> str:
+    """A registered pipeline's name, or a usage error naming the choices."""
+    try:
+        return get_spec(value).name
+    except UnknownPipeline as err:
+        raise typer.BadParameter(str(err)) from None
 
 
 @app.command()
 def work(
-    pipeline: str = typer.Argument(..., help=f"One of: {', '.join(JOB_QUEUES)}"),
+    pipeline: str = typer.Argument(..., help="The pipeline whose jobs to take.", callback=pipeline_name),
     concurrency: int = typer.Option(0, help="Jobs at once (0: the pipeline's default / one per CPU)."),
     idle_exit: float | None = typer.Option(None, help="Exit after the queue was empty this many seconds."),
     max_jobs: int | None = typer.Option(None, help="Exit after taking this many jobs."),
 ) -> None:
     """Consume a pipeline's job queue until stopped (SIGTERM hands jobs back)."""
-    from ..pipelines import get_pipeline
+    from ..pipelines import get_spec
     from ..runtime import Worker
 
     worker = Worker(
-        settings(), get_pipeline(pipeline), concurrency=concurrency or None, idle_exit_s=idle_exit, max_jobs=max_jobs
+        settings(), get_spec(pipeline), concurrency=concurrency or None, idle_exit_s=idle_exit, max_jobs=max_jobs
     )
     code = worker.run()
     console.print(f"worker stopped: {worker.metrics()}")
@@ -196,14 +204,14 @@ def status(
 @dlq_app.command("list")
 def dlq_list() -> None:
     """Messages waiting in each dead-letter queue."""
-    from ..queues import dead_letter_queue, job_queue, status_queue
+    from ..queues import dead_letter_queue
 
     s = settings()
     table = Table(title="dead-letter queues")
     table.add_column("queue")
     table.add_column("messages", justify="right")
-    for pipeline in JOB_QUEUES:
-        for q in (job_queue(s, pipeline), status_queue(s, pipeline)):
+    for spec in specs():
+        for q in (spec.jobs(s), spec.statuses(s)):
             dlq = dead_letter_queue(q)
             table.add_row(dlq.name, str(dlq.depth()["visible"]))
     Console().print(table)
@@ -226,13 +234,13 @@ def dlq_redrive(
 
 
 def _source_queue(pipeline: str, status_queue_too: bool):  # type: ignore[no-untyped-def]
-    from ..queues import job_queue, status_queue
-
-    if pipeline not in JOB_QUEUES:
-        console.print(f"[red]unknown pipeline {pipeline!r}[/]; choose one of {', '.join(JOB_QUEUES)}")
-        raise typer.Exit(2)
+    try:
+        spec = get_spec(pipeline)
+    except UnknownPipeline as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(2) from None
     s = settings()
-    return status_queue(s, pipeline) if status_queue_too else job_queue(s, pipeline)
+    return spec.statuses(s) if status_queue_too else spec.jobs(s)
 
 
 def _dlq_of(pipeline: str, status_queue_too: bool):  # type: ignore[no-untyped-def]
@@ -317,7 +325,10 @@ def demo(
 
 
 def _load_plugins() -> None:
-    for name in PLUGINS:
+    for spec in specs():
+        if spec.cli is not None:
+            spec.cli.load()(app, produce_app)
+    for name in TOOLS:
         import_module(name).register(app, produce_app)
 
 

@@ -19,7 +19,7 @@ def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console)
 
 
-def register(app: typer.Typer, produce_app: typer.Typer) -> None:
+def register_search(app: typer.Typer, produce_app: typer.Typer) -> None:
     @produce_app.command("search")
     def produce_search_cmd(
         queries: Path = typer.Option(..., "--queries", help="CSV with columns track_id,query."),
@@ -44,6 +44,8 @@ def register(app: typer.Typer, produce_app: typer.Typer) -> None:
         if as_json:
             print(json.dumps({"total": report.total, "enqueued": report.enqueued, "skipped": report.skipped}))
 
+
+def register_download(app: typer.Typer, produce_app: typer.Typer) -> None:
     @produce_app.command("download")
     def produce_download_cmd(
         csv: Path | None = typer.Option(None, "--csv", help="CSV with columns track_id,yt_url (default: the found track_url rows)."),

@@ -63,7 +63,7 @@ class Decision:
 
 def decide(settings: Settings, pipeline: str, interval_s: float | None = None) -> Decision:
     """Read the queue's backlog (visible + in flight) and compute the target."""
-    from ..queues import job_queue
+    from ..pipelines import job_queue
 
     depth = job_queue(settings, pipeline).depth()
     backlog = depth["visible"] + depth["in_flight"]

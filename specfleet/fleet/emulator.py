@@ -34,8 +34,8 @@ from ..aws import aws_retry
 from ..local.stack import EMULATOR_CREDENTIALS
 from ..runtime.worker import EXIT_BANNED
 from ..settings import Settings
+from ..standins.imds import StubImds
 from . import instances, userdata
-from .imds import StubImds
 
 log = logging.getLogger("specfleet.fleet.emulator")
 

@@ -17,8 +17,9 @@ from typing import Any
 
 from ..aws import aws_retry
 from ..db import connect
+from ..pipelines import get_spec
 from ..settings import Settings
-from ..status import Stat, model_for
+from ..status import Stat
 from . import instances
 from .instances import TAG_RELAUNCHED, TAG_SOURCE_AMI, FleetError
 
@@ -67,7 +68,7 @@ def ensure_ami(settings: Settings, source_region: str, image_id: str, target_reg
 
 
 def banned_instance_ids(settings: Settings, pipeline: str) -> set[str]:
-    table = model_for(pipeline).table
+    table = get_spec(pipeline).status_model.table
     conn = connect(settings)
     try:
         with conn.cursor() as cur:

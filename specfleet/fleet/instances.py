@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..aws import aws_retry, client
-from ..settings import JOB_QUEUES, Settings
+from ..pipelines import UnknownPipeline, get_spec
+from ..settings import Settings
 from . import userdata
 
 TAG_PIPELINE = "specfleet:pipeline"
@@ -51,8 +52,10 @@ def ec2(settings: Settings, region: str | None = None) -> Any:
 
 
 def check_pipeline(pipeline: str) -> None:
-    if pipeline not in JOB_QUEUES:
-        raise FleetError(f"unknown pipeline {pipeline!r}; choose one of {', '.join(JOB_QUEUES)}")
+    try:
+        get_spec(pipeline)
+    except UnknownPipeline as err:
+        raise FleetError(str(err)) from None
 
 
 def resolve_ami(settings: Settings, region: str) -> str:

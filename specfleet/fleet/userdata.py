@@ -27,8 +27,9 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from ..pipelines import UnknownPipeline, get_spec
 from ..runtime.worker import EXIT_BANNED
-from ..settings import JOB_QUEUES, Settings
+from ..settings import Settings
 
 ENV_BEGIN = "# --- specfleet:env ---"
 ENV_END = "# --- end specfleet:env ---"
@@ -109,8 +110,10 @@ def render(pipeline: str, env: dict[str, str], *, for_cloudformation: bool = Fal
     Values are restricted to a shell-safe alphabet (they sit in an unquoted
     heredoc); with ``for_cloudformation`` they may also be ``${Ref}``s.
     """
-    if pipeline not in JOB_QUEUES:
-        raise UserDataError(f"unknown pipeline {pipeline!r}; choose one of {', '.join(JOB_QUEUES)}")
+    try:
+        get_spec(pipeline)
+    except UnknownPipeline as err:
+        raise UserDataError(str(err)) from None
     lines = [f"SPECFLEET_INSTANCE_ID={INSTANCE_ID_REF}", f"SPECFLEET_PIPELINE={pipeline}"]
     for key, value in env.items():
         if not _KEY.fullmatch(key):

@@ -14,9 +14,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..queues import Message, Queue, status_queue
+from ..pipelines import specs
+from ..queues import Message, Queue
 from ..runtime.outage import Outages, client_endpoint, is_outage
-from ..settings import STATUS_QUEUES, Settings
+from ..settings import Settings
 from ..status_writer import StatusWriter
 
 log = logging.getLogger("specfleet.local.poller")
@@ -59,8 +60,8 @@ class StatusPoller:
         self._lock = threading.Lock()
 
     def start(self) -> StatusPoller:
-        for pipeline in STATUS_QUEUES:
-            q = status_queue(self.settings, pipeline)
+        for spec in specs():
+            q = spec.statuses(self.settings)
             t = threading.Thread(target=self._run, args=(q,), name=f"poll-{q.name}", daemon=True)
             t.start()
             self._threads.append(t)

@@ -96,8 +96,9 @@ def read_state(root: Path) -> StackState | None:
 def provision(settings: Settings) -> None:
     """Create queues (+DLQs), bucket, topic and tables for one namespace."""
     from ..aws import client
-    from ..db import connect, migrate
-    from ..queues import ensure_all_queues
+    from ..db import connect
+    from ..pipelines import ensure_all_queues
+    from ..pipelines.schema import migrate
     from ..storage import Storage
 
     ensure_all_queues(settings)

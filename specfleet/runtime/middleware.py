@@ -1,8 +1,10 @@
 """Cross-cutting concerns, each a small composable piece (dramatiq style).
 
 A middleware sees the worker start and stop and every job before and after
-it runs. The worker calls hooks in list order before a job and in reverse
-order after it.
+it runs; the worker calls hooks in list order before a job and in reverse
+order after it. Middleware sees the worker only through ``WorkerControl``:
+what is in flight, extending its visibility, stopping, and the one ban
+report -- never the worker's queue, threads or bookkeeping.
 """
 
 from __future__ import annotations
@@ -11,29 +13,81 @@ import logging
 import threading
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..queues import Message
-from .outage import is_outage
 from .outcome import Outcome
-
-if TYPE_CHECKING:
-    from .worker import Worker
 
 log = logging.getLogger("specfleet.runtime")
 
 
+class WorkerControl(Protocol):
+    """What middleware may ask of a worker."""
+
+    #: Set once the worker stops taking jobs (waits on it end early).
+    stopping: threading.Event
+
+    def inflight(self) -> list[Message]:
+        """Messages taken and not yet settled."""
+        ...
+
+    def extend_visibility(self, messages: list[Message], seconds: int) -> None:
+        """Keep ``messages`` invisible ``seconds`` longer (outages are the worker's to report)."""
+        ...
+
+    def stop(self, banned: bool = False) -> None:
+        """Stop taking jobs; with ``banned`` hand in-flight ones back now and exit 75."""
+        ...
+
+    def report_banned(self, message: Message, reason: str) -> None:
+        """Send this worker's one stat -1 status."""
+        ...
+
+
 class Middleware:
-    def before_worker_start(self, worker: Worker) -> None: ...
+    def before_worker_start(self, worker: WorkerControl) -> None: ...
 
-    def after_worker_stop(self, worker: Worker) -> None: ...
+    def after_worker_stop(self, worker: WorkerControl) -> None: ...
 
-    def before_process(self, worker: Worker, message: Message) -> None: ...
+    def before_process(self, worker: WorkerControl, message: Message) -> None: ...
 
-    def after_process(self, worker: Worker, message: Message, outcome: Outcome) -> None: ...
+    def after_process(self, worker: WorkerControl, message: Message, outcome: Outcome) -> None: ...
 
 
-class Heartbeat(Middleware):
+class Polling(Middleware):
+    """A middleware that does something every ``interval_s`` on a thread of
+    its own while the worker runs (``poll``); ``poll`` returning True ends it."""
+
+    name = "poll"
+
+    def __init__(self, interval_s: float):
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def before_worker_start(self, worker: WorkerControl) -> None:
+        self._thread = threading.Thread(target=self._run, args=(worker,), name=self.name, daemon=True)
+        self._thread.start()
+
+    def after_worker_stop(self, worker: WorkerControl) -> None:
+        self._stop.set()
+
+    def _run(self, worker: WorkerControl) -> None:
+        try:
+            while not self._stop.wait(self.interval_s):
+                if self.poll(worker):
+                    return
+        finally:
+            self.close()
+
+    def poll(self, worker: WorkerControl) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what ``poll`` used (its thread is ending)."""
+
+
+class Heartbeat(Polling):
     """Keeps in-flight messages invisible while their jobs run.
 
     Every ``interval`` seconds (a third of the visibility timeout) it extends
@@ -42,36 +96,22 @@ class Heartbeat(Middleware):
     still loses its jobs to others within one timeout.
     """
 
+    name = "heartbeat"
+
     def __init__(self, visibility_s: int, interval_s: float | None = None):
+        super().__init__(interval_s or max(0.5, visibility_s / 3))
         self.visibility_s = visibility_s
-        self.interval_s = interval_s or max(0.5, visibility_s / 3)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.beats = 0
 
-    def before_worker_start(self, worker: Worker) -> None:
-        self._thread = threading.Thread(target=self._run, args=(worker,), name="heartbeat", daemon=True)
-        self._thread.start()
-
-    def after_worker_stop(self, worker: Worker) -> None:
-        self._stop.set()
-
-    def _run(self, worker: Worker) -> None:
-        while not self._stop.wait(self.interval_s):
-            messages = worker.inflight_messages()
-            if not messages:
-                continue
+    def poll(self, worker: WorkerControl) -> bool:
+        messages = worker.inflight()
+        if messages:
             try:
-                failed = worker.queue.change_visibility(messages, self.visibility_s)
+                worker.extend_visibility(messages, self.visibility_s)
                 self.beats += 1
-                worker.outages.succeeded(worker.sqs_endpoint)
-                if failed:
-                    log.debug("heartbeat: %d messages settled before they could be extended", len(failed))
-            except Exception as err:  # keep beating; the next beat may succeed
-                if is_outage(err):
-                    worker.outages.failed(worker.sqs_endpoint, err, "heartbeat")
-                else:
-                    log.exception("heartbeat failed")
+            except Exception:  # keep beating; the next beat may succeed
+                log.exception("heartbeat failed")
+        return False
 
 
 class RateLimit(Middleware):
@@ -82,7 +122,7 @@ class RateLimit(Middleware):
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def before_process(self, worker: Worker, message: Message) -> None:
+    def before_process(self, worker: WorkerControl, message: Message) -> None:
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next)
@@ -103,7 +143,7 @@ class BanGuard(Middleware):
         self.tripped = False
         self._lock = threading.Lock()
 
-    def after_process(self, worker: Worker, message: Message, outcome: Outcome) -> None:
+    def after_process(self, worker: WorkerControl, message: Message, outcome: Outcome) -> None:
         with self._lock:
             if outcome.kind == "banned":
                 self.consecutive += 1
@@ -125,7 +165,7 @@ class Metrics(Middleware):
         self.busy_s = 0.0
         self._lock = threading.Lock()
 
-    def after_process(self, worker: Worker, message: Message, outcome: Outcome) -> None:
+    def after_process(self, worker: WorkerControl, message: Message, outcome: Outcome) -> None:
         with self._lock:
             self.outcomes[outcome.kind] += 1
             self.busy_s += outcome.seconds
@@ -135,4 +175,4 @@ class Metrics(Middleware):
             return {**self.outcomes, "busy_s": round(self.busy_s, 3)}
 
 
-__all__ = ["Middleware", "Heartbeat", "RateLimit", "BanGuard", "Metrics"]
+__all__ = ["Middleware", "WorkerControl", "Polling", "Heartbeat", "RateLimit", "BanGuard", "Metrics"]

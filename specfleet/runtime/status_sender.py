@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..queues import OutgoingMessage, Queue, status_queue
+from ..queues import OutgoingMessage, Queue
 from ..settings import Settings
-from ..status import StatusRecord
+from ..status import ATTR_DEDUPE, ATTR_REASON, MAX_REASON, StatusRecord
 
-#: Message attributes next to the ``::`` body (the body format is the
-#: original's; these carry what it has no room for).
-ATTR_DEDUPE = "dedupe_key"
-ATTR_REASON = "reason"
-MAX_REASON = 1000
+if TYPE_CHECKING:
+    from .spec import PipelineSpec
+
 
 log = logging.getLogger("specfleet.runtime")
 
 
 @dataclass
 class StatusSender:
+    """Sends one pipeline's status messages to its status queue."""
+
     settings: Settings
-    pipeline: str
+    spec: PipelineSpec
 
     def __post_init__(self) -> None:
-        self.queue: Queue = status_queue(self.settings, self.pipeline)
+        self.pipeline = self.spec.name
+        self.queue: Queue = self.spec.statuses(self.settings)
 
     def message(
         self, record: StatusRecord, *, dedupe_key: str = "", reason: str = "", attributes: dict[str, str] | None = None

@@ -23,15 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..jobs import Job, JobValidationError, parse_job
-from ..queues import BATCH, Message, OutgoingMessage, job_queue
+from ..queues import BATCH, Message, OutgoingMessage
 from ..settings import Settings
 from ..status import Stat, StatusRecord
 from .batching import GroupCommit
-from .errors import Banned, Rejected, Skipped, Transient
+from .context import JobContext
+from .errors import JobError
 from .middleware import BanGuard, Heartbeat, Metrics, Middleware, RateLimit
 from .outage import Outages, call_through_outages, client_endpoint, is_outage, probe, unreachable_endpoint
 from .outcome import Outcome
-from .pipeline import JobContext, Pipeline
+from .policy import RetryPolicy
+from .spec import PipelineSpec
 from .status_sender import StatusSender
 
 log = logging.getLogger("specfleet.runtime")
@@ -49,7 +51,7 @@ def default_middleware(settings: Settings) -> list[Middleware]:
     if settings.ban_threshold > 0:
         chain.append(BanGuard(settings.ban_threshold))
     if settings.imds_url:  # on EC2 (or the fleet emulator): drain on spot/ASG termination
-        from ..fleet.spot import SpotWatch
+        from .spot import SpotWatch
 
         chain.append(SpotWatch(settings.imds_url, settings.imds_poll_s))
     return chain
@@ -66,7 +68,7 @@ class Worker:
     def __init__(
         self,
         settings: Settings,
-        pipeline: Pipeline,
+        spec: PipelineSpec,
         *,
         concurrency: int | None = None,
         middleware: list[Middleware] | None = None,
@@ -74,11 +76,12 @@ class Worker:
         max_jobs: int | None = None,
     ):
         self.settings = settings
-        self.pipeline = pipeline
-        self.queue = job_queue(settings, pipeline.name)
-        self.sender = StatusSender(settings, pipeline.name)
+        self.spec = spec
+        self.policy = RetryPolicy(settings.max_receives, settings.visibility_timeout_s)
+        self.queue = spec.jobs(settings)
+        self.sender = StatusSender(settings, spec)
         self.concurrency = max(
-            1, concurrency or pipeline.default_concurrency or settings.effective_concurrency()
+            1, concurrency or spec.default_concurrency or settings.effective_concurrency()
         )
         self.middleware = middleware if middleware is not None else default_middleware(settings)
         #: Exit once the queue has been empty this long with nothing running.
@@ -112,8 +115,8 @@ class Worker:
     def run(self) -> int:
         """Consume until stopped; return the process exit code."""
         self._install_signal_handlers()
-        if self.pipeline.make_resources:
-            self.resources = self.pipeline.make_resources(self.settings)
+        if self.spec.resources is not None:
+            self.resources = self.spec.resources.load()(self.settings)
         for mw in self.middleware:
             mw.before_worker_start(self)
         log.info(
@@ -150,15 +153,28 @@ class Worker:
                 thread.start()
                 self._hand_back_threads.append(thread)
 
-    def inflight_messages(self) -> list[Message]:
+    # --- WorkerControl (what middleware may use) -------------------------------
+    def inflight(self) -> list[Message]:
         with self._lock:
             return [r.message for r in self._running.values() if not r.released]
+
+    def extend_visibility(self, messages: list[Message], seconds: int) -> None:
+        try:
+            failed = self.queue.change_visibility(messages, seconds)
+        except Exception as err:
+            if not is_outage(err):
+                raise
+            self.outages.failed(self.sqs_endpoint, err, "heartbeat")
+            return
+        self.outages.succeeded(self.sqs_endpoint)
+        if failed:
+            log.debug("%d messages settled before they could be extended", len(failed))
 
     def report_banned(self, message: Message, reason: str) -> None:
         """Send the one stat -1 status for this worker."""
         ctx = self._context(message)
         try:
-            job: Job | None = parse_job(self.pipeline.name, message.body)
+            job: Job | None = self._parse(message)
         except JobValidationError:
             job = None
         record = self.failure_record(job, ctx, Stat.BANNED)
@@ -274,31 +290,22 @@ class Worker:
         message = running.message
         started = time.monotonic()
         ctx = self._context(message, running.cancelled)
-        outcome = Outcome("done")
         job: Job | None = None
+        error: BaseException | None = None
         try:
             for mw in self.middleware:
                 mw.before_process(self, message)
-            job = parse_job(self.pipeline.name, message.body)
-            self.pipeline.handler(job, ctx)
-        except (JobValidationError, Rejected) as err:
-            outcome = Outcome("rejected", str(err))
-        except Skipped as err:
-            outcome = Outcome("skipped", str(err))
-        except Banned as err:
-            outcome = Outcome("banned", str(err))
-        except Exception as err:  # Transient, or anything unexpected
-            reason = str(err) if isinstance(err, Transient) else f"{type(err).__name__}: {err}"
+            job = self._parse(message)
+            self.spec.handler.load()(job, ctx)
+        except Exception as err:
+            error = err
             endpoint = unreachable_endpoint(err)
             if endpoint is not None:
                 # A dependency is down, not the job: stop taking jobs until it is back.
                 self.outages.failed(endpoint, err, f"job {message.message_id[:8]}")
-            elif not isinstance(err, Transient):
+            elif not isinstance(err, (JobError, JobValidationError)):
                 log.exception("job %s failed unexpectedly", message.message_id)
-            if message.receive_count >= self.settings.max_receives:
-                outcome = Outcome("dead", f"gave up after {message.receive_count} attempts, job moved to DLQ: {reason}")
-            else:
-                outcome = Outcome("retry", reason)
+        outcome = self.policy.outcome(error, message.receive_count)
         outcome = Outcome(outcome.kind, outcome.reason, time.monotonic() - started)
         # A finished job frees its slot now, so the next receive overlaps with
         # its status send and delete. Any other outcome holds the slot until
@@ -345,28 +352,29 @@ class Worker:
             log.warning("job %s %s: %s", message.message_id, outcome.kind, outcome.reason)
         if outcome.kind != "banned" and reports:
             self._through_outages(lambda: self._sends.submit_many(reports), "status send")
-        if outcome.kind in ("done", "rejected", "skipped"):
+        action, seconds = self.policy.queue_action(outcome, message.receive_count)
+        if action == "delete":
             self._through_outages(lambda: self._deletes.submit(message), "delete")
-        elif outcome.kind == "retry":
-            # Exponential backoff through the visibility timeout; SQS redelivers.
-            backoff = min(self.settings.visibility_timeout_s, 2 ** min(message.receive_count, 10))
-            self._through_outages(lambda: self.queue.change_visibility([message], backoff), "retry")
-            log.warning("job %s will be retried in %ds: %s", message.message_id, backoff, outcome.reason)
-        else:  # dead (SQS moves it to the DLQ on its next receive) or banned
-            self._through_outages(lambda: self.queue.change_visibility([message], 0), "hand-back")
+        else:
+            self._through_outages(lambda: self.queue.change_visibility([message], seconds), "visibility")
+            if outcome.kind == "retry":
+                log.warning("job %s will be retried in %ds: %s", message.message_id, seconds, outcome.reason)
         with self._lock:
             running.released = True  # settled: the heartbeat must leave it alone
+
+    def _parse(self, message: Message) -> Job:
+        return parse_job(self.spec.job_model, message.body, legacy=self.spec.legacy_body)
 
     def failure_record(self, job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord:
         """The pipeline's failure record for ``job``; if the job's own values
         cannot make a record, the one for an unreadable job (never no row)."""
         if job is not None:
             try:
-                return self.pipeline.failure_status(job, ctx, stat)
+                return self.spec.failure_status(job, ctx, stat)
             except Exception as err:
                 log.warning("%s failure status from the job's values failed (%s); using placeholders",
-                            self.pipeline.name, err)
-        return self.pipeline.failure_status(None, ctx, stat)
+                            self.spec.name, err)
+        return self.spec.failure_status(None, ctx, stat)
 
     def _through_outages(self, action: Callable[[], object], what: str) -> None:
         """Settling survives an SQS outage shorter than the visibility timeout:

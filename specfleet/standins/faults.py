@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-from ..local.http import BackgroundServer
+from .http import BackgroundServer
 
 Mode = Literal["pass", "cut", "stall"]
 _CHUNK = 64 * 1024

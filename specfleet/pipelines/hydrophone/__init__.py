@@ -1,1 +1,19 @@
 """Hydrophone pipeline: OOI day listing -> 5-second WAV + spectrogram clips on S3."""
+
+from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
+from .models import HydroJob, HydroStatus, failure_status
+
+SPEC: PipelineSpec[HydroJob] = PipelineSpec(
+    name="hydrophone",
+    job_queue="jobs_hydro",
+    status_queue="status_hydro",
+    job_model=HydroJob,
+    status_model=HydroStatus,
+    handler=Ref("specfleet.pipelines.hydrophone.worker:handle"),
+    failure_status=failure_status,
+    resources=Ref("specfleet.pipelines.hydrophone.worker:make_resources"),
+    status_view=StatusView(item="file_url", job_key="file_url"),
+    cli=Ref("specfleet.cli.hydrophone:register"),
+    demo=Ref("specfleet.demo.hydrophone:demo_step"),
+    fleet=FleetProfile(extras=("hydrophone",)),
+)

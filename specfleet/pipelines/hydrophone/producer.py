@@ -10,12 +10,13 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ...jobs import HydroJob, JobValidationError, parse_job
+from ...jobs import JobValidationError, parse_job
 from ...outbound import HostPolicy, OutboundRefused
-from ...queues import job_queue
 from ...settings import Settings
 from ...storage import Storage
+from . import SPEC
 from .listing import Listing, ListingError, fetch_listing
+from .models import HydroJob
 from .naming import day_folder, day_url, file_name, normalize_hydrophone
 
 
@@ -73,13 +74,13 @@ def produce_day(
             result.already_done.append(file_url)
             continue
         try:
-            job = parse_job("hydrophone", {"file_url": file_url, "hydrophone": hydro})
+            job = parse_job(HydroJob, {"file_url": file_url, "hydrophone": hydro})
         except JobValidationError as err:
             result.ignored.append((file_url, str(err)))
             continue
         assert isinstance(job, HydroJob)
         jobs.append(job)
-    queue = job_queue(settings, "hydrophone")
+    queue = SPEC.jobs(settings)
     step = 10
     for i in range(0, len(jobs), step):
         batch = jobs[i : i + step]

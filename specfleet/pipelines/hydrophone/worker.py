@@ -16,14 +16,14 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...jobs import HydroJob, Job
 from ...outbound import FetchLimits, HostPolicy
-from ...runtime import JobContext, Pipeline, Rejected, Transient
+from ...runtime import JobContext, Rejected, Transient
 from ...settings import Settings
-from ...status import HydroStatus, Stat, StatusRecord
+from ...status import Stat
 from ...storage import Storage
 from .clipper import ClipOptions, CutResult, cut_file
 from .dsp import window_length
+from .models import HydroJob, HydroStatus
 from .naming import clip_key, file_name, file_time, manifest_key, normalize_hydrophone
 from .source import decode_mseed, download
 
@@ -123,8 +123,7 @@ def fetch_and_cut(url_or_path: str, settings: Settings, out_dir: Path, pool: Exe
     return result
 
 
-def handle(job: Job, ctx: JobContext) -> None:
-    assert isinstance(job, HydroJob)
+def handle(job: HydroJob, ctx: JobContext) -> None:
     settings = ctx.settings
     hydrophone = hydrophone_of(job, settings)
     resources: HydroResources | None = ctx.resources
@@ -168,15 +167,3 @@ def handle(job: Job, ctx: JobContext) -> None:
     )
 
 
-def failure_status(job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord:
-    url = job.file_url if isinstance(job, HydroJob) else "invalid"
-    return HydroStatus(instance_id=ctx.instance_id, stat=stat, file_url=url, clips=0)
-
-
-PIPELINE = Pipeline(
-    name="hydrophone",
-    job_model=HydroJob,
-    handler=handle,
-    failure_status=failure_status,
-    make_resources=make_resources,
-)

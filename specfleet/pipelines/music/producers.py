@@ -27,11 +27,15 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from ...db import connect
-from ...jobs import DownloadJob, Job, SearchJob
-from ...queues import job_queue
+from ...jobs import Job
+from ...runtime.spec import PipelineSpec
 from ...settings import Settings
 from ...storage import Storage
-from .download import audio_key
+from ..download import SPEC as DOWNLOAD
+from ..download.models import DownloadJob
+from ..download.worker import audio_key
+from ..search import SPEC as SEARCH
+from ..search.models import SearchJob
 from .urls import UrlPolicyError, check_video_url
 
 BATCH = 10
@@ -152,8 +156,8 @@ def tracks_with_url(
         conn.close()
 
 
-def _enqueue(settings: Settings, pipeline: str, jobs: Sequence[Job], on_progress: Progress | None) -> int:
-    queue = job_queue(settings, pipeline)
+def _enqueue(settings: Settings, spec: PipelineSpec, jobs: Sequence[Job], on_progress: Progress | None) -> int:
+    queue = spec.jobs(settings)
     sent = 0
     for start in range(0, len(jobs), BATCH):
         batch = jobs[start:start + BATCH]
@@ -172,7 +176,7 @@ def produce_search(
         done = tracks_with_url(settings, [j.track_id for j in jobs])
         jobs = [j for j in jobs if j.track_id not in done]
         report.skipped = report.total - len(jobs)
-    report.enqueued = _enqueue(settings, "search", jobs, on_progress)
+    report.enqueued = _enqueue(settings, SEARCH, jobs, on_progress)
     return report
 
 
@@ -198,7 +202,7 @@ def produce_download(
         kept = [j for j in jobs if audio_key(j.track_id) not in in_s3]
         report.skipped = len(jobs) - len(kept)
         jobs = kept
-    report.enqueued = _enqueue(settings, "download", jobs, on_progress)
+    report.enqueued = _enqueue(settings, DOWNLOAD, jobs, on_progress)
     return report
 
 

@@ -1,0 +1,26 @@
+"""Spectrogram pipeline: ``audio/{track_id}.mp3`` -> 30 s mel windows every
+20 s as greyscale JPEGs under ``spec/``, one status row per window."""
+
+import os
+
+from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
+from .models import SpectoJob, SpectoStatus, failure_status, legacy_body
+
+SPEC: PipelineSpec[SpectoJob] = PipelineSpec(
+    name="spectrogram",
+    job_queue="jobs_specto",
+    status_queue="status_specto",
+    job_model=SpectoJob,
+    status_model=SpectoStatus,
+    handler=Ref("specfleet.pipelines.spectrogram.worker:handle"),
+    failure_status=failure_status,
+    resources=Ref("specfleet.pipelines.spectrogram.worker:make_resources"),
+    # one row per window (item = track#win), one job per track
+    status_view=StatusView(item="track_id || '#' || win", job_key="track_id", track_id="track_id"),
+    # One more job than processes so a download overlaps every computation.
+    default_concurrency=(os.cpu_count() or 1) + 1,
+    cli=Ref("specfleet.cli.spectrogram:register"),
+    demo=Ref("specfleet.demo.spectrogram:demo_step"),
+    fleet=FleetProfile(extras=("spectrogram",), apt_packages=("libmpg123-0",)),
+    legacy_body=legacy_body,
+)

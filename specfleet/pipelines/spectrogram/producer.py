@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 
-from ...jobs import TRACK_ID_RE, SpectoJob
-from ...queues import job_queue
+from ...jobs import TRACK_ID_RE
 from ...settings import Settings
 from ...storage import Storage
+from . import SPEC
+from .models import SpectoJob
 
 
 @dataclass
@@ -62,5 +63,5 @@ def produce(settings: Settings) -> ProduceReport:
     """List ``audio/`` and enqueue a job for every track still to do."""
     report = ProduceReport()
     jobs = plan_jobs(settings, report)
-    report.enqueued = job_queue(settings, "spectrogram").send(j.body() for j in jobs)
+    report.enqueued = SPEC.jobs(settings).send(j.body() for j in jobs)
     return report

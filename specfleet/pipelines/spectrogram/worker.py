@@ -20,12 +20,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...jobs import Job, SpectoJob
-from ...runtime import JobContext, Pipeline, Rejected, Skipped, Transient
+from ...runtime import JobContext, Rejected, Skipped, Transient
 from ...settings import Settings
-from ...status import SpectoStatus, Stat, StatusRecord
+from ...status import Stat
 from ...storage import Storage
 from . import dsp
+from .models import SpectoJob, SpectoStatus
 
 log = logging.getLogger("specfleet.spectrogram")
 
@@ -171,8 +171,7 @@ def check_audio(info: dsp.AudioInfo, key: str, settings: Settings) -> None:
         )
 
 
-def handle(job: Job, ctx: JobContext) -> None:
-    assert isinstance(job, SpectoJob)
+def handle(job: SpectoJob, ctx: JobContext) -> None:
     settings = ctx.settings
     key = job.source_key()
     suffix = Path(key).suffix
@@ -213,23 +212,6 @@ def handle(job: Job, ctx: JobContext) -> None:
             raise Transient("worker shutting down")
         storage.put_bytes(dsp.window_key(job.track_id, w.window, prefix), w.jpeg, "image/jpeg")
         ctx.report(_status(ctx, job.track_id, Stat.DONE, w.window, w.rows, w.cols), key=f"win{w.window.win}")
-
-
-def failure_status(job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord:
-    track_id = job.track_id if isinstance(job, SpectoJob) else "invalid"
-    # win -1: the job as a whole, not one of its windows.
-    return _status(ctx, track_id, stat, dsp.Window(-1, 0, 0), 0, 0)
-
-
-PIPELINE = Pipeline(
-    name="spectrogram",
-    job_model=SpectoJob,
-    handler=handle,
-    failure_status=failure_status,
-    make_resources=make_resources,
-    # One more job than processes so a download overlaps every computation.
-    default_concurrency=(os.cpu_count() or 1) + 1,
-)
 
 
 # --- one file, no queues (``specfleet spectrogram AUDIO``) ------------------------------

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from ...local.http import BackgroundServer
-from . import synth
+from . import mseed_synth as synth
+from .http import BackgroundServer
 
 URL_ROOT = "/files/"
 

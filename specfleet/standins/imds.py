@@ -17,7 +17,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from ..local.http import BackgroundServer
+from .http import BackgroundServer
 
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"

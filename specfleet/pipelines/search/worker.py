@@ -25,13 +25,13 @@ text rides along as the ``query`` message attribute for ``track_url.queried``.
 
 from __future__ import annotations
 
-from ...jobs import Job, SearchJob, salvage_track_id
-from ...runtime import JobContext, Pipeline, Rejected
-from ...status import SearchStatus, Stat, StatusRecord
-from .search_backends import SearchBackend, make_backend
+from ...runtime import JobContext, Rejected
+from ...status import Stat
+from ..music.urls import UrlPolicyError, check_video_url
+from .backends import SearchBackend, make_backend
+from .models import SearchJob, SearchStatus
 from .title_match import RULES, TrackQuery, first_match
 from .track_url import NOTFOUND, query_attribute
-from .urls import UrlPolicyError, check_video_url
 
 
 def track_query(job: SearchJob) -> TrackQuery:
@@ -42,8 +42,7 @@ def track_query(job: SearchJob) -> TrackQuery:
     return TrackQuery(job.query)
 
 
-def handle(job: Job, ctx: JobContext) -> None:
-    assert isinstance(job, SearchJob)
+def handle(job: SearchJob, ctx: JobContext) -> None:
     backend: SearchBackend = ctx.resources if ctx.resources is not None else make_backend(ctx.settings)
     try:
         results = backend.search(job.query)
@@ -74,16 +73,3 @@ def handle(job: Job, ctx: JobContext) -> None:
     )
 
 
-def failure_status(job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord:
-    track_id = job.track_id if isinstance(job, SearchJob) else salvage_track_id(ctx.message.body)
-    return SearchStatus(instance_id=ctx.instance_id, stat=stat, track_id=track_id, yt_url="", views=-1)
-
-
-PIPELINE = Pipeline(
-    name="search",
-    job_model=SearchJob,
-    handler=handle,
-    failure_status=failure_status,
-    make_resources=make_backend,
-    default_concurrency=2,
-)

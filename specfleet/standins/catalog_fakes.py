@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..local.http import BackgroundServer
+from .http import BackgroundServer
 
 FAKE_CLIENT_ID = "fake-client-id"
 FAKE_CLIENT_SECRET = "fake-client-secret"

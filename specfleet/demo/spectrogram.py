@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ...demo import DemoContext, PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
-from ...ffmpeg import encode_mp3
-from ...storage import Storage
-from .producer import produce
+from ..ffmpeg import encode_mp3
+from ..pipelines.spectrogram.producer import produce
+from ..storage import Storage
+from . import DemoContext, PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
 
 
 def _synth_mp3(path: Path, seconds: float, sample_rate: int, channels: int, seed: int) -> Path:

@@ -1,10 +1,12 @@
 """``specfleet demo``: every pipeline end to end on the embedded stack.
 
-Each pipeline contributes a *step* (``DEMO_STEPS``): it starts its local
-stand-in for the remote source, produces jobs, runs its worker until the
-queue drains and returns a ``PipelineSummary``. Steps share one
-``DemoContext`` (stack namespace, work folder, servers to close) and run in
-order, so downloaded tracks flow on into spectrograms.
+Each pipeline contributes a *step* (its spec's ``demo`` reference; the
+built-in ones live in this package): it starts its local stand-in for the
+remote source, produces jobs, runs its worker until the queue drains and
+returns a ``PipelineSummary``. Steps share one ``DemoContext`` (stack
+namespace, work folder, servers to close) and run in registry order, so
+downloaded tracks flow on into spectrograms. Pipelines that are not in the
+default demo (echo) run when asked for with ``--pipelines``.
 """
 
 from __future__ import annotations
@@ -12,30 +14,17 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from .db import connect
-from .local.stack import Namespace, destroy_data, start_detached, stop_detached
-from .queues import job_queue, status_queue
-from .runtime import Worker
-from .settings import Settings
-from .status import model_for
-
-#: (pipeline, "module:function") in run order.
-DEMO_STEPS: list[tuple[str, str]] = [
-    ("hydrophone", "specfleet.pipelines.hydrophone.demo:demo_step"),
-    ("search", "specfleet.pipelines.music.demo:search_step"),
-    ("download", "specfleet.pipelines.music.demo:download_step"),
-    ("spectrogram", "specfleet.pipelines.spectrogram.demo:demo_step"),
-]
-#: The built-in smoke-test pipeline, run only when asked for (``--pipelines echo``).
-ECHO_STEP = ("echo", "specfleet.demo:echo_step")
+from ..db import connect
+from ..local.stack import Namespace, destroy_data, start_detached, stop_detached
+from ..pipelines import get_spec, job_queue, specs, status_queue
+from ..runtime import Worker
+from ..settings import Settings
 
 
 @dataclass
@@ -74,9 +63,7 @@ def run_worker(
 ) -> dict:
     """Run a pipeline's worker in this process until its queue stays empty
     (with ``settings`` when a step points the pipeline at its stand-in)."""
-    from .pipelines import get_pipeline
-
-    worker = Worker(settings or ctx.settings, get_pipeline(pipeline), concurrency=concurrency, idle_exit_s=idle_exit_s)
+    worker = Worker(settings or ctx.settings, get_spec(pipeline), concurrency=concurrency, idle_exit_s=idle_exit_s)
     worker.run()
     return worker.metrics()
 
@@ -100,7 +87,7 @@ def count_status(ctx: DemoContext, pipeline: str, job_column: str | None = None)
     several rows per job (spectrogram: one per window) pass ``job_column``:
     a job is ok if any row of it is stat 1, else failed if any row is 0/-1,
     else skipped."""
-    table = model_for(pipeline).table
+    table = get_spec(pipeline).status_model.table
     conn = connect(ctx.settings)
     try:
         with conn.cursor() as cur:
@@ -126,7 +113,7 @@ def count_status(ctx: DemoContext, pipeline: str, job_column: str | None = None)
 
 
 def keys_with_status(ctx: DemoContext, pipeline: str, column: str) -> set[str]:
-    table = model_for(pipeline).table
+    table = get_spec(pipeline).status_model.table
     conn = connect(ctx.settings)
     try:
         with conn.cursor() as cur:
@@ -147,18 +134,14 @@ def echo_step(ctx: DemoContext) -> PipelineSummary:
     return PipelineSummary(jobs=len(ids), objects=0, lost=len(set(ids) - seen), **counts)
 
 
-def _load(target: str) -> Callable[[DemoContext], PipelineSummary]:
-    module, attr = target.split(":")
-    return getattr(import_module(module), attr)
-
-
 def run_demo(workdir: Path, only: list[str] | None = None, console: Console | None = None) -> dict[str, Any]:
     console = console or Console(stderr=True)
-    steps = [*DEMO_STEPS, ECHO_STEP] if only else DEMO_STEPS
-    unknown = set(only or []) - {name for name, _ in steps}
+    runnable = [spec for spec in specs() if spec.demo is not None]
+    unknown = set(only or []) - {spec.name for spec in runnable}
     if unknown:
         raise ValueError(f"unknown pipeline(s) for the demo: {', '.join(sorted(unknown))}")
-    available = [(name, _load(target)) for name, target in steps if not only or name in only]
+    chosen = [spec for spec in runnable if (spec.name in only if only else spec.in_default_demo)]
+    available = [(spec.name, spec.demo.load()) for spec in chosen if spec.demo is not None]
     workdir = Path(workdir).resolve()
     if workdir.exists():
         stop_detached(workdir / "stack")
@@ -197,7 +180,7 @@ def run_demo(workdir: Path, only: list[str] | None = None, console: Console | No
 
 def _write_report(ctx: DemoContext, results: dict[str, Any], path: Path) -> None:
     try:
-        from .report import write_report
+        from ..report import write_report
     except ModuleNotFoundError:
         write_report = None
     if write_report is not None:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 
 from ...runtime import JobError
 from ...settings import Settings
-from .errors import classify, classify_text
+from ..music.errors import classify, classify_text
 
 log = logging.getLogger("specfleet.music.search")
 

@@ -31,15 +31,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg2.extensions
 import psycopg2.extras
 
-from ...status import SearchStatus, Stat, StatusRecord
-
-if TYPE_CHECKING:
-    from ...status_writer import InboundRecord
+from ...status import InboundRecord, Stat, StatusRecord
+from .models import SearchStatus
 
 log = logging.getLogger("specfleet.music.track_url")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ...demo import DemoContext, PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
-from ...storage import Storage
-from .ooi_server import OOIServer, write_day
-from .producer import produce_day
+from ..pipelines.hydrophone.producer import produce_day
+from ..standins.ooi_archive import OOIServer, write_day
+from ..storage import Storage
+from . import DemoContext, PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
 
 DEMO_DAY = dt.date(2017, 10, 9)
 DEMO_HYDROPHONE = "CE02SHBP/LJ01D/11-HYDBBA106"

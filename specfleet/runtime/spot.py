@@ -1,6 +1,6 @@
 """Graceful drain on spot interruption or Auto Scaling termination.
 
-``SpotWatch`` is a runtime middleware: a thread polls IMDSv2 for
+``SpotWatch`` is a polling middleware: every ``poll_s`` it asks IMDSv2 for
 ``spot/instance-action`` (AWS posts it two minutes before reclaiming a spot
 instance) and ``autoscaling/target-lifecycle-state`` (``Terminated`` when the
 group scales in; the ASG's lifecycle hook gives the worker time). On either it
@@ -14,17 +14,12 @@ user-data sets it on EC2; the fleet emulator points it at a stub).
 from __future__ import annotations
 
 import logging
-import threading
-from typing import TYPE_CHECKING
 
 import httpx
 
-from ..runtime.middleware import Middleware
+from .middleware import Polling, WorkerControl
 
-if TYPE_CHECKING:
-    from ..runtime.worker import Worker
-
-log = logging.getLogger("specfleet.fleet.spot")
+log = logging.getLogger("specfleet.runtime.spot")
 
 TOKEN_TTL_S = 21600
 
@@ -76,34 +71,30 @@ def termination_notice(imds: ImdsClient) -> str | None:
     return None
 
 
-class SpotWatch(Middleware):
+class SpotWatch(Polling):
+    name = "spot-watch"
+
     def __init__(self, imds_url: str, poll_s: float = 5.0):
+        super().__init__(poll_s)
         self.imds_url = imds_url
-        self.poll_s = poll_s
         self.notice: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._imds: ImdsClient | None = None
 
-    def before_worker_start(self, worker: Worker) -> None:
-        self._thread = threading.Thread(target=self._run, args=(worker,), name="spot-watch", daemon=True)
-        self._thread.start()
-
-    def after_worker_stop(self, worker: Worker) -> None:
-        self._stop.set()
-
-    def _run(self, worker: Worker) -> None:
-        imds = ImdsClient(self.imds_url)
+    def poll(self, worker: WorkerControl) -> bool:
+        if self._imds is None:
+            self._imds = ImdsClient(self.imds_url)
         try:
-            while not self._stop.wait(self.poll_s):
-                try:
-                    notice = termination_notice(imds)
-                except httpx.HTTPError as err:  # IMDS hiccup: keep watching
-                    log.debug("IMDS poll failed: %s", err)
-                    continue
-                if notice:
-                    self.notice = notice
-                    log.warning("%s: draining (no new jobs, in-flight ones handed back)", notice)
-                    worker.stop()
-                    return
-        finally:
-            imds.close()
+            notice = termination_notice(self._imds)
+        except httpx.HTTPError as err:  # IMDS hiccup: keep watching
+            log.debug("IMDS poll failed: %s", err)
+            return False
+        if not notice:
+            return False
+        self.notice = notice
+        log.warning("%s: draining (no new jobs, in-flight ones handed back)", notice)
+        worker.stop()
+        return True
+
+    def close(self) -> None:
+        if self._imds is not None:
+            self._imds.close()

@@ -46,8 +46,8 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import numpy as np
 
-from ...ffmpeg import ffmpeg_path
-from ...local.http import BackgroundServer
+from ..ffmpeg import ffmpeg_path
+from .http import BackgroundServer
 
 SiteMode = Literal["ok", "429", "403", "botcheck", "404", "500", "stall"]
 BOT_CHECK_TEXT = "Sign in to confirm you're not a bot. This helps protect our community."

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from ...ffmpeg import ffmpeg_path
-from ...jobs import DownloadJob, Job, body_fields, salvage_track_id
 from ...outbound import Budget, OutboundRefused, guard_connections
-from ...runtime import JobContext, JobError, Pipeline, Rejected, Skipped, Transient
+from ...runtime import JobContext, JobError, Rejected, Skipped, Transient
 from ...settings import Settings
-from ...status import DownloadStatus, Stat, StatusRecord
+from ...status import Stat
 from ...storage import Storage
-from .errors import classify
-from .urls import UrlPolicyError, check_video_url, video_policy
+from ..music.errors import classify
+from ..music.urls import UrlPolicyError, check_video_url, video_policy
+from .models import DownloadJob, DownloadStatus
 
 log = logging.getLogger("specfleet.music.download")
 
@@ -183,8 +183,7 @@ def make_resources(settings: Settings) -> DownloadResources:
     return DownloadResources(threading.BoundedSemaphore(max(1, settings.music_concurrent_downloads)))
 
 
-def handle(job: Job, ctx: JobContext) -> None:
-    assert isinstance(job, DownloadJob)
+def handle(job: DownloadJob, ctx: JobContext) -> None:
     settings = ctx.settings
     try:
         url = check_video_url(job.yt_url, settings)
@@ -212,29 +211,3 @@ def handle(job: Job, ctx: JobContext) -> None:
     ctx.report(DownloadStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=url), key="done")
 
 
-def failure_status(job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord:
-    if isinstance(job, DownloadJob):
-        track_id, url = job.track_id, job.yt_url
-    else:  # unparseable body: keep what is safe to keep, for the status row
-        track_id, url = _salvage(ctx.message.body)
-    # A salvaged URL may not fit the '::' format: the status sender's guard replaces it then.
-    return DownloadStatus(instance_id=ctx.instance_id, stat=stat, track_id=track_id, yt_url=url)
-
-
-def _salvage(body: str) -> tuple[str, str]:
-    """Track id and URL of a job body that failed validation, where they are
-    safe to show in a status row (else ``"invalid"`` / ``""``)."""
-    url = body_fields(body).get("yt_url")
-    return salvage_track_id(body), url[:300] if isinstance(url, str) else ""
-
-
-PIPELINE = Pipeline(
-    name="download",
-    job_model=DownloadJob,
-    handler=handle,
-    failure_status=failure_status,
-    make_resources=make_resources,
-    default_concurrency=4,
-)
-
-__all__ = ["PIPELINE", "audio_key", "fetch_mp3", "ffmpeg_path", "handle", "failure_status", "JobError"]

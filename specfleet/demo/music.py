@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...settings import Settings
-from ...storage import Storage
+from ..settings import Settings
+from ..storage import Storage
 
 if TYPE_CHECKING:
-    from ...demo import DemoContext, PipelineSummary
+    from . import DemoContext, PipelineSummary
 
 #: (track_id, query, video title, seconds). The last row is hostile: it is
 #: valid CSV, but an SQL injection attempt as a query, found nowhere.
@@ -34,9 +34,9 @@ def _music_settings(ctx: DemoContext) -> Settings:
 
 
 def search_step(ctx: DemoContext) -> PipelineSummary:
-    from ...demo import PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
-    from .producers import produce_search
-    from .video_site import VideoSite
+    from ..pipelines.music.producers import produce_search
+    from ..standins.video_site import VideoSite
+    from . import PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
 
     site = VideoSite(ctx.workdir / "video-site").start()
     ctx.cleanup.append(site)
@@ -60,9 +60,9 @@ def search_step(ctx: DemoContext) -> PipelineSummary:
 
 
 def download_step(ctx: DemoContext) -> PipelineSummary:
-    from ...demo import PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
-    from .download import audio_key
-    from .producers import produce_download, tracks_with_url
+    from ..pipelines.download.worker import audio_key
+    from ..pipelines.music.producers import produce_download, tracks_with_url
+    from . import PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
 
     if "video_site" not in ctx.shared:
         raise RuntimeError("the download demo step needs the search step's video site (run search first)")

@@ -1,17 +1,14 @@
-"""What a pipeline plugs into the runtime: its job model, its handler and
-how to phrase a failure as a status record."""
+"""What a handler gets besides its job: ``JobContext``."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from ..jobs import Job
 from ..queues import Message, OutgoingMessage
 from ..settings import Settings
-from ..status import Stat, StatusRecord
+from ..status import StatusRecord
 from .status_sender import StatusSender
 
 
@@ -47,22 +44,3 @@ class JobContext:
     def take_reports(self) -> list[OutgoingMessage]:
         out, self._out = self._out, []
         return out
-
-
-class FailureStatus(Protocol):
-    def __call__(self, job: Job | None, ctx: JobContext, stat: Stat) -> StatusRecord: ...
-
-
-@dataclass(frozen=True)
-class Pipeline:
-    name: str
-    job_model: type[Job]
-    handler: Callable[[Job, JobContext], None]
-    #: Build the status record for a job that failed, was skipped, or whose
-    #: body could not even be parsed (``job is None``).
-    failure_status: FailureStatus
-    #: Optional per-process resources (a process pool, a browser); the
-    #: returned object is passed as ``ctx.resources`` and closed on exit.
-    make_resources: Callable[[Settings], Any] | None = None
-    #: Default number of concurrent jobs (0 = settings / CPU count).
-    default_concurrency: int = 0

@@ -1,0 +1,22 @@
+"""Download pipeline: ``{track_id, yt_url}`` -> lowest-quality audio with
+yt-dlp -> ``audio/{track_id}.mp3`` on S3, with ban detection."""
+
+from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
+from .models import DownloadJob, DownloadStatus, failure_status, legacy_body
+
+SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
+    name="download",
+    job_queue="jobs_download",
+    status_queue="status",
+    job_model=DownloadJob,
+    status_model=DownloadStatus,
+    handler=Ref("specfleet.pipelines.download.worker:handle"),
+    failure_status=failure_status,
+    resources=Ref("specfleet.pipelines.download.worker:make_resources"),
+    status_view=StatusView(item="track_id", job_key="track_id", track_id="track_id"),
+    default_concurrency=4,
+    cli=Ref("specfleet.cli.music:register_download"),
+    demo=Ref("specfleet.demo.music:download_step"),
+    fleet=FleetProfile(extras=("music",), apt_packages=("ffmpeg",)),
+    legacy_body=legacy_body,
+)

@@ -1,0 +1,23 @@
+"""Search pipeline: a track query -> the first YouTube result whose title
+matches (yt-dlp or headless Chromium) -> a status row, from which the
+status writer derives ``track_url``."""
+
+from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
+from .models import SearchJob, SearchStatus, failure_status
+
+SPEC: PipelineSpec[SearchJob] = PipelineSpec(
+    name="search",
+    job_queue="jobs_search",
+    status_queue="status_search",
+    job_model=SearchJob,
+    status_model=SearchStatus,
+    handler=Ref("specfleet.pipelines.search.worker:handle"),
+    failure_status=failure_status,
+    resources=Ref("specfleet.pipelines.search.backends:make_backend"),
+    status_view=StatusView(item="track_id", job_key="track_id", track_id="track_id"),
+    default_concurrency=2,
+    cli=Ref("specfleet.cli.music:register_search"),
+    demo=Ref("specfleet.demo.music:search_step"),
+    fleet=FleetProfile(extras=("music",), apt_packages=("chromium", "chromium-driver")),
+    derived_rows=Ref("specfleet.pipelines.search.track_url:upsert_track_urls"),
+)

@@ -1,0 +1,57 @@
+"""What becomes of a job: the table in ``errors.py`` as code.
+
+``RetryPolicy.outcome`` turns what a handler raised into an ``Outcome``;
+``RetryPolicy.queue_action`` says what SQS must do with the message for
+each outcome. The worker only carries the decisions out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..jobs import JobValidationError
+from .errors import Banned, Rejected, Skipped, Transient
+from .outcome import Outcome
+
+#: ("delete", 0) or ("visibility", seconds until SQS shows the message again)
+QueueAction = tuple[Literal["delete", "visibility"], int]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    #: Receives after which a failing job goes to the dead-letter queue (the
+    #: queue's redrive policy moves it on its next receive).
+    max_receives: int
+    #: Longest backoff between attempts (a retried message stays invisible
+    #: this long at most).
+    visibility_timeout_s: int
+
+    def outcome(self, err: BaseException | None, receive_count: int) -> Outcome:
+        """The outcome of a job whose handler returned (``err`` None) or raised ``err``."""
+        if err is None:
+            return Outcome("done")
+        if isinstance(err, (JobValidationError, Rejected)):
+            return Outcome("rejected", str(err))
+        if isinstance(err, Skipped):
+            return Outcome("skipped", str(err))
+        if isinstance(err, Banned):
+            return Outcome("banned", str(err))
+        # Transient, or anything unexpected: retried, then dead-lettered.
+        reason = str(err) if isinstance(err, Transient) else f"{type(err).__name__}: {err}"
+        if receive_count >= self.max_receives:
+            return Outcome("dead", f"gave up after {receive_count} attempts, job moved to DLQ: {reason}")
+        return Outcome("retry", reason)
+
+    def retry_delay_s(self, receive_count: int) -> int:
+        """Exponential backoff through the visibility timeout; SQS redelivers."""
+        return min(self.visibility_timeout_s, 2 ** min(receive_count, 10))
+
+    def queue_action(self, outcome: Outcome, receive_count: int) -> QueueAction:
+        if outcome.kind in ("done", "rejected", "skipped"):
+            return ("delete", 0)
+        if outcome.kind == "retry":
+            return ("visibility", self.retry_delay_s(receive_count))
+        # dead (SQS moves it to the DLQ on its next receive) or banned (another
+        # worker, elsewhere, should take it now)
+        return ("visibility", 0)
