@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import socket
 from functools import lru_cache
-from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -117,57 +116,6 @@ class Settings(BaseSettings):
     #: Processes rendering clips (0 = one per CPU) and clips per pool task.
     hydro_processes: int = 0
     hydro_clips_per_task: int = 10
-    # --- music (search, download) -------------------------------------------------
-    #: Hosts a video URL may point at (search results and download jobs).
-    #: Production accepts YouTube only.
-    music_allowed_hosts: list[str] = Field(
-        default_factory=lambda: ["www.youtube.com", "youtube.com", "m.youtube.com", "music.youtube.com", "youtu.be"]
-    )
-    #: Extra allowed ``host`` or ``host:port`` entries (the local video site
-    #: in tests and the demo), e.g. ``SPECFLEET_MUSIC_EXTRA_HOSTS='["127.0.0.1:8123"]'``.
-    music_extra_hosts: list[str] = Field(default_factory=list)
-    #: Longest video URL accepted (YouTube watch URLs are ~43 characters).
-    music_max_url_len: int = 200
-    #: ``ytdlp`` (yt-dlp's search) or ``selenium`` (headless Chromium scraper).
-    music_search_backend: str = "ytdlp"
-    #: yt-dlp backend: empty = ``ytsearch1:``; else a JSON search API URL with
-    #: ``{query}`` (the local video site), read by a small yt-dlp extractor.
-    music_search_url: str = ""
-    #: Selenium backend: the results page to scrape, with ``{query}`` (the
-    #: original's: Spanish interface, so views read "N visualizaciones").
-    music_results_page_url: str = "https://www.youtube.com/results?hl=es&gl=ES&search_query={query}"
-    #: Results scanned per search by the yt-dlp backend (``ytsearchN:``); the
-    #: Selenium backend scans every result of the page, as the original did.
-    music_search_results: int = Field(default=20, ge=1, le=100)
-    #: Which result is the track (``title_match.py``): ``original`` (the
-    #: original's title rules; NOTFOUND when none matches), ``strict`` (the
-    #: title holds every query word) or ``first`` (first result, unchecked).
-    music_title_match: Literal["original", "strict", "first"] = "original"
-    #: Accent folding before matching: ``unidecode`` (any character to ASCII)
-    #: or ``original`` (the original's 13-letter table).
-    music_title_fold: Literal["unidecode", "original"] = "unidecode"
-    music_chromium_path: str = "/usr/bin/chromium"
-    music_chromedriver_path: str = "/usr/bin/chromedriver"
-    music_page_timeout_s: float = 20.0
-    #: Videos longer than this are refused before anything is downloaded.
-    music_max_duration_s: int = 1800
-    #: Source files larger than this are not downloaded (yt-dlp max_filesize).
-    music_max_source_bytes: int = 60_000_000
-    #: mp3s this size or larger are refused (the original later dropped >= 10 MB).
-    music_max_mp3_bytes: int = 10_000_000
-    #: Downloads running at once in one worker (the rest of its jobs wait).
-    music_concurrent_downloads: int = 4
-    #: mp3 VBR quality for ffmpeg (0 best .. 9 smallest).
-    music_mp3_quality: str = "5"
-    music_socket_timeout_s: float = 20.0
-    #: Longest one video download may take in all (metadata, media, redirects).
-    music_fetch_budget_s: float = 900.0
-    #: yt-dlp's own retries of a failed HTTP transfer before the job fails.
-    music_ytdlp_retries: int = 2
-    #: ffmpeg binary; empty = imageio-ffmpeg's (installs with the project), else ``ffmpeg`` on PATH.
-    music_ffmpeg: str = ""
-    #: Parent folder for per-job temp folders (empty = the system temp dir).
-    music_tmp_dir: str = ""
     # --- spectrogram -----------------------------------------------------------------
     #: Music spectrograms (SPEC.md section 2); defaults are the original's.
     spectro_sample_rate: int = Field(default=16000, ge=1000, le=192000)

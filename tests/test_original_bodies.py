@@ -11,6 +11,7 @@ from helpers import query, wait_for
 from specfleet.jobs import JobValidationError
 from specfleet.pipelines import get_spec, job_queue, parse_body
 from specfleet.pipelines.download.models import DownloadJob
+from specfleet.pipelines.music.settings import MusicSettings
 from specfleet.pipelines.spectrogram.models import SpectoJob
 from specfleet.runtime import Worker
 from specfleet.standins.video_site import VideoSite
@@ -50,9 +51,9 @@ def test_original_bodies_end_to_end(settings, tmp_path):
     storage = Storage(settings)
     with VideoSite() as site:
         site.add_video("vorig", "Original Artist - Original Song", seconds=3)
-        s = settings.model_copy(update={"music_extra_hosts": [site.host], "music_ytdlp_retries": 0})
+        s, config = settings, MusicSettings(extra_hosts=[site.host], ytdlp_retries=0)
         job_queue(s, "download").send([f"origtrack::{site.watch_url('vorig')}"])  # as the original producer wrote it
-        assert Worker(s, get_spec("download"), concurrency=1, idle_exit_s=1.5).run() == 0
+        assert Worker(s, get_spec("download"), concurrency=1, idle_exit_s=1.5, config=config).run() == 0
     wait_for(lambda: query(s, "SELECT track_id, stat FROM status") == [("origtrack", 1)], what="the download row")
     assert storage.exists("audio/origtrack.mp3")
 

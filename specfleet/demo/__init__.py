@@ -60,10 +60,12 @@ def run_worker(
     concurrency: int | None = None,
     idle_exit_s: float = 3.0,
     settings: Settings | None = None,
+    config: Any = None,
 ) -> dict:
     """Run a pipeline's worker in this process until its queue stays empty
-    (with ``settings`` when a step points the pipeline at its stand-in)."""
-    worker = Worker(settings or ctx.settings, get_spec(pipeline), concurrency=concurrency, idle_exit_s=idle_exit_s)
+    (with ``settings``/``config`` when a step points the pipeline at its stand-in)."""
+    worker = Worker(settings or ctx.settings, get_spec(pipeline), concurrency=concurrency, idle_exit_s=idle_exit_s,
+                    config=config)
     worker.run()
     return worker.metrics()
 

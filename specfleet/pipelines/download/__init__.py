@@ -2,6 +2,7 @@
 yt-dlp -> ``audio/{track_id}.mp3`` on S3, with ban detection."""
 
 from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
+from ..music.settings import MusicSettings
 from .models import DownloadJob, DownloadStatus, failure_status, legacy_body
 
 SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
@@ -12,6 +13,7 @@ SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
     status_model=DownloadStatus,
     handler=Ref("specfleet.pipelines.download.worker:handle"),
     failure_status=failure_status,
+    settings=MusicSettings,
     resources=Ref("specfleet.pipelines.download.worker:make_resources"),
     status_view=StatusView(item="track_id", job_key="track_id", track_id="track_id"),
     default_concurrency=4,

@@ -56,7 +56,7 @@ def render_pool(processes: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=processes, mp_context=ctx)
 
 
-def make_resources(settings: Settings) -> HydroResources:
+def make_resources(settings: Settings, config: object = None) -> HydroResources:
     return HydroResources(
         pool=render_pool(process_count(settings)),
         uploads=ThreadPoolExecutor(max_workers=8, thread_name_prefix="hydro-upload"),
