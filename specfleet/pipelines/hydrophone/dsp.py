@@ -397,11 +397,13 @@ def encode_png(
 
 
 def encode_jpeg(
-    index: np.ndarray, cmap: str = "viridis", quality: int = 95, background: np.ndarray | None = None
+    index: np.ndarray, cmap: str = "viridis", quality: int = 95, background: np.ndarray | None = None,
+    dpi: int = 100,
 ) -> bytes:
     """JPEG bytes as the original's ``savefig(".jpg")`` wrote them: PIL, RGB
     (background white), quality 95 (matplotlib's ``savefig.jpeg_quality`` of
-    the time), PIL's default 4:2:0 chroma subsampling."""
+    the time), PIL's default 4:2:0 chroma subsampling, the figure's dpi in
+    the header. Same pixels in, same bytes out."""
     import io
 
     from PIL import Image
@@ -409,7 +411,7 @@ def encode_jpeg(
     if not 1 <= quality <= 100:
         raise ValueError(f"JPEG quality must be 1..100, got {quality}")
     buf = io.BytesIO()
-    Image.fromarray(to_rgb(index, cmap, background)).save(buf, format="JPEG", quality=quality)
+    Image.fromarray(to_rgb(index, cmap, background)).save(buf, format="JPEG", quality=quality, dpi=(dpi, dpi))
     return buf.getvalue()
 
 
