@@ -125,32 +125,34 @@ def save_wav(trace, path: Path, samp_rate: float) -> None:  # noqa: ANN001  (an 
     sound.write(str(path), format="WAV", framerate=samp_rate)
 
 
-def original_file(path: Path, out_dir: Path | None, *, max_clips: int | None = None, keep_pixels: bool = True) -> list[OriginalClip]:
+def original_clip(stream, ping_time, out_dir: Path | None, keep_pixels: bool = True) -> OriginalClip:  # noqa: ANN001
+    """One iteration of the original's clip loop: slice, draw, save JPEG and WAV."""
+    from obspy import UTCDateTime
+
+    samp_rate = stream[0].stats.sampling_rate
+    st = stream.slice(UTCDateTime(ping_time), UTCDateTime(ping_time) + STEP_SIZE)
+    trace = st[0].copy()
+    filename = (
+        st[0].stats.network + "_" + st[0].stats.station + "_" + st[0].stats.location + "_"
+        + st[0].stats.channel + "_" + str(UTCDateTime(ping_time)).replace("-", "_").replace(":", "_")
+    )
+    name = filename[:-8]
+    jpg = out_dir / f"{name}.jpg" if out_dir is not None else None
+    rgba, vmin, vmax, span = render_clip(trace.data, samp_rate, jpg)
+    if out_dir is not None:
+        save_wav(st[0], out_dir / f"{name}.wav", samp_rate)
+    return OriginalClip(name, float(ping_time.timestamp), trace.data.copy(), rgba if keep_pixels else rgba[:0], vmin, vmax, span)
+
+
+def original_file(path: Path, out_dir: Path | None, *, max_clips: int | None = None) -> list[OriginalClip]:
     """``data_push`` on a local file: every clip's JPEG + WAV into ``out_dir``
     (when given), the first ``max_clips`` clips only if given."""
-    from obspy import UTCDateTime, read
+    from obspy import read
 
     stream = read(str(path))
-    samp_rate = stream[0].stats.sampling_rate
     pingtimes = ping_times(stream)
-    clips: list[OriginalClip] = []
-    for i in range(0, len(pingtimes), TIMESTEP):
-        if max_clips is not None and len(clips) >= max_clips:
-            break
-        st = stream.slice(UTCDateTime(pingtimes[i]), UTCDateTime(pingtimes[i]) + STEP_SIZE)
-        trace = st[0].copy()
-        filename = (
-            st[0].stats.network + "_" + st[0].stats.station + "_" + st[0].stats.location + "_"
-            + st[0].stats.channel + "_" + str(UTCDateTime(pingtimes[i])).replace("-", "_").replace(":", "_")
-        )
-        name = filename[:-8]
-        jpg = out_dir / f"{name}.jpg" if out_dir is not None else None
-        rgba, vmin, vmax, span = render_clip(trace.data, samp_rate, jpg)
-        if out_dir is not None:
-            save_wav(st[0], out_dir / f"{name}.wav", samp_rate)
-        clips.append(OriginalClip(name, float(pingtimes[i].timestamp), trace.data.copy(),
-                                  rgba if keep_pixels else rgba[:0], vmin, vmax, span))
-    return clips
+    starts = pingtimes[::TIMESTEP]
+    return [original_clip(stream, t, out_dir) for t in starts[:max_clips]]
 
 
 def canonical_index(index: np.ndarray, lut: np.ndarray) -> np.ndarray:
