@@ -131,9 +131,10 @@ def merge_whale_manifest(
     object is still that version (``If-Match``; ``If-None-Match: *`` when it
     does not exist yet), else read again. S3 checks and writes atomically, so
     concurrent workers never drop each other's entries; a union makes a
-    redelivered job a no-op. A written list is read back once more: a store
-    whose conditional writes are not atomic (moto's) can still let a stale
-    writer through, and the re-read catches that and merges again.
+    redelivered job a no-op. A written list is read back once more before
+    returning, and merged again if our entries are missing: that also covers
+    a stale write landing just before the re-read on a store whose
+    conditional writes are not atomic (moto's check and write are two steps).
     """
     wanted = set(entries)
     for attempt in range(max(1, attempts)):
