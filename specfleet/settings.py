@@ -82,16 +82,29 @@ class Settings(BaseSettings):
     #: (the local stand-in: ``127.0.0.1:8123``). See ``specfleet.outbound``.
     hydro_allowed_hosts: list[str] = Field(default_factory=lambda: ["rawdata.oceanobservatories.org"])
     hydro_hydrophone: str = "CE02SHBP/LJ01D/11-HYDBBA106"
+    #: Output layout. "specfleet": ``{hydro_prefix}/{hydrophone path}/{YYYY_MM_DD}/{name}.wav|.png``.
+    #: "whaledr": the original's ``{hydro_whaledr_prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.jpg``
+    #: ({hydrophone} = 6th '/'-segment of the file URL, the day from the file name)
+    #: plus ``{hydro_whaledr_prefix}/whalemanifest.json``, which the whaledr app reads.
+    hydro_output: str = Field(default="specfleet", pattern="^(specfleet|whaledr)$")
     #: S3 key prefix of clips: ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.png``.
     hydro_prefix: str = "hydrophone"
+    hydro_whaledr_prefix: str = "megaptera"
+    #: whaledr profile: upload clips and manifest with the ``public-read`` ACL (the
+    #: app fetches them anonymously; the original set it on the manifest).
+    hydro_public_read: bool = False
+    #: JPEG quality of the whaledr profile (the original's matplotlib saved at 95).
+    hydro_jpeg_quality: int = Field(default=95, ge=1, le=100)
     #: Per-file "all clips written" markers, read by the producer to skip done files.
     hydro_manifest_prefix: str = "hydrophone-manifests"
     #: Files at another rate are rejected (0 accepts any rate).
     hydro_expected_sample_rate: float = 64_000.0
     hydro_clip_s: float = 5.0
-    #: "ping": each clip starts at the loudest sample of its first second (the
-    #: original's behaviour); "grid": plain 5 s grid.
-    hydro_align: str = Field(default="ping", pattern="^(ping|grid)$")
+    #: "ping": the original's clips: at the signed-argmax sample of seconds 0, 5,
+    #: 10, ..., 5 s + 1 sample each, the last cut short by the file's end.
+    #: "ping_abs": largest |x| of each 5 s slot's first second, whole clips only.
+    #: "grid": plain 5 s grid. See dsp.ping_clip_plan / dsp.clip_starts.
+    hydro_align: str = Field(default="ping", pattern="^(ping|ping_abs|grid)$")
     hydro_ping_search_s: float = 1.0
     hydro_window_s: float = 0.056
     hydro_overlap: float = 0.995
@@ -100,6 +113,14 @@ class Settings(BaseSettings):
     hydro_fmax_hz: float = 11_000.0
     hydro_color_lo: float = 0.50
     hydro_color_hi: float = 0.95
+    #: "original": each pixel shows the one cell the original's imshow shows,
+    #: colour span over every cell of the clip; "mean": averaged pixels (see
+    #: dsp.SpectrogramParams.render for the trade-offs).
+    hydro_render: str = Field(default="original", pattern="^(original|mean)$")
+    #: How render="original" finds the span: "pruned" | "full" | "frames"
+    #: (dsp.SpectrogramParams.span).
+    hydro_span: str = Field(default="pruned", pattern="^(pruned|full|frames)$")
+    #: render="mean" only: FFT frames per pixel column.
     hydro_frames_per_column: int = 2
     hydro_cmap: str = "viridis"
     hydro_png_compress_level: int = 1

@@ -88,7 +88,8 @@ def test_clean_file_gives_60_wav_and_png_clips_with_spec_names(settings, archive
 
     wav = storage.get_bytes(f"{prefix}{names[7]}.wav")
     info = sf.info(io.BytesIO(wav))
-    assert (info.samplerate, info.frames, info.subtype) == (64_000, 320_000, "PCM_32")
+    # The original's clips: stream.slice(t, t + 5 s) includes both ends.
+    assert (info.samplerate, info.frames, info.subtype) == (64_000, 320_001, "PCM_32")
     samples, _ = sf.read(io.BytesIO(wav), dtype="int32")
     assert np.abs(samples).max() == 2**31 - 1  # normalised to full scale
     png = Image.open(io.BytesIO(storage.get_bytes(f"{prefix}{names[7]}.png")))
@@ -115,7 +116,7 @@ def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(setting
     files["empty"] = b""
     files["huge"] = np.random.default_rng(0).bytes(4_000_001)
     files["rate"] = synth.mseed_bytes(synth.synthetic_signal(12.0, sample_rate=48_000.0), next(at), sample_rate=48_000.0)
-    files["short"] = synth.mseed_bytes(synth.synthetic_signal(3.0), next(at))
+    files["short"] = synth.mseed_bytes(synth.synthetic_signal(1.5), next(at))
     names = {}
     for kind, data in files.items():
         start = ok_start if kind == "ok" else next(at)
@@ -142,7 +143,7 @@ def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(setting
         "empty": "empty file",
         "huge": "over the 4000000-byte limit",
         "rate": "sampling rate is 48000 Hz, expected 64000 Hz",
-        "short": "no clips: 3.00 s of data",
+        "short": "no clips: 1.50 s of data",
     }
     for kind, phrase in expect.items():
         stat, clips, reason = got[names[kind]]

@@ -1,9 +1,20 @@
 """The hydrophone worker: one job = one 5-minute miniSEED file.
 
 Download (streamed, bounded) -> decode/merge -> plan clips -> render WAV +
-PNG in the process pool -> upload to ``{prefix}/{hydrophone}/{YYYY_MM_DD}/``
--> write the file's manifest -> one status record. Keys are deterministic,
-so a redelivered job overwrites the same objects.
+image in the process pool -> upload -> write the file's manifest -> one
+status record. Keys are deterministic, so a redelivered job overwrites the
+same objects.
+
+Two output profiles (``settings.hydro_output``):
+
+- ``specfleet``: ``{hydro_prefix}/{hydrophone path}/{YYYY_MM_DD}/{name}.wav|.png``.
+- ``whaledr``: the original tool's ``megaptera/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.jpg``
+  and ``megaptera/whalemanifest.json``, the list the whaledr app reads.
+  The original rebuilt that list once after a whole run by listing the
+  bucket; here each job merges its own entries as its clips land
+  (``merge_whale_manifest``): a read-modify-write that S3's conditional
+  writes make safe between concurrent workers, and a set union that makes
+  redelivery harmless.
 """
 
 from __future__ import annotations
@@ -11,7 +22,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import random
 import tempfile
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +33,22 @@ from ...outbound import FetchLimits, HostPolicy
 from ...runtime import JobContext, Rejected, Transient
 from ...settings import Settings
 from ...status import Stat
-from ...storage import Storage
+from ...storage import PreconditionFailed, Storage
 from .clipper import ClipOptions, CutResult, cut_file
 from .dsp import window_length
 from .models import HydroJob, HydroStatus
-from .naming import clip_key, file_name, file_time, manifest_key, normalize_hydrophone
+from .naming import (
+    clip_key,
+    file_name,
+    file_time,
+    manifest_entry,
+    manifest_key,
+    normalize_hydrophone,
+    whale_manifest_key,
+    whaledr_day,
+    whaledr_hydrophone,
+    whaledr_key,
+)
 from .source import decode_mseed, download
 
 
@@ -123,30 +147,100 @@ def fetch_and_cut(url_or_path: str, settings: Settings, out_dir: Path, pool: Exe
     return result
 
 
+def merge_whale_manifest(
+    storage: Storage, key: str, entries: list[str], *, acl: str | None = None, attempts: int = 20
+) -> int:
+    """Add ``entries`` to the JSON list at ``key``; returns the list's length.
+
+    Read the list and its ETag, write the sorted union back only if the
+    object is still that version (``If-Match``; ``If-None-Match: *`` when it
+    does not exist yet), else read again. S3 checks and writes atomically, so
+    concurrent workers never drop each other's entries; a union makes a
+    redelivered job a no-op. A written list is read back once more before
+    returning, and merged again if our entries are missing: that also covers
+    a stale write landing just before the re-read on a store whose
+    conditional writes are not atomic (moto's check and write are two steps).
+    """
+    wanted = set(entries)
+    for attempt in range(max(1, attempts)):
+        current = storage.get_with_etag(key)
+        listed: list[str] = []
+        if current is not None:
+            try:
+                listed = json.loads(current[0])
+            except ValueError:
+                listed = []  # a damaged list is rebuilt from the entries that land from now on
+            if not isinstance(listed, list) or not all(isinstance(e, str) for e in listed):
+                listed = []
+        if wanted <= set(listed) and current is not None:
+            return len(listed)
+        merged = sorted(set(listed) | wanted)
+        body = json.dumps(merged).encode()
+        try:
+            if current is None:
+                storage.put_bytes(key, body, "application/json", acl=acl, if_none_match=True)
+            else:
+                storage.put_bytes(key, body, "application/json", acl=acl, if_match=current[1])
+        except PreconditionFailed:
+            time.sleep(random.uniform(0.0, min(1.0, 0.02 * 2**attempt)))  # jittered backoff
+            continue
+        # Loop: the next read confirms the entries are there (and returns).
+    raise Transient(f"could not merge {len(wanted)} entries into {key} after {attempts} attempts (too many concurrent writers)")
+
+
+def _upload_keys(job: HydroJob, settings: Settings, hydrophone: str, result: CutResult, image_ext: str) -> list[tuple[str, str, str]]:
+    """``(key, file name in the output folder, content type)`` of every clip object."""
+    ctypes = {"wav": "audio/wav", "png": "image/png", "jpg": "image/jpeg"}
+    if settings.hydro_output == "whaledr":
+        try:
+            station, day = whaledr_hydrophone(job.file_url), whaledr_day(job.file_url)
+        except ValueError as err:
+            raise Rejected(f"whaledr output: {err}") from None
+        return [
+            (whaledr_key(settings.hydro_whaledr_prefix, station, day, c.name, ext), f"{c.name}.{ext}", ctypes[ext])
+            for c in result.clips
+            for ext in ("wav", image_ext)
+        ]
+    return [
+        (clip_key(settings.hydro_prefix, hydrophone, c.start, c.name, ext), f"{c.name}.{ext}", ctypes[ext])
+        for c in result.clips
+        for ext in ("wav", image_ext)
+    ]
+
+
 def handle(job: HydroJob, ctx: JobContext) -> None:
     settings = ctx.settings
     hydrophone = hydrophone_of(job, settings)
+    whaledr = settings.hydro_output == "whaledr"
+    if whaledr:  # refuse a URL the layout cannot name before any download
+        try:
+            whaledr_hydrophone(job.file_url)
+            whaledr_day(job.file_url)
+        except ValueError as err:
+            raise Rejected(f"whaledr output: {err}") from None
+    acl = "public-read" if whaledr and settings.hydro_public_read else None
     resources: HydroResources | None = ctx.resources
     storage = Storage(settings)
+    opts = ClipOptions.from_settings(settings)
     with tempfile.TemporaryDirectory(prefix="hydro-out-") as tmp:
         out_dir = Path(tmp)
         result = fetch_and_cut(job.file_url, settings, out_dir, resources.pool if resources else None)
         if ctx.cancelled.is_set():
             raise Transient("worker shutting down before upload")
-        uploads: list[tuple[str, Path, str]] = []
-        for clip in result.clips:
-            for ext, ctype in (("wav", "audio/wav"), ("png", "image/png")):
-                key = clip_key(settings.hydro_prefix, hydrophone, clip.start, clip.name, ext)
-                uploads.append((key, out_dir / f"{clip.name}.{ext}", ctype))
+        uploads = _upload_keys(job, settings, hydrophone, result, opts.image_format)
 
-        def put(item: tuple[str, Path, str]) -> None:
-            storage.put_bytes(item[0], item[1].read_bytes(), item[2])
+        def put(item: tuple[str, str, str]) -> None:
+            storage.put_bytes(item[0], (out_dir / item[1]).read_bytes(), item[2], acl=acl)
 
         if resources is not None:
             list(resources.uploads.map(put, uploads))
         else:
             for item in uploads:
                 put(item)
+    if whaledr:
+        prefix = settings.hydro_whaledr_prefix
+        jpgs = [manifest_entry(prefix, key) for key, _, _ in uploads if key.endswith(".jpg")]
+        merge_whale_manifest(storage, whale_manifest_key(prefix), jpgs, acl=acl)
     name = file_name(job.file_url)
     day = file_time(name) or result.clips[0].start
     manifest = {
