@@ -28,7 +28,6 @@ from ...storage import Storage
 from .download import audio_key
 from .urls import UrlPolicyError, check_video_url
 
-BATCH = 10
 MAX_CSV_BYTES = 200 * 1024 * 1024
 T = TypeVar("T", bound=Job)
 Progress = Callable[[int], None]
@@ -121,14 +120,7 @@ def tracks_with_url(settings: Settings, track_ids: Sequence[str] | None = None) 
 
 
 def _enqueue(settings: Settings, pipeline: str, jobs: Sequence[Job], on_progress: Progress | None) -> int:
-    queue = job_queue(settings, pipeline)
-    sent = 0
-    for start in range(0, len(jobs), BATCH):
-        batch = jobs[start:start + BATCH]
-        sent += queue.send(j.body() for j in batch)
-        if on_progress:
-            on_progress(len(batch))
-    return sent
+    return job_queue(settings, pipeline).send((j.body() for j in jobs), on_sent=on_progress)
 
 
 def produce_search(
