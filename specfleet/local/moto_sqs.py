@@ -6,23 +6,25 @@ per look. Every SendMessage reads ``Queue.attributes``, which counts the
 visible, in-flight and delayed messages by three such scans; every received
 message re-reads the attributes three times (its retention check); every
 delete and visibility change walks the list for the receipt handle. So each
-call costs O(queue length) of slow Python and a hydrophone month (8,640 jobs)
-took most of an hour to enqueue.
+call costs O(queue length) of slow Python: 5,000 jobs took 11.5 minutes to
+enqueue, 3,000 took 7.4 minutes (15.9 msg/s at depth 0, 4.2 at 2,000).
 
 These subclasses keep moto's data model and answers and change only how the
 same answers are found: the counts are kept up to date as messages come and
 go, valid until the clock reaches the next time a message becomes visible or
-stops being delayed; one clock read per scan when a count must be recomputed;
-one attribute read per GetQueueAttributes; a receipt-handle index for delete
-and visibility changes. Standard and FIFO queues alike go through moto's own
-send/receive code; only the lookups are replaced.
+stops being delayed (then one scan with one clock read); one attribute read
+per GetQueueAttributes; a receipt-handle index for delete and visibility
+changes. Sending and receiving still run moto's own code, but each receive
+scan holds the queue's lock: moto alone can hand one message to two
+receivers that poll at the same moment.
 
 ``install()`` hands moto's ``sqs_backends`` this backend class (BackendDict
 builds one backend per account and region lazily from it). The stack process
 calls it before the server starts, so S3/SNS/EC2/CloudFormation and SNS ->
 SQS delivery keep working through the same moto server. Written against
-moto 5.2 (pinned in pyproject.toml); tests/test_queues_scale.py checks the
-answers at scale and against moto's behaviour.
+moto 5.2 (pinned below 5.3 in pyproject.toml: it subclasses moto's internals).
+tests/test_moto_sqs.py runs the same scenarios on moto's backend and this one
+and compares the answers; tests/test_queues_scale.py runs 10,000 jobs.
 """
 
 from __future__ import annotations
