@@ -146,13 +146,19 @@ class IndexedQueue(Queue):
             if counts is None or self._counts is not counts or not appended:
                 self._counts = None  # something else changed meanwhile: count afresh
                 return
-            # A new message is never in flight: it is visible or delayed.
+            # Count the new message as _current_counts would.
+            now = unix_time_millis()
             visible, in_flight, delayed = counts
-            if unix_time_millis() < message.delayed_until:
-                self._counts = (visible, in_flight, delayed + 1)
-                self._counts_valid_until = min(valid_until, message.delayed_until)
-            else:
-                self._counts = (visible + 1, in_flight, delayed)
+            is_delayed = now < message.delayed_until
+            if is_delayed:
+                delayed += 1
+                valid_until = min(valid_until, message.delayed_until)
+            if message.visible_at >= now:  # only a message moved here mid-flight
+                in_flight += 1
+                valid_until = min(valid_until, message.visible_at)
+            elif not is_delayed:
+                visible += 1
+            self._counts, self._counts_valid_until = (visible, in_flight, delayed), valid_until
 
     def note_received(self, received: list[Message]) -> None:
         """After moto's receive: its messages changed state (and some may have
@@ -180,17 +186,22 @@ class IndexedQueue(Queue):
         if message is None:
             raise ReceiptHandleIsInvalid()
         with self._messages_lock:
+            if receipt_handle in self.deleted_messages:
+                return  # deleted by another request meanwhile
             # A new list, as moto does, so a reader iterating the old one is unaffected.
             remaining = self._messages.copy()
-            remaining.remove(message)
+            try:
+                remaining.remove(message)
+            except ValueError:
+                raise ReceiptHandleIsInvalid() from None  # moved to the dead-letter queue meanwhile
             self._messages = remaining
             self._counts = None
             self._by_id.pop(message.id, None)
             handles = message.all_receipt_handles
             for handle in handles:
                 self._by_handle.pop(handle, None)  # type: ignore[arg-type]
-        self.pending_messages.discard(message)
-        self.deleted_messages.update(handles)  # type: ignore[arg-type]
+            self.pending_messages.discard(message)
+            self.deleted_messages.update(handles)  # type: ignore[arg-type]
 
 
 class IndexedSQSBackend(SQSBackend):
