@@ -264,23 +264,26 @@ class IndexedSQSBackend(SQSBackend):
         moto scans for visible messages and marks them received without a
         lock, so two receivers at once can both be handed the same message.
         Here each scan runs under the queue's lock, without waiting (moto's
-        ``wait=0`` path); a long poll repeats it as moto does, waiting up to
-        a second at a time for messages outside the lock.
+        ``wait=0`` path); a long poll repeats it on moto's schedule, waiting
+        outside the lock.
         """
         queue = self.get_queue(queue_name)
         if not isinstance(queue, IndexedQueue):
             return super().receive_message(
                 queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names
             )
-        polling_end = unix_time() + (wait_seconds_timeout or 0)
+        # moto's polling loop: scan; if nothing, wait up to a second (woken by
+        # a new message) and scan again unless the wait time has passed.
+        polling_end = unix_time() + wait_seconds_timeout
         while True:
             with queue._messages_lock:
                 received = super().receive_message(queue_name, count, 0, visibility_timeout, message_attribute_names)
                 queue.note_received(received)
-            remaining = polling_end - unix_time()
-            if received or remaining <= 0:
+            if received or not wait_seconds_timeout:
                 return received
-            queue.wait_for_messages(min(1.0, remaining))  # type: ignore[arg-type]
+            queue.wait_for_messages(1)
+            if unix_time() > polling_end:
+                return []
 
     def change_message_visibility(self, queue_name: str, receipt_handle: str, visibility_timeout: int) -> None:
         queue = self.get_queue(queue_name)
