@@ -80,12 +80,14 @@ def produce_day(
             continue
         assert isinstance(job, HydroJob)
         jobs.append(job)
-    queue = SPEC.jobs(settings)
-    step = 10
-    for i in range(0, len(jobs), step):
-        batch = jobs[i : i + step]
-        queue.send(j.body() for j in batch)
-        result.enqueued.extend(j.file_url for j in batch)
+    sent = 0
+
+    def step(n: int) -> None:
+        nonlocal sent
+        sent += n
         if progress:
-            progress(len(result.enqueued), len(jobs))
+            progress(sent, len(jobs))
+
+    SPEC.jobs(settings).send((j.body() for j in jobs), on_sent=step)
+    result.enqueued.extend(j.file_url for j in jobs)
     return result

@@ -39,7 +39,6 @@ from ..search.models import SearchJob
 from .settings import MusicSettings
 from .urls import UrlPolicyError, check_video_url
 
-BATCH = 10
 MAX_CSV_BYTES = 200 * 1024 * 1024
 T = TypeVar("T", bound=Job)
 Progress = Callable[[int], None]
@@ -158,14 +157,7 @@ def tracks_with_url(
 
 
 def _enqueue(settings: Settings, spec: PipelineSpec, jobs: Sequence[Job], on_progress: Progress | None) -> int:
-    queue = spec.jobs(settings)
-    sent = 0
-    for start in range(0, len(jobs), BATCH):
-        batch = jobs[start:start + BATCH]
-        sent += queue.send(j.body() for j in batch)
-        if on_progress:
-            on_progress(len(batch))
-    return sent
+    return spec.jobs(settings).send((j.body() for j in jobs), on_sent=on_progress)
 
 
 def produce_search(
