@@ -8,6 +8,9 @@
 # wheel and the lock), as the shell provisioner of ami/packer.pkr.hcl, and by
 # tests/test_ami_recipe.py in a Debian root file system.
 #
+# `provision.sh --list-packages` prints the Debian packages it would install
+# for SPECFLEET_PIPELINES and exits.
+#
 # Environment (all optional):
 #   SPECFLEET_SOURCE     the specfleet wheel: a path, a URL or `specfleet @ URL`
 #                        (a `#sha256=` fragment is checked); required on first run
@@ -200,6 +203,10 @@ write_manifest() {
 
 main() {
   select_pipelines
+  if [[ "${1:-}" == "--list-packages" ]]; then
+    printf '%s\n' "${PACKAGES[@]}"
+    return
+  fi
   if [[ $EUID -ne 0 ]]; then
     log "run as root"
     exit 1
