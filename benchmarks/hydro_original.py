@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from specfleet.pipelines.hydrophone import dsp
+
 STEP_SIZE = 5  # seconds per clip
 TIMESTEP = 5  # a clip every this many detected seconds
 WLEN = 0.056
@@ -183,3 +185,34 @@ def pixels_to_index(rgba: np.ndarray, lut: np.ndarray) -> tuple[np.ndarray, np.n
     if wrong.any():
         raise ValueError(f"{int(wrong.sum())} drawn pixels are not colormap colours, e.g. {rgba[wrong][0]}")
     return index.astype(np.uint8), background
+
+
+# --- references for the averaged rendering's tests and the benchmark --------------
+def reference_grid_db(
+    clip: np.ndarray, sample_rate: float, params: dsp.SpectrogramParams = dsp.SpectrogramParams()
+) -> tuple[np.ndarray, float, float]:
+    """The original's full-resolution spectrogram (``mlab.specgram``, every
+    frame) in dB, averaged down to the same pixel grid; plus its min/max dB."""
+    from matplotlib import mlab
+
+    nfft = dsp.window_length(sample_rate, params.window_s)
+    noverlap = int(params.overlap * nfft)
+    pxx, _freqs, _t = mlab.specgram(np.asarray(clip, dtype=np.float64), NFFT=nfft, Fs=sample_rate, noverlap=noverlap)
+    pxx = pxx[1:]  # DC row dropped, as in the original
+    floor = max(float(pxx.max()) * params.floor_rel, np.finfo(np.float32).tiny)
+    db = 10.0 * np.log10(np.maximum(pxx, floor))
+    weights = dsp.frequency_weights(nfft, float(sample_rate), params.fmax_hz, params.height)
+    low = weights @ db[: weights.shape[1]].astype(np.float32)  # (height, frames)
+    total = low.shape[1]
+    edges = (np.arange(params.width + 1) * total / params.width).astype(np.int64)
+    grid = np.add.reduceat(low, edges[:-1], axis=1) / np.diff(edges)[None, :]
+    return grid.astype(np.float32), float(db.min()), float(db.max())
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    a = a - a.mean()
+    b = b - b.mean()
+    denom = M.sqrt(float(a @ a) * float(b @ b))
+    return float(a @ b / denom) if denom else 0.0

@@ -71,7 +71,7 @@ def compare(index: np.ndarray, clip: hydro_original.OriginalClip) -> dict[str, f
     a, b = mine[~background].astype(np.float64), theirs[~background].astype(np.float64)
     return {
         "agree": float((a == b).mean()),
-        "corr": dsp.pearson(a, b),
+        "corr": hydro_original.pearson(a, b),
         "brightness": float(np.abs(a - b).mean()),
         "mean_ours": float(a.mean()),
         "mean_orig": float(b.mean()),

@@ -118,14 +118,14 @@ def _pipeline_stats(
     out: dict[str, dict[str, Any]] = {}
     for pipeline in names():
         t = totals.get(pipeline, {})
-        r = recent.get(pipeline)
+        latest = recent.get(pipeline)
         # Divide by the time actually covered (at least one minute) so a run
         # that started two minutes ago is not reported at a fifth of its speed.
-        if r:
-            covered_min = (now - r["first"]).total_seconds() / 60.0
+        if latest:
+            covered_min = (now - latest["first"]).total_seconds() / 60.0
             span_min = min(rate_window_min, max(1.0, covered_min))
-            rows_per_min = r["rows"] / span_min
-            jobs_per_min = r["jobs"] / span_min
+            rows_per_min = latest["rows"] / span_min
+            jobs_per_min = latest["jobs"] / span_min
         else:
             rows_per_min = jobs_per_min = 0.0
         out[pipeline] = {

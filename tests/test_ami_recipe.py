@@ -43,10 +43,10 @@ from specfleet.fleet.ami import (
     lock_source,
     wheel_source,
 )
-from specfleet.fleet.imds import StubImds
 from specfleet.local.stack import EMULATOR_CREDENTIALS
-from specfleet.queues import job_queue
-from specfleet.settings import Settings
+from specfleet.pipelines import job_queue, specs
+from specfleet.pipelines.music.settings import MusicSettings
+from specfleet.standins.imds import StubImds
 
 ROOT = Path(__file__).resolve().parent.parent
 WHEEL_URL = "specfleet @ https://example.invalid/specfleet-0.1.0-py3-none-any.whl?X-Amz=1&b=2#sha256=" + "0" * 64
@@ -153,13 +153,17 @@ def test_each_pipeline_gets_the_debian_packages_its_code_uses() -> None:
     the echo pipeline gets none of them."""
     base = _packages_for("echo")
     assert set(base) >= {"python3", "python3-venv"}
-    defaults = Settings()
+    defaults = MusicSettings()
     search = set(_packages_for("search")) - set(base)
-    assert search == {_debian_package_owning(defaults.music_chromium_path),
-                      _debian_package_owning(os.path.realpath(defaults.music_chromedriver_path))}
+    assert search == {_debian_package_owning(defaults.chromium_path),
+                      _debian_package_owning(os.path.realpath(defaults.chromedriver_path))}
     assert set(_packages_for("spectrogram")) - set(base) == {_debian_package_owning("libmpg123.so.0")}
     for pipeline in ("hydrophone", "download"):
         assert _packages_for(pipeline) == base
+    # The recipe installs what each pipeline's spec says it needs.
+    for spec in specs():
+        if spec.name in ("echo", "hydrophone", "search", "download", "spectrogram"):
+            assert set(_packages_for(spec.name)) - set(base) == set(spec.fleet.apt_packages), spec.name
     assert set(_packages_for("echo,search spectrogram")) == set(base) | search | {_debian_package_owning("libmpg123.so.0")}
 
 
@@ -214,7 +218,11 @@ def test_lock_pins_and_hashes_every_dependency() -> None:
         assert hashes, f"{name}=={version} has no hash"
         assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), (name, hashes)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    for dependency in project["dependencies"]:
+    # The core and the extras of every pipeline an image may serve (its spec's fleet profile).
+    extras = sorted({extra for spec in specs() for extra in spec.fleet.extras})
+    assert extras == ["hydrophone", "music", "spectrogram"]
+    wanted = [*project["dependencies"], *(d for e in extras for d in project["optional-dependencies"][e])]
+    for dependency in wanted:
         requirement = Requirement(dependency)
         name = canonicalize_name(requirement.name)
         assert name in entries, f"{requirement.name} (pyproject.toml) is not in ami/requirements.lock: run ami/lock.sh"
@@ -316,8 +324,8 @@ def test_recipe_provisions_a_debian_rootfs_whose_worker_processes_jobs(namespace
         # The venv (not this checkout) imports specfleet and the pipeline, as the service user.
         imports = rootfs.run(
             ["setpriv", "--reuid=specfleet", "--regid=specfleet", "--init-groups", "/opt/specfleet/venv/bin/python", "-c",
-             "import sys, specfleet; from specfleet.pipelines import get_pipeline; "
-             "print(specfleet.__file__, get_pipeline(sys.argv[1]).name)", pipeline],
+             "import sys, specfleet; from specfleet.pipelines import get_spec; "
+             "print(specfleet.__file__, get_spec(sys.argv[1]).handler.load().__module__)", pipeline],
             env={"PATH": SERVICE_PATH, "HOME": "/opt/specfleet"}, timeout_s=120,
         )
         assert imports.returncode == 0, imports.stdout

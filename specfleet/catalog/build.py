@@ -95,9 +95,9 @@ def collect_batch(
             continue
         name = names[artist_id]
         if artist_id not in main_ids:
-            for track in spotify.top_tracks(artist_id, name):
-                batch.add_track(track.id, track.name, track.album.release(), -1)
-                batch.link(artist_id, track.id, "main" if track.artists[0].id == artist_id else "featured")
+            for top in spotify.top_tracks(artist_id, name):
+                batch.add_track(top.id, top.name, top.album.release(), -1)
+                batch.link(artist_id, top.id, "main" if top.artists[0].id == artist_id else "featured")
         for rel in spotify.related_artists(artist_id, name):
             batch.add_artist(rel.id, rel.name, is_main=rel.id in main_ids)
             batch.relate(artist_id, rel.id, rel.genres, rel.popularity)

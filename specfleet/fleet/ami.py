@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ..aws import aws_retry, client
-from ..settings import JOB_QUEUES, Settings
+from ..pipelines import names as pipeline_names
+from ..settings import Settings
 from . import failover
 from .deploy import REPO_ROOT, upload_package
 
@@ -61,8 +62,8 @@ def bake_user_data(
     if _UNIT_DELIMITER in unit_text:
         raise BakeError(f"the unit file may not contain {_UNIT_DELIMITER!r} (it ends the heredoc)")
     for name in pipelines or []:
-        if name not in JOB_QUEUES:
-            raise BakeError(f"unknown pipeline {name!r}; choose from {', '.join(JOB_QUEUES)}")
+        if name not in pipeline_names():
+            raise BakeError(f"unknown pipeline {name!r}; choose from {', '.join(pipeline_names())}")
     lines = body.splitlines()
     if lines and lines[0].startswith("#!"):
         lines = lines[1:]

@@ -107,7 +107,7 @@ class IndexedQueue(Queue):
         return self._current_counts()[2]
 
     @property
-    def attributes(self) -> dict[str, Any]:  # type: ignore[override]
+    def attributes(self) -> dict[str, Any]:
         """moto's ``Queue.attributes``, with the attribute -> field names
         worked out once (moto converts each name from camel case per call,
         and SendMessage reads the attributes for every message)."""
@@ -120,8 +120,8 @@ class IndexedQueue(Queue):
         result: dict[str, Any] = {name: getattr(self, fields[name]) for name in names}
         if self.policy:
             result["Policy"] = self.policy
-        if self.redrive_policy:  # type: ignore[attr-defined]
-            result["RedrivePolicy"] = json.dumps(self.redrive_policy)  # type: ignore[attr-defined]
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy)
         for key, value in result.items():
             if isinstance(value, bool):
                 result[key] = str(value).lower()
@@ -219,14 +219,15 @@ class IndexedSQSBackend(SQSBackend):
         kwargs.pop("region", None)
         queue = self.queues.get(name)
         if queue:
-            new_queue = IndexedQueue(name, region=self.region_name, account_id=self.account_id, **kwargs)
+            # moto declares is_created abstract (CloudFormation) and builds its own Queue the same way.
+            new_queue = IndexedQueue(name, region=self.region_name, account_id=self.account_id, **kwargs)  # type: ignore[abstract]
             existing, wanted = queue.attributes, new_queue.attributes
             # Only the attributes sent with this request must match the existing queue.
             for key in kwargs:
                 if existing.get(key) != wanted.get(key):
                     raise QueueAlreadyExists("The specified queue already exists.")
         else:
-            queue = IndexedQueue(name, region=self.region_name, account_id=self.account_id, **kwargs)
+            queue = IndexedQueue(name, region=self.region_name, account_id=self.account_id, **kwargs)  # type: ignore[abstract]
             self.queues[name] = queue
         if tags:
             queue.tags = tags

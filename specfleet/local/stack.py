@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from ..settings import Settings
 from .postgres import EmbeddedPostgres, create_database, free_port
 
@@ -67,7 +69,7 @@ class StackState:
             region=self.region,
             queue_prefix=prefix,
             bucket=env["SPECFLEET_BUCKET"],
-            db_dsn=env["SPECFLEET_DB_DSN"],
+            db_dsn=SecretStr(env["SPECFLEET_DB_DSN"]),
             **overrides,
         )
 

@@ -19,6 +19,7 @@ SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
     default_concurrency=4,
     cli=Ref("specfleet.cli.music:register_download"),
     demo=Ref("specfleet.demo.music:download_step"),
-    fleet=FleetProfile(extras=("music",), apt_packages=("ffmpeg",)),
+    # ffmpeg comes with the imageio-ffmpeg wheel: no Debian package needed.
+    fleet=FleetProfile(extras=("music",)),
     legacy_body=legacy_body,
 )

@@ -299,7 +299,7 @@ def spectrogram_db(
         pmin = min(pmin, float(body.min()))
         pmax = max(pmax, float(body.max()))
         low_bins[a : a + chunk] = body[:, :n_bins]
-    floor = max(pmax * params.floor_rel, np.finfo(np.float32).tiny)
+    floor = max(pmax * params.floor_rel, float(np.finfo(np.float32).tiny))
     if params.average == "power":
         # Mean power per pixel, then dB: 1/k of the logarithms.
         cols = low_bins.reshape(params.width, k, n_bins).mean(axis=1)
@@ -830,34 +830,3 @@ def original_index(
     index = np.zeros((params.height, params.width), dtype=np.uint8)
     index[np.ix_(np.flatnonzero(cells.bins >= 0), np.flatnonzero(cells.frames >= 0))] = cell_index[column_of][:, row_of].T
     return index, cells.background, span
-
-
-# --- reference (for the benchmark and fidelity tests) ---------------------------
-def reference_grid_db(
-    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams()
-) -> tuple[np.ndarray, float, float]:
-    """The original's full-resolution spectrogram (``mlab.specgram``, every
-    frame) in dB, averaged down to the same pixel grid; plus its min/max dB."""
-    from matplotlib import mlab
-
-    nfft = window_length(sample_rate, params.window_s)
-    noverlap = int(params.overlap * nfft)
-    pxx, _freqs, _t = mlab.specgram(np.asarray(clip, dtype=np.float64), NFFT=nfft, Fs=sample_rate, noverlap=noverlap)
-    pxx = pxx[1:]  # DC row dropped, as in the original
-    floor = max(float(pxx.max()) * params.floor_rel, np.finfo(np.float32).tiny)
-    db = 10.0 * np.log10(np.maximum(pxx, floor))
-    weights = frequency_weights(nfft, float(sample_rate), params.fmax_hz, params.height)
-    low = weights @ db[: weights.shape[1]].astype(np.float32)  # (height, frames)
-    total = low.shape[1]
-    edges = (np.arange(params.width + 1) * total / params.width).astype(np.int64)
-    grid = np.add.reduceat(low, edges[:-1], axis=1) / np.diff(edges)[None, :]
-    return grid.astype(np.float32), float(db.min()), float(db.max())
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = math.sqrt(float(a @ a) * float(b @ b))
-    return float(a @ b / denom) if denom else 0.0

@@ -13,7 +13,7 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def windowed_frames(x, starts, window, out):  # type: ignore[no-untyped-def]
+def windowed_frames(x, starts, window, out):
     """``out[i] = x[starts[i] : starts[i] + nfft] * window`` (float64), one pass."""
     nfft = window.shape[0]
     for i in range(starts.shape[0]):
@@ -23,7 +23,7 @@ def windowed_frames(x, starts, window, out):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def power_extremes(spec, keep_bins, kept, row0):  # type: ignore[no-untyped-def]
+def power_extremes(spec, keep_bins, kept, row0):
     """Weighted power of bins 1..nfft/2 of each row of ``spec`` (rfft output):
     ``2 |X_k|^2``, Nyquist ``|X|^2`` (mlab's one-sided weights). Writes bins
     ``keep_bins`` of row ``i`` to ``kept[row0 + i]`` and returns
@@ -58,7 +58,7 @@ def power_extremes(spec, keep_bins, kept, row0):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def hann2_window_sums(y, turns, hop, n_frames, out):  # type: ignore[no-untyped-def]
+def hann2_window_sums(y, turns, hop, n_frames, out):
     """``out[j] = sum_n w[n]^2 y[j*hop + n]`` for mlab's symmetric Hann ``w``
     of ``nfft = len(turns) + 1`` samples.
 

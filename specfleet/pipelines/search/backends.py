@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 from urllib.parse import quote_plus, urljoin
 
@@ -307,7 +307,7 @@ def _page_settled(driver: Any) -> bool:
     return bool(text) and classify_text(text) != "transient"
 
 
-BACKENDS = {"ytdlp": YtDlpBackend, "selenium": SeleniumBackend}
+BACKENDS: dict[str, Callable[[MusicSettings], SearchBackend]] = {"ytdlp": YtDlpBackend, "selenium": SeleniumBackend}
 
 
 def make_backend(settings: object, config: MusicSettings) -> SearchBackend:
@@ -318,4 +318,4 @@ def make_backend(settings: object, config: MusicSettings) -> SearchBackend:
         raise ValueError(
             f"SPECFLEET_MUSIC_SEARCH_BACKEND must be one of {', '.join(BACKENDS)}, got {config.search_backend!r}"
         ) from None
-    return cls(config)  # type: ignore[abstract]
+    return cls(config)
