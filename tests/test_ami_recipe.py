@@ -178,6 +178,7 @@ def _tiny_wheel(directory: Path) -> Path:
     return wheel
 
 
+@pytest.mark.slow
 def test_the_wheel_hash_in_the_bake_source_is_enforced(tmp_path: Path) -> None:
     """wheel_source's `specfleet @ URL#sha256=...`, fetched the way provision.sh
     fetches it: a wheel that is not the one hashed is refused."""

@@ -100,6 +100,7 @@ def test_wav_is_int32_at_native_rate():
     assert (info.samplerate, info.frames, info.subtype, info.channels) == (64_000, 320_000, "PCM_32", 1)
 
 
+@pytest.mark.slow
 def test_image_matches_the_full_resolution_reference():
     """Our few-frames-per-column image vs every-frame mlab.specgram averaged
     to the same grid (1.5 s clip keeps the reference quick)."""

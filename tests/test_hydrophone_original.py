@@ -20,6 +20,9 @@ from specfleet.pipelines.hydrophone.clipper import ClipOptions, cut_file
 from specfleet.pipelines.hydrophone.source import decode_mseed
 from specfleet.standins import mseed_synth as synth
 
+#: The original's matplotlib path is seconds per clip: the whole module is slow.
+pytestmark = pytest.mark.slow
+
 SR = 64_000.0
 T0 = dt.datetime(2017, 10, 9, 0, 5)
 LUT = dsp.colormap_lut("viridis")

@@ -73,6 +73,7 @@ def test_views_from_accessibility_label():
     assert views_from_label("no count here") == -1 and views_from_label(None) == -1
 
 
+@pytest.mark.slow
 def test_ytdlp_backend_lists_results_in_order(site):
     pin_tricky_pages(site)
     backend = YtDlpBackend(site_config(site))
@@ -95,6 +96,7 @@ def test_ytdlp_backend_lists_results_in_order(site):
     assert site.count("search") == 5
 
 
+@pytest.mark.slow
 def test_selenium_backend_reads_every_result_in_headless_chromium(site, artifacts_dir):
     pin_tricky_pages(site)
     backend = SeleniumBackend(site_config(site))

@@ -101,6 +101,7 @@ def test_redirects_that_can_never_succeed_are_rejected_without_retries(sources, 
     assert len(allowed.hits) <= 6  # one fetch (a loop stops at 5 redirects), no retry of it
 
 
+@pytest.mark.slow
 def test_a_trickling_source_ends_at_the_fetch_budget(sources, tmp_path):
     allowed, _ = sources
     started = time.monotonic()
@@ -125,6 +126,7 @@ def _video_config(allowed: str, **kw: float) -> MusicSettings:
     return MusicSettings(extra_hosts=[allowed], ytdlp_retries=0, socket_timeout_s=5, **kw)
 
 
+@pytest.mark.slow
 def test_yt_dlp_is_kept_off_addresses_the_policy_does_not_name(sources, tmp_path):
     allowed, other = sources
     url = f"{allowed.base_url}/redirect?to={other.base_url}/trickle"
@@ -133,6 +135,7 @@ def test_yt_dlp_is_kept_off_addresses_the_policy_does_not_name(sources, tmp_path
     assert other.hits == []
 
 
+@pytest.mark.slow
 def test_a_trickling_video_source_ends_at_the_download_budget(sources, tmp_path):
     allowed, _ = sources
     started = time.monotonic()

@@ -81,6 +81,7 @@ def test_user_data_for_the_plugin(sixth):
     assert userdata.parse(script, "i-1").argv == ["specfleet", "work", "sixth"]
 
 
+@pytest.mark.slow
 def test_demo_step(sixth, tmp_path):
     from specfleet.demo import run_demo
 
