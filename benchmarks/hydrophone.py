@@ -47,8 +47,8 @@ import hydro_original  # noqa: E402
 
 from specfleet.pipelines.hydrophone import dsp  # noqa: E402
 from specfleet.pipelines.hydrophone.clipper import ClipOptions, cut_file  # noqa: E402
+from specfleet.pipelines.hydrophone.settings import HydroSettings  # noqa: E402
 from specfleet.pipelines.hydrophone.source import decode_mseed  # noqa: E402
-from specfleet.settings import Settings  # noqa: E402
 from specfleet.standins import mseed_synth as synth  # noqa: E402
 
 FILES_PER_DAY = 288
@@ -95,7 +95,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--options", default=",".join(OPTIONS), help="comma-separated subset of " + ",".join(OPTIONS))
     args = ap.parse_args()
-    base_opts = ClipOptions.from_settings(Settings().model_copy(update={"hydro_output": "whaledr"}))
+    base_opts = ClipOptions.from_settings(HydroSettings(output="whaledr"))
     sr = synth.SAMPLE_RATE
     load_before = os.getloadavg()[0]
 

@@ -74,69 +74,6 @@ class Settings(BaseSettings):
     local_dir: str = ".specfleet/local"
 
     # Pipeline- and tool-specific settings: each block belongs to one area.
-    # --- hydrophone ---------------------------------------------------------------
-    #: OOI raw-data archive root and the default hydrophone folder below it.
-    hydro_base_url: str = "https://rawdata.oceanobservatories.org/files/"
-    #: Hosts (``host`` or ``host:port``) hydrophone files and listings may come
-    #: from, redirects included. Non-public addresses only when named literally
-    #: (the local stand-in: ``127.0.0.1:8123``). See ``specfleet.outbound``.
-    hydro_allowed_hosts: list[str] = Field(default_factory=lambda: ["rawdata.oceanobservatories.org"])
-    hydro_hydrophone: str = "CE02SHBP/LJ01D/11-HYDBBA106"
-    #: Output layout. "specfleet": ``{hydro_prefix}/{hydrophone path}/{YYYY_MM_DD}/{name}.wav|.png``.
-    #: "whaledr": the original's ``{hydro_whaledr_prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.jpg``
-    #: ({hydrophone} = 6th '/'-segment of the file URL, the day from the file name)
-    #: plus ``{hydro_whaledr_prefix}/whalemanifest.json``, which the whaledr app reads.
-    hydro_output: str = Field(default="specfleet", pattern="^(specfleet|whaledr)$")
-    #: S3 key prefix of clips: ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.png``.
-    hydro_prefix: str = "hydrophone"
-    hydro_whaledr_prefix: str = "megaptera"
-    #: whaledr profile: upload clips and manifest with the ``public-read`` ACL (the
-    #: app fetches them anonymously; the original set it on the manifest).
-    hydro_public_read: bool = False
-    #: JPEG quality of the whaledr profile (the original's matplotlib saved at 95).
-    hydro_jpeg_quality: int = Field(default=95, ge=1, le=100)
-    #: Per-file "all clips written" markers, read by the producer to skip done files.
-    hydro_manifest_prefix: str = "hydrophone-manifests"
-    #: Files at another rate are rejected (0 accepts any rate).
-    hydro_expected_sample_rate: float = 64_000.0
-    hydro_clip_s: float = 5.0
-    #: "ping": the original's clips: at the signed-argmax sample of seconds 0, 5,
-    #: 10, ..., 5 s + 1 sample each, the last cut short by the file's end.
-    #: "ping_abs": largest |x| of each 5 s slot's first second, whole clips only.
-    #: "grid": plain 5 s grid. See dsp.ping_clip_plan / dsp.clip_starts.
-    hydro_align: str = Field(default="ping", pattern="^(ping|ping_abs|grid)$")
-    hydro_ping_search_s: float = 1.0
-    hydro_window_s: float = 0.056
-    hydro_overlap: float = 0.995
-    hydro_image_width: int = 512
-    hydro_image_height: int = 512
-    hydro_fmax_hz: float = 11_000.0
-    hydro_color_lo: float = 0.50
-    hydro_color_hi: float = 0.95
-    #: "original": each pixel shows the one cell the original's imshow shows,
-    #: colour span over every cell of the clip; "mean": averaged pixels (see
-    #: dsp.SpectrogramParams.render for the trade-offs).
-    hydro_render: str = Field(default="original", pattern="^(original|mean)$")
-    #: How render="original" finds the span: "pruned" | "full" | "frames"
-    #: (dsp.SpectrogramParams.span).
-    hydro_span: str = Field(default="pruned", pattern="^(pruned|full|frames)$")
-    #: render="mean" only: FFT frames per pixel column.
-    hydro_frames_per_column: int = 2
-    hydro_cmap: str = "viridis"
-    hydro_png_compress_level: int = 1
-    #: Clips with more than this fraction of gap-filled samples are skipped.
-    hydro_max_gap_fraction: float = 0.5
-    #: Source files larger than this are rejected without reading them whole.
-    hydro_max_file_bytes: int = 256 * 1024 * 1024
-    hydro_connect_timeout_s: float = 10.0
-    hydro_read_timeout_s: float = 60.0
-    hydro_download_attempts: int = 4
-    #: Longest one source file download may take in all (a trickling source
-    #: would otherwise hold a worker slot for as long as it keeps sending).
-    hydro_fetch_budget_s: float = 600.0
-    #: Processes rendering clips (0 = one per CPU) and clips per pool task.
-    hydro_processes: int = 0
-    hydro_clips_per_task: int = 10
     # --- spectrogram -----------------------------------------------------------------
     #: Music spectrograms (SPEC.md section 2); defaults are the original's.
     spectro_sample_rate: int = Field(default=16000, ge=1000, le=192000)
@@ -185,19 +122,6 @@ class Settings(BaseSettings):
     #: make workers watch for spot interruptions / ASG termination and drain.
     imds_url: str = ""
     imds_poll_s: float = 5.0
-    # --- monitoring -------------------------------------------------------------------
-    #: Minutes of status history behind the "rate" and ETA in ``specfleet status``.
-    monitor_rate_window_min: float = 10.0
-    #: An instance counts as alive if it sent a status in this many minutes.
-    monitor_alive_window_min: float = 5.0
-    #: Seconds between refreshes of ``specfleet status --watch``.
-    monitor_refresh_s: float = 5.0
-    #: Report: bounds that keep the self-contained HTML small.
-    report_gallery_max: int = 12
-    report_max_audio_bytes: int = 4_000_000
-    report_max_tracks: int = 8
-    report_max_windows_per_track: int = 12
-    report_history_hours: float = 24.0
     # --- catalog -----------------------------------------------------------------------
     #: Public chart pages (kworb-style): the top-artists list and one songs
     #: page per artist. Tests point these at a local stand-in.

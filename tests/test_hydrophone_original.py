@@ -95,15 +95,15 @@ def side_by_side(tmp_path_factory):
     src.write_bytes(synth.mseed_bytes(synth.realistic_signal(13.0, seed=11), T0))
     (root / "orig").mkdir()
     original = hydro_original.original_file(src, root / "orig")
-    opts = ClipOptions.from_settings(_settings(hydro_output="whaledr"))
+    opts = ClipOptions.from_settings(_settings(output="whaledr"))
     ours = cut_file(decode_mseed(src, expected_rate=SR), opts, root / "ours")
     return root, original, ours
 
 
 def _settings(**update):
-    from specfleet.settings import Settings
+    from specfleet.pipelines.hydrophone.settings import HydroSettings
 
-    return Settings().model_copy(update=update)
+    return HydroSettings(**update)
 
 
 def test_same_clips_and_wavs_as_the_original(side_by_side):

@@ -16,6 +16,7 @@ from helpers import count, wait_for
 from specfleet.pipelines import get_spec, job_queue, parse_body
 from specfleet.pipelines.hydrophone import naming
 from specfleet.pipelines.hydrophone.producer import produce_day
+from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.pipelines.hydrophone.worker import handle, merge_whale_manifest
 from specfleet.runtime import JobContext, StatusSender, Worker
 from specfleet.standins import mseed_synth as synth
@@ -35,9 +36,8 @@ def archive(tmp_path):
 
 
 @pytest.fixture
-def whaledr(settings, archive):
-    return settings.model_copy(update={"hydro_output": "whaledr", "hydro_public_read": True,
-                                       "hydro_allowed_hosts": [archive[0].netloc]})
+def whaledr(archive) -> HydroSettings:
+    return HydroSettings(output="whaledr", public_read=True, allowed_hosts=[archive[0].netloc])
 
 
 def original_push_manifest(storage: Storage) -> list[str]:
@@ -55,28 +55,29 @@ def manifest(storage: Storage) -> list[str]:
     return json.loads(storage.get_bytes(MANIFEST))
 
 
-def deliver(settings, queue) -> None:
+def deliver(settings, config, queue) -> None:
     """Take the job and handle it without deleting it (a worker that dies
     after its work): SQS will hand the same message out again."""
     [message] = wait_for(lambda: queue.receive(1, wait_s=1), what="the job")
-    ctx = JobContext(settings, message, settings.instance_id, StatusSender(settings, get_spec("hydrophone")), threading.Event())
+    ctx = JobContext(settings, message, settings.instance_id, StatusSender(settings, get_spec("hydrophone")),
+                     threading.Event(), config=config)
     handle(parse_body("hydrophone", message.body), ctx)
     ctx.sender.send_many(ctx.take_reports())
     queue.change_visibility([message], 0)
 
 
-def test_whaledr_profile_writes_the_original_keys_and_a_manifest_of_exactly_the_jpegs(whaledr, archive):
+def test_whaledr_profile_writes_the_original_keys_and_a_manifest_of_exactly_the_jpegs(settings, whaledr, archive):
     server, folder = archive
     for minute in (0, 5):
         start = T0 + dt.timedelta(minutes=minute)
         (folder / file_name_for(start)).write_bytes(synth.mseed_bytes(synth.realistic_signal(12.5, seed=minute), start))
-    produced = produce_day(whaledr, DAY, base_url=server.base_url, hydrophone=HYDRO)
+    produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=whaledr)
     assert len(produced.enqueued) == 2
     assert all(url.split("/")[5] == "LJ01D" for url in produced.enqueued)  # the stand-in's URLs are OOI-shaped
-    worker = Worker(whaledr, get_spec("hydrophone"), idle_exit_s=1)
+    worker = Worker(settings, get_spec("hydrophone"), idle_exit_s=1, config=whaledr)
     assert worker.run() == 0 and worker.metrics()["done"] == 2
 
-    storage = Storage(whaledr)
+    storage = Storage(settings)
     keys = sorted(k for k, _ in storage.list("megaptera/"))
     clip_keys = [k for k in keys if k != MANIFEST]
     # megaptera/{6th URL segment}/{day from the file name}/{name}.jpg|.wav; a
@@ -97,31 +98,31 @@ def test_whaledr_profile_writes_the_original_keys_and_a_manifest_of_exactly_the_
     grants = storage.s3.get_object_acl(Bucket=storage.bucket, Key=MANIFEST)["Grants"]
     assert any(g["Grantee"].get("URI", "").endswith("/global/AllUsers") and g["Permission"] == "READ" for g in grants)
     # Done files are skipped by the producer, as in specfleet's layout.
-    assert len(produce_day(whaledr, DAY, base_url=server.base_url, hydrophone=HYDRO).already_done) == 2
+    assert len(produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=whaledr).already_done) == 2
 
 
-def test_redelivered_job_leaves_the_manifest_unchanged(whaledr, archive):
+def test_redelivered_job_leaves_the_manifest_unchanged(settings, whaledr, archive):
     server, folder = archive
     (folder / file_name_for(T0)).write_bytes(synth.mseed_bytes(synth.realistic_signal(12.5, seed=3), T0))
-    produce_day(whaledr, DAY, base_url=server.base_url, hydrophone=HYDRO)
-    queue = job_queue(whaledr, "hydrophone")
-    storage = Storage(whaledr)
-    deliver(whaledr, queue)
+    produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=whaledr)
+    queue = job_queue(settings, "hydrophone")
+    storage = Storage(settings)
+    deliver(settings, whaledr, queue)
     first_keys = dict(storage.list("megaptera/"))
     first = storage.get_with_etag(MANIFEST)
     assert first is not None and json.loads(first[0]) == original_push_manifest(storage)
-    deliver(whaledr, queue)  # the same message again
+    deliver(settings, whaledr, queue)  # the same message again
     assert dict(storage.list("megaptera/")) == first_keys
     again = storage.get_with_etag(MANIFEST)
     assert again == first  # not even rewritten: same bytes, same ETag
     assert len(json.loads(again[0])) == len(set(json.loads(again[0]))) == 3
-    wait_for(lambda: count(whaledr, "status_hydro") == 1, what="one status row for both deliveries")
+    wait_for(lambda: count(settings, "status_hydro") == 1, what="one status row for both deliveries")
 
 
-def test_concurrent_merges_lose_no_entries(whaledr):
+def test_concurrent_merges_lose_no_entries(settings, whaledr):
     """Eight workers merging at the same moment into one manifest: every
     entry survives (conditional writes + retry), none is doubled."""
-    storage = Storage(whaledr)
+    storage = Storage(settings)
     key = "megaptera/whalemanifest.json"
     storage.put_bytes(key, json.dumps(["LJ01D___2017_10_08___early"]).encode(), "application/json")
     # The store really refuses a stale conditional write (what the merge relies on).
@@ -139,8 +140,8 @@ def test_concurrent_merges_lose_no_entries(whaledr):
         try:
             entries = [f"LJ01D___2017_10_09___clip_{i}_{j}" for j in range(5)]
             start.wait(timeout=30)
-            merge_whale_manifest(Storage(whaledr), key, entries)
-            merge_whale_manifest(Storage(whaledr), key, entries[:2])  # a redelivery in the middle of it all
+            merge_whale_manifest(Storage(settings), key, entries)
+            merge_whale_manifest(Storage(settings), key, entries[:2])  # a redelivery in the middle of it all
         except BaseException as err:  # noqa: BLE001  (reported below)
             errors.append(err)
 

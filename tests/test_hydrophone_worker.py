@@ -17,6 +17,7 @@ from PIL import Image
 from helpers import count, query, wait_for
 from specfleet.pipelines import get_spec, job_queue, parse_body
 from specfleet.pipelines.hydrophone.producer import produce_day
+from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.pipelines.hydrophone.worker import handle
 from specfleet.runtime import JobContext, StatusSender, Worker
 from specfleet.standins import mseed_synth as synth
@@ -45,13 +46,13 @@ def archive(tmp_path):
 
 
 @pytest.fixture
-def settings(settings, archive):
-    """The namespace's settings with the stand-in archive as an allowed source."""
-    return settings.model_copy(update={"hydro_allowed_hosts": [archive[0].netloc]})
+def config(archive) -> HydroSettings:
+    """Hydrophone settings with the stand-in archive as an allowed source."""
+    return HydroSettings(allowed_hosts=[archive[0].netloc])
 
 
-def run_worker(settings, **kw) -> Worker:
-    worker = Worker(settings, get_spec("hydrophone"), idle_exit_s=1, **kw)
+def run_worker(settings, config, **kw) -> Worker:
+    worker = Worker(settings, get_spec("hydrophone"), idle_exit_s=1, config=config, **kw)
     assert worker.run() == 0
     return worker
 
@@ -63,19 +64,19 @@ def rows(settings):
     }
 
 
-def test_clean_file_gives_60_wav_and_png_clips_with_spec_names(settings, archive, five_minute_file):
+def test_clean_file_gives_60_wav_and_png_clips_with_spec_names(settings, config, archive, five_minute_file):
     server, folder = archive
     name = file_name_for(T0)
     (folder / name).write_bytes(five_minute_file)
-    produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO)
+    produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
     assert len(produced.enqueued) == 1
-    worker = run_worker(settings)
+    worker = run_worker(settings, config)
     assert worker.metrics()["done"] == 1
     wait_for(lambda: count(settings, "status_hydro") == 1, what="one status row")
     assert rows(settings)[name][:2] == (1, 60)
 
     storage = Storage(settings)
-    prefix = f"{settings.hydro_prefix}/{HYDRO}/2017_10_09/"
+    prefix = f"{config.prefix}/{HYDRO}/2017_10_09/"
     keys = sorted(k for k, _ in storage.list(prefix))
     assert len(keys) == 120
     names = sorted({k[len(prefix):].rsplit(".", 1)[0] for k in keys})
@@ -95,16 +96,16 @@ def test_clean_file_gives_60_wav_and_png_clips_with_spec_names(settings, archive
     png = Image.open(io.BytesIO(storage.get_bytes(f"{prefix}{names[7]}.png")))
     assert png.size == (512, 512)
 
-    manifest = json.loads(storage.get_bytes(f"{settings.hydro_manifest_prefix}/{HYDRO}/2017_10_09/{name}.json"))
+    manifest = json.loads(storage.get_bytes(f"{config.manifest_prefix}/{HYDRO}/2017_10_09/{name}.json"))
     assert len(manifest["keys"]) == 120
     # Done files are not produced again.
-    again = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO)
+    again = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
     assert again.enqueued == [] and len(again.already_done) == 1
 
 
-def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(settings, archive):
+def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(settings, config, archive):
     server, folder = archive
-    settings = settings.model_copy(update={"hydro_max_file_bytes": 4_000_000, "hydro_download_attempts": 1})
+    config = config.model_copy(update={"max_file_bytes": 4_000_000, "download_attempts": 1})
     files: dict[str, bytes] = {}
     at = iter(T0 + dt.timedelta(minutes=5 * i) for i in range(20))
     ok_start = next(at)
@@ -130,10 +131,10 @@ def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(setting
     listing += '<a href="../../../../etc/passwd.mseed">x</a><a href="evil.mseed?x=1">y</a><a href="notes.txt">z</a>'
     (folder / "index.html").write_text(f"<html><body>{listing}</body></html>")
 
-    produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO)
+    produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
     assert len(produced.enqueued) == len(files)
     assert {h for h, _ in produced.ignored} == {"../../../../etc/passwd.mseed", "evil.mseed?x=1", "notes.txt"}
-    worker = run_worker(settings)
+    worker = run_worker(settings, config)
     assert worker.metrics().get("done") == 2 and worker.metrics().get("rejected") == len(files) - 2
     wait_for(lambda: count(settings, "status_hydro") == len(files), what="a status row per file")
     got = rows(settings)
@@ -154,29 +155,30 @@ def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(setting
     assert (stat, clips) == (1, 6)
     assert "1 gap(s), 9.000 s" in reason and "overlap" in reason and "skipped 2 clip(s)" in reason
     storage = Storage(settings)
-    assert storage.count(f"{settings.hydro_prefix}/{HYDRO}/") == 2 * (2 + 6)
+    assert storage.count(f"{config.prefix}/{HYDRO}/") == 2 * (2 + 6)
 
 
-def test_redelivered_job_rewrites_the_same_keys_without_duplicate_rows(settings, archive):
+def test_redelivered_job_rewrites_the_same_keys_without_duplicate_rows(settings, config, archive):
     server, folder = archive
     name = file_name_for(T0)
     (folder / name).write_bytes(synth.mseed_bytes(synth.synthetic_signal(16.0, seed=8), T0))
-    produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO)
+    produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
     queue = job_queue(settings, "hydrophone")
     [message] = wait_for(lambda: queue.receive(1, wait_s=1), what="the job")
     # First delivery: the work is done and reported, then the worker "dies"
     # before deleting the job, so SQS hands the same message out again.
-    ctx = JobContext(settings, message, settings.instance_id, StatusSender(settings, get_spec("hydrophone")), threading.Event())
+    ctx = JobContext(settings, message, settings.instance_id, StatusSender(settings, get_spec("hydrophone")),
+                     threading.Event(), config=config)
     handle(parse_body("hydrophone", message.body), ctx)
     ctx.sender.send_many(ctx.take_reports())
     wait_for(lambda: count(settings, "status_hydro") == 1, what="the first status row")
     storage = Storage(settings)
-    prefix = f"{settings.hydro_prefix}/{HYDRO}/"
+    prefix = f"{config.prefix}/{HYDRO}/"
     first = dict(storage.list(prefix))
     assert len(first) == 6
     queue.change_visibility([message], 0)
 
-    worker = run_worker(settings)
+    worker = run_worker(settings, config)
     assert worker.metrics()["done"] == 1
     wait_for(lambda: queue.depth()["visible"] == 0, what="the job to be deleted")
     second = dict(storage.list(prefix))

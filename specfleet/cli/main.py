@@ -172,11 +172,13 @@ def work(
 def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep refreshing a live table (Ctrl-C stops)."),
-    interval: float | None = typer.Option(None, help="Seconds between refreshes (default: monitor_refresh_s)."),
+    interval: float | None = typer.Option(
+        None, min=0.1, help="Seconds between refreshes (default: SPECFLEET_MONITOR_REFRESH_S, 5)."
+    ),
     record: bool = typer.Option(True, help="Append the queue depths to queue_depth_history."),
 ) -> None:
     """Queue depths, done/failed/skipped/banned, rate, ETA and instances per pipeline."""
-    from ..monitoring import status_table, summary
+    from ..monitoring import MonitorSettings, status_table, summary
 
     s = settings()
     if as_json:
@@ -192,7 +194,7 @@ def status(
 
     from rich.live import Live
 
-    period = s.monitor_refresh_s if interval is None else interval
+    period = MonitorSettings().refresh_s if interval is None else interval
     try:
         with Live(status_table(summary(s, record=record)), console=Console(), auto_refresh=False) as live:
             while True:

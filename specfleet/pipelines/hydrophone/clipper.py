@@ -22,7 +22,7 @@ from . import dsp
 from .naming import clip_name
 
 if TYPE_CHECKING:  # pool processes import this module: keep it light
-    from ...settings import Settings
+    from .settings import HydroSettings
     from .source import Decoded
 
 
@@ -48,31 +48,31 @@ class ClipOptions:
     palette: bytes = b""
 
     @classmethod
-    def from_settings(cls, s: Settings) -> ClipOptions:
+    def from_settings(cls, s: HydroSettings) -> ClipOptions:
         params = dsp.SpectrogramParams(
-            window_s=s.hydro_window_s,
-            overlap=s.hydro_overlap,
-            width=s.hydro_image_width,
-            height=s.hydro_image_height,
-            fmax_hz=s.hydro_fmax_hz,
-            color_lo=s.hydro_color_lo,
-            color_hi=s.hydro_color_hi,
-            frames_per_column=s.hydro_frames_per_column,
-            render=s.hydro_render,
-            span=s.hydro_span,
+            window_s=s.window_s,
+            overlap=s.overlap,
+            width=s.image_width,
+            height=s.image_height,
+            fmax_hz=s.fmax_hz,
+            color_lo=s.color_lo,
+            color_hi=s.color_hi,
+            frames_per_column=s.frames_per_column,
+            render=s.render,
+            span=s.span,
         )
         return cls(
             params=params,
-            cmap=s.hydro_cmap,
-            png_level=s.hydro_png_compress_level,
-            image_format="jpg" if s.hydro_output == "whaledr" else "png",
-            jpeg_quality=s.hydro_jpeg_quality,
-            clip_s=s.hydro_clip_s,
-            align=s.hydro_align,
-            ping_search_s=s.hydro_ping_search_s,
-            max_gap_fraction=s.hydro_max_gap_fraction,
-            clips_per_task=max(1, s.hydro_clips_per_task),
-            palette=dsp.colormap_lut(s.hydro_cmap).tobytes(),
+            cmap=s.cmap,
+            png_level=s.png_compress_level,
+            image_format="jpg" if s.output == "whaledr" else "png",
+            jpeg_quality=s.jpeg_quality,
+            clip_s=s.clip_s,
+            align=s.align,
+            ping_search_s=s.ping_search_s,
+            max_gap_fraction=s.max_gap_fraction,
+            clips_per_task=max(1, s.clips_per_task),
+            palette=dsp.colormap_lut(s.cmap).tobytes(),
         )
 
 

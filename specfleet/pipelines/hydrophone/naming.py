@@ -84,7 +84,7 @@ def day_url(base_url: str, hydrophone: str, day: dt.date) -> str:
     return f"{base_url.rstrip('/')}/{hydrophone}/{day:%Y/%m/%d}/"
 
 
-# --- the original whaledr layout (hydro_output = "whaledr") -----------------------
+# --- the original whaledr layout (HydroSettings.output = "whaledr") -----------------------
 def whaledr_hydrophone(file_url: str) -> str:
     """The original's ``data_url.split('/')[5]``: ``LJ01D`` of
     ``https://rawdata.oceanobservatories.org/files/CE02SHBP/LJ01D/11-HYDBBA106/...``."""
