@@ -122,30 +122,6 @@ class Settings(BaseSettings):
     #: make workers watch for spot interruptions / ASG termination and drain.
     imds_url: str = ""
     imds_poll_s: float = 5.0
-    # --- catalog -----------------------------------------------------------------------
-    #: Public chart pages (kworb-style): the top-artists list and one songs
-    #: page per artist. Tests point these at a local stand-in.
-    catalog_chart_url: str = "https://kworb.net/spotify/"
-    catalog_artists_page: str = "artists.html"
-    catalog_artist_page: str = "artist/{artist_id}_songs.html"
-    #: Spotify Web API; the client id/secret come only from the environment
-    #: (SPOTIFY_CLIENT_ID / SPOTIFY_CLIENT_SECRET), never from settings.
-    spotify_api_url: str = "https://api.spotify.com/v1"
-    spotify_auth_url: str = "https://accounts.spotify.com/api/token"
-    catalog_market: str = "US"
-    #: GET /artists takes at most 50 ids per call.
-    catalog_artists_per_call: int = 50
-    #: Main artists whose rows are written (and marked done) per transaction.
-    catalog_artists_per_commit: int = 10
-    #: Seed for the deterministic tie-break in genre inference.
-    catalog_seed: int = 42
-    catalog_http_timeout_s: float = 20.0
-    catalog_max_attempts: int = 5
-    #: First back-off between retries of a failed call (doubles, with jitter).
-    catalog_retry_wait_s: float = 1.0
-    #: A 429 asking to wait longer than this fails instead of sleeping.
-    catalog_max_retry_after_s: float = 300.0
-
     def topic(self) -> str:
         return self.queue_prefix + self.topic_name
 
