@@ -310,7 +310,8 @@ class Worker:
             elif not isinstance(err, (JobError, JobValidationError)):
                 log.exception("job %s failed unexpectedly", message.message_id)
         outcome = self.policy.outcome(error, message.receive_count)
-        outcome = Outcome(outcome.kind, outcome.reason, time.monotonic() - started)
+        outcome = Outcome(outcome.kind, outcome.reason, time.monotonic() - started,
+                          key=job.key() if job is not None else message.message_id)
         # A finished job frees its slot now, so the next receive overlaps with
         # its status send and delete. Any other outcome holds the slot until
         # the middleware has seen it: after a ban-class failure the ban guard
