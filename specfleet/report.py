@@ -170,12 +170,13 @@ def image_preview(data: bytes, mime: str, width: int = THUMBNAIL_WIDTH) -> tuple
     """An image no wider than ``width`` (as JPEG when it had to shrink)."""
     from PIL import Image
 
-    img = Image.open(io.BytesIO(data))
-    if img.width <= width:
+    original = Image.open(io.BytesIO(data))
+    if original.width <= width:
         return data, mime
-    img = img.convert("RGB").resize((width, round(img.height * width / img.width)), Image.Resampling.LANCZOS)
+    size = (width, round(original.height * width / original.width))
+    small = original.convert("RGB").resize(size, Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    img.save(out, format="JPEG", quality=85)
+    small.save(out, format="JPEG", quality=85)
     return out.getvalue(), "image/jpeg"
 
 
