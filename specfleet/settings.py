@@ -206,12 +206,15 @@ class Settings(BaseSettings):
     fleet_artifact_bucket: str = ""
     #: JSON price table for ``fleet plan`` (empty: the packaged one).
     fleet_price_table: str = ""
-    #: JSON throughput figures for ``fleet plan`` / autoscale (empty: packaged).
+    #: JSON throughput figures for ``fleet plan`` / autoscaling (empty: packaged).
     fleet_throughput_file: str = ""
-    #: Autoscaling: seconds per decision and per-pipeline bounds.
-    fleet_scale_interval_s: float = 300.0
-    fleet_min_size: int = 0
-    fleet_max_size: int = 30
+    #: Autoscaling target: the backlog one instance clears in this many
+    #: seconds (its jobs per second x this) is what target tracking keeps per
+    #: instance. Rendered into the template (``specfleet infra render``).
+    fleet_backlog_drain_s: float = Field(default=300.0, gt=0)
+    #: Instances per pipeline at most (the template's MaxInstancesPerPipeline
+    #: default; ``fleet plan``'s cap).
+    fleet_max_size: int = Field(default=30, ge=1)
     #: Instance metadata endpoint. Set (``http://169.254.169.254`` on EC2) to
     #: make workers watch for spot interruptions / ASG termination and drain.
     imds_url: str = ""

@@ -17,6 +17,6 @@ SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
     default_concurrency=4,
     cli=Ref("specfleet.cli.music:register_download"),
     demo=Ref("specfleet.demo.music:download_step"),
-    fleet=FleetProfile(extras=("music",), apt_packages=("ffmpeg",)),
+    fleet=FleetProfile(extras=("music",), apt_packages=("ffmpeg",), bucket_prefixes=("audio/",)),
     legacy_body=legacy_body,
 )

@@ -15,5 +15,5 @@ SPEC: PipelineSpec[HydroJob] = PipelineSpec(
     status_view=StatusView(item="file_url", job_key="file_url"),
     cli=Ref("specfleet.cli.hydrophone:register"),
     demo=Ref("specfleet.demo.hydrophone:demo_step"),
-    fleet=FleetProfile(extras=("hydrophone",)),
+    fleet=FleetProfile(extras=("hydrophone",), bucket_prefixes=("hydrophone/", "hydrophone-manifests/")),
 )
