@@ -24,7 +24,7 @@ class EmulatedStack:
 
 
 def deploy_emulated(settings: Settings, tmp_path: Path, *, with_writer: bool = True,
-                    **parameters: str) -> EmulatedStack:
+                    template: Path = deploy.TEMPLATE, **parameters: str) -> EmulatedStack:
     """Create the committed template on moto under a fresh name and prefix;
     ``with_writer`` uploads a Lambda package so the functions and their
     triggers are created too."""
@@ -49,7 +49,7 @@ def deploy_emulated(settings: Settings, tmp_path: Path, *, with_writer: bool = T
         bucket, key = deploy.upload_package(settings, package, artifacts)
         params["ArtifactKey"] = key
     events: list[str] = []
-    outputs = deploy.deploy(settings, params, stack_name=name, progress=events.append)
+    outputs = deploy.deploy(settings, params, stack_name=name, template=template, progress=events.append)
     deployed = settings.model_copy(update={"queue_prefix": prefix, "bucket": outputs["DataBucketName"],
                                            "fleet_stack_name": name})
     return EmulatedStack(name, prefix, outputs, events, deployed)

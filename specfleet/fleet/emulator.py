@@ -91,6 +91,8 @@ class FleetEmulator:
         scale_every_s: float = 1.0,
         ship_logs: bool = True,
     ):
+        if not settings.endpoint_url:
+            raise ValueError("the fleet emulator runs only against a local endpoint (moto), never against AWS")
         self.settings = settings
         self.autoscale = autoscale
         self.scale_every_s = scale_every_s
@@ -219,6 +221,10 @@ class FleetEmulator:
         env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
         env.update(EMULATOR_CREDENTIALS)
         env.update(parsed.env)
+        # The template's user-data names no endpoint (AWS needs none): the
+        # emulated instance talks to the emulator it runs in, never to AWS.
+        if self.settings.endpoint_url:
+            env["SPECFLEET_ENDPOINT_URL"] = self.settings.endpoint_url
         env["SPECFLEET_INSTANCE_ID"] = info.instance_id
         env["SPECFLEET_IMDS_URL"] = imds.url
         env.setdefault("SPECFLEET_IMDS_POLL_S", "0.5")
