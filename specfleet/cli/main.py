@@ -33,6 +33,7 @@ console = Console(stderr=True)
 #: Tools (not pipelines) that add commands: each defines ``register(app, produce_app)``.
 TOOLS = [
     "specfleet.cli.fleet",
+    "specfleet.cli.logs",
     "specfleet.cli.monitoring",
     "specfleet.cli.catalog",
 ]

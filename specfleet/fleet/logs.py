@@ -15,6 +15,7 @@ skipping events already shown.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from pathlib import Path
 from ..aws import aws_retry, client
 from ..settings import Settings
 from .userdata import log_group_name
+
+log = logging.getLogger("specfleet.fleet.logs")
 
 #: PutLogEvents limits: 10,000 events and 1 MiB (with 26 bytes overhead per event) per call.
 MAX_EVENTS = 10_000
@@ -58,11 +61,13 @@ class LogShipper:
         self.stream = stream
         self.offset = 0
         self.shipped = 0
+        #: Why shipping stopped (no such log group: the stack was not deployed), or None.
+        self.disabled: str | None = None
         self._stream_ready = False
 
     def ship(self) -> int:
         """Send the complete lines written since the last call; return how many."""
-        if not self.path.exists():
+        if self.disabled or not self.path.exists():
             return 0
         with open(self.path, "rb") as f:
             f.seek(self.offset)
@@ -77,6 +82,11 @@ class LogShipper:
                 aws_retry(api.create_log_stream)(logGroupName=self.group, logStreamName=self.stream)
             except api.exceptions.ResourceAlreadyExistsException:
                 pass
+            except api.exceptions.ResourceNotFoundException:
+                # As the agent would: no group, nowhere to ship (launched without the stack).
+                self.disabled = f"no log group {self.group}"
+                log.warning("%s: not shipping %s (%s)", self.stream, self.path, self.disabled)
+                return 0
             self._stream_ready = True
         now = int(time.time() * 1000)
         batch: list[dict[str, object]] = []
