@@ -215,6 +215,12 @@ class Settings(BaseSettings):
     #: Instances per pipeline at most (the template's MaxInstancesPerPipeline
     #: default; ``fleet plan``'s cap).
     fleet_max_size: int = Field(default=30, ge=1)
+    #: Reach the private database from this machine through an SSM tunnel
+    #: (`specfleet db tunnel`): status, report and the producers open one on
+    #: first use. The local end's port (0: any free port) and AWS's plugin.
+    fleet_db_tunnel: bool = False
+    fleet_db_tunnel_port: int = Field(default=0, ge=0, le=65535)
+    fleet_session_manager_plugin: str = "session-manager-plugin"
     #: Instance metadata endpoint. Set (``http://169.254.169.254`` on EC2) to
     #: make workers watch for spot interruptions / ASG termination and drain.
     imds_url: str = ""

@@ -62,7 +62,7 @@ def logs(
         except KeyboardInterrupt:
             pass
     except LogsError as err:
-        console.print(f"[red]error[/]: {err}")
+        console.print(f"[red]error[/]: {err}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
