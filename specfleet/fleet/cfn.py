@@ -4,8 +4,9 @@ The template is built as plain dicts (``template.py``); intrinsics are small
 objects that the writer prints in CloudFormation's short form (``!Ref X``,
 ``!GetAtt A.B``, ``!Sub "..."``, ``!If [...]``), multi-line strings as
 literal blocks, keys in insertion order -- so the same registry always gives
-byte-identical YAML. ``resolve`` evaluates the same objects against known
-values (the fleet emulator fills in what moto's CloudFormation skips).
+byte-identical YAML. ``resolve`` evaluates a loaded template's functions
+against known values (the emulator fills in what moto's CloudFormation
+skips; the least-privilege test resolves the roles' policies).
 """
 
 from __future__ import annotations
@@ -124,17 +125,30 @@ def dump(document: Mapping[str, Any], comments: Mapping[str, str] | None = None)
 
 
 # --- evaluation ------------------------------------------------------------------------
-def resolve(value: Any, lookup: Callable[[str], Any], get_attr: Callable[[str, str], Any]) -> Any:
+class _Removed:
+    """What ``!Ref AWS::NoValue`` evaluates to: dropped from its list or map."""
+
+
+REMOVED = _Removed()
+
+
+def resolve(value: Any, lookup: Callable[[str], Any], get_attr: Callable[[str, str], Any],
+            conditions: Mapping[str, bool] | None = None) -> Any:
     """A loaded template's ``value`` (long form: ``{"Ref": x}``,
-    ``{"Fn::GetAtt": [r, a]}``, ``{"Fn::Sub": s}``, ``{"Fn::Select": [i, l]}``)
-    with those functions evaluated: ``lookup(name)`` answers refs and
-    ``${name}``, ``get_attr(resource, attribute)`` answers ``Fn::GetAtt`` and
-    ``${resource.attribute}``. Conditions are not evaluated."""
+    ``{"Fn::GetAtt": [r, a]}``, ``{"Fn::Sub": s}``, ``{"Fn::Select": [i, l]}``,
+    ``{"Fn::If": [c, a, b]}``) with those functions evaluated: ``lookup(name)``
+    answers refs and ``${name}``, ``get_attr(resource, attribute)`` answers
+    ``Fn::GetAtt`` and ``${resource.attribute}``, ``conditions`` the
+    conditions ``Fn::If`` names; ``AWS::NoValue`` removes the entry."""
+
+    def again(v: Any) -> Any:
+        return resolve(v, lookup, get_attr, conditions)
+
     if isinstance(value, dict):
         if len(value) == 1:
             (key, arg), = value.items()
             if key == "Ref":
-                return lookup(str(arg))
+                return REMOVED if arg == "AWS::NoValue" else lookup(str(arg))
             if key == "Fn::GetAtt":
                 resource, attribute = arg if isinstance(arg, list) else str(arg).split(".", 1)
                 return get_attr(str(resource), str(attribute))
@@ -152,10 +166,15 @@ def resolve(value: Any, lookup: Callable[[str], Any], get_attr: Callable[[str, s
                 return re.sub(r"\$\{([A-Za-z0-9:.]+)\}", one, arg)
             if key == "Fn::Select":
                 index, items = arg
-                return resolve(items, lookup, get_attr)[int(index)]
+                return again(items)[int(index)]
+            if key == "Fn::If":
+                if conditions is None or arg[0] not in conditions:
+                    raise ValueError(f"condition {arg[0]!r} is not known here")
+                return again(arg[1] if conditions[arg[0]] else arg[2])
             if key.startswith("Fn::"):
                 raise ValueError(f"cannot evaluate {key} here")
-        return {k: resolve(v, lookup, get_attr) for k, v in value.items()}
+        out = {k: again(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not REMOVED}
     if isinstance(value, list):
-        return [resolve(v, lookup, get_attr) for v in value]
+        return [v for v in (again(v) for v in value) if v is not REMOVED]
     return value
