@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -265,3 +266,23 @@ def test_lambda_package_contains_the_handler_and_imports_from_the_zip(tmp_path: 
     )
     result = subprocess.run([sys.executable, "-c", probe, str(first)], capture_output=True, text=True, cwd=tmp_path)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_infra_deploy_cli_in_the_emulator_writes_a_sourceable_env_file(settings: Settings, tmp_path: Path) -> None:
+    """`infra deploy --emulator` finds moto's VPC, subnets and a stand-in image
+    itself, and its env file survives `set -a; . ./file` (JSON lists quoted)."""
+    tag = uuid.uuid4().hex[:8]
+    env_file = tmp_path / "stack.env"
+    env = {**os.environ, "SPECFLEET_ENDPOINT_URL": settings.endpoint_url or ""}
+    deployed = subprocess.run(
+        [sys.executable, "-m", "specfleet.cli.main", "infra", "deploy", "--region", settings.region, "--emulator",
+         "--data-bucket", f"cli-{tag}-data", "--artifact-bucket", f"cli-{tag}-artifacts", "--queue-prefix",
+         f"cli{tag}_", "--stack-name", f"cli-{tag}", "--env-file", str(env_file)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert deployed.returncode == 0, deployed.stderr[-2000:]
+    probe = (f"set -a; . {env_file}; set +a; {sys.executable} -c "
+             "'from specfleet.settings import Settings; s = Settings(); "
+             "print(s.fleet_stack_name, s.queue_prefix, len(s.fleet_security_group_ids))'")
+    sourced = subprocess.run(["bash", "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert sourced.stdout.split() == [f"cli-{tag}", f"cli{tag}_", "1"], sourced.stderr[-2000:]
+    assert deploy.destroy(settings, stack_name=f"cli-{tag}") == "DELETE_COMPLETE"

@@ -6,6 +6,7 @@ boto3-heavy modules are imported inside the commands."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ fleet_app = typer.Typer(help="Worker instances: launch, scale, list, stop, autos
 
 
 def _settings(region: str | None = None) -> Any:
-    from .main import settings
+    from .main import base_settings  # fleet commands never touch the database: no tunnel
 
-    s = settings()
+    s = base_settings()
     return s.model_copy(update={"region": region}) if region else s
 
 
@@ -111,9 +112,9 @@ def infra_package(
 def infra_deploy(
     region: str = typer.Option(..., help="AWS region."),
     data_bucket: str = typer.Option(..., help="Globally unique bucket name for results."),
-    vpc_id: str = typer.Option(..., help="VPC for workers, the database and the writer."),
-    subnet_ids: str = typer.Option(..., help="Comma-separated subnets (two AZs at least)."),
-    ami_id: str = typer.Option(..., help="Worker AMI (`specfleet ami bake`)."),
+    vpc_id: str | None = typer.Option(None, help="VPC for workers, the database and the writer (emulator: default VPC)."),
+    subnet_ids: str | None = typer.Option(None, help="Comma-separated subnets, two AZs at least (emulator: the VPC's)."),
+    ami_id: str | None = typer.Option(None, help="Worker AMI, `specfleet ami bake` (emulator: a stand-in image)."),
     artifact_bucket: str = typer.Option(..., help="Bucket holding the Lambda zip."),
     artifact_key: str = typer.Option("", help="Key of the zip (`specfleet infra package`); empty: no writer."),
     queue_prefix: str = typer.Option("", help="Prefix for queue and topic names."),
@@ -125,6 +126,11 @@ def infra_deploy(
     """Create or update the stack and print the settings it yields (JSON)."""
     from ..fleet.deploy import DeployError, deploy, outputs_to_env
 
+    s = _settings(region)
+    if emulator and not (vpc_id and subnet_ids and ami_id):
+        vpc_id, subnet_ids, ami_id = _emulator_network(s, vpc_id, subnet_ids, ami_id)
+    if not (vpc_id and subnet_ids and ami_id):
+        _fail("--vpc-id, --subnet-ids and --ami-id are required (the emulator picks its own)")
     params = {
         "DataBucketName": data_bucket, "VpcId": vpc_id, "SubnetIds": subnet_ids, "AmiId": ami_id,
         "ArtifactBucket": artifact_bucket, "ArtifactKey": artifact_key, "QueuePrefix": queue_prefix,
@@ -135,18 +141,38 @@ def infra_deploy(
         if not sep:
             _fail(f"--param {item!r} must look like Key=Value")
         params[key] = value
-    s = _settings(region)
+    from botocore.exceptions import ClientError
+
     with console.status("deploying") as status:
         try:
             outputs = deploy(s, params, stack_name=stack_name, progress=lambda m: status.update(m))
         except DeployError as err:
             _fail(str(err))
+        except ClientError as err:
+            _fail(f"{err.operation_name}: {err.response.get('Error', {}).get('Message') or err}")
     env = outputs_to_env(outputs, region)
     if env_file:
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        # Shell-quoted: `set -a; . ./file` must keep JSON lists intact.
+        env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
         console.print(f"settings written to {env_file}")
     console.print("[green]stack ready[/]")
     _json({"outputs": outputs, "env": env})
+
+
+def _emulator_network(s: Any, vpc_id: str | None, subnet_ids: str | None, ami_id: str | None) -> tuple[str, str, str]:
+    """moto's default VPC, two of its subnets and the stand-in worker image."""
+    from ..aws import client
+    from ..fleet.instances import local_worker_image
+
+    if not s.endpoint_url:
+        _fail("--emulator deploys to a local endpoint only (start one with `specfleet local up`)")
+    ec2 = client("ec2", s)
+    if not vpc_id:
+        vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    if not subnet_ids:
+        found = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+        subnet_ids = ",".join(sorted(x["SubnetId"] for x in found)[:2])
+    return str(vpc_id), str(subnet_ids), ami_id or local_worker_image(s, s.region)
 
 
 @infra_app.command("destroy")

@@ -34,6 +34,7 @@ LAMBDA_REQUIREMENTS = REPO_ROOT / "lambdas" / "status_writer" / "requirements.tx
 LAMBDA_PYTHON = "3.12"
 #: Stack output -> setting (env var) it feeds.
 OUTPUT_SETTINGS = {
+    "StackName": "SPECFLEET_FLEET_STACK_NAME",
     "QueuePrefix": "SPECFLEET_QUEUE_PREFIX",
     "DataBucketName": "SPECFLEET_BUCKET",
     "DatabaseSecretArn": "SPECFLEET_DB_SECRET_ID",

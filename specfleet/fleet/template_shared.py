@@ -474,6 +474,8 @@ def logs_key() -> dict[str, Any]:
 
 def outputs() -> dict[str, Any]:
     return {
+        "StackName": {"Description": "SPECFLEET_FLEET_STACK_NAME (log groups, Auto Scaling groups)",
+                      "Value": ref("AWS::StackName")},
         "QueuePrefix": {"Description": "SPECFLEET_QUEUE_PREFIX", "Value": ref("QueuePrefix")},
         "DataBucketName": {"Description": "SPECFLEET_BUCKET", "Value": ref("DataBucket")},
         "StatusTopicArn": {"Value": ref("StatusTopic")},

@@ -144,7 +144,20 @@ def open_tunnel(
     local_port: int = 0,
     ready_timeout_s: float = 60.0,
 ) -> Tunnel:
-    """Start the session and the plugin; return once the local port accepts."""
+    """Start the session and the plugin; return once the local port accepts.
+    Any AWS refusal on the way becomes a ``TunnelError`` naming the call."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return _open(settings, instance_id, local_port, ready_timeout_s)
+    except ClientError as err:
+        op = err.operation_name
+        raise TunnelError(f"{op} was refused: {err.response.get('Error', {}).get('Message') or err}") from None
+    except BotoCoreError as err:
+        raise TunnelError(f"AWS could not be reached: {err}") from None
+
+
+def _open(settings: Settings, instance_id: str | None, local_port: int, ready_timeout_s: float) -> Tunnel:
     plugin = shutil.which(settings.fleet_session_manager_plugin)
     if plugin is None:
         raise TunnelError(f"{settings.fleet_session_manager_plugin!r} not found: install AWS's Session Manager "
