@@ -21,7 +21,13 @@ variable "instance_type" {
 
 variable "specfleet_source" {
   type        = string
-  description = "pip requirement that installs specfleet (a wheel URL, e.g. from `pip wheel . -w dist` uploaded to S3)"
+  description = "the specfleet wheel: a URL (e.g. `pip wheel . --no-deps -w dist` uploaded to S3) or `specfleet @ URL#sha256=...`"
+}
+
+variable "pipelines" {
+  type        = list(string)
+  description = "pipelines the image runs (decides the Debian packages; see provision.sh)"
+  default     = ["echo", "hydrophone", "search", "download", "spectrogram"]
 }
 
 variable "copy_to_regions" {
@@ -70,22 +76,27 @@ source "amazon-ebs" "worker" {
 build {
   sources = ["source.amazon-ebs.worker"]
 
+  # provision.sh finds the unit file (its one source) and the hashed lock
+  # next to itself.
+  provisioner "shell" {
+    inline = ["mkdir -p /tmp/specfleet-ami"]
+  }
+
   provisioner "file" {
-    source      = "${path.root}/specfleet-worker@.service"
-    destination = "/tmp/specfleet-worker@.service"
-  }
-
-  provisioner "shell" {
-    environment_vars = ["SPECFLEET_SOURCE=${var.specfleet_source}"]
-    execute_command  = "sudo -E bash '{{ .Path }}'"
-    inline = [
-      "install -m 0644 /tmp/specfleet-worker@.service /etc/systemd/system/specfleet-worker@.service",
+    sources = [
+      "${path.root}/provision.sh",
+      "${path.root}/specfleet-worker@.service",
+      "${path.root}/requirements.lock",
     ]
+    destination = "/tmp/specfleet-ami/"
   }
 
   provisioner "shell" {
-    environment_vars = ["SPECFLEET_SOURCE=${var.specfleet_source}"]
-    execute_command  = "sudo -E bash '{{ .Path }}'"
-    script           = "${path.root}/provision.sh"
+    environment_vars = [
+      "SPECFLEET_SOURCE=${var.specfleet_source}",
+      "SPECFLEET_PIPELINES=${join(" ", var.pipelines)}",
+    ]
+    execute_command = "sudo -E bash '{{ .Path }}'"
+    inline          = ["bash /tmp/specfleet-ami/provision.sh"]
   }
 }

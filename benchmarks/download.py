@@ -34,6 +34,7 @@ from rich.console import Console
 from specfleet.local.stack import Namespace, start_detached, stop_detached
 from specfleet.pipelines import job_queue
 from specfleet.pipelines.download import SPEC as PIPELINE
+from specfleet.pipelines.music.settings import MusicSettings
 from specfleet.runtime import Worker
 from specfleet.standins.video_site import VideoSite
 from specfleet.storage import Storage
@@ -41,13 +42,14 @@ from specfleet.storage import Storage
 console = Console(stderr=True)
 
 
-def run_batch(settings, site: VideoSite, prefix: str, n: int, concurrency: int) -> float:
+def run_batch(settings, config: MusicSettings, site: VideoSite, prefix: str, n: int, concurrency: int) -> float:
     """Enqueue ``n`` jobs, run a worker until it took them all; wall seconds."""
-    s = settings.model_copy(update={"music_concurrent_downloads": concurrency})
+    s = settings
+    config = config.model_copy(update={"concurrent_downloads": concurrency})
     job_queue(s, "download").send_json(
         {"track_id": f"{prefix}{i}", "yt_url": site.watch_url(f"song{i}")} for i in range(n)
     )
-    worker = Worker(s, PIPELINE, concurrency=concurrency, max_jobs=n)
+    worker = Worker(s, PIPELINE, concurrency=concurrency, max_jobs=n, config=config)
     started = time.perf_counter()
     worker.run()
     wall = time.perf_counter() - started
@@ -76,9 +78,8 @@ def main() -> int:
         site = VideoSite(root / "site", throttle_bytes_per_s=args.rate).start()
         try:
             (root / "dl").mkdir()
-            settings = ns.settings.model_copy(update={
-                "music_extra_hosts": [site.host], "music_tmp_dir": str(root / "dl"),
-            })
+            settings = ns.settings
+            config = MusicSettings(extra_hosts=[site.host], tmp_dir=str(root / "dl"))
             with console.status(f"making {args.songs} songs of {args.seconds:.0f} s"):
                 for i in range(args.songs):
                     site.add_video(f"song{i}", f"Bench Artist - Song {i}", seconds=args.seconds)
@@ -88,7 +89,7 @@ def main() -> int:
             # Warm-up: yt-dlp's extractor import and boto3 clients, once per process.
             started = time.perf_counter()
             job_queue(settings, "download").send_json([{"track_id": "warm", "yt_url": site.watch_url("warm")}])
-            Worker(settings, PIPELINE, concurrency=1, max_jobs=1).run()
+            Worker(settings, PIPELINE, concurrency=1, max_jobs=1, config=config).run()
             cold_start_s = time.perf_counter() - started
 
             raw = []
@@ -101,9 +102,9 @@ def main() -> int:
             raw_s = statistics.mean(raw)
 
             console.print("1 concurrent download ...")
-            wall_c1 = run_batch(settings, site, "c1_", args.songs, 1)
+            wall_c1 = run_batch(settings, config, site, "c1_", args.songs, 1)
             console.print("4 concurrent downloads ...")
-            wall_c4 = run_batch(settings, site, "c4_", args.songs, 4)
+            wall_c4 = run_batch(settings, config, site, "c4_", args.songs, 4)
         finally:
             site.close()
             ns.close()

@@ -47,8 +47,8 @@ def is_transient_db_error(err: BaseException) -> bool:
     deadlock: SQLSTATE class 40) that a second try resolves."""
     if is_db_unavailable(err):
         return True
-    code = getattr(err, "pgcode", None)
-    return isinstance(err, psycopg2.Error) and bool(code) and code.startswith("40")
+    code: str | None = getattr(err, "pgcode", None)
+    return isinstance(err, psycopg2.Error) and code is not None and code.startswith("40")
 
 
 class DatabaseNotConfigured(RuntimeError):

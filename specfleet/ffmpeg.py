@@ -8,8 +8,10 @@ import subprocess
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # a download worker (no numpy installed) imports ffmpeg_path
+    import numpy as np
 
 
 @lru_cache(maxsize=4)
@@ -39,6 +41,8 @@ def encode_mp3(
 ) -> Path:
     """Encode float samples, (frames,) or (frames, channels) in [-1, 1], to
     an mp3 at ``path`` with LAME; ``extra_args`` go before the output name."""
+    import numpy as np
+
     pcm = np.ascontiguousarray(samples, dtype=np.float32)
     channels = 1 if pcm.ndim == 1 else pcm.shape[1]
     subprocess.run(

@@ -3,9 +3,9 @@ report, notebooks).
 
 ``summary(settings)`` is one snapshot: per pipeline the queue depth
 (visible / in flight / DLQ), done / failed / skipped / banned rows, the rate
-over the last ``monitor_rate_window_min`` minutes and an ETA for the
+over the last ``MonitorSettings.rate_window_min`` minutes and an ETA for the
 backlog, and which instances are alive (sent a status in the last
-``monitor_alive_window_min`` minutes) or banned (sent stat -1).
+``MonitorSettings.alive_window_min`` minutes) or banned (sent stat -1).
 
 Queue history: SQS keeps none, so ``record_queue_depths`` appends one
 sample per pipeline to ``queue_depth_history``. It is the table's only
@@ -22,6 +22,7 @@ from typing import Any
 
 import botocore.exceptions
 import psycopg2.extensions
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .db import connect
 from .pipelines import job_queue, names
@@ -29,6 +30,20 @@ from .queues import Queue, dead_letter_queue
 from .settings import Settings
 
 STAT_COLUMNS = {"done": 1, "failed": 0, "skipped": 2, "banned": -1}
+
+
+class MonitorSettings(BaseSettings):
+    """``SPECFLEET_MONITOR_*``: what ``specfleet status`` and the report summarise."""
+
+    model_config = SettingsConfigDict(env_prefix="SPECFLEET_MONITOR_", extra="ignore")
+
+    #: Minutes of status history behind the "rate" and ETA in ``specfleet status``.
+    rate_window_min: float = 10.0
+    #: An instance counts as alive if it sent a status in this many minutes.
+    alive_window_min: float = 5.0
+    #: Seconds between refreshes of ``specfleet status --watch``.
+    refresh_s: float = 5.0
+
 
 
 def utcnow() -> dt.datetime:
@@ -118,14 +133,14 @@ def _pipeline_stats(
     out: dict[str, dict[str, Any]] = {}
     for pipeline in names():
         t = totals.get(pipeline, {})
-        r = recent.get(pipeline)
+        latest = recent.get(pipeline)
         # Divide by the time actually covered (at least one minute) so a run
         # that started two minutes ago is not reported at a fifth of its speed.
-        if r:
-            covered_min = (now - r["first"]).total_seconds() / 60.0
+        if latest:
+            covered_min = (now - latest["first"]).total_seconds() / 60.0
             span_min = min(rate_window_min, max(1.0, covered_min))
-            rows_per_min = r["rows"] / span_min
-            jobs_per_min = r["jobs"] / span_min
+            rows_per_min = latest["rows"] / span_min
+            jobs_per_min = latest["jobs"] / span_min
         else:
             rows_per_min = jobs_per_min = 0.0
         out[pipeline] = {
@@ -152,17 +167,21 @@ def eta_seconds(backlog: int, jobs_per_min: float) -> float | None:
     return round(backlog / jobs_per_min * 60.0, 1)
 
 
-def summary(settings: Settings, *, record: bool = False, now: dt.datetime | None = None) -> dict[str, Any]:
+def summary(
+    settings: Settings, *, record: bool = False, now: dt.datetime | None = None, config: MonitorSettings | None = None
+) -> dict[str, Any]:
     """One snapshot of every pipeline (see the module docstring).
 
     ``record`` also appends the queue depths to ``queue_depth_history``;
-    ``now`` (naive UTC) pins the clock for the rate and alive windows.
+    ``now`` (naive UTC) pins the clock for the rate and alive windows;
+    ``config``: the windows (default: from the environment).
     """
+    config = config or MonitorSettings()
     now = now or utcnow()
     depths = queue_depths(settings)
     conn = connect(settings)
     try:
-        stats = _pipeline_stats(conn, now, settings.monitor_rate_window_min, settings.monitor_alive_window_min)
+        stats = _pipeline_stats(conn, now, config.rate_window_min, config.alive_window_min)
         rejects = _rows(conn, "SELECT count(*) AS n FROM status_rejects")[0]["n"]
         if record:
             record_queue_depths(conn, depths)
@@ -188,8 +207,8 @@ def summary(settings: Settings, *, record: bool = False, now: dt.datetime | None
     banned = sorted({i for p in pipelines.values() for i in p["instances_banned"]})
     return {
         "generated_at": now.strftime("%Y-%m-%d %H:%M:%S"),
-        "rate_window_min": settings.monitor_rate_window_min,
-        "alive_window_min": settings.monitor_alive_window_min,
+        "rate_window_min": config.rate_window_min,
+        "alive_window_min": config.alive_window_min,
         "pipelines": pipelines,
         "instances": {"alive": alive, "banned": banned},
         "rejects": int(rejects),
@@ -203,14 +222,15 @@ def watch(
     until: Callable[[dict[str, Any]], bool] | None = None,
     timeout_s: float | None = None,
     record: bool = True,
+    config: MonitorSettings | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield a ``summary`` every ``interval_s`` seconds (notebooks, ``--watch``)
     until ``until(snapshot)`` is true or ``timeout_s`` passes (then raise
     ``TimeoutError``)."""
-    interval_s = settings.monitor_refresh_s if interval_s is None else interval_s
+    interval_s = (config or MonitorSettings()).refresh_s if interval_s is None else interval_s
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
-        snap = summary(settings, record=record)
+        snap = summary(settings, record=record, config=config)
         yield snap
         if until is not None and until(snap):
             return

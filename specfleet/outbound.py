@@ -240,7 +240,7 @@ def _install_connect_hook() -> None:
                 scope[1].opened(sock)
             return original(sock, address)
 
-        socket.socket.connect = connect  # type: ignore[method-assign]
+        socket.socket.connect = connect  # type: ignore[method-assign,assignment]
         _installed = True
 
 

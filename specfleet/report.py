@@ -11,7 +11,7 @@ URIs, CSS in the page), so the file opens anywhere without a network:
   playable in the page (keys ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.png|.wav``);
 * music spectrogram windows per track (``spec/{track_id}__{win}__{ini}__{fin}.jpg``).
 
-Counts and sizes are bounded by the ``report_*`` settings so the page stays small.
+Counts and sizes are bounded by ``ReportSettings`` (``SPECFLEET_REPORT_*``) so the page stays small.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from .monitoring import fetch, fmt_duration, summary
+from .pipelines.hydrophone.settings import HydroSettings
 from .settings import Settings
 from .storage import Storage
 
@@ -330,12 +333,26 @@ def render_html(ctx: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def collect(settings: Settings) -> dict[str, Any]:
+class ReportSettings(BaseSettings):
+    """``SPECFLEET_REPORT_*``: bounds that keep the self-contained HTML small."""
+
+    model_config = SettingsConfigDict(env_prefix="SPECFLEET_REPORT_", extra="ignore")
+
+    gallery_max: int = 12
+    max_audio_bytes: int = 4_000_000
+    max_tracks: int = 8
+    max_windows_per_track: int = 12
+    history_hours: float = 24.0
+
+
+def collect(settings: Settings, config: ReportSettings | None = None) -> dict[str, Any]:
     """Everything the page shows, with media fetched and plots drawn."""
+    config = config or ReportSettings()
+    hydro = HydroSettings()
     snap = summary(settings, record=True)
     # The history window ends at the newest data, not at "now", so a report
     # written after a run finished still shows that run.
-    hours = dt.timedelta(hours=settings.report_history_hours)
+    hours = dt.timedelta(hours=config.history_hours)
     throughput = fetch(
         settings,
         "SELECT pipeline, instance_id, minute, rows FROM v_throughput_per_minute"
@@ -356,15 +373,15 @@ def collect(settings: Settings) -> dict[str, Any]:
                                  " ORDER BY max(date) DESC LIMIT 1000")
     ]
     storage = Storage(settings)
-    clips = find_clips(storage, settings.hydro_prefix, settings.report_gallery_max)
+    clips = find_clips(storage, hydro.prefix, config.gallery_max)
     tracks = find_track_windows(
-        storage, settings.spectro_output_prefix, settings.report_max_tracks,
-        settings.report_max_windows_per_track, recent_tracks,
+        storage, settings.spectro_output_prefix, config.max_tracks,
+        config.max_windows_per_track, recent_tracks,
     )
-    _load_media(storage, clips, tracks, settings.report_max_audio_bytes)
+    _load_media(storage, clips, tracks, config.max_audio_bytes)
     return {
         "summary": snap,
-        "history_hours": settings.report_history_hours,
+        "history_hours": config.history_hours,
         "throughput_png": throughput_plot(throughput),
         "backlog_png": backlog_plot(backlog),
         "failures": failures,
@@ -372,16 +389,16 @@ def collect(settings: Settings) -> dict[str, Any]:
         "banned": banned,
         "clips": clips,
         "tracks": tracks,
-        "hydro_prefix": settings.hydro_prefix.strip("/"),
+        "hydro_prefix": hydro.prefix.strip("/"),
         "spec_prefix": settings.spectro_output_prefix.strip("/"),
     }
 
 
-def write_report(settings: Settings, path: str | Path) -> Path:
+def write_report(settings: Settings, path: str | Path, config: ReportSettings | None = None) -> Path:
     """Write the self-contained HTML report to ``path`` and return it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    page = render_html(collect(settings))
+    page = render_html(collect(settings, config))
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import socket
 from functools import lru_cache
-from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -75,99 +74,6 @@ class Settings(BaseSettings):
     local_dir: str = ".specfleet/local"
 
     # Pipeline- and tool-specific settings: each block belongs to one area.
-    # --- hydrophone ---------------------------------------------------------------
-    #: OOI raw-data archive root and the default hydrophone folder below it.
-    hydro_base_url: str = "https://rawdata.oceanobservatories.org/files/"
-    #: Hosts (``host`` or ``host:port``) hydrophone files and listings may come
-    #: from, redirects included. Non-public addresses only when named literally
-    #: (the local stand-in: ``127.0.0.1:8123``). See ``specfleet.outbound``.
-    hydro_allowed_hosts: list[str] = Field(default_factory=lambda: ["rawdata.oceanobservatories.org"])
-    hydro_hydrophone: str = "CE02SHBP/LJ01D/11-HYDBBA106"
-    #: S3 key prefix of clips: ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.png``.
-    hydro_prefix: str = "hydrophone"
-    #: Per-file "all clips written" markers, read by the producer to skip done files.
-    hydro_manifest_prefix: str = "hydrophone-manifests"
-    #: Files at another rate are rejected (0 accepts any rate).
-    hydro_expected_sample_rate: float = 64_000.0
-    hydro_clip_s: float = 5.0
-    #: "ping": each clip starts at the loudest sample of its first second (the
-    #: original's behaviour); "grid": plain 5 s grid.
-    hydro_align: str = Field(default="ping", pattern="^(ping|grid)$")
-    hydro_ping_search_s: float = 1.0
-    hydro_window_s: float = 0.056
-    hydro_overlap: float = 0.995
-    hydro_image_width: int = 512
-    hydro_image_height: int = 512
-    hydro_fmax_hz: float = 11_000.0
-    hydro_color_lo: float = 0.50
-    hydro_color_hi: float = 0.95
-    hydro_frames_per_column: int = 2
-    hydro_cmap: str = "viridis"
-    hydro_png_compress_level: int = 1
-    #: Clips with more than this fraction of gap-filled samples are skipped.
-    hydro_max_gap_fraction: float = 0.5
-    #: Source files larger than this are rejected without reading them whole.
-    hydro_max_file_bytes: int = 256 * 1024 * 1024
-    hydro_connect_timeout_s: float = 10.0
-    hydro_read_timeout_s: float = 60.0
-    hydro_download_attempts: int = 4
-    #: Longest one source file download may take in all (a trickling source
-    #: would otherwise hold a worker slot for as long as it keeps sending).
-    hydro_fetch_budget_s: float = 600.0
-    #: Processes rendering clips (0 = one per CPU) and clips per pool task.
-    hydro_processes: int = 0
-    hydro_clips_per_task: int = 10
-    # --- music (search, download) -------------------------------------------------
-    #: Hosts a video URL may point at (search results and download jobs).
-    #: Production accepts YouTube only.
-    music_allowed_hosts: list[str] = Field(
-        default_factory=lambda: ["www.youtube.com", "youtube.com", "m.youtube.com", "music.youtube.com", "youtu.be"]
-    )
-    #: Extra allowed ``host`` or ``host:port`` entries (the local video site
-    #: in tests and the demo), e.g. ``SPECFLEET_MUSIC_EXTRA_HOSTS='["127.0.0.1:8123"]'``.
-    music_extra_hosts: list[str] = Field(default_factory=list)
-    #: Longest video URL accepted (YouTube watch URLs are ~43 characters).
-    music_max_url_len: int = 200
-    #: ``ytdlp`` (yt-dlp's search) or ``selenium`` (headless Chromium scraper).
-    music_search_backend: str = "ytdlp"
-    #: yt-dlp backend: empty = ``ytsearch1:``; else a JSON search API URL with
-    #: ``{query}`` (the local video site), read by a small yt-dlp extractor.
-    music_search_url: str = ""
-    #: Selenium backend: the results page to scrape, with ``{query}`` (the
-    #: original's: Spanish interface, so views read "N visualizaciones").
-    music_results_page_url: str = "https://www.youtube.com/results?hl=es&gl=ES&search_query={query}"
-    #: Results scanned per search by the yt-dlp backend (``ytsearchN:``); the
-    #: Selenium backend scans every result of the page, as the original did.
-    music_search_results: int = Field(default=20, ge=1, le=100)
-    #: Which result is the track (``title_match.py``): ``original`` (the
-    #: original's title rules; NOTFOUND when none matches), ``strict`` (the
-    #: title holds every query word) or ``first`` (first result, unchecked).
-    music_title_match: Literal["original", "strict", "first"] = "original"
-    #: Accent folding before matching: ``unidecode`` (any character to ASCII)
-    #: or ``original`` (the original's 13-letter table).
-    music_title_fold: Literal["unidecode", "original"] = "unidecode"
-    music_chromium_path: str = "/usr/bin/chromium"
-    music_chromedriver_path: str = "/usr/bin/chromedriver"
-    music_page_timeout_s: float = 20.0
-    #: Videos longer than this are refused before anything is downloaded.
-    music_max_duration_s: int = 1800
-    #: Source files larger than this are not downloaded (yt-dlp max_filesize).
-    music_max_source_bytes: int = 60_000_000
-    #: mp3s this size or larger are refused (the original later dropped >= 10 MB).
-    music_max_mp3_bytes: int = 10_000_000
-    #: Downloads running at once in one worker (the rest of its jobs wait).
-    music_concurrent_downloads: int = 4
-    #: mp3 VBR quality for ffmpeg (0 best .. 9 smallest).
-    music_mp3_quality: str = "5"
-    music_socket_timeout_s: float = 20.0
-    #: Longest one video download may take in all (metadata, media, redirects).
-    music_fetch_budget_s: float = 900.0
-    #: yt-dlp's own retries of a failed HTTP transfer before the job fails.
-    music_ytdlp_retries: int = 2
-    #: ffmpeg binary; empty = imageio-ffmpeg's (installs with the project), else ``ffmpeg`` on PATH.
-    music_ffmpeg: str = ""
-    #: Parent folder for per-job temp folders (empty = the system temp dir).
-    music_tmp_dir: str = ""
     # --- spectrogram -----------------------------------------------------------------
     #: Music spectrograms (SPEC.md section 2); defaults are the original's.
     spectro_sample_rate: int = Field(default=16000, ge=1000, le=192000)
@@ -225,43 +131,6 @@ class Settings(BaseSettings):
     #: make workers watch for spot interruptions / ASG termination and drain.
     imds_url: str = ""
     imds_poll_s: float = 5.0
-    # --- monitoring -------------------------------------------------------------------
-    #: Minutes of status history behind the "rate" and ETA in ``specfleet status``.
-    monitor_rate_window_min: float = 10.0
-    #: An instance counts as alive if it sent a status in this many minutes.
-    monitor_alive_window_min: float = 5.0
-    #: Seconds between refreshes of ``specfleet status --watch``.
-    monitor_refresh_s: float = 5.0
-    #: Report: bounds that keep the self-contained HTML small.
-    report_gallery_max: int = 12
-    report_max_audio_bytes: int = 4_000_000
-    report_max_tracks: int = 8
-    report_max_windows_per_track: int = 12
-    report_history_hours: float = 24.0
-    # --- catalog -----------------------------------------------------------------------
-    #: Public chart pages (kworb-style): the top-artists list and one songs
-    #: page per artist. Tests point these at a local stand-in.
-    catalog_chart_url: str = "https://kworb.net/spotify/"
-    catalog_artists_page: str = "artists.html"
-    catalog_artist_page: str = "artist/{artist_id}_songs.html"
-    #: Spotify Web API; the client id/secret come only from the environment
-    #: (SPOTIFY_CLIENT_ID / SPOTIFY_CLIENT_SECRET), never from settings.
-    spotify_api_url: str = "https://api.spotify.com/v1"
-    spotify_auth_url: str = "https://accounts.spotify.com/api/token"
-    catalog_market: str = "US"
-    #: GET /artists takes at most 50 ids per call.
-    catalog_artists_per_call: int = 50
-    #: Main artists whose rows are written (and marked done) per transaction.
-    catalog_artists_per_commit: int = 10
-    #: Seed for the deterministic tie-break in genre inference.
-    catalog_seed: int = 42
-    catalog_http_timeout_s: float = 20.0
-    catalog_max_attempts: int = 5
-    #: First back-off between retries of a failed call (doubles, with jitter).
-    catalog_retry_wait_s: float = 1.0
-    #: A 429 asking to wait longer than this fails instead of sleeping.
-    catalog_max_retry_after_s: float = 300.0
-
     def topic(self) -> str:
         return self.queue_prefix + self.topic_name
 

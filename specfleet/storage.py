@@ -16,6 +16,16 @@ from .aws import aws_retry, client
 from .settings import Settings
 
 
+class PreconditionFailed(Exception):
+    """A conditional write lost: the object changed (or appeared) since it was read."""
+
+
+#: S3's answers to a conditional write that lost a race: 412 when the ETag no
+#: longer matches (or the object now exists), 409 when another conditional
+#: write to the key is in flight.
+_CONDITION_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
+
+
 class Storage:
     def __init__(self, settings: Settings, bucket: str | None = None):
         self.settings = settings
@@ -25,8 +35,42 @@ class Storage:
     def s3(self) -> Any:
         return client("s3", self.settings)
 
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        aws_retry(self.s3.put_object)(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        *,
+        acl: str | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
+        """Write ``key``; returns the new ETag. ``if_match`` (an ETag) or
+        ``if_none_match`` make it a conditional write (S3 checks and writes
+        atomically) that raises ``PreconditionFailed`` when it loses."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data, "ContentType": content_type}
+        if acl:
+            kwargs["ACL"] = acl
+        if if_match:
+            kwargs["IfMatch"] = if_match
+        if if_none_match:
+            kwargs["IfNoneMatch"] = "*"
+        try:
+            return str(aws_retry(self.s3.put_object)(**kwargs).get("ETag", ""))
+        except botocore.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") in _CONDITION_CODES:
+                raise PreconditionFailed(f"conditional write of {key} lost: {err}") from None
+            raise
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        """``(body, ETag)`` of ``key``, or ``None`` when it does not exist."""
+        try:
+            obj = aws_retry(self.s3.get_object)(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return obj["Body"].read(), str(obj["ETag"])
 
     def put_file(self, key: str, path: str | Path, content_type: str = "application/octet-stream") -> None:
         aws_retry(self.s3.upload_file)(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})

@@ -13,6 +13,7 @@ import psycopg2
 import pytest
 from pydantic import SecretStr
 
+from specfleet.catalog.settings import CatalogSettings
 from specfleet.db import connect
 from specfleet.pipelines.schema import migrate
 from specfleet.settings import Settings
@@ -27,10 +28,9 @@ TABLE_KEYS = {
 }
 
 
-def catalog_settings(settings: Settings, sources: FakeSources, **overrides: Any) -> Settings:
-    return settings.model_copy(
-        update={**sources.settings_overrides(), "catalog_retry_wait_s": 0.01, "catalog_max_attempts": 3, **overrides}
-    )
+def catalog_config(sources: FakeSources, **overrides: Any) -> CatalogSettings:
+    """Catalog settings pointed at the fake sources, with quick retries."""
+    return CatalogSettings(**{**sources.settings_overrides(), "retry_wait_s": 0.01, "max_attempts": 3, **overrides})
 
 
 def second_database(settings: Settings) -> Settings:

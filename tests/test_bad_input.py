@@ -12,11 +12,11 @@ from lambdas.status_writer.handler import build_handler
 from specfleet.cli.main import app
 from specfleet.local.poller import sqs_event
 from specfleet.pipelines import status_queue
+from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.pipelines.hydrophone.worker import fetch_and_cut
 from specfleet.pipelines.music.producers import CsvError, read_search_csv
 from specfleet.queues import Message
 from specfleet.runtime import Rejected
-from specfleet.settings import Settings
 from specfleet.standins import mseed_synth as synth
 from specfleet.status_writer import StatusWriter
 
@@ -58,4 +58,4 @@ def test_a_20_hz_file_with_the_rate_check_off_is_rejected_with_the_reason(tmp_pa
     path.write_bytes(synth.mseed_bytes(synth.synthetic_signal(60.0, sample_rate=rate), dt.datetime(2017, 10, 9),
                                        sample_rate=rate))
     with pytest.raises(Rejected, match="20 Hz is too low"):
-        fetch_and_cut(str(path), Settings(hydro_expected_sample_rate=0), tmp_path / "out", None)
+        fetch_and_cut(str(path), HydroSettings(expected_sample_rate=0), tmp_path / "out", None)

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from catalog_helpers import catalog_settings, dump_tables, expected_counts, second_database, serve_fakes
+from catalog_helpers import catalog_config, dump_tables, expected_counts, second_database, serve_fakes
 from helpers import query
 from specfleet.catalog import SpotifyError
 from specfleet.catalog.build import build_catalog
@@ -32,11 +32,11 @@ def _counts(settings: Settings) -> dict[str, int]:
 
 
 def test_fifty_artist_chart_gives_expected_tables_and_reruns_add_nothing(settings: Settings, sources: FakeSources) -> None:
-    s = catalog_settings(settings, sources)
+    s, config = settings, catalog_config(sources)
     world: FakeWorld = sources.world
     expected = expected_counts(world)
 
-    report = build_catalog(s)
+    report = build_catalog(s, config=config)
     assert report.chart_artists == 50 and report.processed == 50 and report.already_done == 0
     assert _counts(s) == expected
     assert report.tables == expected
@@ -73,13 +73,13 @@ def test_fifty_artist_chart_gives_expected_tables_and_reruns_add_nothing(setting
 
     # plain rerun: everything is marked done, nothing is fetched again
     calls_before = sources.count(r"/v1/artists/")
-    again = build_catalog(s)
+    again = build_catalog(s, config=config)
     assert again.already_done == 50 and again.processed == 0
     assert sources.count(r"/v1/artists/") == calls_before
     assert dump_tables(s) == first
 
     # forced full rebuild over the same tables: upserts, no duplicate rows
-    fresh = build_catalog(s, fresh=True)
+    fresh = build_catalog(s, fresh=True, config=config)
     assert fresh.processed == 50
     assert _counts(s) == expected
     assert dump_tables(s) == first
@@ -95,19 +95,20 @@ def test_fifty_artist_chart_gives_expected_tables_and_reruns_add_nothing(setting
 
 
 def test_crash_mid_run_then_rerun_gives_the_clean_tables(settings: Settings, sources: FakeSources) -> None:
-    clean = second_database(catalog_settings(settings, sources))
-    build_catalog(clean)
+    config = catalog_config(sources)
+    clean = second_database(settings)
+    build_catalog(clean, config=config)
     reference = dump_tables(clean)
 
-    s = catalog_settings(settings, sources, catalog_artists_per_commit=7)
+    s, config = settings, catalog_config(sources, artists_per_commit=7)
     sources.related_served = 0
     sources.fail_after_artists = 23  # the API dies for good in the middle of a batch
     with pytest.raises(SpotifyError, match=r"(top tracks|related artists) of artist [0-9A-Za-z]{22} \(.+\): HTTP 500 after 3 attempts"):
-        build_catalog(s)
+        build_catalog(s, config=config)
     done = int(query(s, "SELECT count(*) FROM catalog_progress")[0][0])
     assert 0 < done < 50 and done % 7 == 0  # only whole batches were committed
 
     sources.fail_after_artists = None
-    report = build_catalog(s)
+    report = build_catalog(s, config=config)
     assert report.already_done == done and report.processed == 50 - done
     assert dump_tables(s) == reference

@@ -9,12 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from catalog_helpers import catalog_settings, serve_fakes
+from catalog_helpers import catalog_config, serve_fakes
 from helpers import query
 from specfleet.catalog import ChartPageError, SpotifyError
 from specfleet.catalog.build import build_catalog
 from specfleet.catalog.charts import ChartArtist, parse_artist_page, parse_artists_page
 from specfleet.catalog.errors import MissingCredentials
+from specfleet.catalog.settings import CatalogSettings
 from specfleet.catalog.spotify import SpotifyClient
 from specfleet.settings import Settings
 from specfleet.standins.catalog_fakes import (
@@ -36,9 +37,9 @@ def sources(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSources]:
 
 
 @pytest.fixture
-def offline_settings(sources: FakeSources) -> Settings:
+def offline_settings(sources: FakeSources) -> CatalogSettings:
     """For tests that need no database."""
-    return Settings(**sources.settings_overrides(), catalog_retry_wait_s=0.01, catalog_max_attempts=3)
+    return catalog_config(sources)
 
 
 # --- chart pages ---------------------------------------------------------------------
@@ -91,15 +92,15 @@ def test_malformed_artists_page() -> None:
 
 
 def test_build_stops_on_a_bad_page_naming_it_or_skips_it_with_keep_going(settings: Settings, sources: FakeSources) -> None:
-    s = catalog_settings(settings, sources, catalog_artists_per_commit=2)
+    s, config = settings, catalog_config(sources, artists_per_commit=2)
     bad = WORLD.chart[3]
     sources.overrides[f"/charts/artist/{bad}_songs.html"] = (200, "<html><body>Access denied</body></html>")
     name = WORLD.artists[bad].name
     with pytest.raises(ChartPageError, match=rf"chart page of artist {bad} \({name}\) .*no <table>"):
-        build_catalog(s)
+        build_catalog(s, config=config)
     assert query(s, "SELECT count(*) FROM catalog_progress")[0][0] == 2  # the batch before the bad page
 
-    report = build_catalog(s, keep_going=True)
+    report = build_catalog(s, keep_going=True, config=config)
     assert len(report.bad_pages) == 1 and bad in report.bad_pages[0]
     done = {r[0] for r in query(s, "SELECT artist_id FROM catalog_progress")}
     assert done == set(WORLD.chart) - {bad}  # the bad artist stays to do for the next run
@@ -107,11 +108,11 @@ def test_build_stops_on_a_bad_page_naming_it_or_skips_it_with_keep_going(setting
     del sources.overrides[f"/charts/artist/{bad}_songs.html"]
     sources.overrides[f"/charts/artist/{bad}_songs.html"] = (404, "gone")
     with pytest.raises(ChartPageError, match=rf"artist {bad} .*HTTP 404"):
-        build_catalog(s)
+        build_catalog(s, config=config)
 
 
 # --- Spotify API -----------------------------------------------------------------------
-def test_invalid_api_answers_name_the_artist(offline_settings: Settings, sources: FakeSources) -> None:
+def test_invalid_api_answers_name_the_artist(offline_settings: CatalogSettings, sources: FakeSources) -> None:
     guest = next(a for a in WORLD.top_tracks)
     gname = WORLD.artists[guest].name
     sources.overrides[f"/v1/artists/{guest}/top-tracks"] = (200, json.dumps({"tracks": [{"id": "x", "name": "y"}]}))
@@ -130,7 +131,7 @@ def test_invalid_api_answers_name_the_artist(offline_settings: Settings, sources
     assert sources.count(rf"/v1/artists/{WORLD.chart[0]}/related-artists") == 3  # retried, then gave up
 
 
-def test_429_retry_after_is_honoured(offline_settings: Settings, sources: FakeSources) -> None:
+def test_429_retry_after_is_honoured(offline_settings: CatalogSettings, sources: FakeSources) -> None:
     artist = WORLD.chart[1]
     path = f"/v1/artists/{artist}/related-artists"
     sources.throttle[path] = 1
@@ -144,7 +145,7 @@ def test_429_retry_after_is_honoured(offline_settings: Settings, sources: FakeSo
     assert waited >= 1.0  # the client slept Retry-After, not its 0.01 s back-off
 
 
-def test_too_long_retry_after_fails_clearly(offline_settings: Settings, sources: FakeSources) -> None:
+def test_too_long_retry_after_fails_clearly(offline_settings: CatalogSettings, sources: FakeSources) -> None:
     sources.throttle[f"/v1/artists/{WORLD.chart[1]}/related-artists"] = 1
     sources.retry_after = "86400"
     with SpotifyClient(offline_settings) as api:
@@ -152,10 +153,10 @@ def test_too_long_retry_after_fails_clearly(offline_settings: Settings, sources:
             api.related_artists(WORLD.chart[1])
 
 
-def test_artist_details_are_batched(offline_settings: Settings, sources: FakeSources) -> None:
+def test_artist_details_are_batched(offline_settings: CatalogSettings, sources: FakeSources) -> None:
     ids = list(WORLD.artists)
     assert len(ids) == 20
-    s = offline_settings.model_copy(update={"catalog_artists_per_call": 8})
+    s = offline_settings.model_copy(update={"artists_per_call": 8})
     with SpotifyClient(s) as api:
         details = api.artists(ids)
     assert set(details) == set(ids)
@@ -164,7 +165,7 @@ def test_artist_details_are_batched(offline_settings: Settings, sources: FakeSou
 
 
 def test_credentials_come_from_the_environment(
-    offline_settings: Settings, sources: FakeSources, monkeypatch: pytest.MonkeyPatch
+    offline_settings: CatalogSettings, sources: FakeSources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SPOTIFY_CLIENT_SECRET")
     with pytest.raises(MissingCredentials, match="SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET"):
@@ -175,7 +176,7 @@ def test_credentials_come_from_the_environment(
             api.related_artists(WORLD.chart[0])
 
 
-def test_revoked_token_is_renewed_once(offline_settings: Settings, sources: FakeSources) -> None:
+def test_revoked_token_is_renewed_once(offline_settings: CatalogSettings, sources: FakeSources) -> None:
     with SpotifyClient(offline_settings) as api:
         api.related_artists(WORLD.chart[0])
         sources.tokens.clear()  # the server forgets every token

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from specfleet.local.stack import destroy_data
 
 
@@ -20,6 +22,7 @@ def specfleet(*args: str, env: dict[str, str], cwd: Path, timeout: float = 120) 
     )
 
 
+@pytest.mark.slow
 def test_local_stack_lifecycle_and_echo_round_trip(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT", "SPECFLEET_"))}
     stack_dir = tmp_path / "stack"

@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 KEYS = {"jobs", "ok", "failed", "skipped", "objects", "status_rows", "lost"}
 
 
+@pytest.mark.slow
 def test_demo_runs_every_pipeline_and_loses_nothing(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT", "SPECFLEET_"))}
     done = subprocess.run(

@@ -38,6 +38,7 @@ from specfleet.local.stack import Namespace
 from specfleet.pipelines import ensure_all_queues, job_queue, specs, status_queue
 from specfleet.pipelines.download.models import DownloadJob
 from specfleet.pipelines.hydrophone.producer import produce_day
+from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.pipelines.search.models import SearchJob
 from specfleet.pipelines.spectrogram.models import SpectoJob
 from specfleet.settings import Settings
@@ -241,8 +242,8 @@ def test_each_worker_completes_its_jobs_with_exactly_the_template_policies_and_n
     write_day(tmp_path / "ooi", HYDROPHONE, DAY, clean_files=1, gap_file=False, bad_file=False)
     ooi.start()
     try:
-        hydro = s.model_copy(update={"hydro_allowed_hosts": [ooi.netloc]})
-        assert len(produce_day(hydro, DAY, base_url=ooi.base_url, hydrophone=HYDROPHONE).enqueued) == 1
+        config = HydroSettings(allowed_hosts=[ooi.netloc])
+        assert len(produce_day(s, DAY, base_url=ooi.base_url, hydrophone=HYDROPHONE, config=config).enqueued) == 1
         ran["hydrophone"] = _work("hydrophone", worker_env,
                                   extra={"SPECFLEET_HYDRO_ALLOWED_HOSTS": json.dumps([ooi.netloc]),
                                          "SPECFLEET_HYDRO_PROCESSES": "1"})

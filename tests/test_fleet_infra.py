@@ -52,6 +52,7 @@ def test_the_committed_files_are_the_render_of_the_registry(tmp_path: Path) -> N
     assert set(ASG_PIPELINES.values()) == {"hydrophone", "search", "download", "spectrogram"}
 
 
+@pytest.mark.slow
 def test_template_is_cfn_lint_clean(tmp_path: Path) -> None:
     assert deploy.validate(TEMPLATE) == []
     # the check can fail: a status queue with visibility below 6x the writer's timeout is still valid CFN,
@@ -61,6 +62,7 @@ def test_template_is_cfn_lint_clean(tmp_path: Path) -> None:
     assert any("VisibilityTimout" in f for f in deploy.validate(broken))
 
 
+@pytest.mark.slow
 def test_checkov_has_no_failed_checks_and_every_skip_is_justified() -> None:
     assert CHECKOV.exists(), "install checkov: python3 -m venv .venv-tools && .venv-tools/bin/pip install checkov"
     cmd = [str(CHECKOV), "-f", str(TEMPLATE), "--framework", "cloudformation", "-o", "json", "--compact",
@@ -250,6 +252,7 @@ def test_stack_creates_in_moto_and_its_outputs_work(settings: Settings, tmp_path
     assert client("cloudwatch", settings).describe_alarms(AlarmNamePrefix=f"{name}-")["MetricAlarms"] == []
 
 
+@pytest.mark.slow
 def test_lambda_package_contains_the_handler_and_imports_from_the_zip(tmp_path: Path) -> None:
     first = deploy.build_package(tmp_path / "a", with_dependencies=False)
     second = deploy.build_package(tmp_path / "b", with_dependencies=False)

@@ -148,7 +148,9 @@ def test_user_data_parse_names_a_foreign_script() -> None:
 
 
 def test_bake_user_data_is_valid_shell(tmp_path: Path) -> None:
-    script = bake_user_data("specfleet @ https://example.invalid/specfleet-0.1.0-py3-none-any.whl?X-Amz=1&b=2")
+    script = bake_user_data(
+        "specfleet @ https://example.invalid/specfleet-0.1.0-py3-none-any.whl?X-Amz=1&b=2", "https://example.invalid/lock?a=1&b=2"
+    )
     path = tmp_path / "bake.sh"
     path.write_text(script)
     assert _shellcheck(path).returncode == 0

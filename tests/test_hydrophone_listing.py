@@ -11,6 +11,7 @@ from specfleet.outbound import HostPolicy
 from specfleet.pipelines import job_queue
 from specfleet.pipelines.hydrophone.listing import ListingError, fetch_listing, parse_listing
 from specfleet.pipelines.hydrophone.producer import produce_day
+from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.standins import mseed_synth as synth
 from specfleet.standins.ooi_archive import OOIServer, day_dir, file_name_for
 from specfleet.storage import Storage
@@ -83,10 +84,10 @@ def test_stand_in_serves_an_apache_style_listing_and_404s_missing_days(archive):
 
 def test_producer_enqueues_one_job_per_file_and_skips_done_ones(settings, archive):
     server, root = archive
-    settings = settings.model_copy(update={"hydro_allowed_hosts": [server.netloc]})
+    config = HydroSettings(allowed_hosts=[server.netloc])
     folder = day_dir(root, HYDRO, DAY)
     (folder / "index.html").write_text(HOSTILE.replace("/files/", "/files/"))
-    result = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO)
+    result = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
     base = f"{server.base_url}{HYDRO}/2017/10/09/"
     assert result.enqueued == [base + GOOD, base + GOOD2]
     assert len(result.ignored) >= 14
@@ -95,10 +96,10 @@ def test_producer_enqueues_one_job_per_file_and_skips_done_ones(settings, archiv
     assert {b["hydrophone"] for b in bodies} == {HYDRO}
 
     # A file whose manifest exists is skipped unless forced.
-    Storage(settings).put_bytes(f"{settings.hydro_manifest_prefix}/{HYDRO}/2017_10_09/{GOOD}.json", b"{}")
-    again = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO)
+    Storage(settings).put_bytes(f"{config.manifest_prefix}/{HYDRO}/2017_10_09/{GOOD}.json", b"{}")
+    again = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
     assert again.enqueued == [base + GOOD2] and again.already_done == [base + GOOD]
-    forced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, force=True)
+    forced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, force=True, config=config)
     assert forced.enqueued == [base + GOOD, base + GOOD2]
 
 

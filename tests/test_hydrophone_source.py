@@ -70,6 +70,7 @@ def fetch(url: str, dest, *, max_bytes: int, attempts: int = 4) -> int:
     return download(url, dest, policy=policy, limits=FetchLimits(max_bytes=max_bytes), attempts=attempts)
 
 
+@pytest.mark.slow
 def test_download_retries_transient_errors_then_gives_up(flaky, tmp_path):
     dest = tmp_path / "f"
     assert fetch(f"{flaky}/fail-2/a", dest, max_bytes=10_000, attempts=3) == 5000
@@ -119,6 +120,7 @@ def test_hostile_hydrophone_path_in_a_job_is_rejected():
         hydrophone_of(job, Settings())
 
 
+@pytest.mark.slow
 def test_clip_cli_runs_one_file_locally(tmp_path):
     from typer.testing import CliRunner
 

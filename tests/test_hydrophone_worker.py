@@ -17,6 +17,7 @@ from PIL import Image
 from helpers import count, query, wait_for
 from specfleet.pipelines import get_spec, job_queue, parse_body
 from specfleet.pipelines.hydrophone.producer import produce_day
+from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.pipelines.hydrophone.worker import handle
 from specfleet.runtime import JobContext, StatusSender, Worker
 from specfleet.standins import mseed_synth as synth
@@ -45,13 +46,13 @@ def archive(tmp_path):
 
 
 @pytest.fixture
-def settings(settings, archive):
-    """The namespace's settings with the stand-in archive as an allowed source."""
-    return settings.model_copy(update={"hydro_allowed_hosts": [archive[0].netloc]})
+def config(archive) -> HydroSettings:
+    """Hydrophone settings with the stand-in archive as an allowed source."""
+    return HydroSettings(allowed_hosts=[archive[0].netloc])
 
 
-def run_worker(settings, **kw) -> Worker:
-    worker = Worker(settings, get_spec("hydrophone"), idle_exit_s=1, **kw)
+def run_worker(settings, config, **kw) -> Worker:
+    worker = Worker(settings, get_spec("hydrophone"), idle_exit_s=1, config=config, **kw)
     assert worker.run() == 0
     return worker
 
@@ -63,19 +64,19 @@ def rows(settings):
     }
 
 
-def test_clean_file_gives_60_wav_and_png_clips_with_spec_names(settings, archive, five_minute_file):
+def test_clean_file_gives_60_wav_and_png_clips_with_spec_names(settings, config, archive, five_minute_file):
     server, folder = archive
     name = file_name_for(T0)
     (folder / name).write_bytes(five_minute_file)
-    produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO)
+    produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
     assert len(produced.enqueued) == 1
-    worker = run_worker(settings)
+    worker = run_worker(settings, config)
     assert worker.metrics()["done"] == 1
     wait_for(lambda: count(settings, "status_hydro") == 1, what="one status row")
     assert rows(settings)[name][:2] == (1, 60)
 
     storage = Storage(settings)
-    prefix = f"{settings.hydro_prefix}/{HYDRO}/2017_10_09/"
+    prefix = f"{config.prefix}/{HYDRO}/2017_10_09/"
     keys = sorted(k for k, _ in storage.list(prefix))
     assert len(keys) == 120
     names = sorted({k[len(prefix):].rsplit(".", 1)[0] for k in keys})
@@ -88,22 +89,23 @@ def test_clean_file_gives_60_wav_and_png_clips_with_spec_names(settings, archive
 
     wav = storage.get_bytes(f"{prefix}{names[7]}.wav")
     info = sf.info(io.BytesIO(wav))
-    assert (info.samplerate, info.frames, info.subtype) == (64_000, 320_000, "PCM_32")
+    # The original's clips: stream.slice(t, t + 5 s) includes both ends.
+    assert (info.samplerate, info.frames, info.subtype) == (64_000, 320_001, "PCM_32")
     samples, _ = sf.read(io.BytesIO(wav), dtype="int32")
     assert np.abs(samples).max() == 2**31 - 1  # normalised to full scale
     png = Image.open(io.BytesIO(storage.get_bytes(f"{prefix}{names[7]}.png")))
     assert png.size == (512, 512)
 
-    manifest = json.loads(storage.get_bytes(f"{settings.hydro_manifest_prefix}/{HYDRO}/2017_10_09/{name}.json"))
+    manifest = json.loads(storage.get_bytes(f"{config.manifest_prefix}/{HYDRO}/2017_10_09/{name}.json"))
     assert len(manifest["keys"]) == 120
     # Done files are not produced again.
-    again = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO)
+    again = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
     assert again.enqueued == [] and len(again.already_done) == 1
 
 
-def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(settings, archive):
+def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(settings, config, archive):
     server, folder = archive
-    settings = settings.model_copy(update={"hydro_max_file_bytes": 4_000_000, "hydro_download_attempts": 1})
+    config = config.model_copy(update={"max_file_bytes": 4_000_000, "download_attempts": 1})
     files: dict[str, bytes] = {}
     at = iter(T0 + dt.timedelta(minutes=5 * i) for i in range(20))
     ok_start = next(at)
@@ -115,7 +117,7 @@ def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(setting
     files["empty"] = b""
     files["huge"] = np.random.default_rng(0).bytes(4_000_001)
     files["rate"] = synth.mseed_bytes(synth.synthetic_signal(12.0, sample_rate=48_000.0), next(at), sample_rate=48_000.0)
-    files["short"] = synth.mseed_bytes(synth.synthetic_signal(3.0), next(at))
+    files["short"] = synth.mseed_bytes(synth.synthetic_signal(1.5), next(at))
     names = {}
     for kind, data in files.items():
         start = ok_start if kind == "ok" else next(at)
@@ -129,10 +131,10 @@ def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(setting
     listing += '<a href="../../../../etc/passwd.mseed">x</a><a href="evil.mseed?x=1">y</a><a href="notes.txt">z</a>'
     (folder / "index.html").write_text(f"<html><body>{listing}</body></html>")
 
-    produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO)
+    produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
     assert len(produced.enqueued) == len(files)
     assert {h for h, _ in produced.ignored} == {"../../../../etc/passwd.mseed", "evil.mseed?x=1", "notes.txt"}
-    worker = run_worker(settings)
+    worker = run_worker(settings, config)
     assert worker.metrics().get("done") == 2 and worker.metrics().get("rejected") == len(files) - 2
     wait_for(lambda: count(settings, "status_hydro") == len(files), what="a status row per file")
     got = rows(settings)
@@ -142,7 +144,7 @@ def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(setting
         "empty": "empty file",
         "huge": "over the 4000000-byte limit",
         "rate": "sampling rate is 48000 Hz, expected 64000 Hz",
-        "short": "no clips: 3.00 s of data",
+        "short": "no clips: 1.50 s of data",
     }
     for kind, phrase in expect.items():
         stat, clips, reason = got[names[kind]]
@@ -153,29 +155,30 @@ def test_bad_inputs_each_get_stat_0_with_a_reason_and_the_worker_goes_on(setting
     assert (stat, clips) == (1, 6)
     assert "1 gap(s), 9.000 s" in reason and "overlap" in reason and "skipped 2 clip(s)" in reason
     storage = Storage(settings)
-    assert storage.count(f"{settings.hydro_prefix}/{HYDRO}/") == 2 * (2 + 6)
+    assert storage.count(f"{config.prefix}/{HYDRO}/") == 2 * (2 + 6)
 
 
-def test_redelivered_job_rewrites_the_same_keys_without_duplicate_rows(settings, archive):
+def test_redelivered_job_rewrites_the_same_keys_without_duplicate_rows(settings, config, archive):
     server, folder = archive
     name = file_name_for(T0)
     (folder / name).write_bytes(synth.mseed_bytes(synth.synthetic_signal(16.0, seed=8), T0))
-    produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO)
+    produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
     queue = job_queue(settings, "hydrophone")
     [message] = wait_for(lambda: queue.receive(1, wait_s=1), what="the job")
     # First delivery: the work is done and reported, then the worker "dies"
     # before deleting the job, so SQS hands the same message out again.
-    ctx = JobContext(settings, message, settings.instance_id, StatusSender(settings, get_spec("hydrophone")), threading.Event())
+    ctx = JobContext(settings, message, settings.instance_id, StatusSender(settings, get_spec("hydrophone")),
+                     threading.Event(), config=config)
     handle(parse_body("hydrophone", message.body), ctx)
     ctx.sender.send_many(ctx.take_reports())
     wait_for(lambda: count(settings, "status_hydro") == 1, what="the first status row")
     storage = Storage(settings)
-    prefix = f"{settings.hydro_prefix}/{HYDRO}/"
+    prefix = f"{config.prefix}/{HYDRO}/"
     first = dict(storage.list(prefix))
     assert len(first) == 6
     queue.change_visibility([message], 0)
 
-    worker = run_worker(settings)
+    worker = run_worker(settings, config)
     assert worker.metrics()["done"] == 1
     wait_for(lambda: queue.depth()["visible"] == 0, what="the job to be deleted")
     second = dict(storage.list(prefix))

@@ -20,7 +20,7 @@ from monitoring_seed import seed_status_history
 from specfleet.cli.main import app
 from specfleet.monitoring import summary
 from specfleet.pipelines import job_queue
-from specfleet.report import write_report
+from specfleet.report import ReportSettings, write_report
 from specfleet.storage import Storage
 
 CHROME_FLAGS = [
@@ -86,12 +86,12 @@ def test_report_renders_in_chromium(settings, tmp_path, artifacts_dir, chrome):
     seed_status_history(settings)
     seeded = _seed_s3(settings)
     gallery_max = 4
-    s = settings.model_copy(update={"report_gallery_max": gallery_max})
+    s = settings
     echo = job_queue(s, "echo")
     for n in (5, 2):  # two queue samples a user's `specfleet status` would have taken
         echo.send_json({"job_id": f"b{n}-{i}"} for i in range(n))
         summary(s, record=True)
-    path = write_report(s, tmp_path / "report.html")
+    path = write_report(s, tmp_path / "report.html", ReportSettings(gallery_max=gallery_max))
 
     page = path.read_text()
     # self-contained: nothing is fetched from anywhere

@@ -11,7 +11,7 @@ import pytest
 from helpers import query
 from monitoring_seed import seed_status_history, t
 from specfleet.local.stack import Namespace
-from specfleet.monitoring import summary
+from specfleet.monitoring import MonitorSettings, summary
 from specfleet.pipelines import job_queue
 from specfleet.queues import dead_letter_queue
 
@@ -153,7 +153,7 @@ def test_queue_backlog_history(seeded):
 
 
 def test_summary_rate_eta_alive_and_banned(seeded):
-    s = seeded.model_copy(update={"monitor_rate_window_min": 2.0, "monitor_alive_window_min": 2.0})
+    s, config = seeded, MonitorSettings(rate_window_min=2.0, alive_window_min=2.0)
     echo = job_queue(s, "echo")
     echo.send_json({"job_id": f"q{i}"} for i in range(6))
     taken = echo.receive(2, wait_s=1, visibility_s=300)  # two jobs "in flight"
@@ -161,7 +161,7 @@ def test_summary_rate_eta_alive_and_banned(seeded):
     dead_letter_queue(echo).send(["dead-1", "dead-2", "dead-3"])
     job_queue(s, "hydrophone").send_json([{"url": "http://archive.test/a.mseed"}] * 2)
 
-    snap = summary(s, record=True, now=t("10:03:30"))
+    snap = summary(s, record=True, now=t("10:03:30"), config=config)
     p = snap["pipelines"]
     # window (10:01:30, 10:03:30]: echo has one row (10:02:00), covering 1.5 min
     assert p["echo"]["queue"] == {"visible": 4, "in_flight": 2, "delayed": 0}

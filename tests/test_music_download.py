@@ -14,6 +14,7 @@ from specfleet.pipelines import get_spec, job_queue
 from specfleet.pipelines.download import SPEC as PIPELINE
 from specfleet.pipelines.download.worker import audio_key, ffmpeg_path
 from specfleet.pipelines.music.producers import produce_download
+from specfleet.pipelines.music.settings import MusicSettings
 from specfleet.pipelines.search.models import SearchStatus
 from specfleet.runtime import EXIT_BANNED, EXIT_OK, StatusSender, Worker
 from specfleet.standins.video_site import VideoSite
@@ -27,12 +28,11 @@ def site():
         yield s
 
 
-def music_settings(settings, site, tmp_path, **overrides):
+def music_config(site, tmp_path, **overrides) -> MusicSettings:
+    """Music settings pointed at the local video site."""
     (tmp_path / "dl").mkdir(exist_ok=True)
-    return settings.model_copy(update={
-        "music_extra_hosts": [site.host], "music_socket_timeout_s": 1.5, "music_ytdlp_retries": 0,
-        "music_tmp_dir": str(tmp_path / "dl"), **overrides,
-    })
+    return MusicSettings(**{"extra_hosts": [site.host], "socket_timeout_s": 1.5, "ytdlp_retries": 0,
+                            "tmp_dir": str(tmp_path / "dl"), **overrides})
 
 
 def send(settings, *bodies):
@@ -50,7 +50,7 @@ def decoded_seconds(data: bytes, tmp_path: Path) -> float:
 
 def test_tracks_download_end_to_end_from_track_url(settings, site, tmp_path):
     n = 4
-    s = music_settings(settings, site, tmp_path)
+    s, config = settings, music_config(site, tmp_path)
     seconds = {f"trk{i}": 3 + i for i in range(n)}
     search_status = StatusSender(s, get_spec("search"))  # track_url comes from search status messages
     for tid, secs in seconds.items():
@@ -59,9 +59,9 @@ def test_tracks_download_end_to_end_from_track_url(settings, site, tmp_path):
                                         yt_url=site.watch_url(f"v{tid}"), views=5))
     wait_for(lambda: count(s, "track_url") == n, what=f"{n} track_url rows")
 
-    report = produce_download(s)
+    report = produce_download(s, config=config)
     assert (report.enqueued, report.skipped) == (n, 0)
-    worker = Worker(s, PIPELINE, concurrency=2, idle_exit_s=1.5)
+    worker = Worker(s, PIPELINE, concurrency=2, idle_exit_s=1.5, config=config)
     assert worker.run() == EXIT_OK
     assert worker.metrics()["done"] == n
 
@@ -76,21 +76,21 @@ def test_tracks_download_end_to_end_from_track_url(settings, site, tmp_path):
     assert list((tmp_path / "dl").iterdir()) == [], "temp folders must be cleaned"
 
     # Everything is in S3 now: the producer enqueues nothing; a redelivered job is skipped (stat 2).
-    assert produce_download(s).skipped == n
+    assert produce_download(s, config=config).skipped == n
     send(s, {"track_id": "trk0", "yt_url": site.watch_url("vtrk0")})
-    Worker(s, PIPELINE, concurrency=1, idle_exit_s=1).run()
+    Worker(s, PIPELINE, concurrency=1, idle_exit_s=1, config=config).run()
     wait_for(lambda: count(s, "status", "stat = 2") == 1, what="skip row")
     assert site.count("watch:vtrk0") == 1, "an mp3 already in S3 must not be fetched again"
 
 
 def test_429_storm_stops_worker_after_three_and_leaves_jobs_on_queue(settings, site, tmp_path):
-    s = music_settings(settings, site, tmp_path, ban_threshold=3)
+    s, config = settings.model_copy(update={"ban_threshold": 3}), music_config(site, tmp_path)
     for i in range(6):
         site.add_video(f"b{i}", f"Band {i} - Tune", seconds=2)
     send(s, *({"track_id": f"ban{i}", "yt_url": site.watch_url(f"b{i}")} for i in range(6)))
     site.mode = "429"
 
-    worker = Worker(s, PIPELINE, concurrency=1, idle_exit_s=10)
+    worker = Worker(s, PIPELINE, concurrency=1, idle_exit_s=10, config=config)
     assert worker.run() == EXIT_BANNED
     # run() returns as soon as the guard trips; the third job's thread may
     # still be finishing its bookkeeping.
@@ -117,10 +117,10 @@ def test_429_storm_stops_worker_after_three_and_leaves_jobs_on_queue(settings, s
 
 
 def test_gone_video_is_rejected_once_and_not_retried(settings, site, tmp_path):
-    s = music_settings(settings, site, tmp_path)
+    s, config = settings, music_config(site, tmp_path)
     site.add_video("gone1", "Removed - Song", gone=True)
     send(s, {"track_id": "gone1", "yt_url": site.watch_url("gone1")})
-    worker = Worker(s, PIPELINE, concurrency=1, idle_exit_s=2.5)
+    worker = Worker(s, PIPELINE, concurrency=1, idle_exit_s=2.5, config=config)
     assert worker.run() == EXIT_OK
     wait_for(lambda: count(s, "status") == 1, what="the rejection row")
     (stat, reason), = query(s, "SELECT stat, reason FROM status")
@@ -130,18 +130,18 @@ def test_gone_video_is_rejected_once_and_not_retried(settings, site, tmp_path):
 
 
 def test_stalled_site_is_transient_then_retried_to_success(settings, site, tmp_path):
-    s = music_settings(settings, site, tmp_path, music_socket_timeout_s=1.0)
+    s, config = settings, music_config(site, tmp_path, socket_timeout_s=1.0)
     site.add_video("slow1", "Slow - Song", seconds=2)
     send(s, {"track_id": "slow1", "yt_url": site.watch_url("slow1")})
     site.mode = "stall"
-    first = Worker(s, PIPELINE, concurrency=1, max_jobs=1)
+    first = Worker(s, PIPELINE, concurrency=1, max_jobs=1, config=config)
     assert first.run() == EXIT_OK
     assert first.metrics().get("retry") == 1
     assert job_queue(s, "download").depth()["in_flight"] == 1, "the job waits out its backoff, not deleted"
     assert count(s, "status") == 0
 
     site.mode = "ok"
-    second = Worker(s, PIPELINE, concurrency=1, idle_exit_s=5)
+    second = Worker(s, PIPELINE, concurrency=1, idle_exit_s=5, config=config)
     assert second.run() == EXIT_OK
     assert second.metrics().get("done") == 1
     wait_for(lambda: count(s, "status", "stat = 1") == 1, what="the retried job's done row")
@@ -149,10 +149,10 @@ def test_stalled_site_is_transient_then_retried_to_success(settings, site, tmp_p
 
 
 def test_multi_hour_video_refused_before_download(settings, site, tmp_path):
-    s = music_settings(settings, site, tmp_path, music_max_duration_s=1800)
+    s, config = settings, music_config(site, tmp_path, max_duration_s=1800)
     site.add_video("mix3h", "DJ - Three Hour Mix", seconds=2, advertised_seconds=3 * 3600)
     send(s, {"track_id": "mix3h", "yt_url": site.watch_url("mix3h")})
-    Worker(s, PIPELINE, concurrency=1, idle_exit_s=2).run()
+    Worker(s, PIPELINE, concurrency=1, idle_exit_s=2, config=config).run()
     wait_for(lambda: count(s, "status") == 1, what="the refusal row")
     (stat, reason), = query(s, "SELECT stat, reason FROM status")
     assert stat == 0 and "10800 s long" in reason and "not downloaded" in reason
@@ -165,10 +165,10 @@ def test_multi_hour_video_refused_before_download(settings, site, tmp_path):
 
 
 def test_mp3_size_guard(settings, site, tmp_path):
-    s = music_settings(settings, site, tmp_path, music_max_mp3_bytes=20_000)
+    s, config = settings, music_config(site, tmp_path, max_mp3_bytes=20_000)
     site.add_video("big1", "Big - Song", seconds=8)
     send(s, {"track_id": "big1", "yt_url": site.watch_url("big1")})
-    Worker(s, PIPELINE, concurrency=1, idle_exit_s=2).run()
+    Worker(s, PIPELINE, concurrency=1, idle_exit_s=2, config=config).run()
     wait_for(lambda: count(s, "status") == 1, what="the refusal row")
     (stat, reason), = query(s, "SELECT stat, reason FROM status")
     assert stat == 0 and "byte limit" in reason
@@ -177,7 +177,7 @@ def test_mp3_size_guard(settings, site, tmp_path):
 
 
 def test_hostile_jobs_rejected_with_reasons_and_nothing_written_outside_temp(settings, site, tmp_path):
-    s = music_settings(settings, site, tmp_path)
+    s, config = settings, music_config(site, tmp_path)
     site.add_video("good", "Good - Song", seconds=2)
     long_url = site.watch_url("good") + "&pad=" + "a" * (300 - len(site.watch_url("good")) - 5)
     assert len(long_url) == 300
@@ -192,7 +192,7 @@ def test_hostile_jobs_rejected_with_reasons_and_nothing_written_outside_temp(set
         "notjson": ("{not json", "not JSON"),
     }
     send(s, *(body for body, _ in hostile.values()), {"track_id": "good1", "yt_url": site.watch_url("good")})
-    worker = Worker(s, PIPELINE, concurrency=2, idle_exit_s=2)
+    worker = Worker(s, PIPELINE, concurrency=2, idle_exit_s=2, config=config)
     assert worker.run() == EXIT_OK
     wait_for(lambda: count(s, "status") == len(hostile) + 1, what="one row per job")
     assert count(s, "status", "stat = 1") == 1

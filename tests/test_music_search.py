@@ -19,10 +19,10 @@ from specfleet.pipelines.music.producers import (
     read_download_csv,
     read_search_csv,
 )
+from specfleet.pipelines.music.settings import MusicSettings
 from specfleet.pipelines.search import SPEC as PIPELINE
 from specfleet.pipelines.search.backends import SeleniumBackend, YtDlpBackend, parse_views, views_from_label
 from specfleet.runtime import EXIT_OK, Banned, Rejected, Worker
-from specfleet.settings import Settings
 from specfleet.standins.video_site import VideoSite
 
 
@@ -50,11 +50,11 @@ def pin_tricky_pages(site: VideoSite) -> None:
     site.set_results("Song That Does Not Exist Nobody", ["unr1", "cov1"])
 
 
-def site_settings(base: Settings, site: VideoSite, **kw) -> Settings:
-    return base.model_copy(update={
-        "music_extra_hosts": [site.host], "music_search_url": site.search_api_url,
-        "music_results_page_url": site.results_page_url, "music_page_timeout_s": 10,
-        "music_socket_timeout_s": 2, **kw,
+def site_config(site: VideoSite, **kw) -> MusicSettings:
+    """Music settings pointed at the local video site."""
+    return MusicSettings(**{
+        "extra_hosts": [site.host], "search_url": site.search_api_url,
+        "results_page_url": site.results_page_url, "page_timeout_s": 10, "socket_timeout_s": 2, **kw,
     })
 
 
@@ -73,9 +73,10 @@ def test_views_from_accessibility_label():
     assert views_from_label("no count here") == -1 and views_from_label(None) == -1
 
 
+@pytest.mark.slow
 def test_ytdlp_backend_lists_results_in_order(site):
     pin_tricky_pages(site)
-    backend = YtDlpBackend(site_settings(Settings(), site))
+    backend = YtDlpBackend(site_config(site))
     results = backend.search("around the world daft punk")
     assert [(r.href, r.title, r.channel, r.views) for r in results] == [
         (site.watch_url("cov1"), COVER[1], "Jane Doe", 50_000_000),
@@ -83,7 +84,7 @@ def test_ytdlp_backend_lists_results_in_order(site):
         (site.watch_url("dp2"), "Daft Punk - Around the World (live)", "Daft Punk", 1_200),
     ]
     # ytsearchN: N is a setting
-    two = YtDlpBackend(site_settings(Settings(), site, music_search_results=2)).search("around the world daft punk")
+    two = YtDlpBackend(site_config(site, search_results=2)).search("around the world daft punk")
     assert [r.href for r in two] == [site.watch_url("cov1"), site.watch_url("dp1")]
     assert backend.search("no such song anywhere") == []
     site.mode = "botcheck"
@@ -95,9 +96,10 @@ def test_ytdlp_backend_lists_results_in_order(site):
     assert site.count("search") == 5
 
 
+@pytest.mark.slow
 def test_selenium_backend_reads_every_result_in_headless_chromium(site, artifacts_dir):
     pin_tricky_pages(site)
-    backend = SeleniumBackend(site_settings(Settings(), site))
+    backend = SeleniumBackend(site_config(site))
     try:
         results = backend.search("Feeling Good Nina Simone")
         # The list is rendered by script: only a real browser sees it. Views
@@ -134,7 +136,7 @@ QUERIES_CSV = (
 @pytest.mark.parametrize("backend", ["ytdlp", "selenium"])
 def test_search_worker_takes_the_first_matching_result_or_notfound(settings, site, tmp_path, backend):
     pin_tricky_pages(site)
-    s = site_settings(settings, site, music_search_backend=backend)
+    s, config = settings, site_config(site, search_backend=backend)
     csv_path = tmp_path / "queries.csv"
     csv_path.write_text(QUERIES_CSV)
     report = produce_search(s, csv_path)
@@ -142,7 +144,7 @@ def test_search_worker_takes_the_first_matching_result_or_notfound(settings, sit
     # The worker holds no database credentials (issue 17): the status writer
     # derives track_url from its status messages.
     no_db = s.model_copy(update={"db_dsn": SecretStr("postgresql://nobody@127.0.0.1:9/none"), "db_secret_id": None})
-    worker = Worker(no_db, PIPELINE, concurrency=2, idle_exit_s=1.5)
+    worker = Worker(no_db, PIPELINE, concurrency=2, idle_exit_s=1.5, config=config)
     assert worker.run() == EXIT_OK
     wait_for(lambda: count(s, "track_url") == 4, what="four track_url rows")
     rows = {t: rest for t, *rest in query(s, "SELECT track_id, href, views, is_found, queried FROM track_url")}
@@ -167,25 +169,24 @@ def test_search_worker_takes_the_first_matching_result_or_notfound(settings, sit
     # the found URLs feed the download producer.
     again = produce_search(s, csv_path)
     assert (again.skipped, again.enqueued) == (4, 0)
-    assert produce_download(s).enqueued == 2
+    assert produce_download(s, config=config).enqueued == 2
     assert job_queue(s, "download").depth()["visible"] == 2
 
 
 def test_strictness_first_keeps_the_unchecked_first_result(settings, site, tmp_path):
     pin_tricky_pages(site)
-    s = site_settings(settings, site, music_title_match="first")
+    s, config = settings, site_config(site, title_match="first")
     job_queue(s, "search").send_json([{"track_id": "t_dp", "query": "Around the World Daft Punk",
                                        "track_name": "Around the World", "artist_name": "Daft Punk"}])
-    Worker(s, PIPELINE, concurrency=1, idle_exit_s=1).run()
+    Worker(s, PIPELINE, concurrency=1, idle_exit_s=1, config=config).run()
     wait_for(lambda: count(s, "track_url") == 1, what="the track_url row")
     assert query(s, "SELECT href, is_found FROM track_url") == [(site.watch_url("cov1"), True)]
 
 
 def test_search_result_on_foreign_host_is_refused(settings, site):
-    s = site_settings(settings, site)
-    s = s.model_copy(update={"music_extra_hosts": []})  # the site is no longer an allowed host
+    s, config = settings, site_config(site, extra_hosts=[])  # the site is not an allowed host
     job_queue(s, "search").send_json([{"track_id": "t1", "query": "feeling good"}])
-    Worker(s, PIPELINE, concurrency=1, idle_exit_s=1).run()
+    Worker(s, PIPELINE, concurrency=1, idle_exit_s=1, config=config).run()
     wait_for(lambda: count(s, "status_search") == 1, what="the refusal row")
     (stat, reason), = query(s, "SELECT stat, reason FROM status_search")
     assert stat == 0 and "search result refused" in reason and "not allowed" in reason
@@ -242,7 +243,7 @@ def test_download_csv_checks_url_policy(tmp_path):
     path = tmp_path / "dl.csv"
     path.write_text("track_id,yt_url\nok1,https://www.youtube.com/watch?v=abc\nok2,file:///etc/passwd\n")
     with pytest.raises(CsvError, match="line 3: yt_url"):
-        read_download_csv(path, Settings())
+        read_download_csv(path, MusicSettings())
     path.write_text("track_id,yt_url\nok1,https://www.youtube.com/watch?v=abc\nok2,https://evil.example/watch?v=1\n")
     with pytest.raises(CsvError, match="line 3: yt_url: video host 'evil.example' is not allowed"):
-        read_download_csv(path, Settings())
+        read_download_csv(path, MusicSettings())

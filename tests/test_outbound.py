@@ -14,8 +14,8 @@ import pytest
 from specfleet.outbound import FetchLimits, HostPolicy, OutboundRefused, guard_connections
 from specfleet.pipelines.download.worker import fetch_mp3
 from specfleet.pipelines.hydrophone.source import download
+from specfleet.pipelines.music.settings import MusicSettings
 from specfleet.runtime import Rejected, Transient
-from specfleet.settings import Settings
 from specfleet.standins.faults import HostileSource
 
 OOI = HostPolicy.of(["rawdata.oceanobservatories.org", "127.0.0.1:8123"], what="hydrophone source")
@@ -101,6 +101,7 @@ def test_redirects_that_can_never_succeed_are_rejected_without_retries(sources, 
     assert len(allowed.hits) <= 6  # one fetch (a loop stops at 5 redirects), no retry of it
 
 
+@pytest.mark.slow
 def test_a_trickling_source_ends_at_the_fetch_budget(sources, tmp_path):
     allowed, _ = sources
     started = time.monotonic()
@@ -121,22 +122,24 @@ def test_a_body_shorter_than_its_content_length_is_transient_not_accepted(source
 
 
 # --- the download worker's yt-dlp fetches ------------------------------------------
-def _video_settings(allowed: str, **kw: float) -> Settings:
-    return Settings(music_extra_hosts=[allowed], music_ytdlp_retries=0, music_socket_timeout_s=5, **kw)
+def _video_config(allowed: str, **kw: float) -> MusicSettings:
+    return MusicSettings(extra_hosts=[allowed], ytdlp_retries=0, socket_timeout_s=5, **kw)
 
 
+@pytest.mark.slow
 def test_yt_dlp_is_kept_off_addresses_the_policy_does_not_name(sources, tmp_path):
     allowed, other = sources
     url = f"{allowed.base_url}/redirect?to={other.base_url}/trickle"
     with pytest.raises(Rejected, match="non-public address 127.0.0.2 refused"):
-        fetch_mp3(url, tmp_path, _video_settings(allowed.netloc))
+        fetch_mp3(url, tmp_path, _video_config(allowed.netloc))
     assert other.hits == []
 
 
+@pytest.mark.slow
 def test_a_trickling_video_source_ends_at_the_download_budget(sources, tmp_path):
     allowed, _ = sources
     started = time.monotonic()
     with pytest.raises(Transient, match="longer than its 3 s budget"):
         fetch_mp3(f"{allowed.base_url}/trickle?every=0.5&bytes=100000", tmp_path,
-                  _video_settings(allowed.netloc, music_fetch_budget_s=3))
+                  _video_config(allowed.netloc, fetch_budget_s=3))
     assert time.monotonic() - started < 20

@@ -107,6 +107,7 @@ def test_template_section_for_the_plugin(sixth, tmp_path):
     assert "Sixth" not in deploy.TEMPLATE.read_text()
 
 
+@pytest.mark.slow
 def test_demo_step(sixth, tmp_path):
     from specfleet.demo import run_demo
 

@@ -91,6 +91,7 @@ def test_track_windows(tmp_path, seconds, sample_rate, channels, windows, last_c
     assert (img.mode, img.size) == ("L", (images[0].cols, 256))
 
 
+@pytest.mark.slow
 def test_matches_librosa_and_matplotlib_reference(tmp_path):
     import librosa
     from matplotlib import colorizer

@@ -17,7 +17,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
@@ -121,7 +121,7 @@ def build_handler(writer: Callable[[], StatusWriter]) -> Callable[..., dict[str,
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in result.failed_ids]}
 
     def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        return lambda_entry(event, context if context is not None else InvocationContext())
+        return lambda_entry(event, context if context is not None else cast(LambdaContext, InvocationContext()))
 
     return handler
 

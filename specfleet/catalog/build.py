@@ -1,6 +1,6 @@
 """``specfleet catalog build``: chart pages + Spotify API -> catalog tables.
 
-Main artists are taken from the chart in order, ``catalog_artists_per_commit``
+Main artists are taken from the chart in order, ``CatalogSettings.artists_per_commit``
 at a time. For each group: scrape their songs pages; fetch details of them
 and their featuring artists in batched calls; fetch top tracks of the
 featuring artists that are not on the chart (streams -1, peak date = album
@@ -23,6 +23,7 @@ from ..settings import Settings
 from .charts import ArtistChart, ChartArtist, ChartScraper
 from .errors import CatalogError, ChartPageError
 from .genre import UNDEFINED, infer_genres
+from .settings import CatalogSettings
 from .spotify import SpotifyClient
 from .store import (
     CatalogBatch,
@@ -95,9 +96,9 @@ def collect_batch(
             continue
         name = names[artist_id]
         if artist_id not in main_ids:
-            for track in spotify.top_tracks(artist_id, name):
-                batch.add_track(track.id, track.name, track.album.release(), -1)
-                batch.link(artist_id, track.id, "main" if track.artists[0].id == artist_id else "featured")
+            for top in spotify.top_tracks(artist_id, name):
+                batch.add_track(top.id, top.name, top.album.release(), -1)
+                batch.link(artist_id, top.id, "main" if top.artists[0].id == artist_id else "featured")
         for rel in spotify.related_artists(artist_id, name):
             batch.add_artist(rel.id, rel.name, is_main=rel.id in main_ids)
             batch.relate(artist_id, rel.id, rel.genres, rel.popularity)
@@ -114,12 +115,15 @@ def build_catalog(
     scraper: ChartScraper | None = None,
     spotify: SpotifyClient | None = None,
     on_progress: Callable[[BuildReport], None] | None = None,
+    config: CatalogSettings | None = None,
 ) -> BuildReport:
-    """Build (or resume building) the catalog; returns what was done."""
+    """Build (or resume building) the catalog; returns what was done.
+    ``settings``: the database; ``config``: the sources (default: environment)."""
+    config = config or CatalogSettings()
     report = BuildReport()
     own_scraper, own_spotify = scraper is None, spotify is None
-    scraper = scraper or ChartScraper(settings)
-    spotify = spotify or SpotifyClient(settings)
+    scraper = scraper or ChartScraper(config)
+    spotify = spotify or SpotifyClient(config)
     conn = connect(settings)
     try:
         if fresh:
@@ -133,7 +137,7 @@ def build_catalog(
         todo = [a for a in chart if a.artist_id not in done]
         report.already_done = len(chart) - len(todo)
         expanded = _expanded_artists(conn)
-        size = max(1, settings.catalog_artists_per_commit)
+        size = max(1, config.artists_per_commit)
         for start in range(0, len(todo), size):
             group: list[ChartArtist] = todo[start:start + size]
             charts: list[ArtistChart] = []
@@ -154,7 +158,7 @@ def build_catalog(
             log.info("catalog: %d/%d main artists done", report.already_done + report.processed, len(chart))
             if on_progress:
                 on_progress(report)
-        genres = infer_genres(artists_without_genre(conn), seed=settings.catalog_seed)
+        genres = infer_genres(artists_without_genre(conn), seed=config.seed)
         replace_inferred_genres(conn, genres)
         report.undefined = sum(1 for g in genres.values() if g == UNDEFINED)
         report.inferred = len(genres) - report.undefined

@@ -21,8 +21,8 @@ from bs4 import BeautifulSoup, Tag
 from pydantic import BaseModel, Field
 
 from ..outbound import HostPolicy, OutboundRefused, guarded_client
-from ..settings import Settings
 from .errors import ChartPageError
+from .settings import CatalogSettings
 
 _ARTIST_HREF = re.compile(r"artist/([0-9A-Za-z]{22})(?:_songs)?\.html$")
 _TRACK_HREF = re.compile(r"open\.spotify\.com/track/([0-9A-Za-z]{22})(?:[?#].*)?$")
@@ -137,14 +137,14 @@ def parse_artist_page(html: str, url: str, artist: ChartArtist) -> ArtistChart:
 class ChartScraper:
     """Fetches chart pages over HTTP (one pooled client)."""
 
-    def __init__(self, settings: Settings, client: httpx.Client | None = None):
-        self.base = settings.catalog_chart_url.rstrip("/") + "/"
+    def __init__(self, settings: CatalogSettings, client: httpx.Client | None = None):
+        self.base = settings.chart_url.rstrip("/") + "/"
         self.settings = settings
         # Only the configured chart host, redirects included (specfleet.outbound).
         self.client = client or guarded_client(
-            HostPolicy.for_urls([settings.catalog_chart_url], what="chart site"),
-            connect_timeout_s=settings.catalog_http_timeout_s,
-            read_timeout_s=settings.catalog_http_timeout_s,
+            HostPolicy.for_urls([settings.chart_url], what="chart site"),
+            connect_timeout_s=settings.http_timeout_s,
+            read_timeout_s=settings.http_timeout_s,
         )
 
     def close(self) -> None:
@@ -160,10 +160,10 @@ class ChartScraper:
         return resp.text
 
     def artists_url(self) -> str:
-        return urljoin(self.base, self.settings.catalog_artists_page)
+        return urljoin(self.base, self.settings.artists_page)
 
     def artist_url(self, artist_id: str) -> str:
-        return urljoin(self.base, self.settings.catalog_artist_page.format(artist_id=artist_id))
+        return urljoin(self.base, self.settings.artist_page.format(artist_id=artist_id))
 
     def top_artists(self) -> list[ChartArtist]:
         url = self.artists_url()

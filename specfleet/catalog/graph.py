@@ -159,6 +159,10 @@ def read_csv_rows(path: Path) -> list[dict[str, str | None]]:
 
 
 # --- Neo4j server (official driver) ---------------------------------------------------
+def _run_batch(tx: Any, query: str, rows: list[dict[str, str | None]]) -> None:
+    tx.run(query, rows=rows).consume()
+
+
 def load_neo4j(csv_dir: Path, uri: str, *, batch: int = 1000, database: str | None = None) -> dict[str, int]:
     """Run ``csv_dir/load_catalog.cypher`` on a Neo4j server (credentials from
     NEO4J_USER / NEO4J_PASSWORD). The server cannot read local files, so each
@@ -186,8 +190,7 @@ def load_neo4j(csv_dir: Path, uri: str, *, batch: int = 1000, database: str | No
                     rows = read_csv_rows(csv_dir / name)
                     query = f"UNWIND $rows AS {alias} {body}"
                     for start in range(0, len(rows), batch):
-                        chunk = rows[start:start + batch]
-                        session.execute_write(lambda tx, q=query, c=chunk: tx.run(q, rows=c).consume())
+                        session.execute_write(_run_batch, query, rows[start:start + batch])
                     counts[name] = len(rows)
     except ServiceUnavailable as err:
         raise CatalogError(f"Neo4j at {uri} is not reachable: {err}") from err

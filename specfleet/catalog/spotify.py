@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from ..outbound import HostPolicy, OutboundRefused, guarded_client
-from ..settings import Settings
 from .errors import MissingCredentials, SpotifyError
+from .settings import CatalogSettings
 
 ID_PATTERN = r"^[0-9A-Za-z]{22}$"
 M = TypeVar("M", bound=BaseModel)
@@ -104,15 +104,15 @@ def credentials_from_env() -> tuple[str, str]:
 
 
 class SpotifyClient:
-    def __init__(self, settings: Settings, credentials: tuple[str, str] | None = None):
+    def __init__(self, settings: CatalogSettings, credentials: tuple[str, str] | None = None):
         self.settings = settings
         self.api = settings.spotify_api_url.rstrip("/")
         self._credentials = credentials or credentials_from_env()
         # Only the configured API and token hosts, redirects included (specfleet.outbound).
         self._http = guarded_client(
             HostPolicy.for_urls([settings.spotify_api_url, settings.spotify_auth_url], what="Spotify API"),
-            connect_timeout_s=settings.catalog_http_timeout_s,
-            read_timeout_s=settings.catalog_http_timeout_s,
+            connect_timeout_s=settings.http_timeout_s,
+            read_timeout_s=settings.http_timeout_s,
         )
         self._token: str | None = None
         self._token_expires = 0.0
@@ -134,14 +134,14 @@ class SpotifyClient:
         err = state.outcome.exception() if state.outcome else None
         if isinstance(err, _Retryable) and err.retry_after is not None:
             return err.retry_after
-        backoff = wait_exponential_jitter(initial=self.settings.catalog_retry_wait_s, max=30)
+        backoff = wait_exponential_jitter(initial=self.settings.retry_wait_s, max=30)
         return float(backoff(state))
 
     def _retrying(self) -> Retrying:
         return Retrying(
             retry=retry_if_exception_type(_Retryable),
             wait=self._wait,
-            stop=stop_after_attempt(self.settings.catalog_max_attempts),
+            stop=stop_after_attempt(self.settings.max_attempts),
             reraise=True,
         )
 
@@ -155,7 +155,7 @@ class SpotifyClient:
                 retry_after = float(raw)
             except ValueError:
                 raise SpotifyError(what, f"429 with unreadable Retry-After {raw!r}", 429) from None
-            if retry_after > self.settings.catalog_max_retry_after_s:
+            if retry_after > self.settings.max_retry_after_s:
                 raise SpotifyError(what, f"rate limited for {retry_after:.0f}s (more than we wait)", 429)
             self.throttled += 1
             raise _Retryable("HTTP 429", retry_after=retry_after, status=429)
@@ -180,7 +180,7 @@ class SpotifyClient:
                     return resp
         except _Retryable as err:
             raise SpotifyError(
-                what, f"{err.problem} after {self.settings.catalog_max_attempts} attempts", err.status
+                what, f"{err.problem} after {self.settings.max_attempts} attempts", err.status
             ) from err
         raise AssertionError("unreachable")
 
@@ -224,7 +224,7 @@ class SpotifyClient:
         """Details of many artists, ``catalog_artists_per_call`` per call."""
         ids = list(dict.fromkeys(ids))
         names = names or {}
-        size = self.settings.catalog_artists_per_call
+        size = self.settings.artists_per_call
         found: dict[str, Artist] = {}
         for start in range(0, len(ids), size):
             chunk = ids[start:start + size]
@@ -244,7 +244,7 @@ class SpotifyClient:
     def top_tracks(self, artist_id: str, name: str = "") -> list[Track]:
         what = f"top tracks of artist {artist_id}" + (f" ({name})" if name else "")
         return self.get(
-            f"artists/{artist_id}/top-tracks", TopTracks, what, params={"market": self.settings.catalog_market}
+            f"artists/{artist_id}/top-tracks", TopTracks, what, params={"market": self.settings.market}
         ).tracks
 
     def related_artists(self, artist_id: str, name: str = "") -> list[Artist]:

@@ -225,7 +225,7 @@ def table_counts(conn: psycopg2.extensions.connection) -> dict[str, int]:
     with conn.cursor() as cur:
         for table in (*CATALOG_TABLES, "catalog_progress"):
             cur.execute(f"SELECT count(*) FROM {table}")
-            counts[table] = int(cur.fetchone()[0])  # type: ignore[index]
+            counts[table] = int(cur.fetchone()[0])
     return counts
 
 
@@ -248,7 +248,7 @@ def dangling_references(conn: psycopg2.extensions.connection) -> dict[str, int]:
             cur.execute(
                 f"SELECT count(*) FROM {table} r WHERE NOT EXISTS (SELECT 1 FROM {master} m WHERE m.{key} = r.{col})"
             )
-            n = int(cur.fetchone()[0])  # type: ignore[index]
+            n = int(cur.fetchone()[0])
             if n:
                 out[f"{table}.{col}"] = n
     return out

@@ -13,13 +13,13 @@ console = Console(stderr=True)
 catalog_app = typer.Typer(help="Music catalog: chart pages + Spotify API -> Postgres -> queries.csv / graph.")
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings():
     from .main import settings
 
     return settings()
 
 
-def _conn():  # type: ignore[no-untyped-def]
+def _conn():
     from ..db import connect
     from ..pipelines.schema import migrate
 
@@ -163,7 +163,7 @@ def fake_sources(
     prints the environment that points `catalog build` at them."""
     import threading
 
-    from ..catalog.fake_sources import FakeSources, make_world
+    from ..standins.catalog_fakes import FakeSources, make_world
 
     src = FakeSources(make_world(n_main=artists, seed=seed)).start(port)
     for k, v in src.env().items():

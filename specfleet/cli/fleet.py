@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -32,7 +32,7 @@ def _json(data: Any) -> None:
     print(json.dumps(data, default=str))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[red]error[/]: {message}")
     raise typer.Exit(2)
 
@@ -131,7 +131,7 @@ def infra_deploy(
         vpc_id, subnet_ids, ami_id = _emulator_network(s, vpc_id, subnet_ids, ami_id)
     if not (vpc_id and subnet_ids and ami_id):
         _fail("--vpc-id, --subnet-ids and --ami-id are required (the emulator picks its own)")
-    params = {
+    params: dict[str, str] = {
         "DataBucketName": data_bucket, "VpcId": vpc_id, "SubnetIds": subnet_ids, "AmiId": ami_id,
         "ArtifactBucket": artifact_bucket, "ArtifactKey": artifact_key, "QueuePrefix": queue_prefix,
         "Emulator": "true" if emulator else "false",

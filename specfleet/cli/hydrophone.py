@@ -63,18 +63,18 @@ def clip(
     """Cut one file into clips locally (no queues, no S3)."""
     import time
 
+    from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.worker import fetch_and_cut, process_count, render_pool
     from ..runtime.errors import JobError
-    from ..settings import Settings
 
-    s = Settings()
+    config = HydroSettings()
     if processes:
-        s = s.model_copy(update={"hydro_processes": processes})
+        config = config.model_copy(update={"processes": processes})
     started = time.monotonic()
-    with render_pool(process_count(s)) as pool:
+    with render_pool(process_count(config)) as pool:
         with console.status(f"cutting {source}"):
             try:
-                result = fetch_and_cut(source, s, out, pool)
+                result = fetch_and_cut(source, config, out, pool)
             except JobError as err:
                 console.print(f"[red]{type(err).__name__}[/]: {err.reason}")
                 raise typer.Exit(1) from None

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..pipelines import UnknownPipeline, get_spec, specs
+from ..queues import Message
 from ..settings import Settings
 
 app = typer.Typer(help="specfleet: queue-driven audio-processing fleets on AWS.", no_args_is_help=True)
@@ -187,11 +188,13 @@ def work(
 def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep refreshing a live table (Ctrl-C stops)."),
-    interval: float | None = typer.Option(None, help="Seconds between refreshes (default: monitor_refresh_s)."),
+    interval: float | None = typer.Option(
+        None, min=0.1, help="Seconds between refreshes (default: SPECFLEET_MONITOR_REFRESH_S, 5)."
+    ),
     record: bool = typer.Option(True, help="Append the queue depths to queue_depth_history."),
 ) -> None:
     """Queue depths, done/failed/skipped/banned, rate, ETA and instances per pipeline."""
-    from ..monitoring import queue_depths, status_table, summary
+    from ..monitoring import MonitorSettings, queue_depths, status_table, summary
 
     s = settings()
     unreachable = _database_unreachable(s)
@@ -223,7 +226,7 @@ def status(
 
     from rich.live import Live
 
-    period = s.monitor_refresh_s if interval is None else interval
+    period = MonitorSettings().refresh_s if interval is None else interval
     try:
         with Live(status_table(summary(s, record=record)), console=Console(), auto_refresh=False) as live:
             while True:
@@ -280,7 +283,7 @@ def dlq_redrive(
     console.print(f"moved {moved} messages back to {q.name}")
 
 
-def _source_queue(pipeline: str, status_queue_too: bool):  # type: ignore[no-untyped-def]
+def _source_queue(pipeline: str, status_queue_too: bool):
     try:
         spec = get_spec(pipeline)
     except UnknownPipeline as err:
@@ -290,7 +293,7 @@ def _source_queue(pipeline: str, status_queue_too: bool):  # type: ignore[no-unt
     return spec.statuses(s) if status_queue_too else spec.jobs(s)
 
 
-def _dlq_of(pipeline: str, status_queue_too: bool):  # type: ignore[no-untyped-def]
+def _dlq_of(pipeline: str, status_queue_too: bool):
     from ..queues import dead_letter_queue
 
     return dead_letter_queue(_source_queue(pipeline, status_queue_too))
@@ -305,7 +308,7 @@ def dlq_show(
 ) -> None:
     """Peek at messages in a dead-letter queue (they stay there)."""
     dlq = _dlq_of(pipeline, status_queue_too)
-    seen: dict[str, object] = {}
+    seen: dict[str, Message] = {}
     held = []
     try:
         while len(seen) < limit:
@@ -319,7 +322,7 @@ def dlq_show(
         dlq.change_visibility(held, 0)  # hand them straight back: this is a peek
     rows = [
         {"message_id": m.message_id, "receives": m.receive_count, "attributes": m.attributes, "body": m.body}
-        for m in seen.values()  # type: ignore[attr-defined]
+        for m in seen.values()
     ]
     if as_json:
         print(json.dumps({"queue": dlq.name, "messages": rows}, indent=2))
@@ -327,9 +330,9 @@ def dlq_show(
     table = Table(title=f"{dlq.name}: {len(rows)} message(s) shown")
     for col in ("message id", "receives", "body", "attributes"):
         table.add_column(col, overflow="fold")
-    for r in rows:
-        body = r["body"] if len(r["body"]) <= 200 else r["body"][:200] + "..."
-        table.add_row(r["message_id"], str(r["receives"]), body, json.dumps(r["attributes"]) if r["attributes"] else "")
+    for m in seen.values():
+        body = m.body if len(m.body) <= 200 else m.body[:200] + "..."
+        table.add_row(m.message_id, str(m.receive_count), body, json.dumps(m.attributes) if m.attributes else "")
     Console().print(table)
 
 

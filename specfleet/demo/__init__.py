@@ -49,7 +49,7 @@ class DemoContext:
     shared: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def settings(self):  # type: ignore[no-untyped-def]
+    def settings(self):
         return self.ns.settings
 
 
@@ -60,10 +60,12 @@ def run_worker(
     concurrency: int | None = None,
     idle_exit_s: float = 3.0,
     settings: Settings | None = None,
+    config: Any = None,
 ) -> dict:
     """Run a pipeline's worker in this process until its queue stays empty
-    (with ``settings`` when a step points the pipeline at its stand-in)."""
-    worker = Worker(settings or ctx.settings, get_spec(pipeline), concurrency=concurrency, idle_exit_s=idle_exit_s)
+    (with ``settings``/``config`` when a step points the pipeline at its stand-in)."""
+    worker = Worker(settings or ctx.settings, get_spec(pipeline), concurrency=concurrency, idle_exit_s=idle_exit_s,
+                    config=config)
     worker.run()
     return worker.metrics()
 
@@ -158,7 +160,7 @@ def run_demo(workdir: Path, only: list[str] | None = None, console: Console | No
         for name, step in available:
             started = time.monotonic()
             with console.status(f"running the {name} pipeline"):
-                summary = step(ctx)  # type: ignore[misc]
+                summary = step(ctx)
             results[name] = asdict(summary)
             console.print(f"[green]{name}[/]: {results[name]} in {time.monotonic() - started:.1f}s")
         report = workdir / "report.html"
@@ -179,18 +181,6 @@ def run_demo(workdir: Path, only: list[str] | None = None, console: Console | No
 
 
 def _write_report(ctx: DemoContext, results: dict[str, Any], path: Path) -> None:
-    try:
-        from ..report import write_report
-    except ModuleNotFoundError:
-        write_report = None
-    if write_report is not None:
-        write_report(ctx.settings, path)
-        return
-    rows = "".join(
-        f"<tr><td>{name}</td>" + "".join(f"<td>{v}</td>" for v in r.values()) + "</tr>" for name, r in results.items()
-    )
-    header = "".join(f"<th>{k}</th>" for k in PipelineSummary.__dataclass_fields__)
-    path.write_text(
-        "<!doctype html><meta charset=utf-8><title>specfleet demo</title>"
-        f"<h1>specfleet demo</h1><table border=1><tr><th>pipeline</th>{header}</tr>{rows}</table>"
-    )
+    from ..report import write_report
+
+    write_report(ctx.settings, path)

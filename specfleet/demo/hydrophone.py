@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ..pipelines.hydrophone.producer import produce_day
+from ..pipelines.hydrophone.settings import HydroSettings
 from ..standins.ooi_archive import OOIServer, write_day
 from ..storage import Storage
 from . import DemoContext, PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
@@ -21,13 +22,13 @@ def demo_step(ctx: DemoContext) -> PipelineSummary:
     server = OOIServer(root).start()
     ctx.cleanup.append(server)
     ctx.shared["ooi_base_url"] = server.base_url
-    settings = ctx.settings.model_copy(update={"hydro_allowed_hosts": [server.netloc]})
-    result = produce_day(settings, DEMO_DAY, base_url=server.base_url, hydrophone=DEMO_HYDROPHONE)
-    run_worker(ctx, "hydrophone", idle_exit_s=2, settings=settings)
+    config = HydroSettings(allowed_hosts=[server.netloc])
+    result = produce_day(ctx.settings, DEMO_DAY, base_url=server.base_url, hydrophone=DEMO_HYDROPHONE, config=config)
+    run_worker(ctx, "hydrophone", idle_exit_s=2, config=config)
     wait_for_status_drain(ctx, "hydrophone")
     counts = count_status(ctx, "hydrophone")
     storage = Storage(ctx.settings)
-    objects = storage.count(f"{ctx.settings.hydro_prefix}/{DEMO_HYDROPHONE}/")
+    objects = storage.count(f"{config.prefix}/{DEMO_HYDROPHONE}/")
     seen = keys_with_status(ctx, "hydrophone", "file_url")
     lost = len(set(result.enqueued) - seen)
     return PipelineSummary(jobs=len(result.enqueued), objects=objects, lost=lost, **counts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..settings import Settings
+from ..pipelines.music.settings import MusicSettings
 from ..storage import Storage
 
 if TYPE_CHECKING:
@@ -23,14 +23,15 @@ DEMO_TRACKS = [
 ]
 
 
-def _music_settings(ctx: DemoContext) -> Settings:
+def _music_config(ctx: DemoContext) -> MusicSettings:
+    """The music settings pointed at the local video site."""
     site = ctx.shared["video_site"]
-    return ctx.settings.model_copy(update={
-        "music_extra_hosts": [site.host],
-        "music_search_url": site.search_api_url,
-        "music_results_page_url": site.results_page_url,
-        "music_tmp_dir": str(ctx.workdir / "music-tmp"),
-    })
+    return MusicSettings(
+        extra_hosts=[site.host],
+        search_url=site.search_api_url,
+        results_page_url=site.results_page_url,
+        tmp_dir=str(ctx.workdir / "music-tmp"),
+    )
 
 
 def search_step(ctx: DemoContext) -> PipelineSummary:
@@ -49,9 +50,8 @@ def search_step(ctx: DemoContext) -> PipelineSummary:
     lines = ["track_id,query"] + [f'{t},"{q}"' for t, q, _, _ in DEMO_TRACKS]
     queries.write_text("\n".join(lines) + "\n")
 
-    settings = _music_settings(ctx)
-    report = produce_search(settings, queries)
-    run_worker(ctx, "search", concurrency=2, settings=settings)
+    report = produce_search(ctx.settings, queries)
+    run_worker(ctx, "search", concurrency=2, config=_music_config(ctx))
     wait_for_status_drain(ctx, "search")
     counts = count_status(ctx, "search")
     seen = keys_with_status(ctx, "search", "track_id")
@@ -66,14 +66,14 @@ def download_step(ctx: DemoContext) -> PipelineSummary:
 
     if "video_site" not in ctx.shared:
         raise RuntimeError("the download demo step needs the search step's video site (run search first)")
-    settings = _music_settings(ctx)
-    wanted = sorted(tracks_with_url(settings, found_only=True))
-    report = produce_download(settings)
-    run_worker(ctx, "download", concurrency=settings.music_concurrent_downloads, settings=settings)
+    config = _music_config(ctx)
+    wanted = sorted(tracks_with_url(ctx.settings, found_only=True))
+    report = produce_download(ctx.settings, config=config)
+    run_worker(ctx, "download", concurrency=config.concurrent_downloads, config=config)
     wait_for_status_drain(ctx, "download")
     counts = count_status(ctx, "download")
     seen = keys_with_status(ctx, "download", "track_id")
-    in_s3 = {key for key, _ in Storage(settings).list("audio/")}
+    in_s3 = {key for key, _ in Storage(ctx.settings).list("audio/")}
     downloaded = [t for t in wanted if audio_key(t) in in_s3]
     ctx.shared["downloaded_tracks"] = downloaded
     return PipelineSummary(jobs=report.enqueued, objects=len(downloaded), lost=len(set(wanted) - seen), **counts)

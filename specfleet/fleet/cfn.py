@@ -74,13 +74,12 @@ class _Dumper(yaml.SafeDumper):
         return True
 
     def choose_scalar_style(self) -> str:
-        event = self.event
+        event: Any = self.event
         if isinstance(event, yaml.ScalarEvent) and event.tag in ("!Ref", "!GetAtt") and not event.style:
-            if self.analysis is None:
-                self.analysis = self.analyze_scalar(event.value)
-            if (self.flow_level and self.analysis.allow_flow_plain) or (
-                not self.flow_level and self.analysis.allow_block_plain
-            ):
+            analysis: Any = getattr(self, "analysis", None)  # the emitter's cache of this scalar's analysis
+            if analysis is None:
+                analysis = self.analysis = self.analyze_scalar(event.value)
+            if (self.flow_level and analysis.allow_flow_plain) or (not self.flow_level and analysis.allow_block_plain):
                 return ""
         return str(super().choose_scalar_style())
 

@@ -153,7 +153,8 @@ def agent_config(log_group: str, log_file: str) -> dict[str, Any]:
     text = resources.files("specfleet.fleet").joinpath("cloudwatch-agent.json").read_text()
     for marker, value in (("@@LOG_GROUP@@", log_group), ("@@LOG_FILE@@", log_file)):
         text = text.replace(marker, value)
-    return json.loads(text)  # type: ignore[no-any-return]
+    config: dict[str, Any] = json.loads(text)
+    return config
 
 
 #: Log groups: /specfleet/<stack>/<pipeline>, one stream per instance.

@@ -104,7 +104,7 @@ class StatusPoller:
                     self._stop.wait(1)
 
     def poll_once(
-        self, queue: Queue, arn: str, messages: list[Message], handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+        self, queue: Queue, arn: str, messages: list[Message], handler: Callable[..., dict[str, Any]]
     ) -> list[str]:
         response = handler(sqs_event(arn, self.settings.region, messages))
         failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}

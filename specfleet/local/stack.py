@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from ..settings import Settings
 from .postgres import EmbeddedPostgres, create_database, free_port
 
@@ -67,7 +69,7 @@ class StackState:
             region=self.region,
             queue_prefix=prefix,
             bucket=env["SPECFLEET_BUCKET"],
-            db_dsn=env["SPECFLEET_DB_DSN"],
+            db_dsn=SecretStr(env["SPECFLEET_DB_DSN"]),
             **overrides,
         )
 
@@ -159,11 +161,14 @@ def wait_until(stop: threading.Event) -> None:
 def serve(root: Path, moto_port: int = 0, pg_port: int = 0, poller: bool = True) -> None:
     from moto.server import ThreadedMotoServer
 
+    from .moto_sqs import install as install_indexed_sqs
+
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     for k, v in EMULATOR_CREDENTIALS.items():
         os.environ.setdefault(k, v)
     moto_port = moto_port or free_port()
+    install_indexed_sqs()  # moto's SQS scans the whole queue per message: see moto_sqs.py
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     pg = EmbeddedPostgres(root / "postgres", port=pg_port).start()

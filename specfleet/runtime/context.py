@@ -24,6 +24,8 @@ class JobContext:
     #: between steps and raise ``Transient`` to hand the job back early.
     cancelled: threading.Event
     resources: Any = None
+    #: The pipeline's own settings (``spec.settings``), resolved once per worker.
+    config: Any = None
     _out: list[OutgoingMessage] = field(default_factory=list)
 
     def report(

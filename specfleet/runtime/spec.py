@@ -49,7 +49,7 @@ class Ref(Generic[T]):
         if self._obj is not None:
             return self._obj
         module, _, attr = self.target.partition(":")
-        return getattr(import_module(module), attr)  # type: ignore[no-any-return]
+        return getattr(import_module(module), attr)
 
     def __repr__(self) -> str:
         return f"Ref({self.target!r})"

@@ -77,9 +77,12 @@ class Worker:
         middleware: list[Middleware] | None = None,
         idle_exit_s: float | None = None,
         max_jobs: int | None = None,
+        config: Any = None,
     ):
         self.settings = settings
         self.spec = spec
+        #: The pipeline's own settings: given, or read from the environment once.
+        self.config = config if config is not None else spec.config()
         self.policy = RetryPolicy(settings.max_receives, settings.visibility_timeout_s)
         self.queue = spec.jobs(settings)
         self.sender = StatusSender(settings, spec)
@@ -119,7 +122,7 @@ class Worker:
         """Consume until stopped; return the process exit code."""
         self._install_signal_handlers()
         if self.spec.resources is not None:
-            self.resources = self.spec.resources.load()(self.settings)
+            self.resources = self.spec.resources.load()(self.settings, self.config)
         for mw in self.middleware:
             mw.before_worker_start(self)
         log.info(
@@ -287,6 +290,7 @@ class Worker:
             sender=self.sender,
             cancelled=cancelled or threading.Event(),
             resources=self.resources,
+            config=self.config,
         )
 
     def _process(self, running: _Running) -> None:

@@ -240,8 +240,9 @@ class FakeSources:
         return self._server.base_url
 
     def settings_overrides(self) -> dict[str, Any]:
+        """``CatalogSettings`` fields that point the catalog builder here."""
         return {
-            "catalog_chart_url": f"{self.base_url}/charts/",
+            "chart_url": f"{self.base_url}/charts/",
             "spotify_api_url": f"{self.base_url}/v1",
             "spotify_auth_url": f"{self.base_url}/api/token",
         }
@@ -250,7 +251,7 @@ class FakeSources:
         """Environment that points ``specfleet catalog build`` here."""
         o = self.settings_overrides()
         return {
-            "SPECFLEET_CATALOG_CHART_URL": o["catalog_chart_url"],
+            "SPECFLEET_CATALOG_CHART_URL": o["chart_url"],
             "SPECFLEET_SPOTIFY_API_URL": o["spotify_api_url"],
             "SPECFLEET_SPOTIFY_AUTH_URL": o["spotify_auth_url"],
             "SPOTIFY_CLIENT_ID": self.credentials[0],

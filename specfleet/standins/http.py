@@ -31,7 +31,7 @@ class BackgroundServer:
     def netloc(self) -> str:
         """``host:port``, as allowed-host settings name it."""
         host, port = self.httpd.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     @property
     def base_url(self) -> str:

@@ -93,7 +93,7 @@ class OOIServer:
 
     @property
     def netloc(self) -> str:
-        """What ``hydro_allowed_hosts`` must name for workers to fetch from here."""
+        """What ``HydroSettings.allowed_hosts`` must name for workers to fetch from here."""
         return self.server.netloc
 
     def start(self) -> OOIServer:

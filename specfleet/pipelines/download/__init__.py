@@ -2,6 +2,7 @@
 yt-dlp -> ``audio/{track_id}.mp3`` on S3, with ban detection."""
 
 from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
+from ..music.settings import MusicSettings
 from .models import DownloadJob, DownloadStatus, failure_status, legacy_body
 
 SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
@@ -12,11 +13,13 @@ SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
     status_model=DownloadStatus,
     handler=Ref("specfleet.pipelines.download.worker:handle"),
     failure_status=failure_status,
+    settings=MusicSettings,
     resources=Ref("specfleet.pipelines.download.worker:make_resources"),
     status_view=StatusView(item="track_id", job_key="track_id", track_id="track_id"),
     default_concurrency=4,
     cli=Ref("specfleet.cli.music:register_download"),
     demo=Ref("specfleet.demo.music:download_step"),
-    fleet=FleetProfile(extras=("music",), apt_packages=("ffmpeg",), bucket_prefixes=("audio/",)),
+    # ffmpeg comes with the imageio-ffmpeg wheel: no Debian package needed.
+    fleet=FleetProfile(extras=("music",), bucket_prefixes=("audio/",)),
     legacy_body=legacy_body,
 )

@@ -24,10 +24,10 @@ from typing import Any
 from ...ffmpeg import ffmpeg_path
 from ...outbound import Budget, OutboundRefused, guard_connections
 from ...runtime import JobContext, JobError, Rejected, Skipped, Transient
-from ...settings import Settings
 from ...status import Stat
 from ...storage import Storage
 from ..music.errors import classify
+from ..music.settings import MusicSettings
 from ..music.urls import UrlPolicyError, check_video_url, video_policy
 from .models import DownloadJob, DownloadStatus
 
@@ -66,7 +66,7 @@ class _Cancelled(Exception):
     pass
 
 
-def ydl_options(settings: Settings, workdir: Path, logger: _YdlLogger, cancelled: threading.Event | None) -> dict[str, Any]:
+def ydl_options(config: MusicSettings, workdir: Path, logger: _YdlLogger, cancelled: threading.Event | None) -> dict[str, Any]:
     def abort_if_cancelled(_progress: dict[str, Any]) -> None:
         if cancelled is not None and cancelled.is_set():
             raise _Cancelled("worker shutting down")
@@ -82,14 +82,14 @@ def ydl_options(settings: Settings, workdir: Path, logger: _YdlLogger, cancelled
         "no_warnings": True,
         "noprogress": True,
         "logger": logger,
-        "socket_timeout": settings.music_socket_timeout_s,
-        "retries": settings.music_ytdlp_retries,
-        "fragment_retries": settings.music_ytdlp_retries,
+        "socket_timeout": config.socket_timeout_s,
+        "retries": config.ytdlp_retries,
+        "fragment_retries": config.ytdlp_retries,
         "extractor_retries": 0,
-        "max_filesize": settings.music_max_source_bytes,
-        "ffmpeg_location": ffmpeg_path(settings.music_ffmpeg),
+        "max_filesize": config.max_source_bytes,
+        "ffmpeg_location": ffmpeg_path(config.ffmpeg),
         "postprocessors": [
-            {"key": "FFmpegExtractAudio", "preferredcodec": "mp3", "preferredquality": settings.music_mp3_quality}
+            {"key": "FFmpegExtractAudio", "preferredcodec": "mp3", "preferredquality": config.mp3_quality}
         ],
         "progress_hooks": [abort_if_cancelled],
         "cachedir": False,
@@ -104,7 +104,7 @@ class Fetched:
     title: str
 
 
-def fetch_mp3(url: str, workdir: Path, settings: Settings, cancelled: threading.Event | None = None) -> Fetched:
+def fetch_mp3(url: str, workdir: Path, config: MusicSettings, cancelled: threading.Event | None = None) -> Fetched:
     """Download ``url``'s audio as an mp3 inside ``workdir``.
 
     Raises ``Rejected`` (too long, too large, gone), ``Banned`` or ``Transient``.
@@ -115,15 +115,15 @@ def fetch_mp3(url: str, workdir: Path, settings: Settings, cancelled: threading.
     # Every connection yt-dlp opens (page, API, media host, redirects) is
     # checked against the video host policy's address rules, and all of them
     # end when the fetch budget does (a trickling source cannot hold the worker).
-    with yt_dlp.YoutubeDL(ydl_options(settings, workdir, logger, cancelled)) as ydl, \
-            guard_connections(video_policy(settings), budget_s=settings.music_fetch_budget_s) as budget:
+    with yt_dlp.YoutubeDL(ydl_options(config, workdir, logger, cancelled)) as ydl, \
+            guard_connections(video_policy(config), budget_s=config.fetch_budget_s) as budget:
         try:
             info = ydl.extract_info(url, download=False)
         except Exception as err:  # yt-dlp wraps everything in DownloadError
             raise _failure(err, "reading video metadata", budget) from None
         if not isinstance(info, dict):
             raise Rejected("video page has no media")
-        _check_before_download(info, settings)
+        _check_before_download(info, config)
         try:
             ydl.process_ie_result(info, download=True)
         except Exception as err:
@@ -133,7 +133,7 @@ def fetch_mp3(url: str, workdir: Path, settings: Settings, cancelled: threading.
     mp3s = sorted(workdir.glob("*.mp3"))
     if not mp3s:
         if any("max-filesize" in m for m in logger.messages):
-            raise Rejected(f"source file larger than {settings.music_max_source_bytes} bytes: not downloaded")
+            raise Rejected(f"source file larger than {config.max_source_bytes} bytes: not downloaded")
         raise Transient(f"yt-dlp produced no mp3 ({'; '.join(logger.messages)[-300:] or 'no message'})")
     return Fetched(mp3s[0], info.get("duration"), str(info.get("title") or ""))
 
@@ -153,40 +153,40 @@ def _failure(err: BaseException, what: str, budget: Budget) -> JobError:
     return classify(err, what=what)
 
 
-def _check_before_download(info: dict[str, Any], settings: Settings) -> None:
+def _check_before_download(info: dict[str, Any], config: MusicSettings) -> None:
     """Refuse from metadata alone, before a byte of media is fetched."""
     if info.get("_type") in ("playlist", "multi_video"):
         raise Rejected("URL is a playlist, not one video")
     if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
         raise Rejected("video is a live stream")
     duration = info.get("duration")
-    if isinstance(duration, (int, float)) and duration > settings.music_max_duration_s:
+    if isinstance(duration, (int, float)) and duration > config.max_duration_s:
         raise Rejected(
-            f"video is {int(duration)} s long, over the {settings.music_max_duration_s} s limit: not downloaded"
+            f"video is {int(duration)} s long, over the {config.max_duration_s} s limit: not downloaded"
         )
     size = info.get("filesize") or info.get("filesize_approx")
-    if isinstance(size, (int, float)) and size > settings.music_max_source_bytes:
-        raise Rejected(f"source file is {int(size)} bytes, over the {settings.music_max_source_bytes} byte limit")
+    if isinstance(size, (int, float)) and size > config.max_source_bytes:
+        raise Rejected(f"source file is {int(size)} bytes, over the {config.max_source_bytes} byte limit")
 
 
 # --- worker -------------------------------------------------------------------
 @dataclass
 class DownloadResources:
-    #: Limits transfers running at once (``music_concurrent_downloads``).
+    #: Limits transfers running at once (``MusicSettings.concurrent_downloads``).
     slots: threading.BoundedSemaphore
 
     def close(self) -> None:
         pass
 
 
-def make_resources(settings: Settings) -> DownloadResources:
-    return DownloadResources(threading.BoundedSemaphore(max(1, settings.music_concurrent_downloads)))
+def make_resources(settings: object, config: MusicSettings) -> DownloadResources:
+    return DownloadResources(threading.BoundedSemaphore(max(1, config.concurrent_downloads)))
 
 
 def handle(job: DownloadJob, ctx: JobContext) -> None:
-    settings = ctx.settings
+    settings, config = ctx.settings, ctx.config
     try:
-        url = check_video_url(job.yt_url, settings)
+        url = check_video_url(job.yt_url, config)
     except UrlPolicyError as err:
         raise Rejected(str(err)) from None
     storage = Storage(settings)
@@ -194,17 +194,17 @@ def handle(job: DownloadJob, ctx: JobContext) -> None:
     if storage.exists(key):
         raise Skipped(f"{key} already in S3")
     slots = ctx.resources.slots if isinstance(ctx.resources, DownloadResources) else None
-    with tempfile.TemporaryDirectory(prefix="specfleet-dl-", dir=settings.music_tmp_dir or None) as tmp:
+    with tempfile.TemporaryDirectory(prefix="specfleet-dl-", dir=config.tmp_dir or None) as tmp:
         if slots is not None:
             slots.acquire()
         try:
-            fetched = fetch_mp3(url, Path(tmp), settings, ctx.cancelled)
+            fetched = fetch_mp3(url, Path(tmp), config, ctx.cancelled)
         finally:
             if slots is not None:
                 slots.release()
         size = fetched.path.stat().st_size
-        if size >= settings.music_max_mp3_bytes:
-            raise Rejected(f"mp3 is {size} bytes, at or over the {settings.music_max_mp3_bytes} byte limit")
+        if size >= config.max_mp3_bytes:
+            raise Rejected(f"mp3 is {size} bytes, at or over the {config.max_mp3_bytes} byte limit")
         if ctx.cancelled.is_set():
             raise Transient("worker shutting down before upload")
         storage.put_file(key, fetched.path, content_type="audio/mpeg")

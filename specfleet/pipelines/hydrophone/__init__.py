@@ -2,6 +2,7 @@
 
 from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
 from .models import HydroJob, HydroStatus, failure_status
+from .settings import HydroSettings
 
 SPEC: PipelineSpec[HydroJob] = PipelineSpec(
     name="hydrophone",
@@ -11,9 +12,12 @@ SPEC: PipelineSpec[HydroJob] = PipelineSpec(
     status_model=HydroStatus,
     handler=Ref("specfleet.pipelines.hydrophone.worker:handle"),
     failure_status=failure_status,
+    settings=HydroSettings,
     resources=Ref("specfleet.pipelines.hydrophone.worker:make_resources"),
     status_view=StatusView(item="file_url", job_key="file_url"),
     cli=Ref("specfleet.cli.hydrophone:register"),
     demo=Ref("specfleet.demo.hydrophone:demo_step"),
-    fleet=FleetProfile(extras=("hydrophone",), bucket_prefixes=("hydrophone/", "hydrophone-manifests/")),
+    fleet=FleetProfile(extras=("hydrophone",),
+                       # the default layout, its done-markers, the whaledr layout
+                       bucket_prefixes=("hydrophone/", "hydrophone-manifests/", "megaptera/")),
 )

@@ -1,4 +1,5 @@
-"""Cut a decoded file into clips and render each clip's WAV and PNG.
+"""Cut a decoded file into clips and render each clip's WAV and image (PNG, or
+JPEG for the whaledr output profile).
 
 The parent plans the clips (cheap); rendering runs in a process pool in
 batches of clips, each worker process reading the samples from one
@@ -21,8 +22,11 @@ from . import dsp
 from .naming import clip_name
 
 if TYPE_CHECKING:  # pool processes import this module: keep it light
-    from ...settings import Settings
+    from .settings import HydroSettings
     from .source import Decoded
+
+
+IMAGE_FORMATS = ("png", "jpg")
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,11 @@ class ClipOptions:
     params: dsp.SpectrogramParams = dsp.SpectrogramParams()
     cmap: str = "viridis"
     png_level: int = 1
+    #: ``"png"`` (specfleet's layout) or ``"jpg"`` (the original's, whaledr profile).
+    image_format: str = "png"
+    jpeg_quality: int = 95
     clip_s: float = 5.0
+    #: One of ``dsp.ALIGNS``; ``"ping"`` is the original's clip plan.
     align: str = "ping"
     ping_search_s: float = 1.0
     max_gap_fraction: float = 0.5
@@ -40,27 +48,31 @@ class ClipOptions:
     palette: bytes = b""
 
     @classmethod
-    def from_settings(cls, s: Settings) -> ClipOptions:
+    def from_settings(cls, s: HydroSettings) -> ClipOptions:
         params = dsp.SpectrogramParams(
-            window_s=s.hydro_window_s,
-            overlap=s.hydro_overlap,
-            width=s.hydro_image_width,
-            height=s.hydro_image_height,
-            fmax_hz=s.hydro_fmax_hz,
-            color_lo=s.hydro_color_lo,
-            color_hi=s.hydro_color_hi,
-            frames_per_column=s.hydro_frames_per_column,
+            window_s=s.window_s,
+            overlap=s.overlap,
+            width=s.image_width,
+            height=s.image_height,
+            fmax_hz=s.fmax_hz,
+            color_lo=s.color_lo,
+            color_hi=s.color_hi,
+            frames_per_column=s.frames_per_column,
+            render=s.render,
+            span=s.span,
         )
         return cls(
             params=params,
-            cmap=s.hydro_cmap,
-            png_level=s.hydro_png_compress_level,
-            clip_s=s.hydro_clip_s,
-            align=s.hydro_align,
-            ping_search_s=s.hydro_ping_search_s,
-            max_gap_fraction=s.hydro_max_gap_fraction,
-            clips_per_task=max(1, s.hydro_clips_per_task),
-            palette=dsp.colormap_lut(s.hydro_cmap).tobytes(),
+            cmap=s.cmap,
+            png_level=s.png_compress_level,
+            image_format="jpg" if s.output == "whaledr" else "png",
+            jpeg_quality=s.jpeg_quality,
+            clip_s=s.clip_s,
+            align=s.align,
+            ping_search_s=s.ping_search_s,
+            max_gap_fraction=s.max_gap_fraction,
+            clips_per_task=max(1, s.clips_per_task),
+            palette=dsp.colormap_lut(s.cmap).tobytes(),
         )
 
 
@@ -69,6 +81,7 @@ class Clip:
     name: str
     start: dt.datetime
     start_sample: int
+    n_samples: int
 
 
 @dataclass
@@ -79,49 +92,61 @@ class CutResult:
 
 
 def plan_clips(decoded: Decoded, opts: ClipOptions) -> CutResult:
-    """Which clips to cut and their names; clips mostly inside a gap are skipped."""
+    """Which clips to cut and their names; clips mostly inside a gap, and
+    clips cut so short at the file's end that they hold fewer than two FFT
+    frames (the original's image needs two), are skipped."""
     sr = decoded.sample_rate
-    clip_n = int(round(opts.clip_s * sr))
-    starts = dsp.clip_starts(decoded.data, sr, clip_s=opts.clip_s, align=opts.align, search_s=opts.ping_search_s)
+    starts, lengths = dsp.clip_plan(decoded.data, sr, clip_s=opts.clip_s, align=opts.align, search_s=opts.ping_search_s)
+    nfft = dsp.window_length(sr, opts.params.window_s)
+    hop = dsp.hop_length(nfft, opts.params.overlap)
     result = CutResult(notes=list(decoded.notes))
-    skipped: list[int] = []
+    in_gaps: list[int] = []
+    too_short: list[int] = []
     seen: set[str] = set()
-    for i, s in enumerate(starts.tolist()):
+    for i, (s, n) in enumerate(zip(starts.tolist(), lengths.tolist(), strict=True)):
+        if dsp.frame_count(n, nfft, hop) < 2:
+            too_short.append(i)
+            continue
         if decoded.gap_mask is not None:
-            fraction = float(decoded.gap_mask[s : s + clip_n].mean())
+            fraction = float(decoded.gap_mask[s : s + n].mean())
             if fraction > opts.max_gap_fraction:
-                skipped.append(i)
+                in_gaps.append(i)
                 continue
         start = decoded.start + dt.timedelta(seconds=s / sr)
         name = clip_name(decoded.network, decoded.station, decoded.location, decoded.channel, start)
         if name in seen:  # two starts in one second (only after heavy clamping)
-            skipped.append(i)
+            in_gaps.append(i)
             continue
         seen.add(name)
-        result.clips.append(Clip(name, start, int(s)))
-    if skipped:
+        result.clips.append(Clip(name, start, int(s), int(n)))
+    if in_gaps:
         result.notes.append(
-            f"skipped {len(skipped)} clip(s) more than {opts.max_gap_fraction:.0%} inside gaps: "
-            f"#{', #'.join(map(str, skipped))}"
+            f"skipped {len(in_gaps)} clip(s) more than {opts.max_gap_fraction:.0%} inside gaps: "
+            f"#{', #'.join(map(str, in_gaps))}"
         )
+    if too_short:
+        result.notes.append(f"skipped {len(too_short)} clip(s) cut too short by the file's end: #{', #'.join(map(str, too_short))}")
     return result
 
 
 def render_batch(
     samples_path: str,
     sample_rate: float,
-    batch: list[tuple[str, int]],
-    clip_n: int,
+    batch: list[tuple[str, int, int]],
     opts: ClipOptions,
     out_dir: str,
 ) -> list[str]:
-    """Pool task: write ``{name}.wav`` and ``{name}.png`` for each ``(name, start)``."""
+    """Pool task: write ``{name}.wav`` and ``{name}.png|.jpg`` for each ``(name, start, length)``."""
     data = np.load(samples_path, mmap_mode="r")
     done = []
-    for name, start in batch:
-        clip = np.asarray(data[start : start + clip_n])
-        index = dsp.spectrogram_index(clip, sample_rate, opts.params)
-        Path(out_dir, f"{name}.png").write_bytes(dsp.encode_png(index, opts.cmap, opts.png_level, palette=opts.palette))
+    for name, start, length in batch:
+        clip = np.asarray(data[start : start + length])
+        index, background = dsp.render_index(clip, sample_rate, opts.params)
+        if opts.image_format == "jpg":
+            image = dsp.encode_jpeg(index, opts.cmap, opts.jpeg_quality, background)
+        else:
+            image = dsp.encode_png(index, opts.cmap, opts.png_level, palette=opts.palette, background=background)
+        Path(out_dir, f"{name}.{opts.image_format}").write_bytes(image)
         Path(out_dir, f"{name}.wav").write_bytes(dsp.encode_wav(clip, sample_rate))
         done.append(name)
     return done
@@ -129,22 +154,23 @@ def render_batch(
 
 def cut_file(decoded: Decoded, opts: ClipOptions, out_dir: Path, pool: Executor | None = None) -> CutResult:
     """Render every planned clip into ``out_dir`` (in ``pool`` if given)."""
+    if opts.image_format not in IMAGE_FORMATS:
+        raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {opts.image_format!r}")
     plan = plan_clips(decoded, opts)
     if not plan.clips:
         return plan
-    clip_n = int(round(opts.clip_s * decoded.sample_rate))
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="hydro-samples-") as tmp:
         samples = os.path.join(tmp, "samples.npy")
         np.save(samples, decoded.data)
-        pairs = [(c.name, c.start_sample) for c in plan.clips]
+        pairs = [(c.name, c.start_sample, c.n_samples) for c in plan.clips]
         batches = [pairs[i : i + opts.clips_per_task] for i in range(0, len(pairs), opts.clips_per_task)]
         args = (samples, decoded.sample_rate)
         if pool is None:
             for b in batches:
-                render_batch(*args, b, clip_n, opts, str(out_dir))
+                render_batch(*args, b, opts, str(out_dir))
         else:
-            futures = [pool.submit(render_batch, *args, b, clip_n, opts, str(out_dir)) for b in batches]
+            futures = [pool.submit(render_batch, *args, b, opts, str(out_dir)) for b in batches]
             for f in futures:
                 f.result()
     return plan

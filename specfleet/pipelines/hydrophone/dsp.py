@@ -1,12 +1,26 @@
 """Pure signal functions for the hydrophone pipeline (array in, array out).
 
-The reference tool computed a full 99.5 %-overlap spectrogram per 5-second
-clip (~15,000 FFT frames of 4096 samples) and let matplotlib shrink it to a
-512-pixel-wide image. ``spectrogram_image`` computes only what the image
-needs: ``frames_per_column`` frames spread evenly over the time span each
-pixel column stands for, the dB values averaged per pixel (the same
-averaging the fidelity reference uses), colour-mapped through a lookup
-table. No matplotlib figure is involved.
+Two renderings of a clip's spectrogram (``SpectrogramParams.render``):
+
+``"original"`` (default) reproduces the original tool's image cell for
+cell. The original computed the full ``mlab.specgram`` (4096-sample Hann
+window, hop 21: ~15,000 frames x 2048 bins), took 10*log10, and drew it
+with ``imshow(interpolation="nearest")`` into a 512x512 figure, so every
+pixel shows exactly ONE spectrogram cell. ``original_pixel_cells`` works out
+which (the tests check it against real matplotlib renderings), and
+``original_index`` computes only those cells: ~506 frames, not 15,000. Its
+colours run over 50 %-95 % of the min..max dB of ALL cells of the clip, and
+that span is the expensive part; ``span_power`` finds it three ways
+(``SpectrogramParams.span``, see there).
+
+``"mean"`` is specfleet's earlier rendering: ``frames_per_column`` frames per
+pixel column, dB averaged per pixel, span over the computed frames only and
+floored 160 dB below the max. Smoother, cheaper (~2 frames per column, no
+span pass) and stable under small time shifts, but darker than the
+original's images on real data (a narrower span puts more pixels at colour
+0) and it blurs clicks across a column.
+
+No matplotlib figure is involved in either.
 """
 
 from __future__ import annotations
@@ -20,6 +34,11 @@ import scipy.fft
 
 #: Full scale of a signed 32-bit WAV sample (obspy's ``rescale`` uses the same).
 INT32_FULL_SCALE = 2**31 - 1
+
+RENDERS = ("original", "mean")
+SPANS = ("pruned", "full", "frames")
+#: Colours of a matplotlib colormap, as imshow quantises a normalised value.
+COLORMAP_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -36,14 +55,58 @@ class SpectrogramParams:
     #: Colour range as fractions of the clip's min..max dB span.
     color_lo: float = 0.50
     color_hi: float = 0.95
-    #: FFT frames computed per pixel column (the reference computes ~29).
+    #: ``"original"``: one spectrogram cell per pixel, exactly the cell the
+    #: original's ``imshow(interpolation="nearest")`` shows, colour span over
+    #: every cell of the clip. ``"mean"``: dB averaged per pixel over
+    #: ``frames_per_column`` frames, span over those frames (see module doc).
+    render: str = "original"
+    #: How ``render="original"`` finds the min and max over all ~30M cells:
+    #:
+    #: - ``"pruned"`` (default; ~10-20 ms a clip on top of the image's own
+    #:   frames, ~70 ms a clip in all on a loaded 2-core machine): the Nyquist row, the DC row and
+    #:   rows 1..``exact_rows`` of EVERY frame (one FFT of the whole clip, see
+    #:   ``all_frames_rows``), every bin of the frames the image shows, and
+    #:   every bin of each other frame whose energy (Parseval) could still hold
+    #:   a higher cell. The max is then exact and proven (``Span.max_exact``)
+    #:   unless more than ``max_extra_frames`` frames could hold it. The min is
+    #:   exact whenever the faintest cell is in the Nyquist row, which on
+    #:   anti-aliased recordings it is: that row is real-valued, so its values
+    #:   cross zero and its sampled minimum lies tens of dB below any complex
+    #:   row's. It is not proven; if another cell is fainter, the span is too
+    #:   narrow by the difference, and the image a little darker.
+    #: - ``"full"``: every bin of every frame (float64, like mlab): exact and
+    #:   proven, ~7x the cost of ``"pruned"`` (benchmark: ~30x faster than
+    #:   the original instead of ~200x). float32 would halve it but cannot
+    #:   hold the faintest cells (its round-off sits ~140 dB below a frame's
+    #:   loudest bin; spans are 230-260 dB): its min comes out 15-27 dB high.
+    #: - ``"frames"``: the frames the image shows only: cheapest (~30 % less
+    #:   than ``"pruned"``), but its min is ~40 dB too high on realistic data,
+    #:   so images come out darker (mean colour index ~23 lower of 255).
+    span: str = "pruned"
+    #: ``span="pruned"``: low rows computed for every frame (they hold the max
+    #: of most recordings: DC leakage and 1/f noise), and the cap on frames
+    #: transformed whole to prove the max.
+    exact_rows: int = 2
+    max_extra_frames: int = 256
+    #: ``render="mean"``: FFT frames computed per pixel column (the reference computes ~29).
     frames_per_column: int = 4
-    #: Power below ``max * floor_rel`` (160 dB down) counts as the floor: it only
-    #: keeps exact zeros (gap-filled samples) finite in dB; real noise is far above
-    #: it, so the colour range stays the original's min-max span.
+    #: ``render="mean"``: power below ``max * floor_rel`` (160 dB down) counts as
+    #: the floor (keeps exact zeros of gap-filled samples finite in dB).
     floor_rel: float = 1e-16
-    #: Average per pixel in ``"db"`` (like the reference grid) or ``"power"`` (cheaper).
+    #: ``render="mean"``: average per pixel in ``"db"`` (like the reference grid) or ``"power"`` (cheaper).
     average: str = "db"
+
+    def __post_init__(self) -> None:
+        if self.render not in RENDERS:
+            raise ValueError(f"render must be one of {RENDERS}, got {self.render!r}")
+        if self.span not in SPANS:
+            raise ValueError(f"span must be one of {SPANS}, got {self.span!r}")
+        if not 0.0 <= self.color_lo < self.color_hi <= 1.0:
+            raise ValueError(f"need 0 <= color_lo < color_hi <= 1, got {self.color_lo}, {self.color_hi}")
+        if self.width <= 0 or self.height <= 0 or self.fmax_hz <= 0:
+            raise ValueError("width, height and fmax_hz must be positive")
+        if self.exact_rows < 0 or self.max_extra_frames < 0:
+            raise ValueError("exact_rows and max_extra_frames must be >= 0")
 
 
 def window_length(sample_rate: float, window_s: float = 0.056) -> int:
@@ -70,20 +133,53 @@ def frame_count(n_samples: int, nfft: int, hop: int) -> int:
     return 0 if n_samples < nfft else (n_samples - nfft) // hop + 1
 
 
+ALIGNS = ("ping", "ping_abs", "grid")
+
+
+def ping_clip_plan(data: np.ndarray, sample_rate: float, *, clip_s: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+    """The original's clips: ``(start sample, length)`` of each.
+
+    For each whole second ``s`` of the file (``int(duration) - 1`` of them,
+    duration = (npts - 1) / rate as obspy's endtime - starttime) the
+    original took ``np.argmax(data[s*rate:(s+1)*rate])`` -- the SIGNED
+    maximum, where a sonar ping's first positive peak is -- and clip ``k``
+    starts at the one found in second ``k * clip_s``. A clip was
+    ``stream.slice(t, t + clip_s)``, both ends included: ``clip_s * rate + 1``
+    samples, and the last clip of a file ends where the file does.
+    """
+    rate = float(sample_rate)
+    if rate <= 0 or clip_s <= 0:
+        raise ValueError("sample_rate and clip_s must be positive")
+    step = int(round(clip_s))
+    if step < 1 or abs(step - clip_s) > 1e-9:
+        raise ValueError(f"align='ping' needs a whole number of seconds per clip, got {clip_s}")
+    n = len(data)
+    seconds = int((n - 1) / rate) - 1 if n else 0
+    starts = []
+    for s in range(0, max(seconds, 0), step):
+        lo, hi = int(s * rate), int((s + 1) * rate)
+        starts.append(lo + int(np.argmax(data[lo:hi])))
+    first = np.asarray(starts, dtype=np.int64)
+    wanted = int(round(clip_s * rate)) + 1
+    return first, np.minimum(wanted, n - first)
+
+
 def clip_starts(
     data: np.ndarray,
     sample_rate: float,
     *,
     clip_s: float = 5.0,
-    align: str = "ping",
+    align: str = "ping_abs",
     search_s: float = 1.0,
 ) -> np.ndarray:
-    """Start sample of every whole clip in ``data``.
+    """Start sample of every whole ``clip_s`` clip in ``data`` (specfleet's own plans).
 
-    ``align="grid"`` cuts at 0, 5 s, 10 s, ... ``align="ping"`` (the
-    original's default) moves each grid start to the loudest sample in its
-    first ``search_s`` seconds, where a sonar ping begins; a start that
-    would leave less than a whole clip is pulled back to ``len - clip``.
+    ``align="grid"`` cuts at 0, 5 s, 10 s, ... ``align="ping_abs"`` moves each
+    grid start to the sample of largest ``|x|`` in its first ``search_s``
+    seconds; a start that would leave less than a whole clip is pulled back
+    to ``len - clip``. Unlike the original (``ping_clip_plan``) every clip is
+    exactly ``clip_s * rate`` samples and a negative swing counts as a ping
+    too: steadier clip lengths, but other start times than the original's.
     """
     clip_n = int(round(clip_s * sample_rate))
     if clip_n <= 0:
@@ -92,8 +188,8 @@ def clip_starts(
     grid = np.arange(n_clips, dtype=np.int64) * clip_n
     if align == "grid" or n_clips == 0:
         return grid
-    if align != "ping":
-        raise ValueError(f"align must be 'ping' or 'grid', got {align!r}")
+    if align != "ping_abs":
+        raise ValueError(f"align must be 'ping_abs' or 'grid' here, got {align!r}")
     search_n = max(1, min(clip_n, int(round(search_s * sample_rate))))
     starts = np.empty_like(grid)
     for i, g in enumerate(grid):
@@ -102,9 +198,18 @@ def clip_starts(
     return np.minimum(starts, len(data) - clip_n)
 
 
-def align_to_pings(data: np.ndarray, sample_rate: float, clip_s: float = 5.0, search_s: float = 1.0) -> np.ndarray:
-    """Ping-aligned clip starts (see ``clip_starts``)."""
-    return clip_starts(data, sample_rate, clip_s=clip_s, align="ping", search_s=search_s)
+def clip_plan(
+    data: np.ndarray, sample_rate: float, *, clip_s: float = 5.0, align: str = "ping", search_s: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, lengths)`` of the clips of ``data`` for ``align`` in ``ALIGNS``:
+    ``"ping"`` is the original's plan (``ping_clip_plan``), ``"ping_abs"`` and
+    ``"grid"`` specfleet's whole-clip plans (``clip_starts``)."""
+    if align not in ALIGNS:
+        raise ValueError(f"align must be one of {ALIGNS}, got {align!r}")
+    if align == "ping":
+        return ping_clip_plan(data, sample_rate, clip_s=clip_s)
+    starts = clip_starts(data, sample_rate, clip_s=clip_s, align=align, search_s=search_s)
+    return starts, np.full(len(starts), int(round(clip_s * sample_rate)), dtype=np.int64)
 
 
 def normalize_int32(clip: np.ndarray) -> np.ndarray:
@@ -194,7 +299,7 @@ def spectrogram_db(
         pmin = min(pmin, float(body.min()))
         pmax = max(pmax, float(body.max()))
         low_bins[a : a + chunk] = body[:, :n_bins]
-    floor = max(pmax * params.floor_rel, np.finfo(np.float32).tiny)
+    floor = max(pmax * params.floor_rel, float(np.finfo(np.float32).tiny))
     if params.average == "power":
         # Mean power per pixel, then dB: 1/k of the logarithms.
         cols = low_bins.reshape(params.width, k, n_bins).mean(axis=1)
@@ -218,11 +323,12 @@ def color_range(db_min: float, db_max: float, lo: float = 0.5, hi: float = 0.95)
 
 @lru_cache(maxsize=4)
 def colormap_lut(name: str = "viridis") -> np.ndarray:
-    """``(256, 3)`` uint8 RGB lookup table of a matplotlib colormap."""
+    """``(256, 3)`` uint8 RGB lookup table of a matplotlib colormap, truncated
+    to bytes as matplotlib's ``to_rgba(bytes=True)`` does for ``imshow``."""
     from matplotlib import colormaps  # the colormap data only, no figure machinery
 
-    rgba = colormaps[name](np.linspace(0.0, 1.0, 256))
-    return (rgba[:, :3] * 255 + 0.5).astype(np.uint8)
+    rgba = colormaps[name](np.linspace(0.0, 1.0, COLORMAP_SIZE))
+    return (rgba[:, :3] * 255).astype(np.uint8)
 
 
 def color_index(grid_db: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
@@ -234,9 +340,17 @@ def color_index(grid_db: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     return idx.astype(np.uint8)
 
 
-def to_rgb(index: np.ndarray, cmap: str = "viridis") -> np.ndarray:
-    """RGB array ``(height, width, 3)`` of a colour-index image."""
-    return colormap_lut(cmap)[index]
+#: The figure background the original's JPEGs show where the image does not reach.
+BACKGROUND_RGB = (255, 255, 255)
+
+
+def to_rgb(index: np.ndarray, cmap: str = "viridis", background: np.ndarray | None = None) -> np.ndarray:
+    """RGB array ``(height, width, 3)`` of a colour-index image; pixels in the
+    ``background`` mask are white (the original's figure background)."""
+    rgb = colormap_lut(cmap)[index]
+    if background is not None:
+        rgb[background] = BACKGROUND_RGB
+    return rgb
 
 
 def spectrogram_index(
@@ -255,17 +369,54 @@ def spectrogram_image(
     return to_rgb(spectrogram_index(clip, sample_rate, params), cmap)
 
 
-def encode_png(index: np.ndarray, cmap: str = "viridis", compress_level: int = 1, palette: bytes = b"") -> bytes:
-    """PNG bytes of a colour-index image as a palette PNG (the colormap is the
-    palette): a third of the bytes to compress of RGB and the same pixels."""
+def render_index(
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams()
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Colour-index image ``(height, width)`` of one clip in ``params.render``'s
+    way, and its background mask (``None`` when the image covers every pixel)."""
+    if params.render == "original":
+        index, background, _span = original_index(clip, sample_rate, params)
+        return index, background
+    return spectrogram_index(clip, sample_rate, params), None
+
+
+def encode_png(
+    index: np.ndarray, cmap: str = "viridis", compress_level: int = 1, palette: bytes = b"",
+    background: np.ndarray | None = None,
+) -> bytes:
+    """PNG bytes of a colour-index image: a palette PNG (the colormap is the
+    palette: a third of the bytes to compress of RGB, the same pixels), or RGB
+    when background pixels need a 257th colour."""
     import io
 
     from PIL import Image
 
+    buf = io.BytesIO()
+    if background is not None and background.any():
+        Image.fromarray(to_rgb(index, cmap, background)).save(buf, format="PNG", compress_level=compress_level)
+        return buf.getvalue()
     img = Image.frombuffer("P", (index.shape[1], index.shape[0]), np.ascontiguousarray(index).tobytes(), "raw", "P", 0, 1)
     img.putpalette(palette or colormap_lut(cmap).tobytes())
-    buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()
+
+
+def encode_jpeg(
+    index: np.ndarray, cmap: str = "viridis", quality: int = 95, background: np.ndarray | None = None,
+    dpi: int = 100,
+) -> bytes:
+    """JPEG bytes as the original's ``savefig(".jpg")`` wrote them: PIL, RGB
+    (background white), quality 95 (matplotlib's ``savefig.jpeg_quality`` of
+    the time), PIL's default 4:2:0 chroma subsampling, the figure's dpi in
+    the header. Same pixels in, same bytes out."""
+    import io
+
+    from PIL import Image
+
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be 1..100, got {quality}")
+    buf = io.BytesIO()
+    Image.fromarray(to_rgb(index, cmap, background)).save(buf, format="JPEG", quality=quality, dpi=(dpi, dpi))
     return buf.getvalue()
 
 
@@ -280,32 +431,402 @@ def encode_wav(samples: np.ndarray, sample_rate: float) -> bytes:
     return buf.getvalue()
 
 
-# --- reference (for the benchmark and fidelity tests) ---------------------------
-def reference_grid_db(
+# --- the original's rendering (render="original") --------------------------------
+@dataclass(frozen=True)
+class PixelCells:
+    """Which spectrogram cell each pixel of the original's image shows."""
+
+    #: Frame (0-based, mlab's column) per pixel column, left to right; -1
+    #: where the column lies outside the drawn image (figure background).
+    frames: np.ndarray
+    #: FFT bin (1..nfft/2; the DC row is dropped) per pixel row, TOP row
+    #: first; -1 outside the image.
+    bins: np.ndarray
+    n_frames: int
+
+    @property
+    def background(self) -> np.ndarray | None:
+        """``(height, width)`` mask of pixels showing the figure background, or ``None``."""
+        if (self.frames >= 0).all() and (self.bins >= 0).all():
+            return None
+        return (self.bins < 0)[:, None] | (self.frames < 0)[None, :]
+
+
+@lru_cache(maxsize=16)
+def original_pixel_cells(
+    n_samples: int, sample_rate: float, *, nfft: int, hop: int, width: int = 512, height: int = 512,
+    fmax_hz: float = 11_000.0,
+) -> PixelCells:
+    """The cell the original's figure shows at every pixel.
+
+    The original drew the flipped dB array with ``imshow(interpolation=
+    "nearest", extent=(t0 - dt/2, t_last + 3 dt/2, f1 - df/2, f_last + 3 df/2))``
+    -- its extent appends one more bin edge and then adds another half bin,
+    so the image is stretched over one bin more than it has, in time and in
+    frequency -- with x limited to 0..npts/rate and y to 0..fmax (kHz), on
+    a 512x512 figure whose axes fill it. Matplotlib (Agg, nearest) colours
+    each output pixel with the cell under the pixel's centre; pixels whose
+    centre is outside the extent keep the transparent figure background
+    (white in the JPEG): the first and last ~3 columns of a 5 s clip.
+    The same arithmetic as the original's, in the original's units (s, kHz).
+    """
+    n_frames = frame_count(n_samples, nfft, hop)
+    if n_frames < 2:
+        raise ValueError(f"a clip of {n_samples} samples has {n_frames} frame(s); the original's extent needs 2")
+    # mlab.specgram's frame centres and bin frequencies (freqs[1:] / 1e3 as the original).
+    t = np.arange(nfft / 2, n_samples - nfft / 2 + 1, hop) / sample_rate
+    freq = np.fft.fftfreq(nfft, 1 / sample_rate)[: nfft // 2 + 1]
+    freq[-1] *= -1  # mlab makes the Nyquist frequency positive
+    freq = freq[1:] / 1e3
+    halfbin_time = (t[1] - t[0]) / 2.0
+    halfbin_freq = (freq[1] - freq[0]) / 2.0
+    left, right = t[0] - halfbin_time, (t[-1] + 2 * halfbin_time) + halfbin_time
+    bottom, top = freq[0] - halfbin_freq, (freq[-1] + 2 * halfbin_freq) + halfbin_freq
+    end = n_samples / sample_rate
+    n_bins = len(freq)
+    x = (np.arange(width) + 0.5) / width * end
+    col = np.floor((x - left) / ((right - left) / n_frames)).astype(np.int64)
+    col[(x < left) | (x >= right) | (col < 0) | (col >= n_frames)] = -1
+    y = (height - np.arange(height) - 0.5) / height * (fmax_hz / 1e3)
+    row = np.floor((y - bottom) / ((top - bottom) / n_bins)).astype(np.int64)
+    inside = (y >= bottom) & (y < top) & (row >= 0) & (row < n_bins)
+    bins = np.where(inside, row + 1, -1)
+    col.setflags(write=False)
+    bins.setflags(write=False)
+    return PixelCells(frames=col, bins=bins, n_frames=n_frames)
+
+
+@lru_cache(maxsize=8)
+def _hann64(nfft: int) -> np.ndarray:
+    w = np.hanning(nfft)  # mlab.window_hanning
+    w.setflags(write=False)
+    return w
+
+
+@dataclass(frozen=True)
+class Extremes:
+    """Min and max power over some cells, and the frames holding them."""
+
+    lo: float = math.inf
+    hi: float = 0.0
+    lo_frame: int = -1
+    hi_frame: int = -1
+
+    def merge(self, other: Extremes) -> Extremes:
+        lo, lo_frame = (self.lo, self.lo_frame) if self.lo <= other.lo else (other.lo, other.lo_frame)
+        hi, hi_frame = (self.hi, self.hi_frame) if self.hi >= other.hi else (other.hi, other.hi_frame)
+        return Extremes(lo, hi, lo_frame, hi_frame)
+
+
+def frame_power(
+    x: np.ndarray, frames: np.ndarray, *, nfft: int, hop: int, keep_bins: np.ndarray | None = None, chunk: int = 64
+) -> tuple[np.ndarray, Extremes]:
+    """Power of whole frames in float64, as ``mlab.specgram`` up to one constant.
+
+    Returns ``(kept, extremes)``: ``kept[i, j]`` is the power of bin
+    ``keep_bins[j]`` in frame ``frames[i]`` (an empty array without
+    ``keep_bins``); ``extremes`` runs over bins 1..nfft/2 of all the frames.
+    Power is ``c_k |X_k|^2`` with mlab's one-sided weight ``c_k = 2`` except
+    at DC and Nyquist (``c = 1``); mlab's ``1 / (rate * sum(w^2))`` is left
+    out (see ``MLAB_SCALE``).
+    """
+    from . import kernels
+
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    starts = np.asarray(frames, dtype=np.int64) * hop
+    if len(starts) and (starts.min() < 0 or starts.max() + nfft > len(x)):
+        raise ValueError("frame outside the clip")
+    keep = np.asarray(keep_bins if keep_bins is not None else np.empty(0), dtype=np.int64)
+    if len(keep) and (keep.min() < 1 or keep.max() > nfft // 2):
+        raise ValueError(f"bins must be in 1..{nfft // 2}")
+    win = _hann64(nfft)
+    kept = np.empty((len(starts), len(keep)), dtype=np.float64)
+    block = np.empty((min(chunk, max(len(starts), 1)), nfft), dtype=np.float64)
+    found = Extremes()
+    for a in range(0, len(starts), chunk):
+        part = block[: len(starts[a : a + chunk])]
+        kernels.windowed_frames(x, starts[a : a + chunk], win, part)
+        spec = scipy.fft.rfft(part, axis=1)
+        lo, lo_row, hi, hi_row = kernels.power_extremes(spec, keep, kept, a)
+        found = found.merge(Extremes(lo, hi, int(frames[a + lo_row]), int(frames[a + hi_row])))
+    return kept, found
+
+
+def mlab_scale(sample_rate: float, nfft: int) -> float:
+    """``mlab.specgram``'s PSD of ``data / 1e-6`` over ``frame_power``'s power."""
+    return 1e12 / sample_rate / float(np.square(_hann64(nfft)).sum())
+
+
+def mlab_frame_psd(x: np.ndarray, frame: int, *, nfft: int, hop: int, sample_rate: float) -> np.ndarray:
+    """Bins 1..nfft/2 of one frame of the original's ``mlab.specgram(data / 1e-6)``,
+    with mlab's very operations (so its rounding too): used to take the colour
+    span's two extreme cells as the original computed them. The faintest
+    cells lie ~250 dB below the loudest, where float64 round-off of the
+    division by 1e-6 and of the FFT moves them by ~0.005 dB, enough to move
+    a few pixels in a thousand to the next colour."""
+    seg = np.asarray(x[frame * hop : frame * hop + nfft], dtype=np.float64) / 1e-6
+    window = np.hanning(nfft)
+    spec = np.fft.fft(seg * window, n=nfft)[: nfft // 2 + 1]
+    psd = (np.conj(spec) * spec).real
+    psd[1:-1] *= 2.0
+    psd /= sample_rate
+    psd /= (window**2).sum()
+    return psd[1:]
+
+
+def _row_kernels(nfft: int, rows: tuple[int, ...]) -> np.ndarray:
+    """``(len(rows), nfft)`` windowed DFT kernels: frame value of bin ``k`` is ``sum(g_k * frame)``."""
+    n = np.arange(nfft)
+    w = _hann64(nfft)
+    out = np.empty((len(rows), nfft), dtype=np.complex128)
+    for i, k in enumerate(rows):
+        if k == nfft // 2:
+            out[i] = w * np.where(n % 2, -1.0, 1.0)  # exact, no rounded exponentials
+        else:
+            out[i] = w * np.exp(-2j * np.pi * k * n / nfft)
+    return out
+
+
+def _smooth_length(target: int) -> int:
+    """Smallest ``2^a 3^b 5^c >= target``: pocketfft's fastest lengths (scipy's
+    ``next_fast_len`` also allows 7 and 11, ~30 % slower here)."""
+    best = 1 << max(target - 1, 0).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            n = p35
+            while n < target:
+                n *= 2
+            best = min(best, n)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+@lru_cache(maxsize=4)
+def _fold_plan(n_samples: int, nfft: int, hop: int, rows: tuple[int, ...]) -> tuple[int, np.ndarray, np.ndarray]:
+    """FFT length ``L = hop * M >= n_samples``, the kernel spectra (length L) of
+    ``rows``, and the kernels' sums."""
+    length = hop * _smooth_length(-(-n_samples // hop))
+    kernels = _row_kernels(nfft, rows)
+    # Correlation with g: spectrum X[f] * sum_n g[n] e^{+2 pi i f n / L} = X * conj(fft(conj(g))).
+    spectra = np.conj(scipy.fft.fft(np.conj(kernels), length, axis=1))
+    sums = kernels.sum(axis=1)
+    spectra.setflags(write=False)
+    sums.setflags(write=False)
+    return length, spectra, sums
+
+
+def windowed_energy(y: np.ndarray, *, nfft: int, hop: int) -> np.ndarray:
+    """``sum_n w[n]^2 y[j*hop + n]`` for every frame ``j`` (``y`` = squared samples).
+
+    mlab's symmetric Hann squared is ``3/8 - cos(q)/2 + cos(2q)/8`` with
+    ``q = 2 pi n / (nfft - 1)``, so the weighted sum is three running sums of
+    ``y``, ``y e^{iq}`` and ``y e^{2iq}``, differenced at each frame's ends:
+    one O(n) pass for all frames (``kernels.hann2_window_sums``).
+    """
+    from . import kernels
+
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    n_frames = frame_count(len(y), nfft, hop)
+    out = np.empty(n_frames, dtype=np.float64)
+    kernels.hann2_window_sums(y, _hann_turns(nfft), hop, n_frames, out)
+    return out
+
+
+@lru_cache(maxsize=4)
+def _hann_turns(nfft: int) -> np.ndarray:
+    turns = np.exp(2j * np.pi * np.arange(nfft - 1) / (nfft - 1))
+    turns.setflags(write=False)
+    return turns
+
+
+def _full_spectrum(x: np.ndarray, length: int) -> np.ndarray:
+    """Complex spectrum of real ``x`` zero-padded to ``length`` (all ``length`` bins)."""
+    half = scipy.fft.rfft(x, length)
+    full = np.empty(length, dtype=np.complex128)
+    full[: len(half)] = half
+    rest = length - len(half)
+    full[len(half) :] = np.conj(half[1 : rest + 1][::-1])
+    return full
+
+
+def _fold_correlate(spectrum: np.ndarray, kernel_spectra: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
+    """Correlations sampled every ``hop`` samples: ``out[i, j] = sum_n g_i[n] x[j*hop + n]``.
+
+    Sampling a sequence every ``hop`` samples folds its spectrum ``hop``
+    times onto ``L / hop`` bins, so one short inverse FFT per kernel gives
+    all ~15,000 frame values (instead of an inverse FFT of the whole length).
+    """
+    length = spectrum.shape[-1]
+    product = kernel_spectra * spectrum
+    folded = product.reshape(*product.shape[:-1], hop, length // hop).sum(axis=-2)
+    return scipy.fft.ifft(folded, axis=-1)[..., :n_frames] / hop
+
+
+@dataclass(frozen=True)
+class Span:
+    """Min and max power over the cells of a clip, and how sure they are."""
+
+    lo: float
+    hi: float
+    #: Frames holding ``lo`` and ``hi``.
+    lo_frame: int
+    hi_frame: int
+    #: ``hi`` is proven to be the max over every cell (bins 1..nfft/2, all frames).
+    max_exact: bool
+    #: ``lo`` is proven to be the min over every cell (only ``span="full"``).
+    min_exact: bool
+    #: Frames transformed whole (the image's frames included).
+    frames_transformed: int
+    n_frames: int
+
+
+def all_frames_rows(
+    x: np.ndarray, rows: tuple[int, ...], *, nfft: int, hop: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Complex DFT values of bins ``rows`` and the windowed energy of EVERY frame.
+
+    Returns ``(values (len(rows), n_frames), energy (n_frames,))`` with
+    ``values[i, j] = sum_n w[n] x[j*hop + n] e^{-2 pi i rows[i] n / nfft}`` and
+    ``energy[j] = sum_n (w[n] x[j*hop + n])^2``, from one FFT of the clip
+    (``_fold_correlate``) and running sums (``windowed_energy``): a few ms
+    for a 5 s clip instead of 15,000 frame FFTs. The clip's mean is taken out before the FFTs and
+    put back exactly afterwards (all of it is linear), which keeps float64
+    round-off ~250 dB below the loudest cell: below the faintest Nyquist
+    cells of real recordings.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n_frames = frame_count(len(x), nfft, hop)
+    length, spectra, sums = _fold_plan(len(x), nfft, hop, tuple(rows))
+    mean = float(x.mean())
+    centred = x - mean
+    values = _fold_correlate(_full_spectrum(centred, length), spectra, hop, n_frames) + mean * sums[:, None]
+    w2 = np.square(_hann64(nfft))
+    # sum w^2 (centred + mean)^2, the cross term as one more weighted sum.
+    energy = windowed_energy(np.square(centred) + 2.0 * mean * centred, nfft=nfft, hop=hop)
+    energy += mean * mean * float(w2.sum())
+    return values, energy
+
+
+def span_power(
+    x: np.ndarray,
+    *,
+    nfft: int,
+    hop: int,
+    method: str = "pruned",
+    shown: tuple[np.ndarray, Extremes] | None = None,
+    exact_rows: int = 2,
+    max_extra_frames: int = 256,
+) -> Span:
+    """Min and max power over every cell (bins 1..nfft/2, every frame) of ``x``.
+
+    ``shown`` is ``(frames, extremes)`` of frames already transformed whole
+    (the image's), so their cells count without a second FFT. ``method`` is
+    one of ``SPANS``, see ``SpectrogramParams.span`` for what each costs and
+    guarantees. ``"pruned"`` proves its max with Parseval: a frame's bins
+    1..nfft/2-1 hold (with mlab's weights) ``nfft * energy - P_dc - P_nyquist``
+    in all, so once rows 1..``exact_rows`` are known for every frame, no
+    other bin of a frame can exceed what is left of that; frames where it
+    could are transformed whole.
+    """
+    if method not in SPANS:
+        raise ValueError(f"span method must be one of {SPANS}, got {method!r}")
+    x = np.asarray(x, dtype=np.float64)
+    n_frames = frame_count(len(x), nfft, hop)
+    if n_frames == 0:
+        raise ValueError(f"clip of {len(x)} samples is shorter than one {nfft}-sample window")
+    shown_frames = np.asarray(shown[0] if shown else np.empty(0), dtype=np.int64)
+    found = shown[1] if shown else Extremes()
+
+    def result(found: Extremes, max_exact: bool, min_exact: bool, transformed: int) -> Span:
+        return Span(found.lo, found.hi, found.lo_frame, found.hi_frame, max_exact, min_exact, transformed, n_frames)
+
+    if method == "full":
+        _, found = frame_power(x, np.arange(n_frames), nfft=nfft, hop=hop, chunk=128)
+        return result(found, True, True, n_frames)
+    if method == "frames":
+        if not len(shown_frames):
+            raise ValueError("span='frames' needs the shown frames")
+        return result(found, False, False, len(shown_frames))
+    half = nfft // 2
+    low_rows = tuple(range(1, min(exact_rows, half - 1) + 1))
+    values, energy = all_frames_rows(x, (0, half, *low_rows), nfft=nfft, hop=hop)
+    power = np.square(values.real)
+    power += np.square(values.imag)
+    power[2:] *= 2.0  # mlab's one-sided weight (not on DC or Nyquist)
+    drawn = power[1:]  # the DC row is dropped
+    lo_at = np.unravel_index(int(np.argmin(drawn)), drawn.shape)[1]
+    hi_at = np.unravel_index(int(np.argmax(drawn)), drawn.shape)[1]
+    found = found.merge(Extremes(float(drawn.min()), float(drawn.max()), int(lo_at), int(hi_at)))
+    # What the other bins of each frame hold in all (Parseval); a small
+    # relative margin covers round-off in the subtraction.
+    left_over = nfft * energy - power.sum(axis=0)
+    candidate = left_over + 1e-9 * nfft * energy > found.hi
+    candidate[shown_frames] = False
+    extra = np.flatnonzero(candidate)
+    max_exact = len(extra) <= max_extra_frames
+    if not max_exact:
+        extra = extra[np.argsort(left_over[extra])[::-1][:max_extra_frames]]
+    if len(extra):
+        _, more = frame_power(x, np.sort(extra), nfft=nfft, hop=hop)
+        found = found.merge(more)
+    return result(found, max_exact, False, len(shown_frames) + len(extra))
+
+
+def _db_floor(lo: float, hi: float) -> tuple[float, float]:
+    # A zero power (digital silence, gap-filled samples) would make the
+    # original's span infinite and its image blank: take it as 300 dB below the max.
+    hi = hi if hi > 0 else 1.0
+    return (lo if lo > 0 else hi * 1e-30), hi
+
+
+def mpl_color_index(db: np.ndarray, vmin: float, vmax: float, n_colors: int = COLORMAP_SIZE) -> np.ndarray:
+    """Colour index as matplotlib computes it for ``imshow(norm=Normalize(vmin, vmax))``:
+    ``floor((v - vmin) / (vmax - vmin) * N)``, 1.0 mapped to ``N - 1``, under/over
+    clipped to the first/last colour."""
+    if not vmax > vmin:
+        return np.zeros(db.shape, dtype=np.uint8)
+    scaled = (db - vmin) / (vmax - vmin) * n_colors
+    np.clip(scaled, 0, n_colors - 1, out=scaled)
+    return scaled.astype(np.uint8)
+
+
+def original_index(
     clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams()
-) -> tuple[np.ndarray, float, float]:
-    """The original's full-resolution spectrogram (``mlab.specgram``, every
-    frame) in dB, averaged down to the same pixel grid; plus its min/max dB."""
-    from matplotlib import mlab
+) -> tuple[np.ndarray, np.ndarray | None, Span]:
+    """The original's image of one clip as colour indices.
 
+    Returns ``(index (height, width) uint8, background mask or None, span)``:
+    each pixel's index is that of the one cell the original shows there
+    (``original_pixel_cells``), in the colour range of the clip's span
+    (``span_power`` with ``params.span``). The span's two extreme cells are
+    then recomputed as mlab does (``mlab_frame_psd``), and the cells drawn
+    are put in mlab's units, so ``vmin``/``vmax`` come out as the original's.
+    """
+    x = np.asarray(clip, dtype=np.float64)
     nfft = window_length(sample_rate, params.window_s)
-    noverlap = int(params.overlap * nfft)
-    pxx, _freqs, _t = mlab.specgram(np.asarray(clip, dtype=np.float64), NFFT=nfft, Fs=sample_rate, noverlap=noverlap)
-    pxx = pxx[1:]  # DC row dropped, as in the original
-    floor = max(float(pxx.max()) * params.floor_rel, np.finfo(np.float32).tiny)
-    db = 10.0 * np.log10(np.maximum(pxx, floor))
-    weights = frequency_weights(nfft, float(sample_rate), params.fmax_hz, params.height)
-    low = weights @ db[: weights.shape[1]].astype(np.float32)  # (height, frames)
-    total = low.shape[1]
-    edges = (np.arange(params.width + 1) * total / params.width).astype(np.int64)
-    grid = np.add.reduceat(low, edges[:-1], axis=1) / np.diff(edges)[None, :]
-    return grid.astype(np.float32), float(db.min()), float(db.max())
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = math.sqrt(float(a @ a) * float(b @ b))
-    return float(a @ b / denom) if denom else 0.0
+    hop = hop_length(nfft, params.overlap)
+    cells = original_pixel_cells(
+        len(x), float(sample_rate), nfft=nfft, hop=hop, width=params.width, height=params.height,
+        fmax_hz=params.fmax_hz,
+    )
+    frames, column_of = np.unique(cells.frames[cells.frames >= 0], return_inverse=True)
+    bins, row_of = np.unique(cells.bins[cells.bins >= 0], return_inverse=True)
+    kept, shown = frame_power(x, frames, nfft=nfft, hop=hop, keep_bins=bins)
+    span = span_power(
+        x, nfft=nfft, hop=hop, method=params.span, shown=(frames, shown),
+        exact_rows=params.exact_rows, max_extra_frames=params.max_extra_frames,
+    )
+    lo = float(mlab_frame_psd(x, span.lo_frame, nfft=nfft, hop=hop, sample_rate=sample_rate).min())
+    hi = float(mlab_frame_psd(x, span.hi_frame, nfft=nfft, hop=hop, sample_rate=sample_rate).max())
+    lo, hi = _db_floor(lo, hi)
+    db_lo, db_hi = 10.0 * math.log10(lo), 10.0 * math.log10(hi)
+    vmin, vmax = color_range(db_lo, db_hi, params.color_lo, params.color_hi)
+    kept *= mlab_scale(sample_rate, nfft)
+    np.maximum(kept, lo, out=kept)
+    cell_index = mpl_color_index(10.0 * np.log10(kept), vmin, vmax)  # (shown frames, shown bins)
+    index = np.zeros((params.height, params.width), dtype=np.uint8)
+    index[np.ix_(np.flatnonzero(cells.bins >= 0), np.flatnonzero(cells.frames >= 0))] = cell_index[column_of][:, row_of].T
+    return index, cells.background, span

@@ -2,7 +2,9 @@
 
 Clip name ``{net}_{sta}_{loc}_{cha}_{YYYY_MM_DDTHH_MM_SS}`` of the clip
 start, e.g. ``OO_HYVM1__YDH_2017_10_06T20_35_50``; keys
-``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.png``.
+``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.png`` (specfleet layout) or
+the original whaledr tool's ``megaptera/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.jpg``
+with ``megaptera/whalemanifest.json`` listing the JPEGs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ SEED_CODE_RE = re.compile(r"^[A-Za-z0-9]{0,8}$")
 #: ``OO-HYVM1--YDH-2017-10-09T00:00:00.000000.mseed``.
 FILE_TIME_RE = re.compile(r"--.*?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?\.mseed$")
 HYDROPHONE_RE = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
+#: One folder name of a hydrophone path, e.g. ``LJ01D``.
+SEGMENT_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+#: What the whaledr app splits manifest entries on (the original's ``manifest_delimiter``).
+MANIFEST_DELIMITER = "___"
+WHALE_MANIFEST = "whalemanifest.json"
 
 
 def check_seed_code(kind: str, value: str) -> str:
@@ -75,3 +82,47 @@ def manifest_key(manifest_prefix: str, hydrophone: str, day: dt.date | dt.dateti
 def day_url(base_url: str, hydrophone: str, day: dt.date) -> str:
     """Listing URL of one day: ``{base}/{hydrophone}/{YYYY}/{MM}/{DD}/``."""
     return f"{base_url.rstrip('/')}/{hydrophone}/{day:%Y/%m/%d}/"
+
+
+# --- the original whaledr layout (HydroSettings.output = "whaledr") -----------------------
+def whaledr_hydrophone(file_url: str) -> str:
+    """The original's ``data_url.split('/')[5]``: ``LJ01D`` of
+    ``https://rawdata.oceanobservatories.org/files/CE02SHBP/LJ01D/11-HYDBBA106/...``."""
+    parts = file_url.split("/")
+    if len(parts) < 7 or not SEGMENT_RE.fullmatch(parts[5]):
+        raise ValueError(
+            f"file URL {file_url!r} has no hydrophone folder as its 6th '/'-segment "
+            "(expected like https://host/files/CE02SHBP/LJ01D/11-HYDBBA106/YYYY/MM/DD/file.mseed)"
+        )
+    return parts[5]
+
+
+def whaledr_day(file_url: str) -> str:
+    """The original's ``data_url.split('--')[1][4:14].replace('-', '_')``: the
+    ``YYYY_MM_DD`` after ``--`` in the file name (``OO-HYVM1--YDH-2017-10-09T...``)."""
+    name = file_name(file_url)
+    if "--" not in name:
+        raise ValueError(f"file name {name!r} has no '--' before its channel and date")
+    day = name.split("--", 1)[1][4:14]
+    try:
+        dt.datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        raise ValueError(f"file name {name!r} has no YYYY-MM-DD date 4 characters after '--'") from None
+    return day.replace("-", "_")
+
+
+def whaledr_key(prefix: str, hydrophone: str, day: str, name: str, ext: str) -> str:
+    return f"{prefix.strip('/')}/{hydrophone}/{day}/{name}.{ext}"
+
+
+def whale_manifest_key(prefix: str) -> str:
+    return f"{prefix.strip('/')}/{WHALE_MANIFEST}"
+
+
+def manifest_entry(prefix: str, key: str) -> str:
+    """The original's entry for a JPEG key: the key below ``{prefix}/``, '/'
+    replaced by ``___``, extension dropped (``.split('.')[0]``)."""
+    head = prefix.strip("/") + "/"
+    if not key.startswith(head):
+        raise ValueError(f"key {key!r} is not below {head!r}")
+    return key[len(head) :].replace("/", MANIFEST_DELIMITER).split(".")[0]

@@ -18,6 +18,7 @@ from . import SPEC
 from .listing import Listing, ListingError, fetch_listing
 from .models import HydroJob
 from .naming import day_folder, day_url, file_name, normalize_hydrophone
+from .settings import HydroSettings
 
 
 @dataclass
@@ -36,9 +37,9 @@ def parse_day(text: str) -> dt.date:
         raise ValueError(f"day {text!r} is not YYYY-MM-DD") from None
 
 
-def done_files(settings: Settings, hydrophone: str, day: dt.date) -> set[str]:
+def done_files(settings: Settings, config: HydroSettings, hydrophone: str, day: dt.date) -> set[str]:
     """File names of ``day`` whose manifest exists (one S3 list call per 1000)."""
-    prefix = f"{settings.hydro_manifest_prefix.strip('/')}/{hydrophone}/{day_folder(day)}/"
+    prefix = f"{config.manifest_prefix.strip('/')}/{hydrophone}/{day_folder(day)}/"
     return {key[len(prefix):].removesuffix(".json") for key, _ in Storage(settings).list(prefix)}
 
 
@@ -50,10 +51,14 @@ def produce_day(
     hydrophone: str | None = None,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    config: HydroSettings | None = None,
 ) -> ProduceResult:
-    hydro = normalize_hydrophone(hydrophone or settings.hydro_hydrophone)
-    url = day_url(base_url or settings.hydro_base_url, hydro, day)
-    policy = HostPolicy.of(settings.hydro_allowed_hosts, what="hydrophone archive")
+    """Enqueue one job per ``.mseed`` file of ``day``'s listing, skipping files
+    already done; ``config``: the hydrophone settings (default: environment)."""
+    config = config or HydroSettings()
+    hydro = normalize_hydrophone(hydrophone or config.hydrophone)
+    url = day_url(base_url or config.base_url, hydro, day)
+    policy = HostPolicy.of(config.allowed_hosts, what="hydrophone archive")
     try:
         policy.check_url(url)
     except OutboundRefused as err:
@@ -62,11 +67,11 @@ def produce_day(
     listing: Listing = fetch_listing(
         url,
         policy=policy,
-        timeout_s=settings.hydro_read_timeout_s,
-        attempts=settings.hydro_download_attempts,
+        timeout_s=config.read_timeout_s,
+        attempts=config.download_attempts,
     )
     result = ProduceResult(day_url=listing.url, ignored=list(listing.ignored))
-    skip = set() if force else done_files(settings, hydro, day)
+    skip = set() if force else done_files(settings, config, hydro, day)
     jobs: list[HydroJob] = []
     for file_url in listing.files:
         name = file_name(file_url)
@@ -80,12 +85,14 @@ def produce_day(
             continue
         assert isinstance(job, HydroJob)
         jobs.append(job)
-    queue = SPEC.jobs(settings)
-    step = 10
-    for i in range(0, len(jobs), step):
-        batch = jobs[i : i + step]
-        queue.send(j.body() for j in batch)
-        result.enqueued.extend(j.file_url for j in batch)
+    sent = 0
+
+    def step(n: int) -> None:
+        nonlocal sent
+        sent += n
         if progress:
-            progress(len(result.enqueued), len(jobs))
+            progress(sent, len(jobs))
+
+    SPEC.jobs(settings).send((j.body() for j in jobs), on_sent=step)
+    result.enqueued.extend(j.file_url for j in jobs)
     return result

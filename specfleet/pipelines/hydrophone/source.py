@@ -214,4 +214,6 @@ def decode_mseed(path: Path, *, expected_rate: float = 0.0) -> Decoded:
     if not np.issubdtype(data.dtype, np.number):
         raise Rejected(f"unsupported sample type {data.dtype}")
     start = stats.starttime.datetime  # naive UTC
-    return Decoded(np.ascontiguousarray(data), rate, start, *codes, gap_mask=mask, notes=notes)
+    network, station, location, channel = codes
+    return Decoded(np.ascontiguousarray(data), rate, start, network, station, location, channel,
+                   gap_mask=mask, notes=notes)

@@ -1,9 +1,20 @@
 """The hydrophone worker: one job = one 5-minute miniSEED file.
 
 Download (streamed, bounded) -> decode/merge -> plan clips -> render WAV +
-PNG in the process pool -> upload to ``{prefix}/{hydrophone}/{YYYY_MM_DD}/``
--> write the file's manifest -> one status record. Keys are deterministic,
-so a redelivered job overwrites the same objects.
+image in the process pool -> upload -> write the file's manifest -> one
+status record. Keys are deterministic, so a redelivered job overwrites the
+same objects.
+
+Two output profiles (``HydroSettings.output``):
+
+- ``specfleet``: ``{prefix}/{hydrophone path}/{YYYY_MM_DD}/{name}.wav|.png``.
+- ``whaledr``: the original tool's ``megaptera/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.jpg``
+  and ``megaptera/whalemanifest.json``, the list the whaledr app reads.
+  The original rebuilt that list once after a whole run by listing the
+  bucket; here each job merges its own entries as its clips land
+  (``merge_whale_manifest``): a read-modify-write that S3's conditional
+  writes make safe between concurrent workers, and a set union that makes
+  redelivery harmless.
 """
 
 from __future__ import annotations
@@ -11,7 +22,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import random
 import tempfile
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +33,23 @@ from ...outbound import FetchLimits, HostPolicy
 from ...runtime import JobContext, Rejected, Transient
 from ...settings import Settings
 from ...status import Stat
-from ...storage import Storage
+from ...storage import PreconditionFailed, Storage
 from .clipper import ClipOptions, CutResult, cut_file
 from .dsp import window_length
 from .models import HydroJob, HydroStatus
-from .naming import clip_key, file_name, file_time, manifest_key, normalize_hydrophone
+from .naming import (
+    clip_key,
+    file_name,
+    file_time,
+    manifest_entry,
+    manifest_key,
+    normalize_hydrophone,
+    whale_manifest_key,
+    whaledr_day,
+    whaledr_hydrophone,
+    whaledr_key,
+)
+from .settings import HydroSettings
 from .source import decode_mseed, download
 
 
@@ -40,8 +65,8 @@ class HydroResources:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def process_count(settings: Settings) -> int:
-    return settings.hydro_processes or os.cpu_count() or 1
+def process_count(config: HydroSettings) -> int:
+    return config.processes or os.cpu_count() or 1
 
 
 def render_pool(processes: int) -> ProcessPoolExecutor:
@@ -56,30 +81,30 @@ def render_pool(processes: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=processes, mp_context=ctx)
 
 
-def make_resources(settings: Settings) -> HydroResources:
+def make_resources(settings: Settings, config: HydroSettings) -> HydroResources:
     return HydroResources(
-        pool=render_pool(process_count(settings)),
+        pool=render_pool(process_count(config)),
         uploads=ThreadPoolExecutor(max_workers=8, thread_name_prefix="hydro-upload"),
     )
 
 
-def hydrophone_of(job: HydroJob, settings: Settings) -> str:
+def hydrophone_of(job: HydroJob, config: HydroSettings) -> str:
     try:
-        return normalize_hydrophone(job.hydrophone or settings.hydro_hydrophone)
+        return normalize_hydrophone(job.hydrophone or config.hydrophone)
     except ValueError as err:
         raise Rejected(str(err)) from None
 
 
-def source_policy(settings: Settings) -> HostPolicy:
-    return HostPolicy.of(settings.hydro_allowed_hosts, what="hydrophone source")
+def source_policy(config: HydroSettings) -> HostPolicy:
+    return HostPolicy.of(config.allowed_hosts, what="hydrophone source")
 
 
-def fetch_limits(settings: Settings) -> FetchLimits:
+def fetch_limits(config: HydroSettings) -> FetchLimits:
     return FetchLimits(
-        max_bytes=settings.hydro_max_file_bytes,
-        connect_timeout_s=settings.hydro_connect_timeout_s,
-        read_timeout_s=settings.hydro_read_timeout_s,
-        budget_s=settings.hydro_fetch_budget_s,
+        max_bytes=config.max_file_bytes,
+        connect_timeout_s=config.connect_timeout_s,
+        read_timeout_s=config.read_timeout_s,
+        budget_s=config.fetch_budget_s,
     )
 
 
@@ -87,66 +112,136 @@ def fetch_limits(settings: Settings) -> FetchLimits:
 MIN_WINDOW_SAMPLES = 16
 
 
-def check_rate_fits(sample_rate: float, settings: Settings) -> None:
+def check_rate_fits(sample_rate: float, config: HydroSettings) -> None:
     """Refuse a rate too low for the spectrogram window (with the rate check
     turned off, a 20 Hz file would otherwise give one-sample windows)."""
-    nfft = window_length(sample_rate, settings.hydro_window_s)
+    nfft = window_length(sample_rate, config.window_s)
     if nfft < MIN_WINDOW_SAMPLES:
         raise Rejected(
-            f"sampling rate {sample_rate:g} Hz is too low: a {settings.hydro_window_s:g} s window is {nfft} "
+            f"sampling rate {sample_rate:g} Hz is too low: a {config.window_s:g} s window is {nfft} "
             f"sample(s), at least {MIN_WINDOW_SAMPLES} are needed"
         )
 
 
-def fetch_and_cut(url_or_path: str, settings: Settings, out_dir: Path, pool: Executor | None) -> CutResult:
+def fetch_and_cut(url_or_path: str, config: HydroSettings, out_dir: Path, pool: Executor | None) -> CutResult:
     """Read one source (URL or local path) and render its clips into ``out_dir``."""
     with tempfile.TemporaryDirectory(prefix="hydro-src-") as tmp:
         if url_or_path.startswith(("http://", "https://")):
             path = Path(tmp) / "source.mseed"
-            download(url_or_path, path, policy=source_policy(settings), limits=fetch_limits(settings),
-                     attempts=settings.hydro_download_attempts)
+            download(url_or_path, path, policy=source_policy(config), limits=fetch_limits(config),
+                     attempts=config.download_attempts)
         else:
             path = Path(url_or_path)
             if not path.is_file():
                 raise Rejected(f"no such file: {path}")
-            if path.stat().st_size > settings.hydro_max_file_bytes:
-                raise Rejected(f"file is {path.stat().st_size} bytes, over the {settings.hydro_max_file_bytes}-byte limit")
-        decoded = decode_mseed(path, expected_rate=settings.hydro_expected_sample_rate)
-    check_rate_fits(decoded.sample_rate, settings)
-    result = cut_file(decoded, ClipOptions.from_settings(settings), out_dir, pool)
+            if path.stat().st_size > config.max_file_bytes:
+                raise Rejected(f"file is {path.stat().st_size} bytes, over the {config.max_file_bytes}-byte limit")
+        decoded = decode_mseed(path, expected_rate=config.expected_sample_rate)
+    check_rate_fits(decoded.sample_rate, config)
+    result = cut_file(decoded, ClipOptions.from_settings(config), out_dir, pool)
     if not result.clips:
         why = "; ".join(result.notes) or "no whole clip fits"
         raise Rejected(
             f"no clips: {decoded.seconds:.2f} s of data at {decoded.sample_rate:g} Hz "
-            f"(a clip is {settings.hydro_clip_s:g} s); {why}"
+            f"(a clip is {config.clip_s:g} s); {why}"
         )
     return result
 
 
+def merge_whale_manifest(
+    storage: Storage, key: str, entries: list[str], *, acl: str | None = None, attempts: int = 20
+) -> int:
+    """Add ``entries`` to the JSON list at ``key``; returns the list's length.
+
+    Read the list and its ETag, write the sorted union back only if the
+    object is still that version (``If-Match``; ``If-None-Match: *`` when it
+    does not exist yet), else read again. S3 checks and writes atomically, so
+    concurrent workers never drop each other's entries; a union makes a
+    redelivered job a no-op. A written list is read back once more before
+    returning, and merged again if our entries are missing: that also covers
+    a stale write landing just before the re-read on a store whose
+    conditional writes are not atomic (moto's check and write are two steps).
+    """
+    wanted = set(entries)
+    for attempt in range(max(1, attempts)):
+        current = storage.get_with_etag(key)
+        listed: list[str] = []
+        if current is not None:
+            try:
+                listed = json.loads(current[0])
+            except ValueError:
+                listed = []  # a damaged list is rebuilt from the entries that land from now on
+            if not isinstance(listed, list) or not all(isinstance(e, str) for e in listed):
+                listed = []
+        if wanted <= set(listed) and current is not None:
+            return len(listed)
+        merged = sorted(set(listed) | wanted)
+        body = json.dumps(merged).encode()
+        try:
+            if current is None:
+                storage.put_bytes(key, body, "application/json", acl=acl, if_none_match=True)
+            else:
+                storage.put_bytes(key, body, "application/json", acl=acl, if_match=current[1])
+        except PreconditionFailed:
+            time.sleep(random.uniform(0.0, min(1.0, 0.02 * 2**attempt)))  # jittered backoff
+            continue
+        # Loop: the next read confirms the entries are there (and returns).
+    raise Transient(f"could not merge {len(wanted)} entries into {key} after {attempts} attempts (too many concurrent writers)")
+
+
+def _upload_keys(job: HydroJob, config: HydroSettings, hydrophone: str, result: CutResult, image_ext: str) -> list[tuple[str, str, str]]:
+    """``(key, file name in the output folder, content type)`` of every clip object."""
+    ctypes = {"wav": "audio/wav", "png": "image/png", "jpg": "image/jpeg"}
+    if config.output == "whaledr":
+        try:
+            station, day = whaledr_hydrophone(job.file_url), whaledr_day(job.file_url)
+        except ValueError as err:
+            raise Rejected(f"whaledr output: {err}") from None
+        return [
+            (whaledr_key(config.whaledr_prefix, station, day, c.name, ext), f"{c.name}.{ext}", ctypes[ext])
+            for c in result.clips
+            for ext in ("wav", image_ext)
+        ]
+    return [
+        (clip_key(config.prefix, hydrophone, c.start, c.name, ext), f"{c.name}.{ext}", ctypes[ext])
+        for c in result.clips
+        for ext in ("wav", image_ext)
+    ]
+
+
 def handle(job: HydroJob, ctx: JobContext) -> None:
-    settings = ctx.settings
-    hydrophone = hydrophone_of(job, settings)
+    settings, config = ctx.settings, ctx.config
+    hydrophone = hydrophone_of(job, config)
+    whaledr = config.output == "whaledr"
+    if whaledr:  # refuse a URL the layout cannot name before any download
+        try:
+            whaledr_hydrophone(job.file_url)
+            whaledr_day(job.file_url)
+        except ValueError as err:
+            raise Rejected(f"whaledr output: {err}") from None
+    acl = "public-read" if whaledr and config.public_read else None
     resources: HydroResources | None = ctx.resources
     storage = Storage(settings)
+    opts = ClipOptions.from_settings(config)
     with tempfile.TemporaryDirectory(prefix="hydro-out-") as tmp:
         out_dir = Path(tmp)
-        result = fetch_and_cut(job.file_url, settings, out_dir, resources.pool if resources else None)
+        result = fetch_and_cut(job.file_url, config, out_dir, resources.pool if resources else None)
         if ctx.cancelled.is_set():
             raise Transient("worker shutting down before upload")
-        uploads: list[tuple[str, Path, str]] = []
-        for clip in result.clips:
-            for ext, ctype in (("wav", "audio/wav"), ("png", "image/png")):
-                key = clip_key(settings.hydro_prefix, hydrophone, clip.start, clip.name, ext)
-                uploads.append((key, out_dir / f"{clip.name}.{ext}", ctype))
+        uploads = _upload_keys(job, config, hydrophone, result, opts.image_format)
 
-        def put(item: tuple[str, Path, str]) -> None:
-            storage.put_bytes(item[0], item[1].read_bytes(), item[2])
+        def put(item: tuple[str, str, str]) -> None:
+            storage.put_bytes(item[0], (out_dir / item[1]).read_bytes(), item[2], acl=acl)
 
         if resources is not None:
             list(resources.uploads.map(put, uploads))
         else:
             for item in uploads:
                 put(item)
+    if whaledr:
+        prefix = config.whaledr_prefix
+        jpgs = [manifest_entry(prefix, key) for key, _, _ in uploads if key.endswith(".jpg")]
+        merge_whale_manifest(storage, whale_manifest_key(prefix), jpgs, acl=acl)
     name = file_name(job.file_url)
     day = file_time(name) or result.clips[0].start
     manifest = {
@@ -156,7 +251,7 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
         "notes": result.notes,
     }
     storage.put_bytes(
-        manifest_key(settings.hydro_manifest_prefix, hydrophone, day, name),
+        manifest_key(config.manifest_prefix, hydrophone, day, name),
         json.dumps(manifest).encode(),
         "application/json",
     )

@@ -36,9 +36,9 @@ from ..download.models import DownloadJob
 from ..download.worker import audio_key
 from ..search import SPEC as SEARCH
 from ..search.models import SearchJob
+from .settings import MusicSettings
 from .urls import UrlPolicyError, check_video_url
 
-BATCH = 10
 MAX_CSV_BYTES = 200 * 1024 * 1024
 T = TypeVar("T", bound=Job)
 Progress = Callable[[int], None]
@@ -124,12 +124,12 @@ def read_search_csv(path: Path) -> list[SearchJob]:
     return jobs
 
 
-def read_download_csv(path: Path, settings: Settings) -> list[DownloadJob]:
+def read_download_csv(path: Path, config: MusicSettings) -> list[DownloadJob]:
     jobs: list[DownloadJob] = []
     for line, row in _read_rows(path, ("track_id", "yt_url")):
         job = _validate(DownloadJob, path, line, {"track_id": row["track_id"], "yt_url": row["yt_url"]})
         try:
-            check_video_url(job.yt_url, settings)
+            check_video_url(job.yt_url, config)
         except UrlPolicyError as err:
             raise CsvError(f"{path} line {line}: yt_url: {err}") from None
         jobs.append(job)
@@ -157,14 +157,7 @@ def tracks_with_url(
 
 
 def _enqueue(settings: Settings, spec: PipelineSpec, jobs: Sequence[Job], on_progress: Progress | None) -> int:
-    queue = spec.jobs(settings)
-    sent = 0
-    for start in range(0, len(jobs), BATCH):
-        batch = jobs[start:start + BATCH]
-        sent += queue.send(j.body() for j in batch)
-        if on_progress:
-            on_progress(len(batch))
-    return sent
+    return spec.jobs(settings).send((j.body() for j in jobs), on_sent=on_progress)
 
 
 def produce_search(
@@ -181,17 +174,26 @@ def produce_search(
 
 
 def produce_download(
-    settings: Settings, csv_path: Path | None = None, *, skip_existing: bool = True, on_progress: Progress | None = None
+    settings: Settings,
+    csv_path: Path | None = None,
+    *,
+    config: MusicSettings | None = None,
+    skip_existing: bool = True,
+    on_progress: Progress | None = None,
 ) -> ProduceReport:
+    """Download jobs for the found ``track_url`` rows (or ``csv_path``'s rows);
+    ``config``: the music settings whose host policy the URLs must pass
+    (default: from the environment)."""
+    config = config or MusicSettings()
     report = ProduceReport()
     if csv_path is not None:
-        jobs = read_download_csv(csv_path, settings)
+        jobs = read_download_csv(csv_path, config)
     else:
         jobs = []
         for track_id, href in tracks_with_url(settings, found_only=True).items():
             try:
                 job = DownloadJob(track_id=track_id, yt_url=href)
-                check_video_url(job.yt_url, settings)
+                check_video_url(job.yt_url, config)
             except (ValidationError, UrlPolicyError) as err:
                 report.invalid.append(f"track_url row {track_id[:64]!r}: {_short(err)}")
                 continue

@@ -3,6 +3,7 @@ matches (yt-dlp or headless Chromium) -> a status row, from which the
 status writer derives ``track_url``."""
 
 from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
+from ..music.settings import MusicSettings
 from .models import SearchJob, SearchStatus, failure_status
 
 SPEC: PipelineSpec[SearchJob] = PipelineSpec(
@@ -13,6 +14,7 @@ SPEC: PipelineSpec[SearchJob] = PipelineSpec(
     status_model=SearchStatus,
     handler=Ref("specfleet.pipelines.search.worker:handle"),
     failure_status=failure_status,
+    settings=MusicSettings,
     resources=Ref("specfleet.pipelines.search.backends:make_backend"),
     status_view=StatusView(item="track_id", job_key="track_id", track_id="track_id"),
     default_concurrency=2,

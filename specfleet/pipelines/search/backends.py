@@ -1,7 +1,7 @@
 """The results of a video search: one interface, two backends.
 
 * ``YtDlpBackend``    yt-dlp's Python API. Production: ``ytsearchN:{query}``
-  (N = ``music_search_results``). With ``music_search_url`` set (tests, demo)
+  (N = ``MusicSettings.search_results``). With ``search_url`` set (tests, demo)
   a small yt-dlp ``SearchInfoExtractor`` reads that JSON search API instead
   (``localsearchN:``), so the same yt-dlp code path runs against the local
   stand-in.
@@ -22,15 +22,15 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 from urllib.parse import quote_plus, urljoin
 
 from pydantic import BaseModel, Field
 
 from ...runtime import JobError
-from ...settings import Settings
 from ..music.errors import classify, classify_text
+from ..music.settings import MusicSettings
 
 log = logging.getLogger("specfleet.music.search")
 
@@ -138,20 +138,20 @@ class _QuietLogger:
 class YtDlpBackend:
     name = "ytdlp"
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._ie_class = _local_search_ie(settings.music_search_url) if settings.music_search_url else None
+    def __init__(self, config: MusicSettings):
+        self.config = config
+        self._ie_class = _local_search_ie(config.search_url) if config.search_url else None
 
     def search(self, query: str) -> list[SearchResult]:
         import yt_dlp
         from yt_dlp.utils import unsmuggle_url
 
-        n = self.settings.music_search_results
+        n = self.config.search_results
         opts = {
             "quiet": True, "no_warnings": True, "noprogress": True, "logger": _QuietLogger(),
             # Flat: list the results without resolving their video pages.
             "extract_flat": "in_playlist", "skip_download": True,
-            "socket_timeout": self.settings.music_socket_timeout_s, "extractor_retries": 0, "cachedir": False,
+            "socket_timeout": self.config.socket_timeout_s, "extractor_retries": 0, "cachedir": False,
         }
         with yt_dlp.YoutubeDL(opts) as ydl:
             if self._ie_class is not None:
@@ -187,8 +187,8 @@ class SeleniumBackend:
 
     name = "selenium"
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    def __init__(self, config: MusicSettings):
+        self.config = config
         self._lock = threading.Lock()
         self._driver: Any = None
 
@@ -197,14 +197,14 @@ class SeleniumBackend:
         from selenium.webdriver.chrome.service import Service
 
         options = webdriver.ChromeOptions()
-        options.binary_location = self.settings.music_chromium_path
+        options.binary_location = self.config.chromium_path
         for flag in CHROMIUM_FLAGS:
             options.add_argument(flag)
         options.add_argument("--window-size=1280,900")
         # An explicit driver path: Selenium Manager never downloads anything.
-        service = Service(executable_path=self.settings.music_chromedriver_path)
+        service = Service(executable_path=self.config.chromedriver_path)
         driver = webdriver.Chrome(options=options, service=service)
-        driver.set_page_load_timeout(self.settings.music_page_timeout_s)
+        driver.set_page_load_timeout(self.config.page_timeout_s)
         return driver
 
     def search(self, query: str) -> list[SearchResult]:
@@ -212,7 +212,7 @@ class SeleniumBackend:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
-        url = self.settings.music_results_page_url.replace("{query}", quote_plus(query))
+        url = self.config.results_page_url.replace("{query}", quote_plus(query))
         with self._lock:
             try:
                 if self._driver is None:
@@ -220,7 +220,7 @@ class SeleniumBackend:
                 driver = self._driver
                 driver.get(url)
                 # Wait for whichever comes first: a result, "no results", or an error/block page.
-                WebDriverWait(driver, self.settings.music_page_timeout_s).until(_page_settled)
+                WebDriverWait(driver, self.config.page_timeout_s).until(_page_settled)
                 # One round trip for the whole page instead of several per result.
                 rows = driver.execute_script(_READ_RESULTS_JS)
                 if not rows:
@@ -307,14 +307,15 @@ def _page_settled(driver: Any) -> bool:
     return bool(text) and classify_text(text) != "transient"
 
 
-BACKENDS = {"ytdlp": YtDlpBackend, "selenium": SeleniumBackend}
+BACKENDS: dict[str, Callable[[MusicSettings], SearchBackend]] = {"ytdlp": YtDlpBackend, "selenium": SeleniumBackend}
 
 
-def make_backend(settings: Settings) -> SearchBackend:
+def make_backend(settings: object, config: MusicSettings) -> SearchBackend:
+    """The worker's search backend (``spec.resources``): made once per process."""
     try:
-        cls = BACKENDS[settings.music_search_backend]
+        cls = BACKENDS[config.search_backend]
     except KeyError:
         raise ValueError(
-            f"music_search_backend must be one of {', '.join(BACKENDS)}, got {settings.music_search_backend!r}"
+            f"SPECFLEET_MUSIC_SEARCH_BACKEND must be one of {', '.join(BACKENDS)}, got {config.search_backend!r}"
         ) from None
-    return cls(settings)  # type: ignore[abstract]
+    return cls(config)

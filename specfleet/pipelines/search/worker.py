@@ -1,10 +1,10 @@
 """Search worker: ``{track_id, query[, track_name, artist_name]}`` -> the
 first result whose title matches the track -> one ``status_search`` message.
 
-The backend (yt-dlp or headless Chromium, ``settings.music_search_backend``)
+The backend (yt-dlp or headless Chromium, ``MusicSettings.search_backend``)
 is made once per worker process and shared by its jobs. It returns the
 results in page order; ``title_match`` picks the first whose title matches
-(``settings.music_title_match``: the original's rules by default).
+(``MusicSettings.title_match``: the original's rules by default).
 
 Outcomes (all as ``instance_id::stat::track_id::yt_url::views::date``):
 
@@ -43,14 +43,14 @@ def track_query(job: SearchJob) -> TrackQuery:
 
 
 def handle(job: SearchJob, ctx: JobContext) -> None:
-    backend: SearchBackend = ctx.resources if ctx.resources is not None else make_backend(ctx.settings)
+    backend: SearchBackend = ctx.resources if ctx.resources is not None else make_backend(ctx.settings, ctx.config)
     try:
         results = backend.search(job.query)
     finally:
         if ctx.resources is None:
             backend.close()
-    strictness = ctx.settings.music_title_match
-    hit = first_match(track_query(job), results, strictness=strictness, fold=ctx.settings.music_title_fold)
+    strictness = ctx.config.title_match
+    hit = first_match(track_query(job), results, strictness=strictness, fold=ctx.config.title_fold)
     attributes = query_attribute(job.query)
     if hit is None:
         ctx.report(
@@ -63,7 +63,7 @@ def handle(job: SearchJob, ctx: JobContext) -> None:
     index, rule = hit
     result = results[index]
     try:
-        href = check_video_url(result.href, ctx.settings)
+        href = check_video_url(result.href, ctx.config)
     except UrlPolicyError as err:
         raise Rejected(f"search result refused: {err}") from None
     ctx.report(

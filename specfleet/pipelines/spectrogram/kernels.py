@@ -23,7 +23,7 @@ MEL_BLOCK = 16
 
 
 @numba.njit(cache=True, nogil=True)
-def mel_power_hann(spec, weights, lo, hi, out):  # type: ignore[no-untyped-def]
+def mel_power_hann(spec, weights, lo, hi, out):
     """Mel projection of |Hann-windowed STFT|^2, from the STFT of *unwindowed*
     frames.
 
@@ -72,7 +72,7 @@ def mel_power_hann(spec, weights, lo, hi, out):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def _min_max(block):  # type: ignore[no-untyped-def]
+def _min_max(block):
     lo = block[0, 0]
     hi = block[0, 0]
     for r in range(block.shape[0]):
@@ -84,7 +84,7 @@ def _min_max(block):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def _gather(block, lo, scale, first, last, count):  # type: ignore[no-untyped-def]
+def _gather(block, lo, scale, first, last, count):
     """The values whose bucket is in ``first..last``, sorted. (A function of
     its own because, written out in ``_median``'s body, this loop ran 5x
     slower: 1.1 ms instead of 0.22 ms per window, measured.)"""
@@ -102,7 +102,7 @@ def _gather(block, lo, scale, first, last, count):  # type: ignore[no-untyped-de
 
 
 @numba.njit(cache=True, nogil=True)
-def _median(block, lo, hi, hist):  # type: ignore[no-untyped-def]
+def _median(block, lo, hi, hist):
     rows, cols = block.shape
     n = rows * cols
     if hi == lo:
@@ -133,7 +133,7 @@ def _median(block, lo, hi, hist):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def median(block, hist):  # type: ignore[no-untyped-def]
+def median(block, hist):
     """``np.median(block)`` for a 2-D float32 block (finite values), exactly:
     for an even count, the float32 mean of the two middle values.
 
@@ -148,7 +148,7 @@ def median(block, hist):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def floor_and_paint(block, lut, pixels, hist):  # type: ignore[no-untyped-def]
+def floor_and_paint(block, lut, pixels, hist):
     """Set values below the block's median to its minimum, in place, and
     paint the result as ``plt.imsave(cmap=..., origin="lower")`` does:
     min-max normalise, index ``min(int(v * 256), 255)`` into ``lut``, low

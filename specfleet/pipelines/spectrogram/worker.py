@@ -147,7 +147,7 @@ class SpectroPool:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_resources(settings: Settings) -> SpectroPool:
+def make_resources(settings: Settings, config: object = None) -> SpectroPool:
     processes = settings.spectro_processes or os.cpu_count() or 1
     return SpectroPool(processes, params_from_settings(settings))
 

@@ -1,0 +1,65 @@
+"""Settings of the music pipelines (search, download): environment
+variables ``SPECFLEET_MUSIC_*``. Resolved once per worker by the runtime
+(``spec.settings``) and handed to handlers as ``ctx.config``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MusicSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPECFLEET_MUSIC_", extra="ignore")
+
+    #: Hosts a video URL may point at (search results and download jobs).
+    #: Production accepts YouTube only.
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["www.youtube.com", "youtube.com", "m.youtube.com", "music.youtube.com", "youtu.be"]
+    )
+    #: Extra allowed ``host`` or ``host:port`` entries (the local video site
+    #: in tests and the demo), e.g. ``SPECFLEET_MUSIC_EXTRA_HOSTS='["127.0.0.1:8123"]'``.
+    extra_hosts: list[str] = Field(default_factory=list)
+    #: Longest video URL accepted (YouTube watch URLs are ~43 characters).
+    max_url_len: int = 200
+    #: ``ytdlp`` (yt-dlp's search) or ``selenium`` (headless Chromium scraper).
+    search_backend: str = "ytdlp"
+    #: yt-dlp backend: empty = ``ytsearch1:``; else a JSON search API URL with
+    #: ``{query}`` (the local video site), read by a small yt-dlp extractor.
+    search_url: str = ""
+    #: Selenium backend: the results page to scrape, with ``{query}`` (the
+    #: original's: Spanish interface, so views read "N visualizaciones").
+    results_page_url: str = "https://www.youtube.com/results?hl=es&gl=ES&search_query={query}"
+    #: Results scanned per search by the yt-dlp backend (``ytsearchN:``); the
+    #: Selenium backend scans every result of the page, as the original did.
+    search_results: int = Field(default=20, ge=1, le=100)
+    #: Which result is the track (``title_match.py``): ``original`` (the
+    #: original's title rules; NOTFOUND when none matches), ``strict`` (the
+    #: title holds every query word) or ``first`` (first result, unchecked).
+    title_match: Literal["original", "strict", "first"] = "original"
+    #: Accent folding before matching: ``unidecode`` (any character to ASCII)
+    #: or ``original`` (the original's 13-letter table).
+    title_fold: Literal["unidecode", "original"] = "unidecode"
+    chromium_path: str = "/usr/bin/chromium"
+    chromedriver_path: str = "/usr/bin/chromedriver"
+    page_timeout_s: float = 20.0
+    #: Videos longer than this are refused before anything is downloaded.
+    max_duration_s: int = 1800
+    #: Source files larger than this are not downloaded (yt-dlp max_filesize).
+    max_source_bytes: int = 60_000_000
+    #: mp3s this size or larger are refused (the original later dropped >= 10 MB).
+    max_mp3_bytes: int = 10_000_000
+    #: Downloads running at once in one worker (the rest of its jobs wait).
+    concurrent_downloads: int = 4
+    #: mp3 VBR quality for ffmpeg (0 best .. 9 smallest).
+    mp3_quality: str = "5"
+    socket_timeout_s: float = 20.0
+    #: Longest one video download may take in all (metadata, media, redirects).
+    fetch_budget_s: float = 900.0
+    #: yt-dlp's own retries of a failed HTTP transfer before the job fails.
+    ytdlp_retries: int = 2
+    #: ffmpeg binary; empty = imageio-ffmpeg's (installs with the project), else ``ffmpeg`` on PATH.
+    ffmpeg: str = ""
+    #: Parent folder for per-job temp folders (empty = the system temp dir).
+    tmp_dir: str = ""
