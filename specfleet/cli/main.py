@@ -38,6 +38,8 @@ console = Console(stderr=True)
 #: Tools (not pipelines) that add commands: each defines ``register(app, produce_app)``.
 TOOLS = [
     "specfleet.cli.fleet",
+    "specfleet.cli.logs",
+    "specfleet.cli.db",
     "specfleet.cli.monitoring",
     "specfleet.cli.catalog",
 ]
@@ -56,7 +58,7 @@ def _main(
     setup_logging(1 if verbose else -1 if quiet else 0)
 
 
-def settings(*, check_endpoint: bool = True) -> Settings:
+def base_settings(*, check_endpoint: bool = True) -> Settings:
     """Settings from the environment; if nothing points elsewhere and a
     local stack is running, use it (so ``local up`` then any command works),
     saying so once. An emulator endpoint that does not answer is an error
@@ -88,6 +90,20 @@ def _require_answering(url: str) -> None:
         console.print(f"[red]error[/]: nothing answers at {url} (AWS_ENDPOINT_URL) -- {endpoint_hint(url)}",
                       highlight=False)
         raise typer.Exit(1) from None
+
+
+def settings(*, check_endpoint: bool = True) -> Settings:
+    """``base_settings``, reaching the database through an SSM tunnel when
+    ``SPECFLEET_FLEET_DB_TUNNEL`` asks for one (``specfleet db tunnel``);
+    if the tunnel cannot open, one line says why and commands go on without."""
+    s = base_settings(check_endpoint=check_endpoint)
+    from ..fleet.tunnel import TunnelError, maybe_through_tunnel
+
+    try:
+        return maybe_through_tunnel(s)
+    except TunnelError as err:
+        console.print(f"[yellow]no database tunnel[/]: {err}", soft_wrap=True)
+        return s
 
 
 # --- local ---------------------------------------------------------------------
@@ -238,9 +254,25 @@ def status(
     record: bool = typer.Option(True, help="Append the queue depths to queue_depth_history."),
 ) -> None:
     """Queue depths, done/failed/skipped/banned, rate, ETA and instances per pipeline."""
-    from ..monitoring import MonitorSettings, status_table, summary
+    from ..monitoring import MonitorSettings, queue_depths, status_table, summary
 
     s = settings()
+    unreachable = _database_unreachable(s)
+    if unreachable is not None:
+        # One line, then what SQS alone can tell.
+        console.print(f"[yellow]database unreachable[/] ({unreachable}): queue depths only", soft_wrap=True)
+        depths = queue_depths(s)
+        if as_json:
+            print(json.dumps({"database": f"unreachable: {unreachable}", "queues": depths}, indent=2))
+            return
+        table = Table(title="queue depths (no database)")
+        for col in ("pipeline", "visible", "in flight", "delayed", "dlq"):
+            table.add_column(col, justify="left" if col == "pipeline" else "right")
+        for pipeline, d in depths.items():
+            cells = [str(d[k]) for k in ("visible", "in_flight", "delayed", "dlq")] if d else ["-"] * 4
+            table.add_row(pipeline, *cells)
+        Console().print(table)
+        return
     if as_json:
         print(json.dumps(summary(s, record=record), indent=2, default=str))
         return
@@ -262,6 +294,21 @@ def status(
                 live.update(status_table(summary(s, record=record)), refresh=True)
     except KeyboardInterrupt:
         pass
+
+
+def _database_unreachable(s: Settings) -> str | None:
+    """Why the database cannot be reached now, or None when it answers."""
+    from ..db import DatabaseNotConfigured, connect, is_db_unavailable
+
+    try:
+        connect(s).close()
+    except DatabaseNotConfigured as err:
+        return str(err)
+    except Exception as err:
+        if is_db_unavailable(err) or type(err).__module__.startswith("botocore"):
+            return " ".join(str(err).split())[:200] or type(err).__name__
+        raise
+    return None
 
 
 @dlq_app.command("list")

@@ -9,16 +9,12 @@ instance-hours; storage is priced for one month.
 
 from __future__ import annotations
 
-import json
 import math
-from importlib import resources
-from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ..settings import Settings
-from .autoscale import load_throughput
+from .throughput import ThroughputError, load_prices, rate_per_hour
 
 #: SQS requests per job: receive, delete, status send, writer receive + delete
 #: (batched by up to 10, so this is an upper bound).
@@ -49,12 +45,6 @@ class Plan(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-def load_prices(settings: Settings) -> dict[str, Any]:
-    if settings.fleet_price_table:
-        return json.loads(Path(settings.fleet_price_table).read_text())
-    return json.loads(resources.files("specfleet.fleet").joinpath("prices.json").read_text())
-
-
 def plan(
     settings: Settings,
     pipeline: str,
@@ -68,23 +58,18 @@ def plan(
         raise PlanError("jobs must be at least 1")
     if deadline_h is not None and deadline_h <= 0:
         raise PlanError("deadline must be a positive number of hours")
-    throughput = load_throughput(settings)["pipelines"]
-    if pipeline not in throughput:
-        raise PlanError(f"no throughput figure for {pipeline!r}; known: {', '.join(sorted(throughput))}")
     prices = load_prices(settings)
-    itype = instance_type or throughput[pipeline].get("reference_instance_type") or settings.fleet_instance_type
+    if instance_type is not None and instance_type not in prices["instances"]:
+        raise PlanError(f"no price for instance type {instance_type!r}; known: {', '.join(sorted(prices['instances']))}")
+    try:
+        measured = rate_per_hour(settings, pipeline, instance_type)
+    except ThroughputError as err:
+        raise PlanError(str(err)) from None
+    itype, rate, t = measured.instance_type, measured.jobs_per_hour, measured.figures
     if itype not in prices["instances"]:
         raise PlanError(f"no price for instance type {itype!r}; known: {', '.join(sorted(prices['instances']))}")
-    t = throughput[pipeline]
     price = prices["instances"][itype]
-    rate = float(t["jobs_per_instance_hour"])
-    notes: list[str] = []
-    ref = t.get("reference_instance_type")
-    if t.get("scales_with_vcpus") and ref and ref != itype:
-        if ref not in prices["instances"]:
-            raise PlanError(f"reference type {ref!r} of {pipeline} has no vCPU count in the price table")
-        rate *= price["vcpus"] / prices["instances"][ref]["vcpus"]
-        notes.append(f"rate scaled by vCPUs from {ref} ({t['jobs_per_instance_hour']}/h) to {itype}")
+    notes = list(measured.notes)
     cap = max_instances or settings.fleet_max_size
     if deadline_h is not None:
         n = math.ceil(jobs / (rate * deadline_h))
@@ -109,5 +94,5 @@ def plan(
         compute_on_demand_usd=r2(od), compute_spot_usd=r2(spot), s3_put_usd=r2(s3_put),
         s3_storage_gb=round(gb, 1), s3_storage_month_usd=r2(s3_store), sqs_usd=r2(sqs),
         total_spot_usd=r2(spot + s3_put + s3_store + sqs), total_on_demand_usd=r2(od + s3_put + s3_store + sqs),
-        throughput_source=t.get("source", ""), notes=notes,
+        throughput_source=measured.source, notes=notes,
     )

@@ -51,9 +51,12 @@ def default_middleware(settings: Settings) -> list[Middleware]:
     if settings.ban_threshold > 0:
         chain.append(BanGuard(settings.ban_threshold))
     if settings.imds_url:  # on EC2 (or the fleet emulator): drain on spot/ASG termination
+        from .protection import ScaleInProtection
         from .spot import SpotWatch
 
         chain.append(SpotWatch(settings.imds_url, settings.imds_poll_s))
+        # In an Auto Scaling group: never scaled in while holding jobs.
+        chain.append(ScaleInProtection(settings, settings.imds_poll_s))
     return chain
 
 
