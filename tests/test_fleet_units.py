@@ -167,7 +167,10 @@ def test_plan_for_a_hydrophone_month() -> None:
     assert p.wall_hours <= 24
     assert p.compute_spot_usd < p.compute_on_demand_usd
     assert p.s3_put_usd == round(jobs * 120 / 1000 * 0.005, 2)
-    assert p.total_spot_usd == round(p.compute_spot_usd + p.s3_put_usd + p.s3_storage_month_usd + p.sqs_usd, 2)
+    assert p.egress_usd == pytest.approx(p.egress_gb * 0.09, abs=0.06)
+    assert p.fixed_usd == pytest.approx(30.0 * p.wall_hours / 730, abs=0.01)
+    parts = (p.compute_spot_usd, p.s3_put_usd, p.s3_storage_month_usd, p.sqs_usd, p.egress_usd, p.fixed_usd)
+    assert p.total_spot_usd == pytest.approx(sum(parts), abs=0.05)
     assert "benchmarks/hydrophone.py" in p.throughput_source
     # a smaller instance: CPU-bound rate scales with vCPUs (16 -> 4)
     small = plan(settings, "hydrophone", jobs, instance_type="c6i.xlarge", deadline_h=24)

@@ -224,14 +224,36 @@ def ami_bake(
 @fleet_app.command("launch")
 def fleet_launch(
     pipeline: str = typer.Option(..., help="Pipeline the workers consume."),
-    count: int = typer.Option(1, min=1),
+    count: int = typer.Option(1, min=1, help="Instances to start."),
     region: str | None = typer.Option(None, help="Region to launch in (default: the home region)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Start without showing the plan and asking."),
 ) -> None:
-    """Start COUNT worker instances with the pipeline's user-data."""
-    from ..fleet.instances import FleetError, launch
+    """Start COUNT worker instances with the pipeline's user-data, after showing what they will cost.
 
+    The plan covers the jobs waiting on the pipeline's queue with COUNT
+    instances: wall time, compute (spot and on-demand), S3, SQS, results
+    read out of AWS and the stack's fixed costs.
+
+    Example: specfleet fleet launch --pipeline hydrophone --count 4
+    """
+    from ..fleet.instances import FleetError, launch
+    from ..fleet.plan import PlanError, plan
+    from ..pipelines import job_queue
+
+    s = _settings()
+    if not yes:
+        waiting = job_queue(s, pipeline).depth()
+        backlog = waiting["visible"] + waiting["in_flight"] + waiting["delayed"]
+        try:
+            estimate = plan(s, pipeline, max(1, backlog), instances=count)
+        except PlanError as err:
+            _fail(str(err))
+        show_plan(estimate, title=f"{count} x {estimate.instance_type} for the {backlog} {pipeline} jobs waiting")
+        if not typer.confirm(f"start {count} {pipeline} instance(s)?", default=False):
+            console.print("nothing started")
+            raise typer.Exit(1)
     try:
-        ids = launch(_settings(), pipeline, count, region=region)
+        ids = launch(s, pipeline, count, region=region)
     except FleetError as err:
         _fail(str(err))
     console.print(f"launched {len(ids)} {pipeline} workers: {', '.join(ids)}")
@@ -344,7 +366,13 @@ def fleet_plan(
         result = plan(_settings(), pipeline, jobs, instance_type=instance_type, deadline_h=deadline)
     except PlanError as err:
         _fail(str(err))
-    table = Table(title=f"plan: {jobs} {pipeline} jobs on {result.instance_type}")
+    show_plan(result, title=f"plan: {jobs} {pipeline} jobs on {result.instance_type}")
+    _json(result.model_dump())
+
+
+def show_plan(result: Any, title: str) -> None:
+    """The plan as a table: instances, hours, and every cost line."""
+    table = Table(title=title, title_justify="left")
     table.add_column("item")
     table.add_column("value", justify="right")
     for label, value in (
@@ -353,6 +381,8 @@ def fleet_plan(
         ("compute on-demand ($)", result.compute_on_demand_usd), ("compute spot ($)", result.compute_spot_usd),
         ("S3 PUTs ($)", result.s3_put_usd), ("S3 storage (GB)", result.s3_storage_gb),
         ("S3 storage per month ($)", result.s3_storage_month_usd), ("SQS ($)", result.sqs_usd),
+        (f"results out of AWS, {result.egress_gb} GB ($)", result.egress_usd),
+        (f"stack's fixed costs for the run (${result.fixed_month_usd}/month) ($)", result.fixed_usd),
         ("total, spot ($)", result.total_spot_usd), ("total, on-demand ($)", result.total_on_demand_usd),
     ):
         table.add_row(label, str(value))
@@ -360,7 +390,6 @@ def fleet_plan(
     console.print(f"[dim]throughput: {result.throughput_source}[/]")
     for note in result.notes:
         console.print(f"[yellow]note[/]: {note}")
-    _json(result.model_dump())
 
 
 @fleet_app.command("emulate")

@@ -21,6 +21,9 @@ from .throughput import ThroughputError, load_prices, rate_per_hour
 SQS_REQUESTS_PER_JOB = 5
 
 
+HOURS_PER_MONTH = 730
+
+
 class PlanError(ValueError):
     pass
 
@@ -39,6 +42,12 @@ class Plan(BaseModel):
     s3_storage_gb: float
     s3_storage_month_usd: float
     sqs_usd: float
+    #: Reading every result out of AWS once (data transfer out to the internet).
+    egress_gb: float
+    egress_usd: float
+    #: The stack's fixed costs (database, VPC endpoints, secret) for the run's wall time.
+    fixed_usd: float
+    fixed_month_usd: float
     total_spot_usd: float
     total_on_demand_usd: float
     throughput_source: str
@@ -53,7 +62,11 @@ def plan(
     instance_type: str | None = None,
     deadline_h: float | None = None,
     max_instances: int | None = None,
+    instances: int | None = None,
 ) -> Plan:
+    """Instances, hours and dollars for ``jobs`` jobs: ``instances`` fixed (a
+    launch), else as many as meet ``deadline_h``, else one per hour of work,
+    capped at ``max_instances``."""
     if jobs < 1:
         raise PlanError("jobs must be at least 1")
     if deadline_h is not None and deadline_h <= 0:
@@ -71,7 +84,9 @@ def plan(
     price = prices["instances"][itype]
     notes = list(measured.notes)
     cap = max_instances or settings.fleet_max_size
-    if deadline_h is not None:
+    if instances is not None:
+        n = max(1, instances)
+    elif deadline_h is not None:
         n = math.ceil(jobs / (rate * deadline_h))
         if n > cap:
             notes.append(f"meeting {deadline_h} h needs {n} instances, above the configured max {cap}")
@@ -87,12 +102,17 @@ def plan(
     sqs = jobs * SQS_REQUESTS_PER_JOB / 1e6 * prices["sqs"]["per_million_requests"]
     od = instance_hours * price["on_demand_hour"]
     spot = instance_hours * price["spot_hour"]
+    egress = gb * float(prices.get("transfer", {}).get("internet_out_gb", 0.0))
+    fixed_month = float(prices.get("fixed", {}).get("month_usd", 0.0))
+    fixed = fixed_month * wall_h / HOURS_PER_MONTH
+    variable = s3_put + s3_store + sqs + egress + fixed
     r2 = lambda x: round(x, 2)  # noqa: E731
     return Plan(
         pipeline=pipeline, jobs=jobs, instance_type=itype, instances=n, jobs_per_instance_hour=round(rate, 2),
         wall_hours=round(wall_h, 2), instance_hours=round(instance_hours, 2),
         compute_on_demand_usd=r2(od), compute_spot_usd=r2(spot), s3_put_usd=r2(s3_put),
         s3_storage_gb=round(gb, 1), s3_storage_month_usd=r2(s3_store), sqs_usd=r2(sqs),
-        total_spot_usd=r2(spot + s3_put + s3_store + sqs), total_on_demand_usd=r2(od + s3_put + s3_store + sqs),
+        egress_gb=round(gb, 1), egress_usd=r2(egress), fixed_usd=r2(fixed), fixed_month_usd=r2(fixed_month),
+        total_spot_usd=r2(spot + variable), total_on_demand_usd=r2(od + variable),
         throughput_source=measured.source, notes=notes,
     )
