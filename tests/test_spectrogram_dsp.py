@@ -37,6 +37,38 @@ def make_long_silent_mp3(path: Path, minutes: float) -> Path:
     return path
 
 
+def make_lying_mp3(path: Path, *, claimed_s: int, holds_s: int, sample_rate: int = 24000) -> Path:
+    """An mp3 whose header lies: a ``claimed_s`` LAME file with its Xing/Info
+    tag (frame count and length of that file only) followed by more frames of
+    a 440 Hz tone, ``holds_s`` seconds in all. The extra frames are one 10 s
+    segment (no tag) repeated: decoders read one continuous stream, header
+    readers (libsndfile, ``mpg123_length``) believe the tag."""
+    ff = ffmpeg_path()
+    head, seg = path.with_suffix(".head.mp3"), path.with_suffix(".seg.mp3")
+    common = ["-b:a", "8k", "-ac", "1", "-f", "mp3"]
+    tone = ["-f", "lavfi", "-i", f"sine=f=440:r={sample_rate}"]
+    subprocess.run([ff, "-v", "error", "-y", *tone, "-t", str(claimed_s), *common, str(head)], check=True)
+    subprocess.run([ff, "-v", "error", "-y", *tone, "-t", "10", "-write_xing", "0", "-id3v2_version", "0",
+                    *common, str(seg)], check=True)
+    segment = seg.read_bytes()
+    path.write_bytes(head.read_bytes() + segment * int(np.ceil((holds_s - claimed_s) / 10)))
+    head.unlink()
+    seg.unlink()
+    return path
+
+
+def stream_seconds_by_ffmpeg(path: Path) -> float:
+    """The length of every MPEG frame in ``path`` as ffmpeg counts them when
+    it copies the stream (no decoding; ffmpeg ignores a Xing tag that
+    disagrees with the file)."""
+    import re
+
+    run = subprocess.run([ffmpeg_path(), "-hide_banner", "-nostdin", "-i", str(path), "-c", "copy", "-f", "null", "-"],
+                         capture_output=True, text=True, check=True)
+    h, m, s = re.findall(r"time=(\d+):(\d+):([\d.]+)", run.stderr)[-1]
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
 # --- window rules ------------------------------------------------------------------
 @pytest.mark.parametrize(
     "duration, expected",
@@ -251,3 +283,84 @@ def test_truncated_mp3_decodes_what_is_there_like_libsndfile(tmp_path):
     theirs, _ = sf.read(str(cut), dtype="float32", always_2d=True)
     assert 5 * 44100 < len(ours) == len(theirs) < 7 * 44100
     assert np.abs(ours - theirs.mean(axis=1)).max() < 1e-5
+
+
+@pytest.mark.parametrize("decoder", ["libmpg123", "libsndfile"])
+def test_decoding_stops_at_the_duration_limit(tmp_path, monkeypatch, decoder):
+    from specfleet.pipelines.spectrogram import mpg123
+
+    path = make_mp3(tmp_path / "t.mp3", 7.3, 44100, 2)
+    if decoder == "libsndfile":
+        monkeypatch.setattr(mpg123, "available", lambda: False)
+    whole = dsp.decode(path, max_duration_s=8)
+    assert abs(len(whole) / 16000 - 7.3) < 0.05
+    with pytest.raises(dsp.TooLongError, match="t.mp3 holds more than 5 s of audio"):
+        dsp.decode(path, max_duration_s=5)
+    with pytest.raises(dsp.TooLongError):  # 50 ms over the limit is over it
+        dsp.decode(path, max_duration_s=7.25)
+
+
+def test_mpg123_never_decodes_past_the_limit(tmp_path):
+    from specfleet.pipelines.spectrogram import mpg123
+
+    path = make_lying_mp3(tmp_path / "lying.mp3", claimed_s=20, holds_s=600)
+    limit_s = 60
+    sizes: list[int] = []
+    real_concatenate = np.concatenate
+
+    def recording_concatenate(parts, *args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real_concatenate(parts, *args, **kwargs)
+        sizes.append(out.size)
+        return out
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(mpg123.np, "concatenate", recording_concatenate):
+        with pytest.raises(mpg123.TooLong, match="more than 60 s"):
+            mpg123.decode_mono(path, max_seconds=limit_s)
+    assert sizes and max(sizes) == limit_s * 24000 + 1  # grew past the header's 20 s, stopped at the limit
+
+
+def test_lying_header_is_skipped_with_memory_bounded_by_the_limit(tmp_path):
+    """Issue 14 item 5: the header claims 20 s, the frames hold 40 min. The
+    worker's path (probe, header guard, ``compute_track``, as
+    ``specfleet spectrogram`` runs it) must end in Skipped once decoding
+    passes the limit, and its peak memory must follow the limit."""
+    import json
+    import os
+    import sys
+
+    path = make_lying_mp3(tmp_path / "lying.mp3", claimed_s=20, holds_s=40 * 60)
+    assert 19.5 < dsp.probe(path).duration_s < 20.5  # what the header claims...
+    assert stream_seconds_by_ffmpeg(path) > 39.9 * 60  # ...and what the frames hold
+    limit_s, rate = 60, 24000
+    script = f"""
+import json, resource
+from specfleet.pipelines.spectrogram import dsp, kernels, mpg123, worker
+from specfleet.runtime import Skipped
+from specfleet.settings import Settings
+import numpy, PIL.Image, soundfile, soxr
+assert mpg123.available()
+settings = Settings(spectro_max_duration_s={limit_s})
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    summary = worker.spectrogram_file({str(path)!r}, "lying", {str(tmp_path / "out")!r}, settings)
+    outcome, reason = "done", f"{{len(summary['windows'])}} windows"
+except Skipped as err:
+    outcome, reason = "skipped", str(err)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"outcome": outcome, "reason": reason, "grown_kib": after - before}}))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["outcome"] == "skipped", result
+    assert "lying.mp3 holds over 1 min of audio" in result["reason"]
+    assert "header claims 0.3 min" in result["reason"]
+    # At most the limit's worth of decoded float32 samples, twice over while
+    # the array grows, plus allocator slack: ~12 MB + 24 MiB here. Decoding
+    # all 40 min would take 230 MB for the samples alone.
+    bound_bytes = 2 * (limit_s * rate + 1) * 4 + (24 << 20)
+    assert result["grown_kib"] * 1024 <= bound_bytes, result
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -84,6 +84,10 @@ class SpectroParams:
     step_s: int = 20
     #: Tracks shorter than this many whole seconds give no windows.
     min_duration_s: int = 1
+    #: Decoding stops, with ``TooLongError``, once a track proves longer than
+    #: this (seconds; None = no limit). This bounds memory by the limit, not
+    #: by the header: a Xing/Info header can claim minutes for hours of frames.
+    max_duration_s: float | None = 3600.0
     jpeg_quality: int = 75
 
 
@@ -107,6 +111,11 @@ class AudioInfo:
 
 class AudioError(ValueError):
     """A file is not audio we can decode; the message says why."""
+
+
+class TooLongError(AudioError):
+    """A file holds more audio than the duration limit; decoding stopped at
+    the limit (found by decoding, whatever the header claimed)."""
 
 
 # --- I/O at the edges -----------------------------------------------------------
@@ -137,37 +146,51 @@ def probe(path: str | Path) -> AudioInfo:
     )
 
 
-def decode(path: str | Path, *, sample_rate: int = 16000) -> np.ndarray:
+def decode(path: str | Path, *, sample_rate: int = 16000, max_duration_s: float | None = None) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sample_rate`` — the same numbers as
     ``librosa.load(path, sr=sample_rate)`` (libsndfile's mpg123, channel mean,
     soxr HQ, length fixed to ``ceil(n * ratio)``) without librosa's import
-    cost."""
-    data, native_sr = decode_native(path)
+    cost. ``max_duration_s``: see ``decode_native``."""
+    data, native_sr = decode_native(path, max_duration_s=max_duration_s)
     return to_mono_resampled(data, native_sr, sample_rate=sample_rate)
 
 
-def decode_native(path: str | Path) -> tuple[np.ndarray, int]:
+def decode_native(path: str | Path, *, max_duration_s: float | None = None) -> tuple[np.ndarray, int]:
     """All of ``path`` at its own rate, and that rate. MPEG audio goes through
     libmpg123 directly and comes out mono (mixed in the decoder); anything
     else, or everything when libmpg123 is missing, through soundfile as
-    (frames, channels)."""
+    (frames, channels).
+
+    With ``max_duration_s`` (default: no limit), decoding stops as soon as
+    the audio proves longer than that, raising ``TooLongError``; memory is
+    then bounded by the limit (one sample past it), never by a header."""
     from . import mpg123
 
+    name = Path(path).name
     if _looks_like_mpeg(path) and mpg123.available():
         try:
-            return mpg123.decode_mono(path)
+            return mpg123.decode_mono(path, max_seconds=max_duration_s)
+        except mpg123.TooLong as err:
+            raise TooLongError(f"{name} {err}") from None
         except mpg123.Mpg123Error as err:
-            raise AudioError(f"{Path(path).name} could not be decoded: {err}") from None
+            raise AudioError(f"{name} could not be decoded: {err}") from None
 
     import soundfile as sf
 
     try:
-        data, native_sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            native_sr = int(f.samplerate)
+            # soundfile reads at most the frames the header claims; the cap
+            # makes sure a header claiming hours cannot size the array either.
+            limit = None if max_duration_s is None else int(math.floor(max_duration_s * native_sr))
+            data = f.read(-1 if limit is None else limit + 1, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioError(f"{Path(path).name} could not be decoded: {err}") from None
+        raise AudioError(f"{name} could not be decoded: {err}") from None
+    if limit is not None and data.shape[0] > limit:
+        raise TooLongError(f"{name} holds more than {max_duration_s:g} s of audio (decoding stopped there)")
     if data.size == 0:
-        raise AudioError(f"{Path(path).name} decoded to no samples")
-    return data, int(native_sr)
+        raise AudioError(f"{name} decoded to no samples")
+    return data, native_sr
 
 
 def _looks_like_mpeg(path: str | Path) -> bool:

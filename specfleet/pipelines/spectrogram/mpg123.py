@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import os
 import threading
 from pathlib import Path
@@ -39,6 +40,10 @@ _MAX_PREALLOCATED = 1 << 26
 
 class Mpg123Error(ValueError):
     """libmpg123 could not decode a file; the message is the library's reason."""
+
+
+class TooLong(Mpg123Error):
+    """The stream holds more than ``max_seconds`` of audio; decoding stopped there."""
 
 
 _lock = threading.Lock()
@@ -92,9 +97,14 @@ def unavailable_reason() -> str | None:
     return _load_error
 
 
-def decode_mono(path: str | Path) -> tuple[np.ndarray, int]:
+def decode_mono(path: str | Path, *, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """All of ``path`` as mono float32 (the mean of its channels, gapless:
-    encoder delay and padding removed, as libsndfile does) and its rate."""
+    encoder delay and padding removed, as libsndfile does) and its rate.
+
+    ``max_seconds`` (default: no limit) stops decoding as soon as the stream
+    proves longer than that and raises ``TooLong``: the output never holds
+    more than ``max_seconds`` of audio plus one sample, whatever the header
+    claims (a Xing/Info header may understate the length by hours)."""
     lib = _library()
     if lib is None:
         raise RuntimeError(_load_error or "libmpg123 not loaded")
@@ -112,24 +122,37 @@ def decode_mono(path: str | Path) -> tuple[np.ndarray, int]:
                 raise Mpg123Error(f"no MPEG audio frame found ({lib.mpg123_strerror(h).decode()})")
             lib.mpg123_format_none(h)
             lib.mpg123_format(h, rate.value, _MONO, _ENC_FLOAT_32)
-            return _read_all(lib, h, max(int(lib.mpg123_length(h)), 0)), int(rate.value)
+            limit = None if max_seconds is None else int(math.floor(max_seconds * rate.value))
+            samples = _read_all(lib, h, max(int(lib.mpg123_length(h)), 0), limit)
+            if limit is not None and samples.size > limit:
+                raise TooLong(f"holds more than {max_seconds:g} s of audio (decoding stopped there)")
+            return samples, int(rate.value)
         finally:
             lib.mpg123_close(h)
     finally:
         lib.mpg123_delete(h)
 
 
-def _read_all(lib: ctypes.CDLL, h: int, expected: int) -> np.ndarray:
+def _read_all(lib: ctypes.CDLL, h: int, expected: int, limit: int | None) -> np.ndarray:
+    """Decode up to ``limit + 1`` samples (all of them when ``limit`` is None)."""
     # The length is exact with a Xing/Info header and an estimate without;
     # the array grows if the estimate was short. The header is input from
     # outside, so a claimed length only sizes the first allocation up to a
-    # cap (25 min at 44.1 kHz); anything longer grows as it really decodes.
-    out = np.empty(min(expected, _MAX_PREALLOCATED) + 1152 if expected else 1 << 20, dtype=np.float32)
+    # cap (25 min at 44.1 kHz); anything longer grows as it really decodes,
+    # and never past the limit: one sample more than allowed is proof enough.
+    target = None if limit is None else limit + 1
+    first = min(expected + 1152, _MAX_PREALLOCATED) if expected else 1 << 20
+    out = np.empty(first if target is None else max(1, min(first, target)), dtype=np.float32)
     filled = 0
     done = ctypes.c_size_t(0)
     while True:
-        if out.size - filled < 4608:
-            out = np.concatenate([out[:filled], np.empty(max(out.size, 1 << 20), dtype=np.float32)])
+        if target is not None and filled >= target:
+            break
+        if out.size - filled < 4608 and (target is None or out.size < target):
+            size = out.size + max(out.size, 1 << 20)
+            if target is not None:
+                size = min(size, target)
+            out = np.concatenate([out[:filled], np.empty(size - filled, dtype=np.float32)])
         room = min(_CHUNK_BYTES, (out.size - filled) * 4)
         code = lib.mpg123_read(h, out.ctypes.data + filled * 4, room, ctypes.byref(done))
         filled += done.value // 4

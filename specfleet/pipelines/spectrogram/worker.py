@@ -41,6 +41,7 @@ def params_from_settings(settings: Settings) -> dsp.SpectroParams:
         window_s=settings.spectro_window_s,
         step_s=settings.spectro_step_s,
         min_duration_s=settings.spectro_min_duration_s,
+        max_duration_s=settings.spectro_max_duration_s,
         jpeg_quality=settings.spectro_jpeg_quality,
     )
 
@@ -61,8 +62,10 @@ class TrackResult:
 
 
 def compute_track(path: str, params: dsp.SpectroParams) -> TrackResult:
-    """Decode one file and encode all its windows (pure but for reading ``path``)."""
-    y = dsp.decode(path, sample_rate=params.sample_rate)
+    """Decode one file and encode all its windows (pure but for reading ``path``).
+    Raises ``dsp.TooLongError`` once the audio proves longer than
+    ``params.max_duration_s``, whatever its header said."""
+    y = dsp.decode(path, sample_rate=params.sample_rate, max_duration_s=params.max_duration_s)
     windows = [
         WindowResult(img.window, img.rows, img.cols, dsp.encode_jpeg(img.pixels, quality=params.jpeg_quality))
         for img in dsp.window_images(y, params)
@@ -161,7 +164,8 @@ def _status(ctx: JobContext, track_id: str, stat: Stat, window: dsp.Window, rows
 
 
 def check_audio(info: dsp.AudioInfo, key: str, settings: Settings) -> None:
-    """The guards that need only the header: raise ``Rejected``/``Skipped``."""
+    """The guards that need only the header: raise ``Rejected``/``Skipped``.
+    The header is outside input: ``too_long`` catches a header that lies."""
     if info.format != "MP3":
         raise Rejected(f"{key} holds {info.format} audio, not MP3")
     if info.duration_s > settings.spectro_max_duration_s:
@@ -169,6 +173,16 @@ def check_audio(info: dsp.AudioInfo, key: str, settings: Settings) -> None:
             f"{key} is {info.duration_s / 60:.1f} min long, over the "
             f"{settings.spectro_max_duration_s / 60:g} min limit (spectro_max_duration_s)"
         )
+
+
+def too_long(info: dsp.AudioInfo, key: str, settings: Settings) -> Skipped:
+    """The skip for a track whose header passed ``check_audio`` but whose
+    frames ran past the limit while decoding (decoding stopped there)."""
+    return Skipped(
+        f"{key} holds over {settings.spectro_max_duration_s / 60:g} min of audio, over the limit "
+        f"(spectro_max_duration_s), though its header claims {info.duration_s / 60:.1f} min: "
+        "decoding stopped at the limit"
+    )
 
 
 def handle(job: Job, ctx: JobContext) -> None:
@@ -193,14 +207,17 @@ def handle(job: Job, ctx: JobContext) -> None:
         path = Path(tmp) / "track.mp3"
         storage.download(key, path)
         try:
-            check_audio(dsp.probe(path), key, settings)
+            info = dsp.probe(path)
         except dsp.AudioError as err:
             raise Rejected(f"{key}: {err}") from None
+        check_audio(info, key, settings)
         if ctx.cancelled.is_set():
             raise Transient("worker shutting down")
         pool: SpectroPool | None = ctx.resources if isinstance(ctx.resources, SpectroPool) else None
         try:
             result = pool.compute(str(path)) if pool else compute_track(str(path), params_from_settings(settings))
+        except dsp.TooLongError:
+            raise too_long(info, key, settings) from None
         except dsp.AudioError as err:
             raise Rejected(f"{key}: {err}") from None
     if not result.windows:
@@ -254,6 +271,8 @@ def spectrogram_file(path: str | Path, track_id: str, out_dir: str | Path, setti
         info = dsp.probe(path)
         check_audio(info, path.name, settings)
         result = compute_track(str(path), params_from_settings(settings))
+    except dsp.TooLongError:
+        raise too_long(info, path.name, settings) from None
     except dsp.AudioError as err:
         raise Rejected(str(err)) from None
     if not result.windows:
