@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -364,3 +365,104 @@ print(json.dumps({{"outcome": outcome, "reason": reason, "grown_kib": after - be
     bound_bytes = 2 * (limit_s * rate + 1) * 4 + (24 << 20)
     assert result["grown_kib"] * 1024 <= bound_bytes, result
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# --- the analysis at the decoded rate (no resampler) against the original path ------------
+@pytest.mark.parametrize(
+    "sample_rate, channels", [(44100, 2), (48000, 2), (32000, 1), (22050, 1), (24000, 2), (11025, 1)]
+)
+def test_track_mel_db_matches_the_original_librosa_path(tmp_path, sample_rate, channels):
+    """What the worker computes from the file vs the original's
+    ``librosa.load(mp3, sr=16000)`` -> melspectrogram -> power_to_db -> the
+    median floor -> gray_r, on real mp3s of every common rate."""
+    import librosa
+    from matplotlib import colorizer
+
+    path = make_mp3(tmp_path / "t.mp3", 41.3, sample_rate, channels, seed=sample_rate)
+    y, sr = librosa.load(str(path), sr=16000)
+    S = librosa.feature.melspectrogram(y=y, sr=sr, n_mels=256, fmax=8000, n_fft=1024, hop_length=512)
+    ref = librosa.power_to_db(S, ref=np.max)
+    ours, duration = dsp.track_mel_db(path)
+    assert ours.shape == ref.shape and duration == int(np.floor(len(y) / sr))
+    diff = np.abs(ours - ref)
+    assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] > 0.9999
+    assert np.quantile(diff, 0.99) < 0.2  # dB; the 16 kHz-native path is exact (< 0.01 dB, tested above)
+    for img in dsp.db_window_images(ours, duration):  # the original's loop, in place on ref
+        a, b = dsp.frame_span(img.window.ini, img.window.fin)
+        sample = ref[:, a:b]
+        sample[np.where(sample < np.median(sample.ravel()))] = np.min(sample.ravel())
+        painted = colorizer.Colorizer(cmap="gray_r").to_rgba(sample[::-1], bytes=True)[..., 0].astype(int)
+        assert painted.shape == img.pixels.shape
+        assert np.corrcoef(painted.ravel(), img.pixels.ravel())[0, 1] > 0.995
+        assert np.mean(np.abs(painted - img.pixels) <= 1) > 0.98
+
+
+def test_analysis_grids_fall_on_the_reference_bins():
+    params = dsp.SpectroParams()
+    grid = dsp.analysis_grid(22050, params)
+    assert (grid.rate, grid.n_fft, grid.hop_length, grid.stretch_up) == (22000, 1408, 704, 440)
+    for rate, n_fft in ((24000, 1536), (32000, 2048), (44000, 2816)):
+        grid = dsp.analysis_grid(rate, params)
+        assert (grid.rate, grid.n_fft, grid.hop_length, grid.stretch_up) == (rate, n_fft, n_fft // 2, 0)
+    for rate in (16000, 11025, 8000):  # the original's own rate, and rates below the filterbank's band
+        assert dsp.analysis_grid(rate, params) is None
+    for rate in (22050, 24000, 32000):  # the same bins as the reference: 15.625 Hz apart
+        grid = dsp.analysis_grid(rate, params)
+        assert grid.rate / grid.n_fft == Fraction(16000, 1024) and grid.hop_length / grid.rate == Fraction(512, 16000)
+
+
+@pytest.mark.parametrize("source_rate", [44100, 48000, 22050])
+def test_resampler_gain_is_soxrs_response_to_sines(source_rate):
+    """The impulse-response measurement against soxr's output for pure tones."""
+    import soxr
+
+    gain = dsp.resampler_gain(source_rate)
+    t = np.arange(source_rate * 2) / source_rate
+    for k in (64, 300, 480, 486, 492, 498):  # 1 kHz ... 7.78 kHz, through soxr's roll-off
+        tone = np.sin(2 * np.pi * k * 15.625 * t)
+        out = soxr.resample(tone, source_rate, 16000, quality="HQ")[8000:-8000]
+        power = 2 * np.mean(out**2)  # a unit sine's mean square is 1/2
+        assert 10 * np.log10(power) == pytest.approx(10 * np.log10(gain[k]), abs=0.05)
+
+
+def test_stretch_interpolates_like_a_long_polyphase_filter():
+    import scipy.signal
+
+    rng = np.random.default_rng(4)
+    # Band-limited noise below 8 kHz at 22.05 kHz.
+    x = scipy.signal.lfilter(*scipy.signal.butter(8, 8000, fs=22050), rng.standard_normal(22050 * 4)).astype(np.float32)
+    n_out = len(x) * 440 // 441
+    ours = dsp.stretch(x, 440, n_out)
+    reference = scipy.signal.resample_poly(x.astype(np.float64), 440, 441, window=("kaiser", 12.0))[:n_out]
+    inner = slice(100, -100)
+    error = np.mean((ours[inner] - reference[inner]) ** 2) / np.mean(reference[inner] ** 2)
+    assert 10 * np.log10(error) < -40
+
+
+def test_mpg123_half_rate_keeps_the_band_below_a_quarter_of_the_rate(tmp_path):
+    import scipy.signal
+
+    from specfleet.pipelines.spectrogram import mpg123
+
+    path = make_mp3(tmp_path / "t.mp3", 6, 44100, 2)
+    full = mpg123.decode(path)
+    half = mpg123.decode(path, half_rate_from=40000)
+    assert (full.rate, full.source_rate, half.rate, half.source_rate) == (44100, 44100, 22050, 44100)
+    assert abs(len(half.samples) * 2 - len(full.samples)) <= 2
+    # Below 8 kHz the half-rate samples are the full-rate ones (decimated with a
+    # long filter), half a full-rate sample (11 us) earlier: the gapless trim
+    # of 1105 samples is rounded at the half rate. An STFT frame moves by as
+    # much, which no power spectrum shows.
+    upsampled = scipy.signal.resample_poly(full.samples.astype(np.float64), 2, 1)  # 88.2 kHz
+    band = scipy.signal.butter(8, 8000, fs=22050, output="sos")
+    b = scipy.signal.sosfilt(band, half.samples.astype(np.float64))[2000:-2000]
+
+    def error_db(shift_quarter_samples: int) -> float:
+        a = scipy.signal.resample_poly(np.roll(upsampled, shift_quarter_samples), 1, 4)[: len(half.samples)]
+        a = scipy.signal.sosfilt(band, a)[2000:-2000]
+        return float(10 * np.log10(np.mean((a - b) ** 2) / np.mean(a**2)))
+
+    assert error_db(2) < -50  # aligned: the same band-limited signal
+    assert error_db(0) > -30  # the half-sample offset is real
+    # A 32 kHz stream stays at its rate (its quarter, 8 kHz, is the filterbank's top).
+    assert mpg123.decode(make_mp3(tmp_path / "l.mp3", 3, 32000, 1), half_rate_from=40000).rate == 32000

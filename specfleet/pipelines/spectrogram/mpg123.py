@@ -23,12 +23,13 @@ import math
 import os
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 # mpg123.h constants (stable across 1.2x-1.3x).
 _OK, _NEW_FORMAT, _DONE = 0, -11, -12
-_ADD_FLAGS = 2
+_ADD_FLAGS, _DOWN_SAMPLE = 2, 4
 _MONO_MIX, _QUIET, _FORCE_FLOAT = 0x4, 0x20, 0x400
 _MONO = 1
 _ENC_FLOAT_32 = 0x200
@@ -105,6 +106,36 @@ def decode_mono(path: str | Path, *, max_seconds: float | None = None) -> tuple[
     proves longer than that and raises ``TooLong``: the output never holds
     more than ``max_seconds`` of audio plus one sample, whatever the header
     claims (a Xing/Info header may understate the length by hours)."""
+    decoded = decode(path, max_seconds=max_seconds)
+    return decoded.samples, decoded.rate
+
+
+class Decoded(NamedTuple):
+    samples: np.ndarray  # mono float32
+    rate: int  # of ``samples``
+    source_rate: int  # of the stream (twice ``rate`` when decoded at half rate)
+
+
+def decode(path: str | Path, *, max_seconds: float | None = None, half_rate_from: int | None = None) -> Decoded:
+    """``decode_mono``, optionally at half the stream's rate: when the stream's
+    rate is at least ``half_rate_from`` (default: never), libmpg123 runs its
+    2:1 synthesis (``MPG123_DOWN_SAMPLE``): it synthesises only the lower 16
+    of the 32 subbands, so the output is the band below a quarter of the
+    stream's rate (0-11 kHz of a 44.1 kHz stream), at half the rate, with no
+    resampling filter of ours."""
+    decoded = _decode(path, max_seconds, down_sample=0, half_rate_from=half_rate_from)
+    if decoded is None:  # the stream's rate asks for half rate: reopen with the 2:1 synthesis
+        decoded = _decode(path, max_seconds, down_sample=1, half_rate_from=None)
+    assert decoded is not None
+    return decoded
+
+
+def _decode(
+    path: str | Path, max_seconds: float | None, *, down_sample: int, half_rate_from: int | None
+) -> Decoded | None:
+    """None when the stream's rate is at least ``half_rate_from`` (known from
+    its first frame, before decoding; ``down_sample`` must be set before
+    opening, so the caller reopens the file with it)."""
     lib = _library()
     if lib is None:
         raise RuntimeError(_load_error or "libmpg123 not loaded")
@@ -114,19 +145,23 @@ def decode_mono(path: str | Path, *, max_seconds: float | None = None) -> tuple[
         raise RuntimeError(f"mpg123_new failed: {lib.mpg123_plain_strerror(err.value).decode()}")
     try:
         lib.mpg123_param(h, _ADD_FLAGS, _MONO_MIX | _QUIET | _FORCE_FLOAT, 0.0)
+        if down_sample:  # must be set before opening: libmpg123 ignores it afterwards
+            lib.mpg123_param(h, _DOWN_SAMPLE, down_sample, 0.0)
         if lib.mpg123_open(h, os.fsencode(path)) != _OK:
             raise Mpg123Error(lib.mpg123_strerror(h).decode())
         try:
             rate, channels, encoding = ctypes.c_long(), ctypes.c_int(), ctypes.c_int()
             if lib.mpg123_getformat(h, ctypes.byref(rate), ctypes.byref(channels), ctypes.byref(encoding)) != _OK:
                 raise Mpg123Error(f"no MPEG audio frame found ({lib.mpg123_strerror(h).decode()})")
+            if half_rate_from is not None and rate.value >= half_rate_from:
+                return None
             lib.mpg123_format_none(h)
             lib.mpg123_format(h, rate.value, _MONO, _ENC_FLOAT_32)
             limit = None if max_seconds is None else int(math.floor(max_seconds * rate.value))
             samples = _read_all(lib, h, max(int(lib.mpg123_length(h)), 0), limit)
             if limit is not None and samples.size > limit:
                 raise TooLong(f"holds more than {max_seconds:g} s of audio (decoding stopped there)")
-            return samples, int(rate.value)
+            return Decoded(samples, int(rate.value), int(rate.value) << down_sample)
         finally:
             lib.mpg123_close(h)
     finally:

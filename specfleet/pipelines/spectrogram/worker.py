@@ -65,18 +65,19 @@ def compute_track(path: str, params: dsp.SpectroParams) -> TrackResult:
     """Decode one file and encode all its windows (pure but for reading ``path``).
     Raises ``dsp.TooLongError`` once the audio proves longer than
     ``params.max_duration_s``, whatever its header said."""
-    y = dsp.decode(path, sample_rate=params.sample_rate, max_duration_s=params.max_duration_s)
+    db, duration = dsp.track_mel_db(path, params)
     windows = [
         WindowResult(img.window, img.rows, img.cols, dsp.encode_jpeg(img.pixels, quality=params.jpeg_quality))
-        for img in dsp.window_images(y, params)
+        for img in dsp.db_window_images(db, duration, params)
     ]
-    return TrackResult(dsp.whole_seconds(len(y), params.sample_rate), windows)
+    return TrackResult(duration, windows)
 
 
 def warm_up(params: dsp.SpectroParams) -> int:
     """Pay every first-call cost once per process: imports, libmpg123, the mel
-    filterbank, loading the numba kernels from their on-disk cache, soxr's
-    filter design, Pillow's JPEG encoder. Runs in each pool process."""
+    filterbanks and soxr responses, loading the numba kernels from their
+    on-disk cache, soxr's filter design, Pillow's JPEG encoder. Runs in each
+    pool process."""
     import numpy as np
 
     from . import mpg123
@@ -85,10 +86,13 @@ def warm_up(params: dsp.SpectroParams) -> int:
     mpg123.available()
     rng = np.random.default_rng(0)
     seconds = params.window_s + 1
-    mono = (rng.standard_normal(seconds * 44100) * 0.1).astype(np.float32)
-    y = dsp.to_mono_resampled(mono, 44100, sample_rate=params.sample_rate)
-    for img in dsp.window_images(y, params):
-        dsp.encode_jpeg(img.pixels, quality=params.jpeg_quality)
+    # The common decoded rates: 44.1 and 48 kHz streams at half rate (the
+    # stretch and the two FFT sizes), and a resampled one.
+    for rate, source_rate in ((22050, 44100), (24000, 48000), (8000, 8000)):
+        mono = (rng.standard_normal(seconds * rate) * 0.1).astype(np.float32)
+        db, duration = dsp.mel_db_decoded(mono, rate, source_rate, params)
+        for img in dsp.db_window_images(db, duration, params):
+            dsp.encode_jpeg(img.pixels, quality=params.jpeg_quality)
     return os.getpid()
 
 
