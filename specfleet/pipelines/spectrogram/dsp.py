@@ -13,8 +13,12 @@ Reference: the original worker (librosa 0.7 era) did, per track::
 
 We compute the same numbers with fewer passes: decode once, straight to mono
 (libmpg123 mixes the channels before its synthesis filterbank; libsndfile
-when libmpg123 is missing), resample once (soxr HQ, what ``librosa.load``
-uses), one float32 FFT per frame of the *unwindowed* signal with the Hann
+when libmpg123 is missing). A 44.1 or 48 kHz stream is decoded at half rate
+(libmpg123's 2:1 synthesis) and never resampled: the STFT runs at the
+decoded rate on a grid with the reference's frames and bins
+(``AnalysisGrid``), with soxr HQ's response (what ``librosa.load`` applied)
+in the mel weights; other rates are resampled once (soxr HQ). Then one
+float32 FFT per frame of the *unwindowed* signal with the Hann
 window applied in the frequency domain, fused with |X|^2 and the mel
 projection in one numba loop over blocks of frames and each filter's few
 non-zero bins (cached filterbank, compiled code cached on disk), dB via

@@ -8,6 +8,10 @@ halves that part of decoding and never materialises the stereo array. On a
 3-minute 128 kbps stereo track that is 135 ms instead of 160 ms, and the
 decoded samples go straight into one preallocated array.
 
+``decode(..., half_rate_from=...)`` also uses its 2:1 synthesis
+(``MPG123_DOWN_SAMPLE``) for high-rate streams: only the lower 16 subbands
+are synthesised, at half the rate (the band the mel filterbank needs).
+
 The library is the system's ``libmpg123.so.0`` (Debian ``libmpg123-0``, which
 libsndfile itself depends on); ``available()`` says whether it loaded, and
 callers fall back to soundfile when it did not. Only the handful of calls we
