@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     spectro_jpeg_quality: int = Field(default=75, ge=1, le=100)
     #: mp3s larger than this are skipped (the original's 10 MB rule).
     spectro_max_mp3_bytes: int = Field(default=10_000_000, ge=1)
-    #: Tracks longer than this are skipped before decoding (stat 2).
+    #: Tracks longer than this are skipped (stat 2): by their header before
+    #: decoding, or once decoding passes it (a header may lie; memory follows this).
     spectro_max_duration_s: float = Field(default=3600.0, gt=0)
     #: Processes computing spectrograms in one worker (0 = one per CPU).
     spectro_processes: int = Field(default=0, ge=0)
