@@ -96,38 +96,6 @@ class Settings(BaseSettings):
     spectro_processes: int = Field(default=0, ge=0)
     spectro_audio_prefix: str = "audio/"
     spectro_output_prefix: str = "spec/"
-    # --- fleet / infra -------------------------------------------------------------------
-    #: Regions the fleet may use, in failover order (a banned instance's
-    #: capacity moves to the next one). JSON list in the environment.
-    fleet_regions: list[str] = Field(default_factory=lambda: ["us-east-1", "us-west-2", "eu-west-1"])
-    #: Worker AMI (in ``region``); other regions get a copy tagged with this id.
-    fleet_ami_id: str = ""
-    fleet_instance_type: str = "c6i.large"
-    #: Buy spot capacity for ``fleet launch`` (the ASGs mix spot and on-demand).
-    fleet_spot: bool = True
-    fleet_instance_profile: str = ""
-    fleet_security_group_ids: list[str] = Field(default_factory=list)
-    fleet_subnet_id: str = ""
-    fleet_stack_name: str = "specfleet"
-    #: Bucket for deploy artifacts (the status-writer Lambda zip).
-    fleet_artifact_bucket: str = ""
-    #: JSON price table for ``fleet plan`` (empty: the packaged one).
-    fleet_price_table: str = ""
-    #: JSON throughput figures for ``fleet plan`` / autoscaling (empty: packaged).
-    fleet_throughput_file: str = ""
-    #: Autoscaling target: the backlog one instance clears in this many
-    #: seconds (its jobs per second x this) is what target tracking keeps per
-    #: instance. Rendered into the template (``specfleet infra render``).
-    fleet_backlog_drain_s: float = Field(default=300.0, gt=0)
-    #: Instances per pipeline at most (the template's MaxInstancesPerPipeline
-    #: default; ``fleet plan``'s cap).
-    fleet_max_size: int = Field(default=30, ge=1)
-    #: Reach the private database from this machine through an SSM tunnel
-    #: (`specfleet db tunnel`): status, report and the producers open one on
-    #: first use. The local end's port (0: any free port) and AWS's plugin.
-    fleet_db_tunnel: bool = False
-    fleet_db_tunnel_port: int = Field(default=0, ge=0, le=65535)
-    fleet_session_manager_plugin: str = "session-manager-plugin"
     #: Instance metadata endpoint. Set (``http://169.254.169.254`` on EC2) to
     #: make workers watch for spot interruptions / ASG termination and drain.
     imds_url: str = ""

@@ -10,6 +10,7 @@ from pathlib import Path
 from specfleet.aws import client
 from specfleet.fleet import deploy
 from specfleet.fleet.instances import local_worker_image
+from specfleet.fleet.settings import FleetSettings
 from specfleet.settings import Settings
 
 
@@ -20,7 +21,7 @@ class EmulatedStack:
     outputs: dict[str, str]
     events: list[str]
     #: Settings pointing at the stack's queues and bucket.
-    settings: Settings
+    settings: FleetSettings
 
 
 def deploy_emulated(settings: Settings, tmp_path: Path, *, with_writer: bool = True,
@@ -28,6 +29,7 @@ def deploy_emulated(settings: Settings, tmp_path: Path, *, with_writer: bool = T
     """Create the committed template on moto under a fresh name and prefix;
     ``with_writer`` uploads a Lambda package so the functions and their
     triggers are created too."""
+    settings = FleetSettings.over(settings)
     ec2 = client("ec2", settings)
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]

@@ -17,6 +17,7 @@ import pytest
 
 from specfleet.aws import client
 from specfleet.fleet import instances
+from specfleet.fleet.settings import FleetSettings
 from specfleet.local.stack import Namespace
 from specfleet.pipelines import job_queue
 from specfleet.settings import Settings
@@ -87,7 +88,7 @@ def _secret(ns: Namespace, settings: Settings) -> str:
 def test_status_reaches_the_private_database_through_an_ssm_tunnel(
     namespace: Namespace, ssm: SsmStandIn, tmp_path: Path
 ) -> None:
-    s = namespace.settings.model_copy(update={"fleet_spot": False})
+    s = FleetSettings.over(namespace.settings, fleet_spot=False)
     [instance] = instances.launch(s, "echo", 1)  # the fleet instance to forward through
     arn = _secret(namespace, s)
     record = tmp_path / "plugin.jsonl"
@@ -113,7 +114,7 @@ def test_status_reaches_the_private_database_through_an_ssm_tunnel(
 
 
 def test_db_tunnel_command_says_what_it_did(namespace: Namespace, ssm: SsmStandIn, tmp_path: Path) -> None:
-    s = namespace.settings.model_copy(update={"fleet_spot": False})
+    s = FleetSettings.over(namespace.settings, fleet_spot=False)
     [instance] = instances.launch(s, "echo", 1)
     arn = _secret(namespace, s)
     env = _tunnel_env(namespace, ssm, arn, tmp_path / "plugin.jsonl")

@@ -44,7 +44,7 @@ def scaled_echo(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     yield stack
     from specfleet.fleet import deploy
 
-    deploy.destroy(settings, stack_name=stack.name)
+    deploy.destroy(stack.settings, stack_name=stack.name)
 
 
 def _group(settings: Settings, name: str) -> dict:

@@ -12,6 +12,7 @@ from helpers import count, query, wait_for
 from specfleet.aws import client
 from specfleet.fleet import failover, instances
 from specfleet.fleet.emulator import FleetEmulator
+from specfleet.fleet.settings import FleetSettings
 from specfleet.pipelines import job_queue
 from specfleet.runtime import EXIT_BANNED
 from specfleet.settings import Settings
@@ -20,12 +21,12 @@ REGIONS = ["us-east-1", "us-west-2"]
 
 
 @pytest.fixture
-def fleet_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"fleet_regions": REGIONS, "imds_poll_s": 0.2, "fleet_spot": True})
+def fleet_settings(settings: Settings) -> FleetSettings:
+    return FleetSettings.over(settings, fleet_regions=REGIONS, imds_poll_s=0.2, fleet_spot=True)
 
 
 @pytest.fixture
-def emulator(fleet_settings: Settings, tmp_path: Path) -> Iterator[FleetEmulator]:
+def emulator(fleet_settings: FleetSettings, tmp_path: Path) -> Iterator[FleetEmulator]:
     emu = FleetEmulator(fleet_settings, log_dir=tmp_path / "fleet", poll_s=0.2).start()
     try:
         yield emu
@@ -44,7 +45,7 @@ def _state(settings: Settings, region: str, instance_id: str) -> str:
     return raw["Reservations"][0]["Instances"][0]["State"]["Name"]
 
 
-def test_launch_three_workers_drain_a_queue(fleet_settings: Settings, emulator: FleetEmulator) -> None:
+def test_launch_three_workers_drain_a_queue(fleet_settings: FleetSettings, emulator: FleetEmulator) -> None:
     ids = instances.launch(fleet_settings, "echo", 3)
     assert len(ids) == 3
     wait_for(lambda: _ready(emulator, ids), timeout=40, what="3 emulated workers up")
@@ -66,7 +67,7 @@ def test_launch_three_workers_drain_a_queue(fleet_settings: Settings, emulator: 
     assert all(emulator.get(i).exit_codes == [0] for i in ids)  # SIGTERM -> clean drain
 
 
-def test_spot_notice_drains_one_worker_and_loses_no_job(fleet_settings: Settings, emulator: FleetEmulator) -> None:
+def test_spot_notice_drains_one_worker_and_loses_no_job(fleet_settings: FleetSettings, emulator: FleetEmulator) -> None:
     ids = instances.launch(fleet_settings, "echo", 2)
     wait_for(lambda: _ready(emulator, ids), timeout=40, what="2 emulated workers up")
     victim, survivor = ids
@@ -98,7 +99,7 @@ def test_spot_notice_drains_one_worker_and_loses_no_job(fleet_settings: Settings
 
 
 def test_banned_worker_stops_and_capacity_moves_to_next_region(
-    fleet_settings: Settings, emulator: FleetEmulator
+    fleet_settings: FleetSettings, emulator: FleetEmulator
 ) -> None:
     banning = fleet_settings.model_copy(update={"ban_threshold": 1})
     [first] = instances.launch(banning, "echo", 1)
@@ -135,7 +136,7 @@ def test_banned_worker_stops_and_capacity_moves_to_next_region(
     )
 
 
-def test_scale_converges_on_direct_launches(fleet_settings: Settings) -> None:
+def test_scale_converges_on_direct_launches(fleet_settings: FleetSettings) -> None:
     """No emulator here: instances stay plain moto instances."""
     s = fleet_settings
     up = instances.scale(s, "echo", 3)

@@ -32,6 +32,7 @@ from cfnlint.decode import cfn_yaml
 from helpers import count, query, wait_for
 from specfleet.fleet.cfn import resolve
 from specfleet.fleet.deploy import TEMPLATE
+from specfleet.fleet.settings import FleetSettings
 from specfleet.fleet.template_shared import WORKER_POLICY, WRITER_POLICY
 from specfleet.local.postgres import free_port
 from specfleet.local.stack import Namespace
@@ -41,7 +42,6 @@ from specfleet.pipelines.hydrophone.producer import produce_day
 from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.pipelines.search.models import SearchJob
 from specfleet.pipelines.spectrogram.models import SpectoJob
-from specfleet.settings import Settings
 from specfleet.standins.imds import StubImds
 from specfleet.standins.ooi_archive import OOIServer, write_day
 from specfleet.standins.video_site import VideoSite
@@ -156,7 +156,7 @@ def test_each_worker_completes_its_jobs_with_exactly_the_template_policies_and_n
     operator = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
     for k, v in _as_env(operator).items():  # this process's specfleet calls act as the operator
         monkeypatch.setenv(k, v)
-    s = Settings(endpoint_url=url, region=REGION, queue_prefix=PREFIX, bucket=BUCKET, fleet_stack_name=STACK,
+    s = FleetSettings(endpoint_url=url, region=REGION, queue_prefix=PREFIX, bucket=BUCKET, fleet_stack_name=STACK,
                  db_dsn=namespace.settings.db_dsn)
     ensure_all_queues(s)
     Storage(s).ensure_bucket()

@@ -22,6 +22,7 @@ from fleet_helpers import deploy_emulated
 from specfleet.aws import client
 from specfleet.fleet import deploy, moto_gaps, template, userdata
 from specfleet.fleet.scaling import rule_for
+from specfleet.fleet.settings import FleetSettings
 from specfleet.pipelines import job_queue, specs, status_queue
 from specfleet.settings import Settings
 from specfleet.storage import Storage
@@ -248,7 +249,7 @@ def test_stack_creates_in_moto_and_its_outputs_work(settings: Settings, tmp_path
     filled_in = {k for k, v in loaded["Resources"].items() if v["Type"] in moto_gaps.FILLED_IN}
     assert logical | filled_in == set(loaded["Resources"]) - leave_out
 
-    assert deploy.destroy(settings, stack_name=name) == "DELETE_COMPLETE"
+    assert deploy.destroy(FleetSettings.over(settings), stack_name=name) == "DELETE_COMPLETE"
     assert client("cloudwatch", settings).describe_alarms(AlarmNamePrefix=f"{name}-")["MetricAlarms"] == []
 
 
@@ -284,8 +285,8 @@ def test_infra_deploy_cli_in_the_emulator_writes_a_sourceable_env_file(settings:
         env=env, capture_output=True, text=True, timeout=300)
     assert deployed.returncode == 0, deployed.stderr[-2000:]
     probe = (f"set -a; . {env_file}; set +a; {sys.executable} -c "
-             "'from specfleet.settings import Settings; s = Settings(); "
+             "'from specfleet.fleet.settings import FleetSettings; s = FleetSettings(); "
              "print(s.fleet_stack_name, s.queue_prefix, len(s.fleet_security_group_ids))'")
     sourced = subprocess.run(["bash", "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert sourced.stdout.split() == [f"cli-{tag}", f"cli{tag}_", "1"], sourced.stderr[-2000:]
-    assert deploy.destroy(settings, stack_name=f"cli-{tag}") == "DELETE_COMPLETE"
+    assert deploy.destroy(FleetSettings.over(settings), stack_name=f"cli-{tag}") == "DELETE_COMPLETE"

@@ -17,18 +17,19 @@ from specfleet.cli.main import app
 from specfleet.fleet import instances
 from specfleet.fleet.emulator import FleetEmulator
 from specfleet.fleet.logs import follow, read
+from specfleet.fleet.settings import FleetSettings
 from specfleet.pipelines import job_queue
 from specfleet.settings import Settings
 
 
-def _with_group(settings: Settings, pipeline: str = "echo") -> Settings:
+def _with_group(settings: Settings, pipeline: str = "echo") -> FleetSettings:
     """A stack name of its own and its pipeline's log group (the template creates it on AWS)."""
     stack = f"logs-{uuid.uuid4().hex[:8]}"
     client("logs", settings).create_log_group(logGroupName=f"/specfleet/{stack}/{pipeline}")
-    return settings.model_copy(update={"fleet_stack_name": stack, "fleet_regions": [settings.region]})
+    return FleetSettings.over(settings, fleet_stack_name=stack, fleet_regions=[settings.region])
 
 
-def _cli(settings: Settings, *args: str) -> tuple[int, str, str]:
+def _cli(settings: FleetSettings, *args: str) -> tuple[int, str, str]:
     env = {"SPECFLEET_ENDPOINT_URL": settings.endpoint_url, "SPECFLEET_FLEET_STACK_NAME": settings.fleet_stack_name,
            "SPECFLEET_QUEUE_PREFIX": settings.queue_prefix}
     result = CliRunner(env=env).invoke(app, ["logs", *args])
@@ -82,7 +83,7 @@ def test_follow_prints_new_events_as_they_arrive(settings: Settings) -> None:
 
 
 def test_logs_names_what_is_missing(settings: Settings) -> None:
-    s = settings.model_copy(update={"fleet_stack_name": "never-deployed"})
+    s = FleetSettings.over(settings, fleet_stack_name="never-deployed")
     code, _, err = _cli(s, "echo")
     assert code == 1 and "no log group '/specfleet/never-deployed/echo'" in err
     assert "Traceback" not in err

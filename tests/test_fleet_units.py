@@ -19,6 +19,7 @@ from specfleet.fleet.failover import next_region
 from specfleet.fleet.instances import FleetError
 from specfleet.fleet.plan import PlanError, plan
 from specfleet.fleet.scaling import ScalingRule, decide, rule_for
+from specfleet.fleet.settings import FleetSettings
 from specfleet.fleet.throughput import ThroughputError, load_throughput, rate_per_hour
 from specfleet.runtime import EXIT_BANNED
 from specfleet.runtime.spot import ImdsClient, termination_notice
@@ -63,7 +64,7 @@ def test_the_scaling_rule_rejects_nonsense() -> None:
 
 
 def test_targets_come_from_throughput_and_drain_time() -> None:
-    settings = Settings.model_construct()
+    settings = FleetSettings.model_construct()
     table = load_throughput(settings)["pipelines"]
     # download: 400 jobs/h on c6i.large, 300 s to drain -> 33.3 messages per instance
     assert rule_for(settings, "download").target_backlog == round(table["download"]["jobs_per_instance_hour"] / 12, 1)
@@ -159,7 +160,7 @@ def test_bake_user_data_is_valid_shell(tmp_path: Path) -> None:
 
 
 def test_plan_for_a_hydrophone_month() -> None:
-    settings = Settings(fleet_max_size=30)
+    settings = FleetSettings(fleet_max_size=30)
     jobs = 30 * 288  # a month of 5-minute files
     rate = load_throughput(settings)["pipelines"]["hydrophone"]["jobs_per_instance_hour"]  # on c5.4xlarge
     p = plan(settings, "hydrophone", jobs, instance_type="c5.4xlarge", deadline_h=24)
@@ -180,11 +181,11 @@ def test_plan_for_a_hydrophone_month() -> None:
 
 def test_plan_names_bad_input() -> None:
     with pytest.raises(PlanError, match="instance type 'z9.huge'"):
-        plan(Settings(), "download", 10, instance_type="z9.huge")
+        plan(FleetSettings(), "download", 10, instance_type="z9.huge")
     with pytest.raises(PlanError, match="no throughput figure"):
-        plan(Settings(), "karaoke", 10)
+        plan(FleetSettings(), "karaoke", 10)
     with pytest.raises(PlanError, match="deadline"):
-        plan(Settings(), "download", 10, deadline_h=0)
+        plan(FleetSettings(), "download", 10, deadline_h=0)
 
 
 def test_plan_cli_prints_json_last() -> None:
@@ -223,3 +224,22 @@ def test_next_region_wraps_and_refuses_single_region() -> None:
     assert next_region(regions, "ap-south-1") == "us-east-1"
     with pytest.raises(FleetError, match="only one fleet region"):
         next_region(["us-east-1"], "us-east-1")
+
+
+def test_provision_scripts_python_snippets_run_against_this_checkout() -> None:
+    """The image build's checks (``python -c '...'`` in provision.sh) use
+    this package's API: run each here, for every pipeline, so a rename
+    fails in seconds rather than in the six-minute image test."""
+    import re
+    import subprocess
+    import sys
+
+    from specfleet.pipelines import names
+
+    script = (ROOT / "ami" / "provision.sh").read_text()
+    snippets = re.findall(r"-c \\?\s*'([^']+)'", script)
+    assert len(snippets) >= 4, snippets
+    for code in snippets:
+        for name in names() if "sys.argv[1]" in code else ["-"]:
+            done = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"{code!r} ({name}): {done.stderr[-800:]}"

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from specfleet.cli.main import app
 from specfleet.fleet import instances
+from specfleet.fleet.settings import FleetSettings
 from specfleet.pipelines import job_queue
 from specfleet.settings import Settings
 
@@ -17,7 +18,7 @@ def _env(s: Settings) -> dict[str, str]:
 
 
 def _live(s: Settings) -> int:
-    return len(instances.list_instances(s, "echo", states=instances.LIVE_STATES))
+    return len(instances.list_instances(FleetSettings.over(s), "echo", states=instances.LIVE_STATES))
 
 
 def test_launch_shows_the_plan_and_starts_nothing_when_declined(settings: Settings) -> None:

@@ -29,9 +29,9 @@ def tunnel(
 
     from ..fleet.tunnel import TunnelError, open_tunnel, redacted, tunnel_dsn
     from ..local.stack import stop_on_signals, wait_until
-    from .main import base_settings
+    from .main import fleet_settings
 
-    s = base_settings()
+    s = fleet_settings()
     stop = stop_on_signals()
     try:
         opened = open_tunnel(s, instance_id=instance, local_port=local_port)

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..fleet.settings import FleetSettings
+
 console = Console(stderr=True)
 
 infra_app = typer.Typer(help="The CloudFormation stack: render, validate, package the Lambda, deploy, destroy.")
@@ -21,10 +23,12 @@ ami_app = typer.Typer(help="The worker AMI.")
 fleet_app = typer.Typer(help="Worker instances: launch, scale, list, stop, autoscaling dry run, plan.")
 
 
-def _settings(region: str | None = None) -> Any:
-    from .main import base_settings  # fleet commands never touch the database: no tunnel
+def _settings(region: str | None = None, *, offline: bool = False) -> FleetSettings:
+    """The fleet's settings (no database, so no tunnel); ``offline``: the
+    command reads files only, so an unreachable endpoint is no error."""
+    from .main import fleet_settings
 
-    s = base_settings()
+    s = fleet_settings(check_endpoint=not offline)
     return s.model_copy(update={"region": region}) if region else s
 
 
@@ -50,7 +54,7 @@ def infra_render(
     from ..fleet.template import render, render_elasticmq
     from ..fleet.throughput import ThroughputError
 
-    s = _settings()
+    s = _settings(offline=True)
     try:
         outputs = {template or TEMPLATE: render(s), elasticmq or ELASTICMQ_CONF: render_elasticmq(s)}
     except ThroughputError as err:
@@ -363,7 +367,7 @@ def fleet_plan(
     from ..fleet.plan import PlanError, plan
 
     try:
-        result = plan(_settings(), pipeline, jobs, instance_type=instance_type, deadline_h=deadline)
+        result = plan(_settings(offline=True), pipeline, jobs, instance_type=instance_type, deadline_h=deadline)
     except PlanError as err:
         _fail(str(err))
     show_plan(result, title=f"plan: {jobs} {pipeline} jobs on {result.instance_type}")

@@ -41,13 +41,13 @@ def logs(
     from ..fleet.logs import LogsError, read
     from ..fleet.logs import follow as follow_events
     from ..pipelines import UnknownPipeline, get_spec
-    from .main import base_settings
+    from .main import fleet_settings
 
     try:
         name = get_spec(pipeline).name
     except UnknownPipeline as err:
         raise typer.BadParameter(str(err)) from None
-    s = base_settings()  # logs need no database (and so no tunnel)
+    s = fleet_settings()  # logs need no database (and so no tunnel)
     back = _seconds(since)
     try:
         if not follow:

@@ -12,6 +12,7 @@ import os
 import sys
 from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -22,6 +23,9 @@ from ..queues import Message
 from ..runtime.middleware import Middleware
 from ..runtime.outcome import Outcome
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..fleet.settings import FleetSettings
 from .errors import endpoint_hint, explain, fail
 from .output import polish, quiet_console, setup_logging, verbosity
 
@@ -90,6 +94,14 @@ def _require_answering(url: str) -> None:
         console.print(f"[red]error[/]: nothing answers at {url} (AWS_ENDPOINT_URL) -- {endpoint_hint(url)}",
                       highlight=False)
         raise typer.Exit(1) from None
+
+
+def fleet_settings(*, check_endpoint: bool = True) -> FleetSettings:
+    """``base_settings`` plus the fleet's own (``SPECFLEET_FLEET_*``), for
+    the commands that manage instances and the stack."""
+    from ..fleet.settings import FleetSettings
+
+    return FleetSettings.over(base_settings(check_endpoint=check_endpoint))
 
 
 def settings(*, check_endpoint: bool = True) -> Settings:

@@ -25,9 +25,9 @@ from typing import Any
 
 from ..aws import aws_retry, client
 from ..pipelines import names as pipeline_names
-from ..settings import Settings
 from . import failover
 from .deploy import REPO_ROOT, upload_package
+from .settings import FleetSettings
 
 AMI_DIR = REPO_ROOT / "ami"
 PROVISION_SCRIPT = AMI_DIR / "provision.sh"
@@ -90,7 +90,7 @@ def bake_user_data(
     return text
 
 
-def _presign(settings: Settings, bucket: str, key: str, expires_s: int) -> str:
+def _presign(settings: FleetSettings, bucket: str, key: str, expires_s: int) -> str:
     return client("s3", settings).generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s
     )
@@ -107,7 +107,7 @@ def build_wheel(dest: Path) -> Path:
     return next(Path(dest).glob("specfleet-*.whl"))
 
 
-def wheel_source(settings: Settings, bucket: str | None = None, expires_s: int = 7200) -> str:
+def wheel_source(settings: FleetSettings, bucket: str | None = None, expires_s: int = 7200) -> str:
     """Build this checkout's wheel, upload it, return a presigned pip
     requirement whose ``#sha256=`` fragment pip checks on the builder."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,14 +117,14 @@ def wheel_source(settings: Settings, bucket: str | None = None, expires_s: int =
     return f"specfleet @ {_presign(settings, bucket_name, key, expires_s)}#sha256={digest}"
 
 
-def lock_source(settings: Settings, bucket: str | None = None, expires_s: int = 7200) -> str:
+def lock_source(settings: FleetSettings, bucket: str | None = None, expires_s: int = 7200) -> str:
     """Upload ami/requirements.lock (too big for user-data); return a presigned URL."""
     bucket_name, key = upload_package(settings, LOCK_FILE, bucket)
     return _presign(settings, bucket_name, key, expires_s)
 
 
 def bake(
-    settings: Settings,
+    settings: FleetSettings,
     *,
     base_ami: str,
     source: str,

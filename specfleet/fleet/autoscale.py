@@ -21,8 +21,8 @@ from typing import Any
 
 from ..aws import aws_retry, client
 from ..queues import Queue
-from ..settings import Settings
 from .scaling import Decision, ScalingRule, decide, rule_for, rule_from_policies
+from .settings import FleetSettings
 
 TAG_PIPELINE = "specfleet:pipeline"
 TAG_PREFIX = "specfleet:prefix"
@@ -50,7 +50,7 @@ def _tags(group: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in group.get("Tags", [])}
 
 
-def deployment_groups(settings: Settings, pipelines: list[str] | None = None) -> list[dict[str, Any]]:
+def deployment_groups(settings: FleetSettings, pipelines: list[str] | None = None) -> list[dict[str, Any]]:
     """This deployment's Auto Scaling groups (``DescribeAutoScalingGroups``)."""
     api = client("autoscaling", settings)
     found = []
@@ -77,7 +77,7 @@ def queue_of(policies: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def evaluate(settings: Settings, group: dict[str, Any]) -> GroupView:
+def evaluate(settings: FleetSettings, group: dict[str, Any]) -> GroupView:
     """Apply the group's policies to the live figures."""
     from ..pipelines import get_spec
 
@@ -98,6 +98,6 @@ def evaluate(settings: Settings, group: dict[str, Any]) -> GroupView:
     return GroupView(name, pipeline, rule, source, queue_name, decision)
 
 
-def dry_run(settings: Settings, pipelines: list[str] | None = None) -> list[GroupView]:
+def dry_run(settings: FleetSettings, pipelines: list[str] | None = None) -> list[GroupView]:
     """``evaluate`` for every group of this deployment; changes nothing."""
     return [evaluate(settings, g) for g in deployment_groups(settings, pipelines)]

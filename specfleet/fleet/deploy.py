@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..aws import aws_retry, client
-from ..settings import Settings
+from .settings import FleetSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
@@ -99,7 +99,7 @@ def build_package(out_dir: Path, *, with_dependencies: bool = True) -> Path:
     return final
 
 
-def upload_package(settings: Settings, zip_path: Path, bucket: str | None = None) -> tuple[str, str]:
+def upload_package(settings: FleetSettings, zip_path: Path, bucket: str | None = None) -> tuple[str, str]:
     """Upload to the artifact bucket (created if missing); return (bucket, key)."""
     bucket = bucket or settings.fleet_artifact_bucket
     if not bucket:
@@ -134,7 +134,7 @@ def _stack(cfn: Any, name: str) -> dict[str, Any] | None:
         raise
 
 
-def wait_for_stack(settings: Settings, name: str, progress: Progress = _noop, timeout_s: float = 3600) -> dict[str, Any]:
+def wait_for_stack(settings: FleetSettings, name: str, progress: Progress = _noop, timeout_s: float = 3600) -> dict[str, Any]:
     cfn = client("cloudformation", settings)
     delay = 0.5 if settings.endpoint_url else 10.0
     deadline = time.monotonic() + timeout_s
@@ -159,7 +159,7 @@ def wait_for_stack(settings: Settings, name: str, progress: Progress = _noop, ti
 
 
 def deploy(
-    settings: Settings,
+    settings: FleetSettings,
     parameters: dict[str, str],
     *,
     stack_name: str | None = None,
@@ -209,7 +209,7 @@ def deploy(
     return outputs
 
 
-def run_migrations(settings: Settings, function_name: str) -> list[str]:
+def run_migrations(settings: FleetSettings, function_name: str) -> list[str]:
     resp = aws_retry(client("lambda", settings).invoke)(FunctionName=function_name, Payload=b"{}")
     payload = json.loads(resp["Payload"].read() or b"{}")
     if resp.get("FunctionError"):
@@ -217,7 +217,7 @@ def run_migrations(settings: Settings, function_name: str) -> list[str]:
     return list(payload.get("applied", []))
 
 
-def destroy(settings: Settings, *, stack_name: str | None = None, progress: Progress = _noop) -> str:
+def destroy(settings: FleetSettings, *, stack_name: str | None = None, progress: Progress = _noop) -> str:
     name = stack_name or settings.fleet_stack_name
     cfn = client("cloudformation", settings)
     existing = _stack(cfn, name)
@@ -233,7 +233,7 @@ def destroy(settings: Settings, *, stack_name: str | None = None, progress: Prog
 
 
 def outputs_to_env(outputs: dict[str, str], region: str) -> dict[str, str]:
-    """Settings for working against the deployed stack."""
+    """FleetSettings for working against the deployed stack."""
     env = {"SPECFLEET_REGION": region}
     for output, var in OUTPUT_SETTINGS.items():
         if output in outputs:

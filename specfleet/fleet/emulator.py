@@ -44,11 +44,11 @@ from typing import Any
 from ..aws import aws_retry, client
 from ..local.stack import EMULATOR_CREDENTIALS
 from ..runtime.worker import EXIT_BANNED
-from ..settings import Settings
 from ..standins.imds import StubImds
 from . import instances, userdata
 from .autoscale import GroupView, deployment_groups, evaluate
 from .logs import LogShipper
+from .settings import FleetSettings
 
 log = logging.getLogger("specfleet.fleet.emulator")
 
@@ -81,7 +81,7 @@ class EmulatedInstance:
 class FleetEmulator:
     def __init__(
         self,
-        settings: Settings,
+        settings: FleetSettings,
         *,
         regions: list[str] | None = None,
         log_dir: Path | None = None,

@@ -18,10 +18,10 @@ from typing import Any
 from ..aws import aws_retry
 from ..db import connect
 from ..pipelines import get_spec
-from ..settings import Settings
 from ..status import Stat
 from . import instances
 from .instances import TAG_RELAUNCHED, TAG_SOURCE_AMI, FleetError
+from .settings import FleetSettings
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def next_region(regions: list[str], current: str) -> str:
     return regions[(regions.index(current) + 1) % len(regions)]
 
 
-def ensure_ami(settings: Settings, source_region: str, image_id: str, target_region: str, timeout_s: float = 1800) -> str:
+def ensure_ami(settings: FleetSettings, source_region: str, image_id: str, target_region: str, timeout_s: float = 1800) -> str:
     """``image_id``'s copy in ``target_region`` (copied now if there is none)."""
     if source_region == target_region:
         return image_id
@@ -67,7 +67,7 @@ def ensure_ami(settings: Settings, source_region: str, image_id: str, target_reg
     return copy_id
 
 
-def banned_instance_ids(settings: Settings, pipeline: str) -> set[str]:
+def banned_instance_ids(settings: FleetSettings, pipeline: str) -> set[str]:
     table = get_spec(pipeline).status_model.table
     conn = connect(settings)
     try:
@@ -79,7 +79,7 @@ def banned_instance_ids(settings: Settings, pipeline: str) -> set[str]:
         conn.close()
 
 
-def relaunch_banned(settings: Settings, pipeline: str) -> list[Relaunch]:
+def relaunch_banned(settings: FleetSettings, pipeline: str) -> list[Relaunch]:
     instances.check_pipeline(pipeline)
     banned = banned_instance_ids(settings, pipeline)
     if not banned:

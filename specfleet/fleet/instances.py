@@ -14,8 +14,8 @@ from typing import Any
 
 from ..aws import aws_retry, client
 from ..pipelines import UnknownPipeline, get_spec
-from ..settings import Settings
 from . import userdata
+from .settings import FleetSettings
 
 TAG_PIPELINE = "specfleet:pipeline"
 TAG_PREFIX = "specfleet:prefix"
@@ -43,11 +43,11 @@ class InstanceInfo:
         return asdict(self)
 
 
-def in_region(settings: Settings, region: str) -> Settings:
+def in_region(settings: FleetSettings, region: str) -> FleetSettings:
     return settings if region == settings.region else settings.model_copy(update={"region": region})
 
 
-def ec2(settings: Settings, region: str | None = None) -> Any:
+def ec2(settings: FleetSettings, region: str | None = None) -> Any:
     return client("ec2", in_region(settings, region or settings.region))
 
 
@@ -58,7 +58,7 @@ def check_pipeline(pipeline: str) -> None:
         raise FleetError(str(err)) from None
 
 
-def resolve_ami(settings: Settings, region: str) -> str:
+def resolve_ami(settings: FleetSettings, region: str) -> str:
     """The worker AMI in ``region``: the configured one at home, its tagged
     copy elsewhere. Against a local emulator any registered image will do."""
     api = ec2(settings, region)
@@ -83,7 +83,7 @@ def resolve_ami(settings: Settings, region: str) -> str:
 LOCAL_IMAGE_NAME = "specfleet-worker-local"
 
 
-def local_worker_image(settings: Settings, region: str) -> str:
+def local_worker_image(settings: FleetSettings, region: str) -> str:
     """Against an emulator (moto): a registered stand-in for the baked AMI
     (the emulator runs workers from this checkout, not from the image)."""
     api = ec2(settings, region)
@@ -96,7 +96,7 @@ def local_worker_image(settings: Settings, region: str) -> str:
 
 
 def launch(
-    settings: Settings,
+    settings: FleetSettings,
     pipeline: str,
     count: int,
     *,
@@ -150,7 +150,7 @@ def _tags(raw: dict[str, Any]) -> dict[str, str]:
 
 
 def list_instances(
-    settings: Settings,
+    settings: FleetSettings,
     pipeline: str | None = None,
     *,
     regions: list[str] | None = None,
@@ -184,25 +184,25 @@ def list_instances(
     return out
 
 
-def fleet_regions(settings: Settings) -> list[str]:
+def fleet_regions(settings: FleetSettings) -> list[str]:
     regions = list(settings.fleet_regions)
     if settings.region not in regions:
         regions.insert(0, settings.region)
     return regions
 
 
-def user_data_of(settings: Settings, region: str, instance_id: str) -> str:
+def user_data_of(settings: FleetSettings, region: str, instance_id: str) -> str:
     attr = aws_retry(ec2(settings, region).describe_instance_attribute)(InstanceId=instance_id, Attribute="userData")
     value = attr.get("UserData", {}).get("Value", "")
     return base64.b64decode(value).decode() if value else ""
 
 
-def terminate(settings: Settings, region: str, instance_ids: list[str]) -> None:
+def terminate(settings: FleetSettings, region: str, instance_ids: list[str]) -> None:
     if instance_ids:
         aws_retry(ec2(settings, region).terminate_instances)(InstanceIds=instance_ids)
 
 
-def stop(settings: Settings, pipeline: str | None = None, *, region: str | None = None) -> list[str]:
+def stop(settings: FleetSettings, pipeline: str | None = None, *, region: str | None = None) -> list[str]:
     """Terminate this deployment's live workers (of ``pipeline``, in ``region``)."""
     live = list_instances(settings, pipeline, regions=[region] if region else None, states=LIVE_STATES)
     by_region: dict[str, list[str]] = {}
@@ -213,7 +213,7 @@ def stop(settings: Settings, pipeline: str | None = None, *, region: str | None 
     return [i.instance_id for i in live]
 
 
-def scale(settings: Settings, pipeline: str, count: int, *, region: str | None = None) -> dict[str, Any]:
+def scale(settings: FleetSettings, pipeline: str, count: int, *, region: str | None = None) -> dict[str, Any]:
     """Launch or terminate workers in ``region`` until ``count`` are live.
     Scale-in terminates the newest first; their workers drain on SIGTERM."""
     check_pipeline(pipeline)

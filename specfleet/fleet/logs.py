@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..aws import aws_retry, client
-from ..settings import Settings
+from .settings import FleetSettings
 from .userdata import log_group_name
 
 log = logging.getLogger("specfleet.fleet.logs")
@@ -54,7 +54,7 @@ class LogEvent:
 class LogShipper:
     """Ships new lines of one file to one stream (what the agent does)."""
 
-    def __init__(self, settings: Settings, region: str, path: Path, group: str, stream: str):
+    def __init__(self, settings: FleetSettings, region: str, path: Path, group: str, stream: str):
         self.settings = settings if region == settings.region else settings.model_copy(update={"region": region})
         self.path = Path(path)
         self.group = group
@@ -108,7 +108,7 @@ class LogShipper:
 
 
 def read(
-    settings: Settings,
+    settings: FleetSettings,
     pipeline: str,
     *,
     instance: str | None = None,
@@ -123,7 +123,7 @@ def read(
     return list(_filter(settings, group, instance, start, limit))
 
 
-def _filter(settings: Settings, group: str, instance: str | None, start_ms: int,
+def _filter(settings: FleetSettings, group: str, instance: str | None, start_ms: int,
             limit: int | None) -> Iterator[LogEvent]:
     api = client("logs", settings)
     kwargs: dict[str, object] = {"logGroupName": group, "startTime": start_ms}
@@ -145,7 +145,7 @@ def _filter(settings: Settings, group: str, instance: str | None, start_ms: int,
 
 
 def follow(
-    settings: Settings,
+    settings: FleetSettings,
     pipeline: str,
     *,
     instance: str | None = None,

@@ -13,7 +13,7 @@ import math
 
 from pydantic import BaseModel, Field
 
-from ..settings import Settings
+from .settings import FleetSettings
 from .throughput import ThroughputError, load_prices, rate_per_hour
 
 #: SQS requests per job: receive, delete, status send, writer receive + delete
@@ -55,7 +55,7 @@ class Plan(BaseModel):
 
 
 def plan(
-    settings: Settings,
+    settings: FleetSettings,
     pipeline: str,
     jobs: int,
     *,

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..pipelines import get_spec
-from ..settings import Settings
+from .settings import FleetSettings
 from .throughput import rate_per_hour
 
 #: The step policy's capacity when the queue has work and the group none.
@@ -109,7 +109,7 @@ def decide(rule: ScalingRule, *, visible: int, in_service: int, desired: int) ->
     return Decision(rule.pipeline, visible, in_service, desired, capacity, policy, reason)
 
 
-def rule_for(settings: Settings, pipeline: str, *, instance_type: str | None = None,
+def rule_for(settings: FleetSettings, pipeline: str, *, instance_type: str | None = None,
              max_size: int | None = None) -> ScalingRule:
     """The rule the template renders for ``pipeline``: target = its measured
     jobs per second on ``instance_type`` (default ``settings.fleet_instance_type``)

@@ -11,7 +11,7 @@ parameters, bucket, network, database, Lambdas, roles -- are in
 ``template_shared.py``; roles list every pipeline's queues.
 
 Rendering is deterministic: the same registry and settings give the same
-bytes, so a test keeps the committed file equal to the render. Settings
+bytes, so a test keeps the committed file equal to the render. FleetSettings
 enter only as defaults of template parameters and the autoscaling targets;
 ``defaults()`` gives the committed file's (environment ignored).
 """
@@ -25,10 +25,10 @@ from typing import Any
 from ..pipelines import LOCAL_STATUS_VISIBILITY_S, specs
 from ..queues import DLQ_RETENTION_S, DLQ_SUFFIX, LONG_POLL_S, RETENTION_S
 from ..runtime.spec import PipelineSpec
-from ..settings import Settings
 from . import cfn, template_shared, userdata
 from .cfn import get_att, if_, ref, sub
 from .scaling import INSTANCE_WARMUP_S, ScalingRule, group_name, rule_for
+from .settings import FleetSettings
 from .userdata import log_group_name
 
 #: The status writer's timeout; its status queues' visibility is 6x that (AWS's rule for SQS event sources).
@@ -36,10 +36,10 @@ WRITER_TIMEOUT_S = 60
 STATUS_VISIBILITY_S = 6 * WRITER_TIMEOUT_S
 
 
-def defaults() -> Settings:
-    """Settings at their declared defaults, whatever the environment says:
+def defaults() -> FleetSettings:
+    """FleetSettings at their declared defaults, whatever the environment says:
     what the committed template is rendered with."""
-    return Settings.model_construct()
+    return FleetSettings.model_construct()
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def _queue_pair(logical: str, dlq: str, queue_name: str, visibility_s: int, max_
     }
 
 
-def queues(spec: PipelineSpec, settings: Settings) -> dict[str, Any]:
+def queues(spec: PipelineSpec, settings: FleetSettings) -> dict[str, Any]:
     n = Names(spec)
     return {
         **_queue_pair(n.job_queue, n.job_dlq, spec.job_queue, settings.visibility_timeout_s, settings.max_receives),
@@ -297,7 +297,7 @@ def scaling_policies(spec: PipelineSpec, rule: ScalingRule) -> dict[str, Any]:
 
 
 # --- the whole template ----------------------------------------------------------------------
-def build(settings: Settings | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+def build(settings: FleetSettings | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """The template as a dict, and the comments to print above resources."""
     settings = settings or defaults()
     pipelines = specs()
@@ -388,13 +388,13 @@ HEADER = (
 )
 
 
-def render(settings: Settings | None = None) -> str:
+def render(settings: FleetSettings | None = None) -> str:
     document, comments = build(settings)
     return HEADER + cfn.dump(document, comments)
 
 
 # --- elasticmq.conf ------------------------------------------------------------------------------
-def render_elasticmq(settings: Settings | None = None) -> str:
+def render_elasticmq(settings: FleetSettings | None = None) -> str:
     """ElasticMQ's queue config for docker-compose: the queues ``specfleet local
     up`` makes (local status-queue visibility), from the registry."""
     settings = settings or defaults()

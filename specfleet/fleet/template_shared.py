@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..settings import Settings
 from .cfn import NO_VALUE, and_, equals, get_att, if_, not_, ref, select, sub
+from .settings import FleetSettings
 
 DESCRIPTION = (
     "specfleet: job and status queues (with dead-letter queues), data bucket, status topic, status-writer "
@@ -34,7 +34,7 @@ def metadata() -> dict[str, Any]:
         "ParameterGroups": [{"Label": {"default": label}, "Parameters": params} for label, params in groups]}}
 
 
-def parameters(settings: Settings) -> dict[str, Any]:
+def parameters(settings: FleetSettings) -> dict[str, Any]:
     return {
         "QueuePrefix": {"Type": "String", "Default": "", "AllowedPattern": "^[A-Za-z0-9_-]{0,40}$",
                         "Description": "Prepended to queue and topic names (SPECFLEET_QUEUE_PREFIX)."},

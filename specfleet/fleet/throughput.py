@@ -17,21 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from ..pipelines import UnknownPipeline, get_spec
-from ..settings import Settings
+from .settings import FleetSettings
 
 
 class ThroughputError(ValueError):
     """No usable throughput figure; the message says what to add where."""
 
 
-def load_throughput(settings: Settings) -> dict[str, Any]:
+def load_throughput(settings: FleetSettings) -> dict[str, Any]:
     """The throughput table (see ``throughput.json``)."""
     if settings.fleet_throughput_file:
         return json.loads(Path(settings.fleet_throughput_file).read_text())
     return json.loads(resources.files("specfleet.fleet").joinpath("throughput.json").read_text())
 
 
-def load_prices(settings: Settings) -> dict[str, Any]:
+def load_prices(settings: FleetSettings) -> dict[str, Any]:
     """The price table (instance prices and vCPUs, S3, SQS; see ``prices.json``)."""
     if settings.fleet_price_table:
         return json.loads(Path(settings.fleet_price_table).read_text())
@@ -53,7 +53,7 @@ class Rate:
         return self.jobs_per_hour / 3600.0
 
 
-def rate_per_hour(settings: Settings, pipeline: str, instance_type: str | None = None) -> Rate:
+def rate_per_hour(settings: FleetSettings, pipeline: str, instance_type: str | None = None) -> Rate:
     """Jobs per instance-hour of ``pipeline`` on ``instance_type`` (default:
     the table's reference type, else ``settings.fleet_instance_type``)."""
     table = load_throughput(settings)["pipelines"]

@@ -41,6 +41,7 @@ from ..aws import aws_retry, client
 from ..db import dsn_from_secret
 from ..settings import Settings
 from .instances import TAG_PREFIX, ec2
+from .settings import FleetSettings
 
 log = logging.getLogger("specfleet.fleet.tunnel")
 
@@ -57,7 +58,7 @@ class Tunnel:
     instance_id: str
     local_port: int
     remote: tuple[str, int]
-    settings: Settings
+    settings: FleetSettings
     process: subprocess.Popen[bytes] | None = None
     #: The calls made, in order (what `db tunnel --json` prints).
     calls: list[str] = field(default_factory=list)
@@ -89,7 +90,7 @@ class Tunnel:
         self.close()
 
 
-def _ssm(settings: Settings) -> Any:
+def _ssm(settings: FleetSettings) -> Any:
     # The SDKs' service-specific endpoint variable wins, as in the AWS CLI
     # (moto has no Session Manager: tests point SSM at a stand-in).
     override = os.environ.get("AWS_ENDPOINT_URL_SSM")
@@ -104,7 +105,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def database_secret(settings: Settings) -> dict[str, Any]:
+def database_secret(settings: FleetSettings) -> dict[str, Any]:
     """The RDS-style secret (``GetSecretValue``)."""
     if not settings.db_secret_id:
         raise TunnelError("no SPECFLEET_DB_SECRET_ID: `specfleet infra deploy --env-file` writes it "
@@ -120,7 +121,7 @@ def database_secret(settings: Settings) -> dict[str, Any]:
     return secret
 
 
-def pick_instance(settings: Settings, instance_id: str | None = None) -> str:
+def pick_instance(settings: FleetSettings, instance_id: str | None = None) -> str:
     """A running fleet instance of this deployment in the home region."""
     if instance_id:
         return instance_id
@@ -138,7 +139,7 @@ def pick_instance(settings: Settings, instance_id: str | None = None) -> str:
 
 
 def open_tunnel(
-    settings: Settings,
+    settings: FleetSettings,
     *,
     instance_id: str | None = None,
     local_port: int = 0,
@@ -157,7 +158,7 @@ def open_tunnel(
         raise TunnelError(f"AWS could not be reached: {err}") from None
 
 
-def _open(settings: Settings, instance_id: str | None, local_port: int, ready_timeout_s: float) -> Tunnel:
+def _open(settings: FleetSettings, instance_id: str | None, local_port: int, ready_timeout_s: float) -> Tunnel:
     plugin = shutil.which(settings.fleet_session_manager_plugin)
     if plugin is None:
         raise TunnelError(f"{settings.fleet_session_manager_plugin!r} not found: install AWS's Session Manager "
@@ -198,7 +199,7 @@ def _open(settings: Settings, instance_id: str | None, local_port: int, ready_ti
     return tunnel
 
 
-def tunnel_dsn(settings: Settings, tunnel: Tunnel) -> str:
+def tunnel_dsn(settings: FleetSettings, tunnel: Tunnel) -> str:
     """The database's DSN with the tunnel's local end as host and port."""
     secret = database_secret(settings)
     secret = {**secret, "host": "127.0.0.1", "port": tunnel.local_port}
@@ -208,7 +209,7 @@ def tunnel_dsn(settings: Settings, tunnel: Tunnel) -> str:
 _process_tunnel: Tunnel | None = None
 
 
-def through_tunnel(settings: Settings) -> Settings:
+def through_tunnel(settings: FleetSettings) -> FleetSettings:
     """``settings`` reaching the database through one tunnel for this process
     (opened on first use, closed at exit): what the CLI does when
     ``SPECFLEET_FLEET_DB_TUNNEL`` is set."""
@@ -222,7 +223,8 @@ def through_tunnel(settings: Settings) -> Settings:
 
 def maybe_through_tunnel(settings: Settings) -> Settings:
     """``through_tunnel`` when ``SPECFLEET_FLEET_DB_TUNNEL`` asks for it."""
-    return through_tunnel(settings) if settings.fleet_db_tunnel else settings
+    fleet = FleetSettings.over(settings)
+    return through_tunnel(fleet) if fleet.fleet_db_tunnel else settings
 
 
 def redacted(dsn: str) -> str:
