@@ -177,7 +177,7 @@ check_tools() {
   local python="$SPECFLEET_HOME/venv/bin/python" name
   "$SPECFLEET_HOME/venv/bin/specfleet" --help >/dev/null
   for name in "${PIPELINES[@]}"; do
-    "$python" -c 'import sys; from specfleet.pipelines import get_pipeline; get_pipeline(sys.argv[1])' "$name"
+    "$python" -c 'import sys; from specfleet.pipelines import get_spec; get_spec(sys.argv[1]).handler.load()' "$name"
   done
   if has_pipeline download; then
     "$python" -c 'import subprocess; from specfleet.ffmpeg import ffmpeg_path; subprocess.run([ffmpeg_path(), "-version"], check=True, capture_output=True)'
