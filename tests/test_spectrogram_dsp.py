@@ -467,3 +467,23 @@ def test_mpg123_half_rate_keeps_the_band_below_a_quarter_of_the_rate(tmp_path):
     assert error_db(0) > -30  # the half-sample offset is real
     # A 32 kHz stream stays at its rate (its quarter, 8 kHz, is the filterbank's top).
     assert mpg123.decode(make_mp3(tmp_path / "l.mp3", 3, 32000, 1), half_rate_from=40000).rate == 32000
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(44100, 2), (48000, 1), (22050, 2), (16000, 1)])
+def test_probe_reads_what_libsndfile_reads(tmp_path: Path, rate: int, channels: int) -> None:
+    """The probe (libmpg123, quiet) sees the same rate, channels and frames
+    as the original's reader (libsndfile, through which librosa loads)."""
+    import soundfile as sf
+
+    path = make_mp3(tmp_path / "t.mp3", 3.3, sample_rate=rate, channels=channels)
+    info, ours = sf.info(str(path)), dsp.probe(path)
+    assert (ours.sample_rate, ours.channels, ours.frames) == (info.samplerate, info.channels, info.frames)
+
+
+def test_probe_of_a_broken_mp3_is_a_clear_error_and_prints_nothing(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"\0" * 2000 + b"not audio" * 300)
+    with pytest.raises(dsp.AudioError, match=r"broken\.mp3 \(\d+ bytes\) is not a decodable audio file"):
+        dsp.probe(broken)
+    out, err = capfd.readouterr()  # the file descriptors, where C libraries write
+    assert (out, err) == ("", "")

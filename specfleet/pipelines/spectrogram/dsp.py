@@ -134,6 +134,15 @@ def probe(path: str | Path) -> AudioInfo:
     size = path.stat().st_size
     if size == 0:
         raise AudioError(f"{path.name} is empty (0 bytes)")
+    from . import mpg123
+
+    if path.suffix.lower() == ".mp3" and mpg123.available():
+        try:
+            stream = mpg123.probe(path)
+        except mpg123.Mpg123Error as err:
+            raise AudioError(f"{path.name} ({size} bytes) is not a decodable audio file: {err}") from None
+        return AudioInfo(format="MP3", sample_rate=stream.rate, channels=stream.channels, frames=stream.frames,
+                         duration_s=stream.frames / stream.rate)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as err:

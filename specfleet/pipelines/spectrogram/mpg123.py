@@ -114,6 +114,42 @@ def decode_mono(path: str | Path, *, max_seconds: float | None = None) -> tuple[
     return decoded.samples, decoded.rate
 
 
+class StreamInfo(NamedTuple):
+    rate: int
+    channels: int
+    frames: int  # per channel, gapless; exact with a Xing/Info header, else an estimate from the bitrate
+
+
+def probe(path: str | Path) -> StreamInfo:
+    """The stream's rate, channels and length from its first frame and
+    header, without decoding. Quiet: libsndfile's probe of the same file goes
+    through libmpg123 without ``MPG123_QUIET``, and a broken file makes it
+    print "Note: Illegal Audio-MPEG-Header ..." on the terminal."""
+    lib = _library()
+    if lib is None:
+        raise RuntimeError(_load_error or "libmpg123 not loaded")
+    err = ctypes.c_int(0)
+    h = lib.mpg123_new(None, ctypes.byref(err))
+    if not h:
+        raise RuntimeError(f"mpg123_new failed: {lib.mpg123_plain_strerror(err.value).decode()}")
+    try:
+        lib.mpg123_param(h, _ADD_FLAGS, _QUIET, 0.0)
+        if lib.mpg123_open(h, os.fsencode(path)) != _OK:
+            raise Mpg123Error(lib.mpg123_strerror(h).decode())
+        try:
+            rate, channels, encoding = ctypes.c_long(), ctypes.c_int(), ctypes.c_int()
+            if lib.mpg123_getformat(h, ctypes.byref(rate), ctypes.byref(channels), ctypes.byref(encoding)) != _OK:
+                raise Mpg123Error(f"no MPEG audio frame found ({lib.mpg123_strerror(h).decode()})")
+            frames = int(lib.mpg123_length(h))
+            if frames <= 0:
+                raise Mpg123Error("no length: neither a header nor a bitrate to estimate it from")
+            return StreamInfo(int(rate.value), int(channels.value), frames)
+        finally:
+            lib.mpg123_close(h)
+    finally:
+        lib.mpg123_delete(h)
+
+
 class Decoded(NamedTuple):
     samples: np.ndarray  # mono float32
     rate: int  # of ``samples``
