@@ -41,7 +41,9 @@ def test_local_stack_lifecycle_and_echo_round_trip(tmp_path: Path):
         assert produced.returncode == 0 and "enqueued 7" in produced.stderr, produced.stderr
         worked = specfleet("work", "echo", "--idle-exit", "2", env=env, cwd=tmp_path)
         assert worked.returncode == 0, worked.stderr
-        assert "'done': 7" in worked.stderr
+        assert "worker stopped: 7 done" in worked.stderr
+        job_lines = sorted(line.split()[1] for line in worked.stderr.splitlines() if line.split()[:1] == ["done"])
+        assert job_lines == [f"echo-{i}" for i in range(7)], worked.stderr
 
         # The stack's own poller writes the rows; `status --json` reports them.
         deadline = time.monotonic() + 30
