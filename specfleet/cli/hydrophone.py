@@ -270,6 +270,36 @@ def clip(
                       "notes": result.notes}))
 
 
+@hydrophone_app.command("preview")
+def preview(
+    source: str = typer.Argument(..., help="A .mseed file path or an http(s) URL.", metavar="SOURCE"),
+    out: Path = typer.Option(..., "--out", help="PNG file to write.", metavar="PNG"),
+    clip_number: int = typer.Option(0, "--clip", min=0, help="Which clip of the file (0: the first).", metavar="N"),
+) -> None:
+    """Draw one clip as a labelled spectrogram: time (s), frequency (kHz), dB colourbar.
+
+    Example: specfleet hydrophone preview OO-HYVM1--YDH-2017-10-09T00:00:00.000000.mseed --clip 3 --out clip3.png
+    """
+    from ..pipelines.hydrophone.preview import preview_file
+    from ..runtime.errors import JobError
+
+    if out.suffix.lower() != ".png":
+        raise _fail(f"--out must name a .png file, got {str(out)!r}", 2)
+    with console.status(f"drawing clip {clip_number} of {source}"):
+        try:
+            result = preview_file(source, out, clip=clip_number)
+        except JobError as err:
+            raise _fail(f"{type(err).__name__}: {err.reason}") from None
+        except ValueError as err:
+            raise _fail(str(err), 2) from None
+    console.print(
+        f"[green]{out}[/]: clip {result.clip} of {result.clips} ({result.clip_name}), "
+        f"colour {result.vmin:.1f}–{result.vmax:.1f} dB"
+    )
+    print(json.dumps({"out": str(out), "clip": result.clip, "clips": result.clips, "name": result.clip_name,
+                      "size": list(result.size), "vmin_db": result.vmin, "vmax_db": result.vmax}))
+
+
 # --- hydrophone days / sites -----------------------------------------------------------------
 @hydrophone_app.command("days")
 def days(
