@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from specfleet.pipelines.hydrophone.listing import parse_listing
 
 HYDRO = "CE02SHBP/LJ01D/11-HYDBBA106"
+#: Each test starts specfleet processes (~7 s here): not for the fast lane.
+pytestmark = pytest.mark.slow
 
 
 def read_lines(proc: subprocess.Popen[bytes], n: int, timeout: float) -> list[str]:
