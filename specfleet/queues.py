@@ -15,6 +15,11 @@ from .settings import Settings
 
 BATCH = 10  # SQS's limit for batch send/receive/delete
 DLQ_SUFFIX = "_dlq"
+#: Attributes every queue gets, here and in the CloudFormation template and
+#: elasticmq.conf (both rendered by ``specfleet infra render`` from these).
+LONG_POLL_S = 20
+RETENTION_S = 4 * 24 * 3600
+DLQ_RETENTION_S = 14 * 24 * 3600
 #: Batches one ``Queue.send`` keeps in flight at once (see ``Queue.send``).
 SENDERS = 4
 
@@ -226,13 +231,13 @@ def ensure_queue(
     ``max_receives`` receives, default ``settings.max_receives``). Idempotent."""
     sqs = client("sqs", settings)
     dlq_url = aws_retry(sqs.create_queue)(
-        QueueName=name + DLQ_SUFFIX, Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)}
+        QueueName=name + DLQ_SUFFIX, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)}
     )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     attrs = {
         "VisibilityTimeout": str(visibility_s or settings.visibility_timeout_s),
-        "ReceiveMessageWaitTimeSeconds": "20",
-        "MessageRetentionPeriod": str(4 * 24 * 3600),
+        "ReceiveMessageWaitTimeSeconds": str(LONG_POLL_S),
+        "MessageRetentionPeriod": str(RETENTION_S),
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives or settings.max_receives)}),
     }
     try:

@@ -112,6 +112,7 @@ def find_track_windows(
 def _load_media(storage: Storage, clips: list[Clip], tracks: list[TrackWindows], max_audio_bytes: int) -> None:
     """Fetch every object the page embeds (in parallel: many small GETs)."""
     jobs: list[tuple[Any, str, str]] = []  # (target, attribute or key, s3 key)
+    clip_images = {c.png_key for c in clips}
     for c in clips:
         jobs.append((c, "png_uri", c.png_key))
         if c.wav_key and c.wav_size <= max_audio_bytes:
@@ -121,7 +122,12 @@ def _load_media(storage: Storage, clips: list[Clip], tracks: list[TrackWindows],
             jobs.append((t, key, key))
 
     def get(key: str) -> str:
-        return data_uri(storage.get_bytes(key), _mime(key))
+        data, mime = storage.get_bytes(key), _mime(key)
+        if mime == "audio/wav":
+            return data_uri(audio_preview(data), "audio/ogg")
+        if key in clip_images:
+            return data_uri(*image_preview(data, mime))
+        return data_uri(data, mime)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         for (target, attr, _key), uri in zip(jobs, pool.map(get, [j[2] for j in jobs]), strict=True):
@@ -129,6 +135,49 @@ def _load_media(storage: Storage, clips: list[Clip], tracks: list[TrackWindows],
                 target.uris[attr] = uri
             else:
                 setattr(target, attr, uri)
+
+
+# --- small previews (the page stays a few MB whatever the run wrote) -------------------------
+#: Widest gallery image embedded; larger spectrograms are shrunk to this.
+THUMBNAIL_WIDTH = 256
+#: Audio previews: mono Ogg Vorbis at this rate at most (the clips' spectrograms stop at 11 kHz).
+PREVIEW_RATE = 24_000
+
+
+def audio_preview(wav: bytes, *, max_rate: int = PREVIEW_RATE, quality: float = 0.3) -> bytes:
+    """A WAV as a small mono Ogg Vorbis (a 5 s, 64 kHz int32 clip: 1.3 MB -> ~30 kB)."""
+    import math
+
+    import numpy as np
+    import scipy.signal
+    import soundfile as sf
+
+    samples, rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
+    mono = samples.mean(axis=1)
+    if rate > max_rate:
+        g = math.gcd(int(rate), max_rate)
+        mono = scipy.signal.resample_poly(mono, max_rate // g, int(rate) // g).astype(np.float32)
+        rate = max_rate
+    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+    if peak > 1.0:
+        mono /= peak
+    out = io.BytesIO()
+    sf.write(out, mono, int(rate), format="OGG", subtype="VORBIS", compression_level=1.0 - quality)
+    return out.getvalue()
+
+
+def image_preview(data: bytes, mime: str, width: int = THUMBNAIL_WIDTH) -> tuple[bytes, str]:
+    """An image no wider than ``width`` (as JPEG when it had to shrink)."""
+    from PIL import Image
+
+    original = Image.open(io.BytesIO(data))
+    if original.width <= width:
+        return data, mime
+    size = (width, round(original.height * width / original.width))
+    small = original.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    small.save(out, format="JPEG", quality=85)
+    return out.getvalue(), "image/jpeg"
 
 
 # --- plots -----------------------------------------------------------------------------------
@@ -305,7 +354,7 @@ def render_html(ctx: dict[str, Any]) -> str:
             if c.wav_uri:
                 audio = f'<audio controls preload="metadata" src="{c.wav_uri}"></audio>'
             elif c.wav_key:
-                audio = f'<p class="muted">WAV too large to embed ({c.wav_size} bytes): {_e(c.wav_key)}</p>'
+                audio = f'<p class="muted">WAV too large to preview ({c.wav_size} bytes): {_e(c.wav_key)}</p>'
             else:
                 audio = '<p class="muted">no WAV</p>'
             parts.append(

@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     spectro_jpeg_quality: int = Field(default=75, ge=1, le=100)
     #: mp3s larger than this are skipped (the original's 10 MB rule).
     spectro_max_mp3_bytes: int = Field(default=10_000_000, ge=1)
-    #: Tracks longer than this are skipped before decoding (stat 2).
+    #: Tracks longer than this are skipped (stat 2): by their header before
+    #: decoding, or once decoding passes it (a header may lie; memory follows this).
     spectro_max_duration_s: float = Field(default=3600.0, gt=0)
     #: Processes computing spectrograms in one worker (0 = one per CPU).
     spectro_processes: int = Field(default=0, ge=0)
@@ -112,12 +113,21 @@ class Settings(BaseSettings):
     fleet_artifact_bucket: str = ""
     #: JSON price table for ``fleet plan`` (empty: the packaged one).
     fleet_price_table: str = ""
-    #: JSON throughput figures for ``fleet plan`` / autoscale (empty: packaged).
+    #: JSON throughput figures for ``fleet plan`` / autoscaling (empty: packaged).
     fleet_throughput_file: str = ""
-    #: Autoscaling: seconds per decision and per-pipeline bounds.
-    fleet_scale_interval_s: float = 300.0
-    fleet_min_size: int = 0
-    fleet_max_size: int = 30
+    #: Autoscaling target: the backlog one instance clears in this many
+    #: seconds (its jobs per second x this) is what target tracking keeps per
+    #: instance. Rendered into the template (``specfleet infra render``).
+    fleet_backlog_drain_s: float = Field(default=300.0, gt=0)
+    #: Instances per pipeline at most (the template's MaxInstancesPerPipeline
+    #: default; ``fleet plan``'s cap).
+    fleet_max_size: int = Field(default=30, ge=1)
+    #: Reach the private database from this machine through an SSM tunnel
+    #: (`specfleet db tunnel`): status, report and the producers open one on
+    #: first use. The local end's port (0: any free port) and AWS's plugin.
+    fleet_db_tunnel: bool = False
+    fleet_db_tunnel_port: int = Field(default=0, ge=0, le=65535)
+    fleet_session_manager_plugin: str = "session-manager-plugin"
     #: Instance metadata endpoint. Set (``http://169.254.169.254`` on EC2) to
     #: make workers watch for spot interruptions / ASG termination and drain.
     imds_url: str = ""

@@ -1,5 +1,7 @@
-"""The CloudFormation template: lint, security scan, creation in moto's
-CloudFormation with working outputs, user-data in sync, Lambda package."""
+"""The CloudFormation template: rendered from the registry (the committed
+file is the render), lint, security scan, creation in moto's CloudFormation
+-- Lambda functions and their triggers included -- with working outputs,
+user-data in sync, Lambda package."""
 
 from __future__ import annotations
 
@@ -16,17 +18,38 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from fleet_helpers import deploy_emulated
 from specfleet.aws import client
-from specfleet.fleet import deploy, userdata
-from specfleet.fleet.instances import local_worker_image
+from specfleet.fleet import deploy, moto_gaps, template, userdata
+from specfleet.fleet.scaling import rule_for
 from specfleet.pipelines import job_queue, specs, status_queue
 from specfleet.settings import Settings
 from specfleet.storage import Storage
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
+ELASTICMQ = ROOT / "infra" / "local" / "elasticmq.conf"
 CHECKOV = ROOT / ".venv-tools" / "bin" / "checkov"
-ASG_PIPELINES = {"Hydro": "hydrophone", "Search": "search", "Download": "download", "Specto": "spectrogram"}
+#: Logical-id stem -> pipeline, for the pipelines with an Auto Scaling group.
+ASG_PIPELINES = {template.Names(s).base: s.name for s in specs() if s.fleet.autoscaled}
+
+
+def test_the_committed_files_are_the_render_of_the_registry(tmp_path: Path) -> None:
+    assert TEMPLATE.read_text() == template.render(template.defaults())
+    assert ELASTICMQ.read_text() == template.render_elasticmq(template.defaults())
+    # `infra render --check` agrees, and notices a stale file
+    from typer.testing import CliRunner
+
+    from specfleet.cli.main import app
+
+    stale = tmp_path / "template.yaml"
+    stale.write_text(TEMPLATE.read_text().replace("maxReceiveCount: 20", "maxReceiveCount: 21", 1))
+    runner = CliRunner(env={"SPECFLEET_ENDPOINT_URL": "http://127.0.0.1:9"})  # nothing is contacted
+    ok = runner.invoke(app, ["infra", "render", "--check"])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(app, ["infra", "render", "--check", "--template", str(stale)])
+    assert bad.exit_code == 1 and str(stale) in bad.output
+    assert set(ASG_PIPELINES.values()) == {"hydrophone", "search", "download", "spectrogram"}
 
 
 @pytest.mark.slow
@@ -80,6 +103,36 @@ def test_template_invariants() -> None:
     triggers = [v for v in res.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
     assert len(triggers) == len(specs())
     assert all(tr["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for tr in triggers)
+    # one log group per pipeline, with retention and a key
+    groups = [v["Properties"] for v in res.values() if v["Type"] == "AWS::Logs::LogGroup"]
+    assert len(groups) == len(specs())
+    assert all(g["RetentionInDays"] == {"Ref": "LogRetentionDays"} and "KmsKeyId" in g for g in groups)
+    # per autoscaled pipeline: target tracking on backlog per instance + a step from zero on an alarm
+    for stem, pipeline in ASG_PIPELINES.items():
+        tracking = res[f"{stem}BacklogPolicy"]["Properties"]
+        assert tracking["PolicyType"] == "TargetTrackingScaling"
+        config = tracking["TargetTrackingConfiguration"]
+        assert config["TargetValue"] == rule_for(template.defaults(), pipeline).target_backlog
+        metrics = {m["Id"]: m for m in config["CustomizedMetricSpecification"]["Metrics"]}
+        assert metrics["backlog_per_instance"]["Expression"] == "visible / in_service"
+        assert metrics["visible"]["MetricStat"]["Metric"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert metrics["in_service"]["MetricStat"]["Metric"]["MetricName"] == "GroupInServiceInstances"
+        group = res[f"{stem}Group"]["Properties"]
+        assert {"GroupInServiceInstances", "GroupDesiredCapacity"} <= set(group["MetricsCollection"][0]["Metrics"])
+        alarm = res[f"{stem}ScaleFromZeroAlarm"]["Properties"]
+        assert alarm["AlarmActions"] == [{"Ref": f"{stem}ScaleFromZeroPolicy"}]
+        step = res[f"{stem}ScaleFromZeroPolicy"]["Properties"]
+        assert (step["AdjustmentType"], step["StepAdjustments"][0]["ScalingAdjustment"]) == ("ExactCapacity", 1)
+    # workers hold no database credentials: no secret, no secretsmanager, not even its name
+    worker = json.dumps(res["WorkerRole"]["Properties"])
+    assert "secretsmanager" not in worker and "DatabaseSecret" not in worker
+    for stem in ASG_PIPELINES:
+        assert "DatabaseSecret" not in json.dumps(res[f"{stem}LaunchTemplate"])
+    assert "AmazonSSMManagedInstanceCore" in json.dumps(res["WorkerRole"]["Properties"]["ManagedPolicyArns"])
+    # the writer backs failed records off on their status queue
+    writer = res["WriterRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]
+    assert {"sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"} <= set(writer["Action"])
+    assert len(writer["Resource"]) == len(specs())
     bucket = res["DataBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
@@ -98,34 +151,22 @@ def test_template_invariants() -> None:
 def test_launch_template_user_data_is_the_rendered_bootstrap(logical: str, pipeline: str) -> None:
     data = _template()["Resources"][f"{logical}LaunchTemplate"]["Properties"]["LaunchTemplateData"]
     embedded = data["UserData"]["Fn::Base64"]["Fn::Sub"]
-    assert embedded == userdata.render(pipeline, userdata.cloudformation_env(), for_cloudformation=True)
+    assert embedded == userdata.render(pipeline, userdata.cloudformation_env(), for_cloudformation=True,
+                                       log_group=f"/specfleet/${{AWS::StackName}}/{pipeline}")
 
 
-def test_stack_creates_in_moto_and_its_outputs_work(settings: Settings) -> None:
+def test_stack_creates_in_moto_and_its_outputs_work(settings: Settings, tmp_path: Path) -> None:
+    stack = deploy_emulated(settings, tmp_path)
+    name, prefix, outputs = stack.name, stack.prefix, stack.outputs
     ec2 = client("ec2", settings)
-    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
-    tag = uuid.uuid4().hex[:8]
-    prefix = f"cfn{tag}_"
-    name = f"specfleet-test-{tag}"
-    events: list[str] = []
-    outputs = deploy.deploy(
-        settings,
-        {
-            "QueuePrefix": prefix, "DataBucketName": f"cfn-{tag}-data", "VpcId": vpc,
-            "SubnetIds": ",".join(subnets[:2]), "AmiId": local_worker_image(settings, settings.region),
-            "ArtifactBucket": f"cfn-{tag}-artifacts", "Emulator": "true",
-        },
-        stack_name=name,
-        progress=events.append,
-    )
-    assert any("CREATE_COMPLETE" in e for e in events)  # deploy raises unless the stack completed
+    assert any("CREATE_COMPLETE" in e for e in stack.events)  # deploy raises unless the stack completed
     cfn = client("cloudformation", settings)
     assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
 
     env = deploy.outputs_to_env(outputs, settings.region)
     assert env["SPECFLEET_QUEUE_PREFIX"] == prefix
-    deployed = settings.model_copy(update={"queue_prefix": prefix, "bucket": env["SPECFLEET_BUCKET"]})
+    deployed = stack.settings
+    assert deployed.bucket == env["SPECFLEET_BUCKET"]
     # queues: the outputs' URLs are the queues specfleet addresses by name, with DLQ, SSE and visibility
     for pipeline in [spec.name for spec in specs()]:
         jq, sq = job_queue(deployed, pipeline), status_queue(deployed, pipeline)
@@ -161,16 +202,54 @@ def test_stack_creates_in_moto_and_its_outputs_work(settings: Settings) -> None:
     assert parsed.pipeline == "download"
     assert parsed.env["SPECFLEET_QUEUE_PREFIX"] == prefix
     assert parsed.env["SPECFLEET_BUCKET"] == deployed.bucket
-    groups = client("autoscaling", settings).describe_auto_scaling_groups(
+    autoscaling = client("autoscaling", settings)
+    groups = autoscaling.describe_auto_scaling_groups(
         AutoScalingGroupNames=[outputs[f"{k}GroupName"] for k in ASG_PIPELINES]
     )["AutoScalingGroups"]
-    assert len(groups) == 4 and all(g["DesiredCapacity"] == 0 and g["MaxSize"] == 30 for g in groups)
-    # what the emulator leaves out (moto cannot create it), and nothing else
-    logical = {r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]}
-    assert not logical & {"Database", "DatabaseSecret", "StatusWriterFunction", "DataBucketPolicy"}
-    assert {"WorkerInstanceProfile", "WorkerRole", "StatusTopic", "DataBucket"} <= logical
+    assert len(groups) == len(ASG_PIPELINES) and all(g["DesiredCapacity"] == 0 and g["MaxSize"] == 30 for g in groups)
+    assert all({"Key": "specfleet:prefix", "Value": prefix} in [{"Key": t["Key"], "Value": t["Value"]}
+                                                                for t in g["Tags"]] for g in groups)
+    # scaling policies and alarms (moto's CloudFormation skips them; the emulator deploy creates them from the
+    # template): each group's target is the rendered one, read back from Auto Scaling
+    for stem, pipeline in ASG_PIPELINES.items():
+        policies = autoscaling.describe_policies(AutoScalingGroupName=outputs[f"{stem}GroupName"])["ScalingPolicies"]
+        tracking = [p for p in policies if p["PolicyType"] == "TargetTrackingScaling"]
+        assert [p["TargetTrackingConfiguration"]["TargetValue"] for p in tracking] == [
+            rule_for(template.defaults(), pipeline).target_backlog]
+        metrics = tracking[0]["TargetTrackingConfiguration"]["CustomizedMetricSpecification"]["Metrics"]
+        dims = [d for m in metrics if "MetricStat" in m for d in m["MetricStat"]["Metric"]["Dimensions"]]
+        assert {"Name": "QueueName", "Value": job_queue(deployed, pipeline).name} in dims
+        assert {"Name": "AutoScalingGroupName", "Value": outputs[f"{stem}GroupName"]} in dims
+    alarms = client("cloudwatch", settings).describe_alarms(AlarmNamePrefix=f"{name}-")["MetricAlarms"]
+    assert len(alarms) == len(ASG_PIPELINES)
+    assert all(a["AlarmActions"][0].startswith("arn:aws:autoscaling:") for a in alarms)
+    # the status writer: both functions, and one disabled trigger per status queue (the local poller consumes)
+    lam = client("lambda", settings)
+    writer = lam.get_function(FunctionName=outputs["StatusWriterFunctionName"])["Configuration"]
+    assert writer["Handler"] == "lambdas.status_writer.handler.lambda_handler" and writer["Timeout"] == 60
+    mappings = lam.list_event_source_mappings(FunctionName=outputs["StatusWriterFunctionName"])["EventSourceMappings"]
+    assert sorted(m["EventSourceArn"].rsplit(":", 1)[1] for m in mappings) == sorted(
+        status_queue(deployed, s.name).name for s in specs())
+    assert {m["State"] for m in mappings} == {"Disabled"}
+    # log groups, with the template's retention
+    logs = client("logs", settings).describe_log_groups(logGroupNamePrefix=f"/specfleet/{name}/")["logGroups"]
+    assert sorted(g["logGroupName"] for g in logs) == sorted(f"/specfleet/{name}/{s.name}" for s in specs())
+    assert {g.get("retentionInDays") for g in logs} == {30}
+    # Everything the template holds was created, except what needs a real VPC and RDS (the database, its secret,
+    # the endpoints, the writer's security groups) and the bucket policy moto does not model.
+    loaded = cfn_yaml.load(str(TEMPLATE))
+    leave_out = {k for k, v in loaded["Resources"].items() if v.get("Condition") in ("OnAws", "WithDatabase")}
+    assert leave_out == {"DataBucketPolicy", "WriterSecurityGroup", "DatabaseSecurityGroup", "EndpointSecurityGroup",
+                         "SecretsManagerEndpoint", "SnsEndpoint", "DatabaseSecret", "DatabaseSubnetGroup",
+                         "DatabaseParameters", "Database", "DatabaseSecretAttachment"}
+    # (moto also lists a blank summary for each resource it left out)
+    logical = {r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+               if r["LogicalResourceId"]}
+    filled_in = {k for k, v in loaded["Resources"].items() if v["Type"] in moto_gaps.FILLED_IN}
+    assert logical | filled_in == set(loaded["Resources"]) - leave_out
 
     assert deploy.destroy(settings, stack_name=name) == "DELETE_COMPLETE"
+    assert client("cloudwatch", settings).describe_alarms(AlarmNamePrefix=f"{name}-")["MetricAlarms"] == []
 
 
 @pytest.mark.slow
@@ -190,3 +269,23 @@ def test_lambda_package_contains_the_handler_and_imports_from_the_zip(tmp_path: 
     )
     result = subprocess.run([sys.executable, "-c", probe, str(first)], capture_output=True, text=True, cwd=tmp_path)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_infra_deploy_cli_in_the_emulator_writes_a_sourceable_env_file(settings: Settings, tmp_path: Path) -> None:
+    """`infra deploy --emulator` finds moto's VPC, subnets and a stand-in image
+    itself, and its env file survives `set -a; . ./file` (JSON lists quoted)."""
+    tag = uuid.uuid4().hex[:8]
+    env_file = tmp_path / "stack.env"
+    env = {**os.environ, "SPECFLEET_ENDPOINT_URL": settings.endpoint_url or ""}
+    deployed = subprocess.run(
+        [sys.executable, "-m", "specfleet.cli.main", "infra", "deploy", "--region", settings.region, "--emulator",
+         "--data-bucket", f"cli-{tag}-data", "--artifact-bucket", f"cli-{tag}-artifacts", "--queue-prefix",
+         f"cli{tag}_", "--stack-name", f"cli-{tag}", "--env-file", str(env_file)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert deployed.returncode == 0, deployed.stderr[-2000:]
+    probe = (f"set -a; . {env_file}; set +a; {sys.executable} -c "
+             "'from specfleet.settings import Settings; s = Settings(); "
+             "print(s.fleet_stack_name, s.queue_prefix, len(s.fleet_security_group_ids))'")
+    sourced = subprocess.run(["bash", "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert sourced.stdout.split() == [f"cli-{tag}", f"cli{tag}_", "1"], sourced.stderr[-2000:]
+    assert deploy.destroy(settings, stack_name=f"cli-{tag}") == "DELETE_COMPLETE"

@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 
 from specfleet.fleet import userdata
 from specfleet.fleet.ami import bake_user_data
-from specfleet.fleet.autoscale import desired_capacity, load_throughput
 from specfleet.fleet.failover import next_region
 from specfleet.fleet.instances import FleetError
 from specfleet.fleet.plan import PlanError, plan
+from specfleet.fleet.scaling import ScalingRule, decide, rule_for
+from specfleet.fleet.throughput import ThroughputError, load_throughput, rate_per_hour
 from specfleet.runtime import EXIT_BANNED
 from specfleet.runtime.spot import ImdsClient, termination_notice
 from specfleet.settings import Settings
@@ -28,31 +29,51 @@ ROOT = Path(__file__).resolve().parent.parent
 PIPELINES = ["hydrophone", "search", "download", "spectrogram"]
 
 
+RULE = ScalingRule("download", target_backlog=100, min_size=0, max_size=10)
+
+
 @pytest.mark.parametrize(
-    ("backlog", "per_instance", "lo", "hi", "expected"),
+    ("visible", "in_service", "desired", "expected", "policy"),
     [
-        (0, 100, 0, 10, 0),      # empty queue -> scale to zero
-        (0, 100, 2, 10, 0),      # ... even with a minimum: min applies only while there is work
-        (1, 100, 0, 10, 1),      # any work -> at least one instance
-        (100, 100, 0, 10, 1),    # exactly one instance-interval of work
-        (101, 100, 0, 10, 2),    # ceil, not round
-        (950, 100, 0, 10, 10),
-        (5000, 100, 0, 10, 10),  # bounded by max
-        (50, 100, 3, 10, 3),     # bounded by min while there is work
-        (7, 2.5, 0, 30, 3),      # fractional throughput per interval
+        (0, 0, 0, 0, "none"),                 # nothing to do, nothing running
+        (1, 0, 0, 1, "step-from-zero"),       # target tracking cannot divide by 0 instances: the step does it
+        (5000, 0, 0, 1, "step-from-zero"),    # ... with one instance; target tracking takes over once it is in service
+        (5000, 0, 3, 3, "none"),              # instances launching (desired 3, none in service yet): no policy fires
+        (100, 1, 1, 1, "target-tracking"),    # exactly the target per instance
+        (101, 1, 1, 2, "target-tracking"),    # ceil, not round
+        (950, 2, 2, 10, "target-tracking"),   # desired = ceil(visible / target), not per-instance arithmetic
+        (5000, 4, 4, 10, "target-tracking"),  # bounded by max
+        (0, 3, 3, 0, "target-tracking"),      # empty queue: scale in to zero (busy instances are protected)
+        (7, 1, 0, 1, "target-tracking"),      # both fire (desired 0, one still in service): the larger wins
     ],
 )
-def test_desired_capacity_table(backlog: int, per_instance: float, lo: int, hi: int, expected: int) -> None:
-    assert desired_capacity(backlog, per_instance, lo, hi) == expected
+def test_the_scaling_rule_is_what_the_policies_do(visible: int, in_service: int, desired: int, expected: int,
+                                                   policy: str) -> None:
+    decision = decide(RULE, visible=visible, in_service=in_service, desired=desired)
+    assert (decision.desired, decision.policy) == (expected, policy)
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [((-1, 10, 0, 5), "backlog"), ((5, 0, 0, 5), "per interval"), ((5, 10, 6, 5), "min_size")],
-)
-def test_desired_capacity_rejects_nonsense(args: tuple[int, float, int, int], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        desired_capacity(*args)
+def test_the_scaling_rule_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="target backlog"):
+        ScalingRule("x", target_backlog=0)
+    with pytest.raises(ValueError, match="min_size <= max_size"):
+        ScalingRule("x", target_backlog=1, min_size=5, max_size=2)
+    with pytest.raises(ValueError, match=">= 0"):
+        decide(RULE, visible=-1, in_service=0, desired=0)
+
+
+def test_targets_come_from_throughput_and_drain_time() -> None:
+    settings = Settings.model_construct()
+    table = load_throughput(settings)["pipelines"]
+    # download: 400 jobs/h on c6i.large, 300 s to drain -> 33.3 messages per instance
+    assert rule_for(settings, "download").target_backlog == round(table["download"]["jobs_per_instance_hour"] / 12, 1)
+    # hydrophone's figure is for a 16-vCPU c5.4xlarge; the template's c6i.large has 2
+    hydro = table["hydrophone"]["jobs_per_instance_hour"] * 2 / 16 / 3600 * 300
+    assert rule_for(settings, "hydrophone").target_backlog == round(hydro, 1)
+    slower = settings.model_copy(update={"fleet_backlog_drain_s": 600.0})
+    assert rule_for(slower, "download").target_backlog == round(table["download"]["jobs_per_instance_hour"] / 6, 1)
+    with pytest.raises(ThroughputError, match="no throughput figure for 'karaoke'"):
+        rate_per_hour(settings, "karaoke")
 
 
 def _shellcheck(path: Path) -> subprocess.CompletedProcess[str]:
@@ -80,8 +101,9 @@ def test_unit_does_not_restart_on_ban_code() -> None:
 
 @pytest.mark.parametrize("pipeline", PIPELINES)
 def test_user_data_renders_for_every_pipeline(pipeline: str, tmp_path: Path) -> None:
-    settings = Settings(queue_prefix="prod_", bucket="my-data", region="eu-west-1", db_secret_id="arn:aws:secretsmanager:eu-west-1:1:secret:db")
-    script = userdata.render(pipeline, userdata.worker_env(settings))
+    settings = Settings(queue_prefix="prod_", bucket="my-data", region="eu-west-1",
+                        db_secret_id="arn:aws:secretsmanager:eu-west-1:1:secret:db")
+    script = userdata.render(pipeline, userdata.worker_env(settings), log_group=f"/specfleet/prod/{pipeline}")
     path = tmp_path / "user-data.sh"
     path.write_text(script)
     result = _shellcheck(path)
@@ -96,7 +118,12 @@ def test_user_data_renders_for_every_pipeline(pipeline: str, tmp_path: Path) -> 
     assert parsed.env["SPECFLEET_QUEUE_PREFIX"] == "prod_"
     assert parsed.env["SPECFLEET_REGION"] == "eu-west-1"
     assert parsed.env["SPECFLEET_IMDS_URL"] == userdata.IMDS_URL
-    assert parsed.env["SPECFLEET_DB_SECRET_ID"].endswith(":secret:db")
+    # workers hold no database settings at all, not even the secret's name
+    assert not [k for k in parsed.env if "DB" in k] and "secret" not in script
+    # the CloudWatch agent ships the unit's output file to the pipeline's group, one stream per instance
+    assert parsed.log_target() == (f"/var/log/specfleet/{pipeline}.log", f"/specfleet/prod/{pipeline}")
+    assert parsed.agent["logs"]["logs_collected"]["files"]["collect_list"][0]["log_stream_name"] == "{instance_id}"
+    assert f"StandardOutput=append:/var/log/specfleet/{pipeline}.log" in script
 
 
 @pytest.mark.parametrize(
@@ -105,13 +132,14 @@ def test_user_data_renders_for_every_pipeline(pipeline: str, tmp_path: Path) -> 
         ("nope", {}, "unknown pipeline"),
         ("search", {"SPECFLEET_BUCKET": "a b"}, "unsafe"),
         ("search", {"SPECFLEET_BUCKET": "$(reboot)"}, "unsafe"),
-        ("search", {"SPECFLEET_DB_DSN": "postgresql://u:pw@h/db"}, "password"),
+        ("search", {"SPECFLEET_DB_DSN": "postgresql://u:pw@h/db"}, "no database settings"),
+        ("search", {"SPECFLEET_DB_SECRET_ID": "arn:aws:secretsmanager:x"}, "no database settings"),
         ("search", {"PATH": "/bin"}, "SPECFLEET_NAME"),
     ],
 )
 def test_user_data_refuses_unsafe_input(pipeline: str, env: dict[str, str], message: str) -> None:
     with pytest.raises(userdata.UserDataError, match=message):
-        userdata.render(pipeline, env)
+        userdata.render(pipeline, env, log_group="/specfleet/x/search")
 
 
 def test_user_data_parse_names_a_foreign_script() -> None:
@@ -139,7 +167,10 @@ def test_plan_for_a_hydrophone_month() -> None:
     assert p.wall_hours <= 24
     assert p.compute_spot_usd < p.compute_on_demand_usd
     assert p.s3_put_usd == round(jobs * 120 / 1000 * 0.005, 2)
-    assert p.total_spot_usd == round(p.compute_spot_usd + p.s3_put_usd + p.s3_storage_month_usd + p.sqs_usd, 2)
+    assert p.egress_usd == pytest.approx(p.egress_gb * 0.09, abs=0.06)
+    assert p.fixed_usd == pytest.approx(30.0 * p.wall_hours / 730, abs=0.01)
+    parts = (p.compute_spot_usd, p.s3_put_usd, p.s3_storage_month_usd, p.sqs_usd, p.egress_usd, p.fixed_usd)
+    assert p.total_spot_usd == pytest.approx(sum(parts), abs=0.05)
     assert "benchmarks/hydrophone.py" in p.throughput_source
     # a smaller instance: CPU-bound rate scales with vCPUs (16 -> 4)
     small = plan(settings, "hydrophone", jobs, instance_type="c6i.xlarge", deadline_h=24)

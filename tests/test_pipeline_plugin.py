@@ -77,8 +77,34 @@ def test_queues_cli_worker_and_status_rows(sixth, stack):
 def test_user_data_for_the_plugin(sixth):
     from specfleet.fleet import userdata
 
-    script = userdata.render("sixth", {"SPECFLEET_REGION": "us-east-1"})
+    script = userdata.render("sixth", {"SPECFLEET_REGION": "us-east-1"}, log_group="/specfleet/s/sixth")
     assert userdata.parse(script, "i-1").argv == ["specfleet", "work", "sixth"]
+
+
+def test_template_section_for_the_plugin(sixth, tmp_path):
+    from specfleet.fleet import deploy, template
+
+    document, _ = template.build(template.defaults())
+    resources = document["Resources"]
+    ours = {"JobsSixthQueue", "JobsSixthDlq", "StatusSixthQueue", "StatusSixthDlq", "StatusSixthTrigger",
+            "SixthLogGroup", "SixthLaunchTemplate", "SixthGroup", "SixthBacklogPolicy", "SixthScaleFromZeroPolicy",
+            "SixthScaleFromZeroAlarm"}
+    assert ours <= set(resources)
+    # its target comes from its own FleetProfile figure: 1 job/s x 300 s to drain
+    assert resources["SixthBacklogPolicy"]["Properties"]["TargetTrackingConfiguration"]["TargetValue"] == 300
+    # the roles cover its queues and log group; the writer's trigger reads its status queue
+    worker = str(resources["WorkerRole"])
+    assert "JobsSixthQueue.Arn" in worker and "StatusSixthQueue.Arn" in worker and "SixthLogGroup.Arn" in worker
+    assert "StatusSixthQueue.Arn" in str(resources["WriterRole"])
+    user_data = resources["SixthLaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+    assert "# specfleet work sixth" in user_data
+    # the whole render still lints clean, and elasticmq.conf gets its queues
+    path = tmp_path / "template.yaml"
+    path.write_text(template.render(template.defaults()))
+    assert deploy.validate(path) == []
+    assert 'deadLettersQueue { name = "jobs_sixth_dlq"' in template.render_elasticmq(template.defaults())
+    # the committed template (rendered without the plugin) has none of it
+    assert "Sixth" not in deploy.TEMPLATE.read_text()
 
 
 @pytest.mark.slow

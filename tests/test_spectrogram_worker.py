@@ -22,7 +22,7 @@ from specfleet.queues import Message
 from specfleet.runtime import Metrics, Middleware, Worker, default_middleware
 from specfleet.settings import Settings
 from specfleet.storage import Storage
-from test_spectrogram_dsp import make_long_silent_mp3, make_mp3
+from test_spectrogram_dsp import make_long_silent_mp3, make_lying_mp3, make_mp3
 
 
 class Seen(Middleware):
@@ -76,11 +76,13 @@ def run(stack, tmp_path_factory) -> Iterator[Run]:  # type: ignore[no-untyped-de
     # the heartbeat keeps running jobs invisible meanwhile.
     ns = Namespace(stack, wait_time_s=1, visibility_timeout_s=2)
     try:
-        settings = ns.settings.model_copy(update={"spectro_processes": 1})
+        # A 10-minute limit: long61 is refused by its header, lying by decoding.
+        settings = ns.settings.model_copy(update={"spectro_processes": 1, "spectro_max_duration_s": 600})
         tmp = tmp_path_factory.mktemp("specto")
         storage = Storage(settings)
         storage.put_file("audio/good50.mp3", make_mp3(tmp / "a.mp3", 50.2, 44100, 2))
         storage.put_file("audio/long61.mp3", make_long_silent_mp3(tmp / "long.mp3", 61))
+        storage.put_file("audio/lying.mp3", make_lying_mp3(tmp / "lying.mp3", claimed_s=20, holds_s=15 * 60))
         storage.put_bytes("audio/corrupt.mp3", bytes(range(256)) * 40)
         storage.put_bytes("audio/empty.mp3", b"")
         storage.put_file("audio/song.wav", make_mp3(tmp / "w.mp3", 5, 8000, 1))
@@ -91,7 +93,7 @@ def run(stack, tmp_path_factory) -> Iterator[Run]:  # type: ignore[no-untyped-de
         )
         worker = _worker(settings)
         exit_code = worker.run()
-        wait_for(lambda: count(settings, "status_specto") == 6, what="2 window rows + 4 failure rows")
+        wait_for(lambda: count(settings, "status_specto") == 7, what="2 window rows + 5 failure rows")
         yield Run(settings, storage, report, exit_code, worker.metrics())
     finally:
         ns.close()
@@ -99,14 +101,14 @@ def run(stack, tmp_path_factory) -> Iterator[Run]:  # type: ignore[no-untyped-de
 
 def test_producer_filters_and_skips_done_tracks(run):
     assert (run.report.listed, run.report.enqueued, run.report.skipped_empty, run.report.skipped_not_mp3) == (
-        5, 3, 1, 1
+        6, 4, 1, 1
     )
     # A second producer run finds the finished track and plans nothing for it
     # (planned only: enqueueing would hand the refused tracks to later workers).
     again = ProduceReport()
     planned = plan_jobs(run.settings.model_copy(update={"spectro_max_mp3_bytes": 5_000_000}), again)
     assert again.skipped_done == 1 and again.skipped_too_large == 0
-    assert sorted(j.track_id for j in planned) == ["corrupt", "long61"]
+    assert sorted(j.track_id for j in planned) == ["corrupt", "long61", "lying"]
 
 
 def test_worker_writes_windows_and_one_row_each(run):
@@ -119,6 +121,11 @@ def test_worker_writes_windows_and_one_row_each(run):
 def test_worker_guard_and_rejects_leave_reasoned_rows(run):
     (stat, win, *_rest, reason), = run.rows("long61")
     assert (stat, win) == (2, -1) and "61." in reason and "min long" in reason
+    # The lying header (20 s) passes the header guard; decoding stops at the limit.
+    (stat, win, *_rest, reason), = run.rows("lying")
+    assert (stat, win) == (2, -1), reason
+    assert "holds over 10 min of audio" in reason and "header claims 0.3 min" in reason
+    assert not list(run.storage.list("spec/lying__"))
     (corrupt,) = run.rows("corrupt")
     assert corrupt[0] == 0 and "not a decodable audio file" in corrupt[-1]
     (empty,) = run.rows("empty")

@@ -13,7 +13,7 @@ one INSERT and commit per record).
 from __future__ import annotations
 
 import logging
-import sys
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,8 +28,27 @@ from specfleet.settings import Settings
 from specfleet.status import InboundRecord
 from specfleet.status_writer import StatusWriter, retry_after_s
 
+
 # stderr so a local run keeps stdout clean for command output (Lambda sends both to CloudWatch)
-logger = Logger(service="specfleet-status-writer", logger_handler=logging.StreamHandler(sys.stderr))
+class _ToLogging(logging.Handler):
+    """Outside Lambda (the local poller, tests) the structured records go to
+    the ``specfleet.status_writer`` logger like every other log, so the CLI
+    sends them to its log file instead of the terminal."""
+
+    target = logging.getLogger("specfleet.status_writer.lambda")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        forwarded = logging.makeLogRecord(record.__dict__)
+        forwarded.name, forwarded.msg, forwarded.args = self.target.name, self.format(record), ()
+        forwarded.exc_info = forwarded.exc_text = None  # already in the formatted text
+        self.target.handle(forwarded)
+
+
+# In Lambda, JSON lines on stdout are what CloudWatch Logs collects.
+logger = Logger(
+    service="specfleet-status-writer",
+    logger_handler=None if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else _ToLogging(),
+)
 _writer: StatusWriter | None = None  # reused across warm invocations
 
 

@@ -1,14 +1,14 @@
-"""Fleet commands: ``infra`` (validate, package, deploy, destroy), ``ami``
-(bake) and ``fleet`` (launch, scale, ls, stop, autoscale, failover, plan,
-emulate). Human progress goes to stderr, machine output (JSON) to stdout.
+"""Fleet commands: ``infra`` (render, validate, package, deploy, destroy),
+``ami`` (bake) and ``fleet`` (launch, scale, ls, stop, autoscale (dry run),
+failover, plan, emulate). Human progress goes to stderr, machine output (JSON) to stdout.
 boto3-heavy modules are imported inside the commands."""
 
 from __future__ import annotations
 
 import json
-import time
+import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,15 +16,15 @@ from rich.table import Table
 
 console = Console(stderr=True)
 
-infra_app = typer.Typer(help="The CloudFormation stack: validate, package the Lambda, deploy, destroy.")
+infra_app = typer.Typer(help="The CloudFormation stack: render, validate, package the Lambda, deploy, destroy.")
 ami_app = typer.Typer(help="The worker AMI.")
-fleet_app = typer.Typer(help="Worker instances: launch, scale, list, stop, autoscale, plan.")
+fleet_app = typer.Typer(help="Worker instances: launch, scale, list, stop, autoscaling dry run, plan.")
 
 
 def _settings(region: str | None = None) -> Any:
-    from .main import settings
+    from .main import base_settings  # fleet commands never touch the database: no tunnel
 
-    s = settings()
+    s = base_settings()
     return s.model_copy(update={"region": region}) if region else s
 
 
@@ -32,12 +32,44 @@ def _json(data: Any) -> None:
     print(json.dumps(data, default=str))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[red]error[/]: {message}")
     raise typer.Exit(2)
 
 
 # --- infra -----------------------------------------------------------------------------
+@infra_app.command("render")
+def infra_render(
+    check: bool = typer.Option(False, "--check", help="Only compare with the files; exit 1 if they differ."),
+    template: Path = typer.Option(None, help="Template to write (default infra/template.yaml)."),
+    elasticmq: Path = typer.Option(None, help="ElasticMQ config to write (default infra/local/elasticmq.conf)."),
+) -> None:
+    """Render the CloudFormation template and elasticmq.conf from the pipeline
+    registry (built-ins and installed plugins) and the fleet settings."""
+    from ..fleet.deploy import ELASTICMQ_CONF, TEMPLATE
+    from ..fleet.template import render, render_elasticmq
+    from ..fleet.throughput import ThroughputError
+
+    s = _settings()
+    try:
+        outputs = {template or TEMPLATE: render(s), elasticmq or ELASTICMQ_CONF: render_elasticmq(s)}
+    except ThroughputError as err:
+        _fail(str(err))
+    stale = [str(path) for path, text in outputs.items() if not path.exists() or path.read_text() != text]
+    if check:
+        _json({"stale": stale})
+        if stale:
+            console.print(f"[red]out of date[/]: {', '.join(stale)} (run `specfleet infra render`)")
+            raise typer.Exit(1)
+        console.print("[green]rendered files are up to date[/]")
+        return
+    for path, text in outputs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    console.print(f"wrote {', '.join(str(p) for p in outputs)} ({len(stale)} changed)")
+    _json({"written": [str(p) for p in outputs], "changed": stale})
+
+
 @infra_app.command("validate")
 def infra_validate(template: Path = typer.Option(None, help="Template (default infra/template.yaml).")) -> None:
     """Lint the template with cfn-lint; exit 1 on any finding."""
@@ -80,9 +112,9 @@ def infra_package(
 def infra_deploy(
     region: str = typer.Option(..., help="AWS region."),
     data_bucket: str = typer.Option(..., help="Globally unique bucket name for results."),
-    vpc_id: str = typer.Option(..., help="VPC for workers, the database and the writer."),
-    subnet_ids: str = typer.Option(..., help="Comma-separated subnets (two AZs at least)."),
-    ami_id: str = typer.Option(..., help="Worker AMI (`specfleet ami bake`)."),
+    vpc_id: str | None = typer.Option(None, help="VPC for workers, the database and the writer (emulator: default VPC)."),
+    subnet_ids: str | None = typer.Option(None, help="Comma-separated subnets, two AZs at least (emulator: the VPC's)."),
+    ami_id: str | None = typer.Option(None, help="Worker AMI, `specfleet ami bake` (emulator: a stand-in image)."),
     artifact_bucket: str = typer.Option(..., help="Bucket holding the Lambda zip."),
     artifact_key: str = typer.Option("", help="Key of the zip (`specfleet infra package`); empty: no writer."),
     queue_prefix: str = typer.Option("", help="Prefix for queue and topic names."),
@@ -94,7 +126,12 @@ def infra_deploy(
     """Create or update the stack and print the settings it yields (JSON)."""
     from ..fleet.deploy import DeployError, deploy, outputs_to_env
 
-    params = {
+    s = _settings(region)
+    if emulator and not (vpc_id and subnet_ids and ami_id):
+        vpc_id, subnet_ids, ami_id = _emulator_network(s, vpc_id, subnet_ids, ami_id)
+    if not (vpc_id and subnet_ids and ami_id):
+        _fail("--vpc-id, --subnet-ids and --ami-id are required (the emulator picks its own)")
+    params: dict[str, str] = {
         "DataBucketName": data_bucket, "VpcId": vpc_id, "SubnetIds": subnet_ids, "AmiId": ami_id,
         "ArtifactBucket": artifact_bucket, "ArtifactKey": artifact_key, "QueuePrefix": queue_prefix,
         "Emulator": "true" if emulator else "false",
@@ -104,18 +141,38 @@ def infra_deploy(
         if not sep:
             _fail(f"--param {item!r} must look like Key=Value")
         params[key] = value
-    s = _settings(region)
+    from botocore.exceptions import ClientError
+
     with console.status("deploying") as status:
         try:
             outputs = deploy(s, params, stack_name=stack_name, progress=lambda m: status.update(m))
         except DeployError as err:
             _fail(str(err))
+        except ClientError as err:
+            _fail(f"{err.operation_name}: {err.response.get('Error', {}).get('Message') or err}")
     env = outputs_to_env(outputs, region)
     if env_file:
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        # Shell-quoted: `set -a; . ./file` must keep JSON lists intact.
+        env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
         console.print(f"settings written to {env_file}")
     console.print("[green]stack ready[/]")
     _json({"outputs": outputs, "env": env})
+
+
+def _emulator_network(s: Any, vpc_id: str | None, subnet_ids: str | None, ami_id: str | None) -> tuple[str, str, str]:
+    """moto's default VPC, two of its subnets and the stand-in worker image."""
+    from ..aws import client
+    from ..fleet.instances import local_worker_image
+
+    if not s.endpoint_url:
+        _fail("--emulator deploys to a local endpoint only (start one with `specfleet local up`)")
+    ec2 = client("ec2", s)
+    if not vpc_id:
+        vpc_id = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    if not subnet_ids:
+        found = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+        subnet_ids = ",".join(sorted(x["SubnetId"] for x in found)[:2])
+    return str(vpc_id), str(subnet_ids), ami_id or local_worker_image(s, s.region)
 
 
 @infra_app.command("destroy")
@@ -167,14 +224,36 @@ def ami_bake(
 @fleet_app.command("launch")
 def fleet_launch(
     pipeline: str = typer.Option(..., help="Pipeline the workers consume."),
-    count: int = typer.Option(1, min=1),
+    count: int = typer.Option(1, min=1, help="Instances to start."),
     region: str | None = typer.Option(None, help="Region to launch in (default: the home region)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Start without showing the plan and asking."),
 ) -> None:
-    """Start COUNT worker instances with the pipeline's user-data."""
-    from ..fleet.instances import FleetError, launch
+    """Start COUNT worker instances with the pipeline's user-data, after showing what they will cost.
 
+    The plan covers the jobs waiting on the pipeline's queue with COUNT
+    instances: wall time, compute (spot and on-demand), S3, SQS, results
+    read out of AWS and the stack's fixed costs.
+
+    Example: specfleet fleet launch --pipeline hydrophone --count 4
+    """
+    from ..fleet.instances import FleetError, launch
+    from ..fleet.plan import PlanError, plan
+    from ..pipelines import job_queue
+
+    s = _settings()
+    if not yes:
+        waiting = job_queue(s, pipeline).depth()
+        backlog = waiting["visible"] + waiting["in_flight"] + waiting["delayed"]
+        try:
+            estimate = plan(s, pipeline, max(1, backlog), instances=count)
+        except PlanError as err:
+            _fail(str(err))
+        show_plan(estimate, title=f"{count} x {estimate.instance_type} for the {backlog} {pipeline} jobs waiting")
+        if not typer.confirm(f"start {count} {pipeline} instance(s)?", default=False):
+            console.print("nothing started")
+            raise typer.Exit(1)
     try:
-        ids = launch(_settings(), pipeline, count, region=region)
+        ids = launch(s, pipeline, count, region=region)
     except FleetError as err:
         _fail(str(err))
     console.print(f"launched {len(ids)} {pipeline} workers: {', '.join(ids)}")
@@ -249,34 +328,27 @@ def fleet_failover(pipeline: str = typer.Option(...)) -> None:
 
 @fleet_app.command("autoscale")
 def fleet_autoscale(
-    pipeline: list[str] = typer.Option(..., help="Pipelines to manage (repeat)."),
-    interval: float | None = typer.Option(None, help="Seconds between decisions (default from settings)."),
-    once: bool = typer.Option(False, help="Decide and act once, then exit."),
-    dry_run: bool = typer.Option(False, help="Only print the decisions."),
-    failover: bool = typer.Option(True, help="Also move banned workers' capacity to the next region."),
-    region: str | None = typer.Option(None, help="Region whose worker count is scaled."),
+    pipeline: list[str] = typer.Option([], help="Pipelines to show (repeat; default: every group of this deployment)."),
+    region: str | None = typer.Option(None, help="Region of the stack (default: the home region)."),
 ) -> None:
-    """Target tracking on queue backlog per instance: desired = ceil(backlog /
-    jobs-per-instance-per-interval), within min/max, 0 when the queue is empty."""
-    from ..fleet.autoscale import decide
-    from ..fleet.failover import relaunch_banned
-    from ..fleet.instances import scale
+    """Dry run: what each Auto Scaling group's policies would do now. Reads the
+    deployed policies (DescribePolicies), the job queue's visible messages
+    (GetQueueAttributes) and the group's in-service/desired counts
+    (DescribeAutoScalingGroups); changes nothing. AWS applies the policies
+    itself (target tracking on backlog per instance, a step from zero)."""
+    from ..fleet.autoscale import dry_run
 
-    s = _settings()
-    every = interval or s.fleet_scale_interval_s
-    while True:
-        for p in pipeline:
-            decision = decide(s, p, every)
-            record: dict[str, Any] = decision.as_dict()
-            if not dry_run:
-                record["scale"] = scale(s, p, decision.desired, region=region)
-                if failover:
-                    record["failover"] = [m.as_dict() for m in relaunch_banned(s, p)]
-            console.print(f"{p}: backlog {decision.backlog} -> {decision.desired} instances")
-            _json(record)
-        if once:
-            return
-        time.sleep(every)  # the control loop's period, not synchronisation
+    views = dry_run(_settings(region), pipeline or None)
+    if not views:
+        console.print("no Auto Scaling groups tagged for this deployment (deploy the stack: `specfleet infra deploy`)")
+    for v in views:
+        d = v.decision
+        console.print(
+            f"{v.pipeline}: {d.visible} visible, {d.in_service} in service, desired {d.desired_before} -> "
+            f"{d.desired} ({d.change}; {d.policy}: {d.reason}; target {v.rule.target_backlog:g}/instance, "
+            f"{v.rule_source})"
+        )
+        _json(v.as_dict())
 
 
 @fleet_app.command("plan")
@@ -294,7 +366,13 @@ def fleet_plan(
         result = plan(_settings(), pipeline, jobs, instance_type=instance_type, deadline_h=deadline)
     except PlanError as err:
         _fail(str(err))
-    table = Table(title=f"plan: {jobs} {pipeline} jobs on {result.instance_type}")
+    show_plan(result, title=f"plan: {jobs} {pipeline} jobs on {result.instance_type}")
+    _json(result.model_dump())
+
+
+def show_plan(result: Any, title: str) -> None:
+    """The plan as a table: instances, hours, and every cost line."""
+    table = Table(title=title, title_justify="left")
     table.add_column("item")
     table.add_column("value", justify="right")
     for label, value in (
@@ -303,6 +381,8 @@ def fleet_plan(
         ("compute on-demand ($)", result.compute_on_demand_usd), ("compute spot ($)", result.compute_spot_usd),
         ("S3 PUTs ($)", result.s3_put_usd), ("S3 storage (GB)", result.s3_storage_gb),
         ("S3 storage per month ($)", result.s3_storage_month_usd), ("SQS ($)", result.sqs_usd),
+        (f"results out of AWS, {result.egress_gb} GB ($)", result.egress_usd),
+        (f"stack's fixed costs for the run (${result.fixed_month_usd}/month) ($)", result.fixed_usd),
         ("total, spot ($)", result.total_spot_usd), ("total, on-demand ($)", result.total_on_demand_usd),
     ):
         table.add_row(label, str(value))
@@ -310,15 +390,17 @@ def fleet_plan(
     console.print(f"[dim]throughput: {result.throughput_source}[/]")
     for note in result.notes:
         console.print(f"[yellow]note[/]: {note}")
-    _json(result.model_dump())
 
 
 @fleet_app.command("emulate")
 def fleet_emulate(
     log_dir: Path | None = typer.Option(None, help="Worker logs (default <local_dir>/fleet)."),
+    autoscale: bool = typer.Option(True, help="Apply the stack's scaling policies to its groups, as AWS would."),
+    scale_every: float = typer.Option(5.0, help="Seconds between scaling evaluations (CloudWatch: 60)."),
 ) -> None:
     """Run the local fleet emulator: instances launched on the local stack's
-    moto become worker processes (Ctrl-C stops them all)."""
+    moto (directly or by a group) become worker processes (Ctrl-C stops them
+    all); their output goes to the pipelines' log groups."""
     from ..fleet.emulator import FleetEmulator
 
     s = _settings()
@@ -328,7 +410,7 @@ def fleet_emulate(
 
     # SIGTERM as well as Ctrl-C: either way the workers get stopped, not orphaned.
     stop = stop_on_signals()
-    emu = FleetEmulator(s, log_dir=log_dir).start()
+    emu = FleetEmulator(s, log_dir=log_dir, autoscale=autoscale, scale_every_s=scale_every).start()
     console.print(f"fleet emulator watching {', '.join(emu.regions)}; worker logs in {emu.log_dir}")
     try:
         wait_until(stop)

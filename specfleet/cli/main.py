@@ -19,7 +19,11 @@ from rich.table import Table
 
 from ..pipelines import UnknownPipeline, get_spec, specs
 from ..queues import Message
+from ..runtime.middleware import Middleware
+from ..runtime.outcome import Outcome
 from ..settings import Settings
+from .errors import endpoint_hint, explain, fail
+from .output import polish, quiet_console, setup_logging, verbosity
 
 app = typer.Typer(help="specfleet: queue-driven audio-processing fleets on AWS.", no_args_is_help=True)
 local_app = typer.Typer(help="The embedded local stack (moto server + PostgreSQL + status poller).")
@@ -34,34 +38,72 @@ console = Console(stderr=True)
 #: Tools (not pipelines) that add commands: each defines ``register(app, produce_app)``.
 TOOLS = [
     "specfleet.cli.fleet",
+    "specfleet.cli.logs",
+    "specfleet.cli.db",
     "specfleet.cli.monitoring",
     "specfleet.cli.catalog",
 ]
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr.")) -> None:
-    _setup_logging(verbose)
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show progress messages (they always go to the log file)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show errors only."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error."),
+) -> None:
+    """Run audio-processing fleets on AWS, or all of it on this machine.
+
+    Logs go to .specfleet/logs/specfleet.log; the terminal shows warnings and errors.
+    """
+    setup_logging(1 if verbose else -1 if quiet else 0)
 
 
-def settings() -> Settings:
+def base_settings(*, check_endpoint: bool = True) -> Settings:
     """Settings from the environment; if nothing points elsewhere and a
-    local stack is running, use it (so ``local up`` then any command works)."""
+    local stack is running, use it (so ``local up`` then any command works),
+    saying so once. An emulator endpoint that does not answer is an error
+    now, not after a minute of retries (``check_endpoint=False``: a worker,
+    which waits out outages instead)."""
     if not os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get("SPECFLEET_ENDPOINT_URL"):
         from ..local.stack import read_state
 
-        state = read_state(Path(Settings().local_dir))
+        local_dir = Path(Settings().local_dir)
+        state = read_state(local_dir)
         if state is not None:
+            if verbosity() >= 0:
+                console.print(f"[dim]using the local stack in {local_dir} ({state.endpoint_url})[/]", highlight=False)
             return state.settings()
-    return Settings()
+    s = Settings()
+    if s.endpoint_url and check_endpoint:
+        _require_answering(s.endpoint_url)
+    return s
+
+
+def _require_answering(url: str) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "", parts.port or 80), timeout=2).close()
+    except OSError:
+        console.print(f"[red]error[/]: nothing answers at {url} (AWS_ENDPOINT_URL) -- {endpoint_hint(url)}",
+                      highlight=False)
+        raise typer.Exit(1) from None
+
+
+def settings(*, check_endpoint: bool = True) -> Settings:
+    """``base_settings``, reaching the database through an SSM tunnel when
+    ``SPECFLEET_FLEET_DB_TUNNEL`` asks for one (``specfleet db tunnel``);
+    if the tunnel cannot open, one line says why and commands go on without."""
+    s = base_settings(check_endpoint=check_endpoint)
+    from ..fleet.tunnel import TunnelError, maybe_through_tunnel
+
+    try:
+        return maybe_through_tunnel(s)
+    except TunnelError as err:
+        console.print(f"[yellow]no database tunnel[/]: {err}", soft_wrap=True)
+        return s
 
 
 # --- local ---------------------------------------------------------------------
@@ -93,8 +135,7 @@ def local_env(dir: Path = typer.Option(Path(".specfleet/local"))) -> None:
 
     state = read_state(dir)
     if state is None:
-        console.print("[red]no local stack is running[/]: start one with `specfleet local up`")
-        raise typer.Exit(1)
+        fail("no local stack is running", "start one with `specfleet local up`")
     for k, v in state.env().items():
         print(f"export {k}={v}")
 
@@ -151,20 +192,55 @@ def pipeline_name(value: str) -> str:
 @app.command()
 def work(
     pipeline: str = typer.Argument(..., help="The pipeline whose jobs to take.", callback=pipeline_name),
-    concurrency: int = typer.Option(0, help="Jobs at once (0: the pipeline's default / one per CPU)."),
+    concurrency: int = typer.Option(0, help="Jobs at once (0: the pipeline's default, one per CPU)."),
     idle_exit: float | None = typer.Option(None, help="Exit after the queue was empty this many seconds."),
     max_jobs: int | None = typer.Option(None, help="Exit after taking this many jobs."),
 ) -> None:
-    """Consume a pipeline's job queue until stopped (SIGTERM hands jobs back)."""
-    from ..pipelines import get_spec
-    from ..runtime import Worker
+    """Take a pipeline's jobs until stopped; Ctrl-C or SIGTERM hands the jobs in hand back.
 
-    worker = Worker(
-        settings(), get_spec(pipeline), concurrency=concurrency or None, idle_exit_s=idle_exit, max_jobs=max_jobs
+    Prints a start banner and one line per job (-q: errors only). On EC2 the
+    worker runs as the unit specfleet-worker@PIPELINE: `journalctl -u
+    specfleet-worker@PIPELINE` on the instance, `specfleet logs PIPELINE` from
+    anywhere.
+
+    Example: specfleet work echo --idle-exit 10
+    """
+    from ..pipelines import get_spec
+    from ..runtime import Worker, default_middleware
+
+    s = settings(check_endpoint=False)  # a worker waits out an endpoint that is down
+    spec = get_spec(pipeline)
+    middleware = default_middleware(s)
+    if verbosity() >= 0:
+        middleware.append(JobLines(console))
+    worker = Worker(s, spec, concurrency=concurrency or None, idle_exit_s=idle_exit, max_jobs=max_jobs,
+                    middleware=middleware)
+    endpoint = s.endpoint_url or f"AWS ({s.region})"
+    console.print(
+        f"[bold]{spec.name}[/] worker [dim]{s.instance_id}[/]: queue {worker.queue.name}, "
+        f"{worker.concurrency} at once, endpoint {endpoint}", highlight=False,
     )
     code = worker.run()
-    console.print(f"worker stopped: {worker.metrics()}")
+    counts = {k: int(v) for k, v in worker.metrics().items() if k != "busy_s"}
+    done = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no jobs"
+    console.print(f"worker stopped{' (banned: exit 75)' if code == 75 else ''}: {done}", highlight=False)
     raise typer.Exit(code)
+
+
+class JobLines(Middleware):
+    """One terminal line per finished job: outcome, key, seconds (and why)."""
+
+    STYLE = {"done": "green", "rejected": "red", "dead": "red", "skipped": "yellow", "retry": "yellow",
+             "banned": "magenta"}
+
+    def __init__(self, out: Console):
+        self.out = out
+
+    def after_process(self, worker: object, message: Message, outcome: Outcome) -> None:
+        why = f"  [dim]{outcome.reason[:120]}[/]" if outcome.reason and outcome.kind != "done" else ""
+        style = self.STYLE.get(outcome.kind, "white")
+        self.out.print(f"[{style}]{outcome.kind:>8}[/] {outcome.key[:90]}  {outcome.seconds:.1f}s{why}",
+                       highlight=False)
 
 
 # --- status / dlq -------------------------------------------------------------------
@@ -178,9 +254,25 @@ def status(
     record: bool = typer.Option(True, help="Append the queue depths to queue_depth_history."),
 ) -> None:
     """Queue depths, done/failed/skipped/banned, rate, ETA and instances per pipeline."""
-    from ..monitoring import MonitorSettings, status_table, summary
+    from ..monitoring import MonitorSettings, queue_depths, status_table, summary
 
     s = settings()
+    unreachable = _database_unreachable(s)
+    if unreachable is not None:
+        # One line, then what SQS alone can tell.
+        console.print(f"[yellow]database unreachable[/] ({unreachable}): queue depths only", soft_wrap=True)
+        depths = queue_depths(s)
+        if as_json:
+            print(json.dumps({"database": f"unreachable: {unreachable}", "queues": depths}, indent=2))
+            return
+        table = Table(title="queue depths (no database)")
+        for col in ("pipeline", "visible", "in flight", "delayed", "dlq"):
+            table.add_column(col, justify="left" if col == "pipeline" else "right")
+        for pipeline, d in depths.items():
+            cells = [str(d[k]) for k in ("visible", "in_flight", "delayed", "dlq")] if d else ["-"] * 4
+            table.add_row(pipeline, *cells)
+        Console().print(table)
+        return
     if as_json:
         print(json.dumps(summary(s, record=record), indent=2, default=str))
         return
@@ -204,6 +296,21 @@ def status(
         pass
 
 
+def _database_unreachable(s: Settings) -> str | None:
+    """Why the database cannot be reached now, or None when it answers."""
+    from ..db import DatabaseNotConfigured, connect, is_db_unavailable
+
+    try:
+        connect(s).close()
+    except DatabaseNotConfigured as err:
+        return str(err)
+    except Exception as err:
+        if is_db_unavailable(err) or type(err).__module__.startswith("botocore"):
+            return " ".join(str(err).split())[:200] or type(err).__name__
+        raise
+    return None
+
+
 @dlq_app.command("list")
 def dlq_list() -> None:
     """Messages waiting in each dead-letter queue."""
@@ -222,7 +329,7 @@ def dlq_list() -> None:
 
 @dlq_app.command("redrive")
 def dlq_redrive(
-    pipeline: str = typer.Argument(...),
+    pipeline: str = typer.Argument(..., help="The pipeline whose dead-letter queue.", callback=pipeline_name),
     status_queue_too: bool = typer.Option(False, "--status", help="Redrive the status queue's DLQ instead."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
@@ -254,7 +361,7 @@ def _dlq_of(pipeline: str, status_queue_too: bool):
 
 @dlq_app.command("show")
 def dlq_show(
-    pipeline: str = typer.Argument(...),
+    pipeline: str = typer.Argument(..., help="The pipeline whose dead-letter queue.", callback=pipeline_name),
     status_queue_too: bool = typer.Option(False, "--status", help="Show the status queue's DLQ instead."),
     limit: int = typer.Option(10, min=1, max=100, help="At most this many messages."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -291,7 +398,7 @@ def dlq_show(
 
 @dlq_app.command("purge")
 def dlq_purge(
-    pipeline: str = typer.Argument(...),
+    pipeline: str = typer.Argument(..., help="The pipeline whose dead-letter queue.", callback=pipeline_name),
     status_queue_too: bool = typer.Option(False, "--status", help="Purge the status queue's DLQ instead."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
@@ -308,23 +415,43 @@ def dlq_purge(
 # --- demo -----------------------------------------------------------------------------
 @app.command()
 def demo(
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object (last line)."),
-    dir: Path = typer.Option(Path(".specfleet/demo"), help="Work folder (stack data, downloads, report)."),
-    pipelines: str = typer.Option("", help="Comma-separated subset of pipelines to run (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object (the last line on stdout)."),
+    dir: Path = typer.Option(Path(".specfleet/demo"), help="Work folder: stack data, downloads, logs, report."),
+    pipelines: str = typer.Option("", help="Comma-separated pipelines to run (default: all but echo)."),
 ) -> None:
-    """Run every pipeline end to end on the embedded local stack against local
-    stand-ins for the remote sources, wait until the queues drain, report."""
+    """Run every pipeline end to end on this machine and show what happened.
+
+    Starts the embedded stack (moto + PostgreSQL) and local stand-ins for the
+    remote sources (an OOI-shaped archive, a video site), produces jobs, runs
+    each pipeline's worker until its queue drains, and writes an HTML report.
+    Logs go to DIR/logs/demo.log.
+
+    Example: specfleet demo --json
+    """
+    from rich.table import Table
+
     from ..demo import run_demo
 
-    try:
-        result = run_demo(dir, only=[p for p in pipelines.split(",") if p] or None, console=console)
-    except ValueError as err:
-        console.print(f"[red]{err}[/]")
-        raise typer.Exit(2) from None
+    out = Console(stderr=True)
+    log_level = verbosity()
+
+    def log_into(workdir: Path) -> None:
+        setup_logging(log_level, workdir / "logs" / "demo.log")
+        quiet_console()  # the steps' own lines are the progress; details are in the log file
+
+    result = run_demo(dir, only=[p for p in pipelines.split(",") if p] or None, console=out, on_workdir=log_into)
+    table = Table(title="specfleet demo", title_justify="left")
+    for column in ("pipeline", "jobs", "ok", "failed", "skipped", "objects", "status rows", "lost"):
+        table.add_column(column, justify="left" if column == "pipeline" else "right")
+    for name, row in result["pipelines"].items():
+        table.add_row(name, *(str(row[k]) for k in ("jobs", "ok", "failed", "skipped", "objects", "status_rows")),
+                      f"[{'green' if row['lost'] == 0 else 'red'}]{row['lost']}[/]")
+    out.print(table)
+    report = Path(result["report"])
+    size = report.stat().st_size / 1e6 if report.exists() else 0.0
+    out.print(f"report: {report} ({size:.1f} MB)   logs: {report.parent / 'logs' / 'demo.log'}", highlight=False)
     if as_json:
         print(json.dumps(result))
-    else:
-        Console().print_json(json.dumps(result))
 
 
 def _load_plugins() -> None:
@@ -338,5 +465,34 @@ def _load_plugins() -> None:
 _load_plugins()
 
 
+def main(argv: list[str] | None = None) -> None:
+    """The ``specfleet`` command: the typer app with readable help, and one
+    line (plus a hint) instead of a traceback or a box when something fails."""
+    args = sys.argv[1:] if argv is None else argv
+    command = typer.main.get_command(app)
+    polish(command)
+    try:
+        code = command.main(args=args, prog_name="specfleet", standalone_mode=False)
+    except typer.Abort:
+        console.print("aborted")
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        raise SystemExit(130) from None
+    except Exception as err:
+        if hasattr(err, "format_message") and hasattr(err, "exit_code"):  # click's usage errors
+            ctx = getattr(err, "ctx", None)
+            where = f" -- see '{ctx.command_path} --help'" if ctx is not None else ""
+            console.print(f"[red]error[/]: {err.format_message()}{where}", highlight=False)
+            raise SystemExit(err.exit_code) from None
+        logging.getLogger("specfleet.cli").info("command failed", exc_info=err)  # the log file keeps the traceback
+        if "--debug" in args:
+            raise
+        explained = explain(err)
+        console.print(f"[red]error[/]: {explained.line()}", highlight=False)
+        raise SystemExit(explained.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,18 @@ class PipelineSummary:
     objects: int = 0
     status_rows: int = 0
     lost: int = 0
+
+    def describe(self) -> str:
+        """One line for the terminal: what happened to the jobs."""
+        parts = [f"{self.jobs} jobs: {self.ok} ok"]
+        if self.failed:
+            parts.append(f"{self.failed} failed (on purpose: bad inputs)")
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped")
+        text = ", ".join(parts)
+        if self.objects:
+            text += f"; {self.objects} objects written"
+        return text + f"; {self.lost} lost"
 
 
 @dataclass
@@ -136,7 +149,15 @@ def echo_step(ctx: DemoContext) -> PipelineSummary:
     return PipelineSummary(jobs=len(ids), objects=0, lost=len(set(ids) - seen), **counts)
 
 
-def run_demo(workdir: Path, only: list[str] | None = None, console: Console | None = None) -> dict[str, Any]:
+def run_demo(
+    workdir: Path,
+    only: list[str] | None = None,
+    console: Console | None = None,
+    on_workdir: Callable[[Path], None] | None = None,
+) -> dict[str, Any]:
+    """Run the demo in ``workdir`` (emptied first); ``on_workdir(path)`` is
+    called once it exists (the CLI puts its log file there). Prints one line
+    per step to ``console``; returns the contract summary."""
     console = console or Console(stderr=True)
     runnable = [spec for spec in specs() if spec.demo is not None]
     unknown = set(only or []) - {spec.name for spec in runnable}
@@ -150,10 +171,15 @@ def run_demo(workdir: Path, only: list[str] | None = None, console: Console | No
         destroy_data(workdir / "stack")
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
+    if on_workdir is not None:
+        on_workdir(workdir)
 
+    started = time.monotonic()
     with console.status("starting the embedded stack (moto + PostgreSQL)"):
         state = start_detached(workdir / "stack", poller=False)
-    ns = Namespace(state, name="demo")
+        ns = Namespace(state, name="demo")
+    console.print(f"[green]✓[/] embedded stack up (moto {state.endpoint_url}, PostgreSQL :{state.pg_port})"
+                  f"  [dim]{time.monotonic() - started:.1f}s[/]", highlight=False)
     ctx = DemoContext(ns=ns, workdir=workdir, console=console)
     results: dict[str, Any] = {}
     try:
@@ -162,9 +188,12 @@ def run_demo(workdir: Path, only: list[str] | None = None, console: Console | No
             with console.status(f"running the {name} pipeline"):
                 summary = step(ctx)
             results[name] = asdict(summary)
-            console.print(f"[green]{name}[/]: {results[name]} in {time.monotonic() - started:.1f}s")
+            mark = "[green]✓[/]" if summary.lost == 0 else "[red]✗[/]"
+            console.print(f"{mark} {name:<12} {summary.describe()}  [dim]{time.monotonic() - started:.1f}s[/]",
+                          highlight=False)
         report = workdir / "report.html"
-        _write_report(ctx, results, report)
+        with console.status("writing the report"):
+            _write_report(ctx, results, report)
     finally:
         for thing in reversed(ctx.cleanup):
             for method in ("close", "stop", "shutdown"):

@@ -37,7 +37,7 @@ def demo_step(ctx: DemoContext) -> PipelineSummary:
             storage.put_file(f"audio/{track}.mp3", _synth_mp3(folder / f"{track}.mp3", seconds, sr, ch, i))
             tracks.append(track)
     # One bad file: its job must end as a stat 0 row with a reason, not vanish.
-    storage.put_bytes("audio/demobroken.mp3", b"ID3 this is not an mp3 at all " * 50)
+    storage.put_bytes("audio/demobroken.mp3", b"this is not an mp3 at all " * 50)
     report = produce(ctx.settings)
     run_worker(ctx, "spectrogram", idle_exit_s=2)
     wait_for_status_drain(ctx, "spectrogram")

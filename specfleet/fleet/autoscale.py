@@ -1,71 +1,103 @@
-"""Backlog-per-instance autoscaling (target tracking, done by hand).
+"""What the deployed scaling policies would do now, from live figures.
 
-AWS's recommended SQS scaling metric is backlog per instance: with a worker
-finishing ``r`` jobs per second and a decision every ``interval`` seconds,
-one instance clears ``r * interval`` jobs per interval, so
+For each of this deployment's Auto Scaling groups (tag ``specfleet:prefix``)
+it reads the group's policies (``DescribePolicies``: the target-tracking
+target and the scale-from-zero step), the job queue named in the policy's
+metric (``GetQueueAttributes``: ``ApproximateNumberOfMessages``) and the
+group's in-service and desired counts (``DescribeAutoScalingGroups``), and
+applies ``scaling.decide``. These are the figures CloudWatch samples each
+minute for the policies, read directly, so a dry run sees them without the
+metrics' one-to-three-minute lag.
 
-    desired = ceil(backlog / (r * interval)),  clamped to [min_size, max_size],
-
-and 0 when there is no backlog at all (scale to zero: idle workers cost money).
-``min_size`` therefore applies only while there is work.
+``specfleet fleet autoscale`` prints the result; the local fleet emulator
+applies it to moto's groups (``SetDesiredCapacity``), playing CloudWatch
+and Auto Scaling.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import asdict, dataclass
-from importlib import resources
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
+from ..aws import aws_retry, client
+from ..queues import Queue
 from ..settings import Settings
+from .scaling import Decision, ScalingRule, decide, rule_for, rule_from_policies
 
-
-def desired_capacity(backlog: int, jobs_per_instance_per_interval: float, min_size: int = 0, max_size: int = 30) -> int:
-    """Instances needed to clear ``backlog`` within one interval, bounded."""
-    if backlog < 0:
-        raise ValueError("backlog must be >= 0")
-    if jobs_per_instance_per_interval <= 0:
-        raise ValueError("jobs per instance per interval must be > 0")
-    if min_size < 0 or max_size < min_size:
-        raise ValueError(f"need 0 <= min_size <= max_size, got {min_size}..{max_size}")
-    if backlog == 0:
-        return 0
-    needed = math.ceil(backlog / jobs_per_instance_per_interval)
-    return max(min_size, min(max_size, needed))
-
-
-def load_throughput(settings: Settings) -> dict[str, Any]:
-    """Measured throughput per pipeline (see ``throughput.json``)."""
-    if settings.fleet_throughput_file:
-        return json.loads(Path(settings.fleet_throughput_file).read_text())
-    return json.loads(resources.files("specfleet.fleet").joinpath("throughput.json").read_text())
-
-
-def jobs_per_instance_per_s(settings: Settings, pipeline: str) -> float:
-    table = load_throughput(settings)["pipelines"]
-    if pipeline not in table:
-        raise KeyError(f"no throughput figure for {pipeline!r} in the throughput table")
-    return float(table[pipeline]["jobs_per_instance_hour"]) / 3600.0
+TAG_PIPELINE = "specfleet:pipeline"
+TAG_PREFIX = "specfleet:prefix"
 
 
 @dataclass(frozen=True)
-class Decision:
+class GroupView:
+    """One group as the policies see it."""
+
+    name: str
     pipeline: str
-    backlog: int
-    per_instance_per_interval: float
-    desired: int
+    rule: ScalingRule
+    #: "deployed" (read from the group's policies) or "rendered" (no policy found: the template's rule).
+    rule_source: str
+    queue_name: str
+    decision: Decision
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"group": self.name, "pipeline": self.pipeline, "queue": self.queue_name,
+                "target_backlog_per_instance": self.rule.target_backlog, "rule_source": self.rule_source,
+                **self.decision.as_dict()}
 
 
-def decide(settings: Settings, pipeline: str, interval_s: float | None = None) -> Decision:
-    """Read the queue's backlog (visible + in flight) and compute the target."""
-    from ..pipelines import job_queue
+def _tags(group: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in group.get("Tags", [])}
 
-    depth = job_queue(settings, pipeline).depth()
-    backlog = depth["visible"] + depth["in_flight"]
-    per = jobs_per_instance_per_s(settings, pipeline) * (interval_s or settings.fleet_scale_interval_s)
-    return Decision(pipeline, backlog, per, desired_capacity(backlog, per, settings.fleet_min_size, settings.fleet_max_size))
+
+def deployment_groups(settings: Settings, pipelines: list[str] | None = None) -> list[dict[str, Any]]:
+    """This deployment's Auto Scaling groups (``DescribeAutoScalingGroups``)."""
+    api = client("autoscaling", settings)
+    found = []
+    for page in api.get_paginator("describe_auto_scaling_groups").paginate(
+        Filters=[{"Name": f"tag:{TAG_PREFIX}", "Values": [settings.queue_prefix or "-"]}]
+    ):
+        for group in page["AutoScalingGroups"]:
+            pipeline = _tags(group).get(TAG_PIPELINE, "")
+            if pipeline and (not pipelines or pipeline in pipelines):
+                found.append(group)
+    return sorted(found, key=lambda g: str(g["AutoScalingGroupName"]))
+
+
+def queue_of(policies: list[dict[str, Any]]) -> str | None:
+    """The SQS queue the target-tracking policy's metric math reads."""
+    for p in policies:
+        spec = (p.get("TargetTrackingConfiguration") or {}).get("CustomizedMetricSpecification") or {}
+        for metric in spec.get("Metrics", []):
+            stat = metric.get("MetricStat") or {}
+            if stat.get("Metric", {}).get("Namespace") == "AWS/SQS":
+                for dim in stat["Metric"].get("Dimensions", []):
+                    if dim["Name"] == "QueueName":
+                        return str(dim["Value"])
+    return None
+
+
+def evaluate(settings: Settings, group: dict[str, Any]) -> GroupView:
+    """Apply the group's policies to the live figures."""
+    from ..pipelines import get_spec
+
+    name = str(group["AutoScalingGroupName"])
+    pipeline = _tags(group)[TAG_PIPELINE]
+    policies = aws_retry(client("autoscaling", settings).describe_policies)(AutoScalingGroupName=name)[
+        "ScalingPolicies"]
+    lo, hi = int(group["MinSize"]), int(group["MaxSize"])
+    rule = rule_from_policies(pipeline, policies, min_size=lo, max_size=hi)
+    source = "deployed"
+    if rule is None:
+        base = rule_for(settings, pipeline, max_size=hi)
+        rule, source = ScalingRule(pipeline, base.target_backlog, lo, hi, base.from_zero_capacity), "rendered"
+    queue_name = queue_of(policies) or settings.queue_prefix + get_spec(pipeline).job_queue
+    visible = Queue(settings, queue_name).depth()["visible"]
+    in_service = sum(1 for i in group.get("Instances", []) if i.get("LifecycleState") == "InService")
+    decision = decide(rule, visible=visible, in_service=in_service, desired=int(group["DesiredCapacity"]))
+    return GroupView(name, pipeline, rule, source, queue_name, decision)
+
+
+def dry_run(settings: Settings, pipelines: list[str] | None = None) -> list[GroupView]:
+    """``evaluate`` for every group of this deployment; changes nothing."""
+    return [evaluate(settings, g) for g in deployment_groups(settings, pipelines)]

@@ -29,10 +29,12 @@ from ..settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "infra" / "template.yaml"
+ELASTICMQ_CONF = REPO_ROOT / "infra" / "local" / "elasticmq.conf"
 LAMBDA_REQUIREMENTS = REPO_ROOT / "lambdas" / "status_writer" / "requirements.txt"
 LAMBDA_PYTHON = "3.12"
 #: Stack output -> setting (env var) it feeds.
 OUTPUT_SETTINGS = {
+    "StackName": "SPECFLEET_FLEET_STACK_NAME",
     "QueuePrefix": "SPECFLEET_QUEUE_PREFIX",
     "DataBucketName": "SPECFLEET_BUCKET",
     "DatabaseSecretArn": "SPECFLEET_DB_SECRET_ID",
@@ -196,6 +198,11 @@ def deploy(
     if stack["StackStatus"] not in (goal, "CREATE_COMPLETE", "UPDATE_COMPLETE"):
         raise DeployError(f"stack {name} ended {stack['StackStatus']}: {stack.get('StackStatusReason', '')}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    if parameters.get("Emulator") == "true":
+        from .moto_gaps import fill_in
+
+        created = fill_in(settings, name, Path(template), parameters)
+        progress(f"emulator: created {len(created)} scaling policies and alarms moto's CloudFormation skips")
     if "MigrateFunctionName" in outputs:
         progress("applying database migrations")
         run_migrations(settings, outputs["MigrateFunctionName"])
@@ -213,8 +220,14 @@ def run_migrations(settings: Settings, function_name: str) -> list[str]:
 def destroy(settings: Settings, *, stack_name: str | None = None, progress: Progress = _noop) -> str:
     name = stack_name or settings.fleet_stack_name
     cfn = client("cloudformation", settings)
-    if _stack(cfn, name) is None:
+    existing = _stack(cfn, name)
+    if existing is None:
         return "absent"
+    if any(p["ParameterKey"] == "Emulator" and p.get("ParameterValue") == "true"
+           for p in existing.get("Parameters", [])):
+        from .moto_gaps import remove
+
+        remove(settings, name)
     aws_retry(cfn.delete_stack)(StackName=name)
     return str(wait_for_stack(settings, name, progress)["StackStatus"])
 

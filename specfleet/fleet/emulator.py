@@ -16,6 +16,16 @@ runs that command as a child process, as cloud-init + systemd would on EC2:
   terminated once the worker has drained (AWS reclaims it);
 * any other exit is restarted like ``Restart=always`` in the unit, at most
   ``max_restarts`` times.
+
+With ``autoscale`` it also plays CloudWatch and Auto Scaling for the stack's
+groups: every ``scale_every_s`` it applies each group's deployed policies
+(``autoscale.evaluate``: target tracking on backlog per instance, the step
+from zero) to the live figures and sets the group's desired capacity; moto
+then launches instances (which become workers) or terminates unprotected
+ones (whose workers drain). Workers protect their instance from scale-in
+while they hold jobs, as on AWS. And it plays the CloudWatch agent: each
+worker's output is shipped to the log group its user-data names, one stream
+per instance (``specfleet logs`` reads it).
 """
 
 from __future__ import annotations
@@ -26,16 +36,19 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..aws import aws_retry
+from ..aws import aws_retry, client
 from ..local.stack import EMULATOR_CREDENTIALS
 from ..runtime.worker import EXIT_BANNED
 from ..settings import Settings
 from ..standins.imds import StubImds
 from . import instances, userdata
+from .autoscale import GroupView, deployment_groups, evaluate
+from .logs import LogShipper
 
 log = logging.getLogger("specfleet.fleet.emulator")
 
@@ -52,6 +65,7 @@ class EmulatedInstance:
     env: dict[str, str]
     argv: list[str]
     log_path: Path
+    shipper: LogShipper | None = None
     proc: subprocess.Popen[bytes] | None = None
     exit_codes: list[int] = field(default_factory=list)
     _recorded_pids: set[int] = field(default_factory=set)
@@ -73,8 +87,19 @@ class FleetEmulator:
         log_dir: Path | None = None,
         poll_s: float = 0.25,
         max_restarts: int = 3,
+        autoscale: bool = False,
+        scale_every_s: float = 1.0,
+        ship_logs: bool = True,
     ):
+        if not settings.endpoint_url:
+            raise ValueError("the fleet emulator runs only against a local endpoint (moto), never against AWS")
         self.settings = settings
+        self.autoscale = autoscale
+        self.scale_every_s = scale_every_s
+        self.ship_logs = ship_logs
+        #: Every scaling decision that changed a group's desired capacity.
+        self.scaling: list[GroupView] = []
+        self._last_scale = 0.0
         self.regions = regions or instances.fleet_regions(settings)
         self.log_dir = Path(log_dir or Path(settings.local_dir) / "fleet").resolve()
         self.poll_s = poll_s
@@ -110,6 +135,11 @@ class FleetEmulator:
                     inst.proc.kill()
                     inst.proc.wait()
             inst.imds.stop()
+            if inst.shipper is not None and self.ship_logs:
+                try:
+                    inst.shipper.ship()  # what the worker wrote while stopping
+                except Exception:
+                    log.exception("shipping %s's last log lines failed", inst.instance_id)
 
     def __enter__(self) -> FleetEmulator:
         return self.start()
@@ -136,7 +166,11 @@ class FleetEmulator:
             self._stop.wait(self.poll_s)
 
     def sync(self) -> None:
-        """One pass: spawn new instances, react to state changes and exits."""
+        """One pass: scale the groups, spawn new instances, react to state
+        changes and exits, ship logs."""
+        if self.autoscale and time.monotonic() - self._last_scale >= self.scale_every_s:
+            self._last_scale = time.monotonic()
+            self.scale_groups()
         seen: dict[str, instances.InstanceInfo] = {}
         for info in instances.list_instances(self.settings, regions=self.regions):
             seen[info.instance_id] = info
@@ -149,6 +183,31 @@ class FleetEmulator:
                     self._spawn(info)
                 continue
             self._reconcile(known, info.state)
+        if self.ship_logs:
+            with self._lock:
+                members = list(self.instances.values())
+            for inst in members:
+                if inst.shipper is not None:
+                    inst.shipper.ship()
+
+    def scale_groups(self) -> list[GroupView]:
+        """Apply each group's policies once; return the decisions."""
+        views = []
+        api = client("autoscaling", self.settings)
+        for group in deployment_groups(self.settings):
+            view = evaluate(self.settings, group)
+            # Always set it: moto terminates the surplus only when told, and
+            # instances whose protection was lifted since are surplus now.
+            aws_retry(api.set_desired_capacity)(
+                AutoScalingGroupName=view.name, DesiredCapacity=view.decision.desired, HonorCooldown=False)
+            if view.decision.desired != view.decision.desired_before:
+                log.info("%s: %s %d -> %d (%s: %s)", view.name, view.decision.change, view.decision.desired_before,
+                         view.decision.desired, view.decision.policy, view.decision.reason)
+                with self._lock:
+                    self.scaling.append(view)
+                    del self.scaling[:-1000]
+            views.append(view)
+        return views
 
     def _spawn(self, info: instances.InstanceInfo) -> None:
         script = instances.user_data_of(self.settings, info.region, info.instance_id)
@@ -162,6 +221,10 @@ class FleetEmulator:
         env = {k: os.environ[k] for k in PASS_THROUGH if k in os.environ}
         env.update(EMULATOR_CREDENTIALS)
         env.update(parsed.env)
+        # The template's user-data names no endpoint (AWS needs none): the
+        # emulated instance talks to the emulator it runs in, never to AWS.
+        if self.settings.endpoint_url:
+            env["SPECFLEET_ENDPOINT_URL"] = self.settings.endpoint_url
         env["SPECFLEET_INSTANCE_ID"] = info.instance_id
         env["SPECFLEET_IMDS_URL"] = imds.url
         env.setdefault("SPECFLEET_IMDS_POLL_S", "0.5")
@@ -169,9 +232,13 @@ class FleetEmulator:
             env["AWS_ENDPOINT_URL"] = env["SPECFLEET_ENDPOINT_URL"]
         # The real command is `specfleet work <pipeline>`; run the same CLI with this interpreter.
         argv = [sys.executable, "-m", "specfleet.cli.main", *parsed.argv[1:]]
+        log_path = self.log_dir / f"{info.instance_id}.log"
+        target = parsed.log_target()
+        shipper = (LogShipper(self.settings, info.region, log_path, target[1], info.instance_id)
+                   if target and self.ship_logs else None)
         inst = EmulatedInstance(
             instance_id=info.instance_id, region=info.region, pipeline=parsed.pipeline, imds=imds,
-            env=env, argv=argv, log_path=self.log_dir / f"{info.instance_id}.log",
+            env=env, argv=argv, log_path=log_path, shipper=shipper,
         )
         with self._lock:
             self.instances[info.instance_id] = inst

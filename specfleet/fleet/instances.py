@@ -110,7 +110,9 @@ def launch(
     if count < 1:
         raise FleetError("count must be at least 1")
     region = region or settings.region
-    script = user_data or userdata.render(pipeline, userdata.worker_env(settings))
+    script = user_data or userdata.render(
+        pipeline, userdata.worker_env(settings), log_group=userdata.log_group_name(settings.fleet_stack_name, pipeline)
+    )
     tags = [
         {"Key": TAG_PIPELINE, "Value": pipeline},
         {"Key": TAG_PREFIX, "Value": settings.queue_prefix or "-"},

@@ -9,20 +9,19 @@ instance-hours; storage is priced for one month.
 
 from __future__ import annotations
 
-import json
 import math
-from importlib import resources
-from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ..settings import Settings
-from .autoscale import load_throughput
+from .throughput import ThroughputError, load_prices, rate_per_hour
 
 #: SQS requests per job: receive, delete, status send, writer receive + delete
 #: (batched by up to 10, so this is an upper bound).
 SQS_REQUESTS_PER_JOB = 5
+
+
+HOURS_PER_MONTH = 730
 
 
 class PlanError(ValueError):
@@ -43,16 +42,16 @@ class Plan(BaseModel):
     s3_storage_gb: float
     s3_storage_month_usd: float
     sqs_usd: float
+    #: Reading every result out of AWS once (data transfer out to the internet).
+    egress_gb: float
+    egress_usd: float
+    #: The stack's fixed costs (database, VPC endpoints, secret) for the run's wall time.
+    fixed_usd: float
+    fixed_month_usd: float
     total_spot_usd: float
     total_on_demand_usd: float
     throughput_source: str
     notes: list[str] = Field(default_factory=list)
-
-
-def load_prices(settings: Settings) -> dict[str, Any]:
-    if settings.fleet_price_table:
-        return json.loads(Path(settings.fleet_price_table).read_text())
-    return json.loads(resources.files("specfleet.fleet").joinpath("prices.json").read_text())
 
 
 def plan(
@@ -63,30 +62,31 @@ def plan(
     instance_type: str | None = None,
     deadline_h: float | None = None,
     max_instances: int | None = None,
+    instances: int | None = None,
 ) -> Plan:
+    """Instances, hours and dollars for ``jobs`` jobs: ``instances`` fixed (a
+    launch), else as many as meet ``deadline_h``, else one per hour of work,
+    capped at ``max_instances``."""
     if jobs < 1:
         raise PlanError("jobs must be at least 1")
     if deadline_h is not None and deadline_h <= 0:
         raise PlanError("deadline must be a positive number of hours")
-    throughput = load_throughput(settings)["pipelines"]
-    if pipeline not in throughput:
-        raise PlanError(f"no throughput figure for {pipeline!r}; known: {', '.join(sorted(throughput))}")
     prices = load_prices(settings)
-    itype = instance_type or throughput[pipeline].get("reference_instance_type") or settings.fleet_instance_type
+    if instance_type is not None and instance_type not in prices["instances"]:
+        raise PlanError(f"no price for instance type {instance_type!r}; known: {', '.join(sorted(prices['instances']))}")
+    try:
+        measured = rate_per_hour(settings, pipeline, instance_type)
+    except ThroughputError as err:
+        raise PlanError(str(err)) from None
+    itype, rate, t = measured.instance_type, measured.jobs_per_hour, measured.figures
     if itype not in prices["instances"]:
         raise PlanError(f"no price for instance type {itype!r}; known: {', '.join(sorted(prices['instances']))}")
-    t = throughput[pipeline]
     price = prices["instances"][itype]
-    rate = float(t["jobs_per_instance_hour"])
-    notes: list[str] = []
-    ref = t.get("reference_instance_type")
-    if t.get("scales_with_vcpus") and ref and ref != itype:
-        if ref not in prices["instances"]:
-            raise PlanError(f"reference type {ref!r} of {pipeline} has no vCPU count in the price table")
-        rate *= price["vcpus"] / prices["instances"][ref]["vcpus"]
-        notes.append(f"rate scaled by vCPUs from {ref} ({t['jobs_per_instance_hour']}/h) to {itype}")
+    notes = list(measured.notes)
     cap = max_instances or settings.fleet_max_size
-    if deadline_h is not None:
+    if instances is not None:
+        n = max(1, instances)
+    elif deadline_h is not None:
         n = math.ceil(jobs / (rate * deadline_h))
         if n > cap:
             notes.append(f"meeting {deadline_h} h needs {n} instances, above the configured max {cap}")
@@ -102,12 +102,17 @@ def plan(
     sqs = jobs * SQS_REQUESTS_PER_JOB / 1e6 * prices["sqs"]["per_million_requests"]
     od = instance_hours * price["on_demand_hour"]
     spot = instance_hours * price["spot_hour"]
+    egress = gb * float(prices.get("transfer", {}).get("internet_out_gb", 0.0))
+    fixed_month = float(prices.get("fixed", {}).get("month_usd", 0.0))
+    fixed = fixed_month * wall_h / HOURS_PER_MONTH
+    variable = s3_put + s3_store + sqs + egress + fixed
     r2 = lambda x: round(x, 2)  # noqa: E731
     return Plan(
         pipeline=pipeline, jobs=jobs, instance_type=itype, instances=n, jobs_per_instance_hour=round(rate, 2),
         wall_hours=round(wall_h, 2), instance_hours=round(instance_hours, 2),
         compute_on_demand_usd=r2(od), compute_spot_usd=r2(spot), s3_put_usd=r2(s3_put),
         s3_storage_gb=round(gb, 1), s3_storage_month_usd=r2(s3_store), sqs_usd=r2(sqs),
-        total_spot_usd=r2(spot + s3_put + s3_store + sqs), total_on_demand_usd=r2(od + s3_put + s3_store + sqs),
-        throughput_source=t.get("source", ""), notes=notes,
+        egress_gb=round(gb, 1), egress_usd=r2(egress), fixed_usd=r2(fixed), fixed_month_usd=r2(fixed_month),
+        total_spot_usd=r2(spot + variable), total_on_demand_usd=r2(od + variable),
+        throughput_source=measured.source, notes=notes,
     )

@@ -9,12 +9,17 @@ The script (cloud-init runs it once at first boot)
   with ``EXIT_BANNED`` (75): the unit does not restart on 75, and with
   ``InstanceInitiatedShutdownBehavior=terminate`` the instance goes away so the
   fleet can move that capacity to another region;
+* sends the worker's output to ``/var/log/specfleet/<pipeline>.log`` (a
+  drop-in; logrotate keeps it small) and starts the CloudWatch agent (which
+  the AMI installs) with ``cloudwatch-agent.json`` filled in: that file into
+  the pipeline's log group, one stream per instance (``specfleet logs``);
 * starts ``specfleet-worker@<pipeline>`` (see ``ami/specfleet-worker@.service``).
 
-Two clearly delimited blocks make the script machine-readable: the env block
-(``# --- specfleet:env ---``) and the command block
-(``# --- specfleet:command ---``) that states what the unit runs. The local
-fleet emulator executes exactly those instead of cloud-init + systemd.
+Three clearly delimited blocks make the script machine-readable: the env
+block (``# --- specfleet:env ---``), the command block
+(``# --- specfleet:command ---``) that states what the unit runs, and the
+CloudWatch agent's configuration. The local fleet emulator executes the
+first two instead of cloud-init + systemd and ships the log as the third says.
 
 The same renderer produces the launch templates' user-data in
 ``infra/template.yaml`` (with CloudFormation ``${...}`` references as values);
@@ -23,9 +28,12 @@ a test keeps the two in sync. The script therefore never uses ``${`` itself.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from dataclasses import dataclass
+from importlib import resources
+from typing import Any
 
 from ..pipelines import UnknownPipeline, get_spec
 from ..runtime.worker import EXIT_BANNED
@@ -35,6 +43,12 @@ ENV_BEGIN = "# --- specfleet:env ---"
 ENV_END = "# --- end specfleet:env ---"
 CMD_BEGIN = "# --- specfleet:command ---"
 CMD_END = "# --- end specfleet:command ---"
+AGENT_BEGIN = "# --- specfleet:cloudwatch-agent ---"
+AGENT_END = "# --- end specfleet:cloudwatch-agent ---"
+#: Where the worker's output goes on an instance (the agent tails it).
+LOG_DIR = "/var/log/specfleet"
+AGENT_CONFIG = "/etc/specfleet/cloudwatch-agent.json"
+AGENT_CTL = "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
 #: The instance id line's value is filled in by the script (from IMDS) and by the emulator.
 INSTANCE_ID_REF = "$INSTANCE_ID"
 IMDS_URL = "http://169.254.169.254"
@@ -63,6 +77,35 @@ cat > /etc/systemd/system/specfleet-worker@@@PIPELINE@@.service.d/ban.conf <<'SP
 [Service]
 ExecStopPost=/bin/sh -c 'if [ "$EXIT_STATUS" = "@@BANNED@@" ]; then /usr/bin/systemctl --no-block poweroff; fi'
 SPECFLEET_UNIT
+# Logs: the worker's output goes to a file the CloudWatch agent ships to the
+# pipeline's log group (`specfleet logs`); logrotate keeps the file small.
+install -d -m 0755 @@LOG_DIR@@
+cat > /etc/systemd/system/specfleet-worker@@@PIPELINE@@.service.d/log.conf <<'SPECFLEET_UNIT'
+[Service]
+StandardOutput=append:@@LOG_FILE@@
+StandardError=append:@@LOG_FILE@@
+SPECFLEET_UNIT
+cat > /etc/logrotate.d/specfleet <<'SPECFLEET_LOGROTATE'
+@@LOG_DIR@@/*.log {
+  daily
+  maxsize 100M
+  rotate 3
+  compress
+  missingok
+  notifempty
+  copytruncate
+}
+SPECFLEET_LOGROTATE
+@@AGENT_BEGIN@@
+cat > @@AGENT_CONFIG@@ <<'SPECFLEET_AGENT'
+@@AGENT_JSON@@
+SPECFLEET_AGENT
+@@AGENT_END@@
+if [ -x @@AGENT_CTL@@ ]; then
+  @@AGENT_CTL@@ -a fetch-config -m ec2 -s -c file:@@AGENT_CONFIG@@
+else
+  echo "no CloudWatch agent in this image: logs stay in @@LOG_FILE@@" >&2
+fi
 systemctl daemon-reload
 @@CMD_BEGIN@@
 # @@COMMAND@@
@@ -70,8 +113,7 @@ systemctl daemon-reload
 systemctl enable --now specfleet-worker@@@PIPELINE@@.service
 """
 
-#: Settings a worker needs, as env var -> Settings attribute. Never the DB DSN
-#: (it may hold a password); workers get the secret's name at most.
+#: Settings a worker needs, as env var -> Settings attribute.
 WORKER_SETTINGS = {
     "SPECFLEET_REGION": "region",
     "SPECFLEET_ENDPOINT_URL": "endpoint_url",
@@ -83,9 +125,11 @@ WORKER_SETTINGS = {
     "SPECFLEET_MAX_RECEIVES": "max_receives",
     "SPECFLEET_DRAIN_S": "drain_s",
     "SPECFLEET_BAN_THRESHOLD": "ban_threshold",
-    "SPECFLEET_DB_SECRET_ID": "db_secret_id",
     "SPECFLEET_IMDS_POLL_S": "imds_poll_s",
 }
+#: Workers never touch the database (the status writer writes every table),
+#: so no database setting -- not even the secret's name -- reaches them.
+FORBIDDEN_KEYS = ("DSN", "DB_")
 
 
 class UserDataError(ValueError):
@@ -104,8 +148,31 @@ def worker_env(settings: Settings, imds_url: str = IMDS_URL) -> dict[str, str]:
     return env
 
 
-def render(pipeline: str, env: dict[str, str], *, for_cloudformation: bool = False) -> str:
-    """The user-data script for ``pipeline`` with ``env`` as the worker's settings.
+def agent_config(log_group: str, log_file: str) -> dict[str, Any]:
+    """``cloudwatch-agent.json`` for one pipeline: ``log_file`` into ``log_group``."""
+    text = resources.files("specfleet.fleet").joinpath("cloudwatch-agent.json").read_text()
+    for marker, value in (("@@LOG_GROUP@@", log_group), ("@@LOG_FILE@@", log_file)):
+        text = text.replace(marker, value)
+    config: dict[str, Any] = json.loads(text)
+    return config
+
+
+#: Log groups: /specfleet/<stack>/<pipeline>, one stream per instance.
+LOG_GROUP_PREFIX = "/specfleet"
+
+
+def log_group_name(stack_name: str, pipeline: str) -> str:
+    """The CloudWatch log group of ``pipeline``'s workers in stack ``stack_name``."""
+    return f"{LOG_GROUP_PREFIX}/{stack_name}/{pipeline}"
+
+
+def log_file(pipeline: str) -> str:
+    return f"{LOG_DIR}/{pipeline}.log"
+
+
+def render(pipeline: str, env: dict[str, str], *, log_group: str, for_cloudformation: bool = False) -> str:
+    """The user-data script for ``pipeline`` with ``env`` as the worker's
+    settings, shipping its log to ``log_group``.
 
     Values are restricted to a shell-safe alphabet (they sit in an unquoted
     heredoc); with ``for_cloudformation`` they may also be ``${Ref}``s.
@@ -120,17 +187,25 @@ def render(pipeline: str, env: dict[str, str], *, for_cloudformation: bool = Fal
             raise UserDataError(f"env name {key!r} must look like SPECFLEET_NAME")
         if key in ("SPECFLEET_INSTANCE_ID", "SPECFLEET_PIPELINE"):
             continue
-        if "DSN" in key:
-            raise UserDataError(f"{key} may hold a password; pass SPECFLEET_DB_SECRET_ID instead")
+        if any(word in key for word in FORBIDDEN_KEYS):
+            raise UserDataError(f"{key}: workers hold no database settings or credentials (the status writer "
+                                "writes every table)")
         checked = _CFN_REF.sub("", value) if for_cloudformation else value
         if not _SAFE_VALUE.fullmatch(checked):
             raise UserDataError(f"value of {key} has characters unsafe in user-data: {value!r}")
         lines.append(f"{key}={value}")
+    checked_group = _CFN_REF.sub("", log_group) if for_cloudformation else log_group
+    if not re.fullmatch(r"[A-Za-z0-9_./#-]{1,512}", checked_group):
+        raise UserDataError(f"log group name {log_group!r} has characters CloudWatch Logs does not allow")
     command = shlex.join(["specfleet", "work", pipeline])
+    agent = json.dumps(agent_config(log_group, log_file(pipeline)), indent=2, sort_keys=False)
     text = TEMPLATE
     for marker, value in (
         ("@@ENV_BEGIN@@", ENV_BEGIN), ("@@ENV_END@@", ENV_END),
         ("@@CMD_BEGIN@@", CMD_BEGIN), ("@@CMD_END@@", CMD_END),
+        ("@@AGENT_BEGIN@@", AGENT_BEGIN), ("@@AGENT_END@@", AGENT_END), ("@@AGENT_JSON@@", agent),
+        ("@@AGENT_CONFIG@@", AGENT_CONFIG), ("@@AGENT_CTL@@", AGENT_CTL),
+        ("@@LOG_DIR@@", LOG_DIR), ("@@LOG_FILE@@", log_file(pipeline)),
         ("@@ENV@@", "\n".join(lines)), ("@@COMMAND@@", command),
         ("@@IMDS@@", IMDS_URL), ("@@BANNED@@", str(EXIT_BANNED)), ("@@PIPELINE@@", pipeline),
     ):
@@ -145,6 +220,15 @@ class ParsedUserData:
     pipeline: str
     argv: list[str]
     env: dict[str, str]
+    #: The CloudWatch agent's configuration (None in scripts without one).
+    agent: dict[str, Any] | None = None
+
+    def log_target(self) -> tuple[str, str] | None:
+        """``(log file, log group)`` the agent ships, or None."""
+        if not self.agent:
+            return None
+        entry = self.agent["logs"]["logs_collected"]["files"]["collect_list"][0]
+        return str(entry["file_path"]), str(entry["log_group_name"])
 
 
 def _block(text: str, begin: str, end: str) -> list[str]:
@@ -172,7 +256,15 @@ def parse(text: str, instance_id: str) -> ParsedUserData:
     argv = shlex.split(commands[0])
     if argv[:2] != ["specfleet", "work"] or len(argv) < 3:
         raise UserDataError(f"user-data command must be `specfleet work <pipeline>`, got {commands[0]!r}")
-    return ParsedUserData(pipeline=argv[2], argv=argv, env=env)
+    agent = None
+    if AGENT_BEGIN in text:
+        body = [line for line in _block(text, AGENT_BEGIN, AGENT_END) if not line.startswith("cat >")
+                and line != "SPECFLEET_AGENT"]
+        try:
+            agent = json.loads("\n".join(body))
+        except json.JSONDecodeError as err:
+            raise UserDataError(f"user-data's CloudWatch agent block is not JSON: {err}") from None
+    return ParsedUserData(pipeline=argv[2], argv=argv, env=env, agent=agent)
 
 
 def cloudformation_env() -> dict[str, str]:

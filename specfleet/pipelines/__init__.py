@@ -30,6 +30,9 @@ from .spectrogram import SPEC as SPECTROGRAM
 
 BUILT_IN: tuple[PipelineSpec, ...] = (ECHO, HYDROPHONE, SEARCH, DOWNLOAD, SPECTROGRAM)
 ENTRY_POINT_GROUP = "specfleet.pipelines"
+#: Status queues' visibility where the local poller plays the Lambda (the
+#: template uses 6x the writer's timeout, AWS's rule for SQS event sources).
+LOCAL_STATUS_VISIBILITY_S = 60
 
 
 class UnknownPipeline(KeyError):
@@ -90,7 +93,9 @@ def ensure_all_queues(settings: Settings) -> dict[str, Queue]:
         # locally the poller holds messages only for the handler call. More
         # receives than a job queue: with the writer's growing backoff they
         # carry status rows through hours of database outage.
-        out[statuses.name] = ensure_queue(settings, statuses.name, 60, max_receives=settings.status_max_receives)
+        out[statuses.name] = ensure_queue(
+            settings, statuses.name, LOCAL_STATUS_VISIBILITY_S, max_receives=settings.status_max_receives
+        )
     return out
 
 

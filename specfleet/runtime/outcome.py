@@ -13,3 +13,5 @@ class Outcome:
     kind: OutcomeKind
     reason: str = ""
     seconds: float = 0.0
+    #: The job's own name for logs (its key, or the message id when unreadable).
+    key: str = ""

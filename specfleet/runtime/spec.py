@@ -78,6 +78,14 @@ class FleetProfile:
     apt_packages: tuple[str, ...] = ()
     #: Whether it gets an Auto Scaling group in the template (echo does not).
     autoscaled: bool = True
+    #: Jobs one worker instance finishes per hour, for pipelines without a
+    #: figure in ``specfleet/fleet/throughput.json`` (plugins): it sets the
+    #: autoscaling target and ``fleet plan``'s estimate.
+    jobs_per_instance_hour: float | None = None
+    #: S3 key prefixes its workers read or write in the data bucket; the
+    #: worker role allows objects under these only (keep them in step with
+    #: the pipeline's settings: ``specfleet infra render`` reads them here).
+    bucket_prefixes: tuple[str, ...] = ()
 
 
 FailureStatus = Callable[[Any, Any, Stat], StatusRecord]

@@ -51,9 +51,12 @@ def default_middleware(settings: Settings) -> list[Middleware]:
     if settings.ban_threshold > 0:
         chain.append(BanGuard(settings.ban_threshold))
     if settings.imds_url:  # on EC2 (or the fleet emulator): drain on spot/ASG termination
+        from .protection import ScaleInProtection
         from .spot import SpotWatch
 
         chain.append(SpotWatch(settings.imds_url, settings.imds_poll_s))
+        # In an Auto Scaling group: never scaled in while holding jobs.
+        chain.append(ScaleInProtection(settings, settings.imds_poll_s))
     return chain
 
 
@@ -310,7 +313,8 @@ class Worker:
             elif not isinstance(err, (JobError, JobValidationError)):
                 log.exception("job %s failed unexpectedly", message.message_id)
         outcome = self.policy.outcome(error, message.receive_count)
-        outcome = Outcome(outcome.kind, outcome.reason, time.monotonic() - started)
+        outcome = Outcome(outcome.kind, outcome.reason, time.monotonic() - started,
+                          key=job.key() if job is not None else message.message_id)
         # A finished job frees its slot now, so the next receive overlaps with
         # its status send and delete. Any other outcome holds the slot until
         # the middleware has seen it: after a ban-class failure the ban guard

@@ -20,6 +20,6 @@ SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
     cli=Ref("specfleet.cli.music:register_download"),
     demo=Ref("specfleet.demo.music:download_step"),
     # ffmpeg comes with the imageio-ffmpeg wheel: no Debian package needed.
-    fleet=FleetProfile(extras=("music",)),
+    fleet=FleetProfile(extras=("music",), bucket_prefixes=("audio/",)),
     legacy_body=legacy_body,
 )

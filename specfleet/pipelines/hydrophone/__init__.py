@@ -17,5 +17,7 @@ SPEC: PipelineSpec[HydroJob] = PipelineSpec(
     status_view=StatusView(item="file_url", job_key="file_url"),
     cli=Ref("specfleet.cli.hydrophone:register"),
     demo=Ref("specfleet.demo.hydrophone:demo_step"),
-    fleet=FleetProfile(extras=("hydrophone",)),
+    fleet=FleetProfile(extras=("hydrophone",),
+                       # the default layout, its done-markers, the whaledr layout
+                       bucket_prefixes=("hydrophone/", "hydrophone-manifests/", "megaptera/")),
 )

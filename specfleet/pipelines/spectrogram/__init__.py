@@ -21,6 +21,6 @@ SPEC: PipelineSpec[SpectoJob] = PipelineSpec(
     default_concurrency=(os.cpu_count() or 1) + 1,
     cli=Ref("specfleet.cli.spectrogram:register"),
     demo=Ref("specfleet.demo.spectrogram:demo_step"),
-    fleet=FleetProfile(extras=("spectrogram",), apt_packages=("libmpg123-0",)),
+    fleet=FleetProfile(extras=("spectrogram",), apt_packages=("libmpg123-0",), bucket_prefixes=("audio/", "spec/")),
     legacy_body=legacy_body,
 )

@@ -38,10 +38,15 @@ def mel_power_hann(spec, weights, lo, hi, out):
     of ``MEL_BLOCK``: the power of a block is laid out bin-major, so each
     filter's few non-zero weights multiply a contiguous run of frames (3x
     faster than one frame at a time, whose short sums are latency-bound).
+
+    ``weights`` may have fewer columns than the spectrum has bins: only those
+    first bins are computed (an analysis at a higher rate than the filterbank
+    needs: the bins above its top frequency are never used).
     """
     frames = spec.shape[0]
-    n_bins = spec.shape[1] // 2
-    last = n_bins - 1
+    n_bins = weights.shape[1]
+    nyquist = spec.shape[1] // 2 - 1
+    last = n_bins - 1 if n_bins - 1 == nyquist else n_bins  # the Nyquist edge, if computed
     half, quarter = np.float32(0.5), np.float32(0.25)
     power = np.zeros((n_bins, MEL_BLOCK), dtype=np.float32)
     acc = np.empty(MEL_BLOCK, dtype=np.float32)
@@ -57,9 +62,10 @@ def mel_power_hann(spec, weights, lo, hi, out):
                 re = half * row[2 * k] - quarter * (row[2 * k - 2] + row[2 * k + 2])
                 im = half * row[2 * k + 1] - quarter * (row[2 * k - 1] + row[2 * k + 3])
                 power[k, j] = re * re + im * im
-            re = half * row[2 * last] - half * row[2 * last - 2]
-            im = half * row[2 * last + 1]
-            power[last, j] = re * re + im * im
+            if last < n_bins:
+                re = half * row[2 * last] - half * row[2 * last - 2]
+                im = half * row[2 * last + 1]
+                power[last, j] = re * re + im * im
         for m in range(weights.shape[0]):
             acc[:] = 0
             for k in range(lo[m], hi[m]):  # each filter's few non-zero bins
@@ -68,6 +74,46 @@ def mel_power_hann(spec, weights, lo, hi, out):
                     acc[j] += w * power[k, j]
             for j in range(nt):
                 out[m, t0 + j] = acc[j]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def stretch(x, taps, out):
+    """Resample ``x`` by ``(up + 1) / up`` (``up = taps.shape[1]``): output
+    sample ``j`` is ``x`` interpolated at position ``j * (up + 1) / up``,
+    zero outside ``x``.
+
+    Output ``up * b + p`` sits at input ``(up + 1) * b + p`` plus the fraction
+    ``p / up``, so within a block of ``up`` outputs the input index advances
+    by exactly one per output: for each tap ``t`` the block is one
+    multiply-add of two contiguous runs (``taps[t]`` and a slice of ``x``),
+    which the compiler vectorises. ``taps`` is (K, up) float32, column ``p``
+    the K-tap filter for fraction ``p / up`` (tap ``K // 2 - 1`` at the
+    integer position).
+    """
+    taps_n, up = taps.shape
+    half = taps_n // 2 - 1
+    n = x.shape[0]
+    n_out = out.shape[0]
+    for b in range((n_out + up - 1) // up):
+        o0 = up * b
+        i0 = (up + 1) * b - half
+        m = min(up, n_out - o0)
+        block = out[o0 : o0 + m]
+        block[:] = 0
+        if i0 >= 0 and i0 + m - 1 + taps_n <= n:
+            for t in range(taps_n):
+                row = taps[t]
+                xs = x[i0 + t : i0 + t + m]  # slices: non-negative indices, so no wraparound checks
+                for p in range(m):
+                    block[p] += row[p] * xs[p]
+        else:  # the first and last blocks
+            for t in range(taps_n):
+                row = taps[t]
+                for p in range(m):
+                    i = i0 + p + t
+                    if 0 <= i < n:
+                        block[p] += row[p] * x[i]
     return out
 
 

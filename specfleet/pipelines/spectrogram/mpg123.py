@@ -8,6 +8,10 @@ halves that part of decoding and never materialises the stereo array. On a
 3-minute 128 kbps stereo track that is 135 ms instead of 160 ms, and the
 decoded samples go straight into one preallocated array.
 
+``decode(..., half_rate_from=...)`` also uses its 2:1 synthesis
+(``MPG123_DOWN_SAMPLE``) for high-rate streams: only the lower 16 subbands
+are synthesised, at half the rate (the band the mel filterbank needs).
+
 The library is the system's ``libmpg123.so.0`` (Debian ``libmpg123-0``, which
 libsndfile itself depends on); ``available()`` says whether it loaded, and
 callers fall back to soundfile when it did not. Only the handful of calls we
@@ -19,15 +23,17 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import os
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 # mpg123.h constants (stable across 1.2x-1.3x).
 _OK, _NEW_FORMAT, _DONE = 0, -11, -12
-_ADD_FLAGS = 2
+_ADD_FLAGS, _DOWN_SAMPLE = 2, 4
 _MONO_MIX, _QUIET, _FORCE_FLOAT = 0x4, 0x20, 0x400
 _MONO = 1
 _ENC_FLOAT_32 = 0x200
@@ -39,6 +45,10 @@ _MAX_PREALLOCATED = 1 << 26
 
 class Mpg123Error(ValueError):
     """libmpg123 could not decode a file; the message is the library's reason."""
+
+
+class TooLong(Mpg123Error):
+    """The stream holds more than ``max_seconds`` of audio; decoding stopped there."""
 
 
 _lock = threading.Lock()
@@ -92,9 +102,44 @@ def unavailable_reason() -> str | None:
     return _load_error
 
 
-def decode_mono(path: str | Path) -> tuple[np.ndarray, int]:
+def decode_mono(path: str | Path, *, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """All of ``path`` as mono float32 (the mean of its channels, gapless:
-    encoder delay and padding removed, as libsndfile does) and its rate."""
+    encoder delay and padding removed, as libsndfile does) and its rate.
+
+    ``max_seconds`` (default: no limit) stops decoding as soon as the stream
+    proves longer than that and raises ``TooLong``: the output never holds
+    more than ``max_seconds`` of audio plus one sample, whatever the header
+    claims (a Xing/Info header may understate the length by hours)."""
+    decoded = decode(path, max_seconds=max_seconds)
+    return decoded.samples, decoded.rate
+
+
+class Decoded(NamedTuple):
+    samples: np.ndarray  # mono float32
+    rate: int  # of ``samples``
+    source_rate: int  # of the stream (twice ``rate`` when decoded at half rate)
+
+
+def decode(path: str | Path, *, max_seconds: float | None = None, half_rate_from: int | None = None) -> Decoded:
+    """``decode_mono``, optionally at half the stream's rate: when the stream's
+    rate is at least ``half_rate_from`` (default: never), libmpg123 runs its
+    2:1 synthesis (``MPG123_DOWN_SAMPLE``): it synthesises only the lower 16
+    of the 32 subbands, so the output is the band below a quarter of the
+    stream's rate (0-11 kHz of a 44.1 kHz stream), at half the rate, with no
+    resampling filter of ours."""
+    decoded = _decode(path, max_seconds, down_sample=0, half_rate_from=half_rate_from)
+    if decoded is None:  # the stream's rate asks for half rate: reopen with the 2:1 synthesis
+        decoded = _decode(path, max_seconds, down_sample=1, half_rate_from=None)
+    assert decoded is not None
+    return decoded
+
+
+def _decode(
+    path: str | Path, max_seconds: float | None, *, down_sample: int, half_rate_from: int | None
+) -> Decoded | None:
+    """None when the stream's rate is at least ``half_rate_from`` (known from
+    its first frame, before decoding; ``down_sample`` must be set before
+    opening, so the caller reopens the file with it)."""
     lib = _library()
     if lib is None:
         raise RuntimeError(_load_error or "libmpg123 not loaded")
@@ -104,32 +149,49 @@ def decode_mono(path: str | Path) -> tuple[np.ndarray, int]:
         raise RuntimeError(f"mpg123_new failed: {lib.mpg123_plain_strerror(err.value).decode()}")
     try:
         lib.mpg123_param(h, _ADD_FLAGS, _MONO_MIX | _QUIET | _FORCE_FLOAT, 0.0)
+        if down_sample:  # must be set before opening: libmpg123 ignores it afterwards
+            lib.mpg123_param(h, _DOWN_SAMPLE, down_sample, 0.0)
         if lib.mpg123_open(h, os.fsencode(path)) != _OK:
             raise Mpg123Error(lib.mpg123_strerror(h).decode())
         try:
             rate, channels, encoding = ctypes.c_long(), ctypes.c_int(), ctypes.c_int()
             if lib.mpg123_getformat(h, ctypes.byref(rate), ctypes.byref(channels), ctypes.byref(encoding)) != _OK:
                 raise Mpg123Error(f"no MPEG audio frame found ({lib.mpg123_strerror(h).decode()})")
+            if half_rate_from is not None and rate.value >= half_rate_from:
+                return None
             lib.mpg123_format_none(h)
             lib.mpg123_format(h, rate.value, _MONO, _ENC_FLOAT_32)
-            return _read_all(lib, h, max(int(lib.mpg123_length(h)), 0)), int(rate.value)
+            limit = None if max_seconds is None else int(math.floor(max_seconds * rate.value))
+            samples = _read_all(lib, h, max(int(lib.mpg123_length(h)), 0), limit)
+            if limit is not None and samples.size > limit:
+                raise TooLong(f"holds more than {max_seconds:g} s of audio (decoding stopped there)")
+            return Decoded(samples, int(rate.value), int(rate.value) << down_sample)
         finally:
             lib.mpg123_close(h)
     finally:
         lib.mpg123_delete(h)
 
 
-def _read_all(lib: ctypes.CDLL, h: int, expected: int) -> np.ndarray:
+def _read_all(lib: ctypes.CDLL, h: int, expected: int, limit: int | None) -> np.ndarray:
+    """Decode up to ``limit + 1`` samples (all of them when ``limit`` is None)."""
     # The length is exact with a Xing/Info header and an estimate without;
     # the array grows if the estimate was short. The header is input from
     # outside, so a claimed length only sizes the first allocation up to a
-    # cap (25 min at 44.1 kHz); anything longer grows as it really decodes.
-    out = np.empty(min(expected, _MAX_PREALLOCATED) + 1152 if expected else 1 << 20, dtype=np.float32)
+    # cap (25 min at 44.1 kHz); anything longer grows as it really decodes,
+    # and never past the limit: one sample more than allowed is proof enough.
+    target = None if limit is None else limit + 1
+    first = min(expected + 1152, _MAX_PREALLOCATED) if expected else 1 << 20
+    out = np.empty(first if target is None else max(1, min(first, target)), dtype=np.float32)
     filled = 0
     done = ctypes.c_size_t(0)
     while True:
-        if out.size - filled < 4608:
-            out = np.concatenate([out[:filled], np.empty(max(out.size, 1 << 20), dtype=np.float32)])
+        if target is not None and filled >= target:
+            break
+        if out.size - filled < 4608 and (target is None or out.size < target):
+            size = out.size + max(out.size, 1 << 20)
+            if target is not None:
+                size = min(size, target)
+            out = np.concatenate([out[:filled], np.empty(size - filled, dtype=np.float32)])
         room = min(_CHUNK_BYTES, (out.size - filled) * 4)
         code = lib.mpg123_read(h, out.ctypes.data + filled * 4, room, ctypes.byref(done))
         filled += done.value // 4

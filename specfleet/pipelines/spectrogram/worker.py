@@ -41,6 +41,7 @@ def params_from_settings(settings: Settings) -> dsp.SpectroParams:
         window_s=settings.spectro_window_s,
         step_s=settings.spectro_step_s,
         min_duration_s=settings.spectro_min_duration_s,
+        max_duration_s=settings.spectro_max_duration_s,
         jpeg_quality=settings.spectro_jpeg_quality,
     )
 
@@ -61,19 +62,22 @@ class TrackResult:
 
 
 def compute_track(path: str, params: dsp.SpectroParams) -> TrackResult:
-    """Decode one file and encode all its windows (pure but for reading ``path``)."""
-    y = dsp.decode(path, sample_rate=params.sample_rate)
+    """Decode one file and encode all its windows (pure but for reading ``path``).
+    Raises ``dsp.TooLongError`` once the audio proves longer than
+    ``params.max_duration_s``, whatever its header said."""
+    db, duration = dsp.track_mel_db(path, params)
     windows = [
         WindowResult(img.window, img.rows, img.cols, dsp.encode_jpeg(img.pixels, quality=params.jpeg_quality))
-        for img in dsp.window_images(y, params)
+        for img in dsp.db_window_images(db, duration, params)
     ]
-    return TrackResult(dsp.whole_seconds(len(y), params.sample_rate), windows)
+    return TrackResult(duration, windows)
 
 
 def warm_up(params: dsp.SpectroParams) -> int:
     """Pay every first-call cost once per process: imports, libmpg123, the mel
-    filterbank, loading the numba kernels from their on-disk cache, soxr's
-    filter design, Pillow's JPEG encoder. Runs in each pool process."""
+    filterbanks and soxr responses, loading the numba kernels from their
+    on-disk cache, soxr's filter design, Pillow's JPEG encoder. Runs in each
+    pool process."""
     import numpy as np
 
     from . import mpg123
@@ -82,10 +86,13 @@ def warm_up(params: dsp.SpectroParams) -> int:
     mpg123.available()
     rng = np.random.default_rng(0)
     seconds = params.window_s + 1
-    mono = (rng.standard_normal(seconds * 44100) * 0.1).astype(np.float32)
-    y = dsp.to_mono_resampled(mono, 44100, sample_rate=params.sample_rate)
-    for img in dsp.window_images(y, params):
-        dsp.encode_jpeg(img.pixels, quality=params.jpeg_quality)
+    # The common decoded rates: 44.1 and 48 kHz streams at half rate (the
+    # stretch and the two FFT sizes), and a resampled one.
+    for rate, source_rate in ((22050, 44100), (24000, 48000), (8000, 8000)):
+        mono = (rng.standard_normal(seconds * rate) * 0.1).astype(np.float32)
+        db, duration = dsp.mel_db_decoded(mono, rate, source_rate, params)
+        for img in dsp.db_window_images(db, duration, params):
+            dsp.encode_jpeg(img.pixels, quality=params.jpeg_quality)
     return os.getpid()
 
 
@@ -161,7 +168,8 @@ def _status(ctx: JobContext, track_id: str, stat: Stat, window: dsp.Window, rows
 
 
 def check_audio(info: dsp.AudioInfo, key: str, settings: Settings) -> None:
-    """The guards that need only the header: raise ``Rejected``/``Skipped``."""
+    """The guards that need only the header: raise ``Rejected``/``Skipped``.
+    The header is outside input: ``too_long`` catches a header that lies."""
     if info.format != "MP3":
         raise Rejected(f"{key} holds {info.format} audio, not MP3")
     if info.duration_s > settings.spectro_max_duration_s:
@@ -169,6 +177,16 @@ def check_audio(info: dsp.AudioInfo, key: str, settings: Settings) -> None:
             f"{key} is {info.duration_s / 60:.1f} min long, over the "
             f"{settings.spectro_max_duration_s / 60:g} min limit (spectro_max_duration_s)"
         )
+
+
+def too_long(info: dsp.AudioInfo, key: str, settings: Settings) -> Skipped:
+    """The skip for a track whose header passed ``check_audio`` but whose
+    frames ran past the limit while decoding (decoding stopped there)."""
+    return Skipped(
+        f"{key} holds over {settings.spectro_max_duration_s / 60:g} min of audio, over the limit "
+        f"(spectro_max_duration_s), though its header claims {info.duration_s / 60:.1f} min: "
+        "decoding stopped at the limit"
+    )
 
 
 def handle(job: SpectoJob, ctx: JobContext) -> None:
@@ -192,14 +210,17 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
         path = Path(tmp) / "track.mp3"
         storage.download(key, path)
         try:
-            check_audio(dsp.probe(path), key, settings)
+            info = dsp.probe(path)
         except dsp.AudioError as err:
             raise Rejected(f"{key}: {err}") from None
+        check_audio(info, key, settings)
         if ctx.cancelled.is_set():
             raise Transient("worker shutting down")
         pool: SpectroPool | None = ctx.resources if isinstance(ctx.resources, SpectroPool) else None
         try:
             result = pool.compute(str(path)) if pool else compute_track(str(path), params_from_settings(settings))
+        except dsp.TooLongError:
+            raise too_long(info, key, settings) from None
         except dsp.AudioError as err:
             raise Rejected(f"{key}: {err}") from None
     if not result.windows:
@@ -236,6 +257,8 @@ def spectrogram_file(path: str | Path, track_id: str, out_dir: str | Path, setti
         info = dsp.probe(path)
         check_audio(info, path.name, settings)
         result = compute_track(str(path), params_from_settings(settings))
+    except dsp.TooLongError:
+        raise too_long(info, path.name, settings) from None
     except dsp.AudioError as err:
         raise Rejected(str(err)) from None
     if not result.windows:

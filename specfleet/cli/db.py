@@ -1,0 +1,56 @@
+"""``specfleet db tunnel``: the private database on this machine's
+``127.0.0.1`` through Session Manager port forwarding (see
+``specfleet/fleet/tunnel.py`` for the AWS calls). With
+``SPECFLEET_FLEET_DB_TUNNEL=true`` status, report and the producers open
+such a tunnel themselves."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+db_app = typer.Typer(help="The private database from a laptop (SSM port forwarding through a fleet instance).")
+
+
+@db_app.command("tunnel")
+def tunnel(
+    instance: str | None = typer.Option(None, help="Fleet instance to forward through (default: any running one)."),
+    local_port: int = typer.Option(15432, min=0, max=65535, help="Local port (0: any free one)."),
+    hold_for: float | None = typer.Option(None, "--for", min=0, help="Close after this many seconds (default: Ctrl-C)."),
+) -> None:
+    """Forward 127.0.0.1:LOCAL_PORT to the database until Ctrl-C. Calls
+    secretsmanager:GetSecretValue, ec2:DescribeInstances, ssm:StartSession
+    (AWS-StartPortForwardingSessionToRemoteHost), runs session-manager-plugin,
+    and ssm:TerminateSession on exit."""
+    import threading
+
+    from ..fleet.tunnel import TunnelError, open_tunnel, redacted, tunnel_dsn
+    from ..local.stack import stop_on_signals, wait_until
+    from .main import base_settings
+
+    s = base_settings()
+    stop = stop_on_signals()
+    try:
+        opened = open_tunnel(s, instance_id=instance, local_port=local_port)
+    except TunnelError as err:
+        console.print(f"[red]error[/]: {err}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    with opened:
+        host, port = opened.remote
+        console.print(f"forwarding 127.0.0.1:{opened.local_port} -> {host}:{port} through {opened.instance_id} "
+                      f"(session {opened.session_id}); Ctrl-C closes", soft_wrap=True)
+        console.print(f"connect with: {redacted(tunnel_dsn(s, opened))} (password: the secret's)", soft_wrap=True)
+        print(json.dumps({"instance": opened.instance_id, "session_id": opened.session_id,
+                          "local_port": opened.local_port, "remote": f"{host}:{port}", "calls": opened.calls}),
+              flush=True)
+        if hold_for is not None:
+            threading.Timer(hold_for, stop.set).start()
+        wait_until(stop)
+    console.print(f"tunnel closed ({', '.join(opened.calls[-1:])})")
+
+
+def register(app: typer.Typer, produce_app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")

@@ -1,0 +1,110 @@
+"""One clear line, and a hint, for every failure a user can cause or meet.
+
+``explain(err)`` turns an exception that escaped a command into the line the
+terminal shows; the traceback goes to the log file (and to the terminal
+only with ``--debug``). The mapping is a table, like ``runtime/errors.py``:
+the error's class (and, for AWS, its code) decides the message and the hint.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+import botocore.exceptions
+
+
+def fail(message: str, hint: str = "", code: int = 1) -> NoReturn:
+    """Print one ``error: message -- hint`` line and end the command with ``code``."""
+    import typer
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[red]error[/]: {Explained(message, hint).line()}", highlight=False)
+    raise typer.Exit(code)
+
+
+@dataclass(frozen=True)
+class Explained:
+    message: str
+    hint: str = ""
+    exit_code: int = 1
+
+    def line(self) -> str:
+        return f"{self.message}" + (f" -- {self.hint}" if self.hint else "")
+
+
+def _is_local(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def endpoint_hint(url: str) -> str:
+    if _is_local(url):
+        return "is the local stack running? start it with `specfleet local up`"
+    return "check the network and AWS_ENDPOINT_URL / the region (`specfleet` uses the default AWS endpoints when unset)"
+
+
+def explain(err: BaseException) -> Explained:
+    """The one-line message for ``err`` (never raises)."""
+    import psycopg2
+
+    from ..db import DatabaseNotConfigured, is_db_unavailable
+    from ..jobs import JobValidationError
+    from ..outbound import OutboundRefused
+    from ..pipelines import UnknownPipeline
+    from ..runtime.errors import JobError
+
+    if isinstance(err, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)):
+        url = str(err.kwargs.get("endpoint_url", ""))
+        return Explained(f"cannot reach the AWS endpoint {url or '(default)'}", endpoint_hint(url))
+    if isinstance(err, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)):
+        url = str(err.kwargs.get("endpoint_url", ""))
+        return Explained(f"the AWS endpoint {url} stopped answering", endpoint_hint(url))
+    if isinstance(err, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)):
+        return Explained(
+            "no AWS credentials found",
+            "configure them (`aws configure`, AWS_PROFILE, an instance profile) or use the local stack (`specfleet local up`)",
+        )
+    if isinstance(err, botocore.exceptions.NoRegionError):
+        return Explained("no AWS region set", "set AWS_REGION (or SPECFLEET_REGION)")
+    if isinstance(err, botocore.exceptions.ClientError):
+        code = err.response.get("Error", {}).get("Code", "")
+        text = err.response.get("Error", {}).get("Message", "") or str(err)
+        if "NonExistentQueue" in code or "QueueDoesNotExist" in code:
+            return Explained(
+                f"a queue does not exist ({text})",
+                "deploy the stack (`specfleet infra deploy`) or start the local one (`specfleet local up`); "
+                "SPECFLEET_QUEUE_PREFIX must match",
+            )
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
+                    "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch"):
+            return Explained(f"AWS refused the call: {code}: {text}", "check which credentials are in use (`aws sts get-caller-identity`)")
+        return Explained(f"AWS error {code}: {text}")
+    if isinstance(err, DatabaseNotConfigured):
+        return Explained(str(err), "or start the local stack (`specfleet local up`)")
+    if isinstance(err, psycopg2.Error):
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if is_db_unavailable(err):
+            return Explained(
+                f"the database is unreachable ({first})",
+                "on AWS the database is private: open `specfleet db tunnel`; locally: `specfleet local up`",
+            )
+        return Explained(f"database error: {first}")
+    if isinstance(err, UnknownPipeline):
+        return Explained(str(err), exit_code=2)
+    if isinstance(err, (JobError, JobValidationError, OutboundRefused)):
+        return Explained(str(err))
+    if isinstance(err, FileNotFoundError):
+        return Explained(f"no such file: {err.filename}")
+    if isinstance(err, PermissionError):
+        return Explained(f"permission denied: {err.filename}")
+    if isinstance(err, KeyboardInterrupt):
+        return Explained("interrupted", exit_code=130)
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return Explained(f"{type(err).__name__}: {text}" if text else type(err).__name__,
+                     "run again with --debug for the traceback (also in the log file)")

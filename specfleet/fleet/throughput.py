@@ -1,0 +1,85 @@
+"""Measured throughput per pipeline: jobs one worker instance finishes per hour.
+
+The figures live in ``throughput.json`` (each says where it came from;
+``SPECFLEET_FLEET_THROUGHPUT_FILE`` points at your own copy); a plugged-in
+pipeline without one there states its own in its ``FleetProfile``. ``fleet
+plan`` and the autoscaling target (``scaling.py``) read them through
+``rate_per_hour``, which scales CPU-bound pipelines' figures by vCPUs from the
+reference instance type to the one you run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..pipelines import UnknownPipeline, get_spec
+from ..settings import Settings
+
+
+class ThroughputError(ValueError):
+    """No usable throughput figure; the message says what to add where."""
+
+
+def load_throughput(settings: Settings) -> dict[str, Any]:
+    """The throughput table (see ``throughput.json``)."""
+    if settings.fleet_throughput_file:
+        return json.loads(Path(settings.fleet_throughput_file).read_text())
+    return json.loads(resources.files("specfleet.fleet").joinpath("throughput.json").read_text())
+
+
+def load_prices(settings: Settings) -> dict[str, Any]:
+    """The price table (instance prices and vCPUs, S3, SQS; see ``prices.json``)."""
+    if settings.fleet_price_table:
+        return json.loads(Path(settings.fleet_price_table).read_text())
+    return json.loads(resources.files("specfleet.fleet").joinpath("prices.json").read_text())
+
+
+@dataclass(frozen=True)
+class Rate:
+    pipeline: str
+    instance_type: str
+    jobs_per_hour: float
+    source: str
+    #: The table's row (objects and bytes per job for ``plan``).
+    figures: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def jobs_per_s(self) -> float:
+        return self.jobs_per_hour / 3600.0
+
+
+def rate_per_hour(settings: Settings, pipeline: str, instance_type: str | None = None) -> Rate:
+    """Jobs per instance-hour of ``pipeline`` on ``instance_type`` (default:
+    the table's reference type, else ``settings.fleet_instance_type``)."""
+    table = load_throughput(settings)["pipelines"]
+    row = table.get(pipeline)
+    if row is None:
+        try:
+            own = get_spec(pipeline).fleet.jobs_per_instance_hour
+        except UnknownPipeline as err:
+            raise ThroughputError(f"no throughput figure for {pipeline!r}: {err}") from None
+        if own is None:
+            raise ThroughputError(
+                f"no throughput figure for {pipeline!r}: add it to throughput.json "
+                f"(known: {', '.join(sorted(table))}) or to its FleetProfile(jobs_per_instance_hour=...)"
+            )
+        row = {"jobs_per_instance_hour": own, "source": f"{pipeline}'s FleetProfile"}
+    itype = instance_type or row.get("reference_instance_type") or settings.fleet_instance_type
+    rate = float(row["jobs_per_instance_hour"])
+    if rate <= 0:
+        raise ThroughputError(f"throughput of {pipeline!r} must be > 0 jobs per instance-hour, got {rate}")
+    notes: list[str] = []
+    ref = row.get("reference_instance_type")
+    if row.get("scales_with_vcpus") and ref and ref != itype:
+        instances = load_prices(settings)["instances"]
+        for needed in (ref, itype):
+            if needed not in instances:
+                raise ThroughputError(f"instance type {needed!r} has no vCPU count in the price table")
+        rate *= instances[itype]["vcpus"] / instances[ref]["vcpus"]
+        notes.append(f"rate scaled by vCPUs from {ref} ({row['jobs_per_instance_hour']}/h) to {itype}")
+    return Rate(pipeline, itype, rate, str(row.get("source", "")), dict(row), tuple(notes))

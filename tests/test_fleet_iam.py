@@ -1,0 +1,322 @@
+"""Least privilege, proven: the worker role's and the writer role's policies,
+rendered from infra/template.yaml, created in a moto server that enforces
+IAM; every pipeline's worker runs with credentials bound to exactly the
+worker role and its jobs complete (its status written by the writer, which
+runs with exactly the writer role), and the calls they must not make are
+refused. The roles are assumed before enforcement starts (moto checks a
+role's trust policy then); what they may do is the template's, unchanged.
+
+The server (tests/iam_moto_server.py) makes moto authorize these calls
+against the resources AWS uses (see its docstring); without that moto checks
+most actions against "*", which no ARN-scoped policy matches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+from cfnlint.decode import cfn_yaml
+
+from helpers import count, query, wait_for
+from specfleet.fleet.cfn import resolve
+from specfleet.fleet.deploy import TEMPLATE
+from specfleet.fleet.template_shared import WORKER_POLICY, WRITER_POLICY
+from specfleet.local.postgres import free_port
+from specfleet.local.stack import Namespace
+from specfleet.pipelines import ensure_all_queues, job_queue, specs, status_queue
+from specfleet.pipelines.download.models import DownloadJob
+from specfleet.pipelines.hydrophone.producer import produce_day
+from specfleet.pipelines.hydrophone.settings import HydroSettings
+from specfleet.pipelines.search.models import SearchJob
+from specfleet.pipelines.spectrogram.models import SpectoJob
+from specfleet.settings import Settings
+from specfleet.standins.imds import StubImds
+from specfleet.standins.ooi_archive import OOIServer, write_day
+from specfleet.standins.video_site import VideoSite
+from specfleet.storage import Storage
+
+ROOT = Path(__file__).resolve().parent
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+STACK = "iamstack"
+PREFIX = "iam_"
+BUCKET = "iam-specfleet-data"
+HYDROPHONE = "CE02SHBP/LJ01D/11-HYDBBA106"
+DAY = dt.date(2017, 10, 9)
+
+
+@pytest.fixture
+def enforcing_moto() -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "iam_moto_server.py"), str(port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    try:
+        assert proc.stdout is not None and "ready" in proc.stdout.readline()
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _client(service: str, url: str, creds: dict[str, str]) -> Any:
+    return boto3.client(service, endpoint_url=url, region_name=REGION, **creds)
+
+
+def _as_env(creds: dict[str, str]) -> dict[str, str]:
+    names = {"aws_access_key_id": "AWS_ACCESS_KEY_ID", "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+             "aws_session_token": "AWS_SESSION_TOKEN"}
+    return {names[k]: v for k, v in creds.items()}
+
+
+def role_policies(template: dict[str, Any], role: str, *, topic_arn: str, secret_arn: str) -> dict[str, Any]:
+    """The role's inline policy documents and managed policy ARNs, with every
+    reference resolved to this account's names."""
+    resources = template["Resources"]
+    names = {"QueuePrefix": PREFIX, "DataBucketName": BUCKET, "AWS::StackName": STACK, "AWS::Region": REGION,
+             "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "DataBucket": BUCKET, "StatusTopic": topic_arn,
+             "DatabaseSecret": secret_arn}
+
+    def lookup(name: str) -> Any:
+        return names[name]
+
+    def get_attr(resource: str, attribute: str) -> Any:
+        kind, props = resources[resource]["Type"], resources[resource]["Properties"]
+        if (kind, attribute) == ("AWS::SQS::Queue", "Arn"):
+            return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{resolve(props['QueueName'], lookup, get_attr)}"
+        if (kind, attribute) == ("AWS::S3::Bucket", "Arn"):
+            return f"arn:aws:s3:::{BUCKET}"
+        if (kind, attribute) == ("AWS::Logs::LogGroup", "Arn"):
+            return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{resolve(props['LogGroupName'], lookup, get_attr)}:*"
+        raise KeyError(f"{resource}.{attribute}")
+
+    props = resolve(resources[role]["Properties"], lookup, get_attr, {"WithDatabase": True, "OnAws": True})
+    return {"inline": {p["PolicyName"]: p["PolicyDocument"] for p in props["Policies"]},
+            "managed": props.get("ManagedPolicyArns", []), "trust": props["AssumeRolePolicyDocument"]}
+
+
+def _refusal(call: Any, **kwargs: Any) -> str | None:
+    """The error code a call is refused with, or None if it succeeds. (moto
+    answers SQS's JSON protocol with an XML error, which boto3 reports as
+    code "403": the code is read from the body then.)"""
+    try:
+        call(**kwargs)
+    except ClientError as err:
+        code = str(err.response["Error"]["Code"])
+        if code == "403":
+            body = str(err.response["Error"].get("Message", ""))
+            found = body.split("<Code>", 1)[-1].split("</Code>", 1)[0] if "<Code>" in body else code
+            return found
+        return code
+    return None
+
+
+def _denied(call: Any, **kwargs: Any) -> bool:
+    """Refused by IAM authorization (not for a bad signature or unknown key)."""
+    return _refusal(call, **kwargs) in ("AccessDenied", "AccessDeniedException", "AuthorizationError")
+
+
+def _work(pipeline: str, env: dict[str, str], *, extra: dict[str, str] | None = None,
+          idle_exit_s: float = 3) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SPECFLEET_", "AWS_"))}
+    return subprocess.run([sys.executable, "-m", "specfleet.cli.main", "work", pipeline, "--idle-exit",
+                           str(idle_exit_s)], env={**base, **env, **(extra or {})}, capture_output=True, text=True,
+                          timeout=240)
+
+
+@pytest.mark.slow
+def test_each_worker_completes_its_jobs_with_exactly_the_template_policies_and_nothing_more(
+    enforcing_moto: str, namespace: Namespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = enforcing_moto
+    boot = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    iam = _client("iam", url, boot)
+    # --- the operator (the test's own hands), before enforcement ------------------------------------------------
+    iam.create_user(UserName="operator")
+    iam.put_user_policy(UserName="operator", PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="operator")["AccessKey"]
+    operator = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    for k, v in _as_env(operator).items():  # this process's specfleet calls act as the operator
+        monkeypatch.setenv(k, v)
+    s = Settings(endpoint_url=url, region=REGION, queue_prefix=PREFIX, bucket=BUCKET, fleet_stack_name=STACK,
+                 db_dsn=namespace.settings.db_dsn)
+    ensure_all_queues(s)
+    Storage(s).ensure_bucket()
+    sns = _client("sns", url, operator)
+    topic = sns.create_topic(Name=f"{PREFIX}status_sns")["TopicArn"]
+    other_topic = sns.create_topic(Name="someone-elses-topic")["TopicArn"]
+    secrets = _client("secretsmanager", url, operator)
+    secret = secrets.create_secret(Name=f"{PREFIX}db", SecretString=json.dumps({
+        "username": "postgres", "password": "", "host": "127.0.0.1", "port": namespace.state.pg_port,
+        "dbname": namespace.dbname, "sslmode": "disable"}))["ARN"]
+    other_secret = secrets.create_secret(Name="unrelated", SecretString="hush")["ARN"]
+    Storage(s).put_bytes("private/notes.txt", b"not for workers")
+    # an Auto Scaling group of this stack (its instance runs the echo worker) and one of another stack
+    ec2 = _client("ec2", url, operator)
+    image = ec2.register_image(Name="iam-worker-image", RootDeviceName="/dev/xvda")["ImageId"]
+    autoscaling = _client("autoscaling", url, operator)
+    for group in (f"{STACK}-echo", "otherstack-echo"):
+        ec2.create_launch_template(LaunchTemplateName=group, LaunchTemplateData={"ImageId": image,
+                                                                                 "InstanceType": "c6i.large"})
+        autoscaling.create_auto_scaling_group(AutoScalingGroupName=group, MinSize=0, MaxSize=2, DesiredCapacity=1,
+                                              LaunchTemplate={"LaunchTemplateName": group},
+                                              AvailabilityZones=[f"{REGION}a"])
+    [echo_instance] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{STACK}-echo"])[
+        "AutoScalingGroups"][0]["Instances"]
+    [other_instance] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["otherstack-echo"])[
+        "AutoScalingGroups"][0]["Instances"]
+
+    # --- the two roles, from the template ------------------------------------------------------------------------
+    template = cfn_yaml.load(str(TEMPLATE))
+    creds: dict[str, dict[str, str]] = {}
+    for role, inline_name in (("WorkerRole", WORKER_POLICY), ("WriterRole", WRITER_POLICY)):
+        policies = role_policies(template, role, topic_arn=topic, secret_arn=secret)
+        assert list(policies["inline"]) == [inline_name]
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(policies["trust"]))["Role"]["Arn"]
+        for name, document in policies["inline"].items():
+            iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+        for managed in policies["managed"]:
+            iam.attach_role_policy(RoleName=role, PolicyArn=managed)
+        assumed = _client("sts", url, operator).assume_role(RoleArn=arn, RoleSessionName=role,
+                                                           DurationSeconds=3600)["Credentials"]
+        creds[role] = {"aws_access_key_id": assumed["AccessKeyId"], "aws_secret_access_key": assumed["SecretAccessKey"],
+                       "aws_session_token": assumed["SessionToken"]}
+    worker_secret = json.dumps(role_policies(template, "WorkerRole", topic_arn=topic, secret_arn=secret))
+    assert "secretsmanager" not in worker_secret and secret not in worker_secret  # not even named
+
+    # --- enforcement on ----------------------------------------------------------------------------------------------
+    httpx.post(f"{url}/moto-api/reset-auth", content=b"0").raise_for_status()
+    assert _refusal(_client("sqs", url, boot).list_queues) == "InvalidClientTokenId"  # enforcement is on
+
+    worker_env = {**_as_env(creds["WorkerRole"]), "AWS_ENDPOINT_URL": url, "SPECFLEET_ENDPOINT_URL": url,
+                  "SPECFLEET_REGION": REGION, "SPECFLEET_QUEUE_PREFIX": PREFIX, "SPECFLEET_BUCKET": BUCKET,
+                  "SPECFLEET_WAIT_TIME_S": "1", "SPECFLEET_VISIBILITY_TIMEOUT_S": "30"}
+    ran: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    # echo, on its Auto Scaling instance: it protects the instance from scale-in while it works
+    job_queue(s, "echo").send_json({"job_id": f"e{i}", "sleep_s": 0.5} for i in range(6))
+    imds = StubImds(echo_instance["InstanceId"]).start()
+    protected_seen = []
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "specfleet.cli.main", "work", "echo", "--idle-exit", "3"],
+            env={**{k: v for k, v in os.environ.items() if not k.startswith(("SPECFLEET_", "AWS_"))}, **worker_env,
+                 "SPECFLEET_INSTANCE_ID": echo_instance["InstanceId"], "SPECFLEET_IMDS_URL": imds.url,
+                 "SPECFLEET_IMDS_POLL_S": "0.3"},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            [state] = autoscaling.describe_auto_scaling_instances(InstanceIds=[echo_instance["InstanceId"]])[
+                "AutoScalingInstances"]
+            protected_seen.append(state["ProtectedFromScaleIn"])
+            time.sleep(0.2)  # sampling the protection flag while the worker runs
+        out, err = proc.communicate(timeout=60)
+        ran["echo"] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    finally:
+        imds.stop()
+    assert True in protected_seen  # SetInstanceProtection allowed on this stack's group ...
+    [state] = autoscaling.describe_auto_scaling_instances(InstanceIds=[echo_instance["InstanceId"]])[
+        "AutoScalingInstances"]
+    assert state["ProtectedFromScaleIn"] is False  # ... and lifted when the worker stopped
+
+    # hydrophone: one clean 5-minute file from the OOI stand-in -> clips under hydrophone/
+    ooi = OOIServer(tmp_path / "ooi")
+    write_day(tmp_path / "ooi", HYDROPHONE, DAY, clean_files=1, gap_file=False, bad_file=False)
+    ooi.start()
+    try:
+        config = HydroSettings(allowed_hosts=[ooi.netloc])
+        assert len(produce_day(s, DAY, base_url=ooi.base_url, hydrophone=HYDROPHONE, config=config).enqueued) == 1
+        ran["hydrophone"] = _work("hydrophone", worker_env,
+                                  extra={"SPECFLEET_HYDRO_ALLOWED_HOSTS": json.dumps([ooi.netloc]),
+                                         "SPECFLEET_HYDRO_PROCESSES": "1"})
+    finally:
+        ooi.close()
+
+    # search, download, spectrogram: against the local video site; download's mp3 feeds the spectrogram
+    site = VideoSite(tmp_path / "site").start()
+    try:
+        site.add_video("vidA", "Nina Simone - Feeling Good", seconds=30, views=5000)
+        site.add_video("vidB", "Queen - Bohemian Rhapsody", seconds=25, views=7000)
+        music = {"SPECFLEET_MUSIC_EXTRA_HOSTS": json.dumps([site.host]), "SPECFLEET_MUSIC_SEARCH_URL":
+                 site.search_api_url, "SPECFLEET_MUSIC_TMP_DIR": str(tmp_path / "music-tmp")}
+        (tmp_path / "music-tmp").mkdir()
+        job_queue(s, "search").send([SearchJob(track_id="t1", query="Feeling Good Nina Simone").body(),
+                                     SearchJob(track_id="t2", query="Bohemian Rhapsody Queen").body()])
+        ran["search"] = _work("search", worker_env, extra=music)
+        job_queue(s, "download").send([DownloadJob(track_id="t1", yt_url=site.watch_url("vidA")).body()])
+        ran["download"] = _work("download", worker_env, extra=music)
+    finally:
+        site.close()
+    assert Storage(s).exists("audio/t1.mp3")
+    job_queue(s, "spectrogram").send([SpectoJob(track_id="t1").body()])
+    ran["spectrogram"] = _work("spectrogram", worker_env, extra={"SPECFLEET_SPECTRO_PROCESSES": "1"})
+
+    for pipeline, result in ran.items():
+        assert result.returncode == 0, (pipeline, result.stderr[-3000:])
+        assert "AccessDenied" not in result.stderr, (pipeline, result.stderr[-3000:])
+    assert {spec.name for spec in specs()} == set(ran)  # every pipeline ran
+
+    # --- the status writer, with exactly the writer role (the poller plays its trigger) -------------------------------
+    writer_env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SPECFLEET_", "AWS_"))},
+                  **_as_env(creds["WriterRole"]), "AWS_ENDPOINT_URL": url, "SPECFLEET_ENDPOINT_URL": url,
+                  "SPECFLEET_REGION": REGION, "SPECFLEET_QUEUE_PREFIX": PREFIX, "SPECFLEET_DB_SECRET_ID": secret}
+    writer = subprocess.Popen([sys.executable, "-m", "specfleet.cli.main", "local", "poll"], env=writer_env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    db = namespace.settings
+    try:
+        expected = {"status_echo": 6, "status_hydro": 1, "status_search": 2, "status": 1}
+        for table, n in expected.items():
+            wait_for(lambda t=table, n=n: count(db, t, "stat = 1") >= n, timeout=90, what=f"{n} rows in {table}")
+        wait_for(lambda: count(db, "status_specto", "stat = 1") >= 1, timeout=90, what="spectrogram windows")
+        wait_for(lambda: all(status_queue(s, spec.name).depth()["visible"] == 0 for spec in specs()), timeout=60,
+                 what="status queues drained by the writer")
+    finally:
+        writer.terminate()
+        _, writer_err = writer.communicate(timeout=60)
+    assert "AccessDenied" not in writer_err, writer_err[-3000:]
+    assert count(db, "status_echo", "stat <> 1") == 0
+    assert query(db, "SELECT clips > 0 FROM status_hydro") == [(True,)]
+    assert count(db, "track_url", "track_id IN ('t1', 't2')") == 2  # derived rows, written by the writer
+    assert count(db, "status_specto", "stat = 1") >= 1
+    assert Storage(s).count("spec/") >= 1 and Storage(s).count(f"hydrophone/{HYDROPHONE}/") >= 2
+
+    # --- what the roles must not do ----------------------------------------------------------------------------------
+    w = creds["WorkerRole"]
+    w_sqs, w_s3 = _client("sqs", url, w), _client("s3", url, w)
+    jobs_url = job_queue(s, "echo").url
+    assert _denied(w_sqs.delete_queue, QueueUrl=jobs_url)
+    assert _denied(w_sqs.receive_message, QueueUrl=status_queue(s, "echo").url)  # status is the writer's
+    assert w_s3.get_object(Bucket=BUCKET, Key="audio/t1.mp3")["ContentLength"] > 0  # its own prefix: yes
+    assert _denied(w_s3.get_object, Bucket=BUCKET, Key="private/notes.txt")  # another prefix: no
+    assert _denied(w_s3.put_object, Bucket=BUCKET, Key="private/x", Body=b"x")
+    assert _denied(_client("sns", url, w).publish, TopicArn=topic, Message="hi")
+    assert _denied(_client("secretsmanager", url, w).get_secret_value, SecretId=secret)
+    assert _denied(_client("autoscaling", url, w).set_instance_protection, AutoScalingGroupName="otherstack-echo",
+                   InstanceIds=[other_instance["InstanceId"]], ProtectedFromScaleIn=True)
+    assert _denied(_client("iam", url, w).list_roles)
+    r = creds["WriterRole"]
+    r_sns = _client("sns", url, r)
+    assert r_sns.publish(TopicArn=topic, Subject="probe", Message="allowed")["MessageId"]
+    assert _denied(r_sns.publish, TopicArn=other_topic, Message="elsewhere")
+    assert _denied(_client("secretsmanager", url, r).get_secret_value, SecretId=other_secret)
+    assert _denied(_client("sqs", url, r).receive_message, QueueUrl=jobs_url)
+    assert _denied(_client("sqs", url, r).delete_queue, QueueUrl=status_queue(s, "echo").url)
+    assert _denied(_client("s3", url, r).get_object, Bucket=BUCKET, Key="audio/t1.mp3")
