@@ -139,7 +139,7 @@ def test_dry_run_prints_files_and_bytes_per_day_and_the_fleet_plan_and_enqueues_
     assert report["files"] == 4
     assert report["plan"] == plan(settings, "hydrophone", 4).model_dump()
     shown = " ".join(out.output.split())
-    assert "fleet plan for 4 files" in shown and "1 day(s) not in the archive: 2017-10-10" in shown
+    assert "fleet plan: 4 hydrophone files" in shown and "total, spot ($)" in shown and "1 day(s) not in the archive: 2017-10-10" in shown
     assert count_jobs(settings) == 0
 
 
@@ -152,10 +152,10 @@ def test_cli_range_site_names_and_clear_errors(settings, config, archive, monkey
     report = json.loads(ok.stdout.strip().splitlines()[-1])
     assert report["enqueued"] == 1 and report["days"][0]["outside_range"] == 1
     typo = cli(monkeypatch, settings, config, "produce", "hydrophone", "--site", "axial_base_shalow", "--day", "2017-10-09")
-    assert typo.exit_code == 2 and "did you mean 'axial_base_shallow'?" in typo.output
+    assert typo.exit_code == 2 and "did you mean 'axial_base_shallow'?" in " ".join(typo.output.split())
     assert "Traceback" not in typo.output
     as_path = cli(monkeypatch, settings, config, "produce", "hydrophone", "--hydrophone", "oregon_shelf_bas", "--day", "2017-10-09")
-    assert as_path.exit_code == 2 and "did you mean 'oregon_shelf_base_seafloor'?" in as_path.output
+    assert as_path.exit_code == 2 and "did you mean 'oregon_shelf_base_seafloor'?" in " ".join(as_path.output.split())
     both = cli(monkeypatch, settings, config, "produce", "hydrophone", "--day", "2017-10-09", "--start", "2017-10-09")
     assert both.exit_code == 2 and "either --day or --start" in both.output
     backwards = cli(monkeypatch, settings, config, "produce", "hydrophone", "--start", "2017-10-09", "--end", "2017-10-08")
@@ -198,8 +198,10 @@ def test_days_view_says_complete_partial_failed_and_no_data(settings, config, ar
     shown = cli(monkeypatch, settings, config, "hydrophone", "days", "--json", "--since", "2017-10-11")
     assert shown.exit_code == 0, shown.output
     assert [r["day"] for r in json.loads(shown.stdout)["days"]] == ["2017-10-13", "2017-10-12", "2017-10-11"]
+    monkeypatch.setenv("COLUMNS", "120")
     table = cli(monkeypatch, settings, config, "hydrophone", "days", "--site", "LJ01D")
-    assert table.exit_code == 0 and "failed" in table.output and "2 of 3" in table.output
+    assert table.exit_code == 0 and "failed: 1 file" in table.output and "2 of 3" in table.output
+    assert "oregon_shelf_base_seafloor" in table.output  # the site's name, not its path
 
 
 def test_a_producer_that_cannot_reach_the_database_still_enqueues_and_says_so(settings, config, archive):
@@ -219,6 +221,6 @@ def test_days_command_with_the_database_unreachable_is_one_line(settings, config
     monkeypatch.setenv("SPECFLEET_DB_DSN", "postgresql://nobody@127.0.0.1:9/none")
     from specfleet.cli.main import app
 
-    out = CliRunner().invoke(app, ["hydrophone", "days"])
-    assert out.exit_code == 1 and "cannot read the status database" in out.output
-    assert "Traceback" not in out.output and len(out.output.strip().splitlines()) <= 2
+    out = CliRunner().invoke(app, ["hydrophone", "days"], env={"COLUMNS": "300"})
+    assert out.exit_code == 1 and "the database is unreachable" in out.output and "db tunnel" in out.output
+    assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1

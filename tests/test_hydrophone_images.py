@@ -185,7 +185,7 @@ def test_preview_reads_urls_through_the_host_policy_and_says_what_is_wrong(tone_
 
     from specfleet.cli.main import app
 
-    runner = CliRunner()
+    runner = CliRunner(env={"COLUMNS": "300"})  # one error line, unwrapped
     past = runner.invoke(app, ["hydrophone", "preview", str(tone_file), "--clip", "7", "--out", str(tmp_path / "x.png")])
     assert past.exit_code == 2 and "clip 7 does not exist: the file has 2 clips (0-1)" in past.output
     not_png = runner.invoke(app, ["hydrophone", "preview", str(tone_file), "--out", str(tmp_path / "x.jpg")])

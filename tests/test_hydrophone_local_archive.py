@@ -93,7 +93,8 @@ def test_local_ooi_archive_refuses_bad_days_and_a_taken_port_in_one_line(tmp_pat
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "specfleet.cli.main", "local", "ooi-archive",
                                "--dir", str(tmp_path / "ooi"), "--files", "0", *args],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "COLUMNS": "300"})  # one error line, unwrapped
 
     bad = run("--days", "2017-10-32")
     assert bad.returncode == 2 and "not YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr

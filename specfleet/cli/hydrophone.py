@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .errors import explain, fail
+
 if TYPE_CHECKING:
     from ..pipelines.hydrophone.producer import DayListing
 
@@ -23,23 +25,18 @@ console = Console(stderr=True)
 hydrophone_app = typer.Typer(help="Hydrophone clips: run one file locally, preview a clip, see days and sites.")
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]error[/]: {message}", soft_wrap=True, highlight=False)  # one line, however long
-    return typer.Exit(code)
-
-
 def _hydrophone_path(site: str | None, hydrophone: str | None) -> str | None:
     """The archive path from ``--site NAME`` or ``--hydrophone PATH|NAME``."""
     from ..pipelines.hydrophone.sites import UnknownSite, find_site, resolve_hydrophone
 
     if site is not None and hydrophone is not None:
-        raise _fail("give --site or --hydrophone, not both", 2)
+        fail("give --site or --hydrophone, not both", code=2)
     try:
         if site is not None:
             return find_site(site).path
         return resolve_hydrophone(hydrophone) if hydrophone is not None else None
     except UnknownSite as err:
-        raise _fail(str(err), 2) from None
+        fail(str(err), code=2)
 
 
 def _size(n: int | None, approximate: bool) -> str:
@@ -95,9 +92,12 @@ def produce_hydrophone(
     try:
         window = TimeRange.parse(start=start, end=end, day=day)
     except RangeError as err:
-        raise _fail(str(err), 2) from None
+        fail(str(err), code=2)
     path = _hydrophone_path(site, hydrophone)
     config = HydroSettings()
+    # A real run needs the queues: say so before reading any listing. A dry run
+    # needs no stack (the S3 check for done files says so itself if it cannot run).
+    s = settings(check_endpoint=dry_run is False)
     try:
         with console.status(f"reading {len(window.days())} day listing(s)") as spinner:
             def on_day(d: DayListing) -> None:
@@ -105,9 +105,9 @@ def produce_hydrophone(
 
             listings = list_range(window, base_url=base_url, hydrophone=path, config=config, on_day=on_day)
     except (ListingError, ValueError) as err:
-        raise _fail(str(err)) from None
+        fail(str(err))
     if dry_run:
-        _dry_run(settings(), listings, window, path or config.hydrophone, config, force)
+        _dry_run(s, listings, window, path or config.hydrophone, config, force)
         return
     from rich.progress import Progress
 
@@ -119,11 +119,11 @@ def produce_hydrophone(
 
         try:
             result = produce_range(
-                settings(), window, base_url=base_url, hydrophone=path, force=force, progress=step, config=config,
+                s, window, base_url=base_url, hydrophone=path, force=force, progress=step, config=config,
                 listings=listings,
             )
         except (ListingError, ValueError) as err:
-            raise _fail(str(err)) from None
+            fail(str(err))
     for note in result.notes:
         console.print(f"[yellow]note[/]: {note}")
     missing = [d for d in result.days if d.missing]
@@ -142,12 +142,14 @@ def produce_hydrophone(
         console.print(f"{result.days[0].day_url}")
     _say_missing([str(d.day) for d in missing])
     ignored = [i for d in result.days for i in d.ignored]
+    # Every Apache index has column-sorting links and a parent link: not worth a line each.
+    odd = [(href, why) for href, why in ignored if not (href.startswith("?") or why == "a folder, not a file")]
     console.print(
-        f"enqueued {result.total('enqueued')} files, {result.total('already_done')} already done, "
-        f"{len(ignored)} links ignored"
+        f"enqueued {result.total('enqueued')} files, {result.total('already_done')} already done"
+        + (f", {len(odd)} odd links ignored" if odd else ""), highlight=False,
     )
-    for href, why in ignored[:20]:
-        console.print(f"  ignored {href!r}: {why}", style="dim")
+    for href, why in odd[:20]:
+        console.print(f"  ignored {href!r}: {why}", style="dim", highlight=False)
     print(json.dumps({
         "hydrophone": result.hydrophone,
         "start": f"{window.start:%Y-%m-%dT%H:%M}", "end": f"{window.end:%Y-%m-%dT%H:%M}",
@@ -168,6 +170,7 @@ def _dry_run(s: Any, listings: list[DayListing], window: Any, hydrophone: str, c
     from ..fleet.plan import PlanError, plan
     from ..pipelines.hydrophone.naming import file_name, normalize_hydrophone
     from ..pipelines.hydrophone.producer import done_files
+    from .fleet import show_plan
 
     hydro = normalize_hydrophone(hydrophone)
     notes: list[str] = []
@@ -216,16 +219,7 @@ def _dry_run(s: Any, listings: list[DayListing], window: Any, hydrophone: str, c
             console.print(f"[yellow]no fleet plan[/]: {err}")
         else:
             planned = p.model_dump()
-            console.print(
-                f"fleet plan for {to_do} files: {p.instances} x {p.instance_type}, {p.wall_hours} h wall time, "
-                f"{p.instance_hours} instance-hours\n"
-                f"  ${p.total_spot_usd} on spot, ${p.total_on_demand_usd} on demand (compute "
-                f"${p.compute_spot_usd} / ${p.compute_on_demand_usd}, S3 PUTs ${p.s3_put_usd}, "
-                f"{p.s3_storage_gb} GB stored ${p.s3_storage_month_usd}/month, SQS ${p.sqs_usd})"
-            )
-            console.print(f"[dim]  where the figures come from: specfleet fleet plan --pipeline hydrophone --jobs {to_do}[/]")
-            for note in p.notes:
-                console.print(f"[yellow]note[/]: {note}")
+            show_plan(p, title=f"fleet plan: {to_do} hydrophone files on {p.instance_type}")
     else:
         console.print("nothing to do: every file in range is done")
     print(json.dumps({
@@ -262,7 +256,7 @@ def clip(
             try:
                 result = fetch_and_cut(source, config, out, pool)
             except JobError as err:
-                raise _fail(f"{type(err).__name__}: {err.reason}") from None
+                fail(f"{type(err).__name__}: {err.reason}")
     console.print(f"[green]{len(result.clips)} clips[/] in {out} ({time.monotonic() - started:.1f}s)")
     for note in result.notes:
         console.print(f"  {note}", style="yellow")
@@ -284,14 +278,14 @@ def preview(
     from ..runtime.errors import JobError
 
     if out.suffix.lower() != ".png":
-        raise _fail(f"--out must name a .png file, got {str(out)!r}", 2)
+        fail(f"--out must name a .png file, got {str(out)!r}", code=2)
     with console.status(f"drawing clip {clip_number} of {source}"):
         try:
             result = preview_file(source, out, clip=clip_number)
         except JobError as err:
-            raise _fail(f"{type(err).__name__}: {err.reason}") from None
+            fail(f"{type(err).__name__}: {err.reason}")
         except ValueError as err:
-            raise _fail(str(err), 2) from None
+            fail(str(err), code=2)
     console.print(
         f"[green]{out}[/]: clip {result.clip} of {result.clips} ({result.clip_name}), "
         f"colour {result.vmin:.1f}–{result.vmax:.1f} dB"
@@ -326,14 +320,12 @@ def days(
         first = parse_when(since).date() if since else None
         path = normalize_hydrophone(path) if path else None
     except (RangeError, ValueError) as err:
-        raise _fail(str(err), 2) from None
+        fail(str(err), code=2)
     try:
         rows = hydro_days(settings(), hydrophone=path, since=first, limit=limit)
-    except DatabaseNotConfigured as err:
-        raise _fail(str(err)) from None
-    except psycopg2.Error as err:
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise _fail(f"cannot read the status database: {first_line}") from None
+    except (DatabaseNotConfigured, psycopg2.Error) as err:
+        explained = explain(err)  # the same line as every other command's
+        fail(explained.message, explained.hint)
     if as_json:
         print(json.dumps({"days": [d.model_dump(mode="json") for d in rows]}))
         return
@@ -392,7 +384,7 @@ def local_ooi_archive(
         wanted = parse_days(days)
         path = normalize_hydrophone(_hydrophone_path(site, hydrophone) or HydroSettings().hydrophone)
     except (RangeError, ValueError) as err:
-        raise _fail(str(err), 2) from None
+        fail(str(err), code=2)
     root = dir.resolve()
     for day in wanted:
         folder = root / path / f"{day:%Y/%m/%d}"
@@ -403,7 +395,7 @@ def local_ooi_archive(
     try:
         server = OOIServer(root, port=port).start()
     except OSError as err:
-        raise _fail(f"cannot listen on 127.0.0.1:{port} ({err.strerror or err}); pick another with --port") from None
+        fail(f"cannot listen on 127.0.0.1:{port} ({err.strerror or err}); pick another with --port")
     stop = stop_on_signals()
     print(f"export SPECFLEET_HYDRO_BASE_URL={server.base_url}", flush=True)
     print(f"export SPECFLEET_HYDRO_ALLOWED_HOSTS='{json.dumps([server.netloc])}'", flush=True)

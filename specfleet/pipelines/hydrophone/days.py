@@ -148,18 +148,25 @@ def hydro_days(
 
 
 def days_table(days: Sequence[HydroDay], title: str = "hydrophone days") -> Any:
-    """A rich ``Table``: one row per day, state coloured."""
+    """A rich ``Table``: one row per day, state coloured; hydrophones by
+    their site name where ``sites`` knows the path."""
     from rich.table import Table
 
+    from .sites import site_of_path
+
     table = Table(title=title)
-    for col, justify in (("day", "left"), ("hydrophone", "left"), ("state", "left"), ("files done", "left"),
-                         ("failed", "right"), ("clips", "right"), ("last report (UTC)", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for col, justify in (("day", "left"), ("hydrophone", "left"), ("state", "left"), ("done", "right"),
+                         ("listed", "right"), ("clips", "right"), ("last report", "left")):
+        table.add_column(col, justify=justify, no_wrap=col in ("day", "hydrophone", "last report"))  # type: ignore[arg-type]
     for d in days:
         style = STATE_STYLE.get(d.state, "")
+        site = site_of_path(d.hydrophone)
+        listed = "no listing" if d.files_listed is None else f"{d.files_listed} of {d.files_expected}"
+        state = f"{d.state}: {d.failed} file{'s' if d.failed != 1 else ''}" if d.state == "failed" else d.state
         table.add_row(
-            str(d.day or "?"), d.hydrophone, f"[{style}]{d.state}[/]" if style else d.state, d.progress(),
-            str(d.failed or ""), f"{d.clips:,}", f"{d.last_date:%Y-%m-%d %H:%M}" if d.last_date else "",
+            str(d.day or "?"), site.name if site else d.hydrophone, f"[{style}]{state}[/]" if style else state,
+            f"{d.done + d.skipped} of {d.of}", listed, f"{d.clips:,}",
+            f"{d.last_date:%m-%d %H:%M} UTC" if d.last_date else "",
         )
     return table
 
