@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import dsp
+from .imagemeta import clip_metadata
 from .naming import clip_name
 
 if TYPE_CHECKING:  # pool processes import this module: keep it light
@@ -46,6 +47,8 @@ class ClipOptions:
     #: The colormap as a 768-byte PNG palette, resolved once in the parent
     #: (so pool processes never import matplotlib).
     palette: bytes = b""
+    #: The source file's URL or path, written into each image's metadata.
+    source: str = ""
 
     @classmethod
     def from_settings(cls, s: HydroSettings) -> ClipOptions:
@@ -132,20 +135,27 @@ def plan_clips(decoded: Decoded, opts: ClipOptions) -> CutResult:
 def render_batch(
     samples_path: str,
     sample_rate: float,
-    batch: list[tuple[str, int, int]],
+    batch: list[tuple[str, int, int, str]],
     opts: ClipOptions,
     out_dir: str,
 ) -> list[str]:
-    """Pool task: write ``{name}.wav`` and ``{name}.png|.jpg`` for each ``(name, start, length)``."""
+    """Pool task: write ``{name}.wav`` and ``{name}.png|.jpg`` for each
+    ``(name, start sample, length, start time)``; each image carries its
+    parameters (``imagemeta``)."""
     data = np.load(samples_path, mmap_mode="r")
     done = []
-    for name, start, length in batch:
+    for name, start, length, start_time in batch:
         clip = np.asarray(data[start : start + length])
-        index, background = dsp.render_index(clip, sample_rate, opts.params)
+        rendered = dsp.render_clip(clip, sample_rate, opts.params)
+        meta = clip_metadata(rendered, opts.params, sample_rate=sample_rate, n_samples=length,
+                             clip_start=start_time, source=opts.source, cmap=opts.cmap)
+        index, background = rendered.index, rendered.background
         if opts.image_format == "jpg":
-            image = dsp.encode_jpeg(index, opts.cmap, opts.jpeg_quality, background)
+            image = dsp.encode_jpeg(index, opts.cmap, opts.jpeg_quality, background, metadata=meta)
         else:
-            image = dsp.encode_png(index, opts.cmap, opts.png_level, palette=opts.palette, background=background)
+            image = dsp.encode_png(
+                index, opts.cmap, opts.png_level, palette=opts.palette, background=background, metadata=meta
+            )
         Path(out_dir, f"{name}.{opts.image_format}").write_bytes(image)
         Path(out_dir, f"{name}.wav").write_bytes(dsp.encode_wav(clip, sample_rate))
         done.append(name)
@@ -163,7 +173,7 @@ def cut_file(decoded: Decoded, opts: ClipOptions, out_dir: Path, pool: Executor 
     with tempfile.TemporaryDirectory(prefix="hydro-samples-") as tmp:
         samples = os.path.join(tmp, "samples.npy")
         np.save(samples, decoded.data)
-        pairs = [(c.name, c.start_sample, c.n_samples) for c in plan.clips]
+        pairs = [(c.name, c.start_sample, c.n_samples, f"{c.start:%Y-%m-%dT%H:%M:%S.%f}Z") for c in plan.clips]
         batches = [pairs[i : i + opts.clips_per_task] for i in range(0, len(pairs), opts.clips_per_task)]
         args = (samples, decoded.sample_rate)
         if pool is None:

@@ -26,8 +26,10 @@ No matplotlib figure is involved in either.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -382,41 +384,61 @@ def render_index(
 
 def encode_png(
     index: np.ndarray, cmap: str = "viridis", compress_level: int = 1, palette: bytes = b"",
-    background: np.ndarray | None = None,
+    background: np.ndarray | None = None, metadata: Mapping[str, str] | None = None,
 ) -> bytes:
     """PNG bytes of a colour-index image: a palette PNG (the colormap is the
     palette: a third of the bytes to compress of RGB, the same pixels), or RGB
-    when background pixels need a 257th colour."""
+    when background pixels need a 257th colour. ``metadata``: one tEXt chunk
+    per item (``imagemeta.clip_metadata``); the pixels do not change."""
     import io
 
     from PIL import Image
 
+    info = _png_text(metadata)
     buf = io.BytesIO()
     if background is not None and background.any():
-        Image.fromarray(to_rgb(index, cmap, background)).save(buf, format="PNG", compress_level=compress_level)
+        Image.fromarray(to_rgb(index, cmap, background)).save(
+            buf, format="PNG", compress_level=compress_level, pnginfo=info
+        )
         return buf.getvalue()
     img = Image.frombuffer("P", (index.shape[1], index.shape[0]), np.ascontiguousarray(index).tobytes(), "raw", "P", 0, 1)
     img.putpalette(palette or colormap_lut(cmap).tobytes())
-    img.save(buf, format="PNG", compress_level=compress_level)
+    img.save(buf, format="PNG", compress_level=compress_level, pnginfo=info)
     return buf.getvalue()
+
+
+def _png_text(metadata: Mapping[str, str] | None) -> Any:
+    if not metadata:
+        return None
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for key, value in metadata.items():
+        info.add_text(key, value)
+    return info
 
 
 def encode_jpeg(
     index: np.ndarray, cmap: str = "viridis", quality: int = 95, background: np.ndarray | None = None,
-    dpi: int = 100,
+    dpi: int = 100, metadata: Mapping[str, str] | None = None,
 ) -> bytes:
     """JPEG bytes as the original's ``savefig(".jpg")`` wrote them: PIL, RGB
     (background white), quality 95 (matplotlib's ``savefig.jpeg_quality`` of
     the time), PIL's default 4:2:0 chroma subsampling, the figure's dpi in
-    the header. Same pixels in, same bytes out."""
+    the header. Same pixels in, same bytes out. ``metadata``: a JSON object
+    in a JPEG comment (COM) segment, which leaves the pixels alone."""
     import io
+    import json
 
     from PIL import Image
 
     if not 1 <= quality <= 100:
         raise ValueError(f"JPEG quality must be 1..100, got {quality}")
     buf = io.BytesIO()
-    Image.fromarray(to_rgb(index, cmap, background)).save(buf, format="JPEG", quality=quality, dpi=(dpi, dpi))
+    extra: dict[str, Any] = {"comment": json.dumps(dict(metadata), sort_keys=True).encode()} if metadata else {}
+    Image.fromarray(to_rgb(index, cmap, background)).save(
+        buf, format="JPEG", quality=quality, dpi=(dpi, dpi), **extra
+    )
     return buf.getvalue()
 
 
@@ -830,3 +852,43 @@ def original_index(
     index = np.zeros((params.height, params.width), dtype=np.uint8)
     index[np.ix_(np.flatnonzero(cells.bins >= 0), np.flatnonzero(cells.frames >= 0))] = cell_index[column_of][:, row_of].T
     return index, cells.background, span
+
+
+# --- the colour range with the image (for its metadata) ----------------------------
+@dataclass(frozen=True)
+class RenderedClip:
+    """A clip's image as colour indices, and the dB range its colours span."""
+
+    index: np.ndarray
+    background: np.ndarray | None
+    #: dB drawn as the first and the last colour.
+    vmin: float
+    vmax: float
+    #: Faintest and loudest cell of the clip in dB (vmin/vmax are fractions of this span).
+    db_lo: float
+    db_hi: float
+
+
+def render_clip(
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams()
+) -> RenderedClip:
+    """``render_index`` and the colour range it used.
+
+    ``render="original"``: the span's two extreme cells are taken the way
+    ``original_index`` takes them (``mlab_frame_psd`` of the span's frames,
+    two more 4096-point FFTs), so ``vmin``/``vmax`` are the ones its colours
+    came from (a test checks them against matplotlib's own ``mlab.specgram``)."""
+    if params.render == "original":
+        index, background, span = original_index(clip, sample_rate, params)
+        x = np.asarray(clip, dtype=np.float64)
+        nfft = window_length(sample_rate, params.window_s)
+        hop = hop_length(nfft, params.overlap)
+        lo = float(mlab_frame_psd(x, span.lo_frame, nfft=nfft, hop=hop, sample_rate=sample_rate).min())
+        hi = float(mlab_frame_psd(x, span.hi_frame, nfft=nfft, hop=hop, sample_rate=sample_rate).max())
+        lo, hi = _db_floor(lo, hi)
+        db_lo, db_hi = 10.0 * math.log10(lo), 10.0 * math.log10(hi)
+        vmin, vmax = color_range(db_lo, db_hi, params.color_lo, params.color_hi)
+        return RenderedClip(index, background, vmin, vmax, db_lo, db_hi)
+    grid, db_lo, db_hi = spectrogram_db(clip, sample_rate, params)
+    vmin, vmax = color_range(db_lo, db_hi, params.color_lo, params.color_hi)
+    return RenderedClip(color_index(grid, vmin, vmax), None, vmin, vmax, db_lo, db_hi)

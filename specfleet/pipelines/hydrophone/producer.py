@@ -1,7 +1,12 @@
-"""The hydrophone producer: one job per ``.mseed`` file in a day's listing.
+"""The hydrophone producer: one job per ``.mseed`` file in the day listings
+of a date/time range.
 
-Files whose manifest already exists (every clip written) are skipped
-unless ``force``.
+Every day's listing is read first (``list_range``), so a dry run and a real
+run see the same files, and a listing that fails half-way through a range
+enqueues nothing. Days the archive does not have are gaps, not errors,
+unless every day of the range is missing. Files whose manifest already
+exists (every clip written) are skipped unless ``force``. What was listed is
+recorded for ``hydrophone days`` (best effort, see ``days.record_listings``).
 """
 
 from __future__ import annotations
@@ -15,10 +20,42 @@ from ...outbound import HostPolicy, OutboundRefused
 from ...settings import Settings
 from ...storage import Storage
 from . import SPEC
-from .listing import Listing, ListingError, fetch_listing
+from .listing import DayNotInArchive, Listing, ListingError, fetch_listing
 from .models import HydroJob
-from .naming import day_folder, day_url, file_name, normalize_hydrophone
+from .naming import day_folder, day_url, file_name, file_time, normalize_hydrophone
 from .settings import HydroSettings
+from .sites import site_of_path
+from .timerange import RangeError, TimeRange
+
+
+@dataclass
+class DayListing:
+    """What one day's listing holds inside the range."""
+
+    day: dt.date
+    url: str
+    listing: Listing | None = None
+    #: Why the day has no files (the archive does not have it), else "".
+    missing: str = ""
+    #: File URLs inside the range, sorted.
+    files: list[str] = field(default_factory=list)
+    #: Listed files left out by the range's times.
+    outside_range: int = 0
+    #: ``(href or url, reason)`` of links not taken.
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def listed(self) -> int:
+        return len(self.listing.files) if self.listing else 0
+
+    def bytes(self) -> int | None:
+        """Bytes of the files in range from the listing's sizes, ``None`` if unknown."""
+        if self.listing is None:
+            return 0
+        sizes = self.listing.sizes
+        if any(f not in sizes for f in self.files):
+            return None
+        return sum(sizes[f] for f in self.files)
 
 
 @dataclass
@@ -28,6 +65,24 @@ class ProduceResult:
     already_done: list[str] = field(default_factory=list)
     #: ``(href or url, reason)`` of links and URLs not turned into jobs.
     ignored: list[tuple[str, str]] = field(default_factory=list)
+    day: dt.date | None = None
+    #: Files the day's listing holds (all of them, in range or not).
+    listed: int = 0
+    outside_range: int = 0
+    #: Why the day has no files, else "".
+    missing: str = ""
+
+
+@dataclass
+class RangeResult:
+    hydrophone: str
+    window: TimeRange
+    days: list[ProduceResult] = field(default_factory=list)
+    #: Things the user should know that did not stop the run (database unreachable...).
+    notes: list[str] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(len(getattr(d, name)) for d in self.days)
 
 
 def parse_day(text: str) -> dt.date:
@@ -43,48 +98,133 @@ def done_files(settings: Settings, config: HydroSettings, hydrophone: str, day: 
     return {key[len(prefix):].removesuffix(".json") for key, _ in Storage(settings).list(prefix)}
 
 
-def produce_day(
+def archive_policy(config: HydroSettings, url: str) -> HostPolicy:
+    """The host policy of listings and files; refuses ``url`` up front when
+    workers would refuse every file of this archive."""
+    policy = HostPolicy.of(config.allowed_hosts, what="hydrophone archive")
+    try:
+        policy.check_url(url)
+    except OutboundRefused as err:
+        raise ListingError(f"{err}; add it to SPECFLEET_HYDRO_ALLOWED_HOSTS (a JSON list)") from None
+    return policy
+
+
+def _select(listing: Listing, window: TimeRange, day: dt.date) -> tuple[list[str], int, list[tuple[str, str]]]:
+    """Files of ``listing`` in ``window``: all of them when the day is whole
+    in the range; else those whose start time (from the name) is in range."""
+    if window.covers_day(day):
+        return list(listing.files), 0, []
+    taken, outside, ignored = [], 0, []
+    for url in listing.files:
+        start = file_time(file_name(url))
+        if start is None:
+            ignored.append((url, "no start time in its name, and the range is not whole days"))
+        elif window.takes_file(start):
+            taken.append(url)
+        else:
+            outside += 1
+    return taken, outside, ignored
+
+
+def list_range(
+    window: TimeRange,
+    *,
+    base_url: str | None = None,
+    hydrophone: str | None = None,
+    config: HydroSettings | None = None,
+    on_day: Callable[[DayListing], None] | None = None,
+) -> list[DayListing]:
+    """Read the listing of every day in ``window`` (nothing is enqueued).
+
+    Raises ``ListingError`` for a refused host or an unreadable listing, and
+    ``DayNotInArchive`` when no day of the range has files."""
+    config = config or HydroSettings()
+    hydro = normalize_hydrophone(hydrophone or config.hydrophone)
+    root = base_url or config.base_url
+    days = window.days()
+    policy = archive_policy(config, day_url(root, hydro, days[0]))
+    out: list[DayListing] = []
+    for day in days:
+        url = day_url(root, hydro, day)
+        entry = DayListing(day=day, url=url)
+        try:
+            entry.listing = fetch_listing(
+                url, policy=policy, timeout_s=config.read_timeout_s, attempts=config.download_attempts
+            )
+        except DayNotInArchive as err:
+            entry.missing = str(err)
+        if entry.listing is not None:
+            entry.url = entry.listing.url
+            entry.files, entry.outside_range, entry.ignored = _select(entry.listing, window, day)
+            entry.ignored = list(entry.listing.ignored) + entry.ignored
+        out.append(entry)
+        if on_day:
+            on_day(entry)
+    if all(d.missing for d in out):
+        raise DayNotInArchive(_missing_message(out, hydro))
+    return out
+
+
+def _missing_message(days: list[DayListing], hydro: str) -> str:
+    message = days[0].missing if len(days) == 1 else f"none of the {len(days)} days is in the archive ({days[0].missing})"
+    site = site_of_path(hydro)
+    if site is not None and hydro == site.path:
+        message += f"; since 2025 the archive spells this hydrophone {site.path_2025} (try --hydrophone {site.path_2025})"
+    return message
+
+
+def produce_range(
     settings: Settings,
-    day: dt.date,
+    window: TimeRange,
     *,
     base_url: str | None = None,
     hydrophone: str | None = None,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     config: HydroSettings | None = None,
-) -> ProduceResult:
-    """Enqueue one job per ``.mseed`` file of ``day``'s listing, skipping files
-    already done; ``config``: the hydrophone settings (default: environment)."""
+    listings: list[DayListing] | None = None,
+    record: bool = True,
+) -> RangeResult:
+    """Enqueue one job per file of ``window`` not already done; ``listings``
+    from an earlier ``list_range`` are used as they are (no second read).
+    ``record``: store the listings for ``hydrophone days`` (best effort)."""
     config = config or HydroSettings()
     hydro = normalize_hydrophone(hydrophone or config.hydrophone)
-    url = day_url(base_url or config.base_url, hydro, day)
-    policy = HostPolicy.of(config.allowed_hosts, what="hydrophone archive")
-    try:
-        policy.check_url(url)
-    except OutboundRefused as err:
-        # Workers would refuse every file of this archive: say so before enqueuing.
-        raise ListingError(f"{err}; add it to SPECFLEET_HYDRO_ALLOWED_HOSTS (a JSON list)") from None
-    listing: Listing = fetch_listing(
-        url,
-        policy=policy,
-        timeout_s=config.read_timeout_s,
-        attempts=config.download_attempts,
-    )
-    result = ProduceResult(day_url=listing.url, ignored=list(listing.ignored))
-    skip = set() if force else done_files(settings, config, hydro, day)
+    if listings is None:
+        listings = list_range(window, base_url=base_url, hydrophone=hydro, config=config)
+    result = RangeResult(hydrophone=hydro, window=window)
+    if record:
+        from .days import record_listings
+
+        note = record_listings(
+            settings, hydro,
+            [(d.day, d.url, {f: d.listing.sizes.get(f) for f in d.listing.files} if d.listing else {})
+             for d in listings],
+        )
+        if note:
+            result.notes.append(note)
     jobs: list[HydroJob] = []
-    for file_url in listing.files:
-        name = file_name(file_url)
-        if name in skip:
-            result.already_done.append(file_url)
+    for entry in listings:
+        day_result = ProduceResult(
+            day_url=entry.url, day=entry.day, listed=entry.listed, outside_range=entry.outside_range,
+            missing=entry.missing, ignored=list(entry.ignored),
+        )
+        result.days.append(day_result)
+        if entry.missing:
             continue
-        try:
-            job = parse_job(HydroJob, {"file_url": file_url, "hydrophone": hydro})
-        except JobValidationError as err:
-            result.ignored.append((file_url, str(err)))
-            continue
-        assert isinstance(job, HydroJob)
-        jobs.append(job)
+        skip = set() if force else done_files(settings, config, hydro, entry.day)
+        for file_url in entry.files:
+            if file_name(file_url) in skip:
+                day_result.already_done.append(file_url)
+                continue
+            try:
+                job = parse_job(HydroJob, {"file_url": file_url, "hydrophone": hydro})
+            except JobValidationError as err:
+                day_result.ignored.append((file_url, str(err)))
+                continue
+            assert isinstance(job, HydroJob)
+            jobs.append(job)
+            day_result.enqueued.append(job.file_url)
     sent = 0
 
     def step(n: int) -> None:
@@ -94,5 +234,31 @@ def produce_day(
             progress(sent, len(jobs))
 
     SPEC.jobs(settings).send((j.body() for j in jobs), on_sent=step)
-    result.enqueued.extend(j.file_url for j in jobs)
     return result
+
+
+def produce_day(
+    settings: Settings,
+    day: dt.date,
+    *,
+    base_url: str | None = None,
+    hydrophone: str | None = None,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    config: HydroSettings | None = None,
+    record: bool = True,
+) -> ProduceResult:
+    """Enqueue one job per ``.mseed`` file of ``day``'s listing, skipping files
+    already done; ``config``: the hydrophone settings (default: environment).
+    A day the archive does not have is a ``ListingError``."""
+    result = produce_range(
+        settings, TimeRange.of_day(day), base_url=base_url, hydrophone=hydrophone, force=force,
+        progress=progress, config=config, record=record,
+    )
+    return result.days[0]
+
+
+__all__ = [
+    "DayListing", "ListingError", "ProduceResult", "RangeError", "RangeResult", "TimeRange",
+    "list_range", "parse_day", "produce_day", "produce_range",
+]

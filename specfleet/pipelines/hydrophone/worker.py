@@ -26,7 +26,7 @@ import random
 import tempfile
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...outbound import FetchLimits, HostPolicy
@@ -138,7 +138,8 @@ def fetch_and_cut(url_or_path: str, config: HydroSettings, out_dir: Path, pool: 
                 raise Rejected(f"file is {path.stat().st_size} bytes, over the {config.max_file_bytes}-byte limit")
         decoded = decode_mseed(path, expected_rate=config.expected_sample_rate)
     check_rate_fits(decoded.sample_rate, config)
-    result = cut_file(decoded, ClipOptions.from_settings(config), out_dir, pool)
+    opts = replace(ClipOptions.from_settings(config), source=url_or_path)  # named in each image's metadata
+    result = cut_file(decoded, opts, out_dir, pool)
     if not result.clips:
         why = "; ".join(result.notes) or "no whole clip fits"
         raise Rejected(

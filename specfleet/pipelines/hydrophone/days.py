@@ -1,0 +1,193 @@
+"""Hydrophone days: complete / partial (n of the files listed) / failed.
+
+The producer records each day listing it reads (``record_listings``, tables
+``hydro_day`` and ``hydro_day_file``, migration 050); the view
+``v_hydro_days`` joins them with ``status_hydro``. ``hydro_days`` reads it,
+``days_table`` draws it, ``status_section`` is the hydrophone part of
+``specfleet status``.
+
+Recording is best effort: a producer on a laptop often cannot reach the
+database (RDS is private), and that must not stop it from enqueuing. It
+tries once and says why it could not; the view then places the files by
+their status rows alone (``n of 288``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from ...settings import Settings
+
+STATES = ("complete", "partial", "failed", "pending", "no data")
+STATE_STYLE = {"complete": "green", "partial": "yellow", "failed": "red", "pending": "dim", "no data": "dim"}
+
+
+class HydroDay(BaseModel):
+    """One row of ``v_hydro_days``."""
+
+    hydrophone: str
+    day: dt.date | None
+    day_url: str | None = None
+    #: Files the archive listed for the day when it was produced (None: no listing on record).
+    files_listed: int | None = None
+    files_expected: int = 288
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    pending: int = 0
+    clips: int = 0
+    bytes_listed: int | None = None
+    listed_at: dt.datetime | None = None
+    last_date: dt.datetime | None = None
+    state: str
+
+    @property
+    def of(self) -> int:
+        """What ``done`` counts against: the files listed, else a whole day."""
+        return self.files_listed if self.files_listed is not None else self.files_expected
+
+    def progress(self) -> str:
+        """``"140 of 288"``, with the archive's own count when it lists fewer."""
+        text = f"{self.done + self.skipped} of {self.of}"
+        if self.files_listed is None:
+            return text + " (no listing on record)"
+        if self.files_listed < self.files_expected and self.files_listed:
+            return text + f" (archive has {self.files_listed} of {self.files_expected})"
+        return text
+
+
+def _connect_once(settings: Settings) -> Any:
+    """One connection attempt (no retries): recording must not hold up a producer."""
+    import psycopg2
+
+    from ...db import resolve_dsn
+
+    return psycopg2.connect(resolve_dsn(settings), connect_timeout=settings.db_connect_timeout_s)
+
+
+def record_listings(
+    settings: Settings, hydrophone: str, days: Sequence[tuple[dt.date, str, dict[str, int | None]]]
+) -> str | None:
+    """Store ``(day, day_url, {file_url: bytes or None})`` per listed day
+    (an empty dict: the archive has no such day). Returns ``None``, or why
+    nothing was stored (the producer prints it and carries on)."""
+    import psycopg2
+
+    from ...db import DatabaseNotConfigured
+
+    try:
+        conn = _connect_once(settings)
+    except DatabaseNotConfigured:
+        return "no database configured: `hydrophone days` will count files from status rows only"
+    except psycopg2.Error as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"could not reach the database to record the day listings ({first}); `hydrophone days` will count files from status rows only"
+    try:
+        with conn, conn.cursor() as cur:
+            for day, url, files in days:
+                sizes = list(files.values())
+                total = None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+                cur.execute(
+                    "INSERT INTO hydro_day (hydrophone, day, day_url, files_listed, bytes_listed) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (hydrophone, day) DO UPDATE SET "
+                    "day_url = EXCLUDED.day_url, files_listed = EXCLUDED.files_listed, "
+                    "bytes_listed = EXCLUDED.bytes_listed, listed_at = now()",
+                    (hydrophone, day, url, len(files), total),
+                )
+                cur.execute("DELETE FROM hydro_day_file WHERE hydrophone = %s AND day = %s", (hydrophone, day))
+                # A file listed under another day or hydrophone before moves here: the latest listing wins.
+                cur.executemany(
+                    "INSERT INTO hydro_day_file (file_url, hydrophone, day, bytes) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (file_url) DO UPDATE SET hydrophone = EXCLUDED.hydrophone, "
+                    "day = EXCLUDED.day, bytes = EXCLUDED.bytes",
+                    [(f, hydrophone, day, b) for f, b in files.items()],
+                )
+    except psycopg2.Error as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"could not record the day listings ({first}); is the schema up to date (`specfleet local init`)?"
+    finally:
+        conn.close()
+    return None
+
+
+def hydro_days(
+    settings: Settings, *, hydrophone: str | None = None, since: dt.date | None = None,
+    until: dt.date | None = None, limit: int = 1000,
+) -> list[HydroDay]:
+    """Rows of ``v_hydro_days``, newest day first, at most ``limit``."""
+    from ...db import connect, fetch_all
+
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if hydrophone is not None:
+        where.append("hydrophone = %s")
+        params.append(hydrophone)
+    if since is not None:
+        where.append("day >= %s")
+        params.append(since)
+    if until is not None:
+        where.append("day <= %s")
+        params.append(until)
+    fields = list(HydroDay.model_fields)
+    conn = connect(settings)
+    try:
+        rows = fetch_all(
+            conn,
+            f"SELECT {', '.join(fields)} FROM v_hydro_days WHERE {' AND '.join(where)} "
+            "ORDER BY day DESC NULLS LAST, hydrophone LIMIT %s",
+            (*params, limit),
+        )
+    finally:
+        conn.close()
+    return [HydroDay(**dict(zip(fields, row, strict=True))) for row in rows]
+
+
+def days_table(days: Sequence[HydroDay], title: str = "hydrophone days") -> Any:
+    """A rich ``Table``: one row per day, state coloured; hydrophones by
+    their site name where ``sites`` knows the path."""
+    from rich.table import Table
+
+    from .sites import site_of_path
+
+    table = Table(title=title)
+    for col, justify in (("day", "left"), ("hydrophone", "left"), ("state", "left"), ("done", "right"),
+                         ("listed", "right"), ("clips", "right"), ("last report", "left")):
+        table.add_column(col, justify=justify, no_wrap=col in ("day", "hydrophone", "last report"))  # type: ignore[arg-type]
+    for d in days:
+        style = STATE_STYLE.get(d.state, "")
+        site = site_of_path(d.hydrophone)
+        listed = "no listing" if d.files_listed is None else f"{d.files_listed} of {d.files_expected}"
+        state = f"{d.state}: {d.failed} file{'s' if d.failed != 1 else ''}" if d.state == "failed" else d.state
+        table.add_row(
+            str(d.day or "?"), site.name if site else d.hydrophone, f"[{style}]{state}[/]" if style else state,
+            f"{d.done + d.skipped} of {d.of}", listed, f"{d.clips:,}",
+            f"{d.last_date:%m-%d %H:%M} UTC" if d.last_date else "",
+        )
+    return table
+
+
+def day_states(settings: Settings) -> dict[str, int]:
+    """How many hydrophone days are in each state (every state named, 0 included)."""
+    from ...db import connect, fetch_all
+
+    conn = connect(settings)
+    try:
+        rows = fetch_all(conn, "SELECT state, count(*) FROM v_hydro_days GROUP BY state")
+    finally:
+        conn.close()
+    found = Counter({str(state): int(n) for state, n in rows})
+    return {state: found.get(state, 0) for state in STATES}
+
+
+def status_section(settings: Settings, *, limit: int = 14) -> dict[str, Any]:
+    """The hydrophone section of ``specfleet status``: days per state over all
+    days, and the ``limit`` newest days, JSON-ready."""
+    return {
+        "days": day_states(settings),
+        "recent": [d.model_dump(mode="json") for d in hydro_days(settings, limit=max(limit, 1))],
+    }

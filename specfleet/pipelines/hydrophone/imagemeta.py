@@ -1,0 +1,92 @@
+"""The parameters a spectrogram image was made with, carried by the image.
+
+PNG: one tEXt chunk per item (``exiftool``, ``identify -verbose`` and
+``PIL.Image.open(f).text`` show them); JPEG: the same items as one JSON
+object in a comment (COM) segment. Neither touches the pixels.
+
+Keys: ``source`` (the file's URL or path), ``clip_start`` (UTC, ISO 8601),
+``clip_seconds``, ``sample_rate_hz``, ``freq_min_hz``/``freq_max_hz`` (the
+image's frequency axis), ``db_vmin``/``db_vmax`` (dB drawn as the first and
+the last colour), ``db_lo``/``db_hi`` (the clip's faintest and loudest
+cell), ``color_lo``/``color_hi`` (vmin/vmax as fractions of that span),
+``db_units``, ``window`` (``hann``), ``window_samples``, ``window_s``,
+``overlap``, ``hop_samples``, ``cmap``, ``render``, ``span``, ``width``,
+``height``, and ``Software``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+from . import dsp
+
+SOFTWARE = "specfleet hydrophone pipeline"
+DB_UNITS = {
+    "original": "10*log10 of mlab.specgram PSD of counts/1e-6 (the original tool's)",
+    "mean": "10*log10 of |FFT|^2 of Hann-windowed counts, averaged per pixel",
+}
+
+
+def _num(value: float) -> str:
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def clip_metadata(
+    rendered: dsp.RenderedClip,
+    params: dsp.SpectrogramParams,
+    *,
+    sample_rate: float,
+    n_samples: int,
+    clip_start: dt.datetime | str,
+    source: str = "",
+    cmap: str = "viridis",
+) -> dict[str, str]:
+    """The items an image of one clip carries (all strings)."""
+    nfft = dsp.window_length(sample_rate, params.window_s)
+    hop = dsp.hop_length(nfft, params.overlap)
+    start = clip_start if isinstance(clip_start, str) else f"{clip_start:%Y-%m-%dT%H:%M:%S.%f}Z"
+    return {
+        "Software": SOFTWARE,
+        "source": source,
+        "clip_start": start,
+        "clip_seconds": _num(n_samples / sample_rate),
+        "sample_rate_hz": _num(sample_rate),
+        "freq_min_hz": "0",
+        "freq_max_hz": _num(params.fmax_hz),
+        "db_vmin": _num(rendered.vmin),
+        "db_vmax": _num(rendered.vmax),
+        "db_lo": _num(rendered.db_lo),
+        "db_hi": _num(rendered.db_hi),
+        "color_lo": _num(params.color_lo),
+        "color_hi": _num(params.color_hi),
+        "db_units": DB_UNITS.get(params.render, params.render),
+        "window": "hann",
+        "window_samples": str(nfft),
+        "window_s": _num(nfft / sample_rate),
+        "overlap": _num(params.overlap),
+        "hop_samples": str(hop),
+        "cmap": cmap,
+        "render": params.render,
+        "span": params.span if params.render == "original" else "frames",
+        "width": str(params.width),
+        "height": str(params.height),
+    }
+
+
+def read_metadata(image: bytes) -> dict[str, str]:
+    """The items of a PNG's tEXt chunks or of a JPEG's JSON comment ({} if none)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(image)) as img:
+        if img.format == "PNG":
+            return {str(k): str(v) for k, v in getattr(img, "text", {}).items()}
+        comment = img.info.get("comment")
+    if not comment:
+        return {}
+    try:
+        found = json.loads(comment)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
