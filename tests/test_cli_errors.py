@@ -39,6 +39,7 @@ NEEDS_AWS = [
     ["local", "env"],
     ["local", "init"],
     ["catalog", "build", "--limit", "1"],
+    ["hydrophone", "days"],
 ]
 
 MISSPELT = [

@@ -202,6 +202,12 @@ def test_days_view_says_complete_partial_failed_and_no_data(settings, config, ar
     table = cli(monkeypatch, settings, config, "hydrophone", "days", "--site", "LJ01D")
     assert table.exit_code == 0 and "failed: 1 file" in table.output and "2 of 3" in table.output
     assert "oregon_shelf_base_seafloor" in table.output  # the site's name, not its path
+    # and `specfleet status` carries the same days: a section in --json, a table below the main one
+    status = cli(monkeypatch, settings, config, "status", "--json", "--no-record")
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout)["hydrophone_days"]["days"] == section["days"]
+    shown = cli(monkeypatch, settings, config, "status", "--no-record")
+    assert shown.exit_code == 0 and "hydrophone days (newest 14)" in shown.output and "2 of 3" in shown.output
 
 
 def test_a_producer_that_cannot_reach_the_database_still_enqueues_and_says_so(settings, config, archive):

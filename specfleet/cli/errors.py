@@ -21,7 +21,7 @@ def fail(message: str, hint: str = "", code: int = 1) -> NoReturn:
     import typer
     from rich.console import Console
 
-    Console(stderr=True).print(f"[red]error[/]: {Explained(message, hint).line()}", highlight=False)
+    Console(stderr=True).print(f"[red]error[/]: {Explained(message, hint).line()}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

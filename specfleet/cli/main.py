@@ -12,7 +12,7 @@ import os
 import sys
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -256,6 +256,21 @@ class JobLines(Middleware):
 
 
 # --- status / dlq -------------------------------------------------------------------
+def _status_sections(s: Settings) -> list[Any]:
+    """Each pipeline's own part of ``status`` (its ``status_section``); one
+    that fails says so in a line and the others still show."""
+    parts = []
+    for spec in specs():
+        if spec.status_section is None:
+            continue
+        try:
+            parts.append(spec.status_section.load()(s))
+        except Exception as err:  # noqa: BLE001 - a pipeline's extra view must not break status
+            console.print(f"[yellow]{spec.name}[/]: its status section failed: {explain(err).line()}", soft_wrap=True)
+    return parts
+
+
+
 @app.command()
 def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -286,13 +301,18 @@ def status(
         Console().print(table)
         return
     if as_json:
-        print(json.dumps(summary(s, record=record), indent=2, default=str))
+        data = summary(s, record=record)
+        data.update({part.key: part.data for part in _status_sections(s)})
+        print(json.dumps(data, indent=2, default=str))
         return
     if not watch:
         data = summary(s, record=record)
-        Console().print(status_table(data))
+        out = Console()
+        out.print(status_table(data))
         if data.get("rejects"):
             console.print(f"[yellow]{data['rejects']} malformed status messages in status_rejects[/]")
+        for part in _status_sections(s):
+            out.print(part.table)
         return
     import time
 

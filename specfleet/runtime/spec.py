@@ -69,6 +69,17 @@ class StatusView:
 
 
 @dataclass(frozen=True)
+class StatusSection:
+    """A pipeline's own part of ``specfleet status`` (hydrophone days):
+    ``data`` goes under ``key`` in ``--json``; ``table`` (a rich renderable)
+    is printed below the main table."""
+
+    key: str
+    data: dict[str, Any]
+    table: Any
+
+
+@dataclass(frozen=True)
 class FleetProfile:
     """What running this pipeline on EC2 takes."""
 
@@ -134,6 +145,8 @@ class PipelineSpec(Generic[J]):
     #: ``body -> dict | None``: reads the original producers' non-JSON bodies
     #: (e.g. ``track_id::yt_url``) as a job object; None when not one of them.
     legacy_body: Callable[[str], dict[str, Any] | None] | None = None
+    #: ``section(settings) -> StatusSection``: its own part of ``specfleet status``.
+    status_section: Ref[Callable[[Any], StatusSection]] | None = None
 
     def __post_init__(self) -> None:
         if self.status_model.pipeline != self.name or self.job_model.pipeline != self.name:

@@ -15,6 +15,7 @@ SPEC: PipelineSpec[HydroJob] = PipelineSpec(
     settings=HydroSettings,
     resources=Ref("specfleet.pipelines.hydrophone.worker:make_resources"),
     status_view=StatusView(item="file_url", job_key="file_url"),
+    status_section=Ref("specfleet.pipelines.hydrophone.days:status_part"),
     cli=Ref("specfleet.cli.hydrophone:register"),
     demo=Ref("specfleet.demo.hydrophone:demo_step"),
     fleet=FleetProfile(extras=("hydrophone",),

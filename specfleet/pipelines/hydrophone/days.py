@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ...runtime.spec import StatusSection
 from ...settings import Settings
 
 STATES = ("complete", "partial", "failed", "pending", "no data")
@@ -191,3 +192,10 @@ def status_section(settings: Settings, *, limit: int = 14) -> dict[str, Any]:
         "days": day_states(settings),
         "recent": [d.model_dump(mode="json") for d in hydro_days(settings, limit=max(limit, 1))],
     }
+
+
+def status_part(settings: Settings, *, limit: int = 14) -> StatusSection:
+    """``status_section`` as the registry's hook: JSON plus the days table."""
+    data = status_section(settings, limit=limit)
+    days = [HydroDay.model_validate(d) for d in data["recent"]]
+    return StatusSection("hydrophone_days", data, days_table(days, title=f"hydrophone days (newest {limit})"))
