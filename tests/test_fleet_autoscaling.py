@@ -116,4 +116,5 @@ def test_target_tracking_scales_the_emulated_fleet_out_from_zero_and_back_with_n
     assert count(s, "status_echo", "stat <> 1") == 0
     assert pipelines.job_queue(s, "echo").depth() == {"visible": 0, "in_flight": 0, "delayed": 0}
     workers = emu.instances.values()
-    assert len(workers) >= MAX_INSTANCES and all(w.exit_codes and w.exit_codes[-1] == 0 for w in workers)
+    exits = {w.instance_id: (w.exit_codes, w.phase, w.restarts) for w in workers}
+    assert len(workers) >= MAX_INSTANCES and all(w.exit_codes and w.exit_codes[-1] == 0 for w in workers), exits

@@ -134,6 +134,9 @@ class FleetEmulator:
                 except subprocess.TimeoutExpired:
                     inst.proc.kill()
                     inst.proc.wait()
+            self._record_exit(inst)
+            if inst.phase in ("running", "draining"):
+                inst.phase = "done"
             inst.imds.stop()
             if inst.shipper is not None and self.ship_logs:
                 try:
@@ -183,6 +186,10 @@ class FleetEmulator:
                     self._spawn(info)
                 continue
             self._reconcile(known, info.state)
+        with self._lock:
+            vanished = [i for i in self.instances.values() if i.instance_id not in seen]
+        for inst in vanished:  # gone from EC2's listing (terminated long enough): as terminated
+            self._reconcile(inst, "terminated")
         if self.ship_logs:
             with self._lock:
                 members = list(self.instances.values())
