@@ -94,6 +94,8 @@ def test_demo_runs_every_pipeline_and_loses_nothing(tmp_path: Path):
     assert len(lines) <= 40, screen
     assert not [line for line in lines[:-1] if line.lstrip().startswith("{")], screen
     assert "Traceback" not in screen
+    # nothing a library printed behind our back (libmpg123's "Note: Illegal Audio-MPEG-Header", warnings)
+    assert not [line for line in lines if line.startswith(("Note:", "Warning:", "WARNING")) or "Warning:" in line], screen
     assert (tmp_path / "demo" / "logs" / "demo.log").stat().st_size > 0  # the details went to the log file
     for name in result["pipelines"]:
         assert any(line.startswith(f"│ {name}") for line in lines), name
