@@ -60,4 +60,16 @@ def test_local_stack_lifecycle_and_echo_round_trip(tmp_path: Path):
     assert down.returncode == 0 and "stopped" in down.stderr
     gone = specfleet("local", "env", "--dir", str(stack_dir), env=env, cwd=tmp_path)
     assert gone.returncode == 1 and "no local stack" in gone.stderr
+    # S3 and SQS lived in moto's memory; the tables went with them: a new stack starts empty
+    base = {k: v for k, v in env.items() if not k.startswith(("AWS_ENDPOINT", "SPECFLEET_"))}
+    again = specfleet("local", "up", "--dir", str(stack_dir), env=base, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    try:
+        fresh = dict(line.removeprefix("export ").split("=", 1) for line in specfleet(
+            "local", "env", "--dir", str(stack_dir), env=base, cwd=tmp_path).stdout.splitlines())
+        status = specfleet("status", "--json", env={**base, **fresh}, cwd=tmp_path)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["pipelines"]["echo"]["done"] == 0
+    finally:
+        specfleet("local", "down", "--dir", str(stack_dir), env=base, cwd=tmp_path)
     destroy_data(stack_dir)

@@ -134,10 +134,15 @@ def local_up(
 
 @local_app.command("down")
 def local_down(dir: Path = typer.Option(Path(".specfleet/local"))) -> None:
-    """Stop the local stack."""
+    """Stop the local stack. Its queues, objects and tables go with it
+    (moto keeps S3 and SQS in memory; the database is wiped with them so the
+    two never disagree): the next `local up` starts empty."""
     from ..local.stack import stop_detached
 
-    console.print("stopped" if stop_detached(dir) else "no local stack was running")
+    if stop_detached(dir):
+        console.print("stopped: its queues, objects and tables are gone (the next `local up` starts empty)")
+    else:
+        console.print("no local stack was running")
 
 
 @local_app.command("env")

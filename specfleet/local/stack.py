@@ -171,7 +171,12 @@ def serve(root: Path, moto_port: int = 0, pg_port: int = 0, poller: bool = True)
     install_indexed_sqs()  # moto's SQS scans the whole queue per message: see moto_sqs.py
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
-    pg = EmbeddedPostgres(root / "postgres", port=pg_port).start()
+    # moto keeps S3 and SQS in memory: they start empty, and so must the
+    # database (left over from a stack that was killed), or its status rows
+    # would describe objects and jobs that no longer exist.
+    pg = EmbeddedPostgres(root / "postgres", port=pg_port)
+    pg.destroy()
+    pg.start()
     state = StackState(pid=os.getpid(), endpoint_url=f"http://127.0.0.1:{moto_port}", pg_port=pg.port)
     _create_database(state, DEFAULT_DB)
     settings = state.settings()
@@ -193,7 +198,7 @@ def serve(root: Path, moto_port: int = 0, pg_port: int = 0, poller: bool = True)
         (root / STATE_FILE).unlink(missing_ok=True)
         if status_poller:
             status_poller.stop(timeout=5)
-        pg.stop()
+        pg.destroy()  # wiped with moto's in-memory S3 and SQS
         moto.stop()
 
 
