@@ -282,7 +282,7 @@ def test_infra_deploy_cli_in_the_emulator_writes_a_sourceable_env_file(settings:
         [sys.executable, "-m", "specfleet.cli.main", "infra", "deploy", "--region", settings.region, "--emulator",
          "--data-bucket", f"cli-{tag}-data", "--artifact-bucket", f"cli-{tag}-artifacts", "--queue-prefix",
          f"cli{tag}_", "--stack-name", f"cli-{tag}", "--env-file", str(env_file)],
-        env=env, capture_output=True, text=True, timeout=300)
+        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert deployed.returncode == 0, deployed.stderr[-2000:]
     probe = (f"set -a; . {env_file}; set +a; {sys.executable} -c "
              "'from specfleet.fleet.settings import FleetSettings; s = FleetSettings(); "
@@ -290,3 +290,42 @@ def test_infra_deploy_cli_in_the_emulator_writes_a_sourceable_env_file(settings:
     sourced = subprocess.run(["bash", "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert sourced.stdout.split() == [f"cli-{tag}", f"cli{tag}_", "1"], sourced.stderr[-2000:]
     assert deploy.destroy(FleetSettings.over(settings), stack_name=f"cli-{tag}") == "DELETE_COMPLETE"
+
+
+def test_guided_deploy_saves_answers_that_later_commands_read(settings: Settings, tmp_path: Path) -> None:
+    """`infra deploy --guided` asks once and writes specfleet.toml; a plain
+    `infra deploy` reuses the answers, and other commands read the stack's
+    settings from it (here: `dlq list` names the stack's prefixed queues)."""
+    import tomllib
+
+    tag = uuid.uuid4().hex[:8]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPECFLEET_")}
+    env.update({"SPECFLEET_ENDPOINT_URL": settings.endpoint_url or "", "AWS_ENDPOINT_URL": settings.endpoint_url or "",
+                "COLUMNS": "200"})
+    answers = [settings.region, f"g-{tag}", "y", "", "", "", f"g{tag}_", "", "", ""]
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "specfleet.cli.main", *args], input=stdin, env=env,
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    guided = cli("infra", "deploy", "--guided", stdin="\n".join(answers) + "\n")
+    assert guided.returncode == 0, guided.stderr[-3000:]
+    saved = tomllib.loads((tmp_path / "specfleet.toml").read_text())
+    assert saved["deploy"]["region"] == settings.region and saved["deploy"]["stack_name"] == f"g-{tag}"
+    assert saved["deploy"]["emulator"] is True and saved["deploy"]["data_bucket"] == f"g-{tag}-data"
+    assert saved["env"]["SPECFLEET_QUEUE_PREFIX"] == f"g{tag}_"
+    assert saved["env"]["SPECFLEET_FLEET_STACK_NAME"] == f"g-{tag}"
+    assert not [k for k in saved["env"] if "DSN" in k or "PASSWORD" in k]  # names and ids only
+
+    again = cli("infra", "deploy")  # no options: the saved answers
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout)["env"]["SPECFLEET_QUEUE_PREFIX"] == f"g{tag}_"
+    listed = cli("dlq", "list")
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    assert f"g{tag}_jobs_hydro" in listed.stdout and "using specfleet.toml" in listed.stderr
+
+    (tmp_path / "specfleet.toml").write_text(saved_text := "[deploy]\nregoin = 'x'\n")
+    broken = cli("status")
+    assert broken.returncode != 0 and "Traceback" not in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1 and "deploy.regoin" in broken.stderr, (saved_text, broken.stderr)
+    assert deploy.destroy(FleetSettings.over(settings), stack_name=f"g-{tag}") == "DELETE_COMPLETE"

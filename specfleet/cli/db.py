@@ -11,6 +11,8 @@ import json
 import typer
 from rich.console import Console
 
+from .errors import fail
+
 console = Console(stderr=True)
 db_app = typer.Typer(help="The private database from a laptop (SSM port forwarding through a fleet instance).")
 
@@ -36,8 +38,7 @@ def tunnel(
     try:
         opened = open_tunnel(s, instance_id=instance, local_port=local_port)
     except TunnelError as err:
-        console.print(f"[red]error[/]: {err}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(str(err))
     with opened:
         host, port = opened.remote
         console.print(f"forwarding 127.0.0.1:{opened.local_port} -> {host}:{port} through {opened.instance_id} "

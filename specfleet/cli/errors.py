@@ -20,8 +20,11 @@ def fail(message: str, hint: str = "", code: int = 1) -> NoReturn:
     """Print one ``error: message -- hint`` line and end the command with ``code``."""
     import typer
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[red]error[/]: {Explained(message, hint).line()}", highlight=False, soft_wrap=True)
+    # escaped: a message may quote "[env]" or a list, which rich would read as markup
+    line = escape(Explained(message, hint).line())
+    Console(stderr=True).print(f"[red]error[/]: {line}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

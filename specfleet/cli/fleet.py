@@ -36,9 +36,10 @@ def _json(data: Any) -> None:
     print(json.dumps(data, default=str))
 
 
-def _fail(message: str) -> NoReturn:
-    console.print(f"[red]error[/]: {message}")
-    raise typer.Exit(2)
+def _fail(message: str, hint: str = "") -> NoReturn:
+    from .errors import fail
+
+    fail(message, hint, code=2)
 
 
 # --- infra -----------------------------------------------------------------------------
@@ -114,53 +115,111 @@ def infra_package(
 
 @infra_app.command("deploy")
 def infra_deploy(
-    region: str = typer.Option(..., help="AWS region."),
-    data_bucket: str = typer.Option(..., help="Globally unique bucket name for results."),
+    region: str | None = typer.Option(None, help="AWS region."),
+    data_bucket: str | None = typer.Option(None, help="Globally unique bucket name for results."),
     vpc_id: str | None = typer.Option(None, help="VPC for workers, the database and the writer (emulator: default VPC)."),
     subnet_ids: str | None = typer.Option(None, help="Comma-separated subnets, two AZs at least (emulator: the VPC's)."),
     ami_id: str | None = typer.Option(None, help="Worker AMI, `specfleet ami bake` (emulator: a stand-in image)."),
-    artifact_bucket: str = typer.Option(..., help="Bucket holding the Lambda zip."),
-    artifact_key: str = typer.Option("", help="Key of the zip (`specfleet infra package`); empty: no writer."),
-    queue_prefix: str = typer.Option("", help="Prefix for queue and topic names."),
+    artifact_bucket: str | None = typer.Option(None, help="Bucket holding the Lambda zip."),
+    artifact_key: str | None = typer.Option(None, help="Key of the zip (`specfleet infra package`); empty: no writer."),
+    queue_prefix: str | None = typer.Option(None, help="Prefix for queue and topic names."),
     stack_name: str | None = typer.Option(None, help="Stack name (default SPECFLEET_FLEET_STACK_NAME)."),
-    emulator: bool = typer.Option(False, help="Leave out what moto cannot create (local emulator only)."),
+    emulator: bool | None = typer.Option(None, "--emulator/--aws", help="Leave out what moto cannot create (local emulator only)."),
     param: list[str] = typer.Option([], help="Extra template parameters as Key=Value."),
+    guided: bool = typer.Option(False, "--guided", "-g", help="Ask for each value and save the answers to specfleet.toml."),
     env_file: Path | None = typer.Option(None, help="Also write the resulting settings as KEY=VALUE lines."),
 ) -> None:
-    """Create or update the stack and print the settings it yields (JSON)."""
-    from ..fleet.deploy import DeployError, deploy, outputs_to_env
+    """Create or update the stack and print the settings it yields (JSON).
 
-    s = _settings(region)
-    if emulator and not (vpc_id and subnet_ids and ami_id):
-        vpc_id, subnet_ids, ami_id = _emulator_network(s, vpc_id, subnet_ids, ami_id)
-    if not (vpc_id and subnet_ids and ami_id):
-        _fail("--vpc-id, --subnet-ids and --ami-id are required (the emulator picks its own)")
-    params: dict[str, str] = {
-        "DataBucketName": data_bucket, "VpcId": vpc_id, "SubnetIds": subnet_ids, "AmiId": ami_id,
-        "ArtifactBucket": artifact_bucket, "ArtifactKey": artifact_key, "QueuePrefix": queue_prefix,
-        "Emulator": "true" if emulator else "false",
+    Values come from the options, else from specfleet.toml's [deploy] table
+    (written by --guided); the stack's settings are saved to its [env] table,
+    which every later command reads.
+
+    Example: specfleet infra deploy --guided
+    """
+    from ..fleet.deploy import DeployError, deploy, outputs_to_env
+    from . import project as project_file
+
+    try:
+        project = project_file.load() or project_file.ProjectFile()
+    except project_file.ProjectFileError as err:
+        _fail(str(err))
+    saved = project.deploy
+    given = {
+        "region": region, "data_bucket": data_bucket, "vpc_id": vpc_id, "subnet_ids": subnet_ids, "ami_id": ami_id,
+        "artifact_bucket": artifact_bucket, "artifact_key": artifact_key, "queue_prefix": queue_prefix,
+        "stack_name": stack_name, "emulator": emulator,
     }
+    answers = saved.model_copy(update={k: v for k, v in given.items() if v is not None})
+    extra = dict(saved.parameters)
     for item in param:
         key, sep, value = item.partition("=")
         if not sep:
             _fail(f"--param {item!r} must look like Key=Value")
-        params[key] = value
+        extra[key] = value
+    answers.parameters = extra
+    if guided:
+        answers = _ask(answers)
+    if not answers.region:
+        _fail("--region is required", "or run `specfleet infra deploy --guided` once to save it in specfleet.toml")
+    s = _settings(answers.region)
+    answers.stack_name = answers.stack_name or s.fleet_stack_name
+    for name, label in (("data_bucket", "--data-bucket"), ("artifact_bucket", "--artifact-bucket")):
+        if not getattr(answers, name):
+            _fail(f"{label} is required", "or run `specfleet infra deploy --guided`")
+    if answers.emulator and not (answers.vpc_id and answers.subnet_ids and answers.ami_id):
+        answers.vpc_id, answers.subnet_ids, answers.ami_id = _emulator_network(
+            s, answers.vpc_id or None, answers.subnet_ids or None, answers.ami_id or None)
+    if not (answers.vpc_id and answers.subnet_ids and answers.ami_id):
+        _fail("--vpc-id, --subnet-ids and --ami-id are required (the emulator picks its own)",
+              "or run `specfleet infra deploy --guided`")
+    params: dict[str, str] = {
+        "DataBucketName": answers.data_bucket, "VpcId": answers.vpc_id, "SubnetIds": answers.subnet_ids,
+        "AmiId": answers.ami_id, "ArtifactBucket": answers.artifact_bucket, "ArtifactKey": answers.artifact_key,
+        "QueuePrefix": answers.queue_prefix, "Emulator": "true" if answers.emulator else "false", **answers.parameters,
+    }
     from botocore.exceptions import ClientError
 
     with console.status("deploying") as status:
         try:
-            outputs = deploy(s, params, stack_name=stack_name, progress=lambda m: status.update(m))
+            outputs = deploy(s, params, stack_name=answers.stack_name, progress=lambda m: status.update(m))
         except DeployError as err:
             _fail(str(err))
         except ClientError as err:
             _fail(f"{err.operation_name}: {err.response.get('Error', {}).get('Message') or err}")
-    env = outputs_to_env(outputs, region)
+    env = outputs_to_env(outputs, answers.region)
+    env["SPECFLEET_FLEET_STACK_NAME"] = answers.stack_name
+    if guided or project_file.project_path().is_file():
+        where = project_file.save(project_file.ProjectFile(deploy=answers, env=env))
+        console.print(f"answers and the stack's settings saved to {where}: later commands read them")
     if env_file:
         # Shell-quoted: `set -a; . ./file` must keep JSON lists intact.
         env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
         console.print(f"settings written to {env_file}")
     console.print("[green]stack ready[/]")
     _json({"outputs": outputs, "env": env})
+
+
+def _ask(answers: Any) -> Any:
+    """``--guided``: one question per value, the saved answer as default."""
+    console.print("Deploying the specfleet stack. Enter accepts the [bold]default[/]; answers go to specfleet.toml.")
+    a = answers.model_copy()
+    a.region = typer.prompt("AWS region", default=a.region or "us-east-1")
+    a.stack_name = typer.prompt("stack name", default=a.stack_name or "specfleet")
+    a.emulator = typer.confirm("deploy to the local emulator (moto) rather than AWS?", default=a.emulator)
+    a.data_bucket = typer.prompt("results bucket (globally unique)", default=a.data_bucket or f"{a.stack_name}-data")
+    a.artifact_bucket = typer.prompt("bucket for the Lambda zip", default=a.artifact_bucket or f"{a.stack_name}-artifacts")
+    a.artifact_key = typer.prompt("key of the Lambda zip (`specfleet infra package`; '-' for none)",
+                                  default=a.artifact_key or "-")
+    a.artifact_key = "" if a.artifact_key == "-" else a.artifact_key
+    a.queue_prefix = typer.prompt("queue name prefix ('-' for none)", default=a.queue_prefix or "-")
+    a.queue_prefix = "" if a.queue_prefix == "-" else a.queue_prefix
+    hint = " ('-': the emulator's)" if a.emulator else ""
+    for name, label in (("vpc_id", "VPC id"), ("subnet_ids", "subnet ids, comma-separated, two AZs"),
+                        ("ami_id", "worker AMI id (`specfleet ami bake`)")):
+        value = typer.prompt(f"{label}{hint}", default=getattr(a, name) or ("-" if a.emulator else None))
+        setattr(a, name, "" if value == "-" else value)
+    return a
 
 
 def _emulator_network(s: Any, vpc_id: str | None, subnet_ids: str | None, ami_id: str | None) -> tuple[str, str, str]:

@@ -13,6 +13,8 @@ import time
 import typer
 from rich.console import Console
 
+from .errors import fail
+
 console = Console(stderr=True)
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
@@ -62,8 +64,7 @@ def logs(
         except KeyboardInterrupt:
             pass
     except LogsError as err:
-        console.print(f"[red]error[/]: {err}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(str(err))
 
 
 def register(app: typer.Typer, produce_app: typer.Typer) -> None:

@@ -67,8 +67,20 @@ def base_settings(*, check_endpoint: bool = True) -> Settings:
     local stack is running, use it (so ``local up`` then any command works),
     saying so once. An emulator endpoint that does not answer is an error
     now, not after a minute of retries (``check_endpoint=False``: a worker,
-    which waits out outages instead)."""
-    if not os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get("SPECFLEET_ENDPOINT_URL"):
+    which waits out outages instead). A ``specfleet.toml`` (``infra deploy
+    --guided``) supplies defaults first; a project deployed to AWS (not the
+    emulator) never falls back to the local stack."""
+    from .project import ProjectFileError, apply_env, load, project_path
+
+    try:
+        project = load()
+    except ProjectFileError as err:
+        fail(str(err), "fix it or move it away; `specfleet infra deploy --guided` writes a new one")
+    if project is not None and apply_env(project) and verbosity() >= 0:
+        where = f"stack {project.deploy.stack_name or '?'} in {project.deploy.region or '?'}"
+        console.print(f"[dim]using {project_path()} ({where})[/]", highlight=False)
+    on_aws = project is not None and not project.deploy.emulator
+    if not on_aws and not os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get("SPECFLEET_ENDPOINT_URL"):
         from ..local.stack import read_state
 
         local_dir = Path(Settings().local_dir)
@@ -91,9 +103,7 @@ def _require_answering(url: str) -> None:
     try:
         socket.create_connection((parts.hostname or "", parts.port or 80), timeout=2).close()
     except OSError:
-        console.print(f"[red]error[/]: nothing answers at {url} (AWS_ENDPOINT_URL) -- {endpoint_hint(url)}",
-                      highlight=False)
-        raise typer.Exit(1) from None
+        fail(f"nothing answers at {url} (AWS_ENDPOINT_URL)", endpoint_hint(url))
 
 
 def fleet_settings(*, check_endpoint: bool = True) -> FleetSettings:
