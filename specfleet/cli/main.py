@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from importlib import import_module
 from pathlib import Path
@@ -250,7 +251,11 @@ def work(
     code = worker.run()
     counts = {k: int(v) for k, v in worker.metrics().items() if k != "busy_s"}
     done = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no jobs"
-    console.print(f"worker stopped{' (banned: exit 75)' if code == 75 else ''}: {done}", highlight=False)
+    why = " (banned: exit 75)" if code == 75 else ""
+    if worker.stop_signal is not None:
+        name = "Ctrl-C" if worker.stop_signal == signal.SIGINT else signal.Signals(worker.stop_signal).name
+        why = f" ({name}: {worker.handed_back} job(s) handed back to the queue)"
+    console.print(f"worker stopped{why}: {done}", highlight=False)
     raise typer.Exit(code)
 
 

@@ -96,6 +96,10 @@ class Worker:
         self.max_jobs = max_jobs
         self.stopping = threading.Event()
         self.banned = False
+        #: The signal that stopped the worker (SIGINT, SIGTERM), if one did.
+        self.stop_signal: int | None = None
+        #: Jobs handed back to the queue unfinished when it stopped.
+        self.handed_back = 0
         self.resources: Any = None
         self._deletes: GroupCommit[Message] = GroupCommit(
             self.queue.delete, key=lambda m: m.message_id, linger_s=0.05, outstanding=lambda: len(self._running)
@@ -408,6 +412,7 @@ class Worker:
             for r in to_release:
                 r.released = True
                 r.cancelled.set()
+        self.handed_back += len(to_release)
         try:
             self._hand_back([r.message for r in to_release])
         except Exception:
@@ -425,7 +430,9 @@ class Worker:
             return
 
         def on_signal(signum: int, _frame: Any) -> None:
-            log.warning("signal %d: stop taking jobs, hand back in-flight ones", signum)
+            # info, not warning: the CLI says it in its closing line
+            log.info("signal %d: stop taking jobs, hand back in-flight ones", signum)
+            self.stop_signal = signum
             self.stop()
 
         signal.signal(signal.SIGTERM, on_signal)

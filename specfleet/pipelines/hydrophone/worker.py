@@ -20,7 +20,6 @@ Two output profiles (``HydroSettings.output``):
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import random
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from ...outbound import FetchLimits, HostPolicy
 from ...runtime import JobContext, Rejected, Transient
+from ...runtime.pools import process_pool
 from ...settings import Settings
 from ...status import Stat
 from ...storage import PreconditionFailed, Storage
@@ -70,15 +70,10 @@ def process_count(config: HydroSettings) -> int:
 
 
 def render_pool(processes: int) -> ProcessPoolExecutor:
-    """Processes for clip rendering.
-
-    forkserver, not fork: the worker process runs threads (heartbeat, boto3)
-    and forking it could deadlock. The fork server imports the rendering code
-    once, so every pool after the first starts its processes in milliseconds.
-    """
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["specfleet.pipelines.hydrophone.clipper"])
-    return ProcessPoolExecutor(max_workers=processes, mp_context=ctx)
+    """Processes for clip rendering (see ``runtime.pools``): the fork server
+    imports the rendering code once, so every pool after the first starts
+    its processes in milliseconds."""
+    return process_pool(processes, start_method="forkserver", preload=["specfleet.pipelines.hydrophone.clipper"])
 
 
 def make_resources(settings: Settings, config: HydroSettings) -> HydroResources:

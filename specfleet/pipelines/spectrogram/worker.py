@@ -11,7 +11,6 @@ first job, so every core is busy and no job pays import or first-call costs.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import tempfile
 import threading
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...runtime import JobContext, Rejected, Skipped, Transient
+from ...runtime.pools import process_pool
 from ...settings import Settings
 from ...status import Stat
 from ...storage import Storage
@@ -130,14 +130,8 @@ class SpectroPool:
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        # spawn, not fork: the worker process has live threads and boto3 clients.
-        pool = ProcessPoolExecutor(
-            self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up, initargs=(self.params,)
-        )
-        # One task per process so all of them start (and warm up) now, not on the first jobs.
-        for f in [pool.submit(os.getpid) for _ in range(self.processes)]:
-            f.result(timeout=300)
-        return pool
+        # every process started and warmed up now, not on the first jobs
+        return process_pool(self.processes, start_method="spawn", initializer=warm_up, initargs=(self.params,))
 
     def compute(self, path: str) -> TrackResult:
         pool = self._pool
