@@ -36,7 +36,10 @@ def build(
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON on stdout."),
 ) -> None:
     """Scrape the chart, call the Spotify API, fill the catalog tables, infer genres.
-    Resumable: a rerun skips the artists already committed."""
+    Resumable: a rerun skips the artists already committed.
+
+    Example: specfleet catalog build --limit 50
+    """
     from dataclasses import asdict
 
     from ..catalog import CatalogError
@@ -70,7 +73,10 @@ def build(
 
 @catalog_app.command("queries")
 def queries(out: Path = typer.Option(Path("queries.csv"), "--out", help="CSV to write (track_id,query).")) -> None:
-    """Write one search query per track (track name + main artist), de-duplicated."""
+    """Write one search query per track (track name + main artist), de-duplicated.
+
+    Example: specfleet catalog queries --out queries.csv
+    """
     from ..catalog.queries import write_queries_csv
 
     conn = _conn()
@@ -93,8 +99,13 @@ def graph(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print files and graph counts as JSON on stdout."),
 ) -> None:
-    """Export the catalog as the original's Neo4j CSVs (';', notebook 06 names and
-    headers) plus the seed's load_catalog.cypher, and load them into a graph."""
+    """Export the catalog as the original's Neo4j CSVs and load them into a graph.
+
+    The CSVs use ';' and notebook 06's names and headers; the seed's
+    load_catalog.cypher loads them.
+
+    Example: specfleet catalog graph --out graph/
+    """
     from ..catalog import CatalogError
     from ..catalog.graph import export_graph, load_neo4j
 
@@ -126,7 +137,10 @@ def graph_query(
     cypher: str = typer.Argument(..., help="A Cypher query, e.g. the seed's graph analysis."),
     graph_dir: Path = typer.Option(Path("catalog-graph"), "--dir", help="The --out folder of `catalog graph`."),
 ) -> None:
-    """Run a Cypher query on the embedded graph saved by `catalog graph`; one JSON row per line."""
+    """Run a Cypher query on the embedded graph saved by `catalog graph`; one JSON row per line.
+
+    Example: specfleet catalog graph-query "MATCH (a:Artist) RETURN a.name LIMIT 5"
+    """
     from ..catalog import CatalogError
     from ..catalog.embedded_graph import RDB_NAME, EmbeddedGraph
 
@@ -160,7 +174,10 @@ def fake_sources(
     port: int = typer.Option(0, help="Port on 127.0.0.1 (0: any free one)."),
 ) -> None:
     """Serve local stand-ins for the chart pages and the Spotify API until Ctrl-C;
-    prints the environment that points `catalog build` at them."""
+    prints the environment that points `catalog build` at them.
+
+    Example: specfleet catalog fake-sources --port 8765
+    """
     import threading
 
     from ..standins.catalog_fakes import FakeSources, make_world

@@ -26,7 +26,10 @@ def tunnel(
     """Forward 127.0.0.1:LOCAL_PORT to the database until Ctrl-C. Calls
     secretsmanager:GetSecretValue, ec2:DescribeInstances, ssm:StartSession
     (AWS-StartPortForwardingSessionToRemoteHost), runs session-manager-plugin,
-    and ssm:TerminateSession on exit."""
+    and ssm:TerminateSession on exit.
+
+    Example: specfleet db tunnel --local-port 5433
+    """
     import threading
 
     from ..fleet.tunnel import TunnelError, open_tunnel, redacted, tunnel_dsn

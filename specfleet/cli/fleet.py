@@ -49,8 +49,13 @@ def infra_render(
     template: Path = typer.Option(None, help="Template to write (default infra/template.yaml)."),
     elasticmq: Path = typer.Option(None, help="ElasticMQ config to write (default infra/local/elasticmq.conf)."),
 ) -> None:
-    """Render the CloudFormation template and elasticmq.conf from the pipeline
-    registry (built-ins and installed plugins) and the fleet settings."""
+    """Render the CloudFormation template and elasticmq.conf from the pipeline registry.
+
+    The registry holds the built-in pipelines and installed plugins; the
+    fleet settings give the defaults.
+
+    Example: specfleet infra render --check
+    """
     from ..fleet.deploy import ELASTICMQ_CONF, TEMPLATE
     from ..fleet.template import render, render_elasticmq
     from ..fleet.throughput import ThroughputError
@@ -77,7 +82,10 @@ def infra_render(
 
 @infra_app.command("validate")
 def infra_validate(template: Path = typer.Option(None, help="Template (default infra/template.yaml).")) -> None:
-    """Lint the template with cfn-lint; exit 1 on any finding."""
+    """Lint the template with cfn-lint; exit 1 on any finding.
+
+    Example: specfleet infra validate
+    """
     from ..fleet.deploy import TEMPLATE, validate
 
     path = template or TEMPLATE
@@ -99,7 +107,10 @@ def infra_package(
     artifact_bucket: str | None = typer.Option(None, help="Bucket (default SPECFLEET_FLEET_ARTIFACT_BUCKET)."),
     region: str | None = typer.Option(None),
 ) -> None:
-    """Zip lambdas/ + specfleet/ + requirements for the status-writer Lambda."""
+    """Zip lambdas/ + specfleet/ + requirements for the status-writer Lambda.
+
+    Example: specfleet infra package --artifact-bucket my-specfleet-artifacts
+    """
     from ..fleet.deploy import build_package, upload_package
 
     with console.status("building the Lambda package"):
@@ -244,7 +255,10 @@ def infra_destroy(
     stack_name: str | None = typer.Option(None),
     yes: bool = typer.Option(False, "--yes", help="Do not ask."),
 ) -> None:
-    """Delete the stack (the data bucket and a DB snapshot are kept)."""
+    """Delete the stack (the data bucket and a DB snapshot are kept).
+
+    Example: specfleet infra destroy --region us-east-1
+    """
     from ..fleet.deploy import destroy
 
     s = _settings(region)
@@ -269,7 +283,10 @@ def ami_bake(
     timeout: float = typer.Option(3600, help="Seconds to wait for provisioning."),
 ) -> None:
     """Launch the base image with ami/provision.sh as user-data, wait for it to
-    power off, create and tag the image; --copy-to copies it."""
+    power off, create and tag the image; --copy-to copies it.
+
+    Example: specfleet ami bake --base-ami ami-0123456789abcdef0 --copy-to us-west-2
+    """
     from ..fleet.ami import bake, wheel_source
 
     s = _settings(region)
@@ -329,7 +346,10 @@ def fleet_scale(
     count: int = typer.Option(..., min=0),
     region: str | None = typer.Option(None),
 ) -> None:
-    """Launch or terminate workers until COUNT are running in the region."""
+    """Launch or terminate workers until COUNT are running in the region.
+
+    Example: specfleet fleet scale --pipeline download --count 4
+    """
     from ..fleet.instances import FleetError, scale
 
     try:
@@ -347,7 +367,10 @@ def fleet_ls(
     all_states: bool = typer.Option(False, "--all", help="Include stopped and terminated instances."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """This deployment's worker instances across the fleet regions."""
+    """This deployment's worker instances across the fleet regions.
+
+    Example: specfleet fleet ls --all
+    """
     from ..fleet.instances import LIVE_STATES, list_instances
 
     found = list_instances(
@@ -369,7 +392,10 @@ def fleet_stop(
     pipeline: str | None = typer.Option(None),
     region: str | None = typer.Option(None),
 ) -> None:
-    """Terminate workers (they drain: no new jobs, in-flight ones handed back)."""
+    """Terminate workers (they drain: no new jobs, in-flight ones handed back).
+
+    Example: specfleet fleet stop --pipeline download
+    """
     from ..fleet.instances import stop
 
     ids = stop(_settings(), pipeline, region=region)
@@ -379,7 +405,10 @@ def fleet_stop(
 
 @fleet_app.command("failover")
 def fleet_failover(pipeline: str = typer.Option(...)) -> None:
-    """Relaunch banned workers' capacity in the next fleet region."""
+    """Relaunch banned workers' capacity in the next fleet region.
+
+    Example: specfleet fleet failover --pipeline search
+    """
     from ..fleet.failover import relaunch_banned
 
     with console.status("looking for banned workers"):
@@ -398,7 +427,10 @@ def fleet_autoscale(
     deployed policies (DescribePolicies), the job queue's visible messages
     (GetQueueAttributes) and the group's in-service/desired counts
     (DescribeAutoScalingGroups); changes nothing. AWS applies the policies
-    itself (target tracking on backlog per instance, a step from zero)."""
+    itself (target tracking on backlog per instance, a step from zero).
+
+    Example: specfleet fleet autoscale --pipeline hydrophone
+    """
     from ..fleet.autoscale import dry_run
 
     views = dry_run(_settings(region), pipeline or None)
@@ -422,7 +454,10 @@ def fleet_plan(
     deadline: float | None = typer.Option(None, help="Hours to finish in."),
 ) -> None:
     """Instances, wall time and cost (compute on-demand/spot, S3, SQS) from
-    measured throughput and the price table."""
+    measured throughput and the price table.
+
+    Example: specfleet fleet plan --pipeline hydrophone --jobs 8640 --deadline 24
+    """
     from ..fleet.plan import PlanError, plan
 
     try:
@@ -463,7 +498,10 @@ def fleet_emulate(
 ) -> None:
     """Run the local fleet emulator: instances launched on the local stack's
     moto (directly or by a group) become worker processes (Ctrl-C stops them
-    all); their output goes to the pipelines' log groups."""
+    all); their output goes to the pipelines' log groups.
+
+    Example: specfleet fleet emulate --scale-every 1
+    """
     from ..fleet.emulator import FleetEmulator
 
     s = _settings()

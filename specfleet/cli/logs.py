@@ -39,7 +39,10 @@ def logs(
     follow_for: float | None = typer.Option(None, "--for", min=0, help="Stop following after this many seconds."),
 ) -> None:
     """Print a pipeline's worker logs, oldest first, one line per event:
-    time (UTC), instance, message."""
+    time (UTC), instance, message.
+
+    Example: specfleet logs hydrophone --since 2h --follow
+    """
     from ..fleet.logs import LogsError, read
     from ..fleet.logs import follow as follow_events
     from ..pipelines import UnknownPipeline, get_spec

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..pipelines import UnknownPipeline, get_spec, specs
@@ -134,7 +135,10 @@ def settings(*, check_endpoint: bool = True) -> Settings:
 def local_up(
     dir: Path = typer.Option(Path(".specfleet/local"), help="Where the stack keeps its data and state."),
 ) -> None:
-    """Start moto's server, PostgreSQL and the status poller in the background."""
+    """Start moto's server, PostgreSQL and the status poller in the background.
+
+    Example: specfleet local up && eval "$(specfleet local env)"
+    """
     from ..local.stack import start_detached
 
     with console.status("starting the local stack"):
@@ -147,7 +151,10 @@ def local_up(
 def local_down(dir: Path = typer.Option(Path(".specfleet/local"))) -> None:
     """Stop the local stack. Its queues, objects and tables go with it
     (moto keeps S3 and SQS in memory; the database is wiped with them so the
-    two never disagree): the next `local up` starts empty."""
+    two never disagree): the next `local up` starts empty.
+
+    Example: specfleet local down
+    """
     from ..local.stack import stop_detached
 
     if stop_detached(dir):
@@ -158,7 +165,10 @@ def local_down(dir: Path = typer.Option(Path(".specfleet/local"))) -> None:
 
 @local_app.command("env")
 def local_env(dir: Path = typer.Option(Path(".specfleet/local"))) -> None:
-    """Print ``export`` lines that point specfleet (and the AWS CLI) at the local stack."""
+    """Print ``export`` lines that point specfleet (and the AWS CLI) at the local stack.
+
+    Example: eval "$(specfleet local env)"
+    """
     from ..local.stack import read_state
 
     state = read_state(dir)
@@ -170,8 +180,12 @@ def local_env(dir: Path = typer.Option(Path(".specfleet/local"))) -> None:
 
 @local_app.command("init")
 def local_init() -> None:
-    """Create queues (+DLQs), bucket, topic and tables wherever the
-    environment points (docker-compose services, or a fresh AWS account)."""
+    """Create queues (+DLQs), bucket, topic and tables wherever the environment points.
+
+    That is docker-compose's services, or a fresh AWS account.
+
+    Example: specfleet local init
+    """
     from ..local.stack import provision
 
     with console.status("provisioning queues, bucket, topic and tables"):
@@ -182,7 +196,10 @@ def local_init() -> None:
 @local_app.command("poll")
 def local_poll() -> None:
     """Run the status writer against the status queues in the foreground
-    (the local stand-in for the Lambda's SQS trigger)."""
+    (the local stand-in for the Lambda's SQS trigger).
+
+    Example: specfleet local poll
+    """
     from ..local.poller import StatusPoller
     from ..local.stack import stop_on_signals, wait_until
 
@@ -200,7 +217,10 @@ def produce_echo(
     count: int = typer.Option(10, min=1, help="How many jobs."),
     sleep: float = typer.Option(0.0, help="Seconds each job works."),
 ) -> None:
-    """Trivial jobs that exercise the whole path (smoke test for a deployment)."""
+    """Trivial jobs that exercise the whole path (smoke test for a deployment).
+
+    Example: specfleet produce echo --count 100
+    """
     sent = get_spec("echo").jobs(settings()).send_json({"job_id": f"echo-{i}", "sleep_s": sleep} for i in range(count))
     console.print(f"enqueued {sent} echo jobs")
 
@@ -300,7 +320,10 @@ def status(
     ),
     record: bool = typer.Option(True, help="Append the queue depths to queue_depth_history."),
 ) -> None:
-    """Queue depths, done/failed/skipped/banned, rate, ETA and instances per pipeline."""
+    """Queue depths, done/failed/skipped/banned, rate, ETA and instances per pipeline.
+
+    Example: specfleet status --watch
+    """
     from ..monitoring import MonitorSettings, queue_depths, status_table, summary
 
     s = settings()
@@ -365,7 +388,10 @@ def _database_unreachable(s: Settings) -> str | None:
 
 @dlq_app.command("list")
 def dlq_list() -> None:
-    """Messages waiting in each dead-letter queue."""
+    """Messages waiting in each dead-letter queue.
+
+    Example: specfleet dlq list
+    """
     from ..queues import dead_letter_queue
 
     s = settings()
@@ -385,7 +411,10 @@ def dlq_redrive(
     status_queue_too: bool = typer.Option(False, "--status", help="Redrive the status queue's DLQ instead."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
-    """Move messages from a dead-letter queue back to its source queue."""
+    """Move messages from a dead-letter queue back to its source queue.
+
+    Example: specfleet dlq redrive download --yes
+    """
     from ..queues import redrive
 
     q = _source_queue(pipeline, status_queue_too)
@@ -418,7 +447,10 @@ def dlq_show(
     limit: int = typer.Option(10, min=1, max=100, help="At most this many messages."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Peek at messages in a dead-letter queue (they stay there)."""
+    """Peek at messages in a dead-letter queue (they stay there).
+
+    Example: specfleet dlq show hydrophone --limit 5
+    """
     dlq = _dlq_of(pipeline, status_queue_too)
     seen: dict[str, Message] = {}
     held = []
@@ -454,7 +486,10 @@ def dlq_purge(
     status_queue_too: bool = typer.Option(False, "--status", help="Purge the status queue's DLQ instead."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
-    """Delete every message in a pipeline's dead-letter queue (cannot be undone)."""
+    """Delete every message in a pipeline's dead-letter queue (cannot be undone).
+
+    Example: specfleet dlq purge echo --yes
+    """
     dlq = _dlq_of(pipeline, status_queue_too)
     waiting = dlq.depth()["visible"]
     if not yes and not typer.confirm(f"delete all {waiting} messages in {dlq.name}? This cannot be undone"):
@@ -535,13 +570,13 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(err, "format_message") and hasattr(err, "exit_code"):  # click's usage errors
             ctx = getattr(err, "ctx", None)
             where = f" -- see '{ctx.command_path} --help'" if ctx is not None else ""
-            console.print(f"[red]error[/]: {err.format_message()}{where}", highlight=False)
+            console.print(f"[red]error[/]: {escape(err.format_message() + where)}", highlight=False, soft_wrap=True)
             raise SystemExit(err.exit_code) from None
         logging.getLogger("specfleet.cli").info("command failed", exc_info=err)  # the log file keeps the traceback
         if "--debug" in args:
             raise
         explained = explain(err)
-        console.print(f"[red]error[/]: {explained.line()}", highlight=False)
+        console.print(f"[red]error[/]: {escape(explained.line())}", highlight=False, soft_wrap=True)
         raise SystemExit(explained.exit_code) from None
     raise SystemExit(code if isinstance(code, int) else 0)
 

@@ -19,7 +19,10 @@ def report(
 ) -> None:
     """Write one self-contained HTML report: throughput per instance, queue
     backlog, failures by reason, hydrophone spectrograms with playable WAVs,
-    music spectrogram windows per track."""
+    music spectrogram windows per track.
+
+    Example: specfleet report run.html
+    """
     from ..report import write_report
     from .main import settings
 

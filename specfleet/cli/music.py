@@ -26,7 +26,10 @@ def register_search(app: typer.Typer, produce_app: typer.Typer) -> None:
         include_done: bool = typer.Option(False, help="Also enqueue tracks that already have a track_url row (found or NOTFOUND)."),
         as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON on stdout."),
     ) -> None:
-        """Enqueue one search job per CSV row (batches of 10)."""
+        """Enqueue one search job per CSV row (batches of 10).
+
+    Example: specfleet produce search --queries queries.csv
+    """
         from ..pipelines.music.producers import CsvError, produce_search, read_search_csv
         from .main import settings
 
@@ -52,7 +55,10 @@ def register_download(app: typer.Typer, produce_app: typer.Typer) -> None:
         include_done: bool = typer.Option(False, help="Also enqueue tracks whose mp3 is already in S3."),
         as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON on stdout."),
     ) -> None:
-        """Enqueue download jobs from the found track_url rows (or a CSV)."""
+        """Enqueue download jobs from the found track_url rows (or a CSV).
+
+    Example: specfleet produce download --csv found.csv
+    """
         from ..pipelines.music.producers import CsvError, produce_download
         from .main import settings
 

@@ -17,7 +17,10 @@ def produce_spectrogram(
     max_bytes: int | None = typer.Option(None, "--max-bytes", help="Skip mp3s larger than this (default: settings, 10 MB)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would be enqueued."),
 ) -> None:
-    """Enqueue one job per mp3 under audio/ that is small enough and has no windows yet."""
+    """Enqueue one job per mp3 under audio/ that is small enough and has no windows yet.
+
+    Example: specfleet produce spectrogram --dry-run
+    """
     from ..pipelines.spectrogram.producer import ProduceReport, plan_jobs, produce
     from .main import settings
 
@@ -42,7 +45,10 @@ def spectrogram(
     track_id: str = typer.Option(..., "--track-id", help="Track id used in the window file names."),
     out: Path = typer.Option(..., "--out", help="Folder for the window JPEGs."),
 ) -> None:
-    """Run one track's spectrogram windows locally (no queues); print a JSON summary."""
+    """Run one track's spectrogram windows locally (no queues); print a JSON summary.
+
+    Example: specfleet spectrogram song.mp3 --track-id 4uLU6hMCjMI75M1A2tKUQC --out windows/
+    """
     from ..pipelines.spectrogram.worker import spectrogram_file
     from ..runtime import Rejected, Skipped
     from ..settings import Settings
