@@ -262,10 +262,20 @@ def test_lambda_package_contains_the_handler_and_imports_from_the_zip(tmp_path: 
     assert {"lambdas/status_writer/handler.py", "lambdas/migrate/handler.py", "specfleet/status_writer.py"} <= names
     assert any(n.startswith("specfleet/schema/") and n.endswith(".sql") for n in names)
     assert not any("__pycache__" in n for n in names)
+    # the writer's core only: no pipeline worker, CLI, fleet tools or stand-ins, and small
+    code = [n for n in names if n.startswith("specfleet/") and n.endswith(".py")]
+    assert not [n for n in code if n.startswith(("specfleet/cli/", "specfleet/fleet/", "specfleet/standins/",
+                                                  "specfleet/demo/", "specfleet/local/"))], code
+    assert not [n for n in code if n.endswith(("/worker.py", "/dsp.py", "/kernels.py"))], code
+    assert first.stat().st_size < 250_000, first.stat().st_size
+    # every specfleet module the handlers load comes from the zip, none from this checkout
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "import lambdas.status_writer.handler as h, lambdas.migrate.handler as m;"
         "assert h.__file__.startswith(sys.argv[1]) and callable(h.lambda_handler) and callable(m.lambda_handler);"
+        "outside = [n for n, mod in sys.modules.items() if n.split('.')[0] in ('specfleet', 'lambdas')"
+        "           and not (getattr(mod, '__file__', None) or sys.argv[1]).startswith(sys.argv[1])];"
+        "assert not outside, outside;"
         "print('ok')"
     )
     result = subprocess.run([sys.executable, "-c", probe, str(first)], capture_output=True, text=True, cwd=tmp_path)

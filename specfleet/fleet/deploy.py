@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,32 @@ def _copy_tree(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
 
 
+#: What the Lambdas run: the status writer and the migration function.
+LAMBDA_HANDLERS = ("lambdas.status_writer.handler", "lambdas.migrate.handler")
+
+
+def writer_files() -> list[Path]:
+    """The ``specfleet`` files the Lambdas need: the modules their handlers
+    import (found by importing them in a fresh interpreter, so the list
+    follows the code) and the SQL migrations they apply. No pipeline's
+    worker, no CLI, no fleet tools: the writer's core only."""
+    probe = (
+        "import importlib, json, sys\n"
+        f"for name in {list(LAMBDA_HANDLERS)!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted({getattr(m, '__file__', None) or '' for m in list(sys.modules.values())})))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    if done.returncode != 0:
+        raise DeployError(f"importing the Lambda handlers failed:\n{done.stderr[-2000:]}")
+    package = (REPO_ROOT / "specfleet").resolve()
+    files = {Path(f).resolve() for f in json.loads(done.stdout) if f}
+    files = {f for f in files if f.is_relative_to(package)}
+    sql = set(package.rglob("*.sql"))  # the migrations (core and each pipeline's), read as package data
+    files |= sql | {d / "__init__.py" for d in {f.parent for f in sql} if (d / "__init__.py").exists()}
+    return sorted(files)
+
+
 def build_package(out_dir: Path, *, with_dependencies: bool = True) -> Path:
     """Zip the Lambda code (and, unless told otherwise, its requirements)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +103,10 @@ def build_package(out_dir: Path, *, with_dependencies: bool = True) -> Path:
         build = Path(tmp) / "build"
         build.mkdir()
         _copy_tree(REPO_ROOT / "lambdas", build / "lambdas")
-        _copy_tree(REPO_ROOT / "specfleet", build / "specfleet")
+        for path in writer_files():
+            target = build / path.relative_to(REPO_ROOT.resolve())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
         if with_dependencies:
             cmd = [
                 sys.executable, "-m", "pip", "install", "--quiet", "--target", str(build),
