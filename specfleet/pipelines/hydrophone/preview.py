@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,22 +161,10 @@ def preview_file(source: str, out: Path, *, clip: int = 0, config: HydroSettings
     pipeline's ``JobError`` (``Rejected``); a clip number past the end a
     ``ValueError`` naming how many clips there are."""
     from ...runtime.errors import Rejected
-    from .source import decode_mseed, download
-    from .worker import fetch_limits, source_policy
+    from .worker import read_source
 
     config = config or HydroSettings()
-    with tempfile.TemporaryDirectory(prefix="hydro-preview-") as tmp:
-        if path_is_url(source):
-            path = Path(tmp) / "source.mseed"
-            download(source, path, policy=source_policy(config), limits=fetch_limits(config),
-                     attempts=config.download_attempts)
-        else:
-            path = Path(source)
-            if not path.is_file():
-                raise Rejected(f"no such file: {path}")
-            if path.stat().st_size > config.max_file_bytes:
-                raise Rejected(f"file is {path.stat().st_size} bytes, over the {config.max_file_bytes}-byte limit")
-        decoded = decode_mseed(path, expected_rate=config.expected_sample_rate)
+    decoded = read_source(source, config)
     opts = ClipOptions.from_settings(config)
     plan = plan_clips(decoded, opts)
     if not plan.clips:

@@ -50,7 +50,7 @@ from .naming import (
     whaledr_key,
 )
 from .settings import HydroSettings
-from .source import decode_mseed, download
+from .source import Decoded, decode_mseed, download
 
 
 @dataclass
@@ -118,8 +118,9 @@ def check_rate_fits(sample_rate: float, config: HydroSettings) -> None:
         )
 
 
-def fetch_and_cut(url_or_path: str, config: HydroSettings, out_dir: Path, pool: Executor | None) -> CutResult:
-    """Read one source (URL or local path) and render its clips into ``out_dir``."""
+def read_source(url_or_path: str, config: HydroSettings) -> Decoded:
+    """One source, a URL (fetched through the host policy, within the fetch
+    limits) or a local path (size-checked), decoded."""
     with tempfile.TemporaryDirectory(prefix="hydro-src-") as tmp:
         if url_or_path.startswith(("http://", "https://")):
             path = Path(tmp) / "source.mseed"
@@ -131,7 +132,12 @@ def fetch_and_cut(url_or_path: str, config: HydroSettings, out_dir: Path, pool: 
                 raise Rejected(f"no such file: {path}")
             if path.stat().st_size > config.max_file_bytes:
                 raise Rejected(f"file is {path.stat().st_size} bytes, over the {config.max_file_bytes}-byte limit")
-        decoded = decode_mseed(path, expected_rate=config.expected_sample_rate)
+        return decode_mseed(path, expected_rate=config.expected_sample_rate)
+
+
+def fetch_and_cut(url_or_path: str, config: HydroSettings, out_dir: Path, pool: Executor | None) -> CutResult:
+    """Read one source (URL or local path) and render its clips into ``out_dir``."""
+    decoded = read_source(url_or_path, config)
     check_rate_fits(decoded.sample_rate, config)
     opts = replace(ClipOptions.from_settings(config), source=url_or_path)  # named in each image's metadata
     result = cut_file(decoded, opts, out_dir, pool)

@@ -26,6 +26,8 @@ import ctypes.util
 import math
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -120,11 +122,12 @@ class StreamInfo(NamedTuple):
     frames: int  # per channel, gapless; exact with a Xing/Info header, else an estimate from the bitrate
 
 
-def probe(path: str | Path) -> StreamInfo:
-    """The stream's rate, channels and length from its first frame and
-    header, without decoding. Quiet: libsndfile's probe of the same file goes
-    through libmpg123 without ``MPG123_QUIET``, and a broken file makes it
-    print "Note: Illegal Audio-MPEG-Header ..." on the terminal."""
+@contextmanager
+def _opened(path: str | Path, flags: int, *, down_sample: int = 0) -> Iterator[tuple[ctypes.CDLL, int, int, int]]:
+    """A libmpg123 handle on ``path`` with ``flags`` (``MPG123_ADD_FLAGS``),
+    its first frame read: yields (library, handle, rate, channels); closes
+    and frees it on exit. ``down_sample`` must be set before opening
+    (libmpg123 ignores it afterwards)."""
     lib = _library()
     if lib is None:
         raise RuntimeError(_load_error or "libmpg123 not loaded")
@@ -133,21 +136,32 @@ def probe(path: str | Path) -> StreamInfo:
     if not h:
         raise RuntimeError(f"mpg123_new failed: {lib.mpg123_plain_strerror(err.value).decode()}")
     try:
-        lib.mpg123_param(h, _ADD_FLAGS, _QUIET, 0.0)
+        lib.mpg123_param(h, _ADD_FLAGS, flags, 0.0)
+        if down_sample:
+            lib.mpg123_param(h, _DOWN_SAMPLE, down_sample, 0.0)
         if lib.mpg123_open(h, os.fsencode(path)) != _OK:
             raise Mpg123Error(lib.mpg123_strerror(h).decode())
         try:
             rate, channels, encoding = ctypes.c_long(), ctypes.c_int(), ctypes.c_int()
             if lib.mpg123_getformat(h, ctypes.byref(rate), ctypes.byref(channels), ctypes.byref(encoding)) != _OK:
                 raise Mpg123Error(f"no MPEG audio frame found ({lib.mpg123_strerror(h).decode()})")
-            frames = int(lib.mpg123_length(h))
-            if frames <= 0:
-                raise Mpg123Error("no length: neither a header nor a bitrate to estimate it from")
-            return StreamInfo(int(rate.value), int(channels.value), frames)
+            yield lib, h, int(rate.value), int(channels.value)
         finally:
             lib.mpg123_close(h)
     finally:
         lib.mpg123_delete(h)
+
+
+def probe(path: str | Path) -> StreamInfo:
+    """The stream's rate, channels and length from its first frame and
+    header, without decoding. Quiet: libsndfile's probe of the same file goes
+    through libmpg123 without ``MPG123_QUIET``, and a broken file makes it
+    print "Note: Illegal Audio-MPEG-Header ..." on the terminal."""
+    with _opened(path, _QUIET) as (lib, h, rate, channels):
+        frames = int(lib.mpg123_length(h))
+        if frames <= 0:
+            raise Mpg123Error("no length: neither a header nor a bitrate to estimate it from")
+        return StreamInfo(rate, channels, frames)
 
 
 class Decoded(NamedTuple):
@@ -176,36 +190,16 @@ def _decode(
     """None when the stream's rate is at least ``half_rate_from`` (known from
     its first frame, before decoding; ``down_sample`` must be set before
     opening, so the caller reopens the file with it)."""
-    lib = _library()
-    if lib is None:
-        raise RuntimeError(_load_error or "libmpg123 not loaded")
-    err = ctypes.c_int(0)
-    h = lib.mpg123_new(None, ctypes.byref(err))
-    if not h:
-        raise RuntimeError(f"mpg123_new failed: {lib.mpg123_plain_strerror(err.value).decode()}")
-    try:
-        lib.mpg123_param(h, _ADD_FLAGS, _MONO_MIX | _QUIET | _FORCE_FLOAT, 0.0)
-        if down_sample:  # must be set before opening: libmpg123 ignores it afterwards
-            lib.mpg123_param(h, _DOWN_SAMPLE, down_sample, 0.0)
-        if lib.mpg123_open(h, os.fsencode(path)) != _OK:
-            raise Mpg123Error(lib.mpg123_strerror(h).decode())
-        try:
-            rate, channels, encoding = ctypes.c_long(), ctypes.c_int(), ctypes.c_int()
-            if lib.mpg123_getformat(h, ctypes.byref(rate), ctypes.byref(channels), ctypes.byref(encoding)) != _OK:
-                raise Mpg123Error(f"no MPEG audio frame found ({lib.mpg123_strerror(h).decode()})")
-            if half_rate_from is not None and rate.value >= half_rate_from:
-                return None
-            lib.mpg123_format_none(h)
-            lib.mpg123_format(h, rate.value, _MONO, _ENC_FLOAT_32)
-            limit = None if max_seconds is None else int(math.floor(max_seconds * rate.value))
-            samples = _read_all(lib, h, max(int(lib.mpg123_length(h)), 0), limit)
-            if limit is not None and samples.size > limit:
-                raise TooLong(f"holds more than {max_seconds:g} s of audio (decoding stopped there)")
-            return Decoded(samples, int(rate.value), int(rate.value) << down_sample)
-        finally:
-            lib.mpg123_close(h)
-    finally:
-        lib.mpg123_delete(h)
+    with _opened(path, _MONO_MIX | _QUIET | _FORCE_FLOAT, down_sample=down_sample) as (lib, h, rate, _):
+        if half_rate_from is not None and rate >= half_rate_from:
+            return None
+        lib.mpg123_format_none(h)
+        lib.mpg123_format(h, rate, _MONO, _ENC_FLOAT_32)
+        limit = None if max_seconds is None else int(math.floor(max_seconds * rate))
+        samples = _read_all(lib, h, max(int(lib.mpg123_length(h)), 0), limit)
+        if limit is not None and samples.size > limit:
+            raise TooLong(f"holds more than {max_seconds:g} s of audio (decoding stopped there)")
+        return Decoded(samples, rate, rate << down_sample)
 
 
 def _read_all(lib: ctypes.CDLL, h: int, expected: int, limit: int | None) -> np.ndarray:
