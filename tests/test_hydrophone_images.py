@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from specfleet.imagemeta import read_metadata
 from specfleet.pipelines.hydrophone import dsp
 from specfleet.pipelines.hydrophone.clipper import ClipOptions, cut_file
-from specfleet.pipelines.hydrophone.imagemeta import read_metadata
 from specfleet.pipelines.hydrophone.preview import preview_file, psd_frames
 from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.pipelines.hydrophone.source import decode_mseed

@@ -118,6 +118,20 @@ def test_worker_writes_windows_and_one_row_each(run):
     assert run.rows("good50") == [(1, 0, 0, 30, 256, 937, None), (1, 1, 20, 50, 256, 937, None)]
 
 
+def test_worker_images_name_their_s3_key_track_and_window(run):
+    """Each window JPEG's comment (issue 18) names the job's S3 key and track
+    and the window it holds; the values are those of the status row."""
+    from specfleet.imagemeta import read_metadata
+
+    for stat, win, ini, fin, rows, cols, _reason in run.rows("good50"):
+        assert stat == 1
+        meta = read_metadata(run.storage.get_bytes(f"spec/good50__{win}__{ini}__{fin}.jpg"))
+        assert (meta["source"], meta["track_id"]) == ("audio/good50.mp3", "good50")
+        assert (meta["win"], meta["window_start_s"], meta["window_end_s"]) == (str(win), str(ini), str(fin))
+        assert (meta["height"], meta["width"]) == (str(rows), str(cols))
+        assert meta["render"] == "half-rate-grid" and meta["source_sample_rate_hz"] == "44100"
+
+
 def test_worker_guard_and_rejects_leave_reasoned_rows(run):
     (stat, win, *_rest, reason), = run.rows("long61")
     assert (stat, win) == (2, -1) and "61." in reason and "min long" in reason

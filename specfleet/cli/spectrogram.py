@@ -1,16 +1,40 @@
-"""CLI of the spectrogram pipeline: ``produce spectrogram`` and
-``spectrogram AUDIO --track-id ID --out DIR``. Heavy imports happen inside
-the commands."""
+"""CLI of the spectrogram pipeline: ``produce spectrogram``,
+``spectrogram AUDIO --track-id ID --out DIR`` (also ``spectrogram run ...``)
+and ``spectrogram preview MP3 --out PNG``. Heavy imports happen inside the
+commands."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+from .errors import fail
+
+if TYPE_CHECKING:
+    from typer._click import Context  # typer vendors click; its groups take this Context
 
 console = Console(stderr=True)
+
+
+class RunByDefault(TyperGroup):
+    """``spectrogram AUDIO ...`` (the CLI contract) runs ``spectrogram run``;
+    a subcommand name (``preview``) or ``--help`` first goes to the group."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+spectrogram_app = typer.Typer(
+    cls=RunByDefault,
+    help="Mel-spectrogram windows of one track: write them (AUDIO --track-id ID --out DIR) or preview one.",
+)
 
 
 def produce_spectrogram(
@@ -40,6 +64,7 @@ def produce_spectrogram(
     print(json.dumps(report.as_dict()))
 
 
+@spectrogram_app.command("run")
 def spectrogram(
     audio: Path = typer.Argument(..., help="An mp3 file."),
     track_id: str = typer.Option(..., "--track-id", help="Track id used in the window file names."),
@@ -65,6 +90,50 @@ def spectrogram(
     print(json.dumps(summary))
 
 
+@spectrogram_app.command("preview")
+def preview(
+    source: str = typer.Argument(..., help="An mp3 file, or an http(s) URL on SPECFLEET_SPECTRO_ALLOWED_HOSTS.", metavar="MP3"),
+    out: Path = typer.Option(..., "--out", help="PNG file to write.", metavar="PNG"),
+    window: int | None = typer.Option(
+        None, "--window", min=0, help="Which window: 0 is 0-30 s, 1 is 20-50 s, ... (default: 0).", metavar="N"
+    ),
+    start: float | None = typer.Option(
+        None, "--start", min=0, help="Draw the window that starts nearest this second instead.", metavar="SECONDS"
+    ),
+    cmap: str = typer.Option("gray_r", "--cmap", help="matplotlib colour map (the pipeline's images use gray_r).", metavar="NAME"),
+) -> None:
+    """Draw one window as the pipeline computes it: time (s), mel frequency (Hz), dB colourbar.
+
+    One window, not the whole track: each window image has its own dB range
+    and median floor, and the figure uses that window's range.
+
+    Example: specfleet spectrogram preview song.mp3 --start 60 --out song-60s.png
+    """
+    from ..pipelines.spectrogram.dsp import AudioError
+    from ..pipelines.spectrogram.preview import PreviewError, WindowChoiceError, db_text
+    from ..pipelines.spectrogram.preview import preview as draw_preview
+    from ..pipelines.spectrogram.worker import params_from_settings
+    from ..settings import Settings
+
+    if out.suffix.lower() != ".png":
+        fail(f"--out must name a .png file, got {str(out)!r}", code=2)
+    s = Settings()
+    with console.status(f"drawing {source}"):
+        try:
+            result = draw_preview(source, out, params=params_from_settings(s), window=window, start_s=start, cmap=cmap,
+                                  max_url_bytes=s.spectro_max_mp3_bytes)
+        except WindowChoiceError as err:
+            fail(str(err), code=2)
+        except (PreviewError, AudioError) as err:
+            fail(str(err))
+    w = result.window
+    console.print(f"[green]{out}[/]: window {w.win} of {result.windows} ({w.ini}-{w.fin} s), "
+                  f"colour {db_text(result.vmin)} to {db_text(result.vmax)} dB", highlight=False)
+    print(json.dumps({"out": str(out), "win": w.win, "ini": w.ini, "fin": w.fin, "windows": result.windows,
+                      "duration_s": result.duration_s, "size": list(result.size), "db_lo": result.vmin,
+                      "db_hi": result.vmax, "render": result.render.name}))
+
+
 def register(app: typer.Typer, produce_app: typer.Typer) -> None:
     produce_app.command("spectrogram")(produce_spectrogram)
-    app.command("spectrogram")(spectrogram)
+    app.add_typer(spectrogram_app, name="spectrogram")

@@ -17,9 +17,8 @@ cell), ``color_lo``/``color_hi`` (vmin/vmax as fractions of that span),
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
 
+from ...imagemeta import number
 from . import dsp
 
 SOFTWARE = "specfleet hydrophone pipeline"
@@ -28,9 +27,6 @@ DB_UNITS = {
     "mean": "10*log10 of |FFT|^2 of Hann-windowed counts, averaged per pixel",
 }
 
-
-def _num(value: float) -> str:
-    return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
 def clip_metadata(
@@ -51,21 +47,21 @@ def clip_metadata(
         "Software": SOFTWARE,
         "source": source,
         "clip_start": start,
-        "clip_seconds": _num(n_samples / sample_rate),
-        "sample_rate_hz": _num(sample_rate),
+        "clip_seconds": number(n_samples / sample_rate),
+        "sample_rate_hz": number(sample_rate),
         "freq_min_hz": "0",
-        "freq_max_hz": _num(params.fmax_hz),
-        "db_vmin": _num(rendered.vmin),
-        "db_vmax": _num(rendered.vmax),
-        "db_lo": _num(rendered.db_lo),
-        "db_hi": _num(rendered.db_hi),
-        "color_lo": _num(params.color_lo),
-        "color_hi": _num(params.color_hi),
+        "freq_max_hz": number(params.fmax_hz),
+        "db_vmin": number(rendered.vmin),
+        "db_vmax": number(rendered.vmax),
+        "db_lo": number(rendered.db_lo),
+        "db_hi": number(rendered.db_hi),
+        "color_lo": number(params.color_lo),
+        "color_hi": number(params.color_hi),
         "db_units": DB_UNITS.get(params.render, params.render),
         "window": "hann",
         "window_samples": str(nfft),
-        "window_s": _num(nfft / sample_rate),
-        "overlap": _num(params.overlap),
+        "window_s": number(nfft / sample_rate),
+        "overlap": number(params.overlap),
         "hop_samples": str(hop),
         "cmap": cmap,
         "render": params.render,
@@ -73,20 +69,3 @@ def clip_metadata(
         "width": str(params.width),
         "height": str(params.height),
     }
-
-
-def read_metadata(image: bytes) -> dict[str, str]:
-    """The items of a PNG's tEXt chunks or of a JPEG's JSON comment ({} if none)."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(image)) as img:
-        if img.format == "PNG":
-            return {str(k): str(v) for k, v in getattr(img, "text", {}).items()}
-        comment = img.info.get("comment")
-    if not comment:
-        return {}
-    try:
-        found = json.loads(comment)
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}

@@ -581,12 +581,15 @@ def floor_and_paint(block: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def encode_jpeg(pixels: np.ndarray, *, quality: int = 75) -> bytes:
-    """Greyscale (mode L) JPEG of a uint8 array."""
+def encode_jpeg(pixels: np.ndarray, *, quality: int = 75, comment: str | None = None) -> bytes:
+    """Greyscale (mode L) JPEG of a uint8 array. ``comment`` (default none):
+    text for a JPEG comment (COM) segment, outside the pixel data
+    (``imagemeta``: the window's parameters as JSON)."""
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels), mode="L").save(buf, format="JPEG", quality=quality)
+    extra = {"comment": comment} if comment else {}
+    Image.fromarray(np.ascontiguousarray(pixels), mode="L").save(buf, format="JPEG", quality=quality, **extra)
     return buf.getvalue()
 
 

@@ -24,7 +24,7 @@ from ...runtime.pools import process_pool
 from ...settings import Settings
 from ...status import Stat
 from ...storage import Storage
-from . import dsp
+from . import dsp, imagemeta
 from .models import SpectoJob, SpectoStatus
 
 log = logging.getLogger("specfleet.spectrogram")
@@ -61,13 +61,17 @@ class TrackResult:
     windows: list[WindowResult]
 
 
-def compute_track(path: str, params: dsp.SpectroParams) -> TrackResult:
+def compute_track(path: str, params: dsp.SpectroParams, *, source: str = "", track_id: str = "") -> TrackResult:
     """Decode one file and encode all its windows (pure but for reading ``path``).
+    Each JPEG carries its parameters in a comment (``imagemeta``), naming
+    ``source`` (the S3 key or path) and ``track_id``.
     Raises ``dsp.TooLongError`` once the audio proves longer than
     ``params.max_duration_s``, whatever its header said."""
     db, duration = dsp.track_mel_db(path, params)
+    track = imagemeta.track_metadata(params, imagemeta.render_path_of_file(path, params), source=source,
+                                     track_id=track_id)
     windows = [
-        WindowResult(img.window, img.rows, img.cols, dsp.encode_jpeg(img.pixels, quality=params.jpeg_quality))
+        WindowResult(img.window, img.rows, img.cols, imagemeta.encode_window(img, params, track))
         for img in dsp.db_window_images(db, duration, params)
     ]
     return TrackResult(duration, windows)
@@ -133,10 +137,10 @@ class SpectroPool:
         # every process started and warmed up now, not on the first jobs
         return process_pool(self.processes, start_method="spawn", initializer=warm_up, initargs=(self.params,))
 
-    def compute(self, path: str) -> TrackResult:
+    def compute(self, path: str, *, source: str = "", track_id: str = "") -> TrackResult:
         pool = self._pool
         try:
-            return pool.submit(compute_track, path, self.params).result()
+            return pool.submit(compute_track, path, self.params, source=source, track_id=track_id).result()
         except BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:  # first thread to notice replaces it
@@ -212,7 +216,8 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
             raise Transient("worker shutting down")
         pool: SpectroPool | None = ctx.resources if isinstance(ctx.resources, SpectroPool) else None
         try:
-            result = pool.compute(str(path)) if pool else compute_track(str(path), params_from_settings(settings))
+            result = (pool.compute(str(path), source=key, track_id=job.track_id) if pool
+                      else compute_track(str(path), params_from_settings(settings), source=key, track_id=job.track_id))
         except dsp.TooLongError:
             raise too_long(info, key, settings) from None
         except dsp.AudioError as err:
@@ -250,7 +255,7 @@ def spectrogram_file(path: str | Path, track_id: str, out_dir: str | Path, setti
     try:
         info = dsp.probe(path)
         check_audio(info, path.name, settings)
-        result = compute_track(str(path), params_from_settings(settings))
+        result = compute_track(str(path), params_from_settings(settings), source=str(path), track_id=track_id)
     except dsp.TooLongError:
         raise too_long(info, path.name, settings) from None
     except dsp.AudioError as err:
