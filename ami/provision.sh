@@ -23,6 +23,13 @@
 #   SPECFLEET_EXTRAS     more specfleet extras to install (comma separated)
 #   SPECFLEET_HOME       install root (default /opt/specfleet)
 #   SPECFLEET_POWEROFF   set to 1 to power off when done (the bake waits for that)
+#   SPECFLEET_AGENT_DEBS AWS's agents as Debian packages, each `URL#sha256=HEX`,
+#                        space separated: the CloudWatch agent (ships the worker's
+#                        log to `specfleet logs`) and the SSM agent (`specfleet db
+#                        tunnel`). Debian's repositories have neither; each file is
+#                        checked against its hash before dpkg sees it. Without them
+#                        the image works, logs stay on the instance, and the tunnel
+#                        needs a base AMI that already runs the SSM agent.
 set -euo pipefail
 
 ALL_PIPELINES="echo hydrophone search download spectrogram"
@@ -31,6 +38,7 @@ SPECFLEET_SOURCE="${SPECFLEET_SOURCE:-}"
 SPECFLEET_PIPELINES="${SPECFLEET_PIPELINES:-$ALL_PIPELINES}"
 SPECFLEET_EXTRAS="${SPECFLEET_EXTRAS:-}"
 SPECFLEET_POWEROFF="${SPECFLEET_POWEROFF:-0}"
+SPECFLEET_AGENT_DEBS="${SPECFLEET_AGENT_DEBS:-}"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" 2>/dev/null && pwd || echo /nonexistent)"
 SPECFLEET_LOCK="${SPECFLEET_LOCK:-$SCRIPT_DIR/requirements.lock}"
 SPECFLEET_UNIT_FILE="${SPECFLEET_UNIT_FILE:-$SCRIPT_DIR/specfleet-worker@.service}"
@@ -47,10 +55,11 @@ EXTRAS=()
 log() { printf '[provision %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "$*"; exit 2; }
 
-# What each pipeline needs beyond specfleet's own dependencies. ffmpeg comes
-# from the imageio-ffmpeg wheel (specfleet.ffmpeg), so no Debian ffmpeg.
-# Extras: none exist yet; when pyproject.toml grows per-role extras, name each
-# pipeline's here (and lock them: ami/lock.sh EXTRA...).
+# The Debian packages each pipeline needs beyond specfleet's own dependencies
+# (a test checks they equal its spec's FleetProfile.apt_packages). ffmpeg comes
+# from the imageio-ffmpeg wheel (specfleet.ffmpeg), so no Debian ffmpeg. Its
+# Python extras come from `ami bake` (SPECFLEET_EXTRAS, from the specs); the
+# lock holds every extra's dependencies (ami/lock.sh hydrophone music spectrogram).
 select_pipelines() {
   local name
   for name in ${SPECFLEET_PIPELINES//,/ }; do
@@ -95,6 +104,24 @@ install_packages() {
   else
     log "system packages present"
   fi
+}
+
+# AWS's agents (CloudWatch, SSM) from pinned .deb files: download, check the
+# sha256 given with each URL, then install; a mismatch stops the bake.
+install_agents() {
+  local spec url hash file
+  [[ -n "$SPECFLEET_AGENT_DEBS" ]] || { log "no agent packages given (SPECFLEET_AGENT_DEBS): logs stay on the instance"; return 0; }
+  for spec in $SPECFLEET_AGENT_DEBS; do
+    url="${spec%%#sha256=*}"
+    hash="${spec##*#sha256=}"
+    [[ "$url" != "$spec" && "$hash" =~ ^[0-9a-f]{64}$ ]] || die "agent package '${spec%%\?*}' must look like URL#sha256=<64 hex digits>"
+    file="$(mktemp --suffix=.deb)"
+    log "fetching ${url%%\?*}"
+    curl --fail --silent --show-error --location --proto '=https,file' --max-time 600 -o "$file" "$url"
+    echo "$hash  $file" | sha256sum --check --quiet - || die "${url%%\?*}: sha256 does not match $hash"
+    apt-get install -y --no-install-recommends "$file"
+    rm -f "$file"
+  done
 }
 
 create_user() {
@@ -212,6 +239,7 @@ main() {
     exit 1
   fi
   install_packages
+  install_agents
   create_user
   install_specfleet
   install_unit

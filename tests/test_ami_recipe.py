@@ -95,6 +95,7 @@ def test_bake_user_data_carries_the_unit_file_verbatim() -> None:
     assert script[body_start:body_end] + "\n" == UNIT_FILE.read_text()
     assert f"export SPECFLEET_UNIT_FILE={BAKE_UNIT_PATH}" in script
     assert "export SPECFLEET_PIPELINES='echo spectrogram'" in script
+    assert "export SPECFLEET_EXTRAS=spectrogram" in script  # from the spec's fleet profile
     assert f"export SPECFLEET_LOCK='{LOCK_URL}'" in script
     # provision.sh follows the header whole (without its shebang).
     assert script.endswith(PROVISION_SCRIPT.read_text().split("\n", 1)[1])
@@ -115,11 +116,40 @@ def test_bake_user_data_passes_shellcheck(tmp_path: Path) -> None:
         ({"pipelines": ["echo", "nope"]}, "unknown pipeline 'nope'"),
         ({"script": "#!/bin/bash\n" + "true\n" * USER_DATA_LIMIT}, "EC2 takes at most"),
         ({"unit": "[Service]\nSPECFLEET_UNIT_FILE_END\n"}, "ends the heredoc"),
+        ({"agent_debs": ["https://example.invalid/a.deb"]}, "must look like URL#sha256="),
+        ({"agent_debs": ["https://example.invalid/a.deb#sha256=abc"]}, "must look like URL#sha256="),
     ],
 )
 def test_bake_user_data_refuses_bad_input(kwargs: dict, message: str) -> None:
     with pytest.raises(BakeError, match=message):
         bake_user_data(WHEEL_URL, LOCK_URL, **kwargs)
+
+
+def _install_agents(tmp_path: Path, debs: str) -> subprocess.CompletedProcess[str]:
+    """provision.sh's install_agents alone (the script without its last
+    line, `main`), with apt-get recording what it was asked to install."""
+    functions = "\n".join(PROVISION_SCRIPT.read_text().splitlines()[:-1])
+    probe = (f"{functions}\napt-get() {{ printf '%s\\n' \"$@\" > {shlex.quote(str(tmp_path / 'apt.args'))}; }}\n"
+             "install_agents\n")
+    return subprocess.run(["bash", "-c", probe], env={"PATH": SERVICE_PATH, "SPECFLEET_AGENT_DEBS": debs},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_provision_installs_an_agent_package_only_if_its_hash_matches(tmp_path: Path) -> None:
+    deb = tmp_path / "amazon-cloudwatch-agent.deb"
+    deb.write_bytes(b"!<arch>\n" + os.urandom(256))  # the content does not matter to the check
+    digest = hashlib.sha256(deb.read_bytes()).hexdigest()
+    wrong = _install_agents(tmp_path, f"file://{deb}#sha256={'0' * 64}")
+    assert wrong.returncode == 2 and "sha256 does not match" in wrong.stderr
+    assert not (tmp_path / "apt.args").exists()  # dpkg never saw the file
+    malformed = _install_agents(tmp_path, f"file://{deb}")
+    assert malformed.returncode == 2 and "must look like URL#sha256=" in malformed.stderr
+    right = _install_agents(tmp_path, f"file://{deb}#sha256={digest}")
+    assert right.returncode == 0, right.stderr
+    args = (tmp_path / "apt.args").read_text().split()
+    assert args[:3] == ["install", "-y", "--no-install-recommends"] and args[3].endswith(".deb")
+    none = _install_agents(tmp_path, "")
+    assert none.returncode == 0 and "logs stay on the instance" in none.stderr
 
 
 def test_provision_names_an_unknown_pipeline() -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..aws import aws_retry, client
+from ..pipelines import get_spec
 from ..pipelines import names as pipeline_names
 from . import failover
 from .deploy import REPO_ROOT, upload_package
@@ -53,6 +54,7 @@ def bake_user_data(
     pipelines: list[str] | None = None,
     script: str | None = None,
     unit: str | None = None,
+    agent_debs: list[str] | None = None,
 ) -> str:
     """provision.sh as user-data: told where the wheel (``source``) and the
     hashed ``lock`` are, which ``pipelines`` to provision (default: all),
@@ -78,6 +80,17 @@ def bake_user_data(
     ]
     if pipelines:
         header.append(f"export SPECFLEET_PIPELINES={shlex.quote(' '.join(pipelines))}")
+    # the extras of the pipelines it serves (their specs' fleet profiles): the
+    # installed specfleet names what its workers need
+    extras = sorted({e for name in pipelines or pipeline_names() for e in get_spec(name).fleet.extras})
+    if extras:
+        header.append(f"export SPECFLEET_EXTRAS={shlex.quote(','.join(extras))}")
+    for deb in agent_debs or []:
+        url, sep, digest = deb.partition("#sha256=")
+        if not (url and sep and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise BakeError(f"agent package {url.split('?')[0]!r} must look like URL#sha256=<64 hex digits>")
+    if agent_debs:
+        header.append(f"export SPECFLEET_AGENT_DEBS={shlex.quote(' '.join(agent_debs))}")
     header += [
         f"install -d -m 0755 {shlex.quote(str(Path(BAKE_UNIT_PATH).parent))}",
         f"cat > \"$SPECFLEET_UNIT_FILE\" <<'{_UNIT_DELIMITER}'",
@@ -139,7 +152,8 @@ def bake(
     """Provision ``base_ami`` with the wheel ``source`` and the hashed ``lock``
     (default: upload ami/requirements.lock) for ``pipelines`` (default: all)."""
     ec2 = client("ec2", settings)
-    user_data = bake_user_data(source, lock or lock_source(settings), pipelines=pipelines)
+    user_data = bake_user_data(source, lock or lock_source(settings), pipelines=pipelines,
+                               agent_debs=settings.fleet_agent_debs)
     local = bool(settings.endpoint_url)
     delay = 1 if local else 15
     attempts = max(1, int(timeout_s / delay))

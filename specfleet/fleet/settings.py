@@ -21,6 +21,9 @@ class FleetSettings(Settings):
     #: Worker AMI (in ``region``); other regions get a copy tagged with this id.
     fleet_ami_id: str = ""
     fleet_instance_type: str = "c6i.large"
+    #: AWS's CloudWatch and SSM agents for the image, as ``URL#sha256=HEX``
+    #: .deb files (Debian ships neither); ``ami bake`` checks each hash.
+    fleet_agent_debs: list[str] = Field(default_factory=list)
     #: Buy spot capacity for ``fleet launch`` (the ASGs mix spot and on-demand).
     fleet_spot: bool = True
     fleet_instance_profile: str = ""
