@@ -15,6 +15,9 @@ import pytest
 
 from specfleet.local.postgres import free_port
 
+#: A process per command (~3 s each): the full suite, not the fast lane.
+pytestmark = pytest.mark.slow
+
 CLOSED = f"127.0.0.1:{free_port()}"  # nothing listens here
 
 #: Commands that need the AWS endpoint (the local stack) to do anything.

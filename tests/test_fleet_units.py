@@ -226,6 +226,7 @@ def test_next_region_wraps_and_refuses_single_region() -> None:
         next_region(["us-east-1"], "us-east-1")
 
 
+@pytest.mark.slow  # imports every pipeline and warms the spectrogram kernels: ~15 s
 def test_provision_scripts_python_snippets_run_against_this_checkout() -> None:
     """The image build's checks (``python -c '...'`` in provision.sh) use
     this package's API: run each here, for every pipeline, so a rename
