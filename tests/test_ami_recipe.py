@@ -360,7 +360,9 @@ def test_recipe_provisions_a_debian_rootfs_whose_worker_processes_jobs(namespace
             env={"PATH": SERVICE_PATH, "HOME": "/opt/specfleet"}, timeout_s=120,
         )
         assert imports.returncode == 0, imports.stdout
-        assert imports.stdout.split() == ["/opt/specfleet/venv/lib/python3.11/site-packages/specfleet/__init__.py", pipeline]
+        # The handler is loaded from the installed package: its module is the pipeline's own.
+        assert imports.stdout.split() == ["/opt/specfleet/venv/lib/python3.11/site-packages/specfleet/__init__.py",
+                                          f"specfleet.pipelines.{pipeline}"]
 
         # Exactly the lock's pins (plus Debian's pip and the wheel); Debian packages recorded.
         locked = {name: version for name, (version, _) in _lock_entries(LOCK_FILE.read_text()).items()}

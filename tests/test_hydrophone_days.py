@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from helpers import count, query, wait_for
 from specfleet.fleet.plan import plan
+from specfleet.fleet.settings import FleetSettings
 from specfleet.pipelines import get_spec, job_queue
 from specfleet.pipelines.hydrophone.days import days_table, hydro_days, status_section
 from specfleet.pipelines.hydrophone.listing import DayNotInArchive
@@ -137,7 +138,7 @@ def test_dry_run_prints_files_and_bytes_per_day_and_the_fleet_plan_and_enqueues_
     day9 = sum(v for k, v in sizes.items() if "2017-10-09" in k)
     assert day9 - 3 * 1024 <= rows["2017-10-09"]["bytes"] <= day9
     assert report["files"] == 4
-    assert report["plan"] == plan(settings, "hydrophone", 4).model_dump()
+    assert report["plan"] == plan(FleetSettings.over(settings), "hydrophone", 4).model_dump()
     shown = " ".join(out.output.split())
     assert "fleet plan: 4 hydrophone files" in shown and "total, spot ($)" in shown and "1 day(s) not in the archive: 2017-10-10" in shown
     assert count_jobs(settings) == 0

@@ -20,6 +20,7 @@ from .errors import explain, fail
 
 if TYPE_CHECKING:
     from ..pipelines.hydrophone.producer import DayListing
+    from ..settings import Settings
 
 console = Console(stderr=True)
 hydrophone_app = typer.Typer(help="Hydrophone clips: run one file locally, preview a clip, see days and sites.")
@@ -163,11 +164,12 @@ def produce_hydrophone(
     }))
 
 
-def _dry_run(s: Any, listings: list[DayListing], window: Any, hydrophone: str, config: Any, force: bool) -> None:
+def _dry_run(s: Settings, listings: list[DayListing], window: Any, hydrophone: str, config: Any, force: bool) -> None:
     """Files and bytes per day (sizes from the listing's size column: Apache
     rounds them, so they are approximate; no file is fetched), the files
     already done (S3 manifests), and the fleet plan for the rest."""
     from ..fleet.plan import PlanError, plan
+    from ..fleet.settings import FleetSettings
     from ..pipelines.hydrophone.naming import file_name, normalize_hydrophone
     from ..pipelines.hydrophone.producer import done_files
     from .fleet import show_plan
@@ -213,7 +215,7 @@ def _dry_run(s: Any, listings: list[DayListing], window: Any, hydrophone: str, c
     plan_error = ""
     if to_do:
         try:
-            p = plan(s, "hydrophone", to_do)
+            p = plan(FleetSettings.over(s), "hydrophone", to_do)
         except PlanError as err:
             plan_error = str(err)
             console.print(f"[yellow]no fleet plan[/]: {err}")

@@ -536,7 +536,9 @@ def demo(
     out.print(table)
     report = Path(result["report"])
     size = report.stat().st_size / 1e6 if report.exists() else 0.0
-    out.print(f"report: {report} ({size:.1f} MB)   logs: {report.parent / 'logs' / 'demo.log'}", highlight=False)
+    # One path per line, never wrapped, so that each can be copied whole.
+    out.print(f"report: {report} ({size:.1f} MB)", highlight=False, soft_wrap=True)
+    out.print(f"logs:   {report.parent / 'logs' / 'demo.log'}", highlight=False, soft_wrap=True)
     if as_json:
         print(json.dumps(result))
 
