@@ -19,16 +19,17 @@ def produce_spectrogram(
 ) -> None:
     """Enqueue one job per mp3 under audio/ that is small enough and has no windows yet."""
     from ..pipelines.spectrogram.producer import ProduceReport, plan_jobs, produce
+    from ..pipelines.spectrogram.settings import SpectroSettings
     from .main import settings
 
-    s = settings()
+    s, config = settings(), SpectroSettings()
     if max_bytes is not None:
-        s = s.model_copy(update={"spectro_max_mp3_bytes": max_bytes})
+        config = config.model_copy(update={"max_mp3_bytes": max_bytes})
     if dry_run:
         report = ProduceReport()
-        report.enqueued = len(plan_jobs(s, report))
+        report.enqueued = len(plan_jobs(s, config, report))
     else:
-        report = produce(s)
+        report = produce(s, config)
     console.print(
         f"listed {report.listed} objects: {'would enqueue' if dry_run else 'enqueued'} {report.enqueued}, "
         f"{report.skipped_done} already done, {report.skipped_too_large} too large, "
@@ -43,12 +44,12 @@ def spectrogram(
     out: Path = typer.Option(..., "--out", help="Folder for the window JPEGs."),
 ) -> None:
     """Run one track's spectrogram windows locally (no queues); print a JSON summary."""
+    from ..pipelines.spectrogram.settings import SpectroSettings
     from ..pipelines.spectrogram.worker import spectrogram_file
     from ..runtime import Rejected, Skipped
-    from ..settings import Settings
 
     try:
-        summary = spectrogram_file(audio, track_id, out, Settings())
+        summary = spectrogram_file(audio, track_id, out, SpectroSettings())
     except Skipped as err:
         console.print(f"[yellow]skipped[/]: {err}")
         raise typer.Exit(3) from None

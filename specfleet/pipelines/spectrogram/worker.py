@@ -26,23 +26,24 @@ from ...status import Stat
 from ...storage import Storage
 from . import dsp
 from .models import SpectoJob, SpectoStatus
+from .settings import SpectroSettings
 
 log = logging.getLogger("specfleet.spectrogram")
 
 
-def params_from_settings(settings: Settings) -> dsp.SpectroParams:
+def params_from_settings(config: SpectroSettings) -> dsp.SpectroParams:
     return dsp.SpectroParams(
-        sample_rate=settings.spectro_sample_rate,
-        n_fft=settings.spectro_n_fft,
-        hop_length=settings.spectro_hop,
-        n_mels=settings.spectro_n_mels,
-        fmax=settings.spectro_fmax,
-        top_db=settings.spectro_top_db,
-        window_s=settings.spectro_window_s,
-        step_s=settings.spectro_step_s,
-        min_duration_s=settings.spectro_min_duration_s,
-        max_duration_s=settings.spectro_max_duration_s,
-        jpeg_quality=settings.spectro_jpeg_quality,
+        sample_rate=config.sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop,
+        n_mels=config.n_mels,
+        fmax=config.fmax,
+        top_db=config.top_db,
+        window_s=config.window_s,
+        step_s=config.step_s,
+        min_duration_s=config.min_duration_s,
+        max_duration_s=config.max_duration_s,
+        jpeg_quality=config.jpeg_quality,
     )
 
 
@@ -154,9 +155,9 @@ class SpectroPool:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_resources(settings: Settings, config: object = None) -> SpectroPool:
-    processes = settings.spectro_processes or os.cpu_count() or 1
-    return SpectroPool(processes, params_from_settings(settings))
+def make_resources(settings: Settings, config: SpectroSettings) -> SpectroPool:
+    processes = config.processes or os.cpu_count() or 1
+    return SpectroPool(processes, params_from_settings(config))
 
 
 # --- the job (runs in a worker thread) --------------------------------------------------
@@ -167,30 +168,30 @@ def _status(ctx: JobContext, track_id: str, stat: Stat, window: dsp.Window, rows
     )
 
 
-def check_audio(info: dsp.AudioInfo, key: str, settings: Settings) -> None:
+def check_audio(info: dsp.AudioInfo, key: str, max_duration_s: float) -> None:
     """The guards that need only the header: raise ``Rejected``/``Skipped``.
     The header is outside input: ``too_long`` catches a header that lies."""
     if info.format != "MP3":
         raise Rejected(f"{key} holds {info.format} audio, not MP3")
-    if info.duration_s > settings.spectro_max_duration_s:
+    if info.duration_s > max_duration_s:
         raise Skipped(
             f"{key} is {info.duration_s / 60:.1f} min long, over the "
-            f"{settings.spectro_max_duration_s / 60:g} min limit (spectro_max_duration_s)"
+            f"{max_duration_s / 60:g} min limit (SPECFLEET_SPECTRO_MAX_DURATION_S)"
         )
 
 
-def too_long(info: dsp.AudioInfo, key: str, settings: Settings) -> Skipped:
+def too_long(info: dsp.AudioInfo, key: str, max_duration_s: float) -> Skipped:
     """The skip for a track whose header passed ``check_audio`` but whose
     frames ran past the limit while decoding (decoding stopped there)."""
     return Skipped(
-        f"{key} holds over {settings.spectro_max_duration_s / 60:g} min of audio, over the limit "
-        f"(spectro_max_duration_s), though its header claims {info.duration_s / 60:.1f} min: "
+        f"{key} holds over {max_duration_s / 60:g} min of audio, over the limit "
+        f"(SPECFLEET_SPECTRO_MAX_DURATION_S), though its header claims {info.duration_s / 60:.1f} min: "
         "decoding stopped at the limit"
     )
 
 
 def handle(job: SpectoJob, ctx: JobContext) -> None:
-    settings = ctx.settings
+    settings, config = ctx.settings, ctx.config
     key = job.source_key()
     suffix = Path(key).suffix
     if suffix.lower() != ".mp3":
@@ -201,10 +202,10 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
         raise Rejected(f"no audio at s3://{storage.bucket}/{key}")
     if size == 0:
         raise Rejected(f"{key} is empty (0 bytes)")
-    if size > settings.spectro_max_mp3_bytes:
+    if size > config.max_mp3_bytes:
         raise Skipped(
-            f"{key} is {size / 1e6:.1f} MB, over the {settings.spectro_max_mp3_bytes / 1e6:g} MB limit "
-            "(spectro_max_mp3_bytes)"
+            f"{key} is {size / 1e6:.1f} MB, over the {config.max_mp3_bytes / 1e6:g} MB limit "
+            "(SPECFLEET_SPECTRO_MAX_MP3_BYTES)"
         )
     with tempfile.TemporaryDirectory(prefix="specfleet-specto-") as tmp:
         path = Path(tmp) / "track.mp3"
@@ -213,21 +214,21 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
             info = dsp.probe(path)
         except dsp.AudioError as err:
             raise Rejected(f"{key}: {err}") from None
-        check_audio(info, key, settings)
+        check_audio(info, key, config.max_duration_s)
         if ctx.cancelled.is_set():
             raise Transient("worker shutting down")
         pool: SpectroPool | None = ctx.resources if isinstance(ctx.resources, SpectroPool) else None
         try:
-            result = pool.compute(str(path)) if pool else compute_track(str(path), params_from_settings(settings))
+            result = pool.compute(str(path)) if pool else compute_track(str(path), params_from_settings(config))
         except dsp.TooLongError:
-            raise too_long(info, key, settings) from None
+            raise too_long(info, key, config.max_duration_s) from None
         except dsp.AudioError as err:
             raise Rejected(f"{key}: {err}") from None
     if not result.windows:
         raise Rejected(
-            f"{key} is {result.duration_s} s long, shorter than {settings.spectro_min_duration_s} s: no windows"
+            f"{key} is {result.duration_s} s long, shorter than {config.min_duration_s} s: no windows"
         )
-    prefix = settings.spectro_output_prefix
+    prefix = config.output_prefix
     for w in result.windows:
         if ctx.cancelled.is_set():
             raise Transient("worker shutting down")
@@ -236,7 +237,7 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
 
 
 # --- one file, no queues (``specfleet spectrogram AUDIO``) ------------------------------
-def spectrogram_file(path: str | Path, track_id: str, out_dir: str | Path, settings: Settings) -> dict:
+def spectrogram_file(path: str | Path, track_id: str, out_dir: str | Path, config: SpectroSettings) -> dict:
     """Run one track's work locally with the worker's guards; write the JPEGs
     to ``out_dir`` and return a summary. Raises ``Rejected``/``Skipped``."""
     from ...jobs import _check_track_id
@@ -251,14 +252,14 @@ def spectrogram_file(path: str | Path, track_id: str, out_dir: str | Path, setti
     if path.suffix.lower() != ".mp3":
         raise Rejected(f"{path.name}: expected an .mp3 file, got extension {path.suffix or 'none'!r}")
     size = path.stat().st_size
-    if size > settings.spectro_max_mp3_bytes:
-        raise Skipped(f"{path.name} is {size / 1e6:.1f} MB, over the {settings.spectro_max_mp3_bytes / 1e6:g} MB limit")
+    if size > config.max_mp3_bytes:
+        raise Skipped(f"{path.name} is {size / 1e6:.1f} MB, over the {config.max_mp3_bytes / 1e6:g} MB limit")
     try:
         info = dsp.probe(path)
-        check_audio(info, path.name, settings)
-        result = compute_track(str(path), params_from_settings(settings))
+        check_audio(info, path.name, config.max_duration_s)
+        result = compute_track(str(path), params_from_settings(config))
     except dsp.TooLongError:
-        raise too_long(info, path.name, settings) from None
+        raise too_long(info, path.name, config.max_duration_s) from None
     except dsp.AudioError as err:
         raise Rejected(str(err)) from None
     if not result.windows:
