@@ -15,10 +15,13 @@ import multiprocessing
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ...runtime import JobContext, Rejected, Skipped, Transient
 from ...settings import Settings
@@ -67,6 +70,18 @@ def compute_track(path: str, params: dsp.SpectroParams) -> TrackResult:
     Raises ``dsp.TooLongError`` once the audio proves longer than
     ``params.max_duration_s``, whatever its header said."""
     db, duration = dsp.track_mel_db(path, params)
+    return windows_from_db(db, duration, params)
+
+
+def compute_decoded(samples: np.ndarray, rate: int, source_rate: int, params: dsp.SpectroParams) -> TrackResult:
+    """``compute_track`` for mono samples already decoded (at ``rate``, from a
+    ``source_rate`` stream): the fused download path."""
+    db, duration = dsp.mel_db_decoded(samples, rate, source_rate, params)
+    return windows_from_db(db, duration, params)
+
+
+def windows_from_db(db: np.ndarray, duration: int, params: dsp.SpectroParams) -> TrackResult:
+    """Every window of a track's dB array, painted and JPEG-encoded."""
     windows = [
         WindowResult(img.window, img.rows, img.cols, dsp.encode_jpeg(img.pixels, quality=params.jpeg_quality))
         for img in dsp.db_window_images(db, duration, params)
@@ -75,26 +90,33 @@ def compute_track(path: str, params: dsp.SpectroParams) -> TrackResult:
 
 
 def warm_up(params: dsp.SpectroParams) -> int:
+    """A pool process's initializer: keep freed memory mapped (see
+    ``keep_freed_memory``) and pay every first-call cost (``warm_up_dsp``)."""
+    keep_freed_memory()
+    warm_up_dsp(params)
+    return os.getpid()
+
+
+#: The common (decoded rate, stream rate) pairs of mp3s: 44.1 and 48 kHz
+#: streams at half rate (the stretch and the two FFT sizes), and a resampled one.
+MP3_DECODED_RATES: tuple[tuple[int, int], ...] = ((22050, 44100), (24000, 48000), (8000, 8000))
+
+
+def warm_up_dsp(params: dsp.SpectroParams, rates: tuple[tuple[int, int], ...] = MP3_DECODED_RATES) -> None:
     """Pay every first-call cost once per process: imports, libmpg123, the mel
     filterbanks and soxr responses, loading the numba kernels from their
-    on-disk cache, soxr's filter design, Pillow's JPEG encoder. Runs in each
-    pool process."""
-    import numpy as np
-
+    on-disk cache, soxr's filter design, Pillow's JPEG encoder, for signals
+    at each (rate, stream rate) of ``rates``."""
     from . import mpg123
 
-    keep_freed_memory()
     mpg123.available()
     rng = np.random.default_rng(0)
     seconds = params.window_s + 1
-    # The common decoded rates: 44.1 and 48 kHz streams at half rate (the
-    # stretch and the two FFT sizes), and a resampled one.
-    for rate, source_rate in ((22050, 44100), (24000, 48000), (8000, 8000)):
+    for rate, source_rate in rates:
         mono = (rng.standard_normal(seconds * rate) * 0.1).astype(np.float32)
         db, duration = dsp.mel_db_decoded(mono, rate, source_rate, params)
         for img in dsp.db_window_images(db, duration, params):
             dsp.encode_jpeg(img.pixels, quality=params.jpeg_quality)
-    return os.getpid()
 
 
 def keep_freed_memory() -> None:
@@ -161,11 +183,23 @@ def make_resources(settings: Settings, config: SpectroSettings) -> SpectroPool:
 
 
 # --- the job (runs in a worker thread) --------------------------------------------------
-def _status(ctx: JobContext, track_id: str, stat: Stat, window: dsp.Window, rows: int, cols: int) -> SpectoStatus:
+def window_status(instance_id: str, track_id: str, window: WindowResult) -> SpectoStatus:
+    """The done row of one window written to S3."""
     return SpectoStatus(
-        instance_id=ctx.instance_id, stat=stat, track_id=track_id,
-        win=window.win, ini=window.ini, fin=window.fin, rows=rows, cols=cols,
+        instance_id=instance_id, stat=Stat.DONE, track_id=track_id,
+        win=window.window.win, ini=window.window.ini, fin=window.window.fin, rows=window.rows, cols=window.cols,
     )
+
+
+def check_size(size: int, key: str, max_mp3_bytes: int) -> None:
+    """The size guards (the original's 10 MB rule): ``Rejected``/``Skipped``."""
+    if size == 0:
+        raise Rejected(f"{key} is empty (0 bytes)")
+    if size > max_mp3_bytes:
+        raise Skipped(
+            f"{key} is {size / 1e6:.1f} MB, over the {max_mp3_bytes / 1e6:g} MB limit "
+            "(SPECFLEET_SPECTRO_MAX_MP3_BYTES)"
+        )
 
 
 def check_audio(info: dsp.AudioInfo, key: str, max_duration_s: float) -> None:
@@ -190,6 +224,47 @@ def too_long(info: dsp.AudioInfo, key: str, max_duration_s: float) -> Skipped:
     )
 
 
+def mp3_windows(
+    path: Path, key: str, config: SpectroSettings, cancelled: threading.Event,
+    compute: Callable[[str], TrackResult] | None = None,
+) -> TrackResult:
+    """The windows of the local mp3 ``path`` (``key`` names it in reasons)
+    behind every guard that needs the file: header, duration while decoding,
+    at least one window. Raises ``Rejected``/``Skipped``/``Transient``.
+    ``compute``: where the CPU work runs (``SpectroPool.compute``; default:
+    ``compute_track`` in this thread)."""
+    try:
+        info = dsp.probe(path)
+    except dsp.AudioError as err:
+        raise Rejected(f"{key}: {err}") from None
+    check_audio(info, key, config.max_duration_s)
+    if cancelled.is_set():
+        raise Transient("worker shutting down")
+    try:
+        result = compute(str(path)) if compute else compute_track(str(path), params_from_settings(config))
+    except dsp.TooLongError:
+        raise too_long(info, key, config.max_duration_s) from None
+    except dsp.AudioError as err:
+        raise Rejected(f"{key}: {err}") from None
+    if not result.windows:
+        raise no_windows(key, result.duration_s, config.min_duration_s)
+    return result
+
+
+def no_windows(key: str, duration_s: int, min_duration_s: int) -> Rejected:
+    return Rejected(f"{key} is {duration_s} s long, shorter than {min_duration_s} s: no windows")
+
+
+def put_windows(
+    storage: Storage, track_id: str, result: TrackResult, prefix: str, cancelled: threading.Event
+) -> None:
+    """Upload every window's JPEG to ``{prefix}{track_id}__{win}__{ini}__{fin}.jpg``."""
+    for w in result.windows:
+        if cancelled.is_set():
+            raise Transient("worker shutting down")
+        storage.put_bytes(dsp.window_key(track_id, w.window, prefix), w.jpeg, "image/jpeg")
+
+
 def handle(job: SpectoJob, ctx: JobContext) -> None:
     settings, config = ctx.settings, ctx.config
     key = job.source_key()
@@ -200,40 +275,15 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
     size = storage.size(key)
     if size is None:
         raise Rejected(f"no audio at s3://{storage.bucket}/{key}")
-    if size == 0:
-        raise Rejected(f"{key} is empty (0 bytes)")
-    if size > config.max_mp3_bytes:
-        raise Skipped(
-            f"{key} is {size / 1e6:.1f} MB, over the {config.max_mp3_bytes / 1e6:g} MB limit "
-            "(SPECFLEET_SPECTRO_MAX_MP3_BYTES)"
-        )
+    check_size(size, key, config.max_mp3_bytes)
+    pool: SpectroPool | None = ctx.resources if isinstance(ctx.resources, SpectroPool) else None
     with tempfile.TemporaryDirectory(prefix="specfleet-specto-") as tmp:
         path = Path(tmp) / "track.mp3"
         storage.download(key, path)
-        try:
-            info = dsp.probe(path)
-        except dsp.AudioError as err:
-            raise Rejected(f"{key}: {err}") from None
-        check_audio(info, key, config.max_duration_s)
-        if ctx.cancelled.is_set():
-            raise Transient("worker shutting down")
-        pool: SpectroPool | None = ctx.resources if isinstance(ctx.resources, SpectroPool) else None
-        try:
-            result = pool.compute(str(path)) if pool else compute_track(str(path), params_from_settings(config))
-        except dsp.TooLongError:
-            raise too_long(info, key, config.max_duration_s) from None
-        except dsp.AudioError as err:
-            raise Rejected(f"{key}: {err}") from None
-    if not result.windows:
-        raise Rejected(
-            f"{key} is {result.duration_s} s long, shorter than {config.min_duration_s} s: no windows"
-        )
-    prefix = config.output_prefix
+        result = mp3_windows(path, key, config, ctx.cancelled, pool.compute if pool else None)
+    put_windows(storage, job.track_id, result, config.output_prefix, ctx.cancelled)
     for w in result.windows:
-        if ctx.cancelled.is_set():
-            raise Transient("worker shutting down")
-        storage.put_bytes(dsp.window_key(job.track_id, w.window, prefix), w.jpeg, "image/jpeg")
-        ctx.report(_status(ctx, job.track_id, Stat.DONE, w.window, w.rows, w.cols), key=f"win{w.window.win}")
+        ctx.report(window_status(ctx.instance_id, job.track_id, w), key=f"win{w.window.win}")
 
 
 # --- one file, no queues (``specfleet spectrogram AUDIO``) ------------------------------
