@@ -197,9 +197,20 @@ def test_a_track_the_spectrogram_refuses_is_a_reasoned_status_specto_row(setting
     assert list((tmp_path / "dl").iterdir()) == [], "temp folders must be cleaned"
 
 
-def test_write_mp3_false_needs_fused():
+def test_fused_settings_come_from_the_environment_and_write_mp3_false_needs_fused(monkeypatch):
+    monkeypatch.setenv("SPECFLEET_MUSIC_FUSED", "true")
+    monkeypatch.setenv("SPECFLEET_MUSIC_WRITE_MP3", "false")
+    monkeypatch.setenv("SPECFLEET_MUSIC_FUSED_SOURCE", "source")
+    config = get_spec("download").config()
+    assert isinstance(config, MusicSettings)
+    assert (config.fused, config.write_mp3, config.fused_source) == (True, False, "source")
+    monkeypatch.setenv("SPECFLEET_MUSIC_FUSED_SOURCE", "wav")
+    with pytest.raises(ValueError, match="fused_source"):
+        MusicSettings()
+    monkeypatch.delenv("SPECFLEET_MUSIC_FUSED")
+    monkeypatch.delenv("SPECFLEET_MUSIC_FUSED_SOURCE")
     with pytest.raises(ValueError, match="write_mp3=false needs fused=true"):
-        MusicSettings(write_mp3=False)
+        MusicSettings()
 
 
 # --- decoding the source ------------------------------------------------------------------

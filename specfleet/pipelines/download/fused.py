@@ -38,6 +38,7 @@ windows from the same settings.
 from __future__ import annotations
 
 import math
+import os
 import struct
 import subprocess
 import tempfile
@@ -92,8 +93,6 @@ class FusedSpectrogram:
 def make_fused(settings: Settings, config: SpectroSettings | None = None, *, warm: bool = True) -> FusedSpectrogram:
     """Per worker: the spectrogram settings (``config`` or the environment),
     its status sender, and (``warm``) every first-call cost paid now."""
-    import os
-
     config = config or SpectroSettings()
     params = params_from_settings(config)
     if warm:
