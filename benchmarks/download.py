@@ -16,6 +16,11 @@ The site paces each connection (``--rate`` bytes/s) to stand in for a real
 network, where a download is transfer-bound (the original took ~9 s/song).
 Runs on the embedded stack (moto + PostgreSQL). Usage:
 ``python benchmarks/download.py [--songs 8] [--seconds 30] [--rate 150000] --json``
+
+``--cost`` instead measures what one track costs end to end (download + mp3
++ spectrogram windows) on four paths, with the real workers, in this one
+process (``benchmarks/download_cost.py``):
+``python benchmarks/download.py --cost [--tracks 3] [--rounds 3] [--track-seconds 180] --json``.
 """
 
 from __future__ import annotations
@@ -68,7 +73,19 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="Length of each song.")
     ap.add_argument("--rate", type=int, default=150_000, help="Bytes/s per connection (0 = unpaced loopback).")
     ap.add_argument("--json", action="store_true", help="Print the result as one JSON object (last line).")
+    ap.add_argument("--cost", action="store_true", help="Cost per track of the original, two-stage and fused paths.")
+    ap.add_argument("--tracks", type=int, default=3, help="--cost: tracks per path per round.")
+    ap.add_argument("--rounds", type=int, default=3, help="--cost: measured rounds (after one warm-up round).")
+    ap.add_argument("--track-seconds", type=float, default=180.0, help="--cost: length of the track.")
     args = ap.parse_args()
+    if args.cost:
+        from download_cost import main as cost_main
+
+        result = cost_main(tracks=args.tracks, rounds=args.rounds, seconds=args.track_seconds)
+        console.print(result)
+        if args.json:
+            print(json.dumps(result))
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="bench-download-") as tmp:
         root = Path(tmp)

@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .monitoring import fetch, fmt_duration, summary
 from .pipelines.hydrophone.settings import HydroSettings
+from .pipelines.spectrogram.settings import SpectroSettings
 from .settings import Settings
 from .storage import Storage
 
@@ -397,7 +398,7 @@ class ReportSettings(BaseSettings):
 def collect(settings: Settings, config: ReportSettings | None = None) -> dict[str, Any]:
     """Everything the page shows, with media fetched and plots drawn."""
     config = config or ReportSettings()
-    hydro = HydroSettings()
+    hydro, spectro = HydroSettings(), SpectroSettings()
     snap = summary(settings, record=True)
     # The history window ends at the newest data, not at "now", so a report
     # written after a run finished still shows that run.
@@ -424,7 +425,7 @@ def collect(settings: Settings, config: ReportSettings | None = None) -> dict[st
     storage = Storage(settings)
     clips = find_clips(storage, hydro.prefix, config.gallery_max)
     tracks = find_track_windows(
-        storage, settings.spectro_output_prefix, config.max_tracks,
+        storage, spectro.output_prefix, config.max_tracks,
         config.max_windows_per_track, recent_tracks,
     )
     _load_media(storage, clips, tracks, config.max_audio_bytes)
@@ -439,7 +440,7 @@ def collect(settings: Settings, config: ReportSettings | None = None) -> dict[st
         "clips": clips,
         "tracks": tracks,
         "hydro_prefix": hydro.prefix.strip("/"),
-        "spec_prefix": settings.spectro_output_prefix.strip("/"),
+        "spec_prefix": spectro.output_prefix.strip("/"),
     }
 
 

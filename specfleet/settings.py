@@ -74,28 +74,6 @@ class Settings(BaseSettings):
     local_dir: str = ".specfleet/local"
 
     # Pipeline- and tool-specific settings: each block belongs to one area.
-    # --- spectrogram -----------------------------------------------------------------
-    #: Music spectrograms (SPEC.md section 2); defaults are the original's.
-    spectro_sample_rate: int = Field(default=16000, ge=1000, le=192000)
-    spectro_n_fft: int = Field(default=1024, ge=64)
-    spectro_hop: int = Field(default=512, ge=16)
-    spectro_n_mels: int = Field(default=256, ge=8, le=1024)
-    spectro_fmax: float = Field(default=8000.0, gt=0)
-    spectro_top_db: float = Field(default=80.0, gt=0)
-    spectro_window_s: int = Field(default=30, ge=1)
-    spectro_step_s: int = Field(default=20, ge=1)
-    #: Tracks shorter than this (whole seconds) are rejected.
-    spectro_min_duration_s: int = Field(default=1, ge=1)
-    spectro_jpeg_quality: int = Field(default=75, ge=1, le=100)
-    #: mp3s larger than this are skipped (the original's 10 MB rule).
-    spectro_max_mp3_bytes: int = Field(default=10_000_000, ge=1)
-    #: Tracks longer than this are skipped (stat 2): by their header before
-    #: decoding, or once decoding passes it (a header may lie; memory follows this).
-    spectro_max_duration_s: float = Field(default=3600.0, gt=0)
-    #: Processes computing spectrograms in one worker (0 = one per CPU).
-    spectro_processes: int = Field(default=0, ge=0)
-    spectro_audio_prefix: str = "audio/"
-    spectro_output_prefix: str = "spec/"
     #: Instance metadata endpoint. Set (``http://169.254.169.254`` on EC2) to
     #: make workers watch for spot interruptions / ASG termination and drain.
     imds_url: str = ""

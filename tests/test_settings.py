@@ -10,7 +10,8 @@ import pytest
 
 from specfleet.aws import client
 from specfleet.db import DatabaseNotConfigured, resolve_dsn
-from specfleet.pipelines import job_queue, pipeline_for_queue, status_queue
+from specfleet.pipelines import get_spec, job_queue, pipeline_for_queue, status_queue
+from specfleet.pipelines.spectrogram.settings import SpectroSettings
 from specfleet.settings import Settings
 
 
@@ -27,6 +28,50 @@ def test_environment_prefix_and_aws_variables(monkeypatch):
     assert (spec.name, kind) == ("spectrogram", "status")
     with pytest.raises(KeyError):
         pipeline_for_queue("dev_other", "dev_")
+
+
+#: Every spectrogram variable as it was named when it lived in the core
+#: Settings (``spectro_*`` there), with a value that is not its default.
+SPECTRO_ENV = {
+    "SPECFLEET_SPECTRO_SAMPLE_RATE": ("sample_rate", "22050", 22050),
+    "SPECFLEET_SPECTRO_N_FFT": ("n_fft", "2048", 2048),
+    "SPECFLEET_SPECTRO_HOP": ("hop", "256", 256),
+    "SPECFLEET_SPECTRO_N_MELS": ("n_mels", "128", 128),
+    "SPECFLEET_SPECTRO_FMAX": ("fmax", "7000", 7000.0),
+    "SPECFLEET_SPECTRO_TOP_DB": ("top_db", "60", 60.0),
+    "SPECFLEET_SPECTRO_WINDOW_S": ("window_s", "10", 10),
+    "SPECFLEET_SPECTRO_STEP_S": ("step_s", "5", 5),
+    "SPECFLEET_SPECTRO_MIN_DURATION_S": ("min_duration_s", "3", 3),
+    "SPECFLEET_SPECTRO_JPEG_QUALITY": ("jpeg_quality", "90", 90),
+    "SPECFLEET_SPECTRO_MAX_MP3_BYTES": ("max_mp3_bytes", "123456", 123456),
+    "SPECFLEET_SPECTRO_MAX_DURATION_S": ("max_duration_s", "600", 600.0),
+    "SPECFLEET_SPECTRO_PROCESSES": ("processes", "1", 1),
+    "SPECFLEET_SPECTRO_AUDIO_PREFIX": ("audio_prefix", "mp3s/", "mp3s/"),
+    "SPECFLEET_SPECTRO_OUTPUT_PREFIX": ("output_prefix", "windows/", "windows/"),
+    # where ``spectrogram preview URL`` may fetch from (named so since the preview came)
+    "SPECFLEET_SPECTRO_ALLOWED_HOSTS": ("allowed_hosts", '["127.0.0.1:9"]', ["127.0.0.1:9"]),
+    "SPECFLEET_SPECTRO_CONNECT_TIMEOUT_S": ("connect_timeout_s", "3", 3.0),
+    "SPECFLEET_SPECTRO_READ_TIMEOUT_S": ("read_timeout_s", "7", 7.0),
+    "SPECFLEET_SPECTRO_FETCH_BUDGET_S": ("fetch_budget_s", "42", 42.0),
+}
+
+
+def test_spectrogram_settings_keep_their_environment_names(monkeypatch):
+    """The spectrogram's settings moved out of the core (issue 15); a
+    deployment's SPECFLEET_SPECTRO_* variables must still reach them, through
+    the pipeline's spec, and no longer be core fields."""
+    for name, (_field, raw, _value) in SPECTRO_ENV.items():
+        monkeypatch.setenv(name, raw)
+    config = get_spec("spectrogram").config()
+    assert isinstance(config, SpectroSettings)
+    assert {f: getattr(config, f) for f, _raw, _v in SPECTRO_ENV.values()} == {
+        f: v for f, _raw, v in SPECTRO_ENV.values()
+    }
+    assert set(SpectroSettings.model_fields) == {f for f, _raw, _v in SPECTRO_ENV.values()}
+    assert not [f for f in Settings.model_fields if f.startswith("spectro")]
+    monkeypatch.setenv("SPECFLEET_SPECTRO_JPEG_QUALITY", "101")
+    with pytest.raises(ValueError, match="jpeg_quality"):
+        SpectroSettings()
 
 
 def test_dsn_from_secrets_manager(settings):
@@ -77,5 +122,5 @@ def test_each_area_reads_its_own_environment_names(monkeypatch):
     over = FleetSettings.over(core, fleet_spot=False)
     assert (over.queue_prefix, over.endpoint_url, over.fleet_max_size, over.fleet_spot) == (
         "stack_", "http://127.0.0.1:2", 7, False)
-    areas = ("fleet_", "hydro_", "music_", "catalog_")
+    areas = ("fleet_", "hydro_", "music_", "catalog_", "spectro_")
     assert [f for f in Settings.model_fields if f.startswith(areas)] == []

@@ -340,10 +340,10 @@ def test_lying_header_is_skipped_with_memory_bounded_by_the_limit(tmp_path):
 import json, resource
 from specfleet.pipelines.spectrogram import dsp, kernels, mpg123, worker
 from specfleet.runtime import Skipped
-from specfleet.settings import Settings
+from specfleet.pipelines.spectrogram.settings import SpectroSettings
 import numpy, PIL.Image, soundfile, soxr
 assert mpg123.available()
-settings = Settings(spectro_max_duration_s={limit_s})
+settings = SpectroSettings(max_duration_s={limit_s})
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     summary = worker.spectrogram_file({str(path)!r}, "lying", {str(tmp_path / "out")!r}, settings)

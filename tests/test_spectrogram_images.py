@@ -27,9 +27,9 @@ import specfleet
 from specfleet.ffmpeg import encode_mp3
 from specfleet.imagemeta import read_metadata
 from specfleet.pipelines.spectrogram import dsp, imagemeta, mpg123
-from specfleet.pipelines.spectrogram.preview import PreviewError, PreviewSourceSettings, preview
+from specfleet.pipelines.spectrogram.preview import PreviewError, preview
+from specfleet.pipelines.spectrogram.settings import SpectroSettings
 from specfleet.pipelines.spectrogram.worker import compute_track, spectrogram_file
-from specfleet.settings import Settings
 from specfleet.standins.http import BackgroundServer
 from test_spectrogram_dsp import make_mp3
 
@@ -84,7 +84,7 @@ def tone(tmp_path_factory) -> Path:
 
 # --- metadata on the pipeline's images --------------------------------------------------------------
 def test_every_window_jpeg_names_its_source_window_parameters_and_db_span(song, tmp_path):
-    summary = spectrogram_file(song, "t1", tmp_path, Settings())
+    summary = spectrogram_file(song, "t1", tmp_path, SpectroSettings())
     assert [(w["win"], w["ini"], w["fin"]) for w in summary["windows"]] == [(0, 0, 30), (1, 20, 50)]
     originals = original_windows(song)
     for w, original in zip(summary["windows"], originals, strict=True):
@@ -230,11 +230,11 @@ def test_preview_reads_urls_through_the_host_policy_and_says_what_is_wrong(tone,
     server = BackgroundServer(functools.partial(_Files, directory=str(tmp_path / "site"))).start()  # type: ignore[arg-type]
     try:
         url = f"{server.base_url}/tone.mp3"
-        allowed = PreviewSourceSettings(allowed_hosts=[server.netloc])
+        allowed = SpectroSettings(allowed_hosts=[server.netloc])
         got = preview(url, tmp_path / "url.png", window=1, config=allowed)
         assert got.window.win == 1 and read_metadata((tmp_path / "url.png").read_bytes())["source"] == url
         with pytest.raises(PreviewError, match="not allowed .*SPECFLEET_SPECTRO_ALLOWED_HOSTS"):
-            preview(url, tmp_path / "no.png", config=PreviewSourceSettings(allowed_hosts=[]))
+            preview(url, tmp_path / "no.png", config=SpectroSettings(allowed_hosts=[]))
         with pytest.raises(PreviewError, match="answered HTTP 404"):
             preview(f"{server.base_url}/gone.mp3", tmp_path / "no.png", config=allowed)
         with pytest.raises(PreviewError, match="over the 1000-byte limit"):

@@ -18,6 +18,7 @@ from helpers import count, query, wait_for
 from specfleet.local.stack import Namespace
 from specfleet.pipelines import get_spec, job_queue, status_queue
 from specfleet.pipelines.spectrogram.producer import ProduceReport, plan_jobs, produce
+from specfleet.pipelines.spectrogram.settings import SpectroSettings
 from specfleet.queues import Message
 from specfleet.runtime import Metrics, Middleware, Worker, default_middleware
 from specfleet.settings import Settings
@@ -49,14 +50,15 @@ class Stall(Seen):
             raise TimeoutError("the stalled worker was never released")
 
 
-def _worker(settings: Settings, *extra: Middleware) -> Worker:
+def _worker(settings: Settings, config: SpectroSettings, *extra: Middleware) -> Worker:
     mw = default_middleware(settings) + list(extra)
-    return Worker(settings, get_spec("spectrogram"), concurrency=3, middleware=mw, idle_exit_s=1)
+    return Worker(settings, get_spec("spectrogram"), concurrency=3, middleware=mw, idle_exit_s=1, config=config)
 
 
 @dataclass
 class Run:
     settings: Settings
+    config: SpectroSettings
     storage: Storage
     report: ProduceReport
     exit_code: int
@@ -77,7 +79,8 @@ def run(stack, tmp_path_factory) -> Iterator[Run]:  # type: ignore[no-untyped-de
     ns = Namespace(stack, wait_time_s=1, visibility_timeout_s=2)
     try:
         # A 10-minute limit: long61 is refused by its header, lying by decoding.
-        settings = ns.settings.model_copy(update={"spectro_processes": 1, "spectro_max_duration_s": 600})
+        settings = ns.settings
+        config = SpectroSettings(processes=1, max_duration_s=600)
         tmp = tmp_path_factory.mktemp("specto")
         storage = Storage(settings)
         storage.put_file("audio/good50.mp3", make_mp3(tmp / "a.mp3", 50.2, 44100, 2))
@@ -86,15 +89,15 @@ def run(stack, tmp_path_factory) -> Iterator[Run]:  # type: ignore[no-untyped-de
         storage.put_bytes("audio/corrupt.mp3", bytes(range(256)) * 40)
         storage.put_bytes("audio/empty.mp3", b"")
         storage.put_file("audio/song.wav", make_mp3(tmp / "w.mp3", 5, 8000, 1))
-        report = produce(settings)
+        report = produce(settings, config)
         # The producer filters empty and .wav objects; send those jobs anyway to see the worker refuse them.
         job_queue(settings, "spectrogram").send_json(
             [{"track_id": "empty"}, {"track_id": "song", "audio_key": "audio/song.wav"}]
         )
-        worker = _worker(settings)
+        worker = _worker(settings, config)
         exit_code = worker.run()
         wait_for(lambda: count(settings, "status_specto") == 7, what="2 window rows + 5 failure rows")
-        yield Run(settings, storage, report, exit_code, worker.metrics())
+        yield Run(settings, config, storage, report, exit_code, worker.metrics())
     finally:
         ns.close()
 
@@ -106,7 +109,7 @@ def test_producer_filters_and_skips_done_tracks(run):
     # A second producer run finds the finished track and plans nothing for it
     # (planned only: enqueueing would hand the refused tracks to later workers).
     again = ProduceReport()
-    planned = plan_jobs(run.settings.model_copy(update={"spectro_max_mp3_bytes": 5_000_000}), again)
+    planned = plan_jobs(run.settings, run.config.model_copy(update={"max_mp3_bytes": 5_000_000}), again)
     assert again.skipped_done == 1 and again.skipped_too_large == 0
     assert sorted(j.track_id for j in planned) == ["corrupt", "long61", "lying"]
 
@@ -160,7 +163,8 @@ def test_redelivered_job_same_keys_no_duplicate_rows(run, tmp_path):
 
     release = threading.Event()
     stall = Stall(release)
-    first = Worker(settings, get_spec("spectrogram"), concurrency=1, middleware=[Metrics(), stall], idle_exit_s=1)
+    first = Worker(settings, get_spec("spectrogram"), concurrency=1, middleware=[Metrics(), stall], idle_exit_s=1,
+                   config=run.config)
     first_exit: list[int] = []
     thread = threading.Thread(target=lambda: first_exit.append(first.run()), daemon=True)
     thread.start()
@@ -168,7 +172,7 @@ def test_redelivered_job_same_keys_no_duplicate_rows(run, tmp_path):
         wait_for(lambda: len(stall.messages) == 1, timeout=60, what="worker A took the job")
         wait_for(lambda: queue.depth()["visible"] == 1, timeout=30, what="the visibility of A's job lapsed")
         seen = Seen()
-        second = _worker(settings, seen)
+        second = _worker(settings, run.config, seen)
         assert second.run() == 0
     finally:
         release.set()

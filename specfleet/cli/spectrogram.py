@@ -46,16 +46,17 @@ def produce_spectrogram(
     Example: specfleet produce spectrogram --dry-run
     """
     from ..pipelines.spectrogram.producer import ProduceReport, plan_jobs, produce
+    from ..pipelines.spectrogram.settings import SpectroSettings
     from .main import settings
 
-    s = settings()
+    s, config = settings(), SpectroSettings()
     if max_bytes is not None:
-        s = s.model_copy(update={"spectro_max_mp3_bytes": max_bytes})
+        config = config.model_copy(update={"max_mp3_bytes": max_bytes})
     if dry_run:
         report = ProduceReport()
-        report.enqueued = len(plan_jobs(s, report))
+        report.enqueued = len(plan_jobs(s, config, report))
     else:
-        report = produce(s)
+        report = produce(s, config)
     console.print(
         f"listed {report.listed} objects: {'would enqueue' if dry_run else 'enqueued'} {report.enqueued}, "
         f"{report.skipped_done} already done, {report.skipped_too_large} too large, "
@@ -74,12 +75,12 @@ def spectrogram(
 
     Example: specfleet spectrogram song.mp3 --track-id 4uLU6hMCjMI75M1A2tKUQC --out windows/
     """
+    from ..pipelines.spectrogram.settings import SpectroSettings
     from ..pipelines.spectrogram.worker import spectrogram_file
     from ..runtime import Rejected, Skipped
-    from ..settings import Settings
 
     try:
-        summary = spectrogram_file(audio, track_id, out, Settings())
+        summary = spectrogram_file(audio, track_id, out, SpectroSettings())
     except Skipped as err:
         console.print(f"[yellow]skipped[/]: {err}")
         raise typer.Exit(3) from None
@@ -112,16 +113,16 @@ def preview(
     from ..pipelines.spectrogram.dsp import AudioError
     from ..pipelines.spectrogram.preview import PreviewError, WindowChoiceError, db_text
     from ..pipelines.spectrogram.preview import preview as draw_preview
+    from ..pipelines.spectrogram.settings import SpectroSettings
     from ..pipelines.spectrogram.worker import params_from_settings
-    from ..settings import Settings
 
     if out.suffix.lower() != ".png":
         fail(f"--out must name a .png file, got {str(out)!r}", code=2)
-    s = Settings()
+    config = SpectroSettings()
     with console.status(f"drawing {source}"):
         try:
-            result = draw_preview(source, out, params=params_from_settings(s), window=window, start_s=start, cmap=cmap,
-                                  max_url_bytes=s.spectro_max_mp3_bytes)
+            result = draw_preview(source, out, params=params_from_settings(config), window=window, start_s=start,
+                                  cmap=cmap, max_url_bytes=config.max_mp3_bytes, config=config)
         except WindowChoiceError as err:
             fail(str(err), code=2)
         except (PreviewError, AudioError) as err:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..ffmpeg import encode_mp3
 from ..pipelines.spectrogram.producer import produce
+from ..pipelines.spectrogram.settings import SpectroSettings
 from ..storage import Storage
 from . import DemoContext, PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
 
@@ -28,6 +29,7 @@ def _downloaded(ctx: DemoContext) -> list[str]:
 
 def demo_step(ctx: DemoContext) -> PipelineSummary:
     storage = Storage(ctx.settings)
+    config = SpectroSettings()  # resolved once: the producer and the worker see the same
     tracks = _downloaded(ctx)
     if not tracks:
         folder = ctx.workdir / "spectrogram"
@@ -38,14 +40,15 @@ def demo_step(ctx: DemoContext) -> PipelineSummary:
             tracks.append(track)
     # One bad file: its job must end as a stat 0 row with a reason, not vanish.
     storage.put_bytes("audio/demobroken.mp3", b"this is not an mp3 at all " * 50)
-    report = produce(ctx.settings)
-    run_worker(ctx, "spectrogram", idle_exit_s=2)
+    report = produce(ctx.settings, config)
+    run_worker(ctx, "spectrogram", idle_exit_s=2, config=config)
     wait_for_status_drain(ctx, "spectrogram")
     counts = count_status(ctx, "spectrogram", job_column="track_id")
     with_rows = keys_with_status(ctx, "spectrogram", "track_id")
-    with_windows = {k[len("spec/"):].split("__", 1)[0] for k, _ in storage.list("spec/")}
+    prefix = config.output_prefix
+    with_windows = {k[len(prefix):].split("__", 1)[0] for k, _ in storage.list(prefix)}
     jobs = [*tracks, "demobroken"]
     lost = [t for t in jobs if t not in with_rows and t not in with_windows]
     return PipelineSummary(
-        jobs=report.enqueued, objects=storage.count("spec/"), lost=len(lost), **counts
+        jobs=report.enqueued, objects=storage.count(prefix), lost=len(lost), **counts
     )

@@ -1,5 +1,6 @@
 """Download pipeline: ``{track_id, yt_url}`` -> lowest-quality audio with
-yt-dlp -> ``audio/{track_id}.mp3`` on S3, with ban detection."""
+yt-dlp -> ``audio/{track_id}.mp3`` on S3, with ban detection; fused
+(``SPECFLEET_MUSIC_FUSED=true``) also the spectrogram windows under ``spec/``."""
 
 from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
 from ..music.settings import MusicSettings
@@ -20,6 +21,8 @@ SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
     cli=Ref("specfleet.cli.music:register_download"),
     demo=Ref("specfleet.demo.music:download_step"),
     # ffmpeg comes with the imageio-ffmpeg wheel: no Debian package needed.
-    fleet=FleetProfile(extras=("music",), bucket_prefixes=("audio/",)),
+    # A fused worker also writes spec/ and needs the spectrogram extra: an image
+    # for it serves both pipelines (SPECFLEET_PIPELINES="download spectrogram").
+    fleet=FleetProfile(extras=("music",), bucket_prefixes=("audio/", "spec/")),
     legacy_body=legacy_body,
 )

@@ -1,4 +1,5 @@
-"""Download worker: ``{track_id, yt_url}`` -> ``audio/{track_id}.mp3`` on S3.
+"""Download worker: ``{track_id, yt_url}`` -> ``audio/{track_id}.mp3`` on S3
+(and, fused, the track's spectrogram windows: see ``fused.py``).
 
 Per job: check the URL against the host policy, skip the track if its mp3 is
 already in S3 (stat 2), ask yt-dlp for the video's metadata and refuse it
@@ -19,17 +20,21 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...ffmpeg import ffmpeg_path
 from ...outbound import Budget, OutboundRefused, guard_connections
 from ...runtime import JobContext, JobError, Rejected, Skipped, Transient
+from ...settings import Settings
 from ...status import Stat
 from ...storage import Storage
 from ..music.errors import classify
 from ..music.settings import MusicSettings
 from ..music.urls import UrlPolicyError, check_video_url, video_policy
 from .models import DownloadJob, DownloadStatus
+
+if TYPE_CHECKING:  # the spectrogram libraries load only in a fused worker
+    from .fused import FusedSpectrogram
 
 log = logging.getLogger("specfleet.music.download")
 
@@ -66,7 +71,13 @@ class _Cancelled(Exception):
     pass
 
 
-def ydl_options(config: MusicSettings, workdir: Path, logger: _YdlLogger, cancelled: threading.Event | None) -> dict[str, Any]:
+def ydl_options(
+    config: MusicSettings, workdir: Path, logger: _YdlLogger, cancelled: threading.Event | None, *,
+    to_mp3: bool = True, keep_source: bool = False,
+) -> dict[str, Any]:
+    """yt-dlp's options: the lowest-quality audio, converted to mp3 by its
+    ffmpeg post-processor when ``to_mp3``; the downloaded file is kept when
+    not converted or when ``keep_source``."""
     def abort_if_cancelled(_progress: dict[str, Any]) -> None:
         if cancelled is not None and cancelled.is_set():
             raise _Cancelled("worker shutting down")
@@ -90,7 +101,8 @@ def ydl_options(config: MusicSettings, workdir: Path, logger: _YdlLogger, cancel
         "ffmpeg_location": ffmpeg_path(config.ffmpeg),
         "postprocessors": [
             {"key": "FFmpegExtractAudio", "preferredcodec": "mp3", "preferredquality": config.mp3_quality}
-        ],
+        ] if to_mp3 else [],
+        "keepvideo": keep_source,
         "progress_hooks": [abort_if_cancelled],
         "cachedir": False,
         "color": "never",
@@ -99,13 +111,29 @@ def ydl_options(config: MusicSettings, workdir: Path, logger: _YdlLogger, cancel
 
 @dataclass(frozen=True)
 class Fetched:
+    #: The mp3 (``to_mp3``), else the downloaded file.
     path: Path
     duration_s: float | None
     title: str
+    #: The downloaded file as the site served it (m4a, webm...), when kept.
+    source: Path | None = None
 
 
 def fetch_mp3(url: str, workdir: Path, config: MusicSettings, cancelled: threading.Event | None = None) -> Fetched:
     """Download ``url``'s audio as an mp3 inside ``workdir``.
+
+    Raises ``Rejected`` (too long, too large, gone), ``Banned`` or ``Transient``.
+    """
+    return fetch_audio(url, workdir, config, cancelled, to_mp3=True)
+
+
+def fetch_audio(
+    url: str, workdir: Path, config: MusicSettings, cancelled: threading.Event | None = None, *,
+    to_mp3: bool = True, keep_source: bool = False,
+) -> Fetched:
+    """Download ``url``'s audio inside ``workdir``: as an mp3 (``to_mp3``),
+    and/or the source file as the site serves it (m4a, webm...): without
+    ``to_mp3`` or with ``keep_source``.
 
     Raises ``Rejected`` (too long, too large, gone), ``Banned`` or ``Transient``.
     """
@@ -115,7 +143,7 @@ def fetch_mp3(url: str, workdir: Path, config: MusicSettings, cancelled: threadi
     # Every connection yt-dlp opens (page, API, media host, redirects) is
     # checked against the video host policy's address rules, and all of them
     # end when the fetch budget does (a trickling source cannot hold the worker).
-    with yt_dlp.YoutubeDL(ydl_options(config, workdir, logger, cancelled)) as ydl, \
+    with yt_dlp.YoutubeDL(ydl_options(config, workdir, logger, cancelled, to_mp3=to_mp3, keep_source=keep_source)) as ydl, \
             guard_connections(video_policy(config), budget_s=config.fetch_budget_s) as budget:
         try:
             info = ydl.extract_info(url, download=False)
@@ -130,12 +158,19 @@ def fetch_mp3(url: str, workdir: Path, config: MusicSettings, cancelled: threadi
             if cancelled is not None and cancelled.is_set():
                 raise Transient("worker shutting down mid-download") from None
             raise _failure(err, "downloading audio", budget) from None
-    mp3s = sorted(workdir.glob("*.mp3"))
-    if not mp3s:
+    mp3 = workdir / "source.mp3" if to_mp3 else None
+    # The downloaded file: "source.<ext>" once complete (yt-dlp's partial
+    # files end in .part / .ytdl; one that was an mp3 already is kept as
+    # "source.orig.mp3").
+    sources = sorted(p for p in workdir.glob("source.*") if p != mp3 and p.suffix not in (".part", ".ytdl"))
+    wanted = mp3 if mp3 is not None else (sources[0] if sources else None)
+    if wanted is None or not wanted.is_file() or (keep_source and not sources):
         if any("max-filesize" in m for m in logger.messages):
             raise Rejected(f"source file larger than {config.max_source_bytes} bytes: not downloaded")
-        raise Transient(f"yt-dlp produced no mp3 ({'; '.join(logger.messages)[-300:] or 'no message'})")
-    return Fetched(mp3s[0], info.get("duration"), str(info.get("title") or ""))
+        what = "mp3" if to_mp3 else "audio file"
+        raise Transient(f"yt-dlp produced no {what} ({'; '.join(logger.messages)[-300:] or 'no message'})")
+    source = sources[0] if sources and (keep_source or not to_mp3) else None
+    return Fetched(wanted, info.get("duration"), str(info.get("title") or ""), source)
 
 
 def _failure(err: BaseException, what: str, budget: Budget) -> JobError:
@@ -174,13 +209,28 @@ def _check_before_download(info: dict[str, Any], config: MusicSettings) -> None:
 class DownloadResources:
     #: Limits transfers running at once (``MusicSettings.concurrent_downloads``).
     slots: threading.BoundedSemaphore
+    #: The spectrogram part of a fused worker (``MusicSettings.fused``).
+    fused: FusedSpectrogram | None = None
 
     def close(self) -> None:
         pass
 
 
-def make_resources(settings: object, config: MusicSettings) -> DownloadResources:
-    return DownloadResources(threading.BoundedSemaphore(max(1, config.concurrent_downloads)))
+def make_resources(settings: Settings, config: MusicSettings) -> DownloadResources:
+    return DownloadResources(
+        threading.BoundedSemaphore(max(1, config.concurrent_downloads)),
+        fused=_make_fused(settings, warm=True) if config.fused else None,
+    )
+
+
+def _make_fused(settings: Settings, *, warm: bool) -> FusedSpectrogram:
+    try:
+        from .fused import make_fused
+    except ImportError as err:  # numpy, scipy, numba... come with the spectrogram extra
+        raise RuntimeError(
+            f"SPECFLEET_MUSIC_FUSED=true needs the spectrogram libraries: install specfleet[spectrogram] ({err})"
+        ) from None
+    return make_fused(settings, warm=warm)
 
 
 def handle(job: DownloadJob, ctx: JobContext) -> None:
@@ -191,23 +241,46 @@ def handle(job: DownloadJob, ctx: JobContext) -> None:
         raise Rejected(str(err)) from None
     storage = Storage(settings)
     key = audio_key(job.track_id)
-    if storage.exists(key):
+    resources = ctx.resources if isinstance(ctx.resources, DownloadResources) else None
+    fused = None
+    if config.fused:
+        fused = resources.fused if resources is not None and resources.fused is not None else _make_fused(settings, warm=False)
+    # Done when what this worker writes is there: the mp3 (written last, so
+    # fused windows are there too), or without an mp3 the windows.
+    if config.write_mp3 and storage.exists(key):
         raise Skipped(f"{key} already in S3")
-    slots = ctx.resources.slots if isinstance(ctx.resources, DownloadResources) else None
+    if not config.write_mp3 and fused is not None:
+        from .fused import windows_done
+
+        if windows_done(storage, job.track_id, fused.config.output_prefix):
+            raise Skipped(f"the windows of {job.track_id} are already in S3")
+    slots = resources.slots if resources is not None else None
     with tempfile.TemporaryDirectory(prefix="specfleet-dl-", dir=config.tmp_dir or None) as tmp:
+        # The mp3 is made when it is written or when the windows show it.
+        from_mp3 = fused is not None and config.fused_source == "mp3"
+        to_mp3 = config.write_mp3 or from_mp3
         if slots is not None:
             slots.acquire()
         try:
-            fetched = fetch_mp3(url, Path(tmp), config, ctx.cancelled)
+            fetched = fetch_audio(url, Path(tmp), config, ctx.cancelled, to_mp3=to_mp3,
+                                  keep_source=fused is not None and not from_mp3 and to_mp3)
         finally:
             if slots is not None:
                 slots.release()
-        size = fetched.path.stat().st_size
-        if size >= config.max_mp3_bytes:
-            raise Rejected(f"mp3 is {size} bytes, at or over the {config.max_mp3_bytes} byte limit")
+        if config.write_mp3:
+            size = fetched.path.stat().st_size
+            if size >= config.max_mp3_bytes:
+                raise Rejected(f"mp3 is {size} bytes, at or over the {config.max_mp3_bytes} byte limit")
         if ctx.cancelled.is_set():
             raise Transient("worker shutting down before upload")
-        storage.put_file(key, fetched.path, content_type="audio/mpeg")
+        if fused is not None:
+            from .fused import spectrogram_stage
+
+            audio = fetched.path if from_mp3 else fetched.source
+            assert audio is not None  # fetch_audio kept the source: keep_source, or no mp3
+            spectrogram_stage(fused, storage, ctx, job.track_id, audio, is_mp3=from_mp3, ffmpeg=config.ffmpeg)
+        if config.write_mp3:
+            storage.put_file(key, fetched.path, content_type="audio/mpeg")
     ctx.report(DownloadStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=url), key="done")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -63,3 +63,28 @@ class MusicSettings(BaseSettings):
     ffmpeg: str = ""
     #: Parent folder for per-job temp folders (empty = the system temp dir).
     tmp_dir: str = ""
+    #: Download workers also compute the track's spectrogram windows
+    #: ("fused"): the same ``spec/`` JPEGs and ``status_specto`` rows as the
+    #: spectrogram pipeline, from the audio on hand, with no mp3 round trip
+    #: through S3 and no spectrogram job. Its parameters are the spectrogram
+    #: pipeline's (``SPECFLEET_SPECTRO_*``); needs ``specfleet[spectrogram]``.
+    #: See ``pipelines/download/fused.py``.
+    fused: bool = False
+    #: Upload the mp3 to ``audio/``. False needs ``fused`` (windows only).
+    write_mp3: bool = True
+    #: Which audio a fused worker's windows show. ``mp3``: the mp3 as encoded
+    #: (even when not uploaded), decoded locally: what the two-stage path and
+    #: the original analyse, the same images. ``source``: the downloaded
+    #: audio decoded once, no mp3 needed: with ``write_mp3=false`` the
+    #: cheapest path (no mp3 encode), but the images lack the mp3's coding
+    #: loss and differ from the two-stage ones (see ``fused.py``).
+    fused_source: Literal["mp3", "source"] = "mp3"
+
+    @model_validator(mode="after")
+    def _something_to_write(self) -> MusicSettings:
+        if not self.write_mp3 and not self.fused:
+            raise ValueError(
+                "write_mp3=false needs fused=true: a download worker that writes neither the mp3 nor "
+                "the spectrogram windows would do nothing (set SPECFLEET_MUSIC_FUSED=true)"
+            )
+        return self

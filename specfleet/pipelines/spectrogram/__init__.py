@@ -5,6 +5,7 @@ import os
 
 from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
 from .models import SpectoJob, SpectoStatus, failure_status, legacy_body
+from .settings import SpectroSettings
 
 SPEC: PipelineSpec[SpectoJob] = PipelineSpec(
     name="spectrogram",
@@ -14,6 +15,7 @@ SPEC: PipelineSpec[SpectoJob] = PipelineSpec(
     status_model=SpectoStatus,
     handler=Ref("specfleet.pipelines.spectrogram.worker:handle"),
     failure_status=failure_status,
+    settings=SpectroSettings,
     resources=Ref("specfleet.pipelines.spectrogram.worker:make_resources"),
     # one row per window (item = track#win), one job per track
     status_view=StatusView(item="track_id || '#' || win", job_key="track_id", track_id="track_id"),

@@ -214,7 +214,7 @@ def _looks_like_mpeg(path: str | Path) -> bool:
     return head == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
 
 
-def _mono(data: np.ndarray) -> np.ndarray:
+def channel_mean(data: np.ndarray) -> np.ndarray:
     """(frames, channels) or (frames,) float32 -> (frames,) channel mean."""
     data = np.asarray(data, dtype=np.float32)
     if data.ndim == 1:
@@ -228,7 +228,7 @@ def to_mono_resampled(data: np.ndarray, native_sr: int, *, sample_rate: int = 16
     """(frames, channels) float32 -> mono float32 at ``sample_rate``."""
     import soxr
 
-    mono = _mono(data)
+    mono = channel_mean(data)
     if native_sr == sample_rate:
         out = np.ascontiguousarray(mono)
     else:
@@ -507,7 +507,7 @@ def track_mel_db(path: str | Path, params: SpectroParams = SpectroParams()) -> t
             raise AudioError(f"{Path(path).name} could not be decoded: {err}") from None
         return mel_db_decoded(decoded.samples, decoded.rate, decoded.source_rate, params)
     data, rate = decode_native(path, max_duration_s=params.max_duration_s)
-    return mel_db_decoded(_mono(data), rate, rate, params)
+    return mel_db_decoded(channel_mean(data), rate, rate, params)
 
 
 #: 10 / ln(10): dB from the natural log. numpy's float32 ``log`` is SIMD

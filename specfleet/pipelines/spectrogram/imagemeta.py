@@ -63,12 +63,15 @@ class RenderPath:
     detail: str
 
 
-def render_path(source_rate: int, params: dsp.SpectroParams = dsp.SpectroParams(), *, mpeg: bool = True) -> RenderPath:
+def render_path(
+    source_rate: int, params: dsp.SpectroParams = dsp.SpectroParams(), *, mpeg: bool = True, decoder: str = ""
+) -> RenderPath:
     """The path ``dsp.track_mel_db`` takes for a stream at ``source_rate``
     (``mpeg``: decoded by libmpg123), from the same rules it applies:
     ``dsp.half_rate_from`` picks the 2:1 synthesis, ``dsp.analysis_grid``
-    the grid (pure; no file is read)."""
-    decoder = "libmpg123" if mpeg else "libsndfile"
+    the grid (pure; no file is read). ``decoder`` names another decoder that
+    gave samples at the stream's own rate (the fused path's ffmpeg)."""
+    decoder = decoder or ("libmpg123" if mpeg else "libsndfile")
     half = mpeg and source_rate >= dsp.half_rate_from(params)
     rate = source_rate // 2 if half else source_rate
     grid = dsp.analysis_grid(rate, params)

@@ -37,10 +37,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import dsp, imagemeta
+from .settings import SpectroSettings
 
 #: Figure size in inches and dots per inch: 1000 x 560 px.
 FIGSIZE = (10.0, 5.6)
@@ -59,18 +58,6 @@ class PreviewError(ValueError):
 class WindowChoiceError(PreviewError):
     """A window that the track does not have."""
 
-
-class PreviewSourceSettings(BaseSettings):
-    """Where ``spectrogram preview`` may fetch an mp3 from (``SPECFLEET_SPECTRO_*``)."""
-
-    model_config = SettingsConfigDict(env_prefix="SPECFLEET_SPECTRO_", extra="ignore")
-
-    #: Hosts (``host`` or ``host:port``) an mp3 URL may name; none by default.
-    #: Non-public addresses only when named literally (``127.0.0.1:8080``).
-    allowed_hosts: list[str] = Field(default_factory=list)
-    connect_timeout_s: float = Field(default=10.0, gt=0)
-    read_timeout_s: float = Field(default=60.0, gt=0)
-    fetch_budget_s: float = Field(default=300.0, gt=0)
 
 
 @dataclass(frozen=True)
@@ -170,7 +157,7 @@ def shown_name(source: str) -> str:
     return Path(source).name
 
 
-def fetch(url: str, dest: Path, *, config: PreviewSourceSettings, max_bytes: int) -> int:
+def fetch(url: str, dest: Path, *, config: SpectroSettings, max_bytes: int) -> int:
     """Download ``url`` to ``dest`` through the outbound policy (one try:
     a person is waiting). Raises ``PreviewError`` saying what went wrong."""
     import time
@@ -206,7 +193,7 @@ def fetch(url: str, dest: Path, *, config: PreviewSourceSettings, max_bytes: int
         hint = "; allow its host with SPECFLEET_SPECTRO_ALLOWED_HOSTS" if "not allowed" in str(err) else ""
         raise PreviewError(f"{err}{hint}") from None
     except FetchTooLarge as err:
-        raise PreviewError(f"{url}: {err} (spectro_max_mp3_bytes)") from None
+        raise PreviewError(f"{url}: {err} (SPECFLEET_SPECTRO_MAX_MP3_BYTES)") from None
     except (FetchTooSlow, httpx.HTTPError) as err:
         raise PreviewError(f"download of {url} failed: {type(err).__name__}: {err}") from None
 
@@ -284,7 +271,7 @@ def preview(
     start_s: float | None = None,
     cmap: str = imagemeta.CMAP,
     max_url_bytes: int = 10_000_000,
-    config: PreviewSourceSettings | None = None,
+    config: SpectroSettings | None = None,
 ) -> PreviewResult:
     """Draw one window of ``source`` (an mp3 path or an allowed URL) into
     ``out`` (PNG). Raises ``PreviewError`` (``WindowChoiceError`` for a
@@ -294,7 +281,7 @@ def preview(
 
     if cmap not in matplotlib.colormaps:
         raise WindowChoiceError(f"unknown colour map {cmap!r} (e.g. gray_r, magma, viridis)")
-    config = config or PreviewSourceSettings()
+    config = config or SpectroSettings()
     with tempfile.TemporaryDirectory(prefix="specto-preview-") as tmp:
         if is_url(source):
             path = Path(tmp) / "source.mp3"

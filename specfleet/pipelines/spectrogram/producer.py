@@ -11,6 +11,7 @@ from ...settings import Settings
 from ...storage import Storage
 from . import SPEC
 from .models import SpectoJob
+from .settings import SpectroSettings
 
 
 @dataclass
@@ -38,19 +39,23 @@ def tracks_with_windows(storage: Storage, prefix: str = "spec/") -> set[str]:
     return done
 
 
-def plan_jobs(settings: Settings, report: ProduceReport | None = None) -> list[SpectoJob]:
+def plan_jobs(
+    settings: Settings, config: SpectroSettings | None = None, report: ProduceReport | None = None
+) -> list[SpectoJob]:
+    """The jobs still to do; ``config``: the spectrogram settings (default: environment)."""
+    config = config or SpectroSettings()
     report = report if report is not None else ProduceReport()
     storage = Storage(settings)
-    done = tracks_with_windows(storage, settings.spectro_output_prefix)
+    done = tracks_with_windows(storage, config.output_prefix)
     jobs: list[SpectoJob] = []
-    for key, size in storage.list(settings.spectro_audio_prefix):
+    for key, size in storage.list(config.audio_prefix):
         report.listed += 1
         path = PurePosixPath(key)
         if path.suffix.lower() != ".mp3" or not TRACK_ID_RE.fullmatch(path.stem):
             report.skipped_not_mp3 += 1
         elif size == 0:
             report.skipped_empty += 1
-        elif size > settings.spectro_max_mp3_bytes:
+        elif size > config.max_mp3_bytes:
             report.skipped_too_large += 1
         elif path.stem in done:
             report.skipped_done += 1
@@ -59,9 +64,9 @@ def plan_jobs(settings: Settings, report: ProduceReport | None = None) -> list[S
     return jobs
 
 
-def produce(settings: Settings) -> ProduceReport:
+def produce(settings: Settings, config: SpectroSettings | None = None) -> ProduceReport:
     """List ``audio/`` and enqueue a job for every track still to do."""
     report = ProduceReport()
-    jobs = plan_jobs(settings, report)
+    jobs = plan_jobs(settings, config, report)
     report.enqueued = SPEC.jobs(settings).send(j.body() for j in jobs)
     return report

@@ -14,10 +14,13 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ...runtime import JobContext, Rejected, Skipped, Transient
 from ...runtime.pools import process_pool
@@ -26,23 +29,24 @@ from ...status import Stat
 from ...storage import Storage
 from . import dsp, imagemeta
 from .models import SpectoJob, SpectoStatus
+from .settings import SpectroSettings
 
 log = logging.getLogger("specfleet.spectrogram")
 
 
-def params_from_settings(settings: Settings) -> dsp.SpectroParams:
+def params_from_settings(config: SpectroSettings) -> dsp.SpectroParams:
     return dsp.SpectroParams(
-        sample_rate=settings.spectro_sample_rate,
-        n_fft=settings.spectro_n_fft,
-        hop_length=settings.spectro_hop,
-        n_mels=settings.spectro_n_mels,
-        fmax=settings.spectro_fmax,
-        top_db=settings.spectro_top_db,
-        window_s=settings.spectro_window_s,
-        step_s=settings.spectro_step_s,
-        min_duration_s=settings.spectro_min_duration_s,
-        max_duration_s=settings.spectro_max_duration_s,
-        jpeg_quality=settings.spectro_jpeg_quality,
+        sample_rate=config.sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop,
+        n_mels=config.n_mels,
+        fmax=config.fmax,
+        top_db=config.top_db,
+        window_s=config.window_s,
+        step_s=config.step_s,
+        min_duration_s=config.min_duration_s,
+        max_duration_s=config.max_duration_s,
+        jpeg_quality=config.jpeg_quality,
     )
 
 
@@ -70,6 +74,24 @@ def compute_track(path: str, params: dsp.SpectroParams, *, source: str = "", tra
     db, duration = dsp.track_mel_db(path, params)
     track = imagemeta.track_metadata(params, imagemeta.render_path_of_file(path, params), source=source,
                                      track_id=track_id)
+    return windows_from_db(db, duration, params, track)
+
+
+def compute_decoded(
+    samples: np.ndarray, rate: int, source_rate: int, params: dsp.SpectroParams, *, decoder: str,
+    source: str = "", track_id: str = "",
+) -> TrackResult:
+    """``compute_track`` for mono samples already decoded by ``decoder`` (at
+    ``rate``, from a ``source_rate`` stream): the fused download path."""
+    db, duration = dsp.mel_db_decoded(samples, rate, source_rate, params)
+    render = imagemeta.render_path(source_rate, params, mpeg=False, decoder=decoder)
+    return windows_from_db(db, duration, params,
+                           imagemeta.track_metadata(params, render, source=source, track_id=track_id))
+
+
+def windows_from_db(db: np.ndarray, duration: int, params: dsp.SpectroParams, track: dict[str, str]) -> TrackResult:
+    """Every window of a track's dB array, painted and JPEG-encoded with the
+    track's metadata (``imagemeta.track_metadata``) and its own."""
     windows = [
         WindowResult(img.window, img.rows, img.cols, imagemeta.encode_window(img, params, track))
         for img in dsp.db_window_images(db, duration, params)
@@ -78,26 +100,33 @@ def compute_track(path: str, params: dsp.SpectroParams, *, source: str = "", tra
 
 
 def warm_up(params: dsp.SpectroParams) -> int:
+    """A pool process's initializer: keep freed memory mapped (see
+    ``keep_freed_memory``) and pay every first-call cost (``warm_up_dsp``)."""
+    keep_freed_memory()
+    warm_up_dsp(params)
+    return os.getpid()
+
+
+#: The common (decoded rate, stream rate) pairs of mp3s: 44.1 and 48 kHz
+#: streams at half rate (the stretch and the two FFT sizes), and a resampled one.
+MP3_DECODED_RATES: tuple[tuple[int, int], ...] = ((22050, 44100), (24000, 48000), (8000, 8000))
+
+
+def warm_up_dsp(params: dsp.SpectroParams, rates: tuple[tuple[int, int], ...] = MP3_DECODED_RATES) -> None:
     """Pay every first-call cost once per process: imports, libmpg123, the mel
     filterbanks and soxr responses, loading the numba kernels from their
-    on-disk cache, soxr's filter design, Pillow's JPEG encoder. Runs in each
-    pool process."""
-    import numpy as np
-
+    on-disk cache, soxr's filter design, Pillow's JPEG encoder, for signals
+    at each (rate, stream rate) of ``rates``."""
     from . import mpg123
 
-    keep_freed_memory()
     mpg123.available()
     rng = np.random.default_rng(0)
     seconds = params.window_s + 1
-    # The common decoded rates: 44.1 and 48 kHz streams at half rate (the
-    # stretch and the two FFT sizes), and a resampled one.
-    for rate, source_rate in ((22050, 44100), (24000, 48000), (8000, 8000)):
+    for rate, source_rate in rates:
         mono = (rng.standard_normal(seconds * rate) * 0.1).astype(np.float32)
         db, duration = dsp.mel_db_decoded(mono, rate, source_rate, params)
         for img in dsp.db_window_images(db, duration, params):
             dsp.encode_jpeg(img.pixels, quality=params.jpeg_quality)
-    return os.getpid()
 
 
 def keep_freed_memory() -> None:
@@ -152,43 +181,102 @@ class SpectroPool:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_resources(settings: Settings, config: object = None) -> SpectroPool:
-    processes = settings.spectro_processes or os.cpu_count() or 1
-    return SpectroPool(processes, params_from_settings(settings))
+def make_resources(settings: Settings, config: SpectroSettings) -> SpectroPool:
+    processes = config.processes or os.cpu_count() or 1
+    return SpectroPool(processes, params_from_settings(config))
 
 
 # --- the job (runs in a worker thread) --------------------------------------------------
-def _status(ctx: JobContext, track_id: str, stat: Stat, window: dsp.Window, rows: int, cols: int) -> SpectoStatus:
+def window_status(instance_id: str, track_id: str, window: WindowResult) -> SpectoStatus:
+    """The done row of one window written to S3."""
     return SpectoStatus(
-        instance_id=ctx.instance_id, stat=stat, track_id=track_id,
-        win=window.win, ini=window.ini, fin=window.fin, rows=rows, cols=cols,
+        instance_id=instance_id, stat=Stat.DONE, track_id=track_id,
+        win=window.window.win, ini=window.window.ini, fin=window.window.fin, rows=window.rows, cols=window.cols,
     )
 
 
-def check_audio(info: dsp.AudioInfo, key: str, settings: Settings) -> None:
+def check_size(size: int, key: str, max_mp3_bytes: int) -> None:
+    """The size guards (the original's 10 MB rule): ``Rejected``/``Skipped``."""
+    if size == 0:
+        raise Rejected(f"{key} is empty (0 bytes)")
+    if size > max_mp3_bytes:
+        raise Skipped(
+            f"{key} is {size / 1e6:.1f} MB, over the {max_mp3_bytes / 1e6:g} MB limit "
+            "(SPECFLEET_SPECTRO_MAX_MP3_BYTES)"
+        )
+
+
+def check_audio(info: dsp.AudioInfo, key: str, max_duration_s: float) -> None:
     """The guards that need only the header: raise ``Rejected``/``Skipped``.
     The header is outside input: ``too_long`` catches a header that lies."""
     if info.format != "MP3":
         raise Rejected(f"{key} holds {info.format} audio, not MP3")
-    if info.duration_s > settings.spectro_max_duration_s:
+    if info.duration_s > max_duration_s:
         raise Skipped(
             f"{key} is {info.duration_s / 60:.1f} min long, over the "
-            f"{settings.spectro_max_duration_s / 60:g} min limit (spectro_max_duration_s)"
+            f"{max_duration_s / 60:g} min limit (SPECFLEET_SPECTRO_MAX_DURATION_S)"
         )
 
 
-def too_long(info: dsp.AudioInfo, key: str, settings: Settings) -> Skipped:
+def too_long(info: dsp.AudioInfo, key: str, max_duration_s: float) -> Skipped:
     """The skip for a track whose header passed ``check_audio`` but whose
     frames ran past the limit while decoding (decoding stopped there)."""
     return Skipped(
-        f"{key} holds over {settings.spectro_max_duration_s / 60:g} min of audio, over the limit "
-        f"(spectro_max_duration_s), though its header claims {info.duration_s / 60:.1f} min: "
+        f"{key} holds over {max_duration_s / 60:g} min of audio, over the limit "
+        f"(SPECFLEET_SPECTRO_MAX_DURATION_S), though its header claims {info.duration_s / 60:.1f} min: "
         "decoding stopped at the limit"
     )
 
 
+def mp3_windows(
+    path: Path, key: str, config: SpectroSettings, cancelled: threading.Event,
+    compute: Callable[..., TrackResult] | None = None, *, track_id: str = "",
+) -> TrackResult:
+    """The windows of the local mp3 ``path`` (``key`` names it in reasons)
+    behind every guard that needs the file: header, duration while decoding,
+    at least one window. Raises ``Rejected``/``Skipped``/``Transient``.
+    ``compute``: where the CPU work runs (``SpectroPool.compute``; default:
+    ``compute_track`` in this thread). The JPEGs name ``key`` and ``track_id``
+    in their metadata."""
+    try:
+        info = dsp.probe(path)
+    except dsp.AudioError as err:
+        raise Rejected(f"{key}: {err}") from None
+    check_audio(info, key, config.max_duration_s)
+    if cancelled.is_set():
+        raise Transient("worker shutting down")
+    try:
+        result = (compute or _compute_here(config))(str(path), source=key, track_id=track_id)
+    except dsp.TooLongError:
+        raise too_long(info, key, config.max_duration_s) from None
+    except dsp.AudioError as err:
+        raise Rejected(f"{key}: {err}") from None
+    if not result.windows:
+        raise no_windows(key, result.duration_s, config.min_duration_s)
+    return result
+
+
+def _compute_here(config: SpectroSettings) -> Callable[..., TrackResult]:
+    params = params_from_settings(config)
+    return lambda path, **meta: compute_track(path, params, **meta)
+
+
+def no_windows(key: str, duration_s: int, min_duration_s: int) -> Rejected:
+    return Rejected(f"{key} is {duration_s} s long, shorter than {min_duration_s} s: no windows")
+
+
+def put_windows(
+    storage: Storage, track_id: str, result: TrackResult, prefix: str, cancelled: threading.Event
+) -> None:
+    """Upload every window's JPEG to ``{prefix}{track_id}__{win}__{ini}__{fin}.jpg``."""
+    for w in result.windows:
+        if cancelled.is_set():
+            raise Transient("worker shutting down")
+        storage.put_bytes(dsp.window_key(track_id, w.window, prefix), w.jpeg, "image/jpeg")
+
+
 def handle(job: SpectoJob, ctx: JobContext) -> None:
-    settings = ctx.settings
+    settings, config = ctx.settings, ctx.config
     key = job.source_key()
     suffix = Path(key).suffix
     if suffix.lower() != ".mp3":
@@ -197,45 +285,19 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
     size = storage.size(key)
     if size is None:
         raise Rejected(f"no audio at s3://{storage.bucket}/{key}")
-    if size == 0:
-        raise Rejected(f"{key} is empty (0 bytes)")
-    if size > settings.spectro_max_mp3_bytes:
-        raise Skipped(
-            f"{key} is {size / 1e6:.1f} MB, over the {settings.spectro_max_mp3_bytes / 1e6:g} MB limit "
-            "(spectro_max_mp3_bytes)"
-        )
+    check_size(size, key, config.max_mp3_bytes)
+    pool: SpectroPool | None = ctx.resources if isinstance(ctx.resources, SpectroPool) else None
     with tempfile.TemporaryDirectory(prefix="specfleet-specto-") as tmp:
         path = Path(tmp) / "track.mp3"
         storage.download(key, path)
-        try:
-            info = dsp.probe(path)
-        except dsp.AudioError as err:
-            raise Rejected(f"{key}: {err}") from None
-        check_audio(info, key, settings)
-        if ctx.cancelled.is_set():
-            raise Transient("worker shutting down")
-        pool: SpectroPool | None = ctx.resources if isinstance(ctx.resources, SpectroPool) else None
-        try:
-            result = (pool.compute(str(path), source=key, track_id=job.track_id) if pool
-                      else compute_track(str(path), params_from_settings(settings), source=key, track_id=job.track_id))
-        except dsp.TooLongError:
-            raise too_long(info, key, settings) from None
-        except dsp.AudioError as err:
-            raise Rejected(f"{key}: {err}") from None
-    if not result.windows:
-        raise Rejected(
-            f"{key} is {result.duration_s} s long, shorter than {settings.spectro_min_duration_s} s: no windows"
-        )
-    prefix = settings.spectro_output_prefix
+        result = mp3_windows(path, key, config, ctx.cancelled, pool.compute if pool else None, track_id=job.track_id)
+    put_windows(storage, job.track_id, result, config.output_prefix, ctx.cancelled)
     for w in result.windows:
-        if ctx.cancelled.is_set():
-            raise Transient("worker shutting down")
-        storage.put_bytes(dsp.window_key(job.track_id, w.window, prefix), w.jpeg, "image/jpeg")
-        ctx.report(_status(ctx, job.track_id, Stat.DONE, w.window, w.rows, w.cols), key=f"win{w.window.win}")
+        ctx.report(window_status(ctx.instance_id, job.track_id, w), key=f"win{w.window.win}")
 
 
 # --- one file, no queues (``specfleet spectrogram AUDIO``) ------------------------------
-def spectrogram_file(path: str | Path, track_id: str, out_dir: str | Path, settings: Settings) -> dict:
+def spectrogram_file(path: str | Path, track_id: str, out_dir: str | Path, config: SpectroSettings) -> dict:
     """Run one track's work locally with the worker's guards; write the JPEGs
     to ``out_dir`` and return a summary. Raises ``Rejected``/``Skipped``."""
     from ...jobs import _check_track_id
@@ -250,14 +312,14 @@ def spectrogram_file(path: str | Path, track_id: str, out_dir: str | Path, setti
     if path.suffix.lower() != ".mp3":
         raise Rejected(f"{path.name}: expected an .mp3 file, got extension {path.suffix or 'none'!r}")
     size = path.stat().st_size
-    if size > settings.spectro_max_mp3_bytes:
-        raise Skipped(f"{path.name} is {size / 1e6:.1f} MB, over the {settings.spectro_max_mp3_bytes / 1e6:g} MB limit")
+    if size > config.max_mp3_bytes:
+        raise Skipped(f"{path.name} is {size / 1e6:.1f} MB, over the {config.max_mp3_bytes / 1e6:g} MB limit")
     try:
         info = dsp.probe(path)
-        check_audio(info, path.name, settings)
-        result = compute_track(str(path), params_from_settings(settings), source=str(path), track_id=track_id)
+        check_audio(info, path.name, config.max_duration_s)
+        result = compute_track(str(path), params_from_settings(config), source=str(path), track_id=track_id)
     except dsp.TooLongError:
-        raise too_long(info, path.name, settings) from None
+        raise too_long(info, path.name, config.max_duration_s) from None
     except dsp.AudioError as err:
         raise Rejected(str(err)) from None
     if not result.windows:
