@@ -6,6 +6,8 @@ Job threads (one per in-flight job) do the I/O: size check, download, a
 header-only probe for the duration guard, uploads. The CPU work runs in a
 process pool made once per worker (``make_resources``) and warmed before the
 first job, so every core is busy and no job pays import or first-call costs.
+Only the computation holds one of the worker's compute slots (``ctx.stage``):
+the next tracks download and the last ones upload meanwhile (runtime/stages.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from ...runtime import JobContext, Rejected, Skipped, Transient
 from ...settings import Settings
 from ...status import Stat
-from ...storage import Storage
+from ...storage import Put, Storage
 from . import dsp
 from .models import SpectoJob, SpectoStatus
 
@@ -196,6 +198,7 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
     if suffix.lower() != ".mp3":
         raise Rejected(f"{key}: expected an .mp3 object, got extension {suffix or 'none'!r}")
     storage = Storage(settings)
+    ctx.stage("fetch")
     size = storage.size(key)
     if size is None:
         raise Rejected(f"no audio at s3://{storage.bucket}/{key}")
@@ -217,6 +220,7 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
         if ctx.cancelled.is_set():
             raise Transient("worker shutting down")
         pool: SpectroPool | None = ctx.resources if isinstance(ctx.resources, SpectroPool) else None
+        ctx.stage("compute")
         try:
             result = pool.compute(str(path)) if pool else compute_track(str(path), params_from_settings(settings))
         except dsp.TooLongError:
@@ -228,10 +232,11 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
             f"{key} is {result.duration_s} s long, shorter than {settings.spectro_min_duration_s} s: no windows"
         )
     prefix = settings.spectro_output_prefix
+    ctx.stage("upload")
+    if ctx.cancelled.is_set():
+        raise Transient("worker shutting down")
+    storage.put_many(Put(dsp.window_key(job.track_id, w.window, prefix), w.jpeg, "image/jpeg") for w in result.windows)
     for w in result.windows:
-        if ctx.cancelled.is_set():
-            raise Transient("worker shutting down")
-        storage.put_bytes(dsp.window_key(job.track_id, w.window, prefix), w.jpeg, "image/jpeg")
         ctx.report(_status(ctx, job.track_id, Stat.DONE, w.window, w.rows, w.cols), key=f"win{w.window.win}")
 
 
