@@ -58,13 +58,26 @@ class Stages:
         self._gate = threading.BoundedSemaphore(compute_slots)
         self._spans: deque[StageSpan] = deque(maxlen=keep)
         self._lock = threading.Lock()
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Jobs waiting for a compute slot now."""
+        with self._lock:
+            return self._waiting
 
     def acquire_compute(self, cancelled: threading.Event) -> None:
         """Wait for a compute slot; ``Transient`` if the worker stops meanwhile
         (the job goes back to the queue instead of holding its slot)."""
-        while not self._gate.acquire(timeout=_GATE_TICK_S):
-            if cancelled.is_set():
-                raise Transient("worker shutting down while the job waited to compute")
+        with self._lock:
+            self._waiting += 1
+        try:
+            while not self._gate.acquire(timeout=_GATE_TICK_S):
+                if cancelled.is_set():
+                    raise Transient("worker shutting down while the job waited to compute")
+        finally:
+            with self._lock:
+                self._waiting -= 1
 
     def release_compute(self) -> None:
         self._gate.release()
