@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     #: Jobs running at once in one worker process (threads, or a process pool
     #: for CPU-bound pipelines). 0 means one per CPU.
     concurrency: int = 0
+    #: Pipelines that overlap I/O with compute (hydrophone, spectrogram; see
+    #: runtime/stages.py): jobs computing at once (0 = one per CPU) and jobs
+    #: beyond those that fetch inputs and upload results meanwhile (0 = two
+    #: per compute slot). ``concurrency``, when set, is their sum.
+    compute_slots: int = Field(default=0, ge=0)
+    io_slots: int = Field(default=0, ge=0)
+    #: S3 uploads in flight at once per worker process, shared by its jobs
+    #: (``Storage.put_many``); at most this many bodies are read at once.
+    upload_threads: int = Field(default=32, ge=1, le=64)
     #: Seconds a SIGTERM'd worker lets in-flight jobs finish before handing
     #: them back (visibility 0). 0 hands them back at once.
     drain_s: float = 0.0
@@ -83,6 +92,12 @@ class Settings(BaseSettings):
 
     def effective_concurrency(self) -> int:
         return self.concurrency if self.concurrency > 0 else (os.cpu_count() or 1)
+
+    def effective_compute_slots(self) -> int:
+        return self.compute_slots if self.compute_slots > 0 else (os.cpu_count() or 1)
+
+    def effective_io_slots(self) -> int:
+        return self.io_slots if self.io_slots > 0 else 2 * self.effective_compute_slots()
 
 
 @lru_cache(maxsize=1)

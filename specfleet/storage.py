@@ -2,11 +2,21 @@
 
 Keys are deterministic (SPEC.md layouts), so a redelivered job overwrites the
 same objects instead of adding new ones.
+
+``put_many`` writes a job's objects concurrently on upload threads shared by
+every job of the process (``Settings.upload_threads``): a request to S3
+waits tens of milliseconds for its answer, so one job's 120 objects one
+after another would take seconds of waiting; on shared threads they take a
+fraction of that, and at most that many bodies are read into memory at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +34,33 @@ class PreconditionFailed(Exception):
 #: longer matches (or the object now exists), 409 when another conditional
 #: write to the key is in flight.
 _CONDITION_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
+
+
+@dataclass(frozen=True)
+class Put:
+    """One object for ``put_many``: its body as bytes, or a file read when its
+    upload starts."""
+
+    key: str
+    body: bytes | Path
+    content_type: str = "application/octet-stream"
+
+    def data(self) -> bytes:
+        return self.body if isinstance(self.body, bytes) else Path(self.body).read_bytes()
+
+
+_uploaders: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_uploaders_lock = threading.Lock()
+
+
+def uploader(threads: int) -> ThreadPoolExecutor:
+    """This process's upload threads (one pool per process: a forked child makes its own)."""
+    key = (os.getpid(), threads)
+    with _uploaders_lock:
+        pool = _uploaders.get(key)
+        if pool is None:
+            pool = _uploaders[key] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="s3-upload")
+        return pool
 
 
 class Storage:
@@ -61,6 +98,17 @@ class Storage:
             if err.response.get("Error", {}).get("Code") in _CONDITION_CODES:
                 raise PreconditionFailed(f"conditional write of {key} lost: {err}") from None
             raise
+
+    def put_many(self, objects: Iterable[Put], *, acl: str | None = None) -> list[str]:
+        """Write ``objects`` concurrently on the process's upload threads;
+        returns their ETags in order. Waits for all of them; the first error
+        is raised once none is still running (each write is idempotent, so a
+        retried job writes them all again)."""
+        pool = uploader(self.settings.upload_threads)
+        futures = [pool.submit(lambda p: self.put_bytes(p.key, p.data(), p.content_type, acl=acl), o)
+                   for o in objects]
+        wait(futures)
+        return [f.result() for f in futures]
 
     def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
         """``(body, ETag)`` of ``key``, or ``None`` when it does not exist."""

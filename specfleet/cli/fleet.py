@@ -477,7 +477,7 @@ def show_plan(result: Any, title: str) -> None:
         ("instances", result.instances), ("jobs / instance-hour", result.jobs_per_instance_hour),
         ("wall time (h)", result.wall_hours), ("instance-hours", result.instance_hours),
         ("compute on-demand ($)", result.compute_on_demand_usd), ("compute spot ($)", result.compute_spot_usd),
-        ("S3 PUTs ($)", result.s3_put_usd), ("S3 storage (GB)", result.s3_storage_gb),
+        ("S3 PUTs ($)", result.s3_put_usd), ("S3 GETs ($)", result.s3_get_usd), ("S3 storage (GB)", result.s3_storage_gb),
         ("S3 storage per month ($)", result.s3_storage_month_usd), ("SQS ($)", result.sqs_usd),
         (f"results out of AWS, {result.egress_gb} GB ($)", result.egress_usd),
         (f"stack's fixed costs for the run (${result.fixed_month_usd}/month) ($)", result.fixed_usd),

@@ -16,9 +16,14 @@ from pydantic import BaseModel, Field
 from .settings import FleetSettings
 from .throughput import ThroughputError, load_prices, rate_per_hour
 
-#: SQS requests per job: receive, delete, status send, writer receive + delete
-#: (batched by up to 10, so this is an upper bound).
+#: SQS requests per job when the throughput row has no measured count:
+#: receive, delete, status send, writer receive + delete (batched by up to
+#: 10, so this is an upper bound).
 SQS_REQUESTS_PER_JOB = 5
+#: The status writer's side, added to a measured worker-side count (the
+#: benchmark sees only the worker's requests): its receive and delete of the
+#: job's status messages (batched, so an upper bound).
+WRITER_SQS_REQUESTS_PER_JOB = 2
 
 
 HOURS_PER_MONTH = 730
@@ -39,6 +44,8 @@ class Plan(BaseModel):
     compute_on_demand_usd: float
     compute_spot_usd: float
     s3_put_usd: float
+    #: GET and HEAD requests (reading inputs), when the throughput row counts them.
+    s3_get_usd: float = 0.0
     s3_storage_gb: float
     s3_storage_month_usd: float
     sqs_usd: float
@@ -95,22 +102,29 @@ def plan(
     wall_h = jobs / (rate * n)
     instance_hours = n * wall_h
     s3 = prices["s3"]
-    puts = jobs * float(t.get("objects_per_job", 0))
+    # Measured request counts (benchmarks/fleet.py counts them at its proxy) when the row has them.
+    puts = jobs * float(t.get("s3_put_requests_per_job", t.get("objects_per_job", 0)))
+    gets = jobs * float(t.get("s3_get_requests_per_job", 0))
     gb = jobs * float(t.get("bytes_per_job", 0)) / 1e9
     s3_put = puts / 1000 * s3["put_per_1000"]
+    s3_get = gets / 1000 * float(s3.get("get_per_1000", 0.0))
     s3_store = gb * s3["storage_gb_month"]
-    sqs = jobs * SQS_REQUESTS_PER_JOB / 1e6 * prices["sqs"]["per_million_requests"]
+    if "sqs_requests_per_job" in t:
+        sqs_per_job = float(t["sqs_requests_per_job"]) + WRITER_SQS_REQUESTS_PER_JOB
+    else:
+        sqs_per_job = SQS_REQUESTS_PER_JOB
+    sqs = jobs * sqs_per_job / 1e6 * prices["sqs"]["per_million_requests"]
     od = instance_hours * price["on_demand_hour"]
     spot = instance_hours * price["spot_hour"]
     egress = gb * float(prices.get("transfer", {}).get("internet_out_gb", 0.0))
     fixed_month = float(prices.get("fixed", {}).get("month_usd", 0.0))
     fixed = fixed_month * wall_h / HOURS_PER_MONTH
-    variable = s3_put + s3_store + sqs + egress + fixed
+    variable = s3_put + s3_get + s3_store + sqs + egress + fixed
     r2 = lambda x: round(x, 2)  # noqa: E731
     return Plan(
         pipeline=pipeline, jobs=jobs, instance_type=itype, instances=n, jobs_per_instance_hour=round(rate, 2),
         wall_hours=round(wall_h, 2), instance_hours=round(instance_hours, 2),
-        compute_on_demand_usd=r2(od), compute_spot_usd=r2(spot), s3_put_usd=r2(s3_put),
+        compute_on_demand_usd=r2(od), compute_spot_usd=r2(spot), s3_put_usd=r2(s3_put), s3_get_usd=r2(s3_get),
         s3_storage_gb=round(gb, 1), s3_storage_month_usd=r2(s3_store), sqs_usd=r2(sqs),
         egress_gb=round(gb, 1), egress_usd=r2(egress), fixed_usd=r2(fixed), fixed_month_usd=r2(fixed_month),
         total_spot_usd=r2(spot + variable), total_on_demand_usd=r2(od + variable),

@@ -1,10 +1,15 @@
 """Measured throughput per pipeline: jobs one worker instance finishes per hour.
 
-The figures live in ``throughput.json`` (each says where it came from;
-``SPECFLEET_FLEET_THROUGHPUT_FILE`` points at your own copy); a plugged-in
-pipeline without one there states its own in its ``FleetProfile``. ``fleet
-plan`` and the autoscaling target (``scaling.py``) read them through
-``rate_per_hour``, which scales CPU-bound pipelines' figures by vCPUs from the
+The figures live in ``throughput.json``, written by the fleet benchmark
+(``python benchmarks/fleet.py --json --write``): real worker processes, S3
+and SQS behind a proxy modelling AWS's latency and bandwidth. Each row names
+the command, parameters and date that measured it (``measured``); a row
+without them is refused, so ``fleet plan`` and the autoscaling targets
+(``scaling.py``) never run on a hand-entered guess.
+``SPECFLEET_FLEET_THROUGHPUT_FILE`` points at your own copy (measured on the
+instance type you run). A plugged-in pipeline the benchmark does not know
+states its own figure in its ``FleetProfile``; the plan says so.
+``rate_per_hour`` scales CPU-bound pipelines' figures by vCPUs from the
 reference instance type to the one you run.
 """
 
@@ -22,6 +27,33 @@ from .settings import FleetSettings
 
 class ThroughputError(ValueError):
     """No usable throughput figure; the message says what to add where."""
+
+
+#: The benchmark that measures the figures (and writes ``throughput.json``).
+BENCHMARK = "benchmarks/fleet.py"
+#: What a measured row must say about how it was measured.
+PROVENANCE = ("command", "parameters", "date")
+
+
+def measure_hint(pipeline: str) -> str:
+    return f"python {BENCHMARK} --json --write --pipelines {pipeline}"
+
+
+def provenance_problem(row: dict[str, Any]) -> str:
+    """Why ``row`` is not a measured figure, or ``""`` when it is: it must say
+    which ``benchmarks/fleet.py`` command, with which parameters, on which
+    date produced it."""
+    measured = row.get("measured")
+    if not isinstance(measured, dict):
+        return "it does not say how it was measured (no 'measured' entry)"
+    missing = [k for k in PROVENANCE if not measured.get(k)]
+    if missing:
+        return f"its 'measured' entry lacks {', '.join(missing)}"
+    if BENCHMARK not in str(measured["command"]):
+        return f"it was not produced by {BENCHMARK} (command: {measured['command']!r})"
+    if not isinstance(measured["parameters"], dict):
+        return "its 'measured.parameters' is not an object"
+    return ""
 
 
 def load_throughput(settings: FleetSettings) -> dict[str, Any]:
@@ -65,15 +97,25 @@ def rate_per_hour(settings: FleetSettings, pipeline: str, instance_type: str | N
             raise ThroughputError(f"no throughput figure for {pipeline!r}: {err}") from None
         if own is None:
             raise ThroughputError(
-                f"no throughput figure for {pipeline!r}: add it to throughput.json "
-                f"(known: {', '.join(sorted(table))}) or to its FleetProfile(jobs_per_instance_hour=...)"
+                f"no measured throughput for {pipeline!r}: measure it with `{measure_hint(pipeline)}` "
+                f"(measured: {', '.join(sorted(table))}), or, for a plugin the benchmark does not run, "
+                "state it in its FleetProfile(jobs_per_instance_hour=...)"
             )
-        row = {"jobs_per_instance_hour": own, "source": f"{pipeline}'s FleetProfile"}
+        row = {"jobs_per_instance_hour": own,
+               "source": f"stated by {pipeline}'s FleetProfile (a plugin's own figure, not measured by {BENCHMARK})"}
+    else:
+        problem = provenance_problem(row)
+        if problem:
+            raise ThroughputError(
+                f"the throughput figure for {pipeline!r} is not a measured one: {problem}; "
+                f"measure it with `{measure_hint(pipeline)}`"
+            )
     itype = instance_type or row.get("reference_instance_type") or settings.fleet_instance_type
     rate = float(row["jobs_per_instance_hour"])
     if rate <= 0:
         raise ThroughputError(f"throughput of {pipeline!r} must be > 0 jobs per instance-hour, got {rate}")
-    notes: list[str] = []
+    # What the measurement could not model (a stand-in's speed...): every plan repeats it.
+    notes: list[str] = [str(row["caveat"])] if row.get("caveat") else []
     ref = row.get("reference_instance_type")
     if row.get("scales_with_vcpus") and ref and ref != itype:
         instances = load_prices(settings)["instances"]

@@ -9,6 +9,7 @@ from typing import Any
 from ..queues import Message, OutgoingMessage
 from ..settings import Settings
 from ..status import StatusRecord
+from .stages import JobStages, Stages
 from .status_sender import StatusSender
 
 
@@ -26,7 +27,26 @@ class JobContext:
     resources: Any = None
     #: The pipeline's own settings (``spec.settings``), resolved once per worker.
     config: Any = None
+    #: The worker's compute gate and stage record (None: stages are not tracked).
+    stages: Stages | None = None
     _out: list[OutgoingMessage] = field(default_factory=list)
+    _stage: JobStages | None = None
+
+    def stage(self, name: str) -> None:
+        """Mark the start of a stage of this job ("fetch", "compute",
+        "upload"); it lasts until the next mark or the end of the job.
+        ``"compute"`` first waits for one of the worker's compute slots and
+        holds it until then, so other jobs fetch and upload meanwhile (see
+        ``stages.py``). Raises ``Transient`` if the worker stops while waiting."""
+        if self._stage is None:
+            self._stage = JobStages(self.stages, self.message.message_id, self.cancelled)
+        self._stage.enter(name)
+
+    def end_stages(self) -> None:
+        """Close the open stage and free its compute slot (the runtime calls
+        this when the handler returns or raises)."""
+        if self._stage is not None:
+            self._stage.close()
 
     def report(
         self, record: StatusRecord, *, reason: str = "", key: str | None = None,

@@ -129,6 +129,12 @@ class PipelineSpec(Generic[J]):
     settings: type[BaseSettings] | None = None
     #: Jobs at once in one worker (0: settings / one per CPU).
     default_concurrency: int = 0
+    #: A CPU-bound pipeline whose jobs also move data (hydrophone,
+    #: spectrogram): its worker runs ``compute_slots + io_slots`` jobs at once
+    #: (settings) and its handler marks ``ctx.stage("compute")``, so at most
+    #: ``compute_slots`` compute while the others fetch and upload (stages.py).
+    #: ``default_concurrency`` is then not used.
+    overlaps_io: bool = False
     #: ``register(app, produce_app)``: its CLI commands.
     cli: Ref[Callable[[Any, Any], None]] | None = None
     #: ``step(ctx) -> PipelineSummary``: its part of ``specfleet demo``.

@@ -6,6 +6,11 @@ their handler), sends each job's status messages in batches, then deletes
 the job — or retries, dead-letters or hands it back according to what the
 handler raised (see ``errors.py``). Cross-cutting concerns are middleware.
 
+Pipelines that overlap I/O with compute (``spec.overlaps_io``) get more job
+slots than compute slots; their handlers mark stages and wait for a compute
+slot only to compute (``stages.py``), so inputs are fetched and results
+uploaded while other jobs compute.
+
 Shutdown: SIGTERM/SIGINT (or ``stop()``, used by the ban guard) stops taking
 jobs at once; after ``settings.drain_s`` seconds of grace, every job still
 running is handed back (visibility 0) so another worker can take it now,
@@ -34,6 +39,7 @@ from .outage import Outages, call_through_outages, client_endpoint, is_outage, p
 from .outcome import Outcome
 from .policy import RetryPolicy
 from .spec import PipelineSpec
+from .stages import Stages
 from .status_sender import StatusSender
 
 log = logging.getLogger("specfleet.runtime")
@@ -86,9 +92,15 @@ class Worker:
         self.policy = RetryPolicy(settings.max_receives, settings.visibility_timeout_s)
         self.queue = spec.jobs(settings)
         self.sender = StatusSender(settings, spec)
-        self.concurrency = max(
-            1, concurrency or spec.default_concurrency or settings.effective_concurrency()
-        )
+        #: Jobs in their compute stage at most (see ``stages.py``).
+        self.compute_slots = settings.effective_compute_slots()
+        if spec.overlaps_io:
+            default = settings.concurrency or self.compute_slots + settings.effective_io_slots()
+        else:
+            default = spec.default_concurrency or settings.effective_concurrency()
+        self.concurrency = max(1, concurrency or default)
+        #: The compute gate and the record of every job's stages.
+        self.stages = Stages(self.compute_slots)
         self.middleware = middleware if middleware is not None else default_middleware(settings)
         #: Exit once the queue has been empty this long with nothing running.
         self.idle_exit_s = idle_exit_s
@@ -295,6 +307,7 @@ class Worker:
             cancelled=cancelled or threading.Event(),
             resources=self.resources,
             config=self.config,
+            stages=self.stages,
         )
 
     def _process(self, running: _Running) -> None:
@@ -307,7 +320,10 @@ class Worker:
             for mw in self.middleware:
                 mw.before_process(self, message)
             job = self._parse(message)
-            self.spec.handler.load()(job, ctx)
+            try:
+                self.spec.handler.load()(job, ctx)
+            finally:
+                ctx.end_stages()  # a compute slot is free again before the job settles
         except Exception as err:
             error = err
             endpoint = unreachable_endpoint(err)

@@ -11,6 +11,7 @@ PostgreSQL, a stand-in site)::
     proxy.stall()     # connections accepted, nothing forwarded
     proxy.restore()   # traffic flows again
     proxy.slow(latency_s=0.03, bytes_per_s=10e6)   # a model of a real network
+    proxy.snapshot()  # connections, bytes each way, HTTP requests by method
 
 Everything listens on and connects to loopback addresses only.
 """
@@ -22,6 +23,7 @@ import socket
 import struct
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Literal
@@ -33,6 +35,8 @@ Mode = Literal["pass", "cut", "stall"]
 _CHUNK = 64 * 1024
 #: How often blocked threads look at the mode and the closing flag.
 _TICK_S = 0.05
+#: Request lines counted by ``ProxyStats.requests`` (HTTP/1.x methods).
+_METHODS = {b"GET", b"HEAD", b"PUT", b"POST", b"DELETE", b"PATCH", b"OPTIONS"}
 
 
 def _require_loopback(host: str) -> None:
@@ -56,8 +60,25 @@ def _reset(sock: socket.socket) -> None:
 class ProxyStats:
     connections: int = 0
     resets: int = 0
+    #: Client -> server and server -> client bytes.
     bytes_up: int = 0
     bytes_down: int = 0
+    #: HTTP requests by method: the request lines that opened a client turn
+    #: (a turn is what the client sends until the server answers; a body sent
+    #: after ``100 Continue`` opens a turn but no request). Counts only when
+    #: the traffic is HTTP/1.x, as botocore's, httpx's and yt-dlp's is.
+    requests: Counter[str] = field(default_factory=Counter)
+
+    def copy(self) -> ProxyStats:
+        return ProxyStats(self.connections, self.resets, self.bytes_up, self.bytes_down, Counter(self.requests))
+
+    def minus(self, earlier: ProxyStats) -> ProxyStats:
+        """What happened since ``earlier`` (a ``snapshot()``)."""
+        requests = Counter(self.requests)
+        requests.subtract(earlier.requests)
+        return ProxyStats(self.connections - earlier.connections, self.resets - earlier.resets,
+                          self.bytes_up - earlier.bytes_up, self.bytes_down - earlier.bytes_down,
+                          +requests)
 
 
 @dataclass(eq=False)  # identity: links live in a set
@@ -89,6 +110,7 @@ class FaultProxy:
         self._lock = threading.Condition()
         self._closing = threading.Event()
         self.stats = ProxyStats()
+        self._stats_lock = threading.Lock()
         self._thread = threading.Thread(target=self._accept_loop, name="fault-proxy", daemon=True)
 
     # --- control -----------------------------------------------------------
@@ -117,7 +139,8 @@ class FaultProxy:
             self._lock.notify_all()
         for link in links:
             link.reset()
-            self.stats.resets += 1
+            with self._stats_lock:
+                self.stats.resets += 1
 
     def stall(self) -> None:
         """Accept and hold connections but forward nothing (a black hole)."""
@@ -131,11 +154,18 @@ class FaultProxy:
             self._lock.notify_all()
 
     def slow(self, *, latency_s: float = 0.0, bytes_per_s: float = 0.0) -> None:
-        """Add ``latency_s`` before each answer starts and cap each
-        connection's bandwidth (0 = no cap)."""
+        """Add ``latency_s`` before each answer starts (a request's time to
+        first byte: counted from the request's last byte, so an answer never
+        starts sooner than that after its request) and cap each connection's
+        bandwidth, each direction (0 = no cap). ``slow()`` undoes both."""
         with self._lock:
             self._latency_s = max(0.0, latency_s)
             self._bytes_per_s = max(0.0, bytes_per_s)
+
+    def snapshot(self) -> ProxyStats:
+        """A consistent copy of the counters (``later.minus(earlier)`` for a span)."""
+        with self._stats_lock:
+            return self.stats.copy()
 
     def close(self) -> None:
         self._closing.set()
@@ -158,10 +188,12 @@ class FaultProxy:
                 continue
             except OSError:
                 return
-            self.stats.connections += 1
+            with self._stats_lock:
+                self.stats.connections += 1
             if self._mode == "cut":
                 _reset(client)
-                self.stats.resets += 1
+                with self._stats_lock:
+                    self.stats.resets += 1
                 continue
             threading.Thread(target=self._open, args=(client,), name="fault-proxy-link", daemon=True).start()
 
@@ -178,7 +210,7 @@ class FaultProxy:
                 link.reset()
                 return
             self._links.add(link)
-        turn = {"last_up": 0.0}
+        turn = {"last_up": 0.0, "answered": 1.0}
         threading.Thread(target=self._pump, args=(link, client, server, True, turn), daemon=True).start()
         self._pump(link, server, client, False, turn)
 
@@ -202,15 +234,24 @@ class FaultProxy:
                     break
                 if upstream:
                     turn["last_up"] = time.monotonic()
-                    self.stats.bytes_up += len(data)
+                    method = b""
+                    if turn["answered"]:  # the first bytes since the last answer: a new turn
+                        turn["answered"] = 0.0
+                        method = _request_method(data)
+                    with self._stats_lock:
+                        self.stats.bytes_up += len(data)
+                        if method:
+                            self.stats.requests[method.decode()] += 1
                 else:
+                    turn["answered"] = 1.0
                     if self._latency_s and turn["last_up"]:
                         # The first bytes of an answer wait out the modelled latency.
                         wait = self._latency_s - (time.monotonic() - turn["last_up"])
                         turn["last_up"] = 0.0
                         if wait > 0:
                             link.closed.wait(wait)
-                    self.stats.bytes_down += len(data)
+                    with self._stats_lock:
+                        self.stats.bytes_down += len(data)
                 if self._bytes_per_s:
                     link.closed.wait(len(data) / self._bytes_per_s)
                 dst.sendall(data)
@@ -230,6 +271,13 @@ class FaultProxy:
                 link.closed.set()
                 src.close()
                 dst.close()
+
+
+def _request_method(data: bytes) -> bytes:
+    """The method of an HTTP/1.x request line at the start of ``data``, else b""."""
+    line = data[:256].split(b"\r\n", 1)[0]
+    method, _, rest = line.partition(b" ")
+    return method if method in _METHODS and b" HTTP/1." in rest else b""
 
 
 # --- a hostile HTTP source -------------------------------------------------------

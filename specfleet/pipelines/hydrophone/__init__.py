@@ -14,6 +14,7 @@ SPEC: PipelineSpec[HydroJob] = PipelineSpec(
     failure_status=failure_status,
     settings=HydroSettings,
     resources=Ref("specfleet.pipelines.hydrophone.worker:make_resources"),
+    overlaps_io=True,  # downloads and uploads while other files render (runtime/stages.py)
     status_view=StatusView(item="file_url", job_key="file_url"),
     status_section=Ref("specfleet.pipelines.hydrophone.days:status_part"),
     cli=Ref("specfleet.cli.hydrophone:register"),

@@ -3,7 +3,8 @@
 Download (streamed, bounded) -> decode/merge -> plan clips -> render WAV +
 image in the process pool -> upload -> write the file's manifest -> one
 status record. Keys are deterministic, so a redelivered job overwrites the
-same objects.
+same objects. The download and the uploads run outside the worker's compute
+slots (``ctx.stage``): other jobs render meanwhile (runtime/stages.py).
 
 Two output profiles (``HydroSettings.output``):
 
@@ -24,7 +25,7 @@ import os
 import random
 import tempfile
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from ...runtime import JobContext, Rejected, Transient
 from ...runtime.pools import process_pool
 from ...settings import Settings
 from ...status import Stat
-from ...storage import PreconditionFailed, Storage
+from ...storage import PreconditionFailed, Put, Storage
 from .clipper import ClipOptions, CutResult, cut_file
 from .dsp import window_length
 from .models import HydroJob, HydroStatus
@@ -55,13 +56,12 @@ from .source import Decoded, decode_mseed, download
 
 @dataclass
 class HydroResources:
-    """Per-worker-process resources: the render pool and upload threads."""
+    """Per-worker-process resources: the render pool (uploads run on the
+    process's shared upload threads, ``Storage.put_many``)."""
 
     pool: Executor
-    uploads: ThreadPoolExecutor
 
     def close(self) -> None:
-        self.uploads.shutdown(wait=True)
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -77,10 +77,7 @@ def render_pool(processes: int) -> ProcessPoolExecutor:
 
 
 def make_resources(settings: Settings, config: HydroSettings) -> HydroResources:
-    return HydroResources(
-        pool=render_pool(process_count(config)),
-        uploads=ThreadPoolExecutor(max_workers=8, thread_name_prefix="hydro-upload"),
-    )
+    return HydroResources(pool=render_pool(process_count(config)))
 
 
 def hydrophone_of(job: HydroJob, config: HydroSettings) -> str:
@@ -122,25 +119,36 @@ def read_source(url_or_path: str, config: HydroSettings) -> Decoded:
     """One source, a URL (fetched through the host policy, within the fetch
     limits) or a local path (size-checked), decoded."""
     with tempfile.TemporaryDirectory(prefix="hydro-src-") as tmp:
-        if url_or_path.startswith(("http://", "https://")):
-            path = Path(tmp) / "source.mseed"
-            download(url_or_path, path, policy=source_policy(config), limits=fetch_limits(config),
-                     attempts=config.download_attempts)
-        else:
-            path = Path(url_or_path)
-            if not path.is_file():
-                raise Rejected(f"no such file: {path}")
-            if path.stat().st_size > config.max_file_bytes:
-                raise Rejected(f"file is {path.stat().st_size} bytes, over the {config.max_file_bytes}-byte limit")
-        return decode_mseed(path, expected_rate=config.expected_sample_rate)
+        return decode_mseed(fetch_source(url_or_path, config, Path(tmp)), expected_rate=config.expected_sample_rate)
 
 
 def fetch_and_cut(url_or_path: str, config: HydroSettings, out_dir: Path, pool: Executor | None) -> CutResult:
     """Read one source (URL or local path) and render its clips into ``out_dir``."""
-    decoded = read_source(url_or_path, config)
+    with tempfile.TemporaryDirectory(prefix="hydro-src-") as tmp:
+        return cut_source(fetch_source(url_or_path, config, Path(tmp)), config, out_dir, pool, source=url_or_path)
+
+
+def fetch_source(url_or_path: str, config: HydroSettings, tmp: Path) -> Path:
+    """The source as a local file: a URL downloaded into folder ``tmp``, a path checked."""
+    if url_or_path.startswith(("http://", "https://")):
+        path = tmp / "source.mseed"
+        download(url_or_path, path, policy=source_policy(config), limits=fetch_limits(config),
+                 attempts=config.download_attempts)
+        return path
+    path = Path(url_or_path)
+    if not path.is_file():
+        raise Rejected(f"no such file: {path}")
+    if path.stat().st_size > config.max_file_bytes:
+        raise Rejected(f"file is {path.stat().st_size} bytes, over the {config.max_file_bytes}-byte limit")
+    return path
+
+
+def cut_source(path: Path, config: HydroSettings, out_dir: Path, pool: Executor | None, *, source: str) -> CutResult:
+    """Decode the local file ``path`` and render its clips into ``out_dir``;
+    each image's metadata names ``source`` (the job's URL or path)."""
+    decoded = decode_mseed(path, expected_rate=config.expected_sample_rate)
     check_rate_fits(decoded.sample_rate, config)
-    opts = replace(ClipOptions.from_settings(config), source=url_or_path)  # named in each image's metadata
-    result = cut_file(decoded, opts, out_dir, pool)
+    result = cut_file(decoded, replace(ClipOptions.from_settings(config), source=source), out_dir, pool)
     if not result.clips:
         why = "; ".join(result.notes) or "no whole clip fits"
         raise Rejected(
@@ -227,19 +235,17 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
     opts = ClipOptions.from_settings(config)
     with tempfile.TemporaryDirectory(prefix="hydro-out-") as tmp:
         out_dir = Path(tmp)
-        result = fetch_and_cut(job.file_url, config, out_dir, resources.pool if resources else None)
+        ctx.stage("fetch")
+        source = fetch_source(job.file_url, config, out_dir)
+        ctx.stage("compute")
+        result = cut_source(source, config, out_dir, resources.pool if resources else None, source=job.file_url)
+        if source.parent == out_dir:  # downloaded: only the clips stay on disk while uploading
+            source.unlink()
+        ctx.stage("upload")
         if ctx.cancelled.is_set():
             raise Transient("worker shutting down before upload")
         uploads = _upload_keys(job, config, hydrophone, result, opts.image_format)
-
-        def put(item: tuple[str, str, str]) -> None:
-            storage.put_bytes(item[0], (out_dir / item[1]).read_bytes(), item[2], acl=acl)
-
-        if resources is not None:
-            list(resources.uploads.map(put, uploads))
-        else:
-            for item in uploads:
-                put(item)
+        storage.put_many((Put(key, out_dir / name, ctype) for key, name, ctype in uploads), acl=acl)
     if whaledr:
         prefix = config.whaledr_prefix
         jpgs = [manifest_entry(prefix, key) for key, _, _ in uploads if key.endswith(".jpg")]

@@ -1,8 +1,6 @@
 """Spectrogram pipeline: ``audio/{track_id}.mp3`` -> 30 s mel windows every
 20 s as greyscale JPEGs under ``spec/``, one status row per window."""
 
-import os
-
 from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
 from .models import SpectoJob, SpectoStatus, failure_status, legacy_body
 from .settings import SpectroSettings
@@ -19,8 +17,8 @@ SPEC: PipelineSpec[SpectoJob] = PipelineSpec(
     resources=Ref("specfleet.pipelines.spectrogram.worker:make_resources"),
     # one row per window (item = track#win), one job per track
     status_view=StatusView(item="track_id || '#' || win", job_key="track_id", track_id="track_id"),
-    # One more job than processes so a download overlaps every computation.
-    default_concurrency=(os.cpu_count() or 1) + 1,
+    # Downloads and uploads while other tracks compute (runtime/stages.py).
+    overlaps_io=True,
     cli=Ref("specfleet.cli.spectrogram:register"),
     demo=Ref("specfleet.demo.spectrogram:demo_step"),
     fleet=FleetProfile(extras=("spectrogram",), apt_packages=("libmpg123-0",), bucket_prefixes=("audio/", "spec/")),

@@ -6,6 +6,8 @@ Job threads (one per in-flight job) do the I/O: size check, download, a
 header-only probe for the duration guard, uploads. The CPU work runs in a
 process pool made once per worker (``make_resources``) and warmed before the
 first job, so every core is busy and no job pays import or first-call costs.
+Only the computation holds one of the worker's compute slots (``ctx.stage``):
+the next tracks download and the last ones upload meanwhile (runtime/stages.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ...runtime import JobContext, Rejected, Skipped, Transient
 from ...runtime.pools import process_pool
 from ...settings import Settings
 from ...status import Stat
-from ...storage import Storage
+from ...storage import Put, Storage
 from . import dsp, imagemeta
 from .models import SpectoJob, SpectoStatus
 from .settings import SpectroSettings
@@ -268,11 +270,11 @@ def no_windows(key: str, duration_s: int, min_duration_s: int) -> Rejected:
 def put_windows(
     storage: Storage, track_id: str, result: TrackResult, prefix: str, cancelled: threading.Event
 ) -> None:
-    """Upload every window's JPEG to ``{prefix}{track_id}__{win}__{ini}__{fin}.jpg``."""
-    for w in result.windows:
-        if cancelled.is_set():
-            raise Transient("worker shutting down")
-        storage.put_bytes(dsp.window_key(track_id, w.window, prefix), w.jpeg, "image/jpeg")
+    """Upload every window's JPEG to ``{prefix}{track_id}__{win}__{ini}__{fin}.jpg``
+    (on the storage's shared upload threads)."""
+    if cancelled.is_set():
+        raise Transient("worker shutting down")
+    storage.put_many(Put(dsp.window_key(track_id, w.window, prefix), w.jpeg, "image/jpeg") for w in result.windows)
 
 
 def handle(job: SpectoJob, ctx: JobContext) -> None:
@@ -282,6 +284,7 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
     if suffix.lower() != ".mp3":
         raise Rejected(f"{key}: expected an .mp3 object, got extension {suffix or 'none'!r}")
     storage = Storage(settings)
+    ctx.stage("fetch")
     size = storage.size(key)
     if size is None:
         raise Rejected(f"no audio at s3://{storage.bucket}/{key}")
@@ -290,7 +293,9 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
     with tempfile.TemporaryDirectory(prefix="specfleet-specto-") as tmp:
         path = Path(tmp) / "track.mp3"
         storage.download(key, path)
+        ctx.stage("compute")  # the compute gate: downloads of other jobs go on meanwhile
         result = mp3_windows(path, key, config, ctx.cancelled, pool.compute if pool else None, track_id=job.track_id)
+    ctx.stage("upload")
     put_windows(storage, job.track_id, result, config.output_prefix, ctx.cancelled)
     for w in result.windows:
         ctx.report(window_status(ctx.instance_id, job.track_id, w), key=f"win{w.window.win}")
