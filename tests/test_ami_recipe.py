@@ -385,7 +385,8 @@ def test_recipe_provisions_a_debian_rootfs_whose_worker_processes_jobs(namespace
 
         # The unit's ExecStart, with the env file the user-data writes, against the local stack.
         service = service_settings(unit_text, pipeline)
-        script = userdata.render(pipeline, userdata.worker_env(settings, imds_url=imds.url))
+        script = userdata.render(pipeline, userdata.worker_env(settings, imds_url=imds.url),
+                                 log_group=userdata.log_group_name("specfleet", pipeline))
         parsed = userdata.parse(script, imds.instance_id)
         env_file = service["EnvironmentFile"][0]
         assert env_file == f"/etc/specfleet/{pipeline}.env"
