@@ -80,16 +80,12 @@ def make_source(path: Path, seconds: float) -> Path:
     44.1 kHz stereo AAC in MP4, what the site serves as the video's audio."""
     import subprocess
 
+    from specto_original import music_signal
+
     from specfleet.ffmpeg import ffmpeg_path
 
-    rng = np.random.default_rng(7)
     sr = 44100
-    t = np.arange(int(seconds * sr)) / sr
-    roots = 110 * 2 ** (rng.integers(0, 12, size=int(seconds / 2) + 1) / 12)
-    f = roots[(t // 2).astype(int)]
-    sig = sum(0.15 * np.sin(2 * np.pi * f * k * t) / k for k in (1, 1.5, 2, 3, 4))
-    sig = sig + 0.3 * np.exp(-((t % 0.5) * 30)) * rng.standard_normal(t.size) + 0.02 * rng.standard_normal(t.size)
-    stereo = np.stack([sig, np.roll(sig, 300)], axis=1).astype(np.float32) * 0.5
+    stereo = music_signal(seconds, sr)
     subprocess.run([ffmpeg_path(), "-v", "error", "-y", "-f", "f32le", "-ar", str(sr), "-ac", "2", "-i", "-",
                     "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(path)],
                    input=stereo.tobytes(), check=True)

@@ -53,20 +53,16 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from specto_original import music_signal, original_window_samples  # noqa: E402
 
 
 def make_track(path: Path, seconds: float = 180.0) -> Path:
     from specfleet.ffmpeg import encode_mp3
 
-    rng = np.random.default_rng(7)
     sr = 44100
-    t = np.arange(int(seconds * sr)) / sr
-    # Chords that change every 2 s, a beat and some noise: music-like spectra.
-    roots = 110 * 2 ** (rng.integers(0, 12, size=int(seconds / 2) + 1) / 12)
-    f = roots[(t // 2).astype(int)]
-    sig = sum(0.15 * np.sin(2 * np.pi * f * k * t) / k for k in (1, 1.5, 2, 3, 4))
-    sig = sig + 0.3 * np.exp(-((t % 0.5) * 30)) * rng.standard_normal(t.size) + 0.02 * rng.standard_normal(t.size)
-    stereo = np.stack([sig, np.roll(sig, 300)], axis=1).astype(np.float32) * 0.5
+    stereo = music_signal(seconds, sr)
     return encode_mp3(path, stereo, sr, bitrate="128k")
 
 
@@ -91,23 +87,8 @@ def baseline_track(path: str, out_dir: str, track_id: str = "bench", *, via_wav:
     nfft, hop = 1024, 512
     S = librosa.feature.melspectrogram(y=y, sr=s, n_mels=256, fmax=8000, n_fft=nfft, hop_length=hop)
     S_dB = librosa.power_to_db(S, ref=np.max)
-    duration = np.floor(len(y) / s)
-    w_list, act = [], 0
-    while True:  # the original's loop, verbatim in logic
-        fin = act + 30
-        if fin <= duration:
-            w_list.append((int(act), int(fin)))
-            act += 20
-            if act >= duration:
-                break
-        else:
-            w_list.append((int(duration - 30), int(duration)))
-            break
     samples = []
-    for num_win, (ini, end) in enumerate(w_list):
-        step = hop / s
-        sample = S_dB[:, int(ini / step):int(end / step)]
-        sample[np.where(sample < np.median(sample.ravel()))] = np.min(sample.ravel())
+    for num_win, (ini, end, sample) in enumerate(original_window_samples(S_dB, len(y), s, hop)):
         plt.imsave(f"{out_dir}/{track_id}__{num_win}__{ini}__{end}.jpg", sample, cmap="gray_r", origin="lower")
         samples.append(sample.copy())
     return samples

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from specto_original import original_window_samples
 
 from helpers import count, query, wait_for
 from specfleet.ffmpeg import ffmpeg_path
@@ -78,23 +79,8 @@ def original_windows(audio: Path, workdir: Path) -> dict[tuple[int, int], np.nda
     y, sr = librosa.load(str(wav), sr=16000)
     S = librosa.feature.melspectrogram(y=y, sr=sr, n_mels=256, fmax=8000, n_fft=1024, hop_length=512)
     S_dB = librosa.power_to_db(S, ref=np.max)
-    duration = np.floor(len(y) / sr)
-    w_list, act = [], 0
-    while True:
-        fin = act + 30
-        if fin <= duration:
-            w_list.append((int(act), int(fin)))
-            act += 20
-            if act >= duration:
-                break
-        else:
-            w_list.append((int(duration - 30), int(duration)))
-            break
     out = {}
-    for ini, end in w_list:
-        step = 512 / sr
-        sample = S_dB[:, int(ini / step):int(end / step)]
-        sample[np.where(sample < np.median(sample.ravel()))] = np.min(sample.ravel())
+    for ini, end, sample in original_window_samples(S_dB, len(y), sr):
         out[(ini, end)] = colorizer.Colorizer(cmap="gray_r").to_rgba(sample, bytes=True)[::-1, :, 0].astype(float)
     return out
 
