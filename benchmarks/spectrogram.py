@@ -115,7 +115,7 @@ def cold(which: str, path: str) -> float:
         f"sys.path.insert(0, {str(link.parent)!r}); import benchmarks_spectrogram as b;"
         f"d=tempfile.mkdtemp(); b.{which}_track({path!r}, d); print(time.perf_counter()-t)"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
