@@ -85,6 +85,7 @@ def test_every_clip_image_names_its_source_start_frequency_range_db_span_and_win
                               np.asarray(Image.open(io.BytesIO(plain)).convert("RGB")))
 
 
+@pytest.mark.slow  # fast lane: over ~2 s (the full suite runs it)
 def test_the_recorded_db_range_is_the_originals_vmin_and_vmax():
     """The original's numbers, from matplotlib itself: mlab.specgram of
     data / 1e-6 over the whole clip, 10 log10, DC row dropped; vmin/vmax at
@@ -117,6 +118,7 @@ def test_the_figures_power_is_the_originals_mlab_specgram():
 
 
 # --- the preview figure --------------------------------------------------------------------------
+@pytest.mark.slow  # fast lane: over ~2 s (the full suite runs it)
 def test_preview_figure_has_axes_in_seconds_and_khz_a_db_colourbar_and_a_title(tone_file, tmp_path, monkeypatch, artifacts_dir):
     from specfleet.cli.main import app
 

@@ -142,6 +142,7 @@ def test_queue_attributes_and_fifo_dedup_are_moto_s():
     assert moto_says[-1] == (1, 0, 0)
 
 
+@pytest.mark.slow  # fast lane: over ~2 s (the full suite runs it)
 @pytest.mark.parametrize("kind", ["in flight", "delayed"])
 def test_counts_follow_the_clock_when_a_message_becomes_visible(kind):
     # The indexed counts are cached until the next change in time; moto

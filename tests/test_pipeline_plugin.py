@@ -81,6 +81,7 @@ def test_user_data_for_the_plugin(sixth):
     assert userdata.parse(script, "i-1").argv == ["specfleet", "work", "sixth"]
 
 
+@pytest.mark.slow  # fast lane: over ~2 s (the full suite runs it)
 def test_template_section_for_the_plugin(sixth, tmp_path):
     from specfleet.fleet import deploy, template
 

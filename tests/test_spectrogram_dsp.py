@@ -95,6 +95,7 @@ def test_frame_span_matches_original_arithmetic():
 
 
 # --- decoding + windows on real mp3s ---------------------------------------------------
+@pytest.mark.slow  # fast lane: over ~2 s (the full suite runs it)
 @pytest.mark.parametrize(
     "seconds, sample_rate, channels, windows, last_cols",
     [
@@ -323,6 +324,7 @@ def test_mpg123_never_decodes_past_the_limit(tmp_path):
     assert sizes and max(sizes) == limit_s * 24000 + 1  # grew past the header's 20 s, stopped at the limit
 
 
+@pytest.mark.slow  # fast lane: over ~2 s (the full suite runs it)
 def test_lying_header_is_skipped_with_memory_bounded_by_the_limit(tmp_path):
     """Issue 14 item 5: the header claims 20 s, the frames hold 40 min. The
     worker's path (probe, header guard, ``compute_track``, as
@@ -369,6 +371,7 @@ print(json.dumps({{"outcome": outcome, "reason": reason, "grown_kib": after - be
 
 
 # --- the analysis at the decoded rate (no resampler) against the original path ------------
+@pytest.mark.slow  # fast lane: over ~2 s (the full suite runs it)
 @pytest.mark.parametrize(
     "sample_rate, channels", [(44100, 2), (48000, 2), (32000, 1), (22050, 1), (24000, 2), (11025, 1)]
 )

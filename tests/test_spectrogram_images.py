@@ -83,6 +83,7 @@ def tone(tmp_path_factory) -> Path:
 
 
 # --- metadata on the pipeline's images --------------------------------------------------------------
+@pytest.mark.slow  # fast lane: over ~2 s (the full suite runs it)
 def test_every_window_jpeg_names_its_source_window_parameters_and_db_span(song, tmp_path):
     summary = spectrogram_file(song, "t1", tmp_path, SpectroSettings())
     assert [(w["win"], w["ini"], w["fin"]) for w in summary["windows"]] == [(0, 0, 30), (1, 20, 50)]
@@ -139,6 +140,7 @@ def test_render_path_names_what_the_decoder_does(tmp_path, rate, render, decoded
 
 
 # --- the preview figure ---------------------------------------------------------------------------------
+@pytest.mark.slow  # fast lane: over ~2 s (the full suite runs it)
 def test_preview_has_seconds_a_mel_axis_in_hz_a_db_colourbar_and_the_pipelines_colours(tone, tmp_path, artifacts_dir):
     from matplotlib import colorizer
     from matplotlib.colors import Normalize
