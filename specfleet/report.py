@@ -261,14 +261,22 @@ def failures_plot(rows: list[dict[str, Any]]) -> str | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     top = rows[:12]
-    labels = [f"{r['pipeline']}: {r['reason'][:50]}" for r in top][::-1]
+    # Short labels, visibly shortened: the table under the chart has each reason whole.
+    labels = [_shorten(f"{r['pipeline']}: {r['reason']}", 48) for r in top][::-1]
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(top) + 1))
     ax.barh(labels, [r["rows"] for r in top][::-1], color=["#b22" if r["stat"] == -1 else "#d80" for r in top][::-1])
     ax.set_xlabel("rows")
-    ax.tick_params(axis="y", labelsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rows are counts
+    ax.tick_params(axis="y", labelsize=9)
+    fig.tight_layout()
     return _figure_uri(fig)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 # --- HTML ----------------------------------------------------------------------------------

@@ -157,3 +157,19 @@ def test_report_command_and_empty_stack(namespace, settings, tmp_path):
     assert "throughput per instance: no data yet" in page
     # one queue sample (taken by the report itself) is not a history yet
     assert "no queue history yet" in page and "<img" not in page
+
+
+def test_failure_chart_labels_are_short_and_say_so():
+    """The chart's labels are cut with an ellipsis (the table has each reason
+    whole) and its axis counts rows in whole numbers."""
+    import base64
+
+    from specfleet.report import _shorten, failures_plot
+
+    reason = "truncated miniSEED: 545768 bytes is not a whole number of 4096-byte records"
+    assert _shorten(f"hydrophone: {reason}", 48) == "hydrophone: truncated miniSEED: 545768 bytes is…"
+    assert _shorten("spectrogram: short", 48) == "spectrogram: short"
+    uri = failures_plot([{"pipeline": "hydrophone", "reason": reason, "rows": 3, "stat": 0}])
+    assert uri is not None and uri.startswith("data:image/png;base64,")
+    png = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert png.format == "PNG" and png.width > png.height
