@@ -261,3 +261,26 @@ def test_provision_scripts_python_snippets_run_against_this_checkout() -> None:
         for name in names() if "sys.argv[1]" in code else ["-"]:
             done = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, f"{code!r} ({name}): {done.stderr[-800:]}"
+
+
+def test_plan_charges_transfer_out_only_for_the_share_read_out() -> None:
+    """Results used in the region cost no transfer out (``--read-out 0``,
+    ``SPECFLEET_FLEET_RESULTS_READ_OUT``); a share read out costs that share."""
+    settings = FleetSettings()
+    price_gb = load_prices(settings)["transfer"]["internet_out_gb"]
+    whole = plan(settings, "hydrophone", 1000)
+    assert whole.egress_gb == whole.s3_storage_gb > 0  # by default every result is read out once
+    assert whole.egress_usd == pytest.approx(whole.egress_gb * price_gb, abs=0.06)
+    half = plan(settings, "hydrophone", 1000, read_out=0.5)
+    assert half.egress_usd == pytest.approx(whole.egress_usd / 2, abs=0.01)
+    in_region = plan(FleetSettings(fleet_results_read_out=0.0), "hydrophone", 1000)
+    assert (in_region.egress_gb, in_region.egress_usd) == (0.0, 0.0)
+    assert in_region.total_spot_usd == pytest.approx(whole.total_spot_usd - whole.egress_usd, abs=0.02)
+    with pytest.raises(PlanError, match="between 0 and 1"):
+        plan(settings, "hydrophone", 10, read_out=1.5)
+
+    from specfleet.cli.main import app
+
+    result = CliRunner().invoke(app, ["fleet", "plan", "--pipeline", "hydrophone", "--jobs", "1000", "--read-out", "0"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["egress_usd"] == 0.0

@@ -452,16 +452,19 @@ def fleet_plan(
     jobs: int = typer.Option(..., min=1, help="How many jobs (hydrophone: files; music: tracks)."),
     instance_type: str | None = typer.Option(None),
     deadline: float | None = typer.Option(None, help="Hours to finish in."),
+    read_out: float | None = typer.Option(
+        None, "--read-out", min=0.0, max=1.0,
+        help="Share of the results you will download out of AWS (0 when used in the region; default 1)."),
 ) -> None:
-    """Instances, wall time and cost (compute on-demand/spot, S3, SQS) from
-    measured throughput and the price table.
+    """Instances, wall time and cost (compute, S3, SQS, transfer out) from measured throughput and the price table.
 
-    Example: specfleet fleet plan --pipeline hydrophone --jobs 8640 --deadline 24
+    Example: specfleet fleet plan --pipeline hydrophone --jobs 8640 --deadline 24 --read-out 0
     """
     from ..fleet.plan import PlanError, plan
 
     try:
-        result = plan(_settings(offline=True), pipeline, jobs, instance_type=instance_type, deadline_h=deadline)
+        result = plan(_settings(offline=True), pipeline, jobs, instance_type=instance_type, deadline_h=deadline,
+                      read_out=read_out)
     except PlanError as err:
         _fail(str(err))
     show_plan(result, title=f"plan: {jobs} {pipeline} jobs on {result.instance_type}")

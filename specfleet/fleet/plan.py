@@ -70,10 +70,15 @@ def plan(
     deadline_h: float | None = None,
     max_instances: int | None = None,
     instances: int | None = None,
+    read_out: float | None = None,
 ) -> Plan:
     """Instances, hours and dollars for ``jobs`` jobs: ``instances`` fixed (a
     launch), else as many as meet ``deadline_h``, else one per hour of work,
-    capped at ``max_instances``."""
+    capped at ``max_instances``. ``read_out``: the share of the results read
+    out of AWS once (default ``settings.fleet_results_read_out``)."""
+    share = settings.fleet_results_read_out if read_out is None else read_out
+    if not 0.0 <= share <= 1.0:
+        raise PlanError(f"the share of results read out of AWS must be between 0 and 1, got {share}")
     if jobs < 1:
         raise PlanError("jobs must be at least 1")
     if deadline_h is not None and deadline_h <= 0:
@@ -116,7 +121,8 @@ def plan(
     sqs = jobs * sqs_per_job / 1e6 * prices["sqs"]["per_million_requests"]
     od = instance_hours * price["on_demand_hour"]
     spot = instance_hours * price["spot_hour"]
-    egress = gb * float(prices.get("transfer", {}).get("internet_out_gb", 0.0))
+    egress_gb = gb * share
+    egress = egress_gb * float(prices.get("transfer", {}).get("internet_out_gb", 0.0))
     fixed_month = float(prices.get("fixed", {}).get("month_usd", 0.0))
     fixed = fixed_month * wall_h / HOURS_PER_MONTH
     variable = s3_put + s3_get + s3_store + sqs + egress + fixed
@@ -126,7 +132,7 @@ def plan(
         wall_hours=round(wall_h, 2), instance_hours=round(instance_hours, 2),
         compute_on_demand_usd=r2(od), compute_spot_usd=r2(spot), s3_put_usd=r2(s3_put), s3_get_usd=r2(s3_get),
         s3_storage_gb=round(gb, 1), s3_storage_month_usd=r2(s3_store), sqs_usd=r2(sqs),
-        egress_gb=round(gb, 1), egress_usd=r2(egress), fixed_usd=r2(fixed), fixed_month_usd=r2(fixed_month),
+        egress_gb=round(egress_gb, 1), egress_usd=r2(egress), fixed_usd=r2(fixed), fixed_month_usd=r2(fixed_month),
         total_spot_usd=r2(spot + variable), total_on_demand_usd=r2(od + variable),
         throughput_source=measured.source, notes=notes,
     )

@@ -40,6 +40,9 @@ class FleetSettings(Settings):
     #: seconds (its jobs per second x this) is what target tracking keeps per
     #: instance. Rendered into the template (``specfleet infra render``).
     fleet_backlog_drain_s: float = Field(default=300.0, gt=0)
+    #: Share of the results read out of AWS (to a laptop, another cloud), once:
+    #: ``fleet plan``'s transfer cost. 0 when they are used in the region.
+    fleet_results_read_out: float = Field(default=1.0, ge=0.0, le=1.0)
     #: Instances per pipeline at most (the template's MaxInstancesPerPipeline
     #: default; ``fleet plan``'s cap).
     fleet_max_size: int = Field(default=30, ge=1)
