@@ -179,7 +179,7 @@ def run_demo(
         state = start_detached(workdir / "stack", poller=False)
         ns = Namespace(state, name="demo")
     console.print(f"[green]✓[/] embedded stack up (moto {state.endpoint_url}, PostgreSQL :{state.pg_port})"
-                  f"  [dim]{time.monotonic() - started:.1f}s[/]", highlight=False)
+                  f"  [dim]{time.monotonic() - started:.1f}s[/]", highlight=False, soft_wrap=True)
     ctx = DemoContext(ns=ns, workdir=workdir, console=console)
     results: dict[str, Any] = {}
     try:
@@ -189,8 +189,9 @@ def run_demo(
                 summary = step(ctx)
             results[name] = asdict(summary)
             mark = "[green]✓[/]" if summary.lost == 0 else "[red]✗[/]"
+            # soft_wrap: one line per step, also when the output is piped (no 80-column breaks)
             console.print(f"{mark} {name:<12} {summary.describe()}  [dim]{time.monotonic() - started:.1f}s[/]",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
         report = workdir / "report.html"
         with console.status("writing the report"):
             _write_report(ctx, results, report)
