@@ -127,7 +127,7 @@ def spectrogram_stage(
             if is_mp3:
                 key = f"{config.audio_prefix}{track_id}.mp3"  # what the reasons of the two-stage path name
                 check_size(audio.stat().st_size, key, config.max_mp3_bytes)
-                result = mp3_windows(audio, key, config, ctx.cancelled, track_id=track_id)
+                _, result = mp3_windows(audio, key, config, ctx.cancelled, track_id=track_id)
             else:
                 result = source_windows(audio, f"{track_id}'s source audio ({audio.suffix.lstrip('.')})",
                                         fused.params, ffmpeg=ffmpeg, cancelled=ctx.cancelled, track_id=track_id)

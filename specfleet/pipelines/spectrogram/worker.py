@@ -232,14 +232,14 @@ def too_long(info: dsp.AudioInfo, key: str, max_duration_s: float) -> Skipped:
 
 def mp3_windows(
     path: Path, key: str, config: SpectroSettings, cancelled: threading.Event,
-    compute: Callable[..., TrackResult] | None = None, *, track_id: str = "",
-) -> TrackResult:
-    """The windows of the local mp3 ``path`` (``key`` names it in reasons)
-    behind every guard that needs the file: header, duration while decoding,
-    at least one window. Raises ``Rejected``/``Skipped``/``Transient``.
-    ``compute``: where the CPU work runs (``SpectroPool.compute``; default:
-    ``compute_track`` in this thread). The JPEGs name ``key`` and ``track_id``
-    in their metadata."""
+    compute: Callable[..., TrackResult] | None = None, *, track_id: str = "", source: str | None = None,
+) -> tuple[dsp.AudioInfo, TrackResult]:
+    """The header and the windows of the local mp3 ``path`` (``key`` names it
+    in reasons) behind every guard that needs the file: header, duration
+    while decoding, at least one window. Raises ``Rejected``/``Skipped``/
+    ``Transient``. ``compute``: where the CPU work runs (``SpectroPool.compute``;
+    default: ``compute_track`` in this thread). The JPEGs name ``source``
+    (default ``key``) and ``track_id`` in their metadata."""
     try:
         info = dsp.probe(path)
     except dsp.AudioError as err:
@@ -248,14 +248,15 @@ def mp3_windows(
     if cancelled.is_set():
         raise Transient("worker shutting down")
     try:
-        result = (compute or _compute_here(config))(str(path), source=key, track_id=track_id)
+        result = (compute or _compute_here(config))(str(path), source=key if source is None else source,
+                                                     track_id=track_id)
     except dsp.TooLongError:
         raise too_long(info, key, config.max_duration_s) from None
     except dsp.AudioError as err:
         raise Rejected(f"{key}: {err}") from None
     if not result.windows:
         raise no_windows(key, result.duration_s, config.min_duration_s)
-    return result
+    return info, result
 
 
 def _compute_here(config: SpectroSettings) -> Callable[..., TrackResult]:
@@ -294,7 +295,8 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
         path = Path(tmp) / "track.mp3"
         storage.download(key, path)
         ctx.stage("compute")  # the compute gate: downloads of other jobs go on meanwhile
-        result = mp3_windows(path, key, config, ctx.cancelled, pool.compute if pool else None, track_id=job.track_id)
+        _, result = mp3_windows(path, key, config, ctx.cancelled, pool.compute if pool else None,
+                                track_id=job.track_id)
     ctx.stage("upload")
     put_windows(storage, job.track_id, result, config.output_prefix, ctx.cancelled)
     for w in result.windows:
@@ -316,19 +318,9 @@ def spectrogram_file(path: str | Path, track_id: str, out_dir: str | Path, confi
         raise Rejected(f"{path} is not a file")
     if path.suffix.lower() != ".mp3":
         raise Rejected(f"{path.name}: expected an .mp3 file, got extension {path.suffix or 'none'!r}")
-    size = path.stat().st_size
-    if size > config.max_mp3_bytes:
-        raise Skipped(f"{path.name} is {size / 1e6:.1f} MB, over the {config.max_mp3_bytes / 1e6:g} MB limit")
-    try:
-        info = dsp.probe(path)
-        check_audio(info, path.name, config.max_duration_s)
-        result = compute_track(str(path), params_from_settings(config), source=str(path), track_id=track_id)
-    except dsp.TooLongError:
-        raise too_long(info, path.name, config.max_duration_s) from None
-    except dsp.AudioError as err:
-        raise Rejected(str(err)) from None
-    if not result.windows:
-        raise Rejected(f"{path.name} is {result.duration_s} s long: no windows")
+    check_size(path.stat().st_size, path.name, config.max_mp3_bytes)
+    # The worker's own guards and computation, in this thread; nothing can cancel it.
+    info, result = mp3_windows(path, path.name, config, threading.Event(), track_id=track_id, source=str(path))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     windows = []
