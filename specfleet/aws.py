@@ -46,10 +46,15 @@ def is_transient_aws_error(exc: BaseException) -> bool:
     ):
         return True
     if isinstance(exc, botocore.exceptions.ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = error_code(exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in _TRANSIENT_CODES or status >= 500
     return False
+
+
+def error_code(err: botocore.exceptions.ClientError) -> str:
+    """The service's error code of a ``ClientError`` ("" when it has none)."""
+    return str(err.response.get("Error", {}).get("Code", ""))
 
 
 #: Decorator for calls that should ride out a short AWS hiccup.

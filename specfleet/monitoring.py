@@ -24,6 +24,7 @@ import botocore.exceptions
 import psycopg2.extensions
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .aws import error_code
 from .db import connect
 from .pipelines import job_queue, names
 from .queues import Queue, dead_letter_queue
@@ -57,7 +58,7 @@ def _depth(queue: Queue) -> dict[str, int] | None:
     try:
         return queue.depth()
     except botocore.exceptions.ClientError as err:
-        code = err.response.get("Error", {}).get("Code", "")
+        code = error_code(err)
         if "NonExistentQueue" in code or "QueueDoesNotExist" in code:
             return None
         raise

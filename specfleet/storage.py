@@ -22,7 +22,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from .aws import aws_retry, client
+from .aws import aws_retry, client, error_code
 from .settings import Settings
 
 
@@ -34,6 +34,8 @@ class PreconditionFailed(Exception):
 #: longer matches (or the object now exists), 409 when another conditional
 #: write to the key is in flight.
 _CONDITION_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
+#: S3's answers for a key that does not exist (HEAD gives a bare 404).
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class Storage:
         try:
             return str(aws_retry(self.s3.put_object)(**kwargs).get("ETag", ""))
         except botocore.exceptions.ClientError as err:
-            if err.response.get("Error", {}).get("Code") in _CONDITION_CODES:
+            if error_code(err) in _CONDITION_CODES:
                 raise PreconditionFailed(f"conditional write of {key} lost: {err}") from None
             raise
 
@@ -115,7 +117,7 @@ class Storage:
         try:
             obj = aws_retry(self.s3.get_object)(Bucket=self.bucket, Key=key)
         except botocore.exceptions.ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if error_code(err) in _NOT_FOUND_CODES:
                 return None
             raise
         return obj["Body"].read(), str(obj["ETag"])
@@ -134,7 +136,7 @@ class Storage:
         try:
             head = aws_retry(self.s3.head_object)(Bucket=self.bucket, Key=key)
         except botocore.exceptions.ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if error_code(err) in _NOT_FOUND_CODES:
                 return None
             raise
         return int(head["ContentLength"])

@@ -56,6 +56,7 @@ def explain(err: BaseException) -> Explained:
     """The one-line message for ``err`` (never raises)."""
     import psycopg2
 
+    from ..aws import error_code
     from ..db import DatabaseNotConfigured, is_db_unavailable
     from ..jobs import JobValidationError
     from ..outbound import OutboundRefused
@@ -76,7 +77,7 @@ def explain(err: BaseException) -> Explained:
     if isinstance(err, botocore.exceptions.NoRegionError):
         return Explained("no AWS region set", "set AWS_REGION (or SPECFLEET_REGION)")
     if isinstance(err, botocore.exceptions.ClientError):
-        code = err.response.get("Error", {}).get("Code", "")
+        code = error_code(err)
         text = err.response.get("Error", {}).get("Message", "") or str(err)
         if "NonExistentQueue" in code or "QueueDoesNotExist" in code:
             return Explained(
