@@ -40,8 +40,8 @@ import sys
 
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
-from moto.autoscaling.responses import AutoScalingResponse  # noqa: E402
 from moto import settings as moto_settings  # noqa: E402
+from moto.autoscaling.responses import AutoScalingResponse  # noqa: E402
 from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
 from moto.iam import access_control  # noqa: E402
 from moto.s3.responses import S3Response  # noqa: E402
