@@ -1,0 +1,128 @@
+"""A day of sound levels: per-file minutes -> the day's NetCDF and pictures,
+with a gap that must stay a gap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+import pytest
+from obspy import UTCDateTime
+from PIL import Image
+
+from specfleet.pipelines.hydrophone import levels as L
+from specfleet.pipelines.hydrophone import levels_day as D
+from specfleet.pipelines.hydrophone import levels_plot as P
+from specfleet.standins import mseed_synth as synth
+
+SR = 8_000.0  # a low rate keeps the day quick; the code is the same at 64 kHz
+DAY = dt.date(2017, 10, 9)
+T0 = UTCDateTime(2017, 10, 9)
+HYDRO = "CE02SHBP/LJ01D/11-HYDBBA106"
+
+
+@dataclass
+class Stretch:
+    start: UTCDateTime
+    samples: np.ndarray
+    sample_rate: float
+
+
+def _file(minute: int, seconds: float, seed: int, gap: tuple[float, float] | None = None) -> list[Stretch]:
+    """A file starting at ``minute`` past midnight; ``gap`` (from, length) in
+    seconds splits it into two stretches with the samples between lost."""
+    x = synth.realistic_signal(seconds, sample_rate=SR, seed=seed)
+    start = T0 + 60.0 * minute
+    if gap is None:
+        return [Stretch(start, x, SR)]
+    a, b = int(gap[0] * SR), int((gap[0] + gap[1]) * SR)
+    return [Stretch(start, x[:a], SR), Stretch(start + gap[0] + gap[1], x[b:], SR)]
+
+
+@pytest.fixture(scope="module")
+def day_results() -> list[D.MinuteResult]:
+    """00:00 and 00:10 files present, the 00:05 file lost; the 00:10 file
+    loses 30 s at 00:12:10-00:12:40 (minute 12 missing, 13 and 14 whole)."""
+    return [
+        D.file_minutes(_file(0, 300.0, seed=1), "OO-HYVM1--YDH-2017-10-09T00:00:00.000000.mseed"),
+        D.file_minutes(_file(10, 300.0, seed=3, gap=(130.0, 30.0)), "OO-HYVM1--YDH-2017-10-09T00:10:00.000000.mseed"),
+    ]
+
+
+def _cal(tmp_path) -> L.Calibration:
+    path = tmp_path / "CE02SHBP-LJ01D-11-HYDBBA106_12.csv"
+    path.write_text("frequency,sensitivity\n0,-170.65\n10000,-170.65\n20100,-172.65\n")
+    return L.load_calibration(path)
+
+
+def test_a_gap_is_marked_in_the_netcdf(day_results, tmp_path):
+    assert day_results[1].effort_s.tolist() == [60, 60, 0, 60, 60]  # the file's own minutes 10-14
+    raw = D.decode_minutes(D.encode_minutes(day_results[1]))  # what S3 holds survives the trip
+    assert np.array_equal(raw.bands, day_results[1].bands, equal_nan=True) and raw.params == L.LevelParams()
+    cal = _cal(tmp_path)
+    day = D.assemble_day(day_results, DAY, calibration=cal)
+    assert len(day.times) == 1440 and day.units == L.UNITS_CALIBRATED
+    have = [0, 1, 2, 3, 4, 10, 11, 13, 14]
+    assert np.flatnonzero(~day.missing).tolist() == have
+    out = D.write_day_netcdf(day, tmp_path / "day.nc", hydrophone=HYDRO, attrs={"institution": "test"})
+    # Read back with plain h5py (not our reader): what any NetCDF-4 tool sees.
+    with h5py.File(out, "r") as f:
+        missing = f["missing"][...]
+        psd, effort, times = f["psd"][...], f["effort"][...], f["time"][...]
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        assert f["psd"].attrs["units"] in (b"dB", "dB")
+        assert f["sensitivity"].shape == f["frequency"].shape
+    assert np.flatnonzero(missing == 0).tolist() == have
+    assert np.isnan(psd[missing == 1]).all() and np.isfinite(psd[have][:, 1:]).all()
+    assert (effort[missing == 1] == 0).all() and (effort[have] == 60).all()
+    assert int(times[0]) == int(T0.timestamp) and int(times[12] - times[0]) == 720
+    assert attrs["calibration_file"] == "CE02SHBP-LJ01D-11-HYDBBA106_12.csv" and attrs["calibration_deployment"] == "12"
+    assert attrs["parameters_hash"] == L.LevelParams().digest()
+    assert json.loads(attrs["source_files"]) == [r.source for r in day_results]
+    assert attrs["minutes_missing"] == 1440 - 9 and attrs["coverage"] == pytest.approx(9 / 1440, abs=1e-6)
+    assert attrs["psd_units"] == L.UNITS_CALIBRATED and attrs["institution"] == "test"
+    assert attrs["time_coverage_start"] == "2017-10-09 00:00:00Z" and attrs["Conventions"].startswith("COARDS")
+    assert attrs["code_version"].startswith("specfleet ")
+    back = D.read_day_netcdf(out)
+    assert np.array_equal(back.missing, day.missing) and back.calibrated
+
+
+def test_the_gap_is_blank_in_the_long_term_spectrogram(day_results, tmp_path):
+    day = D.assemble_day(day_results, DAY)
+    assert day.units == L.UNITS_UNCALIBRATED
+    part = D.window(day, T0.timestamp, T0.timestamp + 15 * 60)
+    shot = P.render_summary(part, tmp_path / "ltsa.png")
+    rgb = np.asarray(Image.open(shot.path).convert("RGB")).astype(int)
+    left, top, right, bottom = shot.ltsa_box
+    t0, t1 = shot.t_span
+
+    def column(minute: float) -> np.ndarray:
+        x = left + int((T0.timestamp + minute * 60 - t0) / (t1 - t0) * (right - left))
+        return rgb[top + 3 : bottom - 3, x]
+
+    white = np.array([255, 255, 255])
+    for m in (5.5, 7.5, 9.5, 12.5):  # the lost file and the lost minute: background only
+        assert (column(m) == white).all(), m
+    for m in (0.5, 4.5, 10.5, 13.5):  # minutes with audio: coloured all the way up
+        assert not (column(m) == white).all(axis=1).any(), m
+    assert shot.minutes_missing == 6 and shot.minutes_with_audio == 9
+
+
+def test_percentiles_ignore_missing_minutes_and_order():
+    psd = np.array([[1.0, 10.0], [2.0, 20.0], [np.nan, np.nan], [3.0, 30.0]])
+    pct = P.percentile_spectra(psd, (0.0, 50.0, 100.0))
+    assert pct.tolist() == [[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]]
+    assert np.isnan(P.percentile_spectra(np.full((3, 2), np.nan))).all()
+    img, _ = P.ltsa_grid(psd, np.array([100.0, 1000.0]), columns=4, rows=2)
+    assert np.isnan(img[:, 2]).all() and np.isfinite(img[:, [0, 1, 3]]).all()
+
+
+def test_files_computed_differently_do_not_mix(day_results):
+    odd = D.file_minutes(_file(20, 60.0, seed=4), "odd.mseed", params=L.LevelParams(overlap=0.25))
+    with pytest.raises(ValueError, match="computed differently"):
+        D.assemble_day([*day_results, odd], DAY)
+    with pytest.raises(ValueError, match="not a minute-levels file"):
+        D.decode_minutes(b"garbage")
