@@ -126,3 +126,57 @@ def test_files_computed_differently_do_not_mix(day_results):
         D.assemble_day([*day_results, odd], DAY)
     with pytest.raises(ValueError, match="not a minute-levels file"):
         D.decode_minutes(b"garbage")
+
+
+def _cli(monkeypatch, settings, *args: str):
+    from typer.testing import CliRunner
+
+    from specfleet.cli.main import app
+
+    for k, v in {"SPECFLEET_ENDPOINT_URL": settings.endpoint_url, "SPECFLEET_QUEUE_PREFIX": settings.queue_prefix,
+                 "SPECFLEET_BUCKET": settings.bucket, "SPECFLEET_DB_DSN": settings.db_dsn.get_secret_value()}.items():
+        monkeypatch.setenv(k, v)
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.mark.slow
+def test_the_daily_reduce_and_the_range_picture_from_s3(settings, day_results, tmp_path, monkeypatch):
+    """Per-file minutes in S3 -> `hydrophone levels-day` writes the day's
+    NetCDF beside them (a damaged file skipped and named) -> `hydrophone
+    ltsa` draws two days, the second without levels."""
+    from specfleet.pipelines.hydrophone.settings import HydroSettings
+    from specfleet.storage import Storage
+
+    storage = Storage(settings)
+    prefix = HydroSettings().levels_prefix
+    for r in day_results:
+        storage.put_bytes(D.minutes_key(prefix, HYDRO, DAY, r.source), D.encode_minutes(r), "application/octet-stream")
+    storage.put_bytes(D.minutes_key(prefix, HYDRO, DAY, "broken.mseed"), b"half an upload", "application/octet-stream")
+    cal = tmp_path / "CE02SHBP-LJ01D-11-HYDBBA106_12.csv"
+    cal.write_text("frequency,sensitivity\n0,-170.65\n20100,-172.65\n")
+    res = _cli(monkeypatch, settings, "hydrophone", "levels-day", "--site", "oregon_shelf_base_seafloor",
+               "--day", "2017-10-09", "--calibration", str(cal), "--out", str(tmp_path / "copy.nc"))
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout.strip().splitlines()[-1])
+    assert report["key"] == D.day_key(prefix, HYDRO, DAY) and storage.exists(report["key"])
+    assert report["files"] == 2 and report["minutes_with_audio"] == 9 and report["minutes_missing"] == 1431
+    assert report["calibration"] == cal.name and report["units"] == L.UNITS_CALIBRATED
+    assert len(report["skipped"]) == 1 and "broken.mseed.npz" in report["skipped"][0]
+    assert D.read_day_netcdf(tmp_path / "copy.nc").missing.sum() == 1431
+    # A calibration given in the wrong reference is a clear error before anything is written.
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("frequency,sensitivity\n0,-41.7\n20100,-43.7\n")
+    bad = _cli(monkeypatch, settings, "hydrophone", "levels-day", "--site", "oregon_shelf_base_seafloor",
+               "--day", "2017-10-09", "--calibration", str(wrong))
+    assert bad.exit_code == 2 and "reference='count'" in " ".join(bad.output.split())
+    shot = tmp_path / "range.png"
+    res = _cli(monkeypatch, settings, "hydrophone", "ltsa", "--site", "oregon_shelf_base_seafloor",
+               "--start", "2017-10-09", "--end", "2017-10-10", "--out", str(shot))
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout.strip().splitlines()[-1])
+    assert report["days"] == 2 and report["days_with_levels"] == 1 and report["days_without"] == ["2017-10-10"]
+    assert report["minutes_with_audio"] == 9 and report["minutes_missing"] == 2 * 1440 - 9
+    assert Image.open(shot).size[0] == 1400
+    none = _cli(monkeypatch, settings, "hydrophone", "ltsa", "--site", "oregon_shelf_base_seafloor",
+                "--day", "2017-10-11", "--out", str(tmp_path / "none.png"))
+    assert none.exit_code == 1 and "levels-day" in none.output

@@ -31,6 +31,14 @@ class HydroSettings(BaseSettings):
     public_read: bool = False
     #: JPEG quality of the whaledr profile (the original's matplotlib saved at 95).
     jpeg_quality: int = Field(default=95, ge=1, le=100)
+    #: Sound levels (pipelines/hydrophone/levels*.py): per-file minutes at
+    #: ``{levels_prefix}/{hydrophone}/{YYYY_MM_DD}/minutes/{file}.npz``, the day's
+    #: NetCDF beside them (``levels_day.day_key``).
+    levels_prefix: str = "hydrophone-levels"
+    #: Sensitivity curve applied by the day's reduce (OOI netCDF or CSV); empty: uncalibrated.
+    calibration: str = ""
+    #: "volt": dB re 1 V/uPa (OOI's metadata/cals); "count": dB re 1 count/uPa (rca_correction_cals).
+    calibration_reference: str = Field(default="volt", pattern="^(volt|count)$")
     #: Per-file "all clips written" markers, read by the producer to skip done files.
     manifest_prefix: str = "hydrophone-manifests"
     #: Files at another rate are rejected (0 accepts any rate).
