@@ -180,3 +180,42 @@ def test_the_daily_reduce_and_the_range_picture_from_s3(settings, day_results, t
     none = _cli(monkeypatch, settings, "hydrophone", "ltsa", "--site", "oregon_shelf_base_seafloor",
                 "--day", "2017-10-11", "--out", str(tmp_path / "none.png"))
     assert none.exit_code == 1 and "levels-day" in none.output
+
+
+@pytest.mark.slow
+def test_the_levels_profile_stores_each_files_minutes_and_the_reduce_marks_its_gap(settings, tmp_path):
+    """Worker with SPECFLEET_HYDRO_OUTPUT=levels on the OOI stand-in: a file
+    with a 70 s data gap -> its minutes in S3 (the gap's minute missing), a
+    status row counting whole minutes, a redelivery-safe key the producer
+    treats as done; the day's reduce marks the gap."""
+    from helpers import count, query, wait_for
+    from specfleet.pipelines import get_spec
+    from specfleet.pipelines.hydrophone.producer import produce_day
+    from specfleet.pipelines.hydrophone.settings import HydroSettings
+    from specfleet.runtime import Worker
+    from specfleet.standins.ooi_archive import OOIServer, day_dir, file_name_for
+    from specfleet.storage import Storage
+
+    t0 = dt.datetime(2017, 10, 9, 1, 0)
+    with OOIServer(tmp_path) as server:
+        folder = day_dir(tmp_path, HYDRO, DAY)
+        name = file_name_for(t0)
+        # 0-130 s, then 200-300 s: minute 2 (120-180 s) and minute 3 (180-240 s) lose audio.
+        (folder / name).write_bytes(synth.gap_mseed_bytes(300.0, t0, gap_from_s=130.0, gap_s=70.0, sample_rate=SR))
+        config = HydroSettings(allowed_hosts=[server.netloc], output="levels", expected_sample_rate=SR)
+        produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
+        assert len(produced.enqueued) == 1
+        worker = Worker(settings, get_spec("hydrophone"), idle_exit_s=1, config=config)
+        assert worker.run() == 0 and worker.metrics()["done"] == 1
+        wait_for(lambda: count(settings, "status_hydro") == 1, what="the status row")
+        [(stat, clips, reason)] = query(settings, "SELECT stat, clips, reason FROM status_hydro")
+        assert (stat, clips) == (1, 3) and "levels: 3 of 5 minute(s)" in reason
+        storage = Storage(settings)
+        key = D.minutes_key(config.levels_prefix, HYDRO, DAY, name)
+        stored = D.decode_minutes(storage.get_bytes(key))
+        assert stored.effort_s.tolist() == [60, 60, 0, 0, 60] and stored.source.endswith(name)
+        again = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
+        assert again.enqueued == [] and len(again.already_done) == 1
+    result = D.reduce_day(storage, prefix=config.levels_prefix, hydrophone=HYDRO, day=DAY)
+    have = np.flatnonzero(~result.day.missing).tolist()
+    assert have == [60, 61, 64] and result.files == 1 and not result.skipped

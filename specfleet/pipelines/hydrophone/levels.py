@@ -81,6 +81,25 @@ class StretchLike(Protocol):
 
 
 @dataclass(frozen=True)
+class Run:
+    """A stretch of contiguous real samples (what the sample-count repair's ``Stretch`` carries)."""
+
+    start: Any
+    samples: np.ndarray
+    sample_rate: float
+
+
+def runs_of(data: np.ndarray, gap_mask: np.ndarray | None, start: Any, sample_rate: float) -> list[Run]:
+    """The stretches of real samples in a decoded trace whose gaps were filled
+    (``gap_mask`` True where filled): each run starts ``i / rate`` after ``start``."""
+    if gap_mask is None or not gap_mask.any():
+        return [Run(start, data, sample_rate)] if len(data) else []
+    real = ~np.asarray(gap_mask, dtype=bool)
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], real, [False])).astype(np.int8)))
+    return [Run(start + float(a) / sample_rate, data[a:b], sample_rate) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+@dataclass(frozen=True)
 class LevelParams:
     """What a level product depends on besides the audio and the calibration.
 

@@ -22,7 +22,11 @@ class HydroSettings(BaseSettings):
     #: "whaledr": the original's ``{whaledr_prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.jpg``
     #: ({hydrophone} = 6th '/'-segment of the file URL, the day from the file name)
     #: plus ``{whaledr_prefix}/whalemanifest.json``, which the whaledr app reads.
-    output: str = Field(default="specfleet", pattern="^(specfleet|whaledr)$")
+    #: "levels": no clips; each file's per-minute sound levels (1 Hz PSD in
+    #: hybrid millidecade bands, ``levels_day.file_minutes``) go to
+    #: ``{levels_prefix}/{hydrophone}/{YYYY_MM_DD}/minutes/{file}.npz`` for the
+    #: day's reduce (``specfleet hydrophone levels-day``).
+    output: str = Field(default="specfleet", pattern="^(specfleet|whaledr|levels)$")
     #: S3 key prefix of clips: ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.png``.
     prefix: str = "hydrophone"
     whaledr_prefix: str = "megaptera"
