@@ -219,3 +219,87 @@ def test_the_levels_profile_stores_each_files_minutes_and_the_reduce_marks_its_g
     result = D.reduce_day(storage, prefix=config.levels_prefix, hydrophone=HYDRO, day=DAY)
     have = np.flatnonzero(~result.day.missing).tolist()
     assert have == [60, 61, 64] and result.files == 1 and not result.skipped
+
+
+@pytest.mark.slow
+def test_reprocess_picks_products_by_calibration_and_code_version_and_its_dry_run_matches(
+    settings, day_results, tmp_path, monkeypatch
+):
+    """Two days reduced with two calibrations -> provenance rows; reprocess
+    by calibration and by code version picks exactly the right days; the dry
+    run's job count and cost are those of what is then enqueued."""
+    from dataclasses import replace
+
+    from helpers import query
+    from specfleet.db import connect
+    from specfleet.pipelines import job_queue
+    from specfleet.pipelines.hydrophone.settings import HydroSettings
+    from specfleet.storage import Storage
+
+    storage = Storage(settings)
+    prefix = HydroSettings().levels_prefix
+    base = "https://rawdata.oceanobservatories.org/files/CE02SHBP/LJ01D/11-HYDBBA106"
+    days = {DAY: 0, dt.date(2017, 10, 10): 86_400}
+    for day, shift in days.items():
+        for r in day_results:
+            url = f"{base}/{day:%Y/%m/%d}/{r.source.replace('2017-10-09', f'{day}')}"
+            moved = replace(r, source=url, times=r.times + shift)
+            storage.put_bytes(D.minutes_key(prefix, HYDRO, day, url.rsplit('/', 1)[-1]), D.encode_minutes(moved),
+                              "application/octet-stream")
+    cals = {}
+    for day, name in ((DAY, "CE02SHBP-LJ01D-11-HYDBBA106_11.csv"), (dt.date(2017, 10, 10), "CE02SHBP-LJ01D-11-HYDBBA106_12.csv")):
+        cals[day] = tmp_path / name
+        cals[day].write_text("frequency,sensitivity\n0,-170.65\n20100,-172.65\n")
+        res = _cli(monkeypatch, settings, "hydrophone", "levels-day", "--site", "oregon_shelf_base_seafloor",
+                   "--day", str(day), "--calibration", str(cals[day]))
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout.strip().splitlines()[-1])["provenance_recorded"] is True
+    rows = query(settings, "SELECT day, calibration, calibration_deployment, code_version, params_hash, "
+                           "cardinality(source_files), minutes_with_audio FROM hydro_levels_day ORDER BY day")
+    assert [(r[0], r[1], r[2], r[5], r[6]) for r in rows] == [
+        (DAY, cals[DAY].name, "11", 2, 9), (dt.date(2017, 10, 10), cals[dt.date(2017, 10, 10)].name, "12", 2, 9)]
+    assert all(r[3].startswith("specfleet ") and r[4] == L.LevelParams().digest() for r in rows)
+
+    where = f"calibration = '{cals[DAY].name}'"
+    dry = _cli(monkeypatch, settings, "reprocess", "--pipeline", "hydrophone", "--where", where, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    planned = json.loads(dry.stdout.strip().splitlines()[-1])
+    assert planned["jobs"] == 2 and planned["enqueued"] == 0 and [d["day"] for d in planned["days"]] == ["2017-10-09"]
+    queue = job_queue(settings, "hydrophone")
+    assert queue.depth()["visible"] == 0
+    real = _cli(monkeypatch, settings, "reprocess", "--pipeline", "hydrophone", "--where", where)
+    assert real.exit_code == 0, real.output
+    done = json.loads(real.stdout.strip().splitlines()[-1])
+    assert done["enqueued"] == planned["jobs"] == 2 and done["plan"] == planned["plan"]
+    assert planned["plan"]["jobs"] == 2 and planned["plan"]["total_spot_usd"] >= 0
+    msgs = queue.receive(10, wait_s=1)
+    assert sorted(json.loads(m.body)["file_url"].rsplit("/", 1)[-1] for m in msgs) == sorted(
+        r.source for r in day_results)
+
+    # Older than a code version: make one day's product look older, then only it is picked.
+    conn = connect(settings)
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE hydro_levels_day SET code_version = 'specfleet 0.0.9' WHERE day = '2017-10-10'")
+    conn.close()
+    old = _cli(monkeypatch, settings, "reprocess", "--pipeline", "hydrophone", "--where",
+               "code_version < 'specfleet 0.1.0' and day >= '2017-10-01'", "--dry-run")
+    assert old.exit_code == 0, old.output
+    assert [d["day"] for d in json.loads(old.stdout.strip().splitlines()[-1])["days"]] == ["2017-10-10"]
+    bad = _cli(monkeypatch, settings, "reprocess", "--pipeline", "hydrophone", "--where", "1=1; DROP TABLE x", "--dry-run")
+    assert bad.exit_code == 2 and "FIELD OP 'VALUE'" in bad.output
+    other = _cli(monkeypatch, settings, "reprocess", "--pipeline", "music", "--where", "day = '2017-10-09'")
+    assert other.exit_code == 2
+
+
+def test_where_expressions_compare_versions_as_versions():
+    from specfleet.pipelines.hydrophone import provenance as Pv
+
+    terms = Pv.parse_where("code_version < 'specfleet 0.10.0' AND calibration != ''")
+    assert [(t.field, t.op, t.value) for t in terms] == [("code_version", "<", "specfleet 0.10.0"), ("calibration", "!=", "")]
+    row = {"code_version": "specfleet 0.9.3", "calibration": "X.nc", "day": DAY}
+    assert Pv.matches(row, terms)  # 0.9.3 < 0.10.0 as versions (not as strings)
+    assert not Pv.matches({**row, "code_version": "specfleet 0.10.0"}, terms)
+    assert Pv.matches(row, Pv.parse_where("day >= '2017-10-09' and day < '2017-10-10'"))
+    for bad in ("calibration = X", "colour = 'red'", "day = 'yesterday'", "calibration = 'a' or day = 'b'"):
+        with pytest.raises(Pv.WhereError):
+            Pv.parse_where(bad)

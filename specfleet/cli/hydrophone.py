@@ -315,8 +315,14 @@ def levels_day(
 
     Example: specfleet hydrophone levels-day --site oregon_shelf_base_seafloor --day 2017-10-09 --calibration CE02SHBP-LJ01D-11-HYDBBA106_12.nc
     """
+    import time
+
+    import psycopg2
+
+    from ..db import DatabaseNotConfigured
     from ..pipelines.hydrophone.levels import load_calibration
     from ..pipelines.hydrophone.levels_day import reduce_day
+    from ..pipelines.hydrophone.provenance import file_sha256, record_day
     from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, parse_when
     from ..storage import Storage
@@ -335,14 +341,24 @@ def levels_day(
             cal = load_calibration(cal_file, reference=reference or config.calibration_reference)
         except ValueError as err:
             fail(str(err), code=2)
-    storage = Storage(settings())
+    s = settings()
+    storage = Storage(s)
     with console.status(f"assembling {path} {when}"):
+        cpu0 = time.process_time()
         try:
             result = reduce_day(storage, prefix=config.levels_prefix, hydrophone=path, day=when, calibration=cal)
         except ValueError as err:
             fail(str(err))
+        cpu = time.process_time() - cpu0
         if out is not None:
             storage.download(result.key, out)
+    recorded = ""
+    try:
+        record_day(s, path, result, calibration_sha256=file_sha256(cal_file) if cal else "", reduce_cpu_s=cpu)
+    except (DatabaseNotConfigured, psycopg2.Error) as err:
+        recorded = explain(err).line()
+        console.print(f"[yellow]provenance not recorded[/] (reprocess will not find this day): {recorded}",
+                      soft_wrap=True)
     lv = result.day
     console.print(f"[green]{result.key}[/]: {result.files} file(s), {int((~lv.missing).sum())} of {len(lv.times)} "
                   f"minutes with audio ({lv.coverage:.1%}), {lv.units}")
@@ -351,7 +367,87 @@ def levels_day(
     print(json.dumps({"key": result.key, "files": result.files, "minutes_with_audio": int((~lv.missing).sum()),
                       "minutes_missing": int(lv.missing.sum()), "coverage": round(lv.coverage, 6),
                       "units": lv.units, "calibration": cal.source if cal else None, "skipped": result.skipped,
-                      "out": str(out) if out else None}))
+                      "out": str(out) if out else None, "reduce_cpu_s": round(cpu, 3),
+                      "provenance_recorded": not recorded, "provenance_error": recorded or None}))
+
+
+def reprocess(
+    pipeline: str = typer.Option(..., "--pipeline", help="Only hydrophone records product provenance so far."),
+    where: str = typer.Option(..., "--where", help="FIELD OP 'VALUE' [and ...]; fields: calibration, "
+                              "calibration_deployment, code_version, params_hash, hydrophone, day.", metavar="EXPR"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the days, the file jobs and their cost; enqueue nothing."),
+) -> None:
+    """Enqueue again the file jobs behind the level products a calibration, code version or dates pick.
+
+    Run the workers with SPECFLEET_HYDRO_OUTPUT=levels, then `hydrophone levels-day` for each day listed.
+    A corrected calibration alone needs only `hydrophone levels-day` again (it is applied there).
+
+    Example: specfleet reprocess --pipeline hydrophone --where "calibration = 'CE02SHBP-LJ01D-11-HYDBBA106_12.nc'" --dry-run
+    """
+    import psycopg2
+
+    from ..db import DatabaseNotConfigured
+    from ..fleet.plan import PlanError, plan
+    from ..fleet.settings import FleetSettings
+    from ..jobs import JobValidationError, parse_job
+    from ..pipelines.hydrophone import SPEC
+    from ..pipelines.hydrophone.models import HydroJob
+    from ..pipelines.hydrophone.provenance import WhereError, reprocess_jobs, select_days
+    from .fleet import show_plan
+    from .main import settings
+
+    if pipeline != "hydrophone":
+        fail(f"no product provenance is recorded for pipeline {pipeline!r}: only hydrophone (sound levels)", code=2)
+    s = settings(check_endpoint=not dry_run)
+    try:
+        rows = select_days(s, where)
+    except WhereError as err:
+        fail(str(err), code=2)
+    except (DatabaseNotConfigured, psycopg2.Error) as err:
+        explained = explain(err)
+        fail(explained.message, explained.hint)
+    bodies = reprocess_jobs(rows)
+    jobs: list[HydroJob] = []
+    ignored: list[str] = []
+    for body in bodies:
+        try:
+            job = parse_job(HydroJob, body)
+        except JobValidationError as err:
+            ignored.append(f"{body['file_url']}: {err}")
+            continue
+        assert isinstance(job, HydroJob)
+        jobs.append(job)
+    table = Table(title=f"{'dry run: ' if dry_run else ''}hydrophone level products where {where}")
+    for col in ("hydrophone", "day", "calibration", "code version", "params", "files", "coverage"):
+        table.add_column(col, justify="right" if col in ("files", "coverage") else "left")
+    for r in rows:
+        table.add_row(r["hydrophone"], str(r["day"]), r["calibration"] or "[dim]none[/]", r["code_version"],
+                      r["params_hash"], str(len(r["source_files"])), f"{r['coverage']:.1%}")
+    console.print(table)
+    for why in ignored:
+        console.print(f"[yellow]not a job[/]: {why}", soft_wrap=True)
+    planned: dict[str, Any] | None = None
+    plan_error = ""
+    if jobs:
+        try:
+            p = plan(FleetSettings.over(s), "hydrophone", len(jobs))
+        except PlanError as err:
+            plan_error = str(err)
+            console.print(f"[yellow]no fleet plan[/]: {err}")
+        else:
+            planned = p.model_dump()
+            show_plan(p, title=f"fleet plan: {len(jobs)} hydrophone files on {p.instance_type}")
+    enqueued = 0
+    if not dry_run and jobs:
+        enqueued = SPEC.jobs(s).send(j.body() for j in jobs)
+        console.print(f"[green]enqueued {enqueued} file job(s)[/] for {len(rows)} day(s)")
+    elif not jobs:
+        console.print("nothing to reprocess")
+    print(json.dumps({
+        "dry_run": dry_run, "where": where, "days": [{"hydrophone": r["hydrophone"], "day": str(r["day"]),
+                                                       "files": len(r["source_files"])} for r in rows],
+        "jobs": len(jobs), "enqueued": enqueued, "ignored": ignored, "plan": planned, "plan_error": plan_error,
+    }))
 
 
 @hydrophone_app.command("ltsa")
@@ -544,6 +640,7 @@ def local_ooi_archive(
 
 
 def register(app: typer.Typer, produce_app: typer.Typer) -> None:
+    app.command("reprocess")(reprocess)
     produce_app.command("hydrophone")(produce_hydrophone)
     app.add_typer(hydrophone_app, name="hydrophone")
     local = next((g.typer_instance for g in app.registered_groups if g.name == "local"), None)

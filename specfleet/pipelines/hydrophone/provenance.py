@@ -1,0 +1,156 @@
+"""Provenance of the hydrophone level products in Postgres, and choosing
+what to reprocess by it.
+
+The daily reduce records each day's NetCDF in ``hydro_levels_day``
+(migration 060): code version, parameters and their hash, calibration file,
+deployment and content hash, source files, coverage. ``select_days`` reads
+the rows a ``--where`` expression picks; ``reprocess_jobs`` turns them into
+the file jobs that recompute them.
+
+``--where`` takes ``FIELD OP 'VALUE'`` terms joined by ``and``: fields
+``calibration``, ``calibration_deployment``, ``code_version``,
+``params_hash``, ``hydrophone``, ``day``; operators ``= != < <= > >=``.
+``code_version`` compares as a version (``specfleet 0.9.0 < specfleet 0.10.0``),
+``day`` as a date. Values are parameters, never SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ...settings import Settings
+from .levels_day import ReduceResult
+
+FIELDS = ("calibration", "calibration_deployment", "code_version", "params_hash", "hydrophone", "day")
+OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+_TERM = re.compile(r"\s*(\w+)\s*(!=|<=|>=|=|<|>)\s*'([^']*)'\s*")
+
+
+class WhereError(ValueError):
+    """A ``--where`` expression that cannot be read (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Term:
+    field: str
+    op: str
+    value: str
+
+
+def parse_where(text: str) -> list[Term]:
+    """``calibration = 'X.nc' and day >= '2017-10-01'`` -> terms."""
+    parts = re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE)
+    terms: list[Term] = []
+    for part in parts:
+        m = _TERM.fullmatch(part)
+        if not m:
+            raise WhereError(f"cannot read {part!r}: write FIELD OP 'VALUE' (fields: {', '.join(FIELDS)}; "
+                             f"operators: {' '.join(OPS)}), terms joined by 'and'")
+        field, op, value = m.groups()
+        if field not in FIELDS:
+            raise WhereError(f"unknown field {field!r}; fields: {', '.join(FIELDS)}")
+        if field == "day":
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise WhereError(f"day must be YYYY-MM-DD, got {value!r}") from None
+        terms.append(Term(field, op, value))
+    return terms
+
+
+def version_key(text: str) -> tuple[int | str, ...]:
+    """``"specfleet 0.10.2"`` -> ``(0, 10, 2)``: numbers compare as numbers."""
+    nums = re.findall(r"\d+|[A-Za-z]+", text.split(" ", 1)[-1])
+    return tuple(int(n) if n.isdigit() else n for n in nums)
+
+
+def matches(row: dict[str, Any], terms: list[Term]) -> bool:
+    for t in terms:
+        have: Any = row[t.field]
+        want: Any = t.value
+        if t.field == "code_version":
+            have, want = version_key(str(have)), version_key(want)
+        elif t.field == "day":
+            want = dt.date.fromisoformat(want)
+        try:
+            if not OPS[t.op](have, want):
+                return False
+        except TypeError:
+            return False
+    return True
+
+
+COLUMNS = ("hydrophone", "day", "product_key", "code_version", "params_hash", "calibration",
+           "calibration_deployment", "calibration_sha256", "units", "source_files", "minutes_with_audio",
+           "minutes_missing", "coverage")
+
+
+def select_days(settings: Settings, where: str) -> list[dict[str, Any]]:
+    """The product rows ``where`` picks, oldest day first."""
+    from ...db import connect, fetch_all
+
+    terms = parse_where(where)
+    conn = connect(settings)
+    try:
+        rows = fetch_all(conn, f"SELECT {', '.join(COLUMNS)} FROM hydro_levels_day ORDER BY day, hydrophone")
+    finally:
+        conn.close()
+    # Few rows (one per site and day): filtering here keeps versions comparing as versions.
+    return [r for r in (dict(zip(COLUMNS, row, strict=True)) for row in rows) if matches(r, terms)]
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def record_day(settings: Settings, hydrophone: str, result: ReduceResult, *, calibration_sha256: str = "",
+               reduce_cpu_s: float | None = None) -> None:
+    """Upsert the day's product row (a re-run replaces it)."""
+    from ...db import connect
+
+    day = result.day
+    cal = day.calibration
+    day0 = dt.datetime.fromtimestamp(int(day.times[0]), dt.UTC).date()
+    conn = connect(settings)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO hydro_levels_day (hydrophone, day, product_key, code_version, params_hash, params, "
+                "calibration, calibration_deployment, calibration_sha256, units, source_files, minutes_with_audio, "
+                "minutes_missing, coverage, reduce_cpu_s) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s, %s) ON CONFLICT (hydrophone, day) DO UPDATE SET product_key = EXCLUDED.product_key, "
+                "code_version = EXCLUDED.code_version, params_hash = EXCLUDED.params_hash, params = EXCLUDED.params, "
+                "calibration = EXCLUDED.calibration, calibration_deployment = EXCLUDED.calibration_deployment, "
+                "calibration_sha256 = EXCLUDED.calibration_sha256, units = EXCLUDED.units, "
+                "source_files = EXCLUDED.source_files, minutes_with_audio = EXCLUDED.minutes_with_audio, "
+                "minutes_missing = EXCLUDED.minutes_missing, coverage = EXCLUDED.coverage, "
+                "reduce_cpu_s = EXCLUDED.reduce_cpu_s, created_at = now()",
+                (hydrophone, day0, result.key, ", ".join(day.code_versions), day.params.digest(),
+                 json.dumps(asdict(day.params)), cal.source if cal else "", cal.deployment if cal else "",
+                 calibration_sha256, day.units, list(day.sources), int((~day.missing).sum()),
+                 int(day.missing.sum()), round(day.coverage, 6), reduce_cpu_s),
+            )
+    finally:
+        conn.close()
+
+
+def reprocess_jobs(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The file jobs (``HydroJob`` bodies) that recompute the days in ``rows``, each file once."""
+    seen: set[str] = set()
+    jobs: list[dict[str, str]] = []
+    for r in rows:
+        for url in r["source_files"]:
+            if url not in seen:
+                seen.add(url)
+                jobs.append({"file_url": url, "hydrophone": r["hydrophone"]})
+    return jobs
