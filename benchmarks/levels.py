@@ -16,7 +16,8 @@ pbp (``mbari-pbp`` 1.9.0, PyPAM 1.0.0) runs in its own virtualenv
 (``add_segment``) and calibrates and bands them
 (``process_captured_segments``), the steps of its ``process_day`` between
 reading audio and writing NetCDF. Its CPU seconds are measured in that
-process, ours in this one: compute only, from samples in memory to
+process, ours in this one, each after an untimed warm-up minute and as the
+least of ``--repeats`` runs (the machine is shared): compute only, from samples in memory to
 calibrated hybrid millidecade levels, for both. ``max_band_diff_db``: the
 largest |ours - pbp| in any band of any minute.
 
@@ -67,12 +68,16 @@ def known_signal(seconds: float, seed: int = 1) -> np.ndarray:
     return np.round(x).astype(np.int32)
 
 
-def ours(samples: np.ndarray, cal: L.Calibration) -> tuple[L.Levels, float]:
-    cpu0 = time.process_time()
-    spectra = L.minute_psd([Stretch(T0, samples, SR)])
-    freq, bands = L.hmb_bands(spectra.psd, SR, spectra.params.nfft(SR))
-    levels = L.to_db(bands, freq, cal)
-    return levels, time.process_time() - cpu0
+def ours(samples: np.ndarray, cal: L.Calibration, repeats: int = 1) -> tuple[L.Levels, float]:
+    """Levels and the least CPU seconds of ``repeats`` runs (the machine is shared)."""
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        cpu0 = time.process_time()
+        spectra = L.minute_psd([Stretch(T0, samples, SR)])
+        freq, bands = L.hmb_bands(spectra.psd, SR, spectra.params.nfft(SR))
+        levels = L.to_db(bands, freq, cal)
+        best = min(best, time.process_time() - cpu0)
+    return levels, best
 
 
 def known_errors(levels: np.ndarray, freq: np.ndarray) -> dict[str, float]:
@@ -95,6 +100,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ap.add_argument("--seconds", type=float, default=300.0, help="length of each fixture (whole minutes)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3, help="CPU time is the least of this many runs, each side")
     args = ap.parse_args()
     minutes = int(args.seconds // 60)
     if minutes < 1:
@@ -109,9 +115,9 @@ def main() -> None:
     results = {}
     ours_cpu = pbp_cpu = 0.0
     for name, x in fixtures.items():
-        mine, cpu = ours(x, cal)
+        mine, cpu = ours(x, cal, args.repeats)
         ref = pbp_reference.run_pbp(x.reshape(minutes, -1).astype(np.float64), SR, sens_frequency=CAL_F,
-                                    sens_counts_db=CAL_S + L.COUNTS_PER_VOLT_DB)
+                                    sens_counts_db=CAL_S + L.COUNTS_PER_VOLT_DB, repeats=args.repeats)
         their_cpu = float(ref["cpu_segments_s"] + ref["cpu_aggregate_s"])
         same_bands = bool(np.allclose(mine.frequency, ref["frequency"], rtol=1e-6))
         diff = np.abs(mine.db.astype(np.float64) - ref["psd"])
@@ -143,7 +149,8 @@ def main() -> None:
         "goal_speedup": 3.0,
         "pbp": f"mbari-pbp {ref['pbp_version']}, PyPAM {ref['pypam_version']} (.venv-pbp)",
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "notes": "CPU seconds, single process each, compute only (samples in memory -> calibrated hybrid "
+        "repeats": args.repeats,
+        "notes": "CPU seconds (least of `repeats` runs), single process each, one warm-up minute untimed, compute only (samples in memory -> calibrated hybrid "
         "millidecade dB), pbp in its own venv/process in the same run; band diff = max |ours - pbp| over "
         "every band of every minute",
     }

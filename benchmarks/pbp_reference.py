@@ -18,7 +18,8 @@ virtualenv, ``.venv-pbp`` (``./dev`` installs it, as it does checkov in
   voltage multiplier 1, samples in counts.
 
 It reports the CPU seconds of the segments (pbp's Welch via PyPAM) and of
-the aggregation (bands, calibration) separately, measured in that process.
+the aggregation (bands, calibration) separately, measured in that process
+after one untimed warm-up minute.
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ def run_pbp(
     sens_frequency: Any = None,
     sens_counts_db: Any = None,
     timeout_s: float = 600.0,
+    repeats: int = 1,
 ) -> dict[str, Any]:
     """pbp's hybrid millidecade levels of ``minutes`` ((m, 60*fs) float array;
     a row of NaN is a missing segment). Returns ``{"frequency", "psd" (m, bands),
-    "effort", "cpu_segments_s", "cpu_aggregate_s", "pbp_version", "pypam_version"}``."""
+    "effort", "cpu_segments_s", "cpu_aggregate_s", "pbp_version", "pypam_version"}``;
+    the CPU seconds are the least of ``repeats`` runs."""
     import numpy as np
 
     if not PBP_PYTHON.exists():
@@ -59,7 +62,7 @@ def run_pbp(
             arrays["sens_frequency"] = np.asarray(sens_frequency, dtype=np.float64)
             arrays["sens_db"] = np.asarray(sens_counts_db, dtype=np.float64)
         np.savez(src, **arrays)
-        proc = subprocess.run([str(PBP_PYTHON), __file__, str(src), str(out)], capture_output=True, text=True,
+        proc = subprocess.run([str(PBP_PYTHON), __file__, str(src), str(out), str(repeats)], capture_output=True, text=True,
                               timeout=timeout_s, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"pbp failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -80,29 +83,41 @@ def main() -> None:
 
     logger.remove()  # pbp logs every segment at INFO
     src, out = sys.argv[1], sys.argv[2]
+    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     with np.load(src) as data:
         minutes, fs = data["minutes"], float(data["fs"])
         sens = None
         if "sens_frequency" in data:
             sens = xr.DataArray(data["sens_db"], coords={"frequency": data["sens_frequency"]}, dims=["frequency"])
-    support = PypamSupport(logger)
     t0 = dt.datetime(2017, 10, 9, tzinfo=dt.UTC)
-    cpu0 = time.process_time()
-    for i, row in enumerate(minutes):
-        at = t0 + dt.timedelta(minutes=i)
-        if np.isnan(row).any():
-            support.add_missing_segment(at)
-            continue
-        if not support.parameters_set:
-            support.set_parameters(int(fs))
-        support.add_segment(at, row.copy())
-    cpu1 = time.process_time()
-    result = support.process_captured_segments(sensitivity_da=sens)
-    cpu2 = time.process_time()
+    # Warm-up outside the timing (first-call costs: imports inside PyPAM and
+    # scipy, FFT plans), on a throw-away instance, as the benchmark does for ours.
+    warm_rows = [r for r in minutes if not np.isnan(r).any()][:1]
+    if warm_rows:
+        warm = PypamSupport(logger)
+        warm.set_parameters(int(fs))
+        warm.add_segment(t0, warm_rows[0].copy())
+        warm.process_captured_segments(sensitivity_da=sens)
+    best_segments = best_aggregate = float("inf")
+    for _ in range(max(1, repeats)):  # the least CPU of a few runs: the machine is shared
+        support = PypamSupport(logger)
+        cpu0 = time.process_time()
+        for i, row in enumerate(minutes):
+            at = t0 + dt.timedelta(minutes=i)
+            if np.isnan(row).any():
+                support.add_missing_segment(at)
+                continue
+            if not support.parameters_set:
+                support.set_parameters(int(fs))
+            support.add_segment(at, row.copy())
+        cpu1 = time.process_time()
+        result = support.process_captured_segments(sensitivity_da=sens)
+        cpu2 = time.process_time()
+        best_segments, best_aggregate = min(best_segments, cpu1 - cpu0), min(best_aggregate, cpu2 - cpu1)
     assert result is not None, "no segment captured"
     np.savez(out, frequency=result.psd_da["frequency"].values, psd=result.psd_da.values,
              effort=result.effort_da.values)
-    print(json.dumps({"cpu_segments_s": cpu1 - cpu0, "cpu_aggregate_s": cpu2 - cpu1,
+    print(json.dumps({"cpu_segments_s": best_segments, "cpu_aggregate_s": best_aggregate,
                       "pbp_version": get_pbp_version(), "pypam_version": get_pypam_version()}))
 
 

@@ -145,10 +145,11 @@ def welch_psd(samples: np.ndarray, sample_rate: float, *, nfft: int, overlap: fl
 
     The result of ``scipy.signal.welch(x, fs, window=hann(nfft),
     noverlap=nfft*overlap, detrend=False, scaling="density")`` (what pbp
-    runs), in about half its time: the frames are a strided view, windowed
-    and transformed a block at a time, and each bin's power is summed as
-    re² + im² straight into one accumulator (scipy multiplies complex
-    conjugates and keeps every frame's spectrum). Double precision
+    runs), in about a third of its CPU time: the frames are a strided view,
+    windowed into one reused buffer and transformed a few at a time (they
+    stay in cache), and each bin's power is squared in place and summed into
+    one accumulator (scipy multiplies complex conjugates and keeps every
+    frame's spectrum). The FFTs are most of what is left. Double precision
     throughout: single precision was barely faster here and moved the
     faintest bands (a recorder's anti-alias floor, ~110 dB below the
     loudest) by up to 0.05 dB.
@@ -165,13 +166,16 @@ def welch_psd(samples: np.ndarray, sample_rate: float, *, nfft: int, overlap: fl
     nseg = (n - nfft) // step + 1
     win = hann(nfft)
     frames = np.lib.stride_tricks.sliding_window_view(x, nfft)[::step][:nseg]
-    acc = np.zeros(nfft // 2 + 1, dtype=np.float64)
-    block = max(1, (1 << 20) // nfft)  # ~8 MB of frames at a time
+    acc = np.zeros(2 * (nfft // 2 + 1), dtype=np.float64)  # re², im² interleaved
+    block = max(1, (1 << 18) // nfft)  # ~2 MB of frames at a time: they stay in cache through the FFT
+    buf = np.empty((block, nfft), dtype=np.float64)
     for b in range(0, nseg, block):
-        seg = frames[b : b + block] * win  # float64 copy (int32 counts are exact in it)
-        spec = scipy.fft.rfft(seg, axis=-1, overwrite_x=True)
-        pairs = spec.view(np.float64).reshape(spec.shape[0], spec.shape[1], 2)
-        acc += np.einsum("sfk,sfk->f", pairs, pairs)
+        k = min(block, nseg - b)
+        seg = np.multiply(frames[b : b + k], win, out=buf[:k])  # float64 (int32 counts are exact in it)
+        spec = scipy.fft.rfft(seg, axis=-1).view(np.float64)
+        np.square(spec, out=spec)
+        acc += spec.sum(axis=0)
+    acc = acc[0::2] + acc[1::2]
     psd = acc / (nseg * sample_rate * float(np.sum(win * win)))
     last = None if nfft % 2 else -1  # an even nfft's Nyquist bin is not doubled
     psd[1:last] *= 2.0
