@@ -162,6 +162,13 @@ def test_the_daily_reduce_and_the_range_picture_from_s3(settings, day_results, t
     assert report["files"] == 2 and report["minutes_with_audio"] == 9 and report["minutes_missing"] == 1431
     assert report["calibration"] == cal.name and report["units"] == L.UNITS_CALIBRATED
     assert len(report["skipped"]) == 1 and "broken.mseed.npz" in report["skipped"][0]
+    # What the day cost: the files' CPU (as measured when they were made), the requests, priced.
+    assert report["compute_cpu_s"] > 0
+    assert report["compute_cpu_s"] == pytest.approx(sum(r.cpu_s for r in day_results), abs=1e-3)
+    assert report["audio_hours"] == pytest.approx(9 / 60, abs=1e-4)
+    assert (report["s3_put_requests"], report["s3_get_requests"]) == (3, 4)  # 2 results + NetCDF; 3 GETs + 1 LIST
+    assert report["cost_usd"] > 0 and "spot" in report["cost_basis"]
+    assert report["cost_per_audio_hour_usd"] == pytest.approx(report["cost_usd"] / report["audio_hours"])
     assert D.read_day_netcdf(tmp_path / "copy.nc").missing.sum() == 1431
     # A calibration given in the wrong reference is a clear error before anything is written.
     wrong = tmp_path / "wrong.csv"
@@ -214,6 +221,7 @@ def test_the_levels_profile_stores_each_files_minutes_and_the_reduce_marks_its_g
         key = D.minutes_key(config.levels_prefix, HYDRO, DAY, name)
         stored = D.decode_minutes(storage.get_bytes(key))
         assert stored.effort_s.tolist() == [60, 60, 0, 0, 60] and stored.source.endswith(name)
+        assert stored.cpu_s > 0  # measured by the worker, decoding included
         again = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
         assert again.enqueued == [] and len(again.already_done) == 1
     result = D.reduce_day(storage, prefix=config.levels_prefix, hydrophone=HYDRO, day=DAY)
@@ -259,6 +267,9 @@ def test_reprocess_picks_products_by_calibration_and_code_version_and_its_dry_ru
     assert [(r[0], r[1], r[2], r[5], r[6]) for r in rows] == [
         (DAY, cals[DAY].name, "11", 2, 9), (dt.date(2017, 10, 10), cals[dt.date(2017, 10, 10)].name, "12", 2, 9)]
     assert all(r[3].startswith("specfleet ") and r[4] == L.LevelParams().digest() for r in rows)
+    costs = query(settings, "SELECT audio_hours, cpu_s, cost_usd, cost_per_audio_hour_usd FROM v_hydro_levels_cost")
+    assert len(costs) == 2 and all(c[0] > 0 and c[1] > 0 and c[2] > 0 and c[3] == pytest.approx(c[2] / c[0])
+                                   for c in costs)
 
     where = f"calibration = '{cals[DAY].name}'"
     dry = _cli(monkeypatch, settings, "reprocess", "--pipeline", "hydrophone", "--where", where, "--dry-run")

@@ -352,9 +352,11 @@ def levels_day(
         cpu = time.process_time() - cpu0
         if out is not None:
             storage.download(result.key, out)
+    cost = _day_cost(s, result, cpu)
     recorded = ""
     try:
-        record_day(s, path, result, calibration_sha256=file_sha256(cal_file) if cal else "", reduce_cpu_s=cpu)
+        record_day(s, path, result, calibration_sha256=file_sha256(cal_file) if cal else "", reduce_cpu_s=cpu,
+                   cost=cost)
     except (DatabaseNotConfigured, psycopg2.Error) as err:
         recorded = explain(err).line()
         console.print(f"[yellow]provenance not recorded[/] (reprocess will not find this day): {recorded}",
@@ -368,7 +370,33 @@ def levels_day(
                       "minutes_missing": int(lv.missing.sum()), "coverage": round(lv.coverage, 6),
                       "units": lv.units, "calibration": cal.source if cal else None, "skipped": result.skipped,
                       "out": str(out) if out else None, "reduce_cpu_s": round(cpu, 3),
+                      "compute_cpu_s": round(lv.compute_cpu_s, 3), "audio_hours": round(lv.audio_hours, 4),
+                      "s3_put_requests": result.s3_put_requests, "s3_get_requests": result.s3_get_requests,
+                      "cost_usd": cost.usd if cost else None, "cost_basis": cost.basis if cost else None,
+                      "cost_per_audio_hour_usd": (cost.usd / lv.audio_hours) if cost and lv.audio_hours else None,
                       "provenance_recorded": not recorded, "provenance_error": recorded or None}))
+
+
+def _day_cost(s: Settings, result: Any, reduce_cpu_s: float) -> Any:
+    """The day's cost on the fleet's price table (spot, per vCPU of the fleet's
+    instance type); None, with a note, when the table has no such type."""
+    from ..fleet.plan import SQS_REQUESTS_PER_JOB
+    from ..fleet.settings import FleetSettings
+    from ..fleet.throughput import load_prices
+    from ..pipelines.hydrophone.provenance import DayCost
+
+    fleet = FleetSettings.over(s)
+    prices = load_prices(fleet)
+    itype = fleet.fleet_instance_type
+    row = prices["instances"].get(itype)
+    if row is None:
+        console.print(f"[yellow]no price for {itype}[/]: the day's cost is not recorded")
+        return None
+    return DayCost.of(result, reduce_cpu_s=reduce_cpu_s, vcpu_hour_usd=row["spot_hour"] / row["vcpus"],
+                      s3_put_per_1000=prices["s3"]["put_per_1000"],
+                      s3_get_per_1000=float(prices["s3"].get("get_per_1000", 0.0)),
+                      sqs_per_million=prices["sqs"]["per_million_requests"], sqs_per_job=SQS_REQUESTS_PER_JOB,
+                      basis=f"{itype} spot ${row['spot_hour']}/h over {row['vcpus']} vCPUs, the fleet price table")
 
 
 def reprocess(

@@ -20,10 +20,25 @@ CREATE TABLE hydro_levels_day (
     minutes_with_audio     integer          NOT NULL CHECK (minutes_with_audio >= 0),
     minutes_missing        integer          NOT NULL CHECK (minutes_missing >= 0),
     coverage               double precision NOT NULL CHECK (coverage BETWEEN 0 AND 1),
-    -- CPU seconds of the reduce itself (the files' own compute is in their status rows' jobs).
+    -- What the day cost: the files' CPU seconds (measured by their workers)
+    -- and the reduce's, the S3 and SQS requests, priced by the fleet's price
+    -- table (cost_basis says which instance type and price).
+    compute_cpu_s          double precision NOT NULL DEFAULT 0,
     reduce_cpu_s           double precision,
+    audio_hours            double precision NOT NULL DEFAULT 0,
+    s3_put_requests        integer          NOT NULL DEFAULT 0,
+    s3_get_requests        integer          NOT NULL DEFAULT 0,
+    sqs_requests           integer          NOT NULL DEFAULT 0,
+    cost_usd               double precision,
+    cost_basis             text             NOT NULL DEFAULT '',
     created_at             timestamptz      NOT NULL DEFAULT now(),
     PRIMARY KEY (hydrophone, day)
 );
 CREATE INDEX ON hydro_levels_day (calibration);
 CREATE INDEX ON hydro_levels_day (code_version);
+
+-- Cost per audio-hour and per day, as `status`/the report would show them.
+CREATE VIEW v_hydro_levels_cost AS
+    SELECT hydrophone, day, audio_hours, compute_cpu_s + coalesce(reduce_cpu_s, 0) AS cpu_s, cost_usd,
+           CASE WHEN audio_hours > 0 THEN cost_usd / audio_hours END AS cost_per_audio_hour_usd, cost_basis
+    FROM hydro_levels_day;

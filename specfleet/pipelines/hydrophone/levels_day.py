@@ -101,20 +101,25 @@ class MinuteResult:
     sample_rate: float
     params: LevelParams = field(default_factory=LevelParams)
     code_version: str = CODE_VERSION
+    #: CPU seconds (this thread's) spent making the result: what the day's cost counts.
+    cpu_s: float = 0.0
 
 
 def file_minutes(stretches: Sequence[StretchLike], source: str, *, params: LevelParams = LevelParams()) -> MinuteResult:
     """The minutes ``stretches`` (one file's repaired audio) reach into, banded."""
+    import time
+
+    cpu0 = time.thread_time()
     spectra = minute_psd(stretches, params=params)
     freq, bands = hmb_bands(spectra.psd, spectra.sample_rate, params.nfft(spectra.sample_rate))
     times = spectra.times.astype("datetime64[s]").astype(np.int64)
     return MinuteResult(source, times, spectra.effort_s, freq, np.atleast_2d(bands).astype(np.float32),
-                        spectra.sample_rate, params)
+                        spectra.sample_rate, params, cpu_s=time.thread_time() - cpu0)
 
 
 def encode_minutes(result: MinuteResult) -> bytes:
     meta = {"source": result.source, "sample_rate": result.sample_rate, "params": asdict(result.params),
-            "code_version": result.code_version}
+            "code_version": result.code_version, "cpu_s": result.cpu_s}
     buf = io.BytesIO()
     np.savez_compressed(buf, times=result.times, effort_s=result.effort_s, frequency=result.frequency,
                         bands=result.bands, meta=np.array(json.dumps(meta)))
@@ -126,7 +131,8 @@ def decode_minutes(data: bytes) -> MinuteResult:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             return MinuteResult(meta["source"], z["times"], z["effort_s"], z["frequency"], z["bands"],
-                                float(meta["sample_rate"]), LevelParams(**meta["params"]), meta["code_version"])
+                                float(meta["sample_rate"]), LevelParams(**meta["params"]), meta["code_version"],
+                                float(meta.get("cpu_s", 0.0)))
     except (ValueError, KeyError, TypeError, OSError) as err:
         raise ValueError(f"not a minute-levels file: {err}") from None
 
@@ -162,6 +168,12 @@ class DayLevels:
     code_versions: list[str]
     calibration: Calibration | None = None
     sensitivity_db: np.ndarray | None = None  # dB re 1 V/µPa at each band centre
+    #: CPU seconds the files' results took (their workers measured them).
+    compute_cpu_s: float = 0.0
+
+    @property
+    def audio_hours(self) -> float:
+        return float(self.effort_s.sum()) / 3600.0
 
     @property
     def missing(self) -> np.ndarray:
@@ -208,7 +220,7 @@ def assemble_day(
                          right=np.nan).astype(np.float32)
     return DayLevels(times, first.frequency, levels.db, effort, levels.units, levels.calibrated, first.sample_rate,
                      first.params, [r.source for r in results], sorted({r.code_version for r in results}),
-                     calibration, sens)
+                     calibration, sens, float(sum(r.cpu_s for r in results)))
 
 
 def concat_days(days: Sequence[DayLevels]) -> DayLevels:
@@ -328,6 +340,10 @@ class ReduceResult:
     day: DayLevels
     files: int
     skipped: list[str]
+    #: S3 requests behind the day: each file's result PUT by its worker, and
+    #: the reduce's LIST pages, GETs and the NetCDF's PUT.
+    s3_put_requests: int = 0
+    s3_get_requests: int = 0
 
 
 def reduce_day(
@@ -347,7 +363,9 @@ def reduce_day(
     folder = minutes_key(prefix, hydrophone, day, "x").rsplit("/", 1)[0] + "/"
     results: list[MinuteResult] = []
     skipped: list[str] = []
+    listed = 0
     for key, _size in storage.list(folder):
+        listed += 1
         if not key.endswith(".npz"):
             continue
         try:
@@ -361,4 +379,5 @@ def reduce_day(
     with tempfile.TemporaryDirectory(prefix="levels-day-") as tmp:
         path = write_day_netcdf(levels, Path(tmp) / "day.nc", hydrophone=hydrophone, attrs=attrs)
         storage.put_file(key, path, "application/x-netcdf")
-    return ReduceResult(key, levels, len(results), skipped)
+    gets = len(results) + len(skipped) + max(1, -(-listed // 1000))  # LIST pages of 1000 count as requests too
+    return ReduceResult(key, levels, len(results), skipped, s3_put_requests=len(results) + 1, s3_get_requests=gets)

@@ -113,8 +113,26 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+@dataclass(frozen=True)
+class DayCost:
+    """What a day of levels cost, priced (``cli`` prices it with the fleet's table)."""
+
+    sqs_requests: int
+    usd: float
+    basis: str
+
+    @staticmethod
+    def of(result: ReduceResult, *, reduce_cpu_s: float, vcpu_hour_usd: float, s3_put_per_1000: float,
+           s3_get_per_1000: float, sqs_per_million: float, sqs_per_job: float, basis: str) -> DayCost:
+        cpu = result.day.compute_cpu_s + reduce_cpu_s
+        sqs = int(round(result.files * sqs_per_job))
+        usd = (cpu / 3600.0 * vcpu_hour_usd + result.s3_put_requests / 1000 * s3_put_per_1000
+               + result.s3_get_requests / 1000 * s3_get_per_1000 + sqs / 1e6 * sqs_per_million)
+        return DayCost(sqs, usd, basis)
+
+
 def record_day(settings: Settings, hydrophone: str, result: ReduceResult, *, calibration_sha256: str = "",
-               reduce_cpu_s: float | None = None) -> None:
+               reduce_cpu_s: float | None = None, cost: DayCost | None = None) -> None:
     """Upsert the day's product row (a re-run replaces it)."""
     from ...db import connect
 
@@ -127,18 +145,25 @@ def record_day(settings: Settings, hydrophone: str, result: ReduceResult, *, cal
             cur.execute(
                 "INSERT INTO hydro_levels_day (hydrophone, day, product_key, code_version, params_hash, params, "
                 "calibration, calibration_deployment, calibration_sha256, units, source_files, minutes_with_audio, "
-                "minutes_missing, coverage, reduce_cpu_s) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s) ON CONFLICT (hydrophone, day) DO UPDATE SET product_key = EXCLUDED.product_key, "
+                "minutes_missing, coverage, reduce_cpu_s, compute_cpu_s, audio_hours, s3_put_requests, "
+                "s3_get_requests, sqs_requests, cost_usd, cost_basis) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (hydrophone, day) DO UPDATE SET product_key = EXCLUDED.product_key, "
                 "code_version = EXCLUDED.code_version, params_hash = EXCLUDED.params_hash, params = EXCLUDED.params, "
                 "calibration = EXCLUDED.calibration, calibration_deployment = EXCLUDED.calibration_deployment, "
                 "calibration_sha256 = EXCLUDED.calibration_sha256, units = EXCLUDED.units, "
                 "source_files = EXCLUDED.source_files, minutes_with_audio = EXCLUDED.minutes_with_audio, "
                 "minutes_missing = EXCLUDED.minutes_missing, coverage = EXCLUDED.coverage, "
-                "reduce_cpu_s = EXCLUDED.reduce_cpu_s, created_at = now()",
+                "reduce_cpu_s = EXCLUDED.reduce_cpu_s, compute_cpu_s = EXCLUDED.compute_cpu_s, "
+                "audio_hours = EXCLUDED.audio_hours, s3_put_requests = EXCLUDED.s3_put_requests, "
+                "s3_get_requests = EXCLUDED.s3_get_requests, sqs_requests = EXCLUDED.sqs_requests, "
+                "cost_usd = EXCLUDED.cost_usd, cost_basis = EXCLUDED.cost_basis, created_at = now()",
                 (hydrophone, day0, result.key, ", ".join(day.code_versions), day.params.digest(),
                  json.dumps(asdict(day.params)), cal.source if cal else "", cal.deployment if cal else "",
                  calibration_sha256, day.units, list(day.sources), int((~day.missing).sum()),
-                 int(day.missing.sum()), round(day.coverage, 6), reduce_cpu_s),
+                 int(day.missing.sum()), round(day.coverage, 6), reduce_cpu_s, day.compute_cpu_s, day.audio_hours,
+                 result.s3_put_requests, result.s3_get_requests, cost.sqs_requests if cost else 0,
+                 cost.usd if cost else None, cost.basis if cost else ""),
             )
     finally:
         conn.close()

@@ -232,6 +232,7 @@ def handle_levels(job: HydroJob, ctx: JobContext, hydrophone: str) -> None:
         ctx.stage("fetch")
         source = fetch_source(job.file_url, config, Path(tmp))
         ctx.stage("compute")
+        cpu0 = time.thread_time()  # this job's thread: other jobs run beside it
         decoded = decode_mseed(source, expected_rate=config.expected_sample_rate)
     runs = runs_of(decoded.data, decoded.gap_mask, UTCDateTime(decoded.start), decoded.sample_rate)
     if not runs:
@@ -240,6 +241,7 @@ def handle_levels(job: HydroJob, ctx: JobContext, hydrophone: str) -> None:
         result = file_minutes(runs, job.file_url)
     except ValueError as err:
         raise Rejected(f"levels: {err}") from None
+    result.cpu_s = time.thread_time() - cpu0  # decoding included
     ctx.stage("upload")
     if ctx.cancelled.is_set():
         raise Transient("worker shutting down before upload")
