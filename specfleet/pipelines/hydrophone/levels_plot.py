@@ -85,7 +85,8 @@ def render_summary(
     width_px: int = 1400,
     dpi: int = 100,
 ) -> Rendered:
-    """The long-term spectrogram over percentile spectra, as one PNG."""
+    """The long-term spectrogram over percentile spectra, as one PNG. The
+    colour range defaults to the 5th-99.9th percentile of the levels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,7 +98,9 @@ def render_summary(
     ok = ~levels.missing
     finite = levels.psd_db[ok][np.isfinite(levels.psd_db[ok])]
     if db_range is None:
-        db_range = ((float(np.percentile(finite, 1)), float(np.percentile(finite, 99.9))) if finite.size else (0.0, 1.0))
+        # From the 5th percentile: the bottom few percent of bands is the recorder's
+        # anti-alias roll-off near Nyquist, which would squeeze every other colour.
+        db_range = ((float(np.percentile(finite, 5)), float(np.percentile(finite, 99.9))) if finite.size else (0.0, 1.0))
     fig = plt.figure(figsize=(width_px / dpi, 0.62 * width_px / dpi), dpi=dpi)
     grid = fig.add_gridspec(2, 2, height_ratios=(1.25, 1.0), width_ratios=(1.0, 0.018), hspace=0.32, wspace=0.02,
                             left=0.07, right=0.93, top=0.93, bottom=0.08)
@@ -129,10 +132,11 @@ def render_summary(
     ax.set_title(f"{head}   ({n_ok} min with audio, {n_missing} missing; coverage {levels.coverage:.0%})", fontsize=10)
 
     pct = percentile_spectra(levels.psd_db)
-    styles = {1.0: ":", 5.0: "--", 50.0: "-", 95.0: "--", 99.0: ":"}
+    styles = {1.0: (":", "tab:blue"), 5.0: ("--", "tab:blue"), 50.0: ("-", "k"), 95.0: ("--", "tab:red"),
+              99.0: (":", "tab:red")}
     for q, row in zip(PERCENTILES, pct, strict=True):
-        bx.semilogx(levels.frequency[1:], row[1:], styles.get(q, "-"), color="k" if q == 50 else "tab:blue",
-                    lw=1.4 if q == 50 else 1.0, label=f"{q:g} %")
+        style, colour = styles.get(q, ("-", "tab:gray"))
+        bx.semilogx(levels.frequency[1:], row[1:], style, color=colour, lw=1.5 if q == 50 else 1.1, label=f"{q:g} %")
     bx.set_xlim(10 ** lo, 10**hi)
     bx.set_xlabel("Frequency (Hz)")
     bx.set_ylabel(f"PSD ({levels.units})")
