@@ -5,6 +5,7 @@
 #   requirements/dev.lock    ./dev's .venv, so CI's: the project with its `test`
 #                            extra (every extra the tests use) + the build backend
 #   requirements/tools.lock  checkov's own venv (.venv-tools; its pins clash with ours)
+#   requirements/pbp.lock    MBARI's pbp, the sound-level reference (.venv-pbp; likewise)
 #   ami/requirements.lock    the worker image: the core + the extras of the
 #                            pipelines an image serves, resolved *within*
 #                            dev.lock's pins, so the image runs exactly the
@@ -28,6 +29,7 @@ AMI_PYTHON=3.11.2
 # The extras an image installs: those of the pipelines' fleet profiles.
 AMI_EXTRAS=(hydrophone music spectrogram)
 CHECKOV=checkov==3.3.30
+PBP=mbari-pbp==1.9.0
 
 tools="$(mktemp -d)"
 trap 'rm -rf "$tools"' EXIT
@@ -48,6 +50,11 @@ common=(--generate-hashes --only-binary :all: --python-platform "$PLATFORM" --na
   echo "$CHECKOV" | uv pip compile - --python-version 3.11 "${common[@]}"
 } >requirements/tools.lock
 
+{
+  echo "# MBARI's pbp venv (.venv-pbp). Written by requirements/lock.sh (./dev lock): do not edit by hand."
+  echo "$PBP" | uv pip compile - --python-version 3.11 "${common[@]}"
+} >requirements/pbp.lock
+
 # The image resolves within the dev lock's versions: same pins, fewer packages.
 sed -n 's/^\([A-Za-z0-9._-]*==[^ ;]*\).*/\1/p' requirements/dev.lock >"$tools/dev-pins.txt"
 extras=()
@@ -59,6 +66,6 @@ for extra in "${AMI_EXTRAS[@]}"; do extras+=(--extra "$extra"); done
     --python-version "$AMI_PYTHON" "${common[@]}"
 } >ami/requirements.lock
 
-for lock in requirements/dev.lock requirements/tools.lock ami/requirements.lock; do
+for lock in requirements/dev.lock requirements/tools.lock requirements/pbp.lock ami/requirements.lock; do
   echo "wrote $lock ($(grep -c '^[A-Za-z0-9]' "$lock") packages)"
 done

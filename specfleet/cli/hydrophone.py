@@ -1,5 +1,6 @@
 """CLI of the hydrophone pipeline: ``produce hydrophone``, ``hydrophone clip``,
-``hydrophone preview``, ``hydrophone days``, ``hydrophone sites`` and
+``hydrophone preview``, ``hydrophone days``, ``hydrophone sites``,
+``hydrophone levels-day`` (the daily sound-levels reduce), ``hydrophone ltsa`` and
 ``local ooi-archive``.
 
 Human output goes to stderr, the machine-readable JSON line to stdout (last).
@@ -296,6 +297,260 @@ def preview(
                       "size": list(result.size), "vmin_db": result.vmin, "vmax_db": result.vmax}))
 
 
+# --- hydrophone levels-day / ltsa --------------------------------------------------------------
+@hydrophone_app.command("levels-day")
+def levels_day(
+    day: str = typer.Option(..., "--day", help="The day, YYYY-MM-DD (UTC).", metavar="DATE"),
+    site: str | None = typer.Option(None, "--site", help="Hydrophone by ooipy's site name.", metavar="NAME"),
+    hydrophone: str | None = typer.Option(None, "--hydrophone", help="Archive path below the root, or a site name.",
+                                          metavar="PATH"),
+    calibration: str | None = typer.Option(
+        None, "--calibration", help="Sensitivity curve: OOI's netCDF (metadata/cals/REFDES_DEPLOYMENT.nc) or a CSV "
+        "(frequency,sensitivity). Default: SPECFLEET_HYDRO_CALIBRATION; none: uncalibrated.", metavar="FILE"),
+    reference: str | None = typer.Option(None, "--reference", help="volt: dB re 1 V/uPa (OOI's cals/); count: dB re 1 "
+                                         "count/uPa (rca_correction_cals/).", metavar="volt|count"),
+    out: Path | None = typer.Option(None, "--out", help="Also keep a local copy of the NetCDF.", metavar="NC"),
+) -> None:
+    """Assemble a day's sound levels from the per-file minutes in S3 into one NetCDF (the daily reduce step).
+
+    Example: specfleet hydrophone levels-day --site oregon_shelf_base_seafloor --day 2017-10-09 --calibration CE02SHBP-LJ01D-11-HYDBBA106_12.nc
+    """
+    import time
+
+    import psycopg2
+
+    from ..db import DatabaseNotConfigured
+    from ..pipelines.hydrophone.levels import load_calibration
+    from ..pipelines.hydrophone.levels_day import reduce_day
+    from ..pipelines.hydrophone.provenance import file_sha256, record_day
+    from ..pipelines.hydrophone.settings import HydroSettings
+    from ..pipelines.hydrophone.timerange import RangeError, parse_when
+    from ..storage import Storage
+    from .main import settings
+
+    try:
+        when = parse_when(day).date()
+    except RangeError as err:
+        fail(str(err), code=2)
+    config = HydroSettings()
+    path = _hydrophone_path(site, hydrophone) or config.hydrophone
+    cal_file = calibration if calibration is not None else config.calibration
+    cal = None
+    if cal_file:
+        try:
+            cal = load_calibration(cal_file, reference=reference or config.calibration_reference)
+        except ValueError as err:
+            fail(str(err), code=2)
+    s = settings()
+    storage = Storage(s)
+    with console.status(f"assembling {path} {when}"):
+        cpu0 = time.process_time()
+        try:
+            result = reduce_day(storage, prefix=config.levels_prefix, hydrophone=path, day=when, calibration=cal)
+        except ValueError as err:
+            fail(str(err))
+        cpu = time.process_time() - cpu0
+        if out is not None:
+            storage.download(result.key, out)
+    cost = _day_cost(s, result, cpu)
+    recorded = ""
+    try:
+        record_day(s, path, result, calibration_sha256=file_sha256(cal_file) if cal else "", reduce_cpu_s=cpu,
+                   cost=cost)
+    except (DatabaseNotConfigured, psycopg2.Error) as err:
+        recorded = explain(err).line()
+        console.print(f"[yellow]provenance not recorded[/] (reprocess will not find this day): {recorded}",
+                      soft_wrap=True)
+    lv = result.day
+    console.print(f"[green]{result.key}[/]: {result.files} file(s), {int((~lv.missing).sum())} of {len(lv.times)} "
+                  f"minutes with audio ({lv.coverage:.1%}), {lv.units}")
+    for why in result.skipped:
+        console.print(f"  skipped {why}", style="yellow", soft_wrap=True)
+    print(json.dumps({"key": result.key, "files": result.files, "minutes_with_audio": int((~lv.missing).sum()),
+                      "minutes_missing": int(lv.missing.sum()), "coverage": round(lv.coverage, 6),
+                      "units": lv.units, "calibration": cal.source if cal else None, "skipped": result.skipped,
+                      "out": str(out) if out else None, "reduce_cpu_s": round(cpu, 3),
+                      "compute_cpu_s": round(lv.compute_cpu_s, 3), "audio_hours": round(lv.audio_hours, 4),
+                      "s3_put_requests": result.s3_put_requests, "s3_get_requests": result.s3_get_requests,
+                      "cost_usd": cost.usd if cost else None, "cost_basis": cost.basis if cost else None,
+                      "cost_per_audio_hour_usd": (cost.usd / lv.audio_hours) if cost and lv.audio_hours else None,
+                      "provenance_recorded": not recorded, "provenance_error": recorded or None}))
+
+
+def _day_cost(s: Settings, result: Any, reduce_cpu_s: float) -> Any:
+    """The day's cost on the fleet's price table (spot, per vCPU of the fleet's
+    instance type); None, with a note, when the table has no such type."""
+    from ..fleet.plan import SQS_REQUESTS_PER_JOB
+    from ..fleet.settings import FleetSettings
+    from ..fleet.throughput import load_prices
+    from ..pipelines.hydrophone.provenance import DayCost
+
+    fleet = FleetSettings.over(s)
+    prices = load_prices(fleet)
+    itype = fleet.fleet_instance_type
+    row = prices["instances"].get(itype)
+    if row is None:
+        console.print(f"[yellow]no price for {itype}[/]: the day's cost is not recorded")
+        return None
+    return DayCost.of(result, reduce_cpu_s=reduce_cpu_s, vcpu_hour_usd=row["spot_hour"] / row["vcpus"],
+                      s3_put_per_1000=prices["s3"]["put_per_1000"],
+                      s3_get_per_1000=float(prices["s3"].get("get_per_1000", 0.0)),
+                      sqs_per_million=prices["sqs"]["per_million_requests"], sqs_per_job=SQS_REQUESTS_PER_JOB,
+                      basis=f"{itype} spot ${row['spot_hour']}/h over {row['vcpus']} vCPUs, the fleet price table")
+
+
+def reprocess(
+    pipeline: str = typer.Option(..., "--pipeline", help="Only hydrophone records product provenance so far."),
+    where: str = typer.Option(..., "--where", help="FIELD OP 'VALUE' [and ...]; fields: calibration, "
+                              "calibration_deployment, code_version, params_hash, hydrophone, day.", metavar="EXPR"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the days, the file jobs and their cost; enqueue nothing."),
+) -> None:
+    """Enqueue again the file jobs behind the level products a calibration, code version or dates pick.
+
+    Run the workers with SPECFLEET_HYDRO_OUTPUT=levels, then `hydrophone levels-day` for each day listed.
+    A corrected calibration alone needs only `hydrophone levels-day` again (it is applied there).
+
+    Example: specfleet reprocess --pipeline hydrophone --where "calibration = 'CE02SHBP-LJ01D-11-HYDBBA106_12.nc'" --dry-run
+    """
+    import psycopg2
+
+    from ..db import DatabaseNotConfigured
+    from ..fleet.plan import PlanError, plan
+    from ..fleet.settings import FleetSettings
+    from ..jobs import JobValidationError, parse_job
+    from ..pipelines.hydrophone import SPEC
+    from ..pipelines.hydrophone.models import HydroJob
+    from ..pipelines.hydrophone.provenance import WhereError, reprocess_jobs, select_days
+    from .fleet import show_plan
+    from .main import settings
+
+    if pipeline != "hydrophone":
+        fail(f"no product provenance is recorded for pipeline {pipeline!r}: only hydrophone (sound levels)", code=2)
+    s = settings(check_endpoint=not dry_run)
+    try:
+        rows = select_days(s, where)
+    except WhereError as err:
+        fail(str(err), code=2)
+    except (DatabaseNotConfigured, psycopg2.Error) as err:
+        explained = explain(err)
+        fail(explained.message, explained.hint)
+    bodies = reprocess_jobs(rows)
+    jobs: list[HydroJob] = []
+    ignored: list[str] = []
+    for body in bodies:
+        try:
+            job = parse_job(HydroJob, body)
+        except JobValidationError as err:
+            ignored.append(f"{body['file_url']}: {err}")
+            continue
+        assert isinstance(job, HydroJob)
+        jobs.append(job)
+    table = Table(title=f"{'dry run: ' if dry_run else ''}hydrophone level products where {where}")
+    for col in ("hydrophone", "day", "calibration", "code version", "params", "files", "coverage"):
+        table.add_column(col, justify="right" if col in ("files", "coverage") else "left")
+    for r in rows:
+        table.add_row(r["hydrophone"], str(r["day"]), r["calibration"] or "[dim]none[/]", r["code_version"],
+                      r["params_hash"], str(len(r["source_files"])), f"{r['coverage']:.1%}")
+    console.print(table)
+    for why in ignored:
+        console.print(f"[yellow]not a job[/]: {why}", soft_wrap=True)
+    planned: dict[str, Any] | None = None
+    plan_error = ""
+    if jobs:
+        try:
+            p = plan(FleetSettings.over(s), "hydrophone", len(jobs))
+        except PlanError as err:
+            plan_error = str(err)
+            console.print(f"[yellow]no fleet plan[/]: {err}")
+        else:
+            planned = p.model_dump()
+            show_plan(p, title=f"fleet plan: {len(jobs)} hydrophone files on {p.instance_type}")
+    enqueued = 0
+    if not dry_run and jobs:
+        enqueued = SPEC.jobs(s).send(j.body() for j in jobs)
+        console.print(f"[green]enqueued {enqueued} file job(s)[/] for {len(rows)} day(s)")
+    elif not jobs:
+        console.print("nothing to reprocess")
+    print(json.dumps({
+        "dry_run": dry_run, "where": where, "days": [{"hydrophone": r["hydrophone"], "day": str(r["day"]),
+                                                       "files": len(r["source_files"])} for r in rows],
+        "jobs": len(jobs), "enqueued": enqueued, "ignored": ignored, "plan": planned, "plan_error": plan_error,
+    }))
+
+
+@hydrophone_app.command("ltsa")
+def ltsa(
+    out: Path = typer.Option(..., "--out", help="PNG file to write.", metavar="PNG"),
+    site: str | None = typer.Option(None, "--site", help="Hydrophone by ooipy's site name.", metavar="NAME"),
+    hydrophone: str | None = typer.Option(None, "--hydrophone", help="Archive path below the root, or a site name.",
+                                          metavar="PATH"),
+    day: str | None = typer.Option(None, "--day", help="One whole day, YYYY-MM-DD (UTC).", metavar="DATE"),
+    start: str | None = typer.Option(None, "--start", help="Start, YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC).", metavar="WHEN"),
+    end: str | None = typer.Option(None, "--end", help="End; a bare date includes that day.", metavar="WHEN"),
+    db_min: float | None = typer.Option(None, "--db-min", help="Colour scale bottom (default: 1st percentile)."),
+    db_max: float | None = typer.Option(None, "--db-max", help="Colour scale top (default: 99.9th percentile)."),
+) -> None:
+    """Long-term spectrogram and percentile spectra of the daily levels over a range, as one PNG.
+
+    Days without a NetCDF (see `hydrophone levels-day`) and minutes without audio stay blank.
+
+    Example: specfleet hydrophone ltsa --site oregon_shelf_base_seafloor --start 2017-10-09 --end 2017-10-11 --out ltsa.png
+    """
+    import datetime as dt
+    import tempfile
+
+    from ..pipelines.hydrophone.levels_day import DayLevels, concat_days, day_key, empty_day, read_day_netcdf, window
+    from ..pipelines.hydrophone.levels_plot import render_summary
+    from ..pipelines.hydrophone.settings import HydroSettings
+    from ..pipelines.hydrophone.timerange import RangeError, TimeRange
+    from ..storage import Storage
+    from .main import settings
+
+    if out.suffix.lower() != ".png":
+        fail(f"--out must name a .png file, got {str(out)!r}", code=2)
+    if (db_min is None) != (db_max is None) or (db_min is not None and db_max is not None and db_min >= db_max):
+        fail("give both --db-min and --db-max, the first below the second", code=2)
+    try:
+        span = TimeRange.parse(start=start, end=end, day=day)
+    except RangeError as err:
+        fail(str(err), code=2)
+    config = HydroSettings()
+    path = _hydrophone_path(site, hydrophone) or config.hydrophone
+    storage = Storage(settings())
+    found: dict[dt.date, DayLevels] = {}
+    with console.status(f"reading {len(span.days())} day(s) of levels"), tempfile.TemporaryDirectory() as tmp:
+        for d in span.days():
+            key = day_key(config.levels_prefix, path, d)
+            try:
+                if not storage.exists(key):
+                    continue
+                local = Path(tmp) / f"{d}.nc"
+                storage.download(key, local)
+                found[d] = read_day_netcdf(local)
+            except (OSError, ValueError, KeyError) as err:  # S3 errors escape: main explains them in one line
+                console.print(f"[yellow]{key} unreadable[/]: {err}", soft_wrap=True)
+    if not found:
+        fail(f"no daily levels for {path} in {span.describe()}: run `specfleet hydrophone levels-day` first", code=1)
+    like = next(iter(found.values()))
+    days = [found[d] if d in found else empty_day(d, like) for d in span.days()]
+    missing_days = [str(d) for d in span.days() if d not in found]
+    t0 = span.start.replace(tzinfo=dt.UTC).timestamp()
+    t1 = span.end.replace(tzinfo=dt.UTC).timestamp()
+    try:
+        levels = window(concat_days(days), t0, t1)
+    except ValueError as err:
+        fail(str(err))
+    db_range = (db_min, db_max) if db_min is not None and db_max is not None else None
+    shot = render_summary(levels, out, title=f"{path}, {span.describe()}", db_range=db_range)
+    console.print(f"[green]{out}[/]: {len(found)} day(s), {shot.minutes_with_audio} minutes with audio, "
+                  f"{shot.minutes_missing} without; colour {shot.db_range[0]:.1f}-{shot.db_range[1]:.1f} dB")
+    if missing_days:
+        console.print(f"[yellow]no levels for[/] {', '.join(missing_days)}", soft_wrap=True)
+    print(json.dumps({"out": str(out), "days": len(span.days()), "days_with_levels": len(found),
+                      "days_without": missing_days, "minutes_with_audio": shot.minutes_with_audio,
+                      "minutes_missing": shot.minutes_missing, "db_range": list(shot.db_range), "units": levels.units}))
+
+
 # --- hydrophone days / sites -----------------------------------------------------------------
 @hydrophone_app.command("days")
 def days(
@@ -413,6 +668,7 @@ def local_ooi_archive(
 
 
 def register(app: typer.Typer, produce_app: typer.Typer) -> None:
+    app.command("reprocess")(reprocess)
     produce_app.command("hydrophone")(produce_hydrophone)
     app.add_typer(hydrophone_app, name="hydrophone")
     local = next((g.typer_instance for g in app.registered_groups if g.name == "local"), None)

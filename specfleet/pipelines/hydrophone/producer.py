@@ -93,7 +93,13 @@ def parse_day(text: str) -> dt.date:
 
 
 def done_files(settings: Settings, config: HydroSettings, hydrophone: str, day: dt.date) -> set[str]:
-    """File names of ``day`` whose manifest exists (one S3 list call per 1000)."""
+    """File names of ``day`` whose manifest exists (one S3 list call per 1000);
+    for the ``levels`` profile, whose minutes are stored."""
+    if config.output == "levels":
+        from .levels_day import minutes_key
+
+        prefix = minutes_key(config.levels_prefix, hydrophone, day, "").rsplit("/", 1)[0] + "/"
+        return {key[len(prefix):].removesuffix(".npz") for key, _ in Storage(settings).list(prefix)}
     prefix = f"{config.manifest_prefix.strip('/')}/{hydrophone}/{day_folder(day)}/"
     return {key[len(prefix):].removesuffix(".json") for key, _ in Storage(settings).list(prefix)}
 

@@ -22,7 +22,11 @@ class HydroSettings(BaseSettings):
     #: "whaledr": the original's ``{whaledr_prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.jpg``
     #: ({hydrophone} = 6th '/'-segment of the file URL, the day from the file name)
     #: plus ``{whaledr_prefix}/whalemanifest.json``, which the whaledr app reads.
-    output: str = Field(default="specfleet", pattern="^(specfleet|whaledr)$")
+    #: "levels": no clips; each file's per-minute sound levels (1 Hz PSD in
+    #: hybrid millidecade bands, ``levels_day.file_minutes``) go to
+    #: ``{levels_prefix}/{hydrophone}/{YYYY_MM_DD}/minutes/{file}.npz`` for the
+    #: day's reduce (``specfleet hydrophone levels-day``).
+    output: str = Field(default="specfleet", pattern="^(specfleet|whaledr|levels)$")
     #: S3 key prefix of clips: ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.png``.
     prefix: str = "hydrophone"
     whaledr_prefix: str = "megaptera"
@@ -31,6 +35,14 @@ class HydroSettings(BaseSettings):
     public_read: bool = False
     #: JPEG quality of the whaledr profile (the original's matplotlib saved at 95).
     jpeg_quality: int = Field(default=95, ge=1, le=100)
+    #: Sound levels (pipelines/hydrophone/levels*.py): per-file minutes at
+    #: ``{levels_prefix}/{hydrophone}/{YYYY_MM_DD}/minutes/{file}.npz``, the day's
+    #: NetCDF beside them (``levels_day.day_key``).
+    levels_prefix: str = "hydrophone-levels"
+    #: Sensitivity curve applied by the day's reduce (OOI netCDF or CSV); empty: uncalibrated.
+    calibration: str = ""
+    #: "volt": dB re 1 V/uPa (OOI's metadata/cals); "count": dB re 1 count/uPa (rca_correction_cals).
+    calibration_reference: str = Field(default="volt", pattern="^(volt|count)$")
     #: Per-file "all clips written" markers, read by the producer to skip done files.
     manifest_prefix: str = "hydrophone-manifests"
     #: Files at another rate are rejected (0 accepts any rate).

@@ -219,9 +219,47 @@ def _upload_keys(job: HydroJob, config: HydroSettings, hydrophone: str, result: 
     ]
 
 
+def handle_levels(job: HydroJob, ctx: JobContext, hydrophone: str) -> None:
+    """The ``levels`` profile: one file's minutes of sound levels, stored for the day's reduce."""
+    from obspy import UTCDateTime
+
+    from .levels import runs_of
+    from .levels_day import encode_minutes, file_minutes, minutes_key
+
+    config: HydroSettings = ctx.config
+    name = file_name(job.file_url)
+    with tempfile.TemporaryDirectory(prefix="hydro-levels-") as tmp:
+        ctx.stage("fetch")
+        source = fetch_source(job.file_url, config, Path(tmp))
+        ctx.stage("compute")
+        cpu0 = time.thread_time()  # this job's thread: other jobs run beside it
+        decoded = decode_mseed(source, expected_rate=config.expected_sample_rate)
+    runs = runs_of(decoded.data, decoded.gap_mask, UTCDateTime(decoded.start), decoded.sample_rate)
+    if not runs:
+        raise Rejected("no samples to compute levels from")
+    try:
+        result = file_minutes(runs, job.file_url)
+    except ValueError as err:
+        raise Rejected(f"levels: {err}") from None
+    result.cpu_s = time.thread_time() - cpu0  # decoding included
+    ctx.stage("upload")
+    if ctx.cancelled.is_set():
+        raise Transient("worker shutting down before upload")
+    day = file_time(name) or decoded.start
+    Storage(ctx.settings).put_bytes(minutes_key(config.levels_prefix, hydrophone, day.date(), name),
+                                    encode_minutes(result), "application/octet-stream")
+    have = int((result.effort_s > 0).sum())
+    notes = [*decoded.notes, f"levels: {have} of {len(result.times)} minute(s) with whole audio"]
+    ctx.report(HydroStatus(instance_id=ctx.instance_id, stat=Stat.DONE, file_url=job.file_url, clips=have),
+               reason="; ".join(notes), key="done")
+
+
 def handle(job: HydroJob, ctx: JobContext) -> None:
     settings, config = ctx.settings, ctx.config
     hydrophone = hydrophone_of(job, config)
+    if config.output == "levels":
+        handle_levels(job, ctx, hydrophone)
+        return
     whaledr = config.output == "whaledr"
     if whaledr:  # refuse a URL the layout cannot name before any download
         try:
