@@ -40,6 +40,9 @@ class Stat(IntEnum):
     DONE = 1
     BANNED = -1
     SKIPPED = 2
+    #: Not a job outcome: the instance paused (its session is rate-limited)
+    #: and handed the job back; one row per pause, the reason says until when.
+    PAUSED = 3
 
 
 class StatusFormatError(ValueError):

@@ -8,9 +8,14 @@ lowest-quality audio into a private temp folder, convert it to mp3 with
 ffmpeg, refuse mp3s at or over the size limit, upload, report stat 1. The temp
 folder is removed whatever happens; no path is ever built from job input.
 
-yt-dlp's failures are classified by ``errors.classify`` into ban-class
-(-> ``Banned``: counts toward the ban threshold), gone (-> ``Rejected``) and
-transient (-> ``Transient``: retried with backoff).
+yt-dlp's failures are classified by ``errors.classify`` (its table of what
+YouTube answers today): a session rate limit pauses the worker (``Paused``:
+no job failed), ban-class (-> ``Banned``: counts toward the ban threshold),
+geo-restricted (-> ``Elsewhere`` for another fleet region, else
+``Rejected``), age-restricted/private/gone (-> ``Rejected``), missing
+formats (gone only when yt-dlp sees a JS runtime) and transient
+(-> ``Transient``: retried with backoff). The worker refuses to start when
+yt-dlp sees no JS runtime (``jsruntime.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from ...runtime import JobContext, JobError, Rejected, Skipped, Transient
 from ...settings import Settings
 from ...status import Stat
 from ...storage import Storage
-from ..music.errors import classify
+from ..music.errors import Reaction, classify
+from ..music.jsruntime import JsRuntime, check_js_runtime, js_runtimes_option, seen_runtime
 from ..music.settings import MusicSettings
 from ..music.urls import UrlPolicyError, check_video_url, video_policy
 from .models import DownloadJob, DownloadStatus
@@ -106,6 +112,8 @@ def ydl_options(
         "progress_hooks": [abort_if_cancelled],
         "cachedir": False,
         "color": "never",
+        # yt-dlp's --js-runtimes: YouTube's challenges need one (jsruntime.py).
+        "js_runtimes": js_runtimes_option(config.js_runtimes),
     }
 
 
@@ -129,13 +137,15 @@ def fetch_mp3(url: str, workdir: Path, config: MusicSettings, cancelled: threadi
 
 def fetch_audio(
     url: str, workdir: Path, config: MusicSettings, cancelled: threading.Event | None = None, *,
-    to_mp3: bool = True, keep_source: bool = False,
+    to_mp3: bool = True, keep_source: bool = False, reaction: Reaction | None = None,
 ) -> Fetched:
     """Download ``url``'s audio inside ``workdir``: as an mp3 (``to_mp3``),
     and/or the source file as the site serves it (m4a, webm...): without
     ``to_mp3`` or with ``keep_source``.
 
-    Raises ``Rejected`` (too long, too large, gone), ``Banned`` or ``Transient``.
+    Raises ``Rejected`` (too long, too large, gone), ``Banned``, ``Paused``,
+    ``Elsewhere`` or ``Transient`` (``reaction``: what this worker can do
+    about a failure, see ``errors.classify``).
     """
     import yt_dlp
 
@@ -148,7 +158,7 @@ def fetch_audio(
         try:
             info = ydl.extract_info(url, download=False)
         except Exception as err:  # yt-dlp wraps everything in DownloadError
-            raise _failure(err, "reading video metadata", budget) from None
+            raise _failure(err, "reading video metadata", budget, reaction) from None
         if not isinstance(info, dict):
             raise Rejected("video page has no media")
         _check_before_download(info, config)
@@ -157,7 +167,7 @@ def fetch_audio(
         except Exception as err:
             if cancelled is not None and cancelled.is_set():
                 raise Transient("worker shutting down mid-download") from None
-            raise _failure(err, "downloading audio", budget) from None
+            raise _failure(err, "downloading audio", budget, reaction) from None
     mp3 = workdir / "source.mp3" if to_mp3 else None
     # The downloaded file: "source.<ext>" once complete (yt-dlp's partial
     # files end in .part / .ytdl; one that was an mp3 already is kept as
@@ -173,7 +183,7 @@ def fetch_audio(
     return Fetched(wanted, info.get("duration"), str(info.get("title") or ""), source)
 
 
-def _failure(err: BaseException, what: str, budget: Budget) -> JobError:
+def _failure(err: BaseException, what: str, budget: Budget, reaction: Reaction | None = None) -> JobError:
     """The runtime error for a yt-dlp failure: a spent budget or a refused
     address by their own kind (yt-dlp wraps both), the rest classified."""
     if budget.expired.is_set():
@@ -185,7 +195,7 @@ def _failure(err: BaseException, what: str, budget: Budget) -> JobError:
         if isinstance(cause, OutboundRefused):
             return Rejected(f"{what}: {cause}")
         cause = cause.__cause__ or cause.__context__ or getattr(cause, "exc_info", (None, None))[1]
-    return classify(err, what=what)
+    return classify(err, what=what, reaction=reaction)
 
 
 def _check_before_download(info: dict[str, Any], config: MusicSettings) -> None:
@@ -211,15 +221,30 @@ class DownloadResources:
     slots: threading.BoundedSemaphore
     #: The spectrogram part of a fused worker (``MusicSettings.fused``).
     fused: FusedSpectrogram | None = None
+    #: The JS runtime yt-dlp sees (checked at start), None when not required and missing.
+    js_runtime: JsRuntime | None = None
 
     def close(self) -> None:
         pass
 
 
 def make_resources(settings: Settings, config: MusicSettings) -> DownloadResources:
+    # Before any job: without a JS runtime every YouTube job would lose its formats.
+    runtime = check_js_runtime(config) if config.require_js_runtime else seen_runtime(config)
+    if runtime is not None:
+        log.info("yt-dlp's JS runtime: %s", runtime.describe())
     return DownloadResources(
         threading.BoundedSemaphore(max(1, config.concurrent_downloads)),
         fused=_make_fused(settings, warm=True) if config.fused else None,
+        js_runtime=runtime,
+    )
+
+
+def reaction(settings: Settings, config: MusicSettings, js_runtime: bool) -> Reaction:
+    """What this worker can do about a failure (see ``errors.classify``)."""
+    return Reaction(
+        pause_s=config.rate_limit_pause_s, pause_jitter=config.rate_limit_pause_jitter,
+        other_regions=bool(set(config.geo_regions) - {settings.region}), js_runtime=js_runtime,
     )
 
 
@@ -262,8 +287,10 @@ def handle(job: DownloadJob, ctx: JobContext) -> None:
         if slots is not None:
             slots.acquire()
         try:
+            js_runtime = resources.js_runtime is not None if resources is not None else seen_runtime(config) is not None
             fetched = fetch_audio(url, Path(tmp), config, ctx.cancelled, to_mp3=to_mp3,
-                                  keep_source=fused is not None and not from_mp3 and to_mp3)
+                                  keep_source=fused is not None and not from_mp3 and to_mp3,
+                                  reaction=reaction(settings, config, js_runtime))
         finally:
             if slots is not None:
                 slots.release()

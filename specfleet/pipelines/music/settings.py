@@ -80,6 +80,23 @@ class MusicSettings(BaseSettings):
     #: loss and differ from the two-stage ones (see ``fused.py``).
     fused_source: Literal["mp3", "source"] = "mp3"
 
+    #: JS runtimes yt-dlp may use, ``RUNTIME[:PATH]`` (yt-dlp's
+    #: ``--js-runtimes``): YouTube needs one since yt-dlp 2025.11.12. The
+    #: default is yt-dlp's own: Deno, found in the venv (the ``deno`` wheel)
+    #: or on PATH.
+    js_runtimes: list[str] = Field(default_factory=lambda: ["deno"])
+    #: A download or search worker refuses to start when yt-dlp sees none.
+    require_js_runtime: bool = True
+    #: How long a worker whose session YouTube rate-limited takes no job
+    #: (yt-dlp: "rate-limited by YouTube for up to an hour").
+    rate_limit_pause_s: float = Field(default=3600.0, gt=0)
+    #: Up to this fraction of the pause is added at random (a fleet limited
+    #: at once does not come back at once).
+    rate_limit_pause_jitter: float = Field(default=0.1, ge=0, le=1)
+    #: The fleet's other regions, whose workers may fetch a video that is
+    #: geo-restricted in this one (empty: such a video is rejected at once).
+    geo_regions: list[str] = Field(default_factory=list)
+
     @model_validator(mode="after")
     def _something_to_write(self) -> MusicSettings:
         if not self.write_mp3 and not self.fused:
