@@ -54,6 +54,13 @@ class StatusFormatError(ValueError):
 _NOT_SQS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+def sqs_clean(text: str) -> str:
+    """``text`` with every character SQS refuses replaced by U+FFFD (which it
+    accepts): what every status field and attribute goes through before it
+    is sent, so a status is never refused (``InvalidMessageContents``)."""
+    return _NOT_SQS.sub("\ufffd", text)
+
+
 def wire_problem(text: str) -> str:
     """Why ``text`` cannot be a status field, or ``""`` when it can."""
     if SEP in text or "\n" in text or "\r" in text:
@@ -121,7 +128,8 @@ class StatusRecord(BaseModel):
 
     def encode_safe(self) -> tuple[str, list[str]]:
         """``encode()``, except that a field value that would break the
-        framing is replaced by ``PLACEHOLDER`` instead of failing: returns the
+        framing is replaced by ``PLACEHOLDER`` (one holding characters SQS
+        refuses is cleaned by ``sqs_clean``) instead of failing: returns the
         wire text and what was replaced. A status row is never lost to a
         value (the reason carries what was wrong)."""
         try:
@@ -134,7 +142,14 @@ class StatusRecord(BaseModel):
             value = getattr(self, name)
             if isinstance(value, str):
                 problem = wire_problem(value)
-                if problem:
+                if not problem:
+                    continue
+                cleaned = sqs_clean(value)
+                if cleaned != value and not wire_problem(cleaned):
+                    # Only characters SQS refuses: the value stays, cleaned.
+                    problems.append(f"{name} had characters SQS refuses (each replaced by U+FFFD)")
+                    fixed[name] = cleaned
+                else:
                     problems.append(f"{name} {problem}")
                     fixed[name] = self.PLACEHOLDER
         return self.model_copy(update=fixed).encode(), problems
