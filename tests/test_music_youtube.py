@@ -20,6 +20,7 @@ from specfleet.pipelines.download import SPEC as PIPELINE
 from specfleet.pipelines.download.worker import audio_key, fetch_audio, reaction
 from specfleet.pipelines.music.errors import Reaction, classify
 from specfleet.pipelines.music.jsruntime import JsRuntimeMissing, check_js_runtime, seen_runtime
+from specfleet.pipelines.music.pacing import Pacer
 from specfleet.pipelines.music.settings import MusicSettings
 from specfleet.runtime import EXIT_BANNED, EXIT_OK, Banned, Elsewhere, Paused, Rejected, Transient, Worker
 from specfleet.runtime.middleware import BanGuard
@@ -249,3 +250,49 @@ def test_stand_in_serves_the_ok_video_with_its_player_response(site, tmp_path):
     out.mkdir()
     fetched = fetch_audio(site.watch_url("ok1"), out, music_config(site, tmp_path))
     assert fetched.title == "Artist - Song" and fetched.duration_s == 2 and Path(fetched.path).stat().st_size > 0
+
+
+# --- pacing under the limit ----------------------------------------------------------
+def test_pacer_gaps_are_never_shorter_than_the_budget_across_threads_and_processes(tmp_path):
+    import threading
+
+    state = tmp_path / "pace"
+    # two Pacers on one file: two worker processes of one instance (download and search)
+    pacers = [Pacer(36_000, jitter=0.5, state_file=state), Pacer(36_000, jitter=0.5, state_file=state)]
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def take(p: Pacer) -> None:
+        for _ in range(10):
+            t = p.reserve()
+            with lock:
+                starts.append(t)
+
+    threads = [threading.Thread(target=take, args=(pacers[i % 2],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    starts.sort()
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert len(starts) == 40
+    assert min(gaps) >= 0.1 - 1e-6, "36,000 videos/hour: never closer than 0.1 s"
+    assert max(gaps) <= 0.15 + 1e-6 and len(set(round(g, 4) for g in gaps)) > 5, "jittered, at most +50 %"
+
+
+@pytest.mark.slow
+def test_download_worker_slots_share_the_budget(settings, site, tmp_path):
+    n, per_hour = 6, 7200.0  # one video every 0.5 s at most
+    config = music_config(site, tmp_path, videos_per_hour=per_hour, pace_jitter=0.2, pace_local_sites=True,
+                          pace_state_file=str(tmp_path / "pace"), concurrent_downloads=3)
+    for i in range(n):
+        site.add_video(f"p{i}", f"Artist - Paced {i}", seconds=1)
+    send(settings, *({"track_id": f"p{i}", "yt_url": site.watch_url(f"p{i}")} for i in range(n)))
+    worker = Worker(settings, PIPELINE, concurrency=3, idle_exit_s=1.5, config=config)
+    assert worker.run() == EXIT_OK and worker.metrics().get("done") == n
+    times = sorted(site.watch_times)
+    assert len(times) == n
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # the pacer hands out start times >= 0.5 s apart; the request follows within the slot's own scheduling
+    assert min(gaps) >= 0.5 - 0.15, gaps
+    assert (n - 1) / (times[-1] - times[0]) * 3600 <= per_hour

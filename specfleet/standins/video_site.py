@@ -199,6 +199,8 @@ class VideoSite:
         self._limited_until = 0.0
         #: Watch pages answered with the rate-limit refusal.
         self.rate_limited = 0
+        #: When (``time.monotonic()``) each watch page was asked for: a video's start.
+        self.watch_times: list[float] = []
 
     # --- catalogue -------------------------------------------------------------
     def add_video(self, video_id: str, title: str, *, seconds: float = 6.0, views: int = 1000,
@@ -336,6 +338,8 @@ class VideoSite:
 
     def _hit(self, route: str, video_id: str = "") -> None:
         with self._lock:
+            if route == "watch":
+                self.watch_times.append(time.monotonic())
             self.hits[route] += 1
             if video_id:
                 self.hits[f"{route}:{video_id}"] += 1

@@ -35,6 +35,7 @@ from ...status import Stat
 from ...storage import Storage
 from ..music.errors import Reaction, classify
 from ..music.jsruntime import JsRuntime, check_js_runtime, js_runtimes_option, seen_runtime
+from ..music.pacing import pace
 from ..music.settings import MusicSettings
 from ..music.urls import UrlPolicyError, check_video_url, video_policy
 from .models import DownloadJob, DownloadStatus
@@ -155,6 +156,11 @@ def fetch_audio(
     # end when the fetch budget does (a trickling source cannot hold the worker).
     with yt_dlp.YoutubeDL(ydl_options(config, workdir, logger, cancelled, to_mp3=to_mp3, keep_source=keep_source)) as ydl, \
             guard_connections(video_policy(config), budget_s=config.fetch_budget_s) as budget:
+        # The instance's videos-per-hour budget (YouTube's session limit),
+        # shared by every slot and by search: taken right before the request.
+        pace(url, config, cancelled)
+        if cancelled is not None and cancelled.is_set():
+            raise Transient("worker shutting down while pacing")
         try:
             info = ydl.extract_info(url, download=False)
         except Exception as err:  # yt-dlp wraps everything in DownloadError

@@ -97,6 +97,28 @@ class MusicSettings(BaseSettings):
     #: geo-restricted in this one (empty: such a video is rejected at once).
     geo_regions: list[str] = Field(default_factory=list)
 
+    #: Per-instance budget of videos (watch pages, searches) per hour, shared
+    #: by every slot of every music worker on the instance, with jittered
+    #: gaps: YouTube rate-limits a guest session at ~300 videos an hour
+    #: (yt-dlp wiki, "Common YouTube Errors"; yt-dlp #11426). 0: unpaced.
+    #: ``fleet plan`` and the autoscaling targets plan at this rate when it
+    #: is below the measured throughput.
+    videos_per_hour: float = Field(default=300.0, ge=0)
+    #: Each gap is the budget's (3600 / videos_per_hour s) plus up to this
+    #: fraction at random: never shorter, so the budget is never exceeded.
+    pace_jitter: float = Field(default=0.5, ge=0, le=5)
+    #: The file through which the instance's music workers share the budget
+    #: (empty: ``specfleet-video-pace`` in the system temp folder).
+    pace_state_file: str = ""
+    #: The budget paces YouTube hosts; also pace ``extra_hosts`` (the local
+    #: video site: tests and benchmarks of the budget).
+    pace_local_sites: bool = False
+
+    @property
+    def jobs_per_hour_cap(self) -> float | None:
+        """The per-instance job budget ``fleet plan`` and scaling honour."""
+        return self.videos_per_hour or None
+
     @model_validator(mode="after")
     def _something_to_write(self) -> MusicSettings:
         if not self.write_mp3 and not self.fused:
