@@ -59,7 +59,7 @@ die() { log "$*"; exit 2; }
 # (a test checks they equal its spec's FleetProfile.apt_packages). ffmpeg comes
 # from the imageio-ffmpeg wheel (specfleet.ffmpeg), so no Debian ffmpeg. Its
 # Python extras come from `ami bake` (SPECFLEET_EXTRAS, from the specs); the
-# lock holds every extra's dependencies (ami/lock.sh hydrophone music spectrogram).
+# lock holds every extra's dependencies (./dev lock writes it).
 select_pipelines() {
   local name
   for name in ${SPECFLEET_PIPELINES//,/ }; do

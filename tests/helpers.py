@@ -37,3 +37,21 @@ def query(settings: Settings, sql: str, params: Any = None) -> list[tuple[Any, .
 
 def count(settings: Settings, table: str, where: str = "TRUE", params: Any = None) -> int:
     return int(query(settings, f'SELECT count(*) FROM "{table}" WHERE {where}', params)[0][0])
+
+
+def lock_entries(text: str) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, sha256 hashes) from a pip requirements file with
+    hashes (requirements/dev.lock, ami/requirements.lock); names canonical."""
+    import re
+
+    from packaging.utils import canonicalize_name
+
+    entries: dict[str, tuple[str, list[str]]] = {}
+    for line in text.replace("\\\n", " ").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        spec, *options = line.split(" --hash=")
+        match = re.fullmatch(r"([A-Za-z0-9._-]+)==([^\s;]+)", spec.strip())
+        assert match, f"lock line is not pinned with ==: {spec!r}"
+        entries[canonicalize_name(match.group(1))] = (match.group(2), [o.split("#")[0].strip() for o in options])
+    return entries

@@ -16,7 +16,18 @@ authorizes each of these calls against, and nothing else:
   (IAM has no batch actions);
 * SNS ``Publish``/``CreateTopic``: the topic's ARN;
 * Secrets Manager: the secret's ARN;
-* Auto Scaling ``SetInstanceProtection``: the group's ARN.
+* Auto Scaling ``SetInstanceProtection``: the group's ARN;
+* S3 calls: authorized as the IAM action AWS documents for the operation
+  ("Required permissions for Amazon S3 API operations": ``HeadObject`` needs
+  ``s3:GetObject``, ``ListObjectsV2`` and ``HeadBucket`` ``s3:ListBucket``,
+  multipart uploads ``s3:PutObject``...). moto 5.2.6 started naming S3 calls
+  by their API operation (``s3:HeadObject``, an action IAM does not have), so
+  with the template's policy a HEAD was refused where AWS allows it.
+
+And one answer AWS gives that moto does not: a HEAD of a missing key is 404
+only to a principal allowed ``s3:ListBucket`` on the bucket, 403 to any
+other (S3 API reference, HeadObject, "Permissions"), so a role without it
+cannot tell "not there yet" from "not allowed".
 
 Loopback only; AWS managed policies are loaded so roles carry exactly the
 policies the template attaches.
@@ -29,8 +40,11 @@ import sys
 
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
+from moto import settings as moto_settings  # noqa: E402
 from moto.autoscaling.responses import AutoScalingResponse  # noqa: E402
+from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
 from moto.iam import access_control  # noqa: E402
+from moto.s3.responses import S3Response  # noqa: E402
 from moto.secretsmanager.responses import SecretsManagerResponse  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 from moto.sns.responses import SNSResponse  # noqa: E402
@@ -38,6 +52,15 @@ from moto.sqs.responses import SQSResponse  # noqa: E402
 
 SQS_BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
                      "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+#: S3 API operations whose IAM action has another name (AWS's S3 user guide,
+#: "Required permissions for Amazon S3 API operations"); the others share it.
+S3_OPERATION_ACTIONS = {
+    "HeadObject": "GetObject", "HeadBucket": "ListBucket", "ListObjects": "ListBucket",
+    "ListObjectsV2": "ListBucket", "ListObjectVersions": "ListBucketVersions", "DeleteObjects": "DeleteObject",
+    "CreateMultipartUpload": "PutObject", "UploadPart": "PutObject", "CompleteMultipartUpload": "PutObject",
+    "CopyObject": "PutObject", "ListParts": "ListMultipartUploadParts",
+    "ListMultipartUploads": "ListBucketMultipartUploads", "GetObjectAttributes": "GetObject",
+}
 
 
 def _sqs_queue_name(self: SQSResponse) -> str:
@@ -83,7 +106,33 @@ def _init(self: access_control.IAMRequestBase, account_id: str, method: str, pat
     scope = headers.get("Authorization", "")
     if "/sqs/aws4_request" in scope and isinstance(action, str):
         action = SQS_BATCH_ACTIONS.get(action, action)
+    if "/s3/aws4_request" in scope and isinstance(action, str):
+        action = S3_OPERATION_ACTIONS.get(action, action)
     _original_init(self, account_id, method, path, data, body, headers, action)
+
+
+def _may_list(response: S3Response, bucket_name: str) -> bool:
+    """Whether the caller of ``response``'s request may ``s3:ListBucket`` the bucket."""
+    if ActionAuthenticatorMixin.request_count < moto_settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        return True  # enforcement is not on yet
+    request = access_control.S3IAMRequest(
+        account_id=response.current_account, method="GET", path=f"/{bucket_name}", data={}, body=b"",
+        headers=response.headers, action="ListBucket")
+    try:
+        request.check_action_permitted(f"arn:aws:s3:::{bucket_name}")
+    except Exception:  # moto's AccessDenied classes
+        return False
+    return True
+
+
+_original_head_object = S3Response.head_object
+
+
+def _head_object(self: S3Response, bucket_name: str, *args: object, **kwargs: object) -> object:
+    status, headers, body = _original_head_object(self, bucket_name, *args, **kwargs)
+    if status == 404 and not _may_list(self, bucket_name):
+        return 403, headers, ""
+    return status, headers, body
 
 
 SQSResponse._get_queue_name = _sqs_queue_name  # type: ignore[method-assign]
@@ -91,6 +140,7 @@ SNSResponse._determine_resource = _sns_resource  # type: ignore[attr-defined]
 SecretsManagerResponse._determine_resource = _secret_resource  # type: ignore[attr-defined]
 AutoScalingResponse._determine_resource = _asg_resource  # type: ignore[attr-defined]
 access_control.IAMRequestBase.__init__ = _init  # type: ignore[method-assign]
+S3Response.head_object = _head_object  # type: ignore[method-assign,assignment]
 
 
 def main() -> None:

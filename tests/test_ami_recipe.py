@@ -20,16 +20,14 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from helpers import count, wait_for
+from helpers import count, lock_entries, wait_for
 from rootfs import SERVICE_PATH, Rootfs, host_pip_sources, local_paths, read_env_file, service_settings
 from specfleet.fleet import userdata
 from specfleet.fleet.ami import (
@@ -228,45 +226,6 @@ def test_the_wheel_hash_in_the_bake_source_is_enforced(tmp_path: Path) -> None:
     assert (tmp_path / "dist" / wheel.name).read_bytes() == wheel.read_bytes()
 
 
-# --- the lock ---------------------------------------------------------------------------
-def _lock_entries(text: str) -> dict[str, tuple[str, list[str]]]:
-    """name -> (version, sha256 hashes) from a pip requirements file with hashes."""
-    entries: dict[str, tuple[str, list[str]]] = {}
-    for line in text.replace("\\\n", " ").splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        spec, *options = line.split(" --hash=")
-        match = re.fullmatch(r"([A-Za-z0-9._-]+)==([^\s;]+)", spec.strip())
-        assert match, f"lock line is not pinned with ==: {spec!r}"
-        entries[canonicalize_name(match.group(1))] = (match.group(2), [o.strip() for o in options])
-    return entries
-
-
-def test_lock_pins_and_hashes_every_dependency() -> None:
-    entries = _lock_entries(LOCK_FILE.read_text())
-    assert len(entries) >= 30
-    for name, (version, hashes) in entries.items():
-        assert hashes, f"{name}=={version} has no hash"
-        assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), (name, hashes)
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    # The core and the extras of every pipeline an image may serve (its spec's fleet profile).
-    extras = sorted({extra for spec in specs() for extra in spec.fleet.extras})
-    assert extras == ["hydrophone", "music", "spectrogram"]
-    wanted = [*project["dependencies"], *(d for e in extras for d in project["optional-dependencies"][e])]
-    for dependency in wanted:
-        requirement = Requirement(dependency)
-        name = canonicalize_name(requirement.name)
-        assert name in entries, f"{requirement.name} (pyproject.toml) is not in ami/requirements.lock: run ami/lock.sh"
-        assert requirement.specifier.contains(entries[name][0], prereleases=True), (
-            f"ami/requirements.lock pins {name}=={entries[name][0]}, pyproject.toml wants {requirement}: run ami/lock.sh"
-        )
-
-
-def test_lock_reader_refuses_an_unpinned_line() -> None:
-    with pytest.raises(AssertionError, match="not pinned"):
-        _lock_entries("numpy>=1.26 \\\n    --hash=sha256:" + "a" * 64 + "\n")
-
-
 # --- the recipe, run ---------------------------------------------------------------------
 def _pip_env(rootfs: Rootfs) -> dict[str, str]:
     """PIP_* variables giving pip in the root file system this machine's
@@ -377,7 +336,7 @@ def test_recipe_provisions_a_debian_rootfs_whose_worker_processes_jobs(namespace
         assert js.stdout.split() == ["deno", "/opt/specfleet/venv/bin/deno", "True"], js.stdout
 
         # Exactly the lock's pins (plus Debian's pip and the wheel); Debian packages recorded.
-        locked = {name: version for name, (version, _) in _lock_entries(LOCK_FILE.read_text()).items()}
+        locked = {name: version for name, (version, _) in lock_entries(LOCK_FILE.read_text()).items()}
         frozen = rootfs.host_path("/opt/specfleet/manifest/python-packages.txt").read_text().splitlines()
         installed = dict(
             (canonicalize_name(line.split("==")[0]), line.split("==")[1]) for line in frozen if "==" in line

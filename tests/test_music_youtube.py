@@ -25,6 +25,7 @@ from specfleet.pipelines.music.settings import MusicSettings
 from specfleet.runtime import EXIT_BANNED, EXIT_OK, Banned, Elsewhere, Paused, Rejected, Transient, Worker
 from specfleet.runtime.middleware import BanGuard
 from specfleet.runtime.outcome import Outcome
+from specfleet.runtime.preflight import EXIT_CONFIG
 from specfleet.settings import Settings
 from specfleet.standins.video_site import VideoSite
 from specfleet.storage import Storage
@@ -198,8 +199,10 @@ def test_worker_without_a_js_runtime_refuses_to_start_before_any_job(settings, s
     site.add_video("j1", "Artist - Song", seconds=1)
     send(settings, {"track_id": "j1", "yt_url": site.watch_url("j1")})
     worker = Worker(settings, PIPELINE, concurrency=1, idle_exit_s=1, config=music_config(site, tmp_path, js_runtimes=NO_RUNTIME))
-    with pytest.raises(JsRuntimeMissing, match="sees no JavaScript runtime"):
-        worker.run()
+    assert worker.run() == EXIT_CONFIG
+    assert isinstance(worker.config_error, JsRuntimeMissing)
+    line = worker.config_error.line()
+    assert "sees no JavaScript runtime" in line and "\n" not in line
     assert site.count("watch") == 0
     assert job_queue(settings, "download").depth() == {"visible": 1, "in_flight": 0, "delayed": 0}
 

@@ -269,6 +269,8 @@ def work(
         f"{worker.concurrency} at once, endpoint {endpoint}", highlight=False,
     )
     code = worker.run()
+    if worker.config_error is not None:
+        fail(worker.config_error.what, worker.config_error.hint, code=code)
     counts = {k: int(v) for k, v in worker.metrics().items() if k != "busy_s"}
     done = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no jobs"
     why = " (banned: exit 75)" if code == 75 else ""

@@ -153,6 +153,10 @@ class PipelineSpec(Generic[J]):
     legacy_body: Callable[[str], dict[str, Any] | None] | None = None
     #: ``section(settings) -> StatusSection``: its own part of ``specfleet status``.
     status_section: Ref[Callable[[Any], StatusSection]] | None = None
+    #: ``check(settings, config)``: pre-flight checks of its own (a JS runtime,
+    #: an allowed host), run after the core ones before the worker takes a
+    #: job; each raises ``preflight.ConfigError`` on a configuration mistake.
+    preflight: tuple[Ref[Callable[[Settings, Any], None]], ...] = ()
 
     def __post_init__(self) -> None:
         if self.status_model.pipeline != self.name or self.job_model.pipeline != self.name:

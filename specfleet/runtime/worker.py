@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.exceptions
+
 from ..jobs import Job, JobValidationError, parse_job
 from ..queues import BATCH, Message, OutgoingMessage
 from ..settings import Settings
@@ -44,6 +46,7 @@ from .middleware import BanGuard, Heartbeat, Metrics, Middleware, RateLimit
 from .outage import Outages, call_through_outages, client_endpoint, is_outage, probe, unreachable_endpoint
 from .outcome import Outcome
 from .policy import RetryPolicy
+from .preflight import EXIT_CONFIG, ConfigError, core_checks
 from .spec import PipelineSpec
 from .stages import Stages
 from .status_sender import StatusSender
@@ -142,11 +145,41 @@ class Worker:
         self._paused_until = 0.0
         #: Pauses so far (each sent one stat 3 row).
         self.pauses = 0
+        #: The configuration mistake that kept ``run()`` from starting, if one did.
+        self.config_error: ConfigError | None = None
+
+    def preflight(self) -> None:
+        """Run the pre-flight checks (``preflight.py``) before any job is
+        taken. A check that meets an outage is retried as the outage allows
+        (an endpoint that is down is not a configuration mistake); a
+        ``ConfigError`` propagates."""
+        for name, check in core_checks(self.spec):
+            while not self.stopping.is_set():
+                try:
+                    check(self.settings, self.config)
+                    break
+                except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):
+                    raise ConfigError("no AWS credentials found",
+                                      "attach the instance profile, or `aws configure` / AWS_PROFILE") from None
+                except Exception as err:
+                    if not is_outage(err):
+                        raise
+                    endpoint = unreachable_endpoint(err) or self.sqs_endpoint
+                    self.stopping.wait(self.outages.failed(endpoint, err, f"pre-flight check {name}"))
+            log.debug("pre-flight check %s passed", name)
 
     # --- public API ---------------------------------------------------------
     def run(self) -> int:
-        """Consume until stopped; return the process exit code."""
+        """Consume until stopped; return the process exit code (``EXIT_CONFIG``,
+        with ``config_error`` set, when a pre-flight check failed: then no job
+        was received)."""
         self._install_signal_handlers()
+        try:
+            self.preflight()
+        except ConfigError as err:
+            self.config_error = err
+            log.error("%s worker not started: %s", self.spec.name, err.line())
+            return EXIT_CONFIG
         if self.spec.resources is not None:
             self.resources = self.spec.resources.load()(self.settings, self.config)
         for mw in self.middleware:

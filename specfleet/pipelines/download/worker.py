@@ -15,7 +15,7 @@ geo-restricted (-> ``Elsewhere`` for another fleet region, else
 ``Rejected``), age-restricted/private/gone (-> ``Rejected``), missing
 formats (gone only when yt-dlp sees a JS runtime) and transient
 (-> ``Transient``: retried with backoff). The worker refuses to start when
-yt-dlp sees no JS runtime (``jsruntime.py``).
+yt-dlp sees no JS runtime (its pre-flight check, ``jsruntime.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from ...settings import Settings
 from ...status import Stat
 from ...storage import Storage
 from ..music.errors import Reaction, classify
-from ..music.jsruntime import JsRuntime, check_js_runtime, js_runtimes_option, seen_runtime
+from ..music.jsruntime import JsRuntime, js_runtimes_option, seen_runtime
 from ..music.pacing import pace
 from ..music.settings import MusicSettings
 from ..music.urls import UrlPolicyError, check_video_url, video_policy
@@ -235,8 +235,9 @@ class DownloadResources:
 
 
 def make_resources(settings: Settings, config: MusicSettings) -> DownloadResources:
-    # Before any job: without a JS runtime every YouTube job would lose its formats.
-    runtime = check_js_runtime(config) if config.require_js_runtime else seen_runtime(config)
+    # The pre-flight check refused to start without one (unless not required):
+    # what yt-dlp sees decides whether missing formats can mean "gone".
+    runtime = seen_runtime(config)
     if runtime is not None:
         log.info("yt-dlp's JS runtime: %s", runtime.describe())
     return DownloadResources(

@@ -23,11 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ...runtime.preflight import ConfigError
+from ...settings import Settings
 from .settings import MusicSettings
 
 
-class JsRuntimeMissing(RuntimeError):
-    """A download or search worker whose yt-dlp sees no JS runtime (one line)."""
+class JsRuntimeMissing(ConfigError):
+    """A download or search worker whose yt-dlp sees no JS runtime: a
+    configuration mistake, so the worker does not start (pre-flight)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,19 @@ def check_js_runtime(config: MusicSettings) -> JsRuntime | None:
         wanted = ", ".join(config.js_runtimes) or "none"
         raise JsRuntimeMissing(
             f"yt-dlp sees no JavaScript runtime (SPECFLEET_MUSIC_JS_RUNTIMES={wanted}): YouTube downloads would "
-            "lose their formats; install specfleet[music] (brings the deno wheel and yt-dlp-ejs) or point "
-            "SPECFLEET_MUSIC_JS_RUNTIMES at one, e.g. '[\"deno:/usr/local/bin/deno\"]'"
+            "lose their formats",
+            "install specfleet[music] (brings the deno wheel and yt-dlp-ejs) or point SPECFLEET_MUSIC_JS_RUNTIMES "
+            "at one, e.g. '[\"deno:/usr/local/bin/deno\"]'",
         )
     return runtime
+
+
+def preflight_js_runtime(_settings: Settings, config: MusicSettings) -> None:
+    """The download worker's pre-flight check (``PipelineSpec.preflight``)."""
+    check_js_runtime(config)
+
+
+def preflight_search_js_runtime(_settings: Settings, config: MusicSettings) -> None:
+    """Search's pre-flight check: only its yt-dlp backend needs the runtime."""
+    if config.search_backend == "ytdlp":
+        check_js_runtime(config)

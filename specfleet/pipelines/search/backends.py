@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 
 from ...runtime import JobError
 from ..music.errors import Reaction, classify, classify_text
-from ..music.jsruntime import check_js_runtime, js_runtimes_option
+from ..music.jsruntime import js_runtimes_option
 from ..music.pacing import pace
 from ..music.settings import MusicSettings
 
@@ -325,6 +325,4 @@ def make_backend(settings: object, config: MusicSettings) -> SearchBackend:
         raise ValueError(
             f"SPECFLEET_MUSIC_SEARCH_BACKEND must be one of {', '.join(BACKENDS)}, got {config.search_backend!r}"
         ) from None
-    if cls is YtDlpBackend:
-        check_js_runtime(config)  # before any job: yt-dlp's YouTube support needs one
     return cls(config)
