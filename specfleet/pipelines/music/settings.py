@@ -114,6 +114,10 @@ class MusicSettings(BaseSettings):
     #: video site: tests and benchmarks of the budget).
     pace_local_sites: bool = False
 
+    #: Search overrides (``search/overrides.py``): a CSV ``track_id,url``
+    #: (URL or NOTFOUND), a local path or ``s3://bucket/key``; empty: none.
+    overrides_csv: str = ""
+
     @property
     def jobs_per_hour_cap(self) -> float | None:
         """The per-instance job budget ``fleet plan`` and scaling honour."""
