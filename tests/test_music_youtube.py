@@ -299,3 +299,49 @@ def test_download_worker_slots_share_the_budget(settings, site, tmp_path):
     # the pacer hands out start times >= 0.5 s apart; the request follows within the slot's own scheduling
     assert min(gaps) >= 0.5 - 0.15, gaps
     assert (n - 1) / (times[-1] - times[0]) * 3600 <= per_hour
+
+
+# --- cookies, optional -----------------------------------------------------------------
+COOKIES = ("# Netscape HTTP Cookie File\n"
+           "127.0.0.1\tFALSE\t/\tFALSE\t2147483647\tLOGIN_INFO\taccount-login\n"
+           "127.0.0.1\tFALSE\t/\tFALSE\t2147483647\tSAPISID\tsapisid-value\n")
+
+
+@pytest.mark.slow
+def test_cookies_from_secrets_manager_reported_and_refusal_said_once_then_guest(settings, site, tmp_path, caplog):
+    import logging
+
+    from specfleet.aws import client
+
+    name = f"{settings.queue_prefix}youtube-cookies"
+    client("secretsmanager", settings).create_secret(Name=name, SecretString=COOKIES)
+    config = music_config(site, tmp_path, cookies_secret_id=name)
+    for i in range(5):
+        site.add_video(f"c{i}", f"Artist - Song {i}", seconds=1)
+    send(settings, *({"track_id": f"c{i}", "yt_url": site.watch_url(f"c{i}")} for i in range(2)))
+    assert Worker(settings, PIPELINE, concurrency=1, idle_exit_s=1.5, config=config).run() == EXIT_OK
+    wait_for(lambda: count(settings, "status", "stat = 1") == 2, what="two done rows")
+    assert site.signed_in_pages == 2, "both watch pages were asked for with the account's cookies"
+    reasons = [r for (r,) in query(settings, "SELECT reason FROM status WHERE stat = 1")]
+    assert all(r.startswith("cookies 0.0 days old, last success 20") for r in reasons), reasons
+
+    site.refuse_cookies = True  # YouTube rotates them
+    send(settings, *({"track_id": f"c{i}", "yt_url": site.watch_url(f"c{i}")} for i in range(2, 5)))
+    with caplog.at_level(logging.WARNING, logger="specfleet.music.cookies"):
+        assert Worker(settings, PIPELINE, concurrency=1, idle_exit_s=1.5, config=config).run() == EXIT_OK
+    wait_for(lambda: count(settings, "status", "stat = 1") == 5, what="five done rows")
+    said = [r for r in caplog.records if "refused the cookies" in r.getMessage()]
+    assert len(said) == 1 and "carrying on as a guest" in said[0].getMessage()
+    assert site.signed_in_pages == 3, "after the refusal the next videos go as a guest"
+    later = [r for (r,) in query(settings, "SELECT reason FROM status WHERE track_id IN ('c3', 'c4')")]
+    assert all(r.startswith("cookies refused by YouTube") for r in later), later
+
+
+def test_unreadable_cookies_secret_stops_the_worker_before_any_job(settings, site, tmp_path):
+    site.add_video("k1", "Artist - Song", seconds=1)
+    send(settings, {"track_id": "k1", "yt_url": site.watch_url("k1")})
+    config = music_config(site, tmp_path, cookies_secret_id=f"{settings.queue_prefix}no-such-secret")
+    worker = Worker(settings, PIPELINE, concurrency=1, idle_exit_s=1, config=config)
+    assert worker.run() == EXIT_CONFIG
+    assert worker.config_error is not None and "cookies secret" in worker.config_error.line()
+    assert site.count("watch") == 0

@@ -50,6 +50,12 @@ yt-dlp cannot solve the formats' ``n`` challenge (yt-dlp #15012): only the
 storyboard images remain and yt-dlp ends in "Requested format is not
 available".
 
+Account cookies: a watch page asked for with a ``LOGIN_INFO`` cookie is
+counted (``signed_in_pages``); with ``refuse_cookies`` the site answers it
+by clearing ``LOGIN_INFO`` (an expired ``Set-Cookie``), which is how YouTube
+rotates cookies and how yt-dlp notices ("The provided YouTube account
+cookies are no longer valid", ``yt_dlp/extractor/youtube/_base.py``).
+
 ``mode`` switches the whole site to answer like a blocked or broken site:
 ``"429"``, ``"403"``, ``"botcheck"`` (HTML pages say "Sign in to confirm you're
 not a bot"; watch and media requests get that page with status 403), ``"404"``,
@@ -199,6 +205,9 @@ class VideoSite:
         self._limited_until = 0.0
         #: Watch pages answered with the rate-limit refusal.
         self.rate_limited = 0
+        #: Watch pages asked for with a LOGIN_INFO cookie; refuse (clear) it when set.
+        self.signed_in_pages = 0
+        self.refuse_cookies = False
         #: When (``time.monotonic()``) each watch page was asked for: a video's start.
         self.watch_times: list[float] = []
 
@@ -363,9 +372,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _page(self, status: int, title: str, body: str) -> None:
+    def _page(self, status: int, title: str, body: str, headers: dict[str, str] | None = None) -> None:
         doc = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>{body}</body></html>"
-        self._send(status, doc.encode(), "text/html; charset=utf-8")
+        self._send(status, doc.encode(), "text/html; charset=utf-8", headers)
 
     def _blocked(self, route: str) -> bool:
         """Answer like a blocked/broken site if the mode says so."""
@@ -425,6 +434,12 @@ class _Handler(BaseHTTPRequestHandler):
         if video is None:
             return
         media = f"/media/{video.video_id}.m4a"
+        headers: dict[str, str] = {}
+        if "LOGIN_INFO=" in self.headers.get("Cookie", ""):
+            with self.site._lock:
+                self.site.signed_in_pages += 1
+            if self.site.refuse_cookies:  # YouTube rotating the account's cookies
+                headers["Set-Cookie"] = "LOGIN_INFO=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
         playability = "ratelimited" if self.site._session_limited() else video.playability
         player = self._player_response(video, playability)
         ld = {
@@ -436,13 +451,14 @@ class _Handler(BaseHTTPRequestHandler):
                                      "userInteractionCount": video.views},
         }
         if playability != "ok":  # YouTube's refusal pages carry no media
-            self._page(200, video.title, f"<script>var ytInitialPlayerResponse = {json.dumps(player)};</script>")
+            self._page(200, video.title, f"<script>var ytInitialPlayerResponse = {json.dumps(player)};</script>",
+                       headers)
             return
         self._page(200, video.title, (
             f"<script>var ytInitialPlayerResponse = {json.dumps(player)};</script>"
             f"<script type='application/ld+json'>{json.dumps(ld)}</script>"
             f"<h1>{html.escape(video.title)}</h1><p><a href='{media}'>listen</a></p>"
-        ))
+        ), headers)
 
     def _player_response(self, video: Video, playability: str) -> dict[str, object]:
         """The watch page's ``ytInitialPlayerResponse`` (the fields yt-dlp reads)."""

@@ -64,7 +64,16 @@ class SpecfleetStandinIE(InfoExtractor):
 
     def _real_extract(self, url: str) -> dict[str, Any]:
         video_id = self._match_id(url)
+        # YoutubeBaseInfoExtractor._request_webpage: account cookies that
+        # YouTube cleared (rotated) since they were passed are reported.
+        signed_in = "LOGIN_INFO" in self._get_cookies(url)
         webpage = self._download_webpage(url, video_id)
+        if signed_in and "LOGIN_INFO" not in self._get_cookies(url):
+            self.report_warning(
+                "The provided YouTube account cookies are no longer valid. "
+                "They have likely been rotated in the browser as a security measure. "
+                f"For tips on how to effectively export YouTube cookies, refer to  {self._COOKIE_HOWTO_WIKI_URL} .",
+                only_once=False)
         pr = self._search_json(r"ytInitialPlayerResponse\s*=", webpage, "initial player response", video_id)
         playability = pr.get("playabilityStatus") or {}
         details = pr.get("videoDetails") or {}

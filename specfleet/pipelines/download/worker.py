@@ -33,6 +33,7 @@ from ...runtime import JobContext, JobError, Rejected, Skipped, Transient
 from ...settings import Settings
 from ...status import Stat
 from ...storage import Storage
+from ..music.cookies import REFUSED_TEXT, Cookies, load_cookies
 from ..music.errors import Reaction, classify
 from ..music.jsruntime import JsRuntime, js_runtimes_option, seen_runtime
 from ..music.pacing import pace
@@ -57,6 +58,8 @@ class _YdlLogger:
 
     def __init__(self) -> None:
         self.messages: list[str] = []
+        #: yt-dlp's warning that YouTube refused (rotated) the account cookies.
+        self.cookies_refused = ""
 
     def debug(self, msg: str) -> None:
         if "max-filesize" in msg:
@@ -67,6 +70,8 @@ class _YdlLogger:
         self.debug(msg)
 
     def warning(self, msg: str) -> None:
+        if REFUSED_TEXT in msg:
+            self.cookies_refused = msg
         log.debug("yt-dlp warning: %s", msg)
 
     def error(self, msg: str) -> None:
@@ -80,7 +85,7 @@ class _Cancelled(Exception):
 
 def ydl_options(
     config: MusicSettings, workdir: Path, logger: _YdlLogger, cancelled: threading.Event | None, *,
-    to_mp3: bool = True, keep_source: bool = False,
+    to_mp3: bool = True, keep_source: bool = False, cookiefile: str | None = None,
 ) -> dict[str, Any]:
     """yt-dlp's options: the lowest-quality audio, converted to mp3 by its
     ffmpeg post-processor when ``to_mp3``; the downloaded file is kept when
@@ -115,6 +120,8 @@ def ydl_options(
         "color": "never",
         # yt-dlp's --js-runtimes: YouTube's challenges need one (jsruntime.py).
         "js_runtimes": js_runtimes_option(config.js_runtimes),
+        # account cookies (cookies.py): this download's own copy; None = guest
+        "cookiefile": cookiefile,
     }
 
 
@@ -139,6 +146,7 @@ def fetch_mp3(url: str, workdir: Path, config: MusicSettings, cancelled: threadi
 def fetch_audio(
     url: str, workdir: Path, config: MusicSettings, cancelled: threading.Event | None = None, *,
     to_mp3: bool = True, keep_source: bool = False, reaction: Reaction | None = None,
+    cookies: Cookies | None = None,
 ) -> Fetched:
     """Download ``url``'s audio inside ``workdir``: as an mp3 (``to_mp3``),
     and/or the source file as the site serves it (m4a, webm...): without
@@ -146,15 +154,29 @@ def fetch_audio(
 
     Raises ``Rejected`` (too long, too large, gone), ``Banned``, ``Paused``,
     ``Elsewhere`` or ``Transient`` (``reaction``: what this worker can do
-    about a failure, see ``errors.classify``).
+    about a failure, see ``errors.classify``; ``cookies``: YouTube account
+    cookies, dropped for good once YouTube refuses them).
     """
+    logger = _YdlLogger()
+    try:
+        return _fetch(url, workdir, config, cancelled, logger, to_mp3=to_mp3, keep_source=keep_source,
+                      reaction=reaction, cookiefile=cookies.copy_into(workdir) if cookies is not None else None)
+    finally:
+        if cookies is not None and logger.cookies_refused:
+            cookies.refuse(logger.cookies_refused)
+
+
+def _fetch(
+    url: str, workdir: Path, config: MusicSettings, cancelled: threading.Event | None, logger: _YdlLogger, *,
+    to_mp3: bool, keep_source: bool, reaction: Reaction | None, cookiefile: str | None,
+) -> Fetched:
     import yt_dlp
 
-    logger = _YdlLogger()
     # Every connection yt-dlp opens (page, API, media host, redirects) is
     # checked against the video host policy's address rules, and all of them
     # end when the fetch budget does (a trickling source cannot hold the worker).
-    with yt_dlp.YoutubeDL(ydl_options(config, workdir, logger, cancelled, to_mp3=to_mp3, keep_source=keep_source)) as ydl, \
+    with yt_dlp.YoutubeDL(ydl_options(config, workdir, logger, cancelled, to_mp3=to_mp3, keep_source=keep_source,
+                                      cookiefile=cookiefile)) as ydl, \
             guard_connections(video_policy(config), budget_s=config.fetch_budget_s) as budget:
         # The instance's videos-per-hour budget (YouTube's session limit),
         # shared by every slot and by search: taken right before the request.
@@ -229,9 +251,12 @@ class DownloadResources:
     fused: FusedSpectrogram | None = None
     #: The JS runtime yt-dlp sees (checked at start), None when not required and missing.
     js_runtime: JsRuntime | None = None
+    #: YouTube account cookies (``SPECFLEET_MUSIC_COOKIES_SECRET_ID``), None: guest.
+    cookies: Cookies | None = None
 
     def close(self) -> None:
-        pass
+        if self.cookies is not None:
+            self.cookies.close()
 
 
 def make_resources(settings: Settings, config: MusicSettings) -> DownloadResources:
@@ -244,6 +269,7 @@ def make_resources(settings: Settings, config: MusicSettings) -> DownloadResourc
         threading.BoundedSemaphore(max(1, config.concurrent_downloads)),
         fused=_make_fused(settings, warm=True) if config.fused else None,
         js_runtime=runtime,
+        cookies=load_cookies(settings, config),
     )
 
 
@@ -294,10 +320,11 @@ def handle(job: DownloadJob, ctx: JobContext) -> None:
         if slots is not None:
             slots.acquire()
         try:
+            cookies = resources.cookies if resources is not None else None
             js_runtime = resources.js_runtime is not None if resources is not None else seen_runtime(config) is not None
             fetched = fetch_audio(url, Path(tmp), config, ctx.cancelled, to_mp3=to_mp3,
                                   keep_source=fused is not None and not from_mp3 and to_mp3,
-                                  reaction=reaction(settings, config, js_runtime))
+                                  reaction=reaction(settings, config, js_runtime), cookies=cookies)
         finally:
             if slots is not None:
                 slots.release()
@@ -315,6 +342,9 @@ def handle(job: DownloadJob, ctx: JobContext) -> None:
             spectrogram_stage(fused, storage, ctx, job.track_id, audio, is_mp3=from_mp3, ffmpeg=config.ffmpeg)
         if config.write_mp3:
             storage.put_file(key, fetched.path, content_type="audio/mpeg")
-    ctx.report(DownloadStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=url), key="done")
+    if cookies is not None:
+        cookies.succeeded()
+    ctx.report(DownloadStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=url),
+               key="done", reason=cookies.describe() if cookies is not None else "")
 
 

@@ -114,6 +114,9 @@ class MusicSettings(BaseSettings):
     #: video site: tests and benchmarks of the budget).
     pace_local_sites: bool = False
 
+    #: Secrets Manager secret holding a Netscape cookies.txt for YouTube
+    #: (``cookies.py``; never user-data or the image); empty: guest.
+    cookies_secret_id: str = ""
     #: Search overrides (``search/overrides.py``): a CSV ``track_id,url``
     #: (URL or NOTFOUND), a local path or ``s3://bucket/key``; empty: none.
     overrides_csv: str = ""
