@@ -283,3 +283,15 @@ def test_track_url_keeps_rule_and_score_and_overrides_csv_wins(settings, site, t
     assert title_score(TrackQuery("Around the World", "Daft Punk"), "Around the World - Cover by Jane Doe") < 1
     with pytest.raises(OverridesError, match="line 2"):
         parse_overrides("track_id,url\nt1,ftp://x\n")
+
+
+def test_overrides_file_read_from_s3_and_again_when_it_changes(settings):
+    from specfleet.pipelines.search.overrides import Overrides
+    from specfleet.storage import Storage
+
+    storage = Storage(settings)
+    storage.put_bytes("config/overrides.csv", b"t1,https://www.youtube.com/watch?v=abc\n", content_type="text/csv")
+    overrides = Overrides(f"s3://{settings.bucket}/config/overrides.csv", settings, recheck_s=0)
+    assert overrides.get("t1") == "https://www.youtube.com/watch?v=abc" and overrides.get("t2") is None
+    storage.put_bytes("config/overrides.csv", b"t1,NOTFOUND\nt2,https://youtu.be/x\n", content_type="text/csv")
+    assert overrides.get("t1") == "NOTFOUND" and overrides.get("t2") == "https://youtu.be/x"

@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ...aws import client
 from ...jobs import TRACK_ID_RE
+from ...settings import Settings
 from .track_url import NOTFOUND
 
 
@@ -52,8 +54,9 @@ def parse_overrides(text: str) -> dict[str, str]:
 class Overrides:
     """The overrides of one worker process, re-read when the file changes."""
 
-    def __init__(self, source: str, *, recheck_s: float = 60.0):
+    def __init__(self, source: str, settings: Settings, *, recheck_s: float = 60.0):
         self.source = source
+        self.settings = settings
         self.recheck_s = recheck_s
         self._version: object = None
         self._checked = 0.0
@@ -73,10 +76,8 @@ class Overrides:
             return
         self._checked = now
         if self.source.startswith("s3://"):
-            import boto3
-
             parts = urlsplit(self.source)
-            s3 = boto3.client("s3")
+            s3 = client("s3", self.settings)
             version = s3.head_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["ETag"]
             if version != self._version:
                 body = s3.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["Body"].read()
@@ -93,9 +94,9 @@ _shared: dict[str, Overrides] = {}
 _shared_lock = threading.Lock()
 
 
-def overrides_for(source: str) -> Overrides:
+def overrides_for(source: str, settings: Settings) -> Overrides:
     """This process's ``Overrides`` for ``source``."""
     with _shared_lock:
         if source not in _shared:
-            _shared[source] = Overrides(source)
+            _shared[source] = Overrides(source, settings)
         return _shared[source]

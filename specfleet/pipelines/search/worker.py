@@ -80,7 +80,7 @@ def handle(job: SearchJob, ctx: JobContext) -> None:
 
 def _overridden(job: SearchJob, ctx: JobContext) -> bool:
     """Answer ``job`` from the overrides CSV, if it lists the track."""
-    override = overrides_for(ctx.config.overrides_csv).get(job.track_id)
+    override = overrides_for(ctx.config.overrides_csv, ctx.settings).get(job.track_id)
     if override is None:
         return False
     attributes = {**query_attribute(job.query), **match_attributes("override", 1.0)}
