@@ -345,3 +345,25 @@ def test_unreadable_cookies_secret_stops_the_worker_before_any_job(settings, sit
     assert worker.run() == EXIT_CONFIG
     assert worker.config_error is not None and "cookies secret" in worker.config_error.line()
     assert site.count("watch") == 0
+
+
+@pytest.mark.slow
+def test_a_job_rate_limited_on_its_last_receives_is_requeued_never_dead_lettered(settings, site, tmp_path):
+    from specfleet.queues import dead_letter_queue
+
+    s = settings.model_copy(update={"max_receives": 2})
+    config = music_config(site, tmp_path, rate_limit_pause_s=0.5, rate_limit_pause_jitter=0.0)
+    site.add_video("first", "Artist - Song 0", seconds=1)
+    site.add_video("late", "Artist - Song 1", seconds=1)
+    site.rate_limit(after=1, window_s=30)
+    fetch_audio(site.watch_url("first"), tmp_path, config)  # the session's one video
+    send(s, {"track_id": "late", "yt_url": site.watch_url("late")})
+    q = job_queue(s, "download")
+    for _ in range(3):  # three receives of a job allowed two: each one paused
+        worker = Worker(s, PIPELINE, concurrency=1, max_jobs=1, config=config)
+        assert worker.run() == EXIT_OK and worker.metrics().get("paused") == 1
+        wait_for(lambda: q.depth()["visible"] == 1, what="the job back on the queue")
+    assert dead_letter_queue(q).depth()["visible"] == 0
+    (message,) = q.receive(1, wait_s=1)
+    assert json.loads(message.body)["track_id"] == "late" and message.receive_count == 1, "a fresh copy"
+    assert count(s, "status", "stat = 0") == 0

@@ -459,7 +459,13 @@ class Worker:
         if outcome.kind not in ("banned", "paused", "elsewhere") and reports:
             self._through_outages(lambda: self._sends.submit_many(reports), "status send")
         action, seconds = self.policy.queue_action(outcome, message.receive_count)
-        if action == "delete":
+        if action == "requeue":
+            copy = OutgoingMessage(message.body, dict(message.attributes))
+            self._through_outages(lambda: self.queue.send([copy]), "requeue")
+            log.info("job %s requeued as a fresh message (receive %d): %s", message.message_id,
+                     message.receive_count, outcome.reason)
+            self._through_outages(lambda: self._deletes.submit(message), "delete")
+        elif action == "delete":
             self._through_outages(lambda: self._deletes.submit(message), "delete")
         else:
             self._through_outages(lambda: self.queue.change_visibility([message], seconds), "visibility")
