@@ -220,6 +220,7 @@ class SeleniumBackend:
         from selenium.webdriver.support.ui import WebDriverWait
 
         url = self.config.results_page_url.replace("{query}", quote_plus(query))
+        pace(url, self.config)  # the instance's videos-per-hour budget, as for yt-dlp's search
         with self._lock:
             try:
                 if self._driver is None:
