@@ -7,11 +7,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from specfleet.local.postgres import free_port
 from specfleet.local.stack import (
     EMULATOR_CREDENTIALS,
     Namespace,
@@ -104,3 +107,24 @@ def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture
+def enforcing_moto() -> Iterator[str]:
+    """moto's server evaluating IAM the way AWS does (tests/iam_moto_server.py); its URL."""
+    port = free_port()
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    launcher = Path(__file__).resolve().parent / "iam_moto_server.py"
+    proc = subprocess.Popen([sys.executable, str(launcher), str(port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    try:
+        assert proc.stdout is not None and "ready" in proc.stdout.readline()
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

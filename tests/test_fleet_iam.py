@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,6 @@ from specfleet.fleet.cfn import resolve
 from specfleet.fleet.deploy import TEMPLATE
 from specfleet.fleet.settings import FleetSettings
 from specfleet.fleet.template_shared import WORKER_POLICY, WRITER_POLICY
-from specfleet.local.postgres import free_port
 from specfleet.local.stack import Namespace
 from specfleet.pipelines import ensure_all_queues, job_queue, specs, status_queue
 from specfleet.pipelines.download.models import DownloadJob
@@ -55,25 +53,6 @@ PREFIX = "iam_"
 BUCKET = "iam-specfleet-data"
 HYDROPHONE = "CE02SHBP/LJ01D/11-HYDBBA106"
 DAY = dt.date(2017, 10, 9)
-
-
-@pytest.fixture
-def enforcing_moto() -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "iam_moto_server.py"), str(port)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
-    try:
-        assert proc.stdout is not None and "ready" in proc.stdout.readline()
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if proc.stdin:
-            proc.stdin.close()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _client(service: str, url: str, creds: dict[str, str]) -> Any:

@@ -98,28 +98,39 @@ def check_queues(settings: Settings, spec: PipelineSpec, _config: Any = None) ->
 
 
 def check_existence_reads(settings: Settings, prefixes: Iterable[str]) -> None:
-    """A HEAD of a key that does not exist answers 404 under each prefix."""
+    """The bucket is there, and a HEAD of a key that does not exist answers
+    404 under each prefix. (A HEAD's error has no body: a missing bucket and
+    a missing key are both a bare 404, so the bucket is asked about first.)"""
     s3 = client("s3", settings)
+    bucket = settings.bucket
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except botocore.exceptions.ClientError as err:
+        code = error_code(err)
+        if code in _NOT_FOUND or code == "NoSuchBucket":
+            raise ConfigError(f"bucket {bucket} does not exist",
+                              "set SPECFLEET_BUCKET to the stack's data bucket") from None
+        if code in _DENIED:
+            raise ConfigError(f"may not list bucket {bucket}: {code}",
+                              f"grant s3:ListBucket on arn:aws:s3:::{bucket} (the template's worker role does)") from None
+        raise
     for prefix in prefixes:
         key = f"{prefix.rstrip('/')}/.specfleet-preflight-{uuid.uuid4().hex}"
         try:
-            s3.head_object(Bucket=settings.bucket, Key=key)
+            s3.head_object(Bucket=bucket, Key=key)
         except botocore.exceptions.ClientError as err:
             code = error_code(err)
             if code in _NOT_FOUND:
                 continue
-            if code in ("NoSuchBucket",):
-                raise ConfigError(f"bucket {settings.bucket} does not exist",
-                                  "set SPECFLEET_BUCKET to the stack's data bucket") from None
             if code in _DENIED:
                 raise ConfigError(
-                    f"s3://{settings.bucket}/{prefix}: a missing object answers {code}, not 404, so this worker "
+                    f"s3://{bucket}/{prefix}: a missing object answers {code}, not 404, so this worker "
                     "cannot tell 'not there yet' from 'not allowed'",
-                    f"grant s3:ListBucket on arn:aws:s3:::{settings.bucket} and s3:GetObject on {prefix}* "
+                    f"grant s3:ListBucket on arn:aws:s3:::{bucket} and s3:GetObject on {prefix}* "
                     "(the template's worker role does)",
                 ) from None
             raise
-        raise ConfigError(f"s3://{settings.bucket}/{key} exists, but nothing writes it",
+        raise ConfigError(f"s3://{bucket}/{key} exists, but nothing writes it",
                           "the bucket or endpoint is not the one this worker expects")
 
 

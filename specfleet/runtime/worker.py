@@ -178,7 +178,8 @@ class Worker:
             self.preflight()
         except ConfigError as err:
             self.config_error = err
-            log.error("%s worker not started: %s", self.spec.name, err.line())
+            # info: the CLI prints the one line; this keeps it in the log file
+            log.info("%s worker not started: %s", self.spec.name, err.line())
             return EXIT_CONFIG
         if self.spec.resources is not None:
             self.resources = self.spec.resources.load()(self.settings, self.config)

@@ -1,0 +1,114 @@
+"""Pre-flight checks (specfleet/runtime/preflight.py): a worker set up
+wrong says so in one line and exits 78 before it receives a job, so every
+job stays on its queue -- a configuration mistake is never a data error.
+
+The S3 case is the one AWS makes subtle: a HEAD of a missing key answers 404
+only to a principal allowed ``s3:ListBucket``, and 403 to any other, so a
+worker without it would take each track's "not downloaded yet" for an
+unexpected failure and retry every job until the dead-letter queue. The
+enforcing moto server (tests/iam_moto_server.py) answers as S3 does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import httpx
+from cfnlint.decode import cfn_yaml
+
+from specfleet.local.stack import Namespace
+from specfleet.pipelines import ensure_all_queues, job_queue
+from specfleet.pipelines.download.models import DownloadJob
+from specfleet.runtime.preflight import EXIT_CONFIG
+from specfleet.settings import Settings
+from specfleet.storage import Storage
+from test_fleet_iam import ACCOUNT, BUCKET, PREFIX, REGION, role_policies
+
+BOOT = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def _work(pipeline: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SPECFLEET_", "AWS_"))}
+    return subprocess.run([sys.executable, "-m", "specfleet.cli.main", "work", pipeline, "--idle-exit", "2"],
+                          env={**base, "COLUMNS": "300", **env}, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def _error_lines(stderr: str) -> list[str]:
+    """The terminal's lines but the worker's start banner."""
+    return [line for line in stderr.splitlines() if line.strip() and " worker " not in line.split(":")[0]]
+
+
+def test_a_role_without_list_bucket_refuses_to_start_and_leaves_every_job_queued(
+    enforcing_moto: str, tmp_path: Path
+) -> None:
+    url = enforcing_moto
+    iam = boto3.client("iam", endpoint_url=url, region_name=REGION, **BOOT)
+    s = Settings(endpoint_url=url, region=REGION, queue_prefix=PREFIX, bucket=BUCKET)
+    ensure_all_queues(s)
+    Storage(s).ensure_bucket()
+    jobs = [DownloadJob(track_id=f"t{i}", yt_url=f"https://www.youtube.com/watch?v=abcdefghij{i}").body()
+            for i in range(3)]
+    job_queue(s, "download").send(jobs)
+
+    # The template's worker policy, less the statement that grants s3:ListBucket.
+    from specfleet.fleet.deploy import TEMPLATE
+
+    template = cfn_yaml.load(str(TEMPLATE))
+    policies = role_policies(template, "WorkerRole", topic_arn=f"arn:aws:sns:{REGION}:{ACCOUNT}:t",
+                             secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:x")
+    [(name, document)] = policies["inline"].items()
+    kept = [st for st in document["Statement"] if st.get("Sid") != "ListResults"]
+    assert len(kept) == len(document["Statement"]) - 1  # the statement is there to remove
+    for user, statements in (("worker", kept), ("operator", [{"Effect": "Allow", "Action": "*", "Resource": "*"}])):
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+    keys = {user: iam.create_access_key(UserName=user)["AccessKey"] for user in ("worker", "operator")}
+    httpx.post(f"{url}/moto-api/reset-auth", content=b"0").raise_for_status()
+
+    env = {"AWS_ACCESS_KEY_ID": keys["worker"]["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": keys["worker"]["SecretAccessKey"],
+           "AWS_ENDPOINT_URL": url, "SPECFLEET_ENDPOINT_URL": url, "SPECFLEET_REGION": REGION,
+           "SPECFLEET_QUEUE_PREFIX": PREFIX, "SPECFLEET_BUCKET": BUCKET, "SPECFLEET_WAIT_TIME_S": "1"}
+    ran = _work("download", env, tmp_path)
+
+    assert ran.returncode == EXIT_CONFIG, ran.stderr[-2000:]
+    [line] = _error_lines(ran.stderr)
+    assert line.startswith("error: ") and f"grant s3:ListBucket on arn:aws:s3:::{BUCKET}" in line, line
+    assert "job" not in ran.stdout.lower().replace("jobs at once", "")  # no job line: none was taken
+    # Every job still waits, never received: the operator's receive is each one's first.
+    sqs = boto3.client("sqs", endpoint_url=url, region_name=REGION,
+                       aws_access_key_id=keys["operator"]["AccessKeyId"],
+                       aws_secret_access_key=keys["operator"]["SecretAccessKey"])
+    queue_url = sqs.get_queue_url(QueueName=f"{PREFIX}jobs_download")["QueueUrl"]
+    got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                              MessageSystemAttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert sorted(m["Body"] for m in got) == sorted(jobs)
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in got} == {"1"}
+
+
+def test_a_missing_bucket_is_one_line_before_any_job(namespace: Namespace, tmp_path: Path) -> None:
+    s = namespace.settings
+    job_queue(s, "download").send([DownloadJob(track_id="t1", yt_url="https://www.youtube.com/watch?v=abcdefghijk")
+                                   .body()])
+    ran = _work("download", {**namespace.env(), "SPECFLEET_BUCKET": "no-such-specfleet-bucket",
+                             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}, tmp_path)
+    assert ran.returncode == EXIT_CONFIG, ran.stderr[-2000:]
+    [line] = _error_lines(ran.stderr)
+    assert "bucket no-such-specfleet-bucket does not exist" in line and "SPECFLEET_BUCKET" in line
+    assert job_queue(s, "download").depth() == {"visible": 1, "in_flight": 0, "delayed": 0}
+
+
+def test_no_credentials_is_one_line_and_no_request(tmp_path: Path) -> None:
+    """No credentials anywhere in the chain (environment, files, and the
+    instance metadata turned off: no request leaves loopback)."""
+    env = {"HOME": str(tmp_path), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true",
+           "SPECFLEET_ENDPOINT_URL": "http://127.0.0.1:9", "SPECFLEET_REGION": REGION}
+    ran = _work("echo", env, tmp_path)
+    assert ran.returncode == EXIT_CONFIG, ran.stderr[-2000:]
+    [line] = _error_lines(ran.stderr)
+    assert line.startswith("error: no AWS credentials found"), line
