@@ -209,6 +209,13 @@ check_tools() {
   if has_pipeline download; then
     "$python" -c 'import subprocess; from specfleet.ffmpeg import ffmpeg_path; subprocess.run([ffmpeg_path(), "-version"], check=True, capture_output=True)'
   fi
+  if has_pipeline download || has_pipeline search; then
+    # YouTube needs a JS runtime (the deno wheel, in the venv's bin) seen by
+    # yt-dlp as the worker's check sees it, as the service user.
+    runuser -u specfleet -- "$python" -c 'from specfleet.pipelines.music.jsruntime import check_js_runtime
+from specfleet.pipelines.music.settings import MusicSettings
+print("yt-dlp JS runtime:", check_js_runtime(MusicSettings()).describe())' >&2
+  fi
   if has_pipeline search; then
     chromium --version >/dev/null
     chromedriver --version >/dev/null

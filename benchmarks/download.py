@@ -10,7 +10,14 @@ Measures, on this machine:
                            upload, status message, delete);
 * ``overhead_per_song_s``  the difference: what the worker adds beyond the transfer;
 * ``songs_per_min_c1`` / ``songs_per_min_c4`` and ``speedup_c4_vs_c1`` with 1
-  vs 4 concurrent downloads on the same machine and site.
+  vs 4 concurrent downloads on the same machine and site;
+* ``videos_per_hour_cap``: a run of the same songs with 4 concurrent
+  downloads under a per-instance budget (``--cap`` videos/hour, scaled down
+  from YouTube's ~300 so the run is short; ``production_videos_per_hour``
+  is the setting's default): ``paced_videos_per_hour`` is the rate the site
+  saw (watch pages), ``paced_min_gap_s`` the shortest gap between two
+  videos against the budget's ``paced_gap_floor_s``, and ``cap_respected``
+  says the worker never exceeded the budget.
 
 The site paces each connection (``--rate`` bytes/s) to stand in for a real
 network, where a download is transfer-bound (the original took ~9 s/song).
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -72,6 +80,7 @@ def main() -> int:
     ap.add_argument("--songs", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=30.0, help="Length of each song.")
     ap.add_argument("--rate", type=int, default=150_000, help="Bytes/s per connection (0 = unpaced loopback).")
+    ap.add_argument("--cap", type=float, default=1800.0, help="Videos/hour budget of the paced run.")
     ap.add_argument("--json", action="store_true", help="Print the result as one JSON object (last line).")
     ap.add_argument("--cost", action="store_true", help="Cost per track of the original, two-stage and fused paths.")
     ap.add_argument("--tracks", type=int, default=3, help="--cost: tracks per path per round.")
@@ -122,6 +131,13 @@ def main() -> int:
             wall_c1 = run_batch(settings, config, site, "c1_", args.songs, 1)
             console.print("4 concurrent downloads ...")
             wall_c4 = run_batch(settings, config, site, "c4_", args.songs, 4)
+
+            console.print(f"4 concurrent downloads under a budget of {args.cap:g} videos/hour ...")
+            paced = config.model_copy(update={"videos_per_hour": args.cap, "pace_local_sites": True,
+                                              "pace_state_file": str(root / "pace")})
+            mark = len(site.watch_times)
+            wall_paced = run_batch(settings, paced, site, "cap_", args.songs, 4)
+            times = sorted(site.watch_times[mark:])
         finally:
             site.close()
             ns.close()
@@ -142,6 +158,15 @@ def main() -> int:
         "songs_per_min_c1": round(args.songs / wall_c1 * 60, 2),
         "songs_per_min_c4": round(args.songs / wall_c4 * 60, 2),
         "speedup_c4_vs_c1": round(wall_c1 / wall_c4, 3),
+        "videos_per_hour_cap": args.cap,
+        "production_videos_per_hour": MusicSettings().videos_per_hour,
+        "paced_songs": len(times),
+        "paced_wall_s": round(wall_paced, 3),
+        "paced_videos_per_hour": round((len(times) - 1) / (times[-1] - times[0]) * 3600, 1),
+        "paced_min_gap_s": round(min(b - a for a, b in zip(times, times[1:], strict=False)), 3),
+        "paced_gap_floor_s": round(3600 / args.cap, 3),
+        "cap_respected": (len(times) - 1) / (times[-1] - times[0]) * 3600 <= args.cap,
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
     console.print(result)
     if args.json:

@@ -30,7 +30,7 @@ from .pipelines import job_queue, names
 from .queues import Queue, dead_letter_queue
 from .settings import Settings
 
-STAT_COLUMNS = {"done": 1, "failed": 0, "skipped": 2, "banned": -1}
+STAT_COLUMNS = {"done": 1, "failed": 0, "skipped": 2, "banned": -1, "paused": 3}
 
 
 class MonitorSettings(BaseSettings):
@@ -270,7 +270,7 @@ def status_table(data: dict[str, Any]) -> Any:
         f"{data['alive_window_min']:g} min; alive: {len(data['instances']['alive'])}, "
         f"banned: {len(data['instances']['banned'])}"
     ))
-    cols = ("pipeline", "visible", "in flight", "dlq", "done", "failed", "skipped", "banned",
+    cols = ("pipeline", "visible", "in flight", "dlq", "done", "failed", "skipped", "banned", "paused",
             "jobs/min", "ETA", "alive", "banned inst.")
     for col in cols:
         table.add_column(col, justify="left" if col == "pipeline" else "right", no_wrap=col == "pipeline")
@@ -283,6 +283,7 @@ def status_table(data: dict[str, Any]) -> Any:
             str(q["in_flight"]) if q else dash,
             str(p["dlq"]) if p["dlq"] is not None else dash,
             str(p["done"]), str(p["failed"]), str(p["skipped"]), str(p["banned"]),
+            str(p["paused"]),
             f"{p['jobs_per_min']:.1f}",
             fmt_duration(p["eta_s"]),
             str(len(p["instances_alive"])),

@@ -40,6 +40,9 @@ class Stat(IntEnum):
     DONE = 1
     BANNED = -1
     SKIPPED = 2
+    #: Not a job outcome: the instance paused (its session is rate-limited)
+    #: and handed the job back; one row per pause, the reason says until when.
+    PAUSED = 3
 
 
 class StatusFormatError(ValueError):
@@ -49,6 +52,13 @@ class StatusFormatError(ValueError):
 #: Characters an SQS message body cannot carry (SQS allows #x9 #xA #xD,
 #: #x20-#xD7FF, #xE000-#xFFFD and above #xFFFF), NUL among them.
 _NOT_SQS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def sqs_clean(text: str) -> str:
+    """``text`` with every character SQS refuses replaced by U+FFFD (which it
+    accepts): what every status field and attribute goes through before it
+    is sent, so a status is never refused (``InvalidMessageContents``)."""
+    return _NOT_SQS.sub("\ufffd", text)
 
 
 def wire_problem(text: str) -> str:
@@ -118,7 +128,8 @@ class StatusRecord(BaseModel):
 
     def encode_safe(self) -> tuple[str, list[str]]:
         """``encode()``, except that a field value that would break the
-        framing is replaced by ``PLACEHOLDER`` instead of failing: returns the
+        framing is replaced by ``PLACEHOLDER`` (one holding characters SQS
+        refuses is cleaned by ``sqs_clean``) instead of failing: returns the
         wire text and what was replaced. A status row is never lost to a
         value (the reason carries what was wrong)."""
         try:
@@ -131,7 +142,14 @@ class StatusRecord(BaseModel):
             value = getattr(self, name)
             if isinstance(value, str):
                 problem = wire_problem(value)
-                if problem:
+                if not problem:
+                    continue
+                cleaned = sqs_clean(value)
+                if cleaned != value and not wire_problem(cleaned):
+                    # Only characters SQS refuses: the value stays, cleaned.
+                    problems.append(f"{name} had characters SQS refuses (each replaced by U+FFFD)")
+                    fixed[name] = cleaned
+                else:
                     problems.append(f"{name} {problem}")
                     fixed[name] = self.PLACEHOLDER
         return self.model_copy(update=fixed).encode(), problems

@@ -12,7 +12,7 @@ both call ``StatusWriter.write``. Per batch it
   stores it in ``status_rejects`` instead of failing the batch;
 * returns the message ids it could not store (the caller reports them as
   ``batchItemFailures`` so SQS redelivers only those);
-* raises SNS alerts for newly stored stat 0 / -1 rows, coalesced into one
+* raises SNS alerts for newly stored stat 0 / -1 / 3 (paused) rows, coalesced into one
   message per subject per batch and rate-limited to one per subject per
   ``alert_min_interval_s`` through the ``status_alerts`` table; alerts held
   back are counted and mentioned in the next one sent.
@@ -43,6 +43,8 @@ log = logging.getLogger("specfleet.status_writer")
 SUBJECTS = {
     Stat.FAILED: "AWSERROR UPLOADING/DOWNLOADING TRACK",
     Stat.BANNED: "AWSERRORBANNED",
+    # One row per pause (a session rate limit): the fleet is slower, nothing failed.
+    Stat.PAUSED: "AWSWARNINGPAUSED",
 }
 ALERT_LINES = 20
 

@@ -323,6 +323,18 @@ def test_recipe_provisions_a_debian_rootfs_whose_worker_processes_jobs(namespace
         assert imports.stdout.split() == ["/opt/specfleet/venv/lib/python3.11/site-packages/specfleet/__init__.py",
                                           f"specfleet.pipelines.{pipeline}"]
 
+        # yt-dlp, in the provisioned venv, sees the JS runtime YouTube needs
+        # (the lock's deno wheel and yt-dlp-ejs), as the service user.
+        js = rootfs.run(
+            ["setpriv", "--reuid=specfleet", "--regid=specfleet", "--init-groups", "/opt/specfleet/venv/bin/python", "-c",
+             "from specfleet.pipelines.music.jsruntime import seen_runtime; "
+             "from specfleet.pipelines.music.settings import MusicSettings; "
+             "r = seen_runtime(MusicSettings()); print(r.name, r.path, bool(r.ejs)) if r else print('none')"],
+            env={"PATH": SERVICE_PATH, "HOME": "/opt/specfleet"}, timeout_s=120,
+        )
+        assert js.returncode == 0, js.stdout
+        assert js.stdout.split() == ["deno", "/opt/specfleet/venv/bin/deno", "True"], js.stdout
+
         # Exactly the lock's pins (plus Debian's pip and the wheel); Debian packages recorded.
         locked = {name: version for name, (version, _) in lock_entries(LOCK_FILE.read_text()).items()}
         frozen = rootfs.host_path("/opt/specfleet/manifest/python-packages.txt").read_text().splitlines()

@@ -21,6 +21,7 @@ from specfleet.fleet.plan import PlanError, plan
 from specfleet.fleet.scaling import ScalingRule, decide, rule_for
 from specfleet.fleet.settings import FleetSettings
 from specfleet.fleet.throughput import ThroughputError, load_prices, load_throughput, rate_per_hour
+from specfleet.pipelines.music.settings import MusicSettings
 from specfleet.runtime import EXIT_BANNED
 from specfleet.runtime.spot import ImdsClient, termination_notice
 from specfleet.settings import Settings
@@ -74,15 +75,24 @@ def measured_rate(settings: FleetSettings, pipeline: str, instance_type: str) ->
     return rate
 
 
+def planned_rate(settings: FleetSettings, pipeline: str, instance_type: str) -> float:
+    """``measured_rate``, or the music pipelines' videos-per-hour budget
+    (YouTube's session limit) where that is lower."""
+    rate = measured_rate(settings, pipeline, instance_type)
+    if pipeline in ("download", "search") and MusicSettings().videos_per_hour > 0:
+        rate = min(rate, MusicSettings().videos_per_hour)
+    return rate
+
+
 def test_targets_come_from_throughput_and_drain_time() -> None:
     settings = FleetSettings.model_construct()
     itype = settings.fleet_instance_type
     for pipeline in ("download", "hydrophone", "spectrogram", "search"):
         # the backlog one instance clears in 300 s (at least one message)
-        expected = max(1.0, round(measured_rate(settings, pipeline, itype) / 3600 * 300, 1))
+        expected = max(1.0, round(planned_rate(settings, pipeline, itype) / 3600 * 300, 1))
         assert rule_for(settings, pipeline).target_backlog == expected, pipeline
     slower = settings.model_copy(update={"fleet_backlog_drain_s": 600.0})
-    expected = max(1.0, round(measured_rate(settings, "download", itype) / 3600 * 600, 1))
+    expected = max(1.0, round(planned_rate(settings, "download", itype) / 3600 * 600, 1))
     assert rule_for(slower, "download").target_backlog == expected
     with pytest.raises(ThroughputError, match="no throughput figure for 'karaoke'"):
         rate_per_hour(settings, "karaoke")
@@ -210,9 +220,29 @@ def test_plan_cli_prints_json_last() -> None:
     result = CliRunner().invoke(app, ["fleet", "plan", "--pipeline", "download", "--jobs", "61551", "--deadline", "4"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout.strip().splitlines()[-1])
-    rate = measured_rate(FleetSettings(), "download", data["instance_type"])
+    rate = planned_rate(FleetSettings(), "download", data["instance_type"])
     assert data["instances"] == math.ceil(61551 / (rate * 4))
     assert data["jobs"] == 61551
+
+
+def test_plan_uses_the_video_budget_below_the_measured_rate(monkeypatch) -> None:
+    from specfleet.cli.main import app
+
+    measured = measured_rate(FleetSettings(), "download", FleetSettings().fleet_instance_type)
+    monkeypatch.setenv("SPECFLEET_MUSIC_VIDEOS_PER_HOUR", "300")
+    assert 300 < measured, "the table's download rate is above YouTube's guest limit"
+    result = CliRunner().invoke(app, ["fleet", "plan", "--pipeline", "download", "--jobs", "61551"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["jobs_per_instance_hour"] == 300
+    assert data["instance_hours"] == round(61551 / 300, 2)
+    assert any(f"budget implies {61551 / 300:.1f} instance-hours" in n for n in data["notes"]), data["notes"]
+    # unpaced: the measured rate again
+    monkeypatch.setenv("SPECFLEET_MUSIC_VIDEOS_PER_HOUR", "0")
+    assert plan(FleetSettings(), "download", 61551).jobs_per_instance_hour == round(measured, 2)
+    # a budget above the measured rate changes nothing
+    monkeypatch.setenv("SPECFLEET_MUSIC_VIDEOS_PER_HOUR", str(measured * 2))
+    assert plan(FleetSettings(), "download", 61551).jobs_per_instance_hour == round(measured, 2)
 
 
 def test_imds_signals_drive_the_termination_notice() -> None:

@@ -7,6 +7,17 @@ from specfleet.pipelines.music.errors import classify, classify_text
 from specfleet.runtime import Banned, Rejected, Transient
 
 CASES = [
+    # today's YouTube (yt-dlp _video.py texts): rate limit first, though it says "Video unavailable"
+    ("ERROR: [youtube] abc: Video unavailable. This content isn't available, try again later. The current session "
+     "has been rate-limited by YouTube for up to an hour.", "ratelimited"),
+    ("ERROR: [youtube] abc: Sign in to confirm your age. This video may be inappropriate for some users.",
+     "agerestricted"),
+    ("ERROR: [youtube] abc: The following content is not available on this app.. Watch on the latest version of "
+     "YouTube.", "banned"),
+    ("ERROR: [youtube] abc: The uploader has not made this video available in your country", "georestricted"),
+    ("ERROR: [youtube] abc: Requested format is not available. Use --list-formats for a list of available formats",
+     "noformats"),
+    ("WARNING: Only images are available for download. use --list-formats to see them", "noformats"),
     # ban-class: this IP is blocked
     ("ERROR: [generic] x: Unable to download webpage: HTTP Error 429: Too Many Requests", "banned"),
     ("ERROR: [youtube] abc: Sign in to confirm you’re not a bot. This helps protect our community.", "banned"),

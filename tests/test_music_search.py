@@ -247,3 +247,51 @@ def test_download_csv_checks_url_policy(tmp_path):
     path.write_text("track_id,yt_url\nok1,https://www.youtube.com/watch?v=abc\nok2,https://evil.example/watch?v=1\n")
     with pytest.raises(CsvError, match="line 3: yt_url: video host 'evil.example' is not allowed"):
         read_download_csv(path, MusicSettings())
+
+
+@pytest.mark.slow
+def test_track_url_keeps_rule_and_score_and_overrides_csv_wins(settings, site, tmp_path):
+    """Match quality (issue 24): each track_url row keeps the rule that chose
+    it and its title score; a person's overrides CSV (URL or NOTFOUND) is
+    honoured without a search."""
+    from specfleet.pipelines.search.overrides import OverridesError, parse_overrides
+    from specfleet.pipelines.search.title_match import TrackQuery, title_score
+
+    pin_tricky_pages(site)
+    overrides = tmp_path / "overrides.csv"
+    overrides.write_text(f"track_id,url\n# live take chosen by hand\nt_live,{site.watch_url('dp2')}\nt_none,NOTFOUND\n")
+    config = site_config(site, overrides_csv=str(overrides))
+    jobs = [
+        {"track_id": "t_dp", "query": "Around the World Daft Punk", "track_name": "Around the World",
+         "artist_name": "Daft Punk"},
+        {"track_id": "t_live", "query": "Around the World Daft Punk"},
+        {"track_id": "t_none", "query": "Feeling Good Nina Simone"},
+    ]
+    job_queue(settings, "search").send(json.dumps(j) for j in jobs)
+    searches_before = site.count("search")
+    assert Worker(settings, PIPELINE, concurrency=1, idle_exit_s=1.5, config=config).run() == EXIT_OK
+    wait_for(lambda: count(settings, "track_url") == 3, what="three track_url rows")
+    rows = {t: (href, found, rule, score) for t, href, found, rule, score in
+            query(settings, "SELECT track_id, href, is_found, match_rule, match_score FROM track_url")}
+    expected = title_score(TrackQuery("Around the World", "Daft Punk"), "Daft Punk - Around the World")
+    assert rows["t_dp"] == (site.watch_url("dp1"), True, "all_words", pytest.approx(expected))
+    assert 0 < expected <= 1
+    assert rows["t_live"] == (site.watch_url("dp2"), True, "override", 1.0)
+    assert rows["t_none"] == ("NOTFOUND", False, "override", 1.0)
+    assert site.count("search") - searches_before == 1, "overridden tracks are not searched"
+    # a weak match scores below a full one; a malformed file says which line
+    assert title_score(TrackQuery("Around the World", "Daft Punk"), "Around the World - Cover by Jane Doe") < 1
+    with pytest.raises(OverridesError, match="line 2"):
+        parse_overrides("track_id,url\nt1,ftp://x\n")
+
+
+def test_overrides_file_read_from_s3_and_again_when_it_changes(settings):
+    from specfleet.pipelines.search.overrides import Overrides
+    from specfleet.storage import Storage
+
+    storage = Storage(settings)
+    storage.put_bytes("config/overrides.csv", b"t1,https://www.youtube.com/watch?v=abc\n", content_type="text/csv")
+    overrides = Overrides(f"s3://{settings.bucket}/config/overrides.csv", settings, recheck_s=0)
+    assert overrides.get("t1") == "https://www.youtube.com/watch?v=abc" and overrides.get("t2") is None
+    storage.put_bytes("config/overrides.csv", b"t1,NOTFOUND\nt2,https://youtu.be/x\n", content_type="text/csv")
+    assert overrides.get("t1") == "NOTFOUND" and overrides.get("t2") == "https://youtu.be/x"

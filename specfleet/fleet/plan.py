@@ -106,6 +106,12 @@ def plan(
         n = min(cap, max(1, math.ceil(jobs / rate)))  # no deadline: never less than an hour of work each
     wall_h = jobs / (rate * n)
     instance_hours = n * wall_h
+    measured_rate = t.get("measured_jobs_per_instance_hour")
+    if measured_rate:
+        notes.append(
+            f"the budget implies {instance_hours:.1f} instance-hours for {jobs} jobs "
+            f"({jobs / float(measured_rate):.1f} at the measured rate)"
+        )
     s3 = prices["s3"]
     # Measured request counts (benchmarks/fleet.py counts them at its proxy) when the row has them.
     puts = jobs * float(t.get("s3_put_requests_per_job", t.get("objects_per_job", 0)))

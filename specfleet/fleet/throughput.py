@@ -124,4 +124,32 @@ def rate_per_hour(settings: FleetSettings, pipeline: str, instance_type: str | N
                 raise ThroughputError(f"instance type {needed!r} has no vCPU count in the price table")
         rate *= instances[itype]["vcpus"] / instances[ref]["vcpus"]
         notes.append(f"rate scaled by vCPUs from {ref} ({row['jobs_per_instance_hour']}/h) to {itype}")
-    return Rate(pipeline, itype, rate, str(row.get("source", "")), dict(row), tuple(notes))
+    budget = budget_per_hour(pipeline)
+    figures = dict(row)
+    if budget is not None and budget < rate:
+        # The source's own limit (YouTube's session limit for the music
+        # pipelines) is what an instance can do, however fast it could go.
+        notes.append(
+            f"planned at the per-instance budget of {budget:g} jobs/hour (the pipeline's own limit, e.g. "
+            f"SPECFLEET_MUSIC_VIDEOS_PER_HOUR), below the measured {rate:.1f}/hour"
+        )
+        figures["measured_jobs_per_instance_hour"] = rate
+        figures["budget_jobs_per_instance_hour"] = budget
+        rate = budget
+    return Rate(pipeline, itype, rate, str(row.get("source", "")), figures, tuple(notes))
+
+
+def budget_per_hour(pipeline: str) -> float | None:
+    """A pipeline's own per-instance budget: its settings'
+    ``jobs_per_hour_cap`` (the music pipelines: videos per hour under
+    YouTube's session limit), None when it has none."""
+    try:
+        spec = get_spec(pipeline)
+    except UnknownPipeline:
+        return None
+    try:
+        config = spec.config()
+    except Exception:  # noqa: BLE001 - a pipeline whose settings do not load has no budget to plan by
+        return None
+    cap = getattr(config, "jobs_per_hour_cap", None)
+    return float(cap) if isinstance(cap, (int, float)) and cap > 0 else None

@@ -23,6 +23,9 @@ builds one backend per account and region lazily from it). The stack process
 calls it before the server starts, so S3/SNS/EC2/CloudFormation and SNS ->
 SQS delivery keep working through the same moto server. Written against
 moto 5.2 (pinned below 5.3 in pyproject.toml: it subclasses moto's internals).
+Unlike moto, and like AWS, a message body or String attribute holding a
+character outside SQS's set is refused with ``InvalidMessageContents``
+(a batch with one such entry fails whole), so tests fail the way AWS would.
 tests/test_moto_sqs.py runs the same scenarios on moto's backend and this one
 and compares the answers; tests/test_queues_scale.py runs 10,000 jobs.
 """
@@ -31,13 +34,50 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
-from moto.sqs.exceptions import InvalidAttributeName, InvalidParameterValue, QueueAlreadyExists, ReceiptHandleIsInvalid
+from moto.sqs.exceptions import (
+    InvalidAttributeName,
+    InvalidParameterValue,
+    QueueAlreadyExists,
+    ReceiptHandleIsInvalid,
+    SQSException,
+)
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
 _NEVER = float("inf")
+
+#: What SQS refuses in a message body or a String attribute: anything outside
+#: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF (the SQS
+#: API reference, SendMessage: MessageBody). moto accepts all of it.
+_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+class InvalidMessageContents(SQSException):
+    """AWS's answer to a body or attribute holding a refused character; for
+    SendMessageBatch the whole request fails with it."""
+
+    def __init__(self, where: str, char: str):
+        super().__init__(
+            "InvalidMessageContents",
+            f"Invalid binary character '#x{ord(char):X}' was found in the {where}, the set of allowed characters is "
+            "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
+        )
+
+
+def check_contents(body: str, attributes: dict[str, Any] | None) -> None:
+    """Raise ``InvalidMessageContents`` as AWS would for this message."""
+    found = _REFUSED.search(body or "")
+    if found:
+        raise InvalidMessageContents("message body", found.group())
+    for name, attribute in (attributes or {}).items():
+        values = attribute.values() if isinstance(attribute, dict) else [attribute]
+        for value in values:
+            found = _REFUSED.search(value) if isinstance(value, str) else None
+            if found:
+                raise InvalidMessageContents(f"message attribute {name!r}", found.group())
 
 
 @functools.cache
@@ -232,6 +272,20 @@ class IndexedSQSBackend(SQSBackend):
         if tags:
             queue.tags = tags
         return queue
+
+    def send_message(self, queue_name: str, message_body: str, message_attributes: dict[str, Any] | None = None,
+                     *args: Any, **kwargs: Any) -> Message:
+        # AWS refuses characters outside its set; moto stores them.
+        check_contents(message_body, message_attributes)
+        return super().send_message(queue_name, message_body, message_attributes, *args, **kwargs)
+
+    def send_message_batch(
+        self, queue_name: str, entries: dict[str, dict[str, Any]]
+    ) -> tuple[list[Message], list[dict[str, Any]]]:
+        # One refused entry fails the whole request, as on AWS.
+        for entry in entries.values():
+            check_contents(entry.get("MessageBody", ""), entry.get("MessageAttributes"))
+        return super().send_message_batch(queue_name, entries)
 
     def get_queue_attributes(self, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
         # moto's, reading queue.attributes once instead of three times per name.

@@ -10,6 +10,14 @@ raised             meaning                                     queue action
 ``Banned``         this IP is blocked (429, 403, bot checks)   hand back; counts
                                                                toward the ban
                                                                threshold
+``Paused``         this worker's session is rate-limited       hand back; the
+                   (the job is fine, the worker must wait)     worker takes no
+                                                               job for
+                                                               ``wait_s``; one
+                                                               stat 3 row
+``Elsewhere``      another worker may do it (another region)   hand back; the
+                                                               last attempt
+                                                               rejects it
 any other error    a bug or an unknown failure                 like Transient
 =================  ==========================================  ===============
 
@@ -42,3 +50,20 @@ class Transient(JobError):
 
 class Banned(JobError):
     pass
+
+
+class Paused(JobError):
+    """The source limits this worker's session for a while (YouTube's
+    per-session rate limit): no job is at fault, so none is failed and the
+    ban counter is untouched. The worker hands the job back, takes no job for
+    ``wait_s`` seconds and sends one stat 3 row per pause."""
+
+    def __init__(self, reason: str, wait_s: float):
+        super().__init__(reason)
+        self.wait_s = wait_s
+
+
+class Elsewhere(JobError):
+    """This worker cannot do the job but a worker elsewhere may (a video
+    geo-restricted in this region): handed back at once, not counted toward
+    the ban threshold; on its last attempt it is rejected with the reason."""

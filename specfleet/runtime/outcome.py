@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-OutcomeKind = Literal["done", "rejected", "skipped", "retry", "dead", "banned", "released"]
+OutcomeKind = Literal["done", "rejected", "skipped", "retry", "dead", "banned", "released", "paused", "elsewhere"]
 
 
 @dataclass(frozen=True)
@@ -15,3 +15,5 @@ class Outcome:
     seconds: float = 0.0
     #: The job's own name for logs (its key, or the message id when unreadable).
     key: str = ""
+    #: A ``paused`` outcome: how long the worker takes no job.
+    wait_s: float = 0.0

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..jobs import JobValidationError
-from .errors import Banned, Rejected, Skipped, Transient
+from .errors import Banned, Elsewhere, Paused, Rejected, Skipped, Transient
 from .outcome import Outcome
 
-#: ("delete", 0) or ("visibility", seconds until SQS shows the message again)
-QueueAction = tuple[Literal["delete", "visibility"], int]
+#: ("delete", 0), ("visibility", seconds until SQS shows the message again)
+#: or ("requeue", 0): send a fresh copy of the job and delete this one.
+QueueAction = tuple[Literal["delete", "visibility", "requeue"], int]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ class RetryPolicy:
             return Outcome("skipped", str(err))
         if isinstance(err, Banned):
             return Outcome("banned", str(err))
+        if isinstance(err, Paused):
+            return Outcome("paused", str(err), wait_s=err.wait_s)
+        if isinstance(err, Elsewhere):
+            if receive_count >= self.max_receives:
+                return Outcome("rejected", f"{err} (no other worker could take it after {receive_count} attempts)")
+            return Outcome("elsewhere", str(err))
         # Transient, or anything unexpected: retried, then dead-lettered.
         reason = str(err) if isinstance(err, Transient) else f"{type(err).__name__}: {err}"
         if receive_count >= self.max_receives:
@@ -52,6 +59,11 @@ class RetryPolicy:
             return ("delete", 0)
         if outcome.kind == "retry":
             return ("visibility", self.retry_delay_s(receive_count))
-        # dead (SQS moves it to the DLQ on its next receive) or banned (another
-        # worker, elsewhere, should take it now)
+        if outcome.kind == "paused" and receive_count >= self.max_receives - 1:
+            # A rate limit is not the job's fault, but SQS counts every
+            # receive: handed back once more, the redrive policy would move
+            # it to the dead-letter queue. A fresh copy starts its count anew.
+            return ("requeue", 0)
+        # dead (SQS moves it to the DLQ on its next receive), banned, paused or
+        # elsewhere (another worker, elsewhere, should take it now)
         return ("visibility", 0)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..queues import OutgoingMessage, Queue
 from ..settings import Settings
-from ..status import ATTR_DEDUPE, ATTR_REASON, MAX_REASON, StatusRecord
+from ..status import ATTR_DEDUPE, ATTR_REASON, MAX_REASON, StatusRecord, sqs_clean
 
 if TYPE_CHECKING:
     from .spec import PipelineSpec
@@ -33,7 +33,8 @@ class StatusSender:
     ) -> OutgoingMessage:
         """The status message for ``record``. Never fails on a field value:
         one that would break the ``::`` framing goes out as a placeholder and
-        the reason says which field was replaced and why. ``attributes``: extra
+        the reason says which field was replaced and why; characters SQS
+        refuses are replaced by U+FFFD in every field and attribute. ``attributes``: extra
         pipeline-specific message attributes (e.g. the search query), cut to
         ``MAX_REASON`` characters; empty ones are left out."""
         if record.pipeline != self.pipeline:
@@ -47,7 +48,9 @@ class StatusSender:
             attrs[ATTR_DEDUPE] = dedupe_key[:256]
         if reason:
             attrs[ATTR_REASON] = reason[:MAX_REASON]
-        return OutgoingMessage(body, attrs)
+        # The one place every pipeline's status passes: nothing SQS refuses
+        # (InvalidMessageContents would fail the whole send batch) goes out.
+        return OutgoingMessage(sqs_clean(body), {sqs_clean(k): sqs_clean(v) for k, v in attrs.items()})
 
     def send(self, record: StatusRecord, *, dedupe_key: str = "", reason: str = "") -> None:
         self.queue.send([self.message(record, dedupe_key=dedupe_key, reason=reason)])

@@ -11,6 +11,11 @@ slots than compute slots; their handlers mark stages and wait for a compute
 slot only to compute (``stages.py``), so inputs are fetched and results
 uploaded while other jobs compute.
 
+A ``Paused`` job (the source rate-limits this worker's session) is handed
+back and the worker takes no job until the pause it carries is over: one
+stat 3 status row per pause says so and until when; no job is failed and
+the ban counter is untouched.
+
 Shutdown: SIGTERM/SIGINT (or ``stop()``, used by the ban guard) stops taking
 jobs at once; after ``settings.drain_s`` seconds of grace, every job still
 running is handed back (visibility 0) so another worker can take it now,
@@ -19,6 +24,7 @@ and its late result is discarded.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
@@ -135,6 +141,10 @@ class Worker:
         #: the worker takes no new jobs (they would only spend their attempts).
         self.outages = Outages(initial_s=settings.outage_backoff_initial_s, max_s=settings.outage_backoff_max_s)
         self.sqs_endpoint = client_endpoint(self.queue.sqs)
+        #: Until when (monotonic) the worker takes no job: its session is rate-limited.
+        self._paused_until = 0.0
+        #: Pauses so far (each sent one stat 3 row).
+        self.pauses = 0
         #: The configuration mistake that kept ``run()`` from starting, if one did.
         self.config_error: ConfigError | None = None
 
@@ -267,6 +277,11 @@ class Worker:
                     break
             if self._wait_out_dependencies():
                 continue
+            pause_left = self.pause_left()
+            if pause_left > 0:
+                self.stopping.wait(pause_left)
+                idle_since = time.monotonic()  # a pause is not idleness
+                continue
             wait_s = self.settings.wait_time_s
             if self.idle_exit_s is not None:
                 wait_s = min(wait_s, max(1, int(self.idle_exit_s)))
@@ -295,6 +310,34 @@ class Worker:
             idle_since = time.monotonic()
             for message in messages:
                 self._start(message)
+
+    def pause_left(self) -> float:
+        """Seconds this worker still waits out a session rate limit (0: none)."""
+        with self._lock:
+            return max(0.0, self._paused_until - time.monotonic())
+
+    def _pause(self, message: Message, job: Job | None, ctx: JobContext, outcome: Outcome) -> None:
+        """Start a pause of ``outcome.wait_s`` unless one is on: the first
+        rate-limited job of a pause sends its one stat 3 row; the others
+        (in flight when the limit came) are only handed back."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self._paused_until:
+                return
+            self._paused_until = now + outcome.wait_s
+            self.pauses += 1
+            n = self.pauses
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=outcome.wait_s)
+        reason = (f"paused {outcome.wait_s:.0f} s until {until:%Y-%m-%d %H:%M:%S} UTC, job handed back, "
+                  f"no job failed: {outcome.reason}")
+        log.warning("worker %s %s", self.settings.instance_id, reason)
+        try:
+            record = self.failure_record(job, ctx, Stat.PAUSED)
+            self._through_outages(lambda: self._sends.submit_many([self.sender.message(
+                record, dedupe_key=f"paused/{self.settings.instance_id}/{n}/{message.message_id}", reason=reason,
+            )]), "status send")
+        except Exception:
+            log.exception("sending the pause status failed; the worker pauses all the same")
 
     def _wait_out_dependencies(self) -> bool:
         """While an endpoint a job found unreachable (S3, SNS...) is down, take
@@ -368,7 +411,7 @@ class Worker:
                 log.exception("job %s failed unexpectedly", message.message_id)
         outcome = self.policy.outcome(error, message.receive_count)
         outcome = Outcome(outcome.kind, outcome.reason, time.monotonic() - started,
-                          key=job.key() if job is not None else message.message_id)
+                          key=job.key() if job is not None else message.message_id, wait_s=outcome.wait_s)
         # A finished job frees its slot now, so the next receive overlaps with
         # its status send and delete. Any other outcome holds the slot until
         # the middleware has seen it: after a ban-class failure the ban guard
@@ -376,6 +419,8 @@ class Worker:
         early = outcome.kind == "done"
         if early:
             self._free_slot()
+        if outcome.kind == "paused":
+            self._pause(message, job, ctx, outcome)
         try:
             self._settle(running, job, ctx, outcome)
         except Exception:
@@ -412,15 +457,23 @@ class Worker:
                 self.sender.message(record, dedupe_key=f"{message.message_id}/{outcome.kind}", reason=outcome.reason)
             )
             log.warning("job %s %s: %s", message.message_id, outcome.kind, outcome.reason)
-        if outcome.kind != "banned" and reports:
+        if outcome.kind not in ("banned", "paused", "elsewhere") and reports:
             self._through_outages(lambda: self._sends.submit_many(reports), "status send")
         action, seconds = self.policy.queue_action(outcome, message.receive_count)
-        if action == "delete":
+        if action == "requeue":
+            copy = OutgoingMessage(message.body, dict(message.attributes))
+            self._through_outages(lambda: self.queue.send([copy]), "requeue")
+            log.info("job %s requeued as a fresh message (receive %d): %s", message.message_id,
+                     message.receive_count, outcome.reason)
+            self._through_outages(lambda: self._deletes.submit(message), "delete")
+        elif action == "delete":
             self._through_outages(lambda: self._deletes.submit(message), "delete")
         else:
             self._through_outages(lambda: self.queue.change_visibility([message], seconds), "visibility")
             if outcome.kind == "retry":
                 log.warning("job %s will be retried in %ds: %s", message.message_id, seconds, outcome.reason)
+            elif outcome.kind == "elsewhere":
+                log.warning("job %s handed back for another worker: %s", message.message_id, outcome.reason)
         with self._lock:
             running.released = True  # settled: the heartbeat must leave it alone
 

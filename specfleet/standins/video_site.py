@@ -21,6 +21,41 @@ query word, most viewed first. ``set_results(query, [ids])`` pins the exact
 result list of one query, like a real results page where a reaction video,
 a cover or another song of the artist comes first.
 
+Like today's YouTube (issue 24), a watch page also carries a
+``ytInitialPlayerResponse`` (``videoDetails``, ``streamingData`` whose
+format URLs hold an ``n`` challenge, ``storyboards``, ``playabilityStatus``)
+and ``ytdlp_standin.SpecfleetStandinIE`` -- registered with yt-dlp when the
+site starts -- reads it with the code of yt-dlp's YouTube extractor, so each
+failure below reaches a worker as the yt-dlp exception and text a real run
+produces. A video's ``playability`` answers with one of YouTube's refusals
+(texts from yt-dlp's ``_video.py`` and its issues, see ``PLAYABILITY``):
+
+* ``removed``: "Video unavailable. This video has been removed by the uploader"
+* ``private``: "Private video. Sign in if you've been granted access to this video"
+* ``age``:     "Sign in to confirm your age. This video may be inappropriate for some users."
+* ``geo``:     subreason "The uploader has not made this video available in
+  your country" -> yt-dlp's ``GeoRestrictedError``
+* ``botcheck``: "Sign in to confirm you’re not a bot" (curly apostrophe, as
+  YouTube writes it; yt-dlp #10128 and the wiki's "Common YouTube Errors")
+* ``app``:     "The following content is not available on this app.. Watch
+  on the latest version of YouTube." (an IP-level block: yt-dlp #13930, #10482)
+
+``rate_limit(after, window_s)`` makes the session rate limit of yt-dlp
+#11426 / PR #12958 / wiki "Common YouTube Errors": after ``after`` watch
+pages (videos) the site answers every watch page with "Video unavailable.
+This content isn't available, try again later." until ``window_s`` seconds
+have passed (YouTube: ~300 videos an hour for a guest session, "rate-limited
+for up to an hour"); then a new session window starts. Without a JS runtime
+yt-dlp cannot solve the formats' ``n`` challenge (yt-dlp #15012): only the
+storyboard images remain and yt-dlp ends in "Requested format is not
+available".
+
+Account cookies: a watch page asked for with a ``LOGIN_INFO`` cookie is
+counted (``signed_in_pages``); with ``refuse_cookies`` the site answers it
+by clearing ``LOGIN_INFO`` (an expired ``Set-Cookie``), which is how YouTube
+rotates cookies and how yt-dlp notices ("The provided YouTube account
+cookies are no longer valid", ``yt_dlp/extractor/youtube/_base.py``).
+
 ``mode`` switches the whole site to answer like a blocked or broken site:
 ``"429"``, ``"403"``, ``"botcheck"`` (HTML pages say "Sign in to confirm you're
 not a bot"; watch and media requests get that page with status 403), ``"404"``,
@@ -50,6 +85,18 @@ from ..ffmpeg import ffmpeg_path
 from .http import BackgroundServer
 
 SiteMode = Literal["ok", "429", "403", "botcheck", "404", "500", "stall"]
+Playability = Literal["ok", "removed", "private", "age", "geo", "botcheck", "app"]
+#: playabilityStatus of each refusal: (status, reason, subreason), as YouTube
+#: sends them and yt-dlp's ``_video.py`` joins them ("reason. subreason").
+PLAYABILITY: dict[str, tuple[str, str, str]] = {
+    "removed": ("ERROR", "Video unavailable", "This video has been removed by the uploader"),
+    "private": ("LOGIN_REQUIRED", "Private video", "Sign in if you've been granted access to this video"),
+    "age": ("LOGIN_REQUIRED", "Sign in to confirm your age", "This video may be inappropriate for some users."),
+    "geo": ("UNPLAYABLE", "Video unavailable", "The uploader has not made this video available in your country"),
+    "botcheck": ("LOGIN_REQUIRED", "Sign in to confirm you\u2019re not a bot", "This helps protect our community. Learn more"),
+    "app": ("UNPLAYABLE", "The following content is not available on this app.", "Watch on the latest version of YouTube."),
+    "ratelimited": ("ERROR", "Video unavailable", "This content isn't available, try again later."),
+}
 BOT_CHECK_TEXT = "Sign in to confirm you're not a bot. This helps protect our community."
 SAMPLE_RATE = 22_050
 
@@ -123,6 +170,8 @@ class Video:
     advertised_seconds: float | None = None
     #: The uploader's channel name shown under the title.
     channel: str = "Music Uploads"
+    #: What the player response says (``PLAYABILITY``); "ok" plays.
+    playability: Playability = "ok"
 
 
 def _query_key(query: str) -> str:
@@ -147,6 +196,20 @@ class VideoSite:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._server: BackgroundServer | None = None
+        #: Session rate limit: watch pages per window (0: none), the window,
+        #: pages served in the current window, and until when (monotonic) the
+        #: session is limited.
+        self.limit_after = 0
+        self.limit_window_s = 3600.0
+        self._session_videos = 0
+        self._limited_until = 0.0
+        #: Watch pages answered with the rate-limit refusal.
+        self.rate_limited = 0
+        #: Watch pages asked for with a LOGIN_INFO cookie; refuse (clear) it when set.
+        self.signed_in_pages = 0
+        self.refuse_cookies = False
+        #: When (``time.monotonic()``) each watch page was asked for: a video's start.
+        self.watch_times: list[float] = []
 
     # --- catalogue -------------------------------------------------------------
     def add_video(self, video_id: str, title: str, *, seconds: float = 6.0, views: int = 1000,
@@ -162,6 +225,34 @@ class VideoSite:
             )
         self.videos[video_id] = video
         return video
+
+    def set_playability(self, video_id: str, playability: Playability) -> None:
+        self.videos[video_id].playability = playability
+
+    def rate_limit(self, after: int, window_s: float) -> None:
+        """Limit the session after ``after`` videos for ``window_s`` seconds
+        (``after`` 0: no limit). Starts a new session window."""
+        with self._lock:
+            self.limit_after, self.limit_window_s = after, window_s
+            self._session_videos, self._limited_until = 0, 0.0
+
+    def _session_limited(self) -> bool:
+        """Count one watch page against the session; True when it is refused."""
+        with self._lock:
+            if self.limit_after <= 0:
+                return False
+            now = time.monotonic()
+            if now < self._limited_until:
+                self.rate_limited += 1
+                return True
+            if self._limited_until:  # the window has passed: a fresh session window
+                self._limited_until, self._session_videos = 0.0, 0
+            if self._session_videos >= self.limit_after:
+                self._limited_until = now + self.limit_window_s
+                self.rate_limited += 1
+                return True
+            self._session_videos += 1
+            return False
 
     def media_path(self, video_id: str) -> Path:
         return self.workdir / f"{video_id}.m4a"
@@ -217,6 +308,12 @@ class VideoSite:
             pass
 
         Handler.site = site
+        try:  # yt-dlp reads the watch pages like YouTube's (see the module docstring)
+            from .ytdlp_standin import register
+        except ImportError:  # yt-dlp not installed: its generic extractor is not needed either
+            pass
+        else:
+            register()
         self._server = BackgroundServer(Handler, name="video-site").start()
         return self
 
@@ -250,6 +347,8 @@ class VideoSite:
 
     def _hit(self, route: str, video_id: str = "") -> None:
         with self._lock:
+            if route == "watch":
+                self.watch_times.append(time.monotonic())
             self.hits[route] += 1
             if video_id:
                 self.hits[f"{route}:{video_id}"] += 1
@@ -273,9 +372,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _page(self, status: int, title: str, body: str) -> None:
+    def _page(self, status: int, title: str, body: str, headers: dict[str, str] | None = None) -> None:
         doc = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>{body}</body></html>"
-        self._send(status, doc.encode(), "text/html; charset=utf-8")
+        self._send(status, doc.encode(), "text/html; charset=utf-8", headers)
 
     def _blocked(self, route: str) -> bool:
         """Answer like a blocked/broken site if the mode says so."""
@@ -335,6 +434,14 @@ class _Handler(BaseHTTPRequestHandler):
         if video is None:
             return
         media = f"/media/{video.video_id}.m4a"
+        headers: dict[str, str] = {}
+        if "LOGIN_INFO=" in self.headers.get("Cookie", ""):
+            with self.site._lock:
+                self.site.signed_in_pages += 1
+            if self.site.refuse_cookies:  # YouTube rotating the account's cookies
+                headers["Set-Cookie"] = "LOGIN_INFO=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+        playability = "ratelimited" if self.site._session_limited() else video.playability
+        player = self._player_response(video, playability)
         ld = {
             "@context": "https://schema.org", "@type": "VideoObject", "name": video.title,
             "duration": _iso_duration(video.advertised_seconds or video.seconds),
@@ -343,10 +450,39 @@ class _Handler(BaseHTTPRequestHandler):
                                      "interactionType": "https://schema.org/WatchAction",
                                      "userInteractionCount": video.views},
         }
+        if playability != "ok":  # YouTube's refusal pages carry no media
+            self._page(200, video.title, f"<script>var ytInitialPlayerResponse = {json.dumps(player)};</script>",
+                       headers)
+            return
         self._page(200, video.title, (
+            f"<script>var ytInitialPlayerResponse = {json.dumps(player)};</script>"
             f"<script type='application/ld+json'>{json.dumps(ld)}</script>"
             f"<h1>{html.escape(video.title)}</h1><p><a href='{media}'>listen</a></p>"
-        ))
+        ), headers)
+
+    def _player_response(self, video: Video, playability: str) -> dict[str, object]:
+        """The watch page's ``ytInitialPlayerResponse`` (the fields yt-dlp reads)."""
+        if playability != "ok":
+            status, reason, subreason = PLAYABILITY[playability]
+            return {"playabilityStatus": {
+                "status": status, "reason": reason,
+                "errorScreen": {"playerErrorMessageRenderer": {
+                    "reason": {"simpleText": reason}, "subreason": {"simpleText": subreason}}},
+            }}
+        base = self.site.base_url
+        seconds = video.advertised_seconds or video.seconds
+        size = int(video.advertised_seconds * 8000) if video.advertised_seconds else self.site.media_path(
+            video.video_id).stat().st_size
+        return {
+            "playabilityStatus": {"status": "OK", "playableInEmbed": True},
+            "videoDetails": {"videoId": video.video_id, "title": video.title, "lengthSeconds": str(int(round(seconds))),
+                             "viewCount": str(video.views), "author": video.channel},
+            # YouTube's format URLs carry an "n" challenge only a JS runtime solves.
+            "streamingData": {"adaptiveFormats": [{
+                "itag": 139, "mimeType": 'audio/mp4; codecs="mp4a.40.5"', "bitrate": 64000,
+                "contentLength": str(size), "url": f"{base}/media/{video.video_id}.m4a?n=Zm9vYmFy"}]},
+            "storyboards": [{"id": "sb0", "url": f"{base}/storyboard/{video.video_id}/M0.jpg"}],
+        }
 
     def _media(self, qs: dict[str, list[str]], video_id: str) -> None:
         video = self._video_or_404(video_id)

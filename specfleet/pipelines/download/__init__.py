@@ -25,4 +25,7 @@ SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
     # for it serves both pipelines (SPECFLEET_PIPELINES="download spectrogram").
     fleet=FleetProfile(extras=("music",), bucket_prefixes=("audio/", "spec/")),
     legacy_body=legacy_body,
+    # yt-dlp must see a JS runtime (YouTube's challenges), or the worker does not start.
+    preflight=(Ref("specfleet.pipelines.music.jsruntime:preflight_js_runtime"),
+               Ref("specfleet.pipelines.music.cookies:preflight_cookies")),
 )

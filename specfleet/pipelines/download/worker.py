@@ -8,9 +8,14 @@ lowest-quality audio into a private temp folder, convert it to mp3 with
 ffmpeg, refuse mp3s at or over the size limit, upload, report stat 1. The temp
 folder is removed whatever happens; no path is ever built from job input.
 
-yt-dlp's failures are classified by ``errors.classify`` into ban-class
-(-> ``Banned``: counts toward the ban threshold), gone (-> ``Rejected``) and
-transient (-> ``Transient``: retried with backoff).
+yt-dlp's failures are classified by ``errors.classify`` (its table of what
+YouTube answers today): a session rate limit pauses the worker (``Paused``:
+no job failed), ban-class (-> ``Banned``: counts toward the ban threshold),
+geo-restricted (-> ``Elsewhere`` for another fleet region, else
+``Rejected``), age-restricted/private/gone (-> ``Rejected``), missing
+formats (gone only when yt-dlp sees a JS runtime) and transient
+(-> ``Transient``: retried with backoff). The worker refuses to start when
+yt-dlp sees no JS runtime (its pre-flight check, ``jsruntime.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ from ...runtime import JobContext, JobError, Rejected, Skipped, Transient
 from ...settings import Settings
 from ...status import Stat
 from ...storage import Storage
-from ..music.errors import classify
+from ..music.cookies import REFUSED_TEXT, Cookies, load_cookies
+from ..music.errors import Reaction, classify
+from ..music.jsruntime import JsRuntime, js_runtimes_option, seen_runtime
+from ..music.pacing import pace
 from ..music.settings import MusicSettings
 from ..music.urls import UrlPolicyError, check_video_url, video_policy
 from .models import DownloadJob, DownloadStatus
@@ -50,6 +58,8 @@ class _YdlLogger:
 
     def __init__(self) -> None:
         self.messages: list[str] = []
+        #: yt-dlp's warning that YouTube refused (rotated) the account cookies.
+        self.cookies_refused = ""
 
     def debug(self, msg: str) -> None:
         if "max-filesize" in msg:
@@ -60,6 +70,8 @@ class _YdlLogger:
         self.debug(msg)
 
     def warning(self, msg: str) -> None:
+        if REFUSED_TEXT in msg:
+            self.cookies_refused = msg
         log.debug("yt-dlp warning: %s", msg)
 
     def error(self, msg: str) -> None:
@@ -73,7 +85,7 @@ class _Cancelled(Exception):
 
 def ydl_options(
     config: MusicSettings, workdir: Path, logger: _YdlLogger, cancelled: threading.Event | None, *,
-    to_mp3: bool = True, keep_source: bool = False,
+    to_mp3: bool = True, keep_source: bool = False, cookiefile: str | None = None,
 ) -> dict[str, Any]:
     """yt-dlp's options: the lowest-quality audio, converted to mp3 by its
     ffmpeg post-processor when ``to_mp3``; the downloaded file is kept when
@@ -106,6 +118,10 @@ def ydl_options(
         "progress_hooks": [abort_if_cancelled],
         "cachedir": False,
         "color": "never",
+        # yt-dlp's --js-runtimes: YouTube's challenges need one (jsruntime.py).
+        "js_runtimes": js_runtimes_option(config.js_runtimes),
+        # account cookies (cookies.py): this download's own copy; None = guest
+        "cookiefile": cookiefile,
     }
 
 
@@ -129,26 +145,48 @@ def fetch_mp3(url: str, workdir: Path, config: MusicSettings, cancelled: threadi
 
 def fetch_audio(
     url: str, workdir: Path, config: MusicSettings, cancelled: threading.Event | None = None, *,
-    to_mp3: bool = True, keep_source: bool = False,
+    to_mp3: bool = True, keep_source: bool = False, reaction: Reaction | None = None,
+    cookies: Cookies | None = None,
 ) -> Fetched:
     """Download ``url``'s audio inside ``workdir``: as an mp3 (``to_mp3``),
     and/or the source file as the site serves it (m4a, webm...): without
     ``to_mp3`` or with ``keep_source``.
 
-    Raises ``Rejected`` (too long, too large, gone), ``Banned`` or ``Transient``.
+    Raises ``Rejected`` (too long, too large, gone), ``Banned``, ``Paused``,
+    ``Elsewhere`` or ``Transient`` (``reaction``: what this worker can do
+    about a failure, see ``errors.classify``; ``cookies``: YouTube account
+    cookies, dropped for good once YouTube refuses them).
     """
+    logger = _YdlLogger()
+    try:
+        return _fetch(url, workdir, config, cancelled, logger, to_mp3=to_mp3, keep_source=keep_source,
+                      reaction=reaction, cookiefile=cookies.copy_into(workdir) if cookies is not None else None)
+    finally:
+        if cookies is not None and logger.cookies_refused:
+            cookies.refuse(logger.cookies_refused)
+
+
+def _fetch(
+    url: str, workdir: Path, config: MusicSettings, cancelled: threading.Event | None, logger: _YdlLogger, *,
+    to_mp3: bool, keep_source: bool, reaction: Reaction | None, cookiefile: str | None,
+) -> Fetched:
     import yt_dlp
 
-    logger = _YdlLogger()
     # Every connection yt-dlp opens (page, API, media host, redirects) is
     # checked against the video host policy's address rules, and all of them
     # end when the fetch budget does (a trickling source cannot hold the worker).
-    with yt_dlp.YoutubeDL(ydl_options(config, workdir, logger, cancelled, to_mp3=to_mp3, keep_source=keep_source)) as ydl, \
+    with yt_dlp.YoutubeDL(ydl_options(config, workdir, logger, cancelled, to_mp3=to_mp3, keep_source=keep_source,
+                                      cookiefile=cookiefile)) as ydl, \
             guard_connections(video_policy(config), budget_s=config.fetch_budget_s) as budget:
+        # The instance's videos-per-hour budget (YouTube's session limit),
+        # shared by every slot and by search: taken right before the request.
+        pace(url, config, cancelled)
+        if cancelled is not None and cancelled.is_set():
+            raise Transient("worker shutting down while pacing")
         try:
             info = ydl.extract_info(url, download=False)
         except Exception as err:  # yt-dlp wraps everything in DownloadError
-            raise _failure(err, "reading video metadata", budget) from None
+            raise _failure(err, "reading video metadata", budget, reaction) from None
         if not isinstance(info, dict):
             raise Rejected("video page has no media")
         _check_before_download(info, config)
@@ -157,7 +195,7 @@ def fetch_audio(
         except Exception as err:
             if cancelled is not None and cancelled.is_set():
                 raise Transient("worker shutting down mid-download") from None
-            raise _failure(err, "downloading audio", budget) from None
+            raise _failure(err, "downloading audio", budget, reaction) from None
     mp3 = workdir / "source.mp3" if to_mp3 else None
     # The downloaded file: "source.<ext>" once complete (yt-dlp's partial
     # files end in .part / .ytdl; one that was an mp3 already is kept as
@@ -173,7 +211,7 @@ def fetch_audio(
     return Fetched(wanted, info.get("duration"), str(info.get("title") or ""), source)
 
 
-def _failure(err: BaseException, what: str, budget: Budget) -> JobError:
+def _failure(err: BaseException, what: str, budget: Budget, reaction: Reaction | None = None) -> JobError:
     """The runtime error for a yt-dlp failure: a spent budget or a refused
     address by their own kind (yt-dlp wraps both), the rest classified."""
     if budget.expired.is_set():
@@ -185,7 +223,7 @@ def _failure(err: BaseException, what: str, budget: Budget) -> JobError:
         if isinstance(cause, OutboundRefused):
             return Rejected(f"{what}: {cause}")
         cause = cause.__cause__ or cause.__context__ or getattr(cause, "exc_info", (None, None))[1]
-    return classify(err, what=what)
+    return classify(err, what=what, reaction=reaction)
 
 
 def _check_before_download(info: dict[str, Any], config: MusicSettings) -> None:
@@ -211,15 +249,35 @@ class DownloadResources:
     slots: threading.BoundedSemaphore
     #: The spectrogram part of a fused worker (``MusicSettings.fused``).
     fused: FusedSpectrogram | None = None
+    #: The JS runtime yt-dlp sees (checked at start), None when not required and missing.
+    js_runtime: JsRuntime | None = None
+    #: YouTube account cookies (``SPECFLEET_MUSIC_COOKIES_SECRET_ID``), None: guest.
+    cookies: Cookies | None = None
 
     def close(self) -> None:
-        pass
+        if self.cookies is not None:
+            self.cookies.close()
 
 
 def make_resources(settings: Settings, config: MusicSettings) -> DownloadResources:
+    # The pre-flight check refused to start without one (unless not required):
+    # what yt-dlp sees decides whether missing formats can mean "gone".
+    runtime = seen_runtime(config)
+    if runtime is not None:
+        log.info("yt-dlp's JS runtime: %s", runtime.describe())
     return DownloadResources(
         threading.BoundedSemaphore(max(1, config.concurrent_downloads)),
         fused=_make_fused(settings, warm=True) if config.fused else None,
+        js_runtime=runtime,
+        cookies=load_cookies(settings, config),
+    )
+
+
+def reaction(settings: Settings, config: MusicSettings, js_runtime: bool) -> Reaction:
+    """What this worker can do about a failure (see ``errors.classify``)."""
+    return Reaction(
+        pause_s=config.rate_limit_pause_s, pause_jitter=config.rate_limit_pause_jitter,
+        other_regions=bool(set(config.geo_regions) - {settings.region}), js_runtime=js_runtime,
     )
 
 
@@ -262,8 +320,11 @@ def handle(job: DownloadJob, ctx: JobContext) -> None:
         if slots is not None:
             slots.acquire()
         try:
+            cookies = resources.cookies if resources is not None else None
+            js_runtime = resources.js_runtime is not None if resources is not None else seen_runtime(config) is not None
             fetched = fetch_audio(url, Path(tmp), config, ctx.cancelled, to_mp3=to_mp3,
-                                  keep_source=fused is not None and not from_mp3 and to_mp3)
+                                  keep_source=fused is not None and not from_mp3 and to_mp3,
+                                  reaction=reaction(settings, config, js_runtime), cookies=cookies)
         finally:
             if slots is not None:
                 slots.release()
@@ -281,6 +342,9 @@ def handle(job: DownloadJob, ctx: JobContext) -> None:
             spectrogram_stage(fused, storage, ctx, job.track_id, audio, is_mp3=from_mp3, ffmpeg=config.ffmpeg)
         if config.write_mp3:
             storage.put_file(key, fetched.path, content_type="audio/mpeg")
-    ctx.report(DownloadStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=url), key="done")
+    if cookies is not None:
+        cookies.succeeded()
+    ctx.report(DownloadStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=url),
+               key="done", reason=cookies.describe() if cookies is not None else "")
 
 

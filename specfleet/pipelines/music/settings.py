@@ -80,6 +80,52 @@ class MusicSettings(BaseSettings):
     #: loss and differ from the two-stage ones (see ``fused.py``).
     fused_source: Literal["mp3", "source"] = "mp3"
 
+    #: JS runtimes yt-dlp may use, ``RUNTIME[:PATH]`` (yt-dlp's
+    #: ``--js-runtimes``): YouTube needs one since yt-dlp 2025.11.12. The
+    #: default is yt-dlp's own: Deno, found in the venv (the ``deno`` wheel)
+    #: or on PATH.
+    js_runtimes: list[str] = Field(default_factory=lambda: ["deno"])
+    #: A download or search worker refuses to start when yt-dlp sees none.
+    require_js_runtime: bool = True
+    #: How long a worker whose session YouTube rate-limited takes no job
+    #: (yt-dlp: "rate-limited by YouTube for up to an hour").
+    rate_limit_pause_s: float = Field(default=3600.0, gt=0)
+    #: Up to this fraction of the pause is added at random (a fleet limited
+    #: at once does not come back at once).
+    rate_limit_pause_jitter: float = Field(default=0.1, ge=0, le=1)
+    #: The fleet's other regions, whose workers may fetch a video that is
+    #: geo-restricted in this one (empty: such a video is rejected at once).
+    geo_regions: list[str] = Field(default_factory=list)
+
+    #: Per-instance budget of videos (watch pages, searches) per hour, shared
+    #: by every slot of every music worker on the instance, with jittered
+    #: gaps: YouTube rate-limits a guest session at ~300 videos an hour
+    #: (yt-dlp wiki, "Common YouTube Errors"; yt-dlp #11426). 0: unpaced.
+    #: ``fleet plan`` and the autoscaling targets plan at this rate when it
+    #: is below the measured throughput.
+    videos_per_hour: float = Field(default=300.0, ge=0)
+    #: Each gap is the budget's (3600 / videos_per_hour s) plus up to this
+    #: fraction at random: never shorter, so the budget is never exceeded.
+    pace_jitter: float = Field(default=0.5, ge=0, le=5)
+    #: The file through which the instance's music workers share the budget
+    #: (empty: ``specfleet-video-pace`` in the system temp folder).
+    pace_state_file: str = ""
+    #: The budget paces YouTube hosts; also pace ``extra_hosts`` (the local
+    #: video site: tests and benchmarks of the budget).
+    pace_local_sites: bool = False
+
+    #: Secrets Manager secret holding a Netscape cookies.txt for YouTube
+    #: (``cookies.py``; never user-data or the image); empty: guest.
+    cookies_secret_id: str = ""
+    #: Search overrides (``search/overrides.py``): a CSV ``track_id,url``
+    #: (URL or NOTFOUND), a local path or ``s3://bucket/key``; empty: none.
+    overrides_csv: str = ""
+
+    @property
+    def jobs_per_hour_cap(self) -> float | None:
+        """The per-instance job budget ``fleet plan`` and scaling honour."""
+        return self.videos_per_hour or None
+
     @model_validator(mode="after")
     def _something_to_write(self) -> MusicSettings:
         if not self.write_mp3 and not self.fused:

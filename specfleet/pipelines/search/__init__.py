@@ -22,4 +22,6 @@ SPEC: PipelineSpec[SearchJob] = PipelineSpec(
     demo=Ref("specfleet.demo.music:search_step"),
     fleet=FleetProfile(extras=("music",), apt_packages=("chromium", "chromium-driver")),
     derived_rows=Ref("specfleet.pipelines.search.track_url:upsert_track_urls"),
+    # its yt-dlp backend must see a JS runtime, or the worker does not start
+    preflight=(Ref("specfleet.pipelines.music.jsruntime:preflight_search_js_runtime"),),
 )

@@ -29,7 +29,9 @@ from urllib.parse import quote_plus, urljoin
 from pydantic import BaseModel, Field
 
 from ...runtime import JobError
-from ..music.errors import classify, classify_text
+from ..music.errors import Reaction, classify, classify_text
+from ..music.jsruntime import js_runtimes_option
+from ..music.pacing import pace
 from ..music.settings import MusicSettings
 
 log = logging.getLogger("specfleet.music.search")
@@ -147,11 +149,14 @@ class YtDlpBackend:
         from yt_dlp.utils import unsmuggle_url
 
         n = self.config.search_results
+        # Searches draw from the same per-instance budget as downloads.
+        pace(self.config.search_url or "https://www.youtube.com/results", self.config)
         opts = {
             "quiet": True, "no_warnings": True, "noprogress": True, "logger": _QuietLogger(),
             # Flat: list the results without resolving their video pages.
             "extract_flat": "in_playlist", "skip_download": True,
             "socket_timeout": self.config.socket_timeout_s, "extractor_retries": 0, "cachedir": False,
+            "js_runtimes": js_runtimes_option(self.config.js_runtimes),
         }
         with yt_dlp.YoutubeDL(opts) as ydl:
             if self._ie_class is not None:
@@ -162,7 +167,9 @@ class YtDlpBackend:
             try:
                 info = ydl.extract_info(target, download=False, ie_key=ie_key)
             except Exception as err:
-                raise classify(err, what="search") from None
+                raise classify(err, what="search", reaction=Reaction(
+                    pause_s=self.config.rate_limit_pause_s, pause_jitter=self.config.rate_limit_pause_jitter,
+                )) from None
         results = []
         for entry in list((info or {}).get("entries") or [])[:n]:
             href = entry.get("url") or entry.get("webpage_url")
@@ -213,6 +220,7 @@ class SeleniumBackend:
         from selenium.webdriver.support.ui import WebDriverWait
 
         url = self.config.results_page_url.replace("{query}", quote_plus(query))
+        pace(url, self.config)  # the instance's videos-per-hour budget, as for yt-dlp's search
         with self._lock:
             try:
                 if self._driver is None:

@@ -123,6 +123,14 @@ def match_rule(
     return None
 
 
+def title_score(query: TrackQuery, title: str, *, fold: Fold = "unidecode") -> float:
+    """How well ``title`` covers the query: the share of the query's words
+    it holds (0..1), kept with each ``track_url`` row beside the rule that
+    chose it, so a person can sort the weakest matches first."""
+    q = words(query.text, fold=fold)
+    return round(len(words(title, fold=fold) & q) / len(q), 3) if q else 0.0
+
+
 class Candidate(Protocol):
     """One result as the matcher sees it (``SearchResult`` is one)."""
 

@@ -16,7 +16,11 @@ Columns (migration 040):
   original's ``results.queried`` column held it (``track_name + " " +
   artist_name``, lowered). It travels as the ``query`` message attribute;
   NULL when a message has none;
-* ``searched_at`` the status record's ``date`` (when the worker searched).
+* ``searched_at`` the status record's ``date`` (when the worker searched);
+* ``match_rule``  the title rule that chose the result (``title_match.RULES``,
+  or ``override`` from the overrides CSV), and ``match_score`` the share of
+  the query's words its title holds (migration 070; the ``match_rule`` and
+  ``match_score`` message attributes). NULL for NOTFOUND and older rows.
 
 Ordering: the newest search wins, by ``searched_at``. A redelivered or late
 older message never replaces a newer row, so a found URL is never
@@ -44,14 +48,18 @@ log = logging.getLogger("specfleet.music.track_url")
 NOTFOUND = "NOTFOUND"
 #: Message attribute carrying the searched query text.
 ATTR_QUERY = "query"
+#: Message attributes carrying the rule that chose the result and its title score.
+ATTR_RULE = "match_rule"
+ATTR_SCORE = "match_score"
 MAX_QUERY = 500
 
 UPSERT_SQL = """
-INSERT INTO track_url AS t (track_id, href, views, is_found, queried, searched_at)
+INSERT INTO track_url AS t (track_id, href, views, is_found, queried, searched_at, match_rule, match_score)
 VALUES %s
 ON CONFLICT (track_id) DO UPDATE SET
     href = EXCLUDED.href, views = EXCLUDED.views, is_found = EXCLUDED.is_found,
-    queried = EXCLUDED.queried, searched_at = EXCLUDED.searched_at, updated_at = now()
+    queried = EXCLUDED.queried, searched_at = EXCLUDED.searched_at,
+    match_rule = EXCLUDED.match_rule, match_score = EXCLUDED.match_score, updated_at = now()
 WHERE t.searched_at IS NULL
    OR t.searched_at < EXCLUDED.searched_at
    OR (t.searched_at = EXCLUDED.searched_at AND NOT t.is_found AND EXCLUDED.is_found)
@@ -63,6 +71,19 @@ def query_attribute(query: str) -> dict[str, str]:
     characters are dropped: SQS refuses most of them in attributes."""
     text = "".join(ch for ch in query if ch >= " " or ch in "\t\n\r")[:MAX_QUERY]
     return {ATTR_QUERY: text} if text else {}
+
+
+def match_attributes(rule: str, score: float) -> dict[str, str]:
+    """The ``match_rule`` / ``match_score`` message attributes of an answer."""
+    return {ATTR_RULE: rule[:40], ATTR_SCORE: f"{score:.3f}"}
+
+
+def _score(text: str | None) -> float | None:
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and 0.0 <= value <= 1.0 else None
 
 
 def _row(status: SearchStatus, attributes: dict[str, str]) -> tuple[Any, ...] | None:
@@ -77,7 +98,8 @@ def _row(status: SearchStatus, attributes: dict[str, str]) -> tuple[Any, ...] | 
         return None
     query = attributes.get(ATTR_QUERY, "").replace("\x00", "")[:MAX_QUERY].lower() or None
     views = status.views if found else -1
-    return (status.track_id, status.yt_url, views, found, query, status.date)
+    rule = attributes.get(ATTR_RULE, "")[:40] or None
+    return (status.track_id, status.yt_url, views, found, query, status.date, rule, _score(attributes.get(ATTR_SCORE)))
 
 
 def upsert_track_urls(

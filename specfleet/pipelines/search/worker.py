@@ -30,8 +30,9 @@ from ...status import Stat
 from ..music.urls import UrlPolicyError, check_video_url
 from .backends import SearchBackend, make_backend
 from .models import SearchJob, SearchStatus
-from .title_match import RULES, TrackQuery, first_match
-from .track_url import NOTFOUND, query_attribute
+from .overrides import overrides_for
+from .title_match import RULES, TrackQuery, first_match, title_score
+from .track_url import NOTFOUND, match_attributes, query_attribute
 
 
 def track_query(job: SearchJob) -> TrackQuery:
@@ -43,6 +44,8 @@ def track_query(job: SearchJob) -> TrackQuery:
 
 
 def handle(job: SearchJob, ctx: JobContext) -> None:
+    if _overridden(job, ctx):
+        return
     backend: SearchBackend = ctx.resources if ctx.resources is not None else make_backend(ctx.settings, ctx.config)
     try:
         results = backend.search(job.query)
@@ -69,7 +72,32 @@ def handle(job: SearchJob, ctx: JobContext) -> None:
     ctx.report(
         SearchStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=href, views=result.views),
         reason=f"result {index + 1} of {len(results)} matched: {RULES[rule]}",
-        key="done", attributes=attributes,
+        key="done",
+        attributes={**attributes, **match_attributes(
+            rule, title_score(track_query(job), result.title, fold=ctx.config.title_fold))},
     )
+
+
+def _overridden(job: SearchJob, ctx: JobContext) -> bool:
+    """Answer ``job`` from the overrides CSV, if it lists the track."""
+    override = overrides_for(ctx.config.overrides_csv, ctx.settings).get(job.track_id)
+    if override is None:
+        return False
+    attributes = {**query_attribute(job.query), **match_attributes("override", 1.0)}
+    if override == NOTFOUND:
+        ctx.report(
+            SearchStatus(instance_id=ctx.instance_id, stat=Stat.SKIPPED, track_id=job.track_id, yt_url=NOTFOUND, views=-1),
+            reason="NOTFOUND: set by the overrides file", key="done", attributes=attributes,
+        )
+        return True
+    try:
+        href = check_video_url(override, ctx.config)
+    except UrlPolicyError as err:
+        raise Rejected(f"override refused: {err}") from None
+    ctx.report(
+        SearchStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=href, views=-1),
+        reason="URL set by the overrides file", key="done", attributes=attributes,
+    )
+    return True
 
 
