@@ -144,7 +144,7 @@ def produce_hydrophone(
     _say_missing([str(d.day) for d in missing])
     ignored = [i for d in result.days for i in d.ignored]
     # Every Apache index has column-sorting links and a parent link: not worth a line each.
-    odd = [(href, why) for href, why in ignored if not (href.startswith("?") or why == "a folder, not a file")]
+    odd = [(href, why) for href, why in ignored if why not in ("a column-sort link", "a folder, not a file")]
     console.print(
         f"enqueued {result.total('enqueued')} files, {result.total('already_done')} already done"
         + (f", {len(odd)} odd links ignored" if odd else ""), highlight=False,
@@ -178,6 +178,7 @@ def _dry_run(s: Settings, listings: list[DayListing], window: Any, hydrophone: s
     notes: list[str] = []
     rows: list[dict[str, Any]] = []
     for d in listings:
+        notes.extend(d.listing.notes if d.listing else [])
         done: set[str] = set()
         if not force and not d.missing:
             try:
@@ -259,6 +260,8 @@ def clip(
                 result = fetch_and_cut(source, config, out, pool)
             except JobError as err:
                 fail(f"{type(err).__name__}: {err.reason}")
+            except OSError as err:  # a full disk, a read-only folder: files are written whole or not at all
+                fail(f"could not write the clips into {out}: {err.strerror or err}")
     console.print(f"[green]{len(result.clips)} clips[/] in {out} ({time.monotonic() - started:.1f}s)")
     for note in result.notes:
         console.print(f"  {note}", style="yellow")

@@ -70,6 +70,17 @@ class HydroSettings(BaseSettings):
     #: Longest one source file download may take in all (a trickling source
     #: would otherwise hold a worker slot for as long as it keeps sending).
     fetch_budget_s: float = 600.0
+    #: Largest day listing read (a day's Apache index of 288 files is ~60 kB;
+    #: a bigger page is cut here with an error rather than read whole).
+    listing_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    #: Longest reading one day's listing may take in all, its addendum/ and
+    #: every retry included (a trickling server would otherwise hold the producer).
+    listing_budget_s: float = Field(default=120.0, gt=0)
+    #: A day listing linking more .mseed files than this is refused (nothing
+    #: of the range is enqueued): a day holds 288 5-minute files plus an
+    #: addendum/, so far more is a wrong page or a wrong folder, not a day.
+    #: Raise it to enqueue such a day anyway.
+    max_day_files: int = Field(default=1_000, ge=1)
     #: Processes rendering clips (0 = one per CPU) and clips per pool task.
     processes: int = 0
     clips_per_task: int = 10
