@@ -141,6 +141,16 @@ class Storage:
             raise
         return int(head["ContentLength"])
 
+    def etag(self, key: str) -> str | None:
+        """The ETag of ``key`` (for a later ``if_match``), or ``None`` when it does not exist."""
+        try:
+            head = aws_retry(self.s3.head_object)(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as err:
+            if error_code(err) in _NOT_FOUND_CODES:
+                return None
+            raise
+        return str(head["ETag"])
+
     def exists(self, key: str) -> bool:
         return self.size(key) is not None
 

@@ -299,6 +299,61 @@ def preview(
                       "size": list(result.size), "vmin_db": result.vmin, "vmax_db": result.vmax}))
 
 
+# --- hydrophone publish-manifest ---------------------------------------------------------
+@hydrophone_app.command("publish-manifest")
+def publish_manifest_command(
+    day: list[str] = typer.Option([], "--day", help="Rebuild this day's part first (repeatable), YYYY-MM-DD.",
+                                  metavar="DATE"),
+    all_days: bool = typer.Option(False, "--all-days", help="Rebuild the part of every day that has done files."),
+    site: str | None = typer.Option(None, "--site", help="Hydrophone by site name (see `hydrophone sites`).",
+                                    metavar="NAME"),
+    hydrophone: str | None = typer.Option(None, "--hydrophone", help="Archive path (or site name) of the days.",
+                                          metavar="PATH"),
+) -> None:
+    """Publish the whaledr manifest (megaptera/whalemanifest.json) from its per-day parts.
+
+    A day's part is rebuilt from its files' done-markers when the day's last
+    job finishes; a day with a failed file never finishes by itself: name it
+    with --day. Without --day, only the list is rebuilt from the parts.
+
+    Example: specfleet hydrophone publish-manifest --day 2017-10-09
+    """
+    from ..pipelines.hydrophone.naming import normalize_hydrophone, whale_manifest_key
+    from ..pipelines.hydrophone.producer import parse_day
+    from ..pipelines.hydrophone.settings import HydroSettings
+    from ..pipelines.hydrophone.whalemanifest import days_with_markers, publish_day, publish_manifest
+    from ..runtime.errors import JobError
+    from ..storage import Storage
+    from .main import settings
+
+    config = HydroSettings()
+    try:
+        path = normalize_hydrophone(_hydrophone_path(site, hydrophone) or config.hydrophone)
+        wanted = [parse_day(d) for d in day]
+    except ValueError as err:
+        fail(str(err), code=2)
+    storage = Storage(settings(check_endpoint=True))
+    if all_days:
+        wanted = sorted(set(wanted) | set(days_with_markers(storage, config, path)))
+    parts: dict[str, int] = {}
+    try:
+        with console.status("publishing the whaledr manifest") as spinner:
+            for d in wanted:
+                spinner.update(f"rebuilding the part of {d}")
+                parts[str(d)] = publish_day(storage, config, path, d)
+            spinner.update("rebuilding the list from every day part")
+            published = publish_manifest(storage, config)
+    except JobError as err:
+        fail(err.reason, "run it again when fewer publishers are at work")
+    key = whale_manifest_key(config.whaledr_prefix)
+    for d, n in parts.items():
+        console.print(f"{path} {d}: {n} entries")
+    console.print(f"[green]{key}[/]: {published.entries} entries from {published.day_parts} day part(s), "
+                  f"{_size(published.bytes, False)}")
+    print(json.dumps({"key": key, "entries": published.entries, "day_parts": published.day_parts,
+                      "bytes": published.bytes, "days": parts, "hydrophone": path}))
+
+
 # --- hydrophone days / sites -----------------------------------------------------------------
 @hydrophone_app.command("days")
 def days(

@@ -21,14 +21,16 @@ class HydroSettings(BaseSettings):
     #: Output layout. "specfleet": ``{prefix}/{hydrophone path}/{YYYY_MM_DD}/{name}.wav|.png``.
     #: "whaledr": the original's ``{whaledr_prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.jpg``
     #: ({hydrophone} = 6th '/'-segment of the file URL, the day from the file name)
-    #: plus ``{whaledr_prefix}/whalemanifest.json``, which the whaledr app reads.
+    #: plus ``{whaledr_prefix}/whalemanifest.json``, which the whaledr app reads
+    #: (published per finished day from per-job parts: ``whalemanifest``).
     output: str = Field(default="specfleet", pattern="^(specfleet|whaledr)$")
     #: S3 key prefix of clips: ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.png``.
     prefix: str = "hydrophone"
     whaledr_prefix: str = "megaptera"
-    #: whaledr profile: upload clips and manifest with the ``public-read`` ACL (the
-    #: app fetches them anonymously; the original set it on the manifest).
-    public_read: bool = False
+    #: (The whaledr app fetches clips and manifest anonymously. The original set
+    #: the ``public-read`` ACL; the deployed bucket enforces owner-only ACLs, so
+    #: objects carry none and the template's bucket policy grants public reads
+    #: of ``{whaledr_prefix}/`` alone.)
     #: JPEG quality of the whaledr profile (the original's matplotlib saved at 95).
     jpeg_quality: int = Field(default=95, ge=1, le=100)
     #: Per-file "all clips written" markers, read by the producer to skip done files.
