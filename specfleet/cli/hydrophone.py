@@ -346,8 +346,8 @@ def publish_manifest_command(
     except JobError as err:
         fail(err.reason, "run it again when fewer publishers are at work")
     key = whale_manifest_key(config.whaledr_prefix)
-    for d, n in parts.items():
-        console.print(f"{path} {d}: {n} entries")
+    for when, n in parts.items():
+        console.print(f"{path} {when}: {n} entries")
     console.print(f"[green]{key}[/]: {published.entries} entries from {published.day_parts} day part(s), "
                   f"{_size(published.bytes, False)}")
     print(json.dumps({"key": key, "entries": published.entries, "day_parts": published.day_parts,
