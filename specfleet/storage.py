@@ -142,14 +142,15 @@ class Storage:
         return int(head["ContentLength"])
 
     def etag(self, key: str) -> str | None:
-        """The ETag of ``key`` (for a later ``if_match``), or ``None`` when it does not exist."""
-        try:
-            head = aws_retry(self.s3.head_object)(Bucket=self.bucket, Key=key)
-        except botocore.exceptions.ClientError as err:
-            if error_code(err) in _NOT_FOUND_CODES:
-                return None
-            raise
-        return str(head["ETag"])
+        """The ETag of ``key`` (for a later ``if_match``), or ``None`` when it
+        does not exist. Read by listing (``s3:ListBucket``), not by HEAD: a
+        HEAD on a missing key answers 404 or 403 depending on the caller's
+        rights and the store, a listing answers the same everywhere."""
+        page = aws_retry(self.s3.list_objects_v2)(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        for obj in page.get("Contents", []):  # the key itself sorts first among keys it prefixes
+            if obj["Key"] == key:
+                return str(obj["ETag"])
+        return None
 
     def exists(self, key: str) -> bool:
         return self.size(key) is not None

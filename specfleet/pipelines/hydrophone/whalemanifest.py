@@ -173,7 +173,8 @@ def publish_if_day_done(
     """After a job's marker: publish its day and the manifest when the day's
     markers number ``day_files`` (0: unknown, never). Returns a note for the
     status reason when the day was done but could not be published (the
-    job's own work is safe in its marker; a later publish includes it)."""
+    job's own work is safe in its marker; a later publish includes it, so
+    the job is not failed and rendered again for it)."""
     if day_files <= 0:
         return ""
     done = sum(1 for key, _ in storage.list(marker_prefix(config, hydrophone, day)) if key.endswith(".json"))
@@ -182,6 +183,7 @@ def publish_if_day_done(
     try:
         publish_day(storage, config, hydrophone, day)
         publish_manifest(storage, config)
-    except Transient as err:
-        return f"whaledr manifest not published ({err}); run: specfleet hydrophone publish-manifest --day {day:%Y-%m-%d}"
+    except Exception as err:  # noqa: BLE001  the job's clips and part are safe; say how to publish later
+        return (f"whaledr manifest not published ({type(err).__name__}: {err}); "
+                f"run: specfleet hydrophone publish-manifest --day {day:%Y-%m-%d}")
     return ""
