@@ -34,7 +34,9 @@ builds again. Any write that stays therefore began after every earlier
 one's sources were written, so no day is lost between concurrent
 publishers, and contention is only between the few publishers of the
 moment. A rebuild reads every source again, so redelivered jobs and
-repeated publishes are harmless.
+repeated publishes are harmless, and any later publish heals a list that
+a store with non-atomic conditional writes (moto checks, then writes)
+let slip.
 """
 
 from __future__ import annotations
