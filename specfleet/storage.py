@@ -162,6 +162,12 @@ class Storage:
             for obj in page.get("Contents", []):
                 yield obj["Key"], int(obj["Size"])
 
+    def list_etags(self, prefix: str) -> dict[str, str]:
+        """``{key: ETag}`` of every object under ``prefix`` (paginated)."""
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return {obj["Key"]: str(obj["ETag"])
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix) for obj in page.get("Contents", [])}
+
     def count(self, prefix: str) -> int:
         return sum(1 for _ in self.list(prefix))
 

@@ -216,6 +216,11 @@ def test_publish_manifest_cli_rebuilds_a_day_that_never_finished(settings, monke
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["entries"] == 120 and out["days"] == {"2017-10-09": 120} and out["day_parts"] == 1
     assert manifest(Storage(settings)) == sorted(entries[0] + entries[1])
+    # Again: the list already holds that part, so nothing is rebuilt unless forced.
+    again = CliRunner().invoke(app, ["hydrophone", "publish-manifest"])
+    assert again.exit_code == 0 and json.loads(again.stdout.strip().splitlines()[-1])["up_to_date"] is True
+    forced = CliRunner().invoke(app, ["hydrophone", "publish-manifest", "--force"])
+    assert forced.exit_code == 0 and json.loads(forced.stdout.strip().splitlines()[-1])["entries"] == 120
     bad = CliRunner().invoke(app, ["hydrophone", "publish-manifest", "--day", "2017-13-01"])
     assert bad.exit_code == 2 and "not YYYY-MM-DD" in bad.output
 

@@ -309,6 +309,7 @@ def publish_manifest_command(
                                     metavar="NAME"),
     hydrophone: str | None = typer.Option(None, "--hydrophone", help="Archive path (or site name) of the days.",
                                           metavar="PATH"),
+    force: bool = typer.Option(False, "--force", help="Rebuild the list even if it holds the current day parts."),
 ) -> None:
     """Publish the whaledr manifest (megaptera/whalemanifest.json) from its per-day parts.
 
@@ -342,16 +343,20 @@ def publish_manifest_command(
                 spinner.update(f"rebuilding the part of {d}")
                 parts[str(d)] = publish_day(storage, config, path, d)
             spinner.update("rebuilding the list from every day part")
-            published = publish_manifest(storage, config)
+            published = publish_manifest(storage, config, force=force)
     except JobError as err:
         fail(err.reason, "run it again when fewer publishers are at work")
     key = whale_manifest_key(config.whaledr_prefix)
     for when, n in parts.items():
         console.print(f"{path} {when}: {n} entries")
-    console.print(f"[green]{key}[/]: {published.entries} entries from {published.day_parts} day part(s), "
-                  f"{_size(published.bytes, False)}")
-    print(json.dumps({"key": key, "entries": published.entries, "day_parts": published.day_parts,
-                      "bytes": published.bytes, "days": parts, "hydrophone": path}))
+    if published.up_to_date:
+        console.print(f"[green]{key}[/] already holds the {published.day_parts} day part(s) (--force rebuilds it)")
+    else:
+        console.print(f"[green]{key}[/]: {published.entries} entries from {published.day_parts} day part(s), "
+                      f"{_size(published.bytes, False)}")
+    print(json.dumps({"key": key, "up_to_date": published.up_to_date, "entries": published.entries,
+                      "day_parts": published.day_parts, "bytes": published.bytes, "days": parts,
+                      "hydrophone": path}))
 
 
 # --- hydrophone days / sites -----------------------------------------------------------------

@@ -103,11 +103,17 @@ def _union_of_lists(bodies: Iterable[bytes]) -> list[str]:
     return sorted(entries)
 
 
-def rebuild(storage: Storage, key: str, build: Callable[[], list[str]], *, attempts: int = 20) -> list[str]:
+def rebuild(
+    storage: Storage, key: str, build: Callable[[], list[str]], *, attempts: int = 20,
+    done: Callable[[], bool] | None = None,
+) -> list[str] | None:
     """Write ``build()`` to ``key`` as a JSON list such that no concurrent
     rebuild that began later is overwritten (see the module doc); returns
-    what was written."""
+    what was written, or ``None`` when ``done()`` says (before an attempt)
+    that another publisher already wrote what this one would."""
     for attempt in range(max(1, attempts)):
+        if done is not None and done():
+            return None
         before = storage.etag(key)
         entries = build()
         body = json.dumps(entries).encode()
@@ -133,7 +139,12 @@ def publish_day(storage: Storage, config: HydroSettings, hydrophone: str, day: d
         keys = [k for k, _ in storage.list(prefix) if k.endswith(".json")]
         return sorted({e for body in _read_all(storage, keys) for e in marker_entries(body, config.whaledr_prefix)})
 
-    return len(rebuild(storage, day_part_key(config, hydrophone, day), build))
+    return len(rebuild(storage, day_part_key(config, hydrophone, day), build) or [])
+
+
+def published_key(config: HydroSettings) -> str:
+    """Which day parts (by ETag) the published list was last built from."""
+    return f"{config.manifest_prefix.strip('/')}/whaledr-published.json"
 
 
 @dataclass(frozen=True)
@@ -141,19 +152,45 @@ class Published:
     entries: int
     day_parts: int
     bytes: int
+    #: The list already held exactly the current day parts: nothing was read or written.
+    up_to_date: bool = False
 
 
-def publish_manifest(storage: Storage, config: HydroSettings) -> Published:
-    """Rebuild the list the whaledr app reads as the union of every day part."""
-    seen: dict[str, int] = {}
+def publish_manifest(storage: Storage, config: HydroSettings, *, force: bool = False) -> Published:
+    """Rebuild the list the whaledr app reads as the union of every day part.
+
+    Skipped (unless ``force``) when the record of the last publish names
+    exactly the day parts there are now, by ETag: jobs finishing a day at
+    the same moment, or a publisher that lost a race to one that took its
+    part in, then read two small objects instead of the whole month."""
+    record = published_key(config)
+    parts: dict[str, str] = {}
+
+    def current() -> dict[str, str]:
+        return {k: e for k, e in storage.list_etags(parts_prefix(config)).items() if k.endswith(".json")}
+
+    def done() -> bool:
+        if force:
+            return False
+        found = storage.get_with_etag(record)
+        try:
+            return found is not None and json.loads(found[0]).get("parts") == current()
+        except (ValueError, AttributeError):
+            return False
 
     def build() -> list[str]:
-        keys = [k for k, _ in storage.list(parts_prefix(config)) if k.endswith(".json")]
-        seen["parts"] = len(keys)
-        return _union_of_lists(_read_all(storage, keys))
+        parts.clear()
+        parts.update(current())
+        return _union_of_lists(_read_all(storage, sorted(parts)))
 
-    entries = rebuild(storage, whale_manifest_key(config.whaledr_prefix), build)
-    return Published(entries=len(entries), day_parts=seen.get("parts", 0), bytes=len(json.dumps(entries)))
+    key = whale_manifest_key(config.whaledr_prefix)
+    entries = rebuild(storage, key, build, done=done)
+    if entries is None:
+        return Published(entries=-1, day_parts=len(current()), bytes=-1, up_to_date=True)
+    # Written after the list, so it never names parts the list lacks.
+    storage.put_bytes(record, json.dumps({"parts": parts, "list": key, "entries": len(entries)}).encode(),
+                      "application/json")
+    return Published(entries=len(entries), day_parts=len(parts), bytes=len(json.dumps(entries)))
 
 
 def days_with_markers(storage: Storage, config: HydroSettings, hydrophone: str) -> list[dt.date]:
