@@ -49,6 +49,7 @@ class Archive(BackgroundServer):
     - 2017/10/09: redirects to ``index.html``, which lists 3 files + ``addendum/`` (2 files);
     - 2017/10/10: redirects to ``?C=M;O=A``, the listing sorted by date;
     - 2017/10/11: sends its listing one byte every 2 s (for at most 60 s);
+    - 2017/10/15: sends even its headers one byte every 2 s (at most 80 s);
     - 2017/10/12: a 64 MB page (no Content-Length: only counting can stop it);
     - 2017/10/13: links 300 files; 2017/10/14: 2,000 files.
     Any ``.mseed`` URL inside a day folder answers 200; anything else 404."""
@@ -88,6 +89,8 @@ class Archive(BackgroundServer):
             return self.send(h, apache_index(self.day10[::-1]))
         if path == self.day(11):
             return self.trickle(h)
+        if path == self.day(15):
+            return self.trickle_headers(h)
         if path == self.day(12):
             return self.huge(h, 64 * 1024 * 1024)
         if path == self.day(13):
@@ -128,6 +131,19 @@ class Archive(BackgroundServer):
             except OSError:
                 return
             ended.wait(2.0)  # the trickle's pace, not a synchronisation
+
+    @staticmethod
+    def trickle_headers(h: BaseHTTPRequestHandler) -> None:
+        """The status line and headers themselves, a byte every 2 s (at most 60 s)."""
+        ended = threading.Event()
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Pad: " + b"a" * 10:
+            try:
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+            except OSError:
+                return
+            ended.wait(2.0)  # the trickle's pace, not a synchronisation
+        h.close_connection = True
 
     @staticmethod
     def huge(h: BaseHTTPRequestHandler, size: int) -> None:
@@ -200,6 +216,10 @@ def test_a_trickling_listing_ends_within_the_budget_with_a_clear_error(archive: 
         list_range(TimeRange.of_day(dt.date(2017, 10, 11)), hydrophone=HYDRO, config=config)
     took = time.monotonic() - started
     assert took < 3.0 + 2.5, took  # the budget, plus at most one 2 s trickle step of slack
+    started = time.monotonic()
+    with pytest.raises(ListingError, match=r"took longer than its 3 s budget"):
+        list_range(TimeRange.of_day(dt.date(2017, 10, 15)), hydrophone=HYDRO, config=config)
+    assert time.monotonic() - started < 3.0 + 2.5  # also while the headers trickle
 
 
 def test_a_64_mb_listing_is_cut_at_the_byte_cap_with_a_clear_error(archive: Archive) -> None:

@@ -39,6 +39,7 @@ from ...outbound import (
     FetchTooSlow,
     HostPolicy,
     OutboundRefused,
+    guard_connections,
     guarded_client,
     stream_to_file,
 )
@@ -264,17 +265,22 @@ def _get_page(
         left = budget_s - (time.monotonic() - started)
         if left <= 0:
             raise _OverBudget()
-        with guarded_client(policy, connect_timeout_s=min(timeout_s, left), read_timeout_s=min(timeout_s, left)
-                            ) as client, client.stream("GET", url) as resp:
-            if resp.status_code >= 500 or resp.status_code == 429:
-                resp.raise_for_status()
-            if resp.status_code != 200:
-                return resp.status_code, str(resp.url)
+        # The scope's budget also ends a server that trickles its headers
+        # (stream_to_file's own deadline starts with the body).
+        with guard_connections(policy, budget_s=left) as budget:
             try:
-                stream_to_file(resp, dest, limits, started)
-            except FetchTooSlow:
-                raise _OverBudget() from None  # the budget is the whole fetch's: no retry
-            return 200, str(resp.url)
+                with guarded_client(policy, connect_timeout_s=min(timeout_s, left),
+                                    read_timeout_s=min(timeout_s, left)) as client, client.stream("GET", url) as resp:
+                    if resp.status_code >= 500 or resp.status_code == 429:
+                        resp.raise_for_status()
+                    if resp.status_code != 200:
+                        return resp.status_code, str(resp.url)
+                    stream_to_file(resp, dest, limits, started)
+                    return 200, str(resp.url)
+            except (FetchTooSlow, httpx.TransportError):
+                if budget.expired.is_set() or time.monotonic() - started > budget_s:
+                    raise _OverBudget() from None  # the budget is the whole fetch's: no retry
+                raise
 
     with tempfile.TemporaryDirectory(prefix="hydro-listing-") as tmp:
         dest = Path(tmp) / "listing.html"
