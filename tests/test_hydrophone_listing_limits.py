@@ -51,7 +51,8 @@ class Archive(BackgroundServer):
     - 2017/10/11: sends its listing one byte every 2 s (for at most 60 s);
     - 2017/10/15: sends even its headers one byte every 2 s (at most 80 s);
     - 2017/10/12: a 64 MB page (no Content-Length: only counting can stop it);
-    - 2017/10/13: links 300 files; 2017/10/14: 2,000 files.
+    - 2017/10/13: links 300 files; 2017/10/14: 2,000 files;
+    - 2017/10/16: links an ``addendum/`` that is not there (404).
     Any ``.mseed`` URL inside a day folder answers 200; anything else 404."""
 
     def __init__(self) -> None:
@@ -89,6 +90,8 @@ class Archive(BackgroundServer):
             return self.send(h, apache_index(self.day10[::-1]))
         if path == self.day(11):
             return self.trickle(h)
+        if path == self.day(16):
+            return self.send(h, apache_index(self.day9, folders=("addendum/",)))  # its addendum/ is missing
         if path == self.day(15):
             return self.trickle_headers(h)
         if path == self.day(12):
@@ -198,6 +201,12 @@ def test_redirect_to_index_html_builds_file_urls_in_the_folder_and_takes_the_add
     with httpx.Client() as client:
         assert [client.get(f).status_code for f in listing.files] == [200] * 5
     assert listing.notes == []
+
+
+def test_a_missing_addendum_leaves_the_day_s_own_files(archive: Archive) -> None:
+    listing = fetch_listing(archive.base_url + archive.day(16), policy=HostPolicy.of([archive.netloc]))
+    assert listing.files == [archive.base_url + archive.day(16) + n for n in archive.day9]
+    assert ("addendum/", "its listing answered HTTP 404") in listing.ignored
 
 
 def test_redirect_to_a_sort_query_builds_file_urls_in_the_folder(archive: Archive) -> None:

@@ -224,8 +224,13 @@ def fetch_listing(
     (every attempt and the addendum included)."""
     started = time.monotonic()
     listing = parse_listing(*_get_page(url, policy, timeout_s, attempts, max_bytes, budget_s, started))
+    extra = Listing(url=listing.addendum)
     if listing.addendum:
-        extra = parse_listing(*_get_page(listing.addendum, policy, timeout_s, attempts, max_bytes, budget_s, started))
+        try:
+            extra = parse_listing(*_get_page(listing.addendum, policy, timeout_s, attempts, max_bytes, budget_s,
+                                             started))
+        except DayNotInArchive:  # a dangling addendum/ link: the day's own files stand
+            listing.ignored.append((ADDENDUM, "its listing answered HTTP 404"))
         taken = {url.rsplit("/", 1)[-1] for url in listing.files}
         for file_url in extra.files:
             if file_url.rsplit("/", 1)[-1] in taken:  # one done-marker per file name
