@@ -224,6 +224,7 @@ def fetch_listing(
     (every attempt and the addendum included)."""
     started = time.monotonic()
     listing = parse_listing(*_get_page(url, policy, timeout_s, attempts, max_bytes, budget_s, started))
+    in_folder = len(listing.files)
     extra = Listing(url=listing.addendum)
     if listing.addendum:
         try:
@@ -241,10 +242,10 @@ def fetch_listing(
                 listing.sizes[file_url] = extra.sizes[file_url]
         listing.sizes_approximate = listing.sizes_approximate or extra.sizes_approximate
         listing.ignored += [(f"{ADDENDUM}{href}", why) for href, why in extra.ignored if why != "a folder, not a file"]
-    if len(listing.files) > FILES_PER_DAY:
+    if in_folder > FILES_PER_DAY:  # an addendum/ may add to a full day; the folder itself may not
         listing.notes.append(
-            f"day listing {listing.url} links {len(listing.files)} .mseed files, more than the {FILES_PER_DAY} "
-            "5-minute files a day holds (addendum included): not the archive's usual day"
+            f"day listing {listing.url} links {in_folder} .mseed files, more than the {FILES_PER_DAY} "
+            "5-minute files a day holds (its addendum/ aside): not the archive's usual day"
         )
     if not listing.files:
         raise DayNotInArchive(
