@@ -250,13 +250,19 @@ def guard_connections(policy: HostPolicy, budget_s: float | None = None) -> Iter
     ``budget_s``, end them all when the budget runs out (``budget.expired``
     tells the caller why its read failed)."""
     _install_connect_hook()
-    previous = getattr(_active, "scope", None)
-    budget = Budget(budget_s)
+    previous: tuple[HostPolicy, Budget] | None = getattr(_active, "scope", None)
+    # A scope without a budget inside one with a budget (GuardedTransport's,
+    # inside a caller's) keeps the outer budget: its sockets are the outer
+    # fetch's, and must end with it.
+    outer = previous[1] if previous is not None else None
+    inherited = budget_s is None and outer is not None and outer.seconds is not None
+    budget = outer if inherited and outer is not None else Budget(budget_s)
     _active.scope = (policy, budget)
     try:
         yield budget
     finally:
-        budget.cancel()
+        if not inherited:
+            budget.cancel()
         _active.scope = previous
 
 

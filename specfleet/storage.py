@@ -141,6 +141,17 @@ class Storage:
             raise
         return int(head["ContentLength"])
 
+    def etag(self, key: str) -> str | None:
+        """The ETag of ``key`` (for a later ``if_match``), or ``None`` when it
+        does not exist. Read by listing (``s3:ListBucket``), not by HEAD: a
+        HEAD on a missing key answers 404 or 403 depending on the caller's
+        rights and the store, a listing answers the same everywhere."""
+        page = aws_retry(self.s3.list_objects_v2)(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        for obj in page.get("Contents", []):  # the key itself sorts first among keys it prefixes
+            if obj["Key"] == key:
+                return str(obj["ETag"])
+        return None
+
     def exists(self, key: str) -> bool:
         return self.size(key) is not None
 
@@ -150,6 +161,12 @@ class Storage:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 yield obj["Key"], int(obj["Size"])
+
+    def list_etags(self, prefix: str) -> dict[str, str]:
+        """``{key: ETag}`` of every object under ``prefix`` (paginated)."""
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return {obj["Key"]: str(obj["ETag"])
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix) for obj in page.get("Contents", [])}
 
     def count(self, prefix: str) -> int:
         return sum(1 for _ in self.list(prefix))

@@ -28,6 +28,9 @@ And one answer AWS gives that moto does not: a HEAD of a missing key is 404
 only to a principal allowed ``s3:ListBucket`` on the bucket, 403 to any
 other (S3 API reference, HeadObject, "Permissions"), so a role without it
 cannot tell "not there yet" from "not allowed".
+* S3: anonymous object reads judged by the bucket policy alone, and the
+  bucket's Object Ownership and Block Public Access settings applied (see
+  the section below).
 
 Loopback only; AWS managed policies are loaded so roles carry exactly the
 policies the template attaches.
@@ -141,6 +144,80 @@ SecretsManagerResponse._determine_resource = _secret_resource  # type: ignore[at
 AutoScalingResponse._determine_resource = _asg_resource  # type: ignore[attr-defined]
 access_control.IAMRequestBase.__init__ = _init  # type: ignore[method-assign]
 S3Response.head_object = _head_object  # type: ignore[method-assign,assignment]
+
+
+# --- S3: anonymous reads, Object Ownership, Block Public Access ----------------------------------
+# moto authenticates every S3 request once IAM enforcement is on (an anonymous
+# one fails its signature check) and models neither S3 Object Ownership nor
+# Block Public Access. AWS (S3 User Guide, "Controlling ownership of objects
+# and disabling ACLs for your bucket" and "Blocking public access to your
+# Amazon S3 storage"): an anonymous request is judged by the bucket policy
+# alone; with ObjectOwnership=BucketOwnerEnforced a request that sets an ACL
+# other than bucket-owner-full-control fails with AccessControlListNotSupported;
+# BlockPublicPolicy refuses a PutBucketPolicy that grants public access;
+# RestrictPublicBuckets ignores public grants of the bucket policy. (Listings
+# are authorized as s3:ListBucket by S3_OPERATION_ACTIONS above.)
+from moto.iam.access_control import PermissionResult  # noqa: E402
+from moto.s3.exceptions import S3ClientError  # noqa: E402
+from moto.s3.models import FakeBucket, S3Backend  # noqa: E402
+
+_original_s3_auth = S3Response._authenticate_and_authorize_s3_action
+_original_put_object = S3Response.put_object
+_original_put_bucket_policy = S3Backend.put_bucket_policy
+_original_get_permission = FakeBucket.get_permission
+
+
+def _anonymous(self: S3Response) -> bool:
+    return "Authorization" not in self.headers and "X-Amz-Signature" not in str(getattr(self, "uri", ""))
+
+
+def _s3_auth(self: S3Response, bucket_name: str | None = None, key_name: str | None = None) -> None:
+    if _anonymous(self):
+        # No principal for IAM: reading an object is left to the bucket policy
+        # (moto's key handler checks it for unsigned requests); nothing else is allowed.
+        if key_name and self.method in ("GET", "HEAD"):
+            return
+        raise S3ClientError("AccessDenied", "Access Denied")
+    _original_s3_auth(self, bucket_name=bucket_name, key_name=key_name)
+
+
+def _put_object(self: S3Response) -> object:
+    acl = self.headers.get("x-amz-acl")
+    bucket = self.backend.get_bucket(self.bucket_name)
+    if acl and acl != "bucket-owner-full-control" and "BucketOwnerEnforced" in str(bucket.ownership_rule):
+        raise S3ClientError("AccessControlListNotSupported", "The bucket does not allow ACLs")
+    return _original_put_object(self)
+
+
+def _public(policy: bytes) -> bool:
+    import json
+
+    for statement in json.loads(policy).get("Statement", []):
+        principal = statement.get("Principal")
+        if statement.get("Effect") == "Allow" and (principal == "*" or principal == {"AWS": "*"}):
+            return True
+    return False
+
+
+def _put_bucket_policy(self: S3Backend, bucket_name: str, policy: bytes) -> None:
+    block = self.get_bucket(bucket_name).public_access_block
+    if block is not None and block.block_public_policy and _public(policy):
+        raise S3ClientError("AccessDenied", "Access Denied (BlockPublicPolicy)")
+    _original_put_bucket_policy(self, bucket_name, policy)
+
+
+def _get_permission(self: FakeBucket, action: str, resource: str) -> object:
+    found = _original_get_permission(self, action, resource)
+    block = self.public_access_block
+    if found == PermissionResult.PERMITTED and block is not None and block.restrict_public_buckets:
+        return PermissionResult.NEUTRAL  # moto's bucket policies grant only Principal "*": public grants
+    return found
+
+
+S3Response._authenticate_and_authorize_s3_action = _s3_auth  # type: ignore[method-assign]
+S3Response.put_object = _put_object  # type: ignore[method-assign,assignment]
+S3Backend.put_bucket_policy = _put_bucket_policy  # type: ignore[method-assign]
+FakeBucket.get_permission = _get_permission  # type: ignore[method-assign]
 
 
 def main() -> None:

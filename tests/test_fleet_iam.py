@@ -299,3 +299,128 @@ def test_each_worker_completes_its_jobs_with_exactly_the_template_policies_and_n
     assert _denied(_client("sqs", url, r).receive_message, QueueUrl=jobs_url)
     assert _denied(_client("sqs", url, r).delete_queue, QueueUrl=status_queue(s, "echo").url)
     assert _denied(_client("s3", url, r).get_object, Bucket=BUCKET, Key="audio/t1.mp3")
+
+
+def _template_bucket_settings(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The data bucket's properties and its policy document, resolved to this account's names."""
+    names = {"DataBucketName": BUCKET, "DataBucket": BUCKET, "AWS::Partition": "aws"}
+
+    def get_attr(resource: str, attribute: str) -> Any:
+        assert (resource, attribute) == ("DataBucket", "Arn")
+        return f"arn:aws:s3:::{BUCKET}"
+
+    resources = template["Resources"]
+    bucket = resolve(resources["DataBucket"]["Properties"], names.__getitem__, get_attr, {"OnAws": True})
+    policy = resolve(resources["DataBucketPolicy"]["Properties"], names.__getitem__, get_attr, {"OnAws": True})
+    return bucket, policy["PolicyDocument"]
+
+
+@pytest.mark.slow
+def test_whaledr_uploads_under_the_template_bucket_and_only_its_prefix_is_public(
+    enforcing_moto: str, namespace: Namespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whaledr profile on a bucket set up exactly as the template sets it
+    (owner-enforced ACLs, its Block Public Access, its policy), with the worker
+    role's policies: every upload and the manifest land, anyone can read a
+    clip and the manifest, and nothing else is public. Before, every upload
+    carried ACL=public-read, which such a bucket refuses."""
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    url = enforcing_moto
+    boot = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    iam = _client("iam", url, boot)
+    iam.create_user(UserName="operator")
+    iam.put_user_policy(UserName="operator", PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="operator")["AccessKey"]
+    operator = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    for k, v in _as_env(operator).items():
+        monkeypatch.setenv(k, v)
+    s = FleetSettings(endpoint_url=url, region=REGION, queue_prefix=PREFIX, bucket=BUCKET, fleet_stack_name=STACK,
+                      db_dsn=namespace.settings.db_dsn)
+    ensure_all_queues(s)
+    storage = Storage(s)
+    storage.ensure_bucket()
+    # --- the bucket as the template makes it ----------------------------------------------------------------------
+    template = cfn_yaml.load(str(TEMPLATE))
+    bucket, policy = _template_bucket_settings(template)
+    s3 = _client("s3", url, operator)
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    s3.put_bucket_ownership_controls(Bucket=BUCKET, OwnershipControls=bucket["OwnershipControls"])
+    block = bucket["PublicAccessBlockConfiguration"]
+    assert block["BlockPublicAcls"] is True and block["IgnorePublicAcls"] is True  # ACLs stay blocked
+    s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration=block)
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    assert by_sid["DenyPlainHttp"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    public = by_sid["PublicReadOfAppPrefixes"]
+    assert (public["Action"], public["Principal"]) == ("s3:GetObject", "*")
+    assert public["Resource"] == [f"arn:aws:s3:::{BUCKET}/megaptera/*"]
+    # This endpoint is plain http (the real bucket is reached over https), so the
+    # https-only statement would refuse every request here: the rest is applied as it is.
+    # Under the template's Block Public Access the public statement is accepted.
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(
+        {**policy, "Statement": [st for st in policy["Statement"] if st["Sid"] != "DenyPlainHttp"]}))
+    storage.put_bytes("private/notes.txt", b"not for anyone")
+    # --- the worker role, from the template ---------------------------------------------------------------------------
+    roles = role_policies(template, "WorkerRole", topic_arn=f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}status_sns",
+                          secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{PREFIX}db")
+    arn = iam.create_role(RoleName="WorkerRole", AssumeRolePolicyDocument=json.dumps(roles["trust"]))["Role"]["Arn"]
+    for name, document in roles["inline"].items():
+        iam.put_role_policy(RoleName="WorkerRole", PolicyName=name, PolicyDocument=json.dumps(document))
+    for managed in roles["managed"]:
+        iam.attach_role_policy(RoleName="WorkerRole", PolicyArn=managed)
+    assumed = _client("sts", url, operator).assume_role(RoleArn=arn, RoleSessionName="whaledr-worker", DurationSeconds=3600)[
+        "Credentials"]
+    worker = {"aws_access_key_id": assumed["AccessKeyId"], "aws_secret_access_key": assumed["SecretAccessKey"],
+              "aws_session_token": assumed["SessionToken"]}
+    httpx.post(f"{url}/moto-api/reset-auth", content=b"0").raise_for_status()  # enforcement on
+
+    # --- a whaledr job: one 12.5 s file -> 3 clips, the day done -> the manifest published ------------------------
+    from specfleet.standins import mseed_synth as synth
+    from specfleet.standins.ooi_archive import day_dir, file_name_for
+
+    start = dt.datetime(2017, 10, 9)
+    root = tmp_path / "ooi"
+    day_dir(root, HYDROPHONE, DAY).joinpath(file_name_for(start)).write_bytes(
+        synth.mseed_bytes(synth.realistic_signal(12.5, seed=1), start))
+    with OOIServer(root) as ooi:
+        config = HydroSettings(allowed_hosts=[ooi.netloc], output="whaledr")
+        assert len(produce_day(s, DAY, base_url=ooi.base_url, hydrophone=HYDROPHONE, config=config).enqueued) == 1
+        worker_env = {**_as_env(worker), "AWS_ENDPOINT_URL": url, "SPECFLEET_ENDPOINT_URL": url,
+                      "SPECFLEET_REGION": REGION, "SPECFLEET_QUEUE_PREFIX": PREFIX, "SPECFLEET_BUCKET": BUCKET,
+                      "SPECFLEET_WAIT_TIME_S": "1", "SPECFLEET_VISIBILITY_TIMEOUT_S": "30"}
+        ran = _work("hydrophone", worker_env, extra={"SPECFLEET_HYDRO_ALLOWED_HOSTS": json.dumps([ooi.netloc]),
+                                                     "SPECFLEET_HYDRO_PROCESSES": "1",
+                                                     "SPECFLEET_HYDRO_OUTPUT": "whaledr"})
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "AccessDenied" not in ran.stderr and "AccessControlListNotSupported" not in ran.stderr, ran.stderr[-3000:]
+    keys = sorted(k for k, _ in storage.list("megaptera/"))
+    manifest_key = "megaptera/whalemanifest.json"
+    clips = [k for k in keys if k != manifest_key]
+    assert manifest_key in keys and len(clips) == 6, keys
+    jpgs = [k for k in clips if k.endswith(".jpg")]
+    assert json.loads(storage.get_bytes(manifest_key)) == sorted(
+        k[len("megaptera/"):].replace("/", "___").split(".")[0] for k in jpgs)
+
+    # --- anyone may read the clips and the manifest, and nothing else --------------------------------------------------
+    anonymous = boto3.client("s3", endpoint_url=url, region_name=REGION, config=Config(signature_version=UNSIGNED))
+    assert json.loads(anonymous.get_object(Bucket=BUCKET, Key=manifest_key)["Body"].read()) == json.loads(
+        storage.get_bytes(manifest_key))
+    for clip in (jpgs[0], next(k for k in clips if k.endswith(".wav"))):
+        assert anonymous.get_object(Bucket=BUCKET, Key=clip)["Body"].read() == storage.get_bytes(clip)
+    marker = next(k for k, _ in storage.list("hydrophone-manifests/"))
+    refused = {"AccessDenied", "403"}  # moto's bucket-policy refusal is a bare 403 (AWS: AccessDenied)
+    for other in (marker, "private/notes.txt"):
+        assert _refusal(anonymous.get_object, Bucket=BUCKET, Key=other) in refused, other
+    assert _refusal(anonymous.put_object, Bucket=BUCKET, Key="megaptera/x.jpg", Body=b"x") in refused
+    assert _refusal(anonymous.list_objects_v2, Bucket=BUCKET, Prefix="megaptera/") in refused
+    # What every whaledr upload did before: refused by the template's bucket.
+    w_s3 = _client("s3", url, worker)
+    assert _refusal(w_s3.put_object, Bucket=BUCKET, Key="megaptera/LJ01D/x.jpg", Body=b"x",
+                    ACL="public-read") == "AccessControlListNotSupported"
+    # The Block Public Access the template had before would hide the prefix again, or refuse its policy.
+    s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration={**block, "RestrictPublicBuckets": True})
+    assert _refusal(anonymous.get_object, Bucket=BUCKET, Key=manifest_key) in refused
+    s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration={**block, "BlockPublicPolicy": True})
+    assert _refusal(s3.put_bucket_policy, Bucket=BUCKET, Policy=json.dumps(policy)) == "AccessDenied"

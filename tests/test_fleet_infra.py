@@ -135,7 +135,17 @@ def test_template_invariants() -> None:
     assert {"sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"} <= set(writer["Action"])
     assert len(writer["Resource"]) == len(specs())
     bucket = res["DataBucket"]["Properties"]
-    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    # Public ACLs always blocked; a public policy only for the pipelines' public prefixes (whaledr's app),
+    # and then only s3:GetObject under them.
+    block = bucket["PublicAccessBlockConfiguration"]
+    assert block["BlockPublicAcls"] and block["IgnorePublicAcls"]
+    public = sorted({p for spec in specs() for p in spec.fleet.public_read_prefixes})
+    assert public == ["megaptera/"]
+    assert block["BlockPublicPolicy"] is block["RestrictPublicBuckets"] is False
+    statements = res["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allows = [st for st in statements if st["Effect"] == "Allow"]
+    assert allows == [{"Sid": "PublicReadOfAppPrefixes", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": [{"Fn::Sub": f"${{DataBucket.Arn}}/{p}*"} for p in public]}]
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert any(r.get("Prefix") == "tmp/" and r["ExpirationInDays"] > 0 for r in bucket["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r)
     db = res["Database"]["Properties"]

@@ -48,7 +48,7 @@ def test_listing_keeps_only_mseed_files_in_the_folder_sorted_and_unique():
     listing = parse_listing(HOSTILE, URL)
     assert listing.files == [URL + GOOD, URL + GOOD2]
     reasons = dict(listing.ignored)
-    assert reasons["?C=N;O=D"] == "has a query string or fragment"
+    assert reasons["?C=N;O=D"] == "a column-sort link"
     assert reasons["../"] == "a folder, not a file"
     assert reasons["../../../../secret.mseed"] == "not directly inside the day folder"
     assert reasons["%2e%2e/x.mseed"] in ("path escapes the day folder", "not directly inside the day folder")

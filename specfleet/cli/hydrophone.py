@@ -145,7 +145,7 @@ def produce_hydrophone(
     _say_missing([str(d.day) for d in missing])
     ignored = [i for d in result.days for i in d.ignored]
     # Every Apache index has column-sorting links and a parent link: not worth a line each.
-    odd = [(href, why) for href, why in ignored if not (href.startswith("?") or why == "a folder, not a file")]
+    odd = [(href, why) for href, why in ignored if why not in ("a column-sort link", "a folder, not a file")]
     console.print(
         f"enqueued {result.total('enqueued')} files, {result.total('already_done')} already done"
         + (f", {len(odd)} odd links ignored" if odd else ""), highlight=False,
@@ -179,6 +179,7 @@ def _dry_run(s: Settings, listings: list[DayListing], window: Any, hydrophone: s
     notes: list[str] = []
     rows: list[dict[str, Any]] = []
     for d in listings:
+        notes.extend(d.listing.notes if d.listing else [])
         done: set[str] = set()
         if not force and not d.missing:
             try:
@@ -260,6 +261,8 @@ def clip(
                 result = fetch_and_cut(source, config, out, pool)
             except JobError as err:
                 fail(f"{type(err).__name__}: {err.reason}")
+            except OSError as err:  # a full disk, a read-only folder: files are written whole or not at all
+                fail(f"could not write the clips into {out}: {err.strerror or err}")
     console.print(f"[green]{len(result.clips)} clips[/] in {out} ({time.monotonic() - started:.1f}s)")
     for note in result.notes:
         console.print(f"  {note}", style="yellow")
@@ -549,6 +552,66 @@ def ltsa(
     print(json.dumps({"out": str(out), "days": len(span.days()), "days_with_levels": len(found),
                       "days_without": missing_days, "minutes_with_audio": shot.minutes_with_audio,
                       "minutes_missing": shot.minutes_missing, "db_range": list(shot.db_range), "units": levels.units}))
+
+
+# --- hydrophone publish-manifest ---------------------------------------------------------
+@hydrophone_app.command("publish-manifest")
+def publish_manifest_command(
+    day: list[str] = typer.Option([], "--day", help="Rebuild this day's part first (repeatable), YYYY-MM-DD.",
+                                  metavar="DATE"),
+    all_days: bool = typer.Option(False, "--all-days", help="Rebuild the part of every day that has done files."),
+    site: str | None = typer.Option(None, "--site", help="Hydrophone by site name (see `hydrophone sites`).",
+                                    metavar="NAME"),
+    hydrophone: str | None = typer.Option(None, "--hydrophone", help="Archive path (or site name) of the days.",
+                                          metavar="PATH"),
+    force: bool = typer.Option(False, "--force", help="Rebuild the list even if it holds the current day parts."),
+) -> None:
+    """Publish the whaledr manifest (megaptera/whalemanifest.json) from its per-day parts.
+
+    A day's part is rebuilt from its files' done-markers when the day's last
+    job finishes; a day with a failed file never finishes by itself: name it
+    with --day. Without --day, only the list is rebuilt from the parts.
+
+    Example: specfleet hydrophone publish-manifest --day 2017-10-09
+    """
+    from ..pipelines.hydrophone.naming import normalize_hydrophone, whale_manifest_key
+    from ..pipelines.hydrophone.producer import parse_day
+    from ..pipelines.hydrophone.settings import HydroSettings
+    from ..pipelines.hydrophone.whalemanifest import days_with_markers, publish_day, publish_manifest
+    from ..runtime.errors import JobError
+    from ..storage import Storage
+    from .main import settings
+
+    config = HydroSettings()
+    try:
+        path = normalize_hydrophone(_hydrophone_path(site, hydrophone) or config.hydrophone)
+        wanted = [parse_day(d) for d in day]
+    except ValueError as err:
+        fail(str(err), code=2)
+    storage = Storage(settings(check_endpoint=True))
+    if all_days:
+        wanted = sorted(set(wanted) | set(days_with_markers(storage, config, path)))
+    parts: dict[str, int] = {}
+    try:
+        with console.status("publishing the whaledr manifest") as spinner:
+            for d in wanted:
+                spinner.update(f"rebuilding the part of {d}")
+                parts[str(d)] = publish_day(storage, config, path, d)
+            spinner.update("rebuilding the list from every day part")
+            published = publish_manifest(storage, config, force=force)
+    except JobError as err:
+        fail(err.reason, "run it again when fewer publishers are at work")
+    key = whale_manifest_key(config.whaledr_prefix)
+    for when, n in parts.items():
+        console.print(f"{path} {when}: {n} entries")
+    if published.up_to_date:
+        console.print(f"[green]{key}[/] already holds the {published.day_parts} day part(s) (--force rebuilds it)")
+    else:
+        console.print(f"[green]{key}[/]: {published.entries} entries from {published.day_parts} day part(s), "
+                      f"{_size(published.bytes, False)}")
+    print(json.dumps({"key": key, "up_to_date": published.up_to_date, "entries": published.entries,
+                      "day_parts": published.day_parts, "bytes": published.bytes, "days": parts,
+                      "hydrophone": path}))
 
 
 # --- hydrophone days / sites -----------------------------------------------------------------

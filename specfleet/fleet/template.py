@@ -307,8 +307,18 @@ def build(settings: FleetSettings | None = None) -> tuple[dict[str, Any], dict[s
     scaled = [s for s in pipelines if s.fleet.autoscaled]
     resources: dict[str, Any] = {}
     comments: dict[str, str] = {}
-    shared = template_shared.storage_and_messaging()
-    comments[next(iter(shared))] = "--- storage and messaging ------------------------------------------------"
+    shared = template_shared.storage_and_messaging(
+        public_read_prefixes=sorted({prefix for s in pipelines for prefix in s.fleet.public_read_prefixes}),
+    )
+    comments[next(iter(shared))] = (
+        "--- storage and messaging ------------------------------------------------\n"
+        "Public reads (the whaledr app fetches megaptera/ anonymously): the bucket policy grants s3:GetObject\n"
+        "under the pipelines' public prefixes only -- no list, no write. Objects carry no ACL: the bucket\n"
+        "enforces owner-only ACLs (an ACL=public-read upload fails there), and Block Public Access still\n"
+        "blocks and ignores public ACLs; only BlockPublicPolicy/RestrictPublicBuckets are off, so that\n"
+        "one statement takes effect. (CloudFront + OAC would keep the bucket private but give the app a\n"
+        "new URL; it reads the bucket's own.)"
+    )
     resources.update(shared)
     first = True
     for spec in pipelines:

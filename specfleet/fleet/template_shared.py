@@ -87,25 +87,55 @@ def conditions() -> dict[str, Any]:
     }
 
 
-def storage_and_messaging() -> dict[str, Any]:
+def storage_and_messaging(public_read_prefixes: list[str] | None = None) -> dict[str, Any]:
+    """The data bucket, its policy and the status topic. ``public_read_prefixes``:
+    key prefixes anyone may read (the whaledr app fetches its clips and
+    manifest anonymously).
+
+    Public reads go through the bucket policy, not ACLs: the bucket enforces
+    owner-only ACLs (``BucketOwnerEnforced``), so an upload with
+    ``ACL=public-read`` fails (AccessControlListNotSupported) and the worker
+    role would also need ``s3:PutObjectAcl``. One policy statement grants
+    ``s3:GetObject`` -- no listing, no writes -- under those prefixes only;
+    Block Public Access keeps blocking ACLs and lets just that policy take
+    effect (``BlockPublicPolicy``/``RestrictPublicBuckets`` off only when a
+    prefix is public). CloudFront with OAC would keep the bucket private
+    but adds a distribution and a new URL the app would have to be changed
+    for; the app reads the bucket's own URL today."""
+    public = [sub(f"${{DataBucket.Arn}}/{prefix}*") for prefix in public_read_prefixes or []]
+    statements: list[dict[str, Any]] = [{
+        "Sid": "DenyPlainHttp", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [get_att("DataBucket", "Arn"), sub("${DataBucket.Arn}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }]
+    if public:
+        statements.append({"Sid": "PublicReadOfAppPrefixes", "Effect": "Allow", "Principal": "*",
+                           "Action": "s3:GetObject", "Resource": public})
+    skips = [
+        {"id": "CKV_AWS_18",
+         "comment": "Access logging needs a second bucket; results are written only by the fleet's own role."},
+        {"id": "CKV_AWS_21",
+         "comment": "Keys are deterministic and jobs idempotent (a redelivered job overwrites the same "
+                    "object); versioning would keep every overwrite of ~30 GB/day."},
+    ]
+    if public:
+        skips += [
+            {"id": check, "comment": "The whaledr app reads its prefix anonymously: the bucket policy grants "
+                                     "s3:GetObject there only; public ACLs stay blocked and ignored."}
+            for check in ("CKV_AWS_54", "CKV_AWS_56")
+        ]
     return {
         "DataBucket": {
             "Type": "AWS::S3::Bucket",
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
-            "Metadata": {"checkov": {"skip": [
-                {"id": "CKV_AWS_18",
-                 "comment": "Access logging needs a second bucket; results are written only by the fleet's own role."},
-                {"id": "CKV_AWS_21",
-                 "comment": "Keys are deterministic and jobs idempotent (a redelivered job overwrites the same "
-                            "object); versioning would keep every overwrite of ~30 GB/day."},
-            ]}},
+            "Metadata": {"checkov": {"skip": skips}},
             "Properties": {
                 "BucketName": ref("DataBucketName"),
                 "BucketEncryption": {"ServerSideEncryptionConfiguration": [
                     {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]},
-                "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                                   "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+                "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": not public,
+                                                   "IgnorePublicAcls": True, "RestrictPublicBuckets": not public},
                 "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
                 "LifecycleConfiguration": {"Rules": [
                     {"Id": "expire-temporary-objects", "Status": "Enabled", "Prefix": "tmp/", "ExpirationInDays": 7},
@@ -121,11 +151,7 @@ def storage_and_messaging() -> dict[str, Any]:
             "Condition": "OnAws",
             "Properties": {
                 "Bucket": ref("DataBucket"),
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                    "Sid": "DenyPlainHttp", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                    "Resource": [get_att("DataBucket", "Arn"), sub("${DataBucket.Arn}/*")],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }]},
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
             },
         },
         "StatusTopic": {

@@ -97,6 +97,10 @@ class FleetProfile:
     #: worker role allows objects under these only (keep them in step with
     #: the pipeline's settings: ``specfleet infra render`` reads them here).
     bucket_prefixes: tuple[str, ...] = ()
+    #: Prefixes (among ``bucket_prefixes``) anyone may read anonymously: the
+    #: template's bucket policy grants ``s3:GetObject`` under these and nothing
+    #: else (objects carry no ACLs: the bucket enforces owner-only ones).
+    public_read_prefixes: tuple[str, ...] = ()
 
 
 FailureStatus = Callable[[Any, Any, Stat], StatusRecord]

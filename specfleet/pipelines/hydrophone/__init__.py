@@ -21,5 +21,7 @@ SPEC: PipelineSpec[HydroJob] = PipelineSpec(
     demo=Ref("specfleet.demo.hydrophone:demo_step"),
     fleet=FleetProfile(extras=("hydrophone",),
                        # the default layout, its done-markers, the whaledr layout, the levels profile
-                       bucket_prefixes=("hydrophone/", "hydrophone-manifests/", "megaptera/", "hydrophone-levels/")),
+                       bucket_prefixes=("hydrophone/", "hydrophone-manifests/", "megaptera/", "hydrophone-levels/"),
+                       # the whaledr app fetches clips and whalemanifest.json anonymously
+                       public_read_prefixes=("megaptera/",)),
 )

@@ -156,10 +156,26 @@ def render_batch(
             image = dsp.encode_png(
                 index, opts.cmap, opts.png_level, palette=opts.palette, background=background, metadata=meta
             )
-        Path(out_dir, f"{name}.{opts.image_format}").write_bytes(image)
-        Path(out_dir, f"{name}.wav").write_bytes(dsp.encode_wav(clip, sample_rate))
+        write_whole(Path(out_dir, f"{name}.{opts.image_format}"), image)
+        write_whole(Path(out_dir, f"{name}.wav"), dsp.encode_wav(clip, sample_rate))
         done.append(name)
     return done
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: the bytes go to a hidden temporary
+    name in the same folder, renamed over ``path`` once all are written (a
+    rename within one file system is atomic). A full disk or any other error
+    leaves no truncated file under the real name, and the temporary one is
+    removed."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def cut_file(decoded: Decoded, opts: ClipOptions, out_dir: Path, pool: Executor | None = None) -> CutResult:

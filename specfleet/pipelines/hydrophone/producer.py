@@ -155,10 +155,17 @@ def list_range(
         entry = DayListing(day=day, url=url)
         try:
             entry.listing = fetch_listing(
-                url, policy=policy, timeout_s=config.read_timeout_s, attempts=config.download_attempts
+                url, policy=policy, timeout_s=config.read_timeout_s, attempts=config.download_attempts,
+                max_bytes=config.listing_max_bytes, budget_s=config.listing_budget_s,
             )
         except DayNotInArchive as err:
             entry.missing = str(err)
+        if entry.listing is not None and len(entry.listing.files) > config.max_day_files:
+            raise ListingError(
+                f"day listing {entry.listing.url} links {len(entry.listing.files)} .mseed files, more than "
+                f"SPECFLEET_HYDRO_MAX_DAY_FILES={config.max_day_files} (a day holds 288 5-minute files and "
+                "perhaps an addendum/): nothing enqueued. Check the URL; raise the setting to take them all"
+            )
         if entry.listing is not None:
             entry.url = entry.listing.url
             entry.files, entry.outside_range, entry.ignored = _select(entry.listing, window, day)
@@ -216,6 +223,8 @@ def produce_range(
             missing=entry.missing, ignored=list(entry.ignored),
         )
         result.days.append(day_result)
+        if entry.listing is not None:
+            result.notes.extend(entry.listing.notes)
         if entry.missing:
             continue
         skip = set() if force else done_files(settings, config, hydro, entry.day)
@@ -224,7 +233,7 @@ def produce_range(
                 day_result.already_done.append(file_url)
                 continue
             try:
-                job = parse_job(HydroJob, {"file_url": file_url, "hydrophone": hydro})
+                job = parse_job(HydroJob, {"file_url": file_url, "hydrophone": hydro, "day_files": entry.listed})
             except JobValidationError as err:
                 day_result.ignored.append((file_url, str(err)))
                 continue

@@ -21,7 +21,8 @@ class HydroSettings(BaseSettings):
     #: Output layout. "specfleet": ``{prefix}/{hydrophone path}/{YYYY_MM_DD}/{name}.wav|.png``.
     #: "whaledr": the original's ``{whaledr_prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.jpg``
     #: ({hydrophone} = 6th '/'-segment of the file URL, the day from the file name)
-    #: plus ``{whaledr_prefix}/whalemanifest.json``, which the whaledr app reads.
+    #: plus ``{whaledr_prefix}/whalemanifest.json``, which the whaledr app reads
+    #: (published per finished day from per-job parts: ``whalemanifest``).
     #: "levels": no clips; each file's per-minute sound levels (1 Hz PSD in
     #: hybrid millidecade bands, ``levels_day.file_minutes``) go to
     #: ``{levels_prefix}/{hydrophone}/{YYYY_MM_DD}/minutes/{file}.npz`` for the
@@ -30,9 +31,10 @@ class HydroSettings(BaseSettings):
     #: S3 key prefix of clips: ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.png``.
     prefix: str = "hydrophone"
     whaledr_prefix: str = "megaptera"
-    #: whaledr profile: upload clips and manifest with the ``public-read`` ACL (the
-    #: app fetches them anonymously; the original set it on the manifest).
-    public_read: bool = False
+    #: (The whaledr app fetches clips and manifest anonymously. The original set
+    #: the ``public-read`` ACL; the deployed bucket enforces owner-only ACLs, so
+    #: objects carry none and the template's bucket policy grants public reads
+    #: of ``{whaledr_prefix}/`` alone.)
     #: JPEG quality of the whaledr profile (the original's matplotlib saved at 95).
     jpeg_quality: int = Field(default=95, ge=1, le=100)
     #: Sound levels (pipelines/hydrophone/levels*.py): per-file minutes at
@@ -82,6 +84,17 @@ class HydroSettings(BaseSettings):
     #: Longest one source file download may take in all (a trickling source
     #: would otherwise hold a worker slot for as long as it keeps sending).
     fetch_budget_s: float = 600.0
+    #: Largest day listing read (a day's Apache index of 288 files is ~60 kB;
+    #: a bigger page is cut here with an error rather than read whole).
+    listing_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    #: Longest reading one day's listing may take in all, its addendum/ and
+    #: every retry included (a trickling server would otherwise hold the producer).
+    listing_budget_s: float = Field(default=120.0, gt=0)
+    #: A day listing linking more .mseed files than this is refused (nothing
+    #: of the range is enqueued): a day holds 288 5-minute files plus an
+    #: addendum/, so far more is a wrong page or a wrong folder, not a day.
+    #: Raise it to enqueue such a day anyway.
+    max_day_files: int = Field(default=1_000, ge=1)
     #: Processes rendering clips (0 = one per CPU) and clips per pool task.
     processes: int = 0
     clips_per_task: int = 10

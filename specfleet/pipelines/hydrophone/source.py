@@ -213,7 +213,37 @@ def decode_mseed(path: Path, *, expected_rate: float = 0.0) -> Decoded:
         raise Rejected(f"bad SEED header: {err}") from None
     if not np.issubdtype(data.dtype, np.number):
         raise Rejected(f"unsupported sample type {data.dtype}")
-    start = stats.starttime.datetime  # naive UTC
+    check_finite(data)
+    start = time_span(stats.starttime, len(data), rate)
     network, station, location, channel = codes
     return Decoded(np.ascontiguousarray(data), rate, start, network, station, location, channel,
                    gap_mask=mask, notes=notes)
+
+
+def check_finite(data: np.ndarray) -> None:
+    """Refuse NaN and infinite samples (a FLOAT32/FLOAT64 miniSEED may hold
+    them): they have no value in a PCM WAV (they would come out as INT32_MIN)
+    and make every spectrogram cell they touch NaN."""
+    if not np.issubdtype(data.dtype, np.floating):
+        return  # integer encodings (Steim, INT32: OOI's) hold no NaN
+    bad = ~np.isfinite(data)
+    n = int(np.count_nonzero(bad))
+    if n:
+        first = int(np.argmax(bad))
+        raise Rejected(f"{n} of {len(data)} sample(s) are NaN or infinite (the first is sample {first})")
+
+
+def time_span(starttime: Any, n_samples: int, sample_rate: float) -> dt.datetime:
+    """The file's start as a naive UTC datetime, refusing a file whose samples
+    do not all lie within years 1-9999: clip names, keys and days are
+    datetimes, and a date beyond them is bad input, never worth a retry.
+    ``starttime``: obspy's ``UTCDateTime`` (which holds years datetime cannot)."""
+    try:
+        start = starttime.datetime  # naive UTC
+        start + dt.timedelta(seconds=n_samples / sample_rate)
+    except (ValueError, OverflowError):
+        raise Rejected(
+            f"the file's samples run from {starttime} for {n_samples / sample_rate:.3f} s, "
+            "outside the dates a clip can be named with (years 1-9999)"
+        ) from None
+    return start

@@ -12,17 +12,17 @@ Two output profiles (``HydroSettings.output``):
 - ``whaledr``: the original tool's ``megaptera/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.jpg``
   and ``megaptera/whalemanifest.json``, the list the whaledr app reads.
   The original rebuilt that list once after a whole run by listing the
-  bucket; here each job merges its own entries as its clips land
-  (``merge_whale_manifest``): a read-modify-write that S3's conditional
-  writes make safe between concurrent workers, and a set union that makes
-  redelivery harmless.
+  bucket; here each job's done-marker is its part of the list, and the
+  job that completes a day publishes the day and the list
+  (``whalemanifest``): no job reads or writes the whole list, so no job's
+  cost grows with the archive. Objects carry no ACL (the bucket enforces
+  owner-only ACLs); the template's bucket policy makes the prefix readable.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import tempfile
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -34,7 +34,7 @@ from ...runtime import JobContext, Rejected, Transient
 from ...runtime.pools import process_pool
 from ...settings import Settings
 from ...status import Stat
-from ...storage import PreconditionFailed, Put, Storage
+from ...storage import Put, Storage
 from .clipper import ClipOptions, CutResult, cut_file
 from .dsp import window_length
 from .models import HydroJob, HydroStatus
@@ -42,16 +42,15 @@ from .naming import (
     clip_key,
     file_name,
     file_time,
-    manifest_entry,
     manifest_key,
     normalize_hydrophone,
-    whale_manifest_key,
     whaledr_day,
     whaledr_hydrophone,
     whaledr_key,
 )
 from .settings import HydroSettings
 from .source import Decoded, decode_mseed, download
+from .whalemanifest import publish_if_day_done
 
 
 @dataclass
@@ -158,47 +157,6 @@ def cut_source(path: Path, config: HydroSettings, out_dir: Path, pool: Executor 
     return result
 
 
-def merge_whale_manifest(
-    storage: Storage, key: str, entries: list[str], *, acl: str | None = None, attempts: int = 20
-) -> int:
-    """Add ``entries`` to the JSON list at ``key``; returns the list's length.
-
-    Read the list and its ETag, write the sorted union back only if the
-    object is still that version (``If-Match``; ``If-None-Match: *`` when it
-    does not exist yet), else read again. S3 checks and writes atomically, so
-    concurrent workers never drop each other's entries; a union makes a
-    redelivered job a no-op. A written list is read back once more before
-    returning, and merged again if our entries are missing: that also covers
-    a stale write landing just before the re-read on a store whose
-    conditional writes are not atomic (moto's check and write are two steps).
-    """
-    wanted = set(entries)
-    for attempt in range(max(1, attempts)):
-        current = storage.get_with_etag(key)
-        listed: list[str] = []
-        if current is not None:
-            try:
-                listed = json.loads(current[0])
-            except ValueError:
-                listed = []  # a damaged list is rebuilt from the entries that land from now on
-            if not isinstance(listed, list) or not all(isinstance(e, str) for e in listed):
-                listed = []
-        if wanted <= set(listed) and current is not None:
-            return len(listed)
-        merged = sorted(set(listed) | wanted)
-        body = json.dumps(merged).encode()
-        try:
-            if current is None:
-                storage.put_bytes(key, body, "application/json", acl=acl, if_none_match=True)
-            else:
-                storage.put_bytes(key, body, "application/json", acl=acl, if_match=current[1])
-        except PreconditionFailed:
-            time.sleep(random.uniform(0.0, min(1.0, 0.02 * 2**attempt)))  # jittered backoff
-            continue
-        # Loop: the next read confirms the entries are there (and returns).
-    raise Transient(f"could not merge {len(wanted)} entries into {key} after {attempts} attempts (too many concurrent writers)")
-
-
 def _upload_keys(job: HydroJob, config: HydroSettings, hydrophone: str, result: CutResult, image_ext: str) -> list[tuple[str, str, str]]:
     """``(key, file name in the output folder, content type)`` of every clip object."""
     ctypes = {"wav": "audio/wav", "png": "image/png", "jpg": "image/jpeg"}
@@ -267,7 +225,6 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
             whaledr_day(job.file_url)
         except ValueError as err:
             raise Rejected(f"whaledr output: {err}") from None
-    acl = "public-read" if whaledr and config.public_read else None
     resources: HydroResources | None = ctx.resources
     storage = Storage(settings)
     opts = ClipOptions.from_settings(config)
@@ -283,11 +240,7 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
         if ctx.cancelled.is_set():
             raise Transient("worker shutting down before upload")
         uploads = _upload_keys(job, config, hydrophone, result, opts.image_format)
-        storage.put_many((Put(key, out_dir / name, ctype) for key, name, ctype in uploads), acl=acl)
-    if whaledr:
-        prefix = config.whaledr_prefix
-        jpgs = [manifest_entry(prefix, key) for key, _, _ in uploads if key.endswith(".jpg")]
-        merge_whale_manifest(storage, whale_manifest_key(prefix), jpgs, acl=acl)
+        storage.put_many(Put(key, out_dir / name, ctype) for key, name, ctype in uploads)
     name = file_name(job.file_url)
     day = file_time(name) or result.clips[0].start
     manifest = {
@@ -301,9 +254,12 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
         json.dumps(manifest).encode(),
         "application/json",
     )
+    notes = list(result.notes)
+    if whaledr:  # the marker is this job's part of the whaledr manifest; the day's last job publishes
+        notes += [n for n in [publish_if_day_done(storage, config, hydrophone, day, job.day_files)] if n]
     ctx.report(
         HydroStatus(instance_id=ctx.instance_id, stat=Stat.DONE, file_url=job.file_url, clips=len(result.clips)),
-        reason="; ".join(result.notes),
+        reason="; ".join(notes),
         key="done",
     )
 
