@@ -72,7 +72,7 @@ def body_fields(body: str | bytes) -> dict[str, Any]:
     failed validation, never for doing its work."""
     try:
         data = json.loads(body)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: nested too deeply to read
         return {}
     return data if isinstance(data, dict) else {}
 

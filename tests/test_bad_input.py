@@ -59,3 +59,18 @@ def test_a_20_hz_file_with_the_rate_check_off_is_rejected_with_the_reason(tmp_pa
                                        sample_rate=rate))
     with pytest.raises(Rejected, match="20 Hz is too low"):
         fetch_and_cut(str(path), HydroSettings(expected_sample_rate=0), tmp_path / "out", None)
+
+
+@pytest.mark.parametrize(("pipeline", "table"), [("search", "status_search"), ("download", "status")])
+def test_a_body_nested_too_deeply_to_read_still_gets_its_failed_row(settings, pipeline, table):
+    """50,000 nested ``[``: Python's JSON reader gives up (RecursionError);
+    the job is refused with its reason, and salvaging the row's fields from
+    the body must not fail the same way, or the job would get no row."""
+    from helpers import query, wait_for
+    from specfleet.pipelines import get_spec, job_queue
+    from specfleet.runtime import Worker
+
+    job_queue(settings, pipeline).send(["[" * 50_000])
+    assert Worker(settings, get_spec(pipeline), concurrency=1, idle_exit_s=1.5).run() == 0
+    wait_for(lambda: query(settings, f"SELECT stat FROM {table}") == [(0,)], what=f"the failed row in {table}")
+    assert job_queue(settings, pipeline).depth() == {"visible": 0, "in_flight": 0, "delayed": 0}
