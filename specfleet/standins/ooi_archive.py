@@ -143,7 +143,7 @@ def write_day(
     if gap_file:
         start = t0 + dt.timedelta(minutes=5 * clean_files)
         name = file_name_for(start)
-        (folder / name).write_bytes(synth.gap_mseed_bytes(40.0, start, gap_from_s=12.0, gap_s=9.0, overlap_s=0.5))
+        (folder / name).write_bytes(synth.gap_mseed_bytes(40.0, start, gap_from_s=12.0, gap_s=9.0, label_noise_s=0.04))
         names["gap"].append(name)
     if bad_file:
         start = t0 + dt.timedelta(minutes=5 * (clean_files + 1))

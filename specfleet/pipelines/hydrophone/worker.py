@@ -115,11 +115,20 @@ def check_rate_fits(sample_rate: float, config: HydroSettings) -> None:
         )
 
 
+def decode_source(path: Path, config: HydroSettings, *, source: str) -> Decoded:
+    """Decode and repair the local file ``path`` of ``source`` (URL or path,
+    whose file name gives the nominal start) with the settings' parameters."""
+    return decode_mseed(
+        path, expected_rate=config.expected_sample_rate, file_seconds=config.file_seconds,
+        gap_threshold_s=config.gap_threshold_s, nominal_start=file_time(file_name(source)),
+    )
+
+
 def read_source(url_or_path: str, config: HydroSettings) -> Decoded:
     """One source, a URL (fetched through the host policy, within the fetch
     limits) or a local path (size-checked), decoded."""
     with tempfile.TemporaryDirectory(prefix="hydro-src-") as tmp:
-        return decode_mseed(fetch_source(url_or_path, config, Path(tmp)), expected_rate=config.expected_sample_rate)
+        return decode_source(fetch_source(url_or_path, config, Path(tmp)), config, source=url_or_path)
 
 
 def fetch_and_cut(url_or_path: str, config: HydroSettings, out_dir: Path, pool: Executor | None) -> CutResult:
@@ -146,7 +155,7 @@ def fetch_source(url_or_path: str, config: HydroSettings, tmp: Path) -> Path:
 def cut_source(path: Path, config: HydroSettings, out_dir: Path, pool: Executor | None, *, source: str) -> CutResult:
     """Decode the local file ``path`` and render its clips into ``out_dir``;
     each image's metadata names ``source`` (the job's URL or path)."""
-    decoded = decode_mseed(path, expected_rate=config.expected_sample_rate)
+    decoded = decode_source(path, config, source=source)
     check_rate_fits(decoded.sample_rate, config)
     result = cut_file(decoded, replace(ClipOptions.from_settings(config), source=source), out_dir, pool)
     if not result.clips:
