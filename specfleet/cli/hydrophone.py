@@ -309,11 +309,14 @@ def days(
 
     Example: specfleet hydrophone days --site oregon_shelf_base_seafloor --since 2017-10-01
     """
+    import dataclasses
+
     import psycopg2
 
     from ..db import DatabaseNotConfigured
-    from ..pipelines.hydrophone.days import days_table, hydro_days
+    from ..pipelines.hydrophone.days import archive_coverage, days_table, hydro_days
     from ..pipelines.hydrophone.naming import normalize_hydrophone
+    from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, parse_when
     from .main import settings
 
@@ -328,13 +331,23 @@ def days(
     except (DatabaseNotConfigured, psycopg2.Error) as err:
         explained = explain(err)  # the same line as every other command's
         fail(explained.message, explained.hint)
+    coverage = None
+    try:  # the archive copy's day manifests, where days finished (best effort: S3 may be out of reach)
+        coverage = archive_coverage(settings(), rows, HydroSettings().archive_prefix)
+    except Exception as err:  # noqa: BLE001 (any storage trouble: the table still shows)
+        console.print(f"[yellow]archive coverage not read: {explain(err).message}[/]")
     if as_json:
-        print(json.dumps({"days": [d.model_dump(mode="json") for d in rows]}))
+        cov = coverage or {}
+        print(json.dumps({"days": [
+            {**d.model_dump(mode="json"),
+             "archive": dataclasses.asdict(cov[(d.hydrophone, d.day)]) if d.day and (d.hydrophone, d.day) in cov else None}
+            for d in rows
+        ]}))
         return
     if not rows:
         console.print("no hydrophone days yet: produce some with `specfleet produce hydrophone --day DATE`")
         return
-    Console().print(days_table(rows))
+    Console().print(days_table(rows, coverage=coverage if coverage else None))
 
 
 @hydrophone_app.command("sites")

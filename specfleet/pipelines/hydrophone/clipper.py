@@ -23,6 +23,7 @@ from .imagemeta import clip_metadata
 from .naming import clip_name
 
 if TYPE_CHECKING:  # pool processes import this module: keep it light
+    from .repair import RepairedFile
     from .settings import HydroSettings
     from .source import Decoded
 
@@ -96,6 +97,8 @@ class CutResult:
     notes: list[str] = field(default_factory=list)
     #: Seconds of real breaks inside the clips written (masked, never silent).
     masked_s: float = 0.0
+    #: The source file's repair (pieces, breaks, missing seconds), if decoded.
+    repaired: RepairedFile | None = None
 
 
 def plan_clips(decoded: Decoded, opts: ClipOptions) -> CutResult:
@@ -106,7 +109,7 @@ def plan_clips(decoded: Decoded, opts: ClipOptions) -> CutResult:
     starts, lengths = dsp.clip_plan(decoded.data, sr, clip_s=opts.clip_s, align=opts.align, search_s=opts.ping_search_s)
     nfft = dsp.window_length(sr, opts.params.window_s)
     hop = dsp.hop_length(nfft, opts.params.overlap)
-    result = CutResult(notes=list(decoded.notes))
+    result = CutResult(notes=list(decoded.notes), repaired=decoded.repaired)
     in_gaps: list[int] = []
     too_short: list[int] = []
     masked: list[str] = []

@@ -16,6 +16,9 @@ class HydroJob(Job):
     file_url: HttpUrl
     #: Hydrophone path below the archive root, e.g. ``CE02SHBP/LJ01D/11-HYDBBA106``.
     hydrophone: str = Field(default="", max_length=256, pattern=r"^[A-Za-z0-9_./\-]*$")
+    #: Files the day's listing held when produced (0: unknown): the archive
+    #: copy writes the day's manifest once that many files have records.
+    day_files: int = Field(default=0, ge=0, le=100_000)
 
     def key(self) -> str:
         return self.file_url

@@ -218,7 +218,7 @@ def produce_range(
                 day_result.already_done.append(file_url)
                 continue
             try:
-                job = parse_job(HydroJob, {"file_url": file_url, "hydrophone": hydro})
+                job = parse_job(HydroJob, {"file_url": file_url, "hydrophone": hydro, "day_files": entry.listed})
             except JobValidationError as err:
                 day_result.ignored.append((file_url, str(err)))
                 continue

@@ -37,6 +37,11 @@ class HydroSettings(BaseSettings):
     public_read: bool = False
     #: JPEG quality of the whaledr profile (the original's matplotlib saved at 95).
     jpeg_quality: int = Field(default=95, ge=1, le=100)
+    #: Also write the archive-grade copy beside the clips (archive.py): each
+    #: stretch as a 24-bit FLAC of the true counts, per-file records, and the
+    #: day's manifest, written last, under ``{archive_prefix}/{YYYY}/{instrument}/{YYYY_MM_DD}/``.
+    archive: bool = False
+    archive_prefix: str = "archive"
     #: Per-file "all clips written" markers, read by the producer to skip done files.
     manifest_prefix: str = "hydrophone-manifests"
     #: Files at another rate are rejected (0 accepts any rate).

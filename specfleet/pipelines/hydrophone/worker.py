@@ -35,6 +35,7 @@ from ...runtime.pools import process_pool
 from ...settings import Settings
 from ...status import Stat
 from ...storage import PreconditionFailed, Put, Storage
+from .archive import record_file, rejected_record, write_archive
 from .clipper import ClipOptions, CutResult, cut_file
 from .dsp import window_length
 from .models import HydroJob, HydroStatus
@@ -228,6 +229,16 @@ def _upload_keys(job: HydroJob, config: HydroSettings, hydrophone: str, result: 
     ]
 
 
+def archive_rejected(storage: Storage, job: HydroJob, config: HydroSettings, hydrophone: str, reason: str) -> None:
+    """Record a bad file in its day's archive records (and finish the day if it was the last)."""
+    name = file_name(job.file_url)
+    start = file_time(name)
+    if start is None:  # no day to file it under
+        return
+    record_file(storage, rejected_record(job.file_url, reason), prefix=config.archive_prefix, hydrophone=hydrophone,
+                day=start.date(), source_name=name, day_files=job.day_files, gap_threshold_s=config.gap_threshold_s)
+
+
 def handle(job: HydroJob, ctx: JobContext) -> None:
     settings, config = ctx.settings, ctx.config
     hydrophone = hydrophone_of(job, config)
@@ -244,10 +255,15 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
     opts = ClipOptions.from_settings(config)
     with tempfile.TemporaryDirectory(prefix="hydro-out-") as tmp:
         out_dir = Path(tmp)
-        ctx.stage("fetch")
-        source = fetch_source(job.file_url, config, out_dir)
-        ctx.stage("compute")
-        result = cut_source(source, config, out_dir, resources.pool if resources else None, source=job.file_url)
+        try:
+            ctx.stage("fetch")
+            source = fetch_source(job.file_url, config, out_dir)
+            ctx.stage("compute")
+            result = cut_source(source, config, out_dir, resources.pool if resources else None, source=job.file_url)
+        except Rejected as err:
+            if config.archive:  # the day's archive record says so: the day still finishes
+                archive_rejected(storage, job, config, hydrophone, str(err))
+            raise
         if source.parent == out_dir:  # downloaded: only the clips stay on disk while uploading
             source.unlink()
         ctx.stage("upload")
@@ -261,11 +277,26 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
         merge_whale_manifest(storage, whale_manifest_key(prefix), jpgs, acl=acl)
     name = file_name(job.file_url)
     day = file_time(name) or result.clips[0].start
+    archived: list[str] = []
+    if config.archive and result.repaired is not None:
+        try:
+            archived, _ = write_archive(
+                storage, result.repaired, prefix=config.archive_prefix, hydrophone=hydrophone, day=day.date(),
+                source=job.file_url, source_name=name, day_files=job.day_files, gap_threshold_s=config.gap_threshold_s,
+            )
+        except ValueError as err:  # not 24-bit counts (e.g. float samples): the clips stand, the day says why
+            result.notes.append(f"no archive copy: {err}")
+            archive_rejected(storage, job, config, hydrophone, f"no archive copy: {err}")
+    repaired = result.repaired
     manifest = {
         "file_url": job.file_url,
         "clips": [c.name for c in result.clips],
-        "keys": [u[0] for u in uploads],
+        "keys": [u[0] for u in uploads] + archived,
         "notes": result.notes,
+        "missing_s": repaired.missing_s if repaired else 0.0,
+        "masked_s": result.masked_s,
+        "pieces": repaired.pieces if repaired else 0,
+        "breaks": len(repaired.breaks) if repaired else 0,
     }
     storage.put_bytes(
         manifest_key(config.manifest_prefix, hydrophone, day, name),
