@@ -138,12 +138,8 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 def _apache_size(n: int) -> str:
-    """Apache's rounded size column: ``612K``, ``9.6M``."""
-    for unit, scale in (("G", 1024**3), ("M", 1024**2), ("K", 1024)):
-        if n >= scale:
-            v = n / scale
-            return f"{v:.1f}{unit}" if v < 10 else f"{v:.0f}{unit}"
-    return str(n)
+    """The size column in whole KiB, rounded down (``612K``)."""
+    return f"{n // 1024}K"
 
 
 class OOIServer:
