@@ -144,3 +144,13 @@ def test_a_day_with_pieces_a_break_and_a_bad_file_gets_its_flacs_and_manifest_la
     console.print(days_table(days, coverage=cov))
     text = console.export_text()
     assert "0.1 % (0.0 h), 1 break, 4.0 s missing" in text, text
+
+    # The report's coverage view draws the manifest: one green bar per file, one red per break.
+    from specfleet.report import write_report
+
+    page = write_report(settings, tmp_path / "report.html").read_text()
+    assert "Hydrophone day coverage (1 finished day)" in page
+    view = page[page.index("Hydrophone day coverage"):page.index("Recent hydrophone spectrograms")]
+    assert view.count('fill="#2a9d4b"') == 2 * 3  # whole day and zoom, three FLACs
+    assert view.count('fill="#d62728"') == 2 * 1
+    assert f'{manifest["day_coverage_pct"]:.2f} %' in view and names[2] in view  # the rejected file, named
