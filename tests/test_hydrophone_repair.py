@@ -65,6 +65,31 @@ def test_short_file_splits_only_at_gaps_longer_than_threshold_and_label_noise():
     assert got.unaccounted_s == pytest.approx(3.5)
 
 
+def test_one_late_label_next_to_a_gap_is_not_a_break():
+    # Piece 4 labelled 60 ms late, piece 5 20 ms late: a 60 ms gap, overlaps of only 40 and 20 ms.
+    # Label to label the gap beats the largest overlap; the stretches either side do not move.
+    labels = [0.1 * i for i in range(12)]
+    labels[4] += 0.06
+    labels[5] += 0.02
+    labels[9:] = [x + 1.0 for x in labels[9:]]  # and one real 1 s break before piece 9
+    stream, data = pieces(labels, [6400] * 12)
+    got = repair(stream, file_seconds=5.0)
+    assert got.label_noise_s == pytest.approx(0.04)
+    assert len(got.stretches) == 2 and [len(s.samples) for s in got.stretches] == [9 * 6400, 3 * 6400]
+    assert got.breaks[0].seconds == pytest.approx(1.0)
+
+
+def test_short_files_with_random_label_noise_split_only_at_their_real_break():
+    for seed in range(20):
+        data = synth.synthetic_signal(20.0, seed=seed)
+        stream = synth.pieces_stream(data, T0, piece_samples=16_000, label_noise_s=0.1, breaks=((8.0, 3.0),), seed=seed)
+        got = repair(stream, file_seconds=30.0, nominal_start=UTCDateTime(T0))
+        assert len(got.stretches) == 2, (seed, got.breaks)
+        assert got.breaks[0].seconds == pytest.approx(3.0, abs=0.1) and got.missing_s == pytest.approx(13.0)
+        assert np.array_equal(np.concatenate([s.samples for s in got.stretches]),
+                              np.concatenate([data[: 8 * 64_000], data[11 * 64_000 :]]))
+
+
 def test_threshold_alone_decides_in_a_file_without_overlaps():
     stream, _ = pieces([0.0, 1.02, 2.07], [64_000] * 3)  # gaps of 0.02 s (< 0.023) and 0.05 s
     got = repair(stream, file_seconds=5.0)

@@ -17,8 +17,10 @@ Three cases (``repair``):
 - **complete** (as many samples as the file's length holds): every piece is
   rejoined in file order, whatever the labels say;
 - **short**: split only at gaps longer than both ``gap_threshold_s`` (the
-  hydrophone's ``TrHld2`` setting, 0.023 s) and the file's own label noise;
-  each stretch is placed from its own first label;
+  hydrophone's ``TrHld2`` setting, 0.023 s) and the file's own label noise,
+  the gap measured between the stretches on either side (medians of their
+  pieces' label errors, so one mislabelled piece cannot fake a break); each
+  stretch is placed from its own labels;
 - **too long**: rejoined and kept in full, flagged (``too_long``).
 
 Nothing here fills a gap: a break is a boundary between ``Stretch``es.
@@ -111,6 +113,11 @@ class RepairedFile:
         return out
 
 
+#: Pieces on each side of a candidate break whose label errors are compared
+#: (medians): more than one mislabelled piece in a row is needed to fake a step.
+STEP_WINDOW = 8
+
+
 def _piece_gaps(starts: np.ndarray, counts: np.ndarray, rate: float) -> np.ndarray:
     """Seconds between the end of each piece and the label of the next (file order)."""
     ends = starts[:-1] + counts[:-1] / rate
@@ -163,12 +170,31 @@ def repair(
         return RepairedFile((stretch,), len(traces), expected, total, label_noise, (), 0.0, total > expected)
 
     # Short: real breaks are gaps longer than the threshold AND the label noise.
-    cuts = np.flatnonzero(gaps > tolerance) + 1
-    bounds = [0, *cuts.tolist(), len(traces)]
+    # The gap is measured between the stretches on either side, not between
+    # two single labels: each piece's label error (its label less where the
+    # samples before it put it) stays within the noise along a continuous
+    # stretch and steps up by the missing time at a real break. One piece
+    # labelled late makes a gap next to it but no lasting step; compared
+    # label to label it could exceed the largest overlap by chance (about one
+    # short file in two with uniform noise) and split a continuous recording.
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1])) / rate
+    error = starts - offsets
+    candidates = (np.flatnonzero(gaps > tolerance) + 1).tolist()
+    cuts: list[int] = []
+    for i, c in enumerate(candidates):
+        lo = max(cuts[-1] if cuts else 0, c - STEP_WINDOW)
+        hi = min(candidates[i + 1] if i + 1 < len(candidates) else len(traces), c + STEP_WINDOW)
+        if float(np.median(error[c:hi]) - np.median(error[lo:c])) > tolerance:
+            cuts.append(c)
+    bounds = [0, *cuts, len(traces)]
     stretches: list[Stretch] = []
     breaks: list[Break] = []
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        start = first if a == 0 else traces[a].stats.starttime
+        if a == 0:
+            start = first
+        else:  # from its own labels: the median over its first pieces of where each puts the start
+            window = slice(a, min(b, a + STEP_WINDOW))
+            start = t0 + float(np.median(starts[window] - (offsets[window] - offsets[a])))
         stretch = Stretch(start, joined(a, b), rate)
         if stretches:
             breaks.append(Break(stretches[-1].end, float(stretch.start - stretches[-1].end)))
