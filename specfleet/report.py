@@ -361,7 +361,7 @@ def coverage_svg(manifest: dict[str, Any], *, start_s: float = 0.0, end_s: float
 
 
 def coverage_section(manifests: list[dict[str, Any]], prefix: str) -> list[str]:
-    parts = [f"<h2>Hydrophone day coverage ({len(manifests)} finished day{'s' if len(manifests) != 1 else ''})</h2>"]
+    parts = [f"<h2 id=\"coverage\">Hydrophone day coverage ({len(manifests)} finished day{'s' if len(manifests) != 1 else ''})</h2>"]
     if not manifests:
         parts.append(f'<p class="muted">no day manifests under {_e(prefix)}/ (the archive copy writes one '
                      "when a day finishes: <code>SPECFLEET_HYDRO_ARCHIVE=1</code>)</p>")

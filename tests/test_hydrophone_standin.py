@@ -38,7 +38,7 @@ def hrefs(page: str) -> list[str]:
 def test_files_come_in_pieces_labelled_with_the_days_noise(archive):
     _, folder, names = archive
     noise = label_noise_for(DAY)
-    assert 0.010 <= noise <= 0.250
+    assert 0.005 <= noise <= 0.125
     [clean] = names["clean"]
     traces = read(str(folder / clean))
     assert len(traces) == 120  # 30 s in pieces of 16,000 samples, ~1,200 per 5 minutes
@@ -46,7 +46,8 @@ def test_files_come_in_pieces_labelled_with_the_days_noise(archive):
     offsets = np.array([tr.stats.starttime - t0 for tr in traces]) - np.arange(120) * 0.25
     assert np.abs(offsets).max() <= noise and np.abs(offsets).max() > noise / 2
     got = repair(traces, file_seconds=30.0)
-    assert len(got.stretches) == 1 and got.breaks == () and got.label_noise_s > 0
+    assert len(got.stretches) == 1 and got.breaks == ()
+    assert 0.010 <= got.label_noise_s <= 0.250  # the largest overlap, as OOI observes it
 
 
 def test_breaks_short_long_and_empty_slots_are_there(archive):

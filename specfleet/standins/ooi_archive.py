@@ -10,8 +10,8 @@ audio looks for addendum by default"), and what ``write_day`` writes:
   packet) whose time labels are wrong by a fraction of a millisecond up to
   a quarter second, differently per instrument and year (observed 10-250
   ms); samples are never dropped or duplicated. Every file here is written
-  in ~1,200 pieces per 5 minutes with that day's label noise (10-250 ms,
-  ``label_noise_for``);
+  in ~1,200 pieces per 5 minutes with that day's label noise (largest
+  overlaps of 10-250 ms, ``label_noise_for``);
 - real breaks (recording missing mid-file): the "gap" file;
 - short files (recording diverted away before the slot ends): "short";
 - a file holding more than its 5 minutes ("CASE C", duplicated packets
@@ -185,9 +185,11 @@ def day_dir(root: Path, hydrophone: str, day: dt.date) -> Path:
 
 
 def label_noise_for(day: dt.date) -> float:
-    """The day's label noise in seconds, 10-250 ms: it differs between
-    instruments and years in the real archive; here it varies by date."""
-    return 0.010 + (day.toordinal() * 37 % 241) / 1000.0
+    """The day's largest label error in seconds, 5-125 ms either way, so the
+    largest overlap between two pieces (OOI's measure of a file's label
+    noise, two labels' errors) comes out at 10-250 ms as observed. It
+    differs between instruments and years in the real archive; here by date."""
+    return 0.005 + (day.toordinal() * 37 % 121) / 1000.0
 
 
 def _pieces(data: object, start: dt.datetime, noise: float, seed: int, **kw: object) -> bytes:
