@@ -20,6 +20,6 @@ SPEC: PipelineSpec[HydroJob] = PipelineSpec(
     cli=Ref("specfleet.cli.hydrophone:register"),
     demo=Ref("specfleet.demo.hydrophone:demo_step"),
     fleet=FleetProfile(extras=("hydrophone",),
-                       # the default layout, its done-markers, the whaledr layout
-                       bucket_prefixes=("hydrophone/", "hydrophone-manifests/", "megaptera/")),
+                       # the default layout, its done-markers, the whaledr layout, the archive copy
+                       bucket_prefixes=("hydrophone/", "hydrophone-manifests/", "megaptera/", "archive/")),
 )
