@@ -229,6 +229,41 @@ def rejected_record(source: str, reason: str) -> dict[str, Any]:
             "written_by": SOFTWARE}
 
 
+def merge_names(storage: Any, key: str, name: str, *, attempts: int = 30) -> list[str]:
+    """Add ``name`` to the JSON list at ``key``; returns the list. Read with
+    its ETag, write the union back only if unchanged (``If-Match``, or
+    ``If-None-Match: *`` when new), else read again; a written list is read
+    back once more before returning (a store whose conditional check and
+    write are two steps could let a stale write land). A day's files reach
+    it one at a time over the day: contention is small."""
+    import random
+    import time
+
+    from ...runtime.errors import Transient
+    from ...storage import PreconditionFailed
+
+    for attempt in range(attempts):
+        current = storage.get_with_etag(key)
+        listed: list[str] = []
+        if current is not None:
+            try:
+                got = json.loads(current[0])
+                listed = [n for n in got if isinstance(n, str)] if isinstance(got, list) else []
+            except ValueError:
+                listed = []  # damaged: rebuilt from the names that land from now on
+            if name in listed:
+                return listed
+        body = json.dumps(sorted({*listed, name})).encode()
+        try:
+            if current is None:
+                storage.put_bytes(key, body, "application/json", if_none_match=True)
+            else:
+                storage.put_bytes(key, body, "application/json", if_match=current[1])
+        except PreconditionFailed:
+            time.sleep(random.uniform(0.0, min(1.0, 0.02 * 2**attempt)))  # jittered backoff
+    raise Transient(f"could not add {name} to {key} after {attempts} attempts")
+
+
 def record_file(
     storage: Any, record: Mapping[str, Any], *, prefix: str, hydrophone: str, day: dt.date, source_name: str,
     day_files: int, gap_threshold_s: float,
@@ -240,11 +275,13 @@ def record_file(
     storage.put_bytes(rkey, json.dumps(record).encode(), "application/json")
     if day_files <= 0:
         return [rkey], False
-    names = [k for k, _ in storage.list(f"{day_prefix(prefix, instrument, day)}records/") if k.endswith(".json")]
-    if len(names) < day_files:
+    # The day's files that have records, kept in one small object (no bucket
+    # listing: the worker's role needs only Get/PutObject under archive/).
+    done = merge_names(storage, f"{day_prefix(prefix, instrument, day)}records/_done.json", source_name)
+    if len(done) < day_files:
         return [rkey], False
     # Whoever sees the day complete writes the manifest; a second writer writes the same.
-    records = [json.loads(storage.get_bytes(k)) for k in sorted(names)]
+    records = [json.loads(storage.get_bytes(record_key(prefix, instrument, day, n))) for n in sorted(done)]
     manifest = day_manifest(records, hydrophone=hydrophone, day=day, source_files=day_files,
                             gap_threshold_s=gap_threshold_s)
     mkey = day_manifest_key(prefix, instrument, day)
