@@ -83,7 +83,7 @@ def test_instrument_is_oois_short_refdes():
 
 
 @pytest.mark.slow
-def test_a_day_with_pieces_a_break_and_a_bad_file_gets_its_flacs_and_manifest_last(settings, tmp_path):
+def test_a_day_with_pieces_a_break_and_a_bad_file_gets_its_flacs_and_manifest_last(settings, tmp_path, monkeypatch):
     """Three files of 30 s (file_seconds=30): one complete in 300 mislabelled
     pieces, one with a real 4 s break, one cut mid-record. The FLACs hold
     the counts, the status row and the day's manifest count the missing
@@ -154,3 +154,18 @@ def test_a_day_with_pieces_a_break_and_a_bad_file_gets_its_flacs_and_manifest_la
     assert view.count('fill="#2a9d4b"') == 2 * 3  # whole day and zoom, three FLACs
     assert view.count('fill="#d62728"') == 2 * 1
     assert f'{manifest["day_coverage_pct"]:.2f} %' in view and names[2] in view  # the rejected file, named
+
+    # ... and so does the command, from the same manifest.
+    from typer.testing import CliRunner
+
+    from specfleet.cli.main import app
+
+    for k, v in {"SPECFLEET_ENDPOINT_URL": settings.endpoint_url, "SPECFLEET_QUEUE_PREFIX": settings.queue_prefix,
+                 "SPECFLEET_BUCKET": settings.bucket, "SPECFLEET_DB_DSN": settings.db_dsn.get_secret_value()}.items():
+        monkeypatch.setenv(k, v)
+    shown = CliRunner().invoke(app, ["hydrophone", "days", "--json"])
+    assert shown.exit_code == 0, shown.output
+    [row] = json.loads(shown.stdout.strip().splitlines()[-1])["days"]
+    assert row["archive"]["coverage_pct"] == manifest["day_coverage_pct"] and row["archive"]["breaks"] == 1
+    table = CliRunner().invoke(app, ["hydrophone", "days"], env={"COLUMNS": "250"})
+    assert table.exit_code == 0 and "1 break, 4.0 s missing" in table.stdout, table.stdout
