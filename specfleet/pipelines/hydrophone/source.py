@@ -1,6 +1,7 @@
 """Reading one source file: streamed HTTP download (bounded memory, size
-limit, timeouts, retries) and miniSEED decoding with obspy, including
-gaps, overlaps and extra traces.
+limit, timeouts, retries) and miniSEED decoding with obspy, repaired by
+its sample count (``repair``: pieces rejoined whatever their labels say,
+real breaks kept as breaks), extra channels left out.
 
 Bad input raises ``Rejected`` with a reason naming what was wrong; network
 trouble that may pass raises ``Transient`` after the retries are used up.
