@@ -7,6 +7,9 @@ URIs, CSS in the page), so the file opens anywhere without a network:
 * throughput over time per instance (``v_throughput_per_minute``);
 * queue backlog over time (``queue_depth_history``);
 * failures by reason (``v_failure_reasons``) and banned instances;
+* hydrophone day coverage from the archive copy's day manifests
+  (``{archive_prefix}/{YYYY}/{instrument}/{YYYY_MM_DD}/*_manifest.json``):
+  seconds written, coverage %, breaks, pieces, and a timeline of each day;
 * a gallery of the most recent hydrophone spectrograms, each with its WAV
   playable in the page (keys ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.png|.wav``);
 * music spectrogram windows per track (``spec/{track_id}__{win}__{ini}__{fin}.jpg``).
@@ -303,6 +306,93 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def find_day_manifests(storage: Storage, prefix: str, limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` newest day manifests of the archive copy (by date), parsed."""
+    import json
+
+    keys = [k for k, _ in storage.list(prefix.strip("/") + "/") if k.endswith("_manifest.json")]
+    keys.sort(key=lambda k: k.rsplit("/", 2)[-2], reverse=True)  # the YYYY_MM_DD folder
+    out = []
+    for key in keys[:limit]:
+        try:
+            manifest = json.loads(storage.get_bytes(key))
+        except ValueError:
+            continue  # a damaged manifest is left out, not the page
+        manifest["key"] = key
+        out.append(manifest)
+    return out
+
+
+def _seconds_of_day(iso: str) -> float:
+    t = dt.datetime.strptime(iso.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
+    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+
+
+def coverage_svg(manifest: dict[str, Any], *, start_s: float = 0.0, end_s: float = 86_400.0, width: int = 960) -> str:
+    """One day's recording as an inline SVG strip over ``start_s..end_s`` of the
+    day: a green bar per file written, a red one per real break."""
+    span = max(end_s - start_s, 1.0)
+    rate = manifest.get("sampling_rate") or 64_000
+    rate = float(rate if not isinstance(rate, list) else rate[0])
+
+    def x(t: float) -> float:
+        return (t - start_s) / span * width
+
+    bars = []
+    for f in manifest.get("files", []):
+        a = _seconds_of_day(f["start"])
+        bars.append(f'<rect x="{x(a):.2f}" y="4" width="{max(x(a + f["npts"] / rate) - x(a), 1.0):.2f}" height="16" '
+                    f'fill="#2a9d4b"><title>{_e(f["name"])}: {f["npts"] / rate:.3f} s from {_e(f["start"])}</title></rect>')
+    for b in manifest.get("breaks", []):
+        a = _seconds_of_day(b["start"])
+        bars.append(f'<rect x="{x(a):.2f}" y="2" width="{max(x(a + b["seconds"]) - x(a), 2.0):.2f}" height="20" '
+                    f'fill="#d62728"><title>break: {b["seconds"]:.3f} s from {_e(b["start"])}</title></rect>')
+    ticks = []
+    step = 3600.0 if span > 6 * 3600 else 300.0 if span > 1800 else 60.0
+    t = (start_s // step) * step
+    while t <= end_s:
+        if t >= start_s:
+            label = f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}"
+            ticks.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="22" y2="26" stroke="#888"/>'
+                         f'<text x="{x(t) + 2:.1f}" y="36" font-size="10" fill="#555">{label}</text>')
+        t += step
+    return (f'<svg class="coverage" width="{width}" height="40" viewBox="0 0 {width} 40" role="img">'
+            f'<rect x="0" y="4" width="{width}" height="16" fill="#eee"/>{"".join(bars)}{"".join(ticks)}</svg>')
+
+
+def coverage_section(manifests: list[dict[str, Any]], prefix: str) -> list[str]:
+    parts = [f"<h2 id=\"coverage\">Hydrophone day coverage ({len(manifests)} finished day{'s' if len(manifests) != 1 else ''})</h2>"]
+    if not manifests:
+        parts.append(f'<p class="muted">no day manifests under {_e(prefix)}/ (the archive copy writes one '
+                     "when a day finishes: <code>SPECFLEET_HYDRO_ARCHIVE=1</code>)</p>")
+        return parts
+    parts.append(_table(
+        ["day", "hydrophone", "coverage", "seconds written", "files written", "source files", "breaks",
+         "missing s", "pieces", "label noise max", "rejected", "too long"],
+        [[m["date"], m["refdes"], f'{m["day_coverage_pct"]:.2f} %', f'{m["seconds_written"]:,.3f}',
+          m["files_written"], m["source_mseed_files"], len(m.get("breaks", [])), f'{m.get("missing_s", 0):,.3f}',
+          m.get("pieces", 0), f'{1e3 * m.get("label_noise_s_max", 0):.0f} ms', len(m.get("rejected", [])),
+          len(m.get("too_long", []))] for m in manifests],
+    ))
+    for m in manifests:
+        starts = [_seconds_of_day(f["start"]) for f in m.get("files", [])]
+        parts.append(f'<h3>{_e(m["date"])} {_e(m["refdes"])}: {m["day_coverage_pct"]:.2f} % of the day</h3>')
+        parts.append('<div class="muted">whole day (green: recording written, red: real breaks)</div>')
+        parts.append(coverage_svg(m))
+        if starts:
+            rate = m.get("sampling_rate") or 64_000
+            rate = float(rate if not isinstance(rate, list) else rate[0])
+            ends = [a + f["npts"] / rate for a, f in zip(starts, m["files"], strict=True)]
+            lo, hi = (min(starts) // 300) * 300, -(-max(ends) // 300) * 300
+            parts.append(f'<div class="muted">zoom: {int(lo // 3600):02d}:{int(lo % 3600 // 60):02d}'
+                         f'–{int(hi // 3600):02d}:{int(hi % 3600 // 60):02d}</div>')
+            parts.append(coverage_svg(m, start_s=lo, end_s=hi))
+        if m.get("rejected"):
+            parts.append("<ul>" + "".join(f"<li class=muted>{_e(r['source'].rsplit('/', 1)[-1])}: {_e(r['reason'])}</li>"
+                                          for r in m["rejected"]) + "</ul>")
+    return parts
+
+
 def _img(uri: str | None, alt: str, cls: str = "plot") -> str:
     return f'<img class="{cls}" alt="{_e(alt)}" src="{uri}">' if uri else f'<p class="muted">{_e(alt)}: no data yet</p>'
 
@@ -355,6 +445,7 @@ def render_html(ctx: dict[str, Any]) -> str:
         if banned else '<p class="muted">none</p>'
     )
 
+    parts.extend(coverage_section(ctx.get("day_manifests", []), ctx.get("archive_prefix", "archive")))
     clips: list[Clip] = ctx["clips"]
     parts.append(f"<h2>Recent hydrophone spectrograms ({len(clips)})</h2>")
     if clips:
@@ -397,6 +488,8 @@ class ReportSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPECFLEET_REPORT_", extra="ignore")
 
     gallery_max: int = 12
+    #: Newest day manifests of the archive copy shown in the coverage view.
+    coverage_days: int = 31
     max_audio_bytes: int = 4_000_000
     max_tracks: int = 8
     max_windows_per_track: int = 12
@@ -437,6 +530,7 @@ def collect(settings: Settings, config: ReportSettings | None = None) -> dict[st
         config.max_windows_per_track, recent_tracks,
     )
     _load_media(storage, clips, tracks, config.max_audio_bytes)
+    day_manifests = find_day_manifests(storage, hydro.archive_prefix, config.coverage_days)
     return {
         "summary": snap,
         "history_hours": config.history_hours,
@@ -448,6 +542,8 @@ def collect(settings: Settings, config: ReportSettings | None = None) -> dict[st
         "clips": clips,
         "tracks": tracks,
         "hydro_prefix": hydro.prefix.strip("/"),
+        "day_manifests": day_manifests,
+        "archive_prefix": hydro.archive_prefix.strip("/"),
         "spec_prefix": spectro.output_prefix.strip("/"),
     }
 

@@ -225,9 +225,14 @@ def test_each_worker_completes_its_jobs_with_exactly_the_template_policies_and_n
         assert len(produce_day(s, DAY, base_url=ooi.base_url, hydrophone=HYDROPHONE, config=config).enqueued) == 1
         ran["hydrophone"] = _work("hydrophone", worker_env,
                                   extra={"SPECFLEET_HYDRO_ALLOWED_HOSTS": json.dumps([ooi.netloc]),
-                                         "SPECFLEET_HYDRO_PROCESSES": "1"})
+                                         "SPECFLEET_HYDRO_PROCESSES": "1", "SPECFLEET_HYDRO_ARCHIVE": "1"})
     finally:
         ooi.close()
+    # the archive copy's FLAC, record and day manifest (written last, after listing the records)
+    assert Storage(s).exists("archive/2017/HYDBBA106/2017_10_09/HYDBBA106_20171009_000000.flac"), \
+        ran["hydrophone"].stderr[-3000:]
+    assert Storage(s).exists("archive/2017/HYDBBA106/2017_10_09/HYDBBA106_20171009_manifest.json"), (
+        list(Storage(s).list("archive/")), ran["hydrophone"].stderr[-3000:])
 
     # search, download, spectrogram: against the local video site; download's mp3 feeds the spectrogram
     site = VideoSite(tmp_path / "site").start()
@@ -244,7 +249,7 @@ def test_each_worker_completes_its_jobs_with_exactly_the_template_policies_and_n
         ran["download"] = _work("download", worker_env, extra=music)
     finally:
         site.close()
-    assert Storage(s).exists("audio/t1.mp3")
+    assert Storage(s).exists("audio/t1.mp3"), ran["download"].stderr[-3000:]
     job_queue(s, "spectrogram").send([SpectoJob(track_id="t1").body()])
     ran["spectrogram"] = _work("spectrogram", worker_env, extra={"SPECFLEET_SPECTRO_PROCESSES": "1"})
 

@@ -59,11 +59,13 @@ def test_local_ooi_archive_serves_days_prints_its_env_and_stops_on_ctrl_c(tmp_pa
         hosts = json.loads(hosts_line.split("=", 1)[1].strip("'"))
         assert hosts == [base_url.removeprefix("http://").split("/", 1)[0]]
 
-        # Both days are there: one clean file, one with a gap, one truncated (write_day).
+        # Both days are there: one clean file, a real break, a truncated one, a short one,
+        # one holding more than its slot, and an addendum/ folder (write_day).
         for day in ("2017/10/09", "2017/10/10"):
             url = f"{base_url}{HYDRO}/{day}/"
             listing = parse_listing(httpx.get(url, timeout=10).text, url)
-            assert len(listing.files) == 3 and len(listing.sizes) == 3
+            assert len(listing.files) == 5 and len(listing.sizes) == 5
+            assert listing.addendum == url + "addendum/"  # followed by the producer, one level down
         assert httpx.get(f"{base_url}{HYDRO}/2017/10/11/", timeout=10).status_code == 404
 
         # The printed lines are all the producer needs. A dry run with --force
@@ -79,8 +81,9 @@ def test_local_ooi_archive_serves_days_prints_its_env_and_stops_on_ctrl_c(tmp_pa
         )
         assert dry.returncode == 0, dry.stderr
         report = json.loads(dry.stdout.strip().splitlines()[-1])
-        assert [d["listed"] for d in report["days"]] == [3, 3] and report["bytes"] > 0
-        assert report["files"] == 6 and report["plan"]["jobs"] == 6 and not report["notes"]
+        # five in the day folder and one in its addendum/
+        assert [d["listed"] for d in report["days"]] == [6, 6] and report["bytes"] > 0
+        assert report["files"] == 12 and report["plan"]["jobs"] == 12 and not report["notes"]
     finally:
         proc.send_signal(signal.SIGINT)
         _, err_bytes = proc.communicate(timeout=30)

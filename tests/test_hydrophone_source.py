@@ -97,21 +97,23 @@ def test_extra_channels_are_left_out_and_said(tmp_path):
     stream = Stream([Trace(main, header={**head, "channel": "YDH"}), Trace(main[:1000].copy(), header={**head, "channel": "HHZ"})])
     path = tmp_path / "two.mseed"
     path.write_bytes(synth.stream_bytes(stream))
-    decoded = decode_mseed(path, expected_rate=64_000)
+    decoded = decode_mseed(path, expected_rate=64_000, file_seconds=6.0)
     assert decoded.channel == "YDH" and len(decoded.data) == len(main)
     assert decoded.notes == ["left out 1 other channel(s): OO.HYVM1..HHZ"]
     assert np.array_equal(decoded.data, main)
 
 
-def test_gaps_are_zero_filled_and_marked(tmp_path):
+def test_a_real_break_is_marked_on_the_grid_and_counted(tmp_path):
     path = tmp_path / "gap.mseed"
     path.write_bytes(synth.gap_mseed_bytes(20.0, T0, gap_from_s=5.0, gap_s=2.0))
     assert len(read(str(path))) == 2  # really two traces with a hole between them
-    decoded = decode_mseed(path, expected_rate=64_000)
+    decoded = decode_mseed(path, expected_rate=64_000, file_seconds=20.0)
     assert len(decoded.data) == 20 * 64_000
     assert decoded.gap_mask is not None and decoded.gap_mask.sum() == 2 * 64_000
     assert not decoded.data[decoded.gap_mask].any()
-    assert decoded.notes == ["1 gap(s), 2.000 s in all, filled with zeros"]
+    assert decoded.missing_s == pytest.approx(2.0)
+    assert decoded.notes == ["2 pieces rejoined into 2 stretches (label noise 0 ms)",
+                             "missing 2.000 s of recording, 1 break(s) of 2.000 s"]
 
 
 def test_hostile_hydrophone_path_in_a_job_is_rejected():

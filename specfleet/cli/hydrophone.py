@@ -627,11 +627,14 @@ def days(
 
     Example: specfleet hydrophone days --site oregon_shelf_base_seafloor --since 2017-10-01
     """
+    import dataclasses
+
     import psycopg2
 
     from ..db import DatabaseNotConfigured
-    from ..pipelines.hydrophone.days import days_table, hydro_days
+    from ..pipelines.hydrophone.days import archive_coverage, days_table, hydro_days
     from ..pipelines.hydrophone.naming import normalize_hydrophone
+    from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, parse_when
     from .main import settings
 
@@ -646,13 +649,23 @@ def days(
     except (DatabaseNotConfigured, psycopg2.Error) as err:
         explained = explain(err)  # the same line as every other command's
         fail(explained.message, explained.hint)
+    coverage = None
+    try:  # the archive copy's day manifests, where days finished (best effort: S3 may be out of reach)
+        coverage = archive_coverage(settings(), rows, HydroSettings().archive_prefix)
+    except Exception as err:  # noqa: BLE001 (any storage trouble: the table still shows)
+        console.print(f"[yellow]archive coverage not read: {explain(err).message}[/]")
     if as_json:
-        print(json.dumps({"days": [d.model_dump(mode="json") for d in rows]}))
+        cov = coverage or {}
+        print(json.dumps({"days": [
+            {**d.model_dump(mode="json"),
+             "archive": dataclasses.asdict(cov[(d.hydrophone, d.day)]) if d.day and (d.hydrophone, d.day) in cov else None}
+            for d in rows
+        ]}))
         return
     if not rows:
         console.print("no hydrophone days yet: produce some with `specfleet produce hydrophone --day DATE`")
         return
-    Console().print(days_table(rows))
+    Console().print(days_table(rows, coverage=coverage if coverage else None))
 
 
 @hydrophone_app.command("sites")
@@ -686,7 +699,10 @@ def local_ooi_archive(
     ),
     site: str | None = typer.Option(None, "--site", help="Site whose folder to fill (default: SPECFLEET_HYDRO_HYDROPHONE).", metavar="NAME"),
     hydrophone: str | None = typer.Option(None, "--hydrophone", help="Archive path to fill instead of a site.", metavar="PATH"),
-    files: int = typer.Option(3, "--files", min=0, max=288, help="Clean 5-minute files per day (plus one with a gap and one truncated).", metavar="N"),
+    files: int = typer.Option(
+        3, "--files", min=0, max=280,
+        help="Clean 5-minute files per day, plus the archive's awkward ones: a real break, a truncated file, "
+        "a short file, one holding more than 5 minutes, an addendum/ folder.", metavar="N"),
     seconds: float = typer.Option(300.0, "--seconds", min=1.0, max=300.0, help="Length of each clean file.", metavar="S"),
 ) -> None:
     """Serve the local OOI archive stand-in in the foreground until Ctrl-C.
@@ -706,12 +722,17 @@ def local_ooi_archive(
     except (RangeError, ValueError) as err:
         fail(str(err), code=2)
     root = dir.resolve()
-    for day in wanted:
+    for k, day in enumerate(wanted):
         folder = root / path / f"{day:%Y/%m/%d}"
         if folder.is_dir() and any(folder.iterdir()):
             continue
-        with console.status(f"writing {files} synthetic file(s) for {day} (first run only)"):
-            write_day(root, path, day, clean_files=files, clean_seconds=seconds)
+        with console.status(f"writing {files} synthetic file(s) and the awkward ones for {day} (first run only)"):
+            # As the real archive: every file in pieces with the day's label noise; some
+            # days with slots left empty; from the third day on, listings reached
+            # through a redirect to index.html or to a sort query.
+            write_day(root, path, day, clean_files=files, clean_seconds=seconds, short_file=True, long_file=True,
+                      addendum=True, empty_slots=(1,) if k % 2 else (),
+                      listing_redirect=("", "", "index.html", "?C=M;O=A")[k % 4])
     try:
         server = OOIServer(root, port=port).start()
     except OSError as err:

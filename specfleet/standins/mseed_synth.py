@@ -205,6 +205,58 @@ def stream_bytes(stream: object, reclen: int = 4096) -> bytes:
     return buf.getvalue()
 
 
+#: Samples per packet of the OOI broadband recorder (40 ms at 64 kHz): one
+#: piece of a file per packet (ooi-data/ooi-hyd-tools, docs/upstream-repair.md).
+PACKET_SAMPLES = 2560
+
+
+def pieces_stream(
+    data: np.ndarray,
+    start: dt.datetime,
+    *,
+    sample_rate: float = SAMPLE_RATE,
+    piece_samples: int = PACKET_SAMPLES,
+    label_noise_s: float = 0.0,
+    breaks: tuple[tuple[float, float], ...] = (),
+    seed: int = 0,
+    network: str = "OO",
+    station: str = "HYVM1",
+    location: str = "",
+    channel: str = "YDH",
+) -> object:
+    """An obspy ``Stream`` holding ``data`` the way the OOI archive does: one
+    trace per ``piece_samples`` packet, each labelled with its true start
+    plus a uniform error of up to +-``label_noise_s`` (the recorder's
+    mislabelled arrival times; OOI sees 10-250 ms). ``breaks`` are
+    ``(at_s, seconds)`` of real breaks: the recording of those seconds is
+    gone (their samples are left out, the clock runs on). Samples are
+    never dropped or duplicated otherwise; pieces never straddle a break."""
+    from obspy import Stream, Trace, UTCDateTime
+
+    rng = np.random.default_rng(seed)
+    n = len(data)
+    keep = np.ones(n, dtype=bool)
+    for at_s, gap_s in breaks:
+        keep[int(round(at_s * sample_rate)) : int(round((at_s + gap_s) * sample_rate))] = False
+    # Runs of kept samples, then packets within each run.
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], keep.astype(np.int8), [0]))))
+    header = {"network": network, "station": station, "location": location, "channel": channel,
+              "sampling_rate": sample_rate}
+    t0 = UTCDateTime(start)
+    traces = []
+    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        for p in range(a, b, piece_samples):
+            q = min(p + piece_samples, b)
+            label = t0 + p / sample_rate + (rng.uniform(-label_noise_s, label_noise_s) if label_noise_s else 0.0)
+            traces.append(Trace(np.ascontiguousarray(data[p:q], dtype=np.int32), header={**header, "starttime": label}))
+    return Stream(traces)
+
+
+def pieces_mseed_bytes(data: np.ndarray, start: dt.datetime, **kwargs: object) -> bytes:
+    """``pieces_stream`` as Steim2 miniSEED bytes (obspy's writer)."""
+    return stream_bytes(pieces_stream(data, start, **kwargs))  # type: ignore[arg-type]
+
+
 def gap_mseed_bytes(
     seconds: float,
     start: dt.datetime,
@@ -213,22 +265,10 @@ def gap_mseed_bytes(
     gap_s: float,
     sample_rate: float = SAMPLE_RATE,
     seed: int = 1,
-    overlap_s: float = 0.0,
+    label_noise_s: float = 0.0,
 ) -> bytes:
-    """A file with a data gap (two traces with missing time between them) and,
-    optionally, a second trace overlapping the first by ``overlap_s``."""
-    from obspy import Stream, Trace, UTCDateTime
-
+    """A file with one real break: ``gap_s`` seconds of recording gone from
+    ``gap_from_s`` on, in packets labelled with up to +-``label_noise_s``."""
     data = synthetic_signal(seconds, sample_rate=sample_rate, seed=seed)
-    cut_a = int(gap_from_s * sample_rate)
-    cut_b = int((gap_from_s + gap_s) * sample_rate)
-    header = {"network": "OO", "station": "HYVM1", "location": "", "channel": "YDH", "sampling_rate": sample_rate}
-    first = Trace(data[:cut_a].copy(), header={**header, "starttime": UTCDateTime(start)})
-    second = Trace(data[cut_b:].copy(), header={**header, "starttime": UTCDateTime(start) + cut_b / sample_rate})
-    traces = [first, second]
-    if overlap_s > 0:
-        k = int(overlap_s * sample_rate)
-        # Same samples again (as a re-sent record would be): a harmless overlap.
-        third = Trace(data[cut_b : cut_b + k].copy(), header={**header, "starttime": UTCDateTime(start) + cut_b / sample_rate})
-        traces.append(third)
-    return stream_bytes(Stream(traces))
+    return pieces_mseed_bytes(data, start, sample_rate=sample_rate, label_noise_s=label_noise_s,
+                              breaks=((gap_from_s, gap_s),), seed=seed)

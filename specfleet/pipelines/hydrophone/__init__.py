@@ -20,8 +20,10 @@ SPEC: PipelineSpec[HydroJob] = PipelineSpec(
     cli=Ref("specfleet.cli.hydrophone:register"),
     demo=Ref("specfleet.demo.hydrophone:demo_step"),
     fleet=FleetProfile(extras=("hydrophone",),
-                       # the default layout, its done-markers, the whaledr layout, the levels profile
-                       bucket_prefixes=("hydrophone/", "hydrophone-manifests/", "megaptera/", "hydrophone-levels/"),
+                       # the default layout, its done-markers, the whaledr layout, the levels
+                       # profile, the archive copy
+                       bucket_prefixes=("hydrophone/", "hydrophone-manifests/", "megaptera/", "hydrophone-levels/",
+                                        "archive/"),
                        # the whaledr app fetches clips and whalemanifest.json anonymously
                        public_read_prefixes=("megaptera/",)),
 )

@@ -23,6 +23,7 @@ from .imagemeta import clip_metadata
 from .naming import clip_name
 
 if TYPE_CHECKING:  # pool processes import this module: keep it light
+    from .repair import RepairedFile
     from .settings import HydroSettings
     from .source import Decoded
 
@@ -85,6 +86,8 @@ class Clip:
     start: dt.datetime
     start_sample: int
     n_samples: int
+    #: Samples of the clip inside a real break (masked in its image; 0 in its WAV).
+    missing_samples: int = 0
 
 
 @dataclass
@@ -92,6 +95,10 @@ class CutResult:
     clips: list[Clip] = field(default_factory=list)
     #: Human-readable notes for the status reason (gaps, skipped clips).
     notes: list[str] = field(default_factory=list)
+    #: Seconds of real breaks inside the clips written (masked, never silent).
+    masked_s: float = 0.0
+    #: The source file's repair (pieces, breaks, missing seconds), if decoded.
+    repaired: RepairedFile | None = None
 
 
 def plan_clips(decoded: Decoded, opts: ClipOptions) -> CutResult:
@@ -102,17 +109,19 @@ def plan_clips(decoded: Decoded, opts: ClipOptions) -> CutResult:
     starts, lengths = dsp.clip_plan(decoded.data, sr, clip_s=opts.clip_s, align=opts.align, search_s=opts.ping_search_s)
     nfft = dsp.window_length(sr, opts.params.window_s)
     hop = dsp.hop_length(nfft, opts.params.overlap)
-    result = CutResult(notes=list(decoded.notes))
+    result = CutResult(notes=list(decoded.notes), repaired=decoded.repaired)
     in_gaps: list[int] = []
     too_short: list[int] = []
+    masked: list[str] = []
     seen: set[str] = set()
     for i, (s, n) in enumerate(zip(starts.tolist(), lengths.tolist(), strict=True)):
         if dsp.frame_count(n, nfft, hop) < 2:
             too_short.append(i)
             continue
+        missing = 0
         if decoded.gap_mask is not None:
-            fraction = float(decoded.gap_mask[s : s + n].mean())
-            if fraction > opts.max_gap_fraction:
+            missing = int(np.count_nonzero(decoded.gap_mask[s : s + n]))
+            if missing / n > opts.max_gap_fraction:
                 in_gaps.append(i)
                 continue
         start = decoded.start + dt.timedelta(seconds=s / sr)
@@ -121,7 +130,15 @@ def plan_clips(decoded: Decoded, opts: ClipOptions) -> CutResult:
             in_gaps.append(i)
             continue
         seen.add(name)
-        result.clips.append(Clip(name, start, int(s), int(n)))
+        result.clips.append(Clip(name, start, int(s), int(n), missing))
+        if missing:
+            masked.append(f"#{i} {missing / sr:.3f} s")
+    if masked:
+        result.masked_s = sum(c.missing_samples for c in result.clips) / sr
+        result.notes.append(
+            f"{len(masked)} clip(s) cross a real break, {result.masked_s:.3f} s masked in their images "
+            f"(zeros in their WAVs): {', '.join(masked)}"
+        )
     if in_gaps:
         result.notes.append(
             f"skipped {len(in_gaps)} clip(s) more than {opts.max_gap_fraction:.0%} inside gaps: "
@@ -138,17 +155,22 @@ def render_batch(
     batch: list[tuple[str, int, int, str]],
     opts: ClipOptions,
     out_dir: str,
+    mask_path: str = "",
 ) -> list[str]:
     """Pool task: write ``{name}.wav`` and ``{name}.png|.jpg`` for each
     ``(name, start sample, length, start time)``; each image carries its
-    parameters (``imagemeta``)."""
+    parameters (``imagemeta``). ``mask_path``: the ``.npy`` of the file's
+    break mask, if any: a clip's samples in a break are masked in its image."""
     data = np.load(samples_path, mmap_mode="r")
+    mask = np.load(mask_path, mmap_mode="r") if mask_path else None
     done = []
     for name, start, length, start_time in batch:
         clip = np.asarray(data[start : start + length])
-        rendered = dsp.render_clip(clip, sample_rate, opts.params)
+        missing = np.asarray(mask[start : start + length]) if mask is not None else None
+        rendered = dsp.render_clip(clip, sample_rate, opts.params, missing)
         meta = clip_metadata(rendered, opts.params, sample_rate=sample_rate, n_samples=length,
-                             clip_start=start_time, source=opts.source, cmap=opts.cmap)
+                             clip_start=start_time, source=opts.source, cmap=opts.cmap,
+                             missing_samples=int(np.count_nonzero(missing)) if missing is not None else 0)
         index, background = rendered.index, rendered.background
         if opts.image_format == "jpg":
             image = dsp.encode_jpeg(index, opts.cmap, opts.jpeg_quality, background, metadata=meta)
@@ -189,14 +211,18 @@ def cut_file(decoded: Decoded, opts: ClipOptions, out_dir: Path, pool: Executor 
     with tempfile.TemporaryDirectory(prefix="hydro-samples-") as tmp:
         samples = os.path.join(tmp, "samples.npy")
         np.save(samples, decoded.data)
+        mask = ""
+        if any(c.missing_samples for c in plan.clips) and decoded.gap_mask is not None:
+            mask = os.path.join(tmp, "missing.npy")
+            np.save(mask, decoded.gap_mask)
         pairs = [(c.name, c.start_sample, c.n_samples, f"{c.start:%Y-%m-%dT%H:%M:%S.%f}Z") for c in plan.clips]
         batches = [pairs[i : i + opts.clips_per_task] for i in range(0, len(pairs), opts.clips_per_task)]
         args = (samples, decoded.sample_rate)
         if pool is None:
             for b in batches:
-                render_batch(*args, b, opts, str(out_dir))
+                render_batch(*args, b, opts, str(out_dir), mask)
         else:
-            futures = [pool.submit(render_batch, *args, b, opts, str(out_dir)) for b in batches]
+            futures = [pool.submit(render_batch, *args, b, opts, str(out_dir), mask) for b in batches]
             for f in futures:
                 f.result()
     return plan

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from ...runtime.spec import StatusSection
 from ...settings import Settings
+
+if TYPE_CHECKING:
+    from .archive import DayCoverage
 
 STATES = ("complete", "partial", "failed", "pending", "no data")
 STATE_STYLE = {"complete": "green", "partial": "yellow", "failed": "red", "pending": "dim", "no data": "dim"}
@@ -148,27 +151,68 @@ def hydro_days(
     return [HydroDay(**dict(zip(fields, row, strict=True))) for row in rows]
 
 
-def days_table(days: Sequence[HydroDay], title: str = "hydrophone days") -> Any:
+def archive_coverage(
+    settings: Settings, days: Sequence[HydroDay], prefix: str
+) -> dict[tuple[str, dt.date], DayCoverage]:
+    """What each finished day's archive manifest says (``archive.read_coverage``);
+    days without one (not finished, or no archive copy made) are left out."""
+    from ...storage import Storage
+    from .archive import read_coverage
+
+    storage = Storage(settings)
+    found: dict[tuple[str, dt.date], DayCoverage] = {}
+    for d in days:
+        if d.day is None:
+            continue
+        got = read_coverage(storage, prefix, d.hydrophone, d.day)
+        if got is not None:
+            found[(d.hydrophone, d.day)] = got
+    return found
+
+
+def coverage_text(c: DayCoverage) -> str:
+    """``87.5 % (21.0 h), 3 breaks, 12.0 s missing``"""
+    text = f"{c.coverage_pct:.1f} % ({c.seconds_written / 3600:.1f} h)"
+    if c.breaks:
+        text += f", {c.breaks} break{'s' if c.breaks != 1 else ''}"
+    if c.missing_s:
+        text += f", {c.missing_s:,.1f} s missing"
+    return text
+
+
+def days_table(
+    days: Sequence[HydroDay], title: str = "hydrophone days",
+    coverage: Mapping[tuple[str, dt.date], DayCoverage] | None = None,
+) -> Any:
     """A rich ``Table``: one row per day, state coloured; hydrophones by
-    their site name where ``sites`` knows the path."""
+    their site name where ``sites`` knows the path. ``coverage``: the
+    archive manifests' figures per ``(hydrophone, day)``, shown in a column."""
     from rich.table import Table
 
     from .sites import site_of_path
 
     table = Table(title=title)
-    for col, justify in (("day", "left"), ("hydrophone", "left"), ("state", "left"), ("done", "right"),
-                         ("listed", "right"), ("clips", "right"), ("last report", "left")):
+    cols = [("day", "left"), ("hydrophone", "left"), ("state", "left"), ("done", "right"),
+            ("listed", "right"), ("clips", "right")]
+    if coverage is not None:
+        cols.append(("coverage (archive)", "left"))
+    cols.append(("last report", "left"))
+    for col, justify in cols:
         table.add_column(col, justify=justify, no_wrap=col in ("day", "hydrophone", "last report"))  # type: ignore[arg-type]
     for d in days:
         style = STATE_STYLE.get(d.state, "")
         site = site_of_path(d.hydrophone)
         listed = "no listing" if d.files_listed is None else f"{d.files_listed} of {d.files_expected}"
         state = f"{d.state}: {d.failed} file{'s' if d.failed != 1 else ''}" if d.state == "failed" else d.state
-        table.add_row(
+        cells = [
             str(d.day or "?"), site.name if site else d.hydrophone, f"[{style}]{state}[/]" if style else state,
             f"{d.done + d.skipped} of {d.of}", listed, f"{d.clips:,}",
-            f"{d.last_date:%m-%d %H:%M} UTC" if d.last_date else "",
-        )
+        ]
+        if coverage is not None:
+            got = coverage.get((d.hydrophone, d.day)) if d.day else None
+            cells.append(coverage_text(got) if got else "[dim]no manifest[/]")
+        cells.append(f"{d.last_date:%m-%d %H:%M} UTC" if d.last_date else "")
+        table.add_row(*cells)
     return table
 
 

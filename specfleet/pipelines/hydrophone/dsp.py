@@ -275,11 +275,13 @@ def column_frame_starts(n_samples: int, nfft: int, hop: int, width: int, frames_
 
 
 def spectrogram_db(
-    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams()
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams(),
+    missing: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, float]:
     """Pixel-grid dB spectrogram ``(height, width)`` (row 0 = lowest frequency)
     plus the clip's min and max dB over all non-DC bins of the frames computed
-    (the span the colour range is taken from)."""
+    (the span the colour range is taken from); frames touching ``missing``
+    samples (a real break) are left out of the span."""
     nfft = window_length(sample_rate, params.window_s)
     hop = hop_length(nfft, params.overlap)
     x = np.asarray(clip, dtype=np.float32)
@@ -289,6 +291,7 @@ def spectrogram_db(
     win = _hann(nfft)
     k = max(1, params.frames_per_column)
     views = np.lib.stride_tricks.sliding_window_view(x, nfft)  # no copy: frame i = x[i:i+nfft]
+    bad = frames_touching(missing, starts, nfft) if missing is not None else np.zeros(len(starts), dtype=bool)
     pmin, pmax = np.inf, 0.0
     low_bins = np.empty((len(starts), n_bins), dtype=np.float32)
     chunk = 256  # frames per FFT batch: stays in cache, bounded memory (4 MB)
@@ -298,9 +301,13 @@ def spectrogram_db(
         power = np.square(spec.real)
         power += np.square(spec.imag)
         body = power[:, 1:]
-        pmin = min(pmin, float(body.min()))
-        pmax = max(pmax, float(body.max()))
+        real = body[~bad[a : a + chunk]]
+        if len(real):
+            pmin = min(pmin, float(real.min()))
+            pmax = max(pmax, float(real.max()))
         low_bins[a : a + chunk] = body[:, :n_bins]
+    if math.isinf(pmin):  # every frame touches a break: nothing real to scale by
+        pmin, pmax = 1.0, 1.0
     floor = max(pmax * params.floor_rel, float(np.finfo(np.float32).tiny))
     if params.average == "power":
         # Mean power per pixel, then dB: 1/k of the logarithms.
@@ -797,6 +804,13 @@ def span_power(
     return result(found, max_exact, False, len(shown_frames) + len(extra))
 
 
+def frames_touching(missing: np.ndarray, starts: np.ndarray, nfft: int) -> np.ndarray:
+    """True for each frame (start sample in ``starts``) holding any ``missing`` sample."""
+    counts = np.concatenate(([0], np.cumsum(missing, dtype=np.int64)))
+    starts = np.asarray(starts, dtype=np.int64)
+    return np.asarray((counts[np.minimum(starts + nfft, len(missing))] - counts[starts]) > 0)
+
+
 def _db_floor(lo: float, hi: float) -> tuple[float, float]:
     # A zero power (digital silence, gap-filled samples) would make the
     # original's span infinite and its image blank: take it as 300 dB below the max.
@@ -816,7 +830,8 @@ def mpl_color_index(db: np.ndarray, vmin: float, vmax: float, n_colors: int = CO
 
 
 def original_index(
-    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams()
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams(),
+    missing: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, Span]:
     """The original's image of one clip as colour indices.
 
@@ -826,7 +841,16 @@ def original_index(
     (``span_power`` with ``params.span``). The span's two extreme cells are
     then recomputed as mlab does (``mlab_frame_psd``), and the cells drawn
     are put in mlab's units, so ``vmin``/``vmax`` come out as the original's.
+
+    ``missing`` (bool per sample, True where a real break left no recording):
+    every frame touching it is left out of the span and its pixel columns
+    are masked (drawn as background), so the samples put there stand for
+    nothing and cannot stretch the colour range. The span then runs over
+    every bin of every other frame (``span="full"`` on those; a clip across a
+    break is rare) or, with ``span="frames"``, over the shown ones.
     """
+    if missing is not None and np.any(missing):
+        return _original_index_masked(clip, sample_rate, params, np.asarray(missing, dtype=bool))
     x = np.asarray(clip, dtype=np.float64)
     nfft = window_length(sample_rate, params.window_s)
     hop = hop_length(nfft, params.overlap)
@@ -854,6 +878,47 @@ def original_index(
     return index, cells.background, span
 
 
+def _original_index_masked(
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams, missing: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, Span]:
+    x = np.asarray(clip, dtype=np.float64)
+    if len(missing) != len(x):
+        raise ValueError(f"missing mask has {len(missing)} entries for {len(x)} samples")
+    nfft = window_length(sample_rate, params.window_s)
+    hop = hop_length(nfft, params.overlap)
+    cells = original_pixel_cells(
+        len(x), float(sample_rate), nfft=nfft, hop=hop, width=params.width, height=params.height,
+        fmax_hz=params.fmax_hz,
+    )
+    n_frames = frame_count(len(x), nfft, hop)
+    bad = frames_touching(missing, np.arange(n_frames, dtype=np.int64) * hop, nfft)
+    column_bad = (cells.frames >= 0) & bad[np.maximum(cells.frames, 0)]
+    drawn_cols = (cells.frames >= 0) & ~column_bad
+    background = (cells.bins < 0)[:, None] | ~drawn_cols[None, :]
+    index = np.zeros((params.height, params.width), dtype=np.uint8)
+    valid = np.flatnonzero(~bad)
+    if not len(valid) or not drawn_cols.any():  # nothing real to draw
+        return index, background, Span(1.0, 1.0, -1, -1, False, False, 0, n_frames)
+    frames, column_of = np.unique(cells.frames[drawn_cols], return_inverse=True)
+    bins, row_of = np.unique(cells.bins[cells.bins >= 0], return_inverse=True)
+    kept, shown = frame_power(x, frames, nfft=nfft, hop=hop, keep_bins=bins)
+    if params.span == "frames":
+        found, exact, transformed = shown, False, len(frames)
+    else:
+        _, found = frame_power(x, valid, nfft=nfft, hop=hop, chunk=128)
+        exact, transformed = True, len(valid)
+    span = Span(found.lo, found.hi, found.lo_frame, found.hi_frame, exact, exact, transformed, n_frames)
+    lo = float(mlab_frame_psd(x, span.lo_frame, nfft=nfft, hop=hop, sample_rate=sample_rate).min())
+    hi = float(mlab_frame_psd(x, span.hi_frame, nfft=nfft, hop=hop, sample_rate=sample_rate).max())
+    lo, hi = _db_floor(lo, hi)
+    vmin, vmax = color_range(10.0 * math.log10(lo), 10.0 * math.log10(hi), params.color_lo, params.color_hi)
+    kept *= mlab_scale(sample_rate, nfft)
+    np.maximum(kept, lo, out=kept)
+    cell_index = mpl_color_index(10.0 * np.log10(kept), vmin, vmax)
+    index[np.ix_(np.flatnonzero(cells.bins >= 0), np.flatnonzero(drawn_cols))] = cell_index[column_of][:, row_of].T
+    return index, background, span
+
+
 # --- the colour range with the image (for its metadata) ----------------------------
 @dataclass(frozen=True)
 class RenderedClip:
@@ -870,16 +935,22 @@ class RenderedClip:
 
 
 def render_clip(
-    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams()
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams(),
+    missing: np.ndarray | None = None,
 ) -> RenderedClip:
     """``render_index`` and the colour range it used.
 
     ``render="original"``: the span's two extreme cells are taken the way
     ``original_index`` takes them (``mlab_frame_psd`` of the span's frames,
     two more 4096-point FFTs), so ``vmin``/``vmax`` are the ones its colours
-    came from (a test checks them against matplotlib's own ``mlab.specgram``)."""
+    came from (a test checks them against matplotlib's own ``mlab.specgram``).
+
+    ``missing``: samples a real break left without recording (bool per
+    sample): masked in the image, left out of the colour range."""
+    if missing is not None and not np.any(missing):
+        missing = None
     if params.render == "original":
-        index, background, span = original_index(clip, sample_rate, params)
+        index, background, span = original_index(clip, sample_rate, params, missing)
         x = np.asarray(clip, dtype=np.float64)
         nfft = window_length(sample_rate, params.window_s)
         hop = hop_length(nfft, params.overlap)
@@ -889,6 +960,13 @@ def render_clip(
         db_lo, db_hi = 10.0 * math.log10(lo), 10.0 * math.log10(hi)
         vmin, vmax = color_range(db_lo, db_hi, params.color_lo, params.color_hi)
         return RenderedClip(index, background, vmin, vmax, db_lo, db_hi)
-    grid, db_lo, db_hi = spectrogram_db(clip, sample_rate, params)
+    grid, db_lo, db_hi = spectrogram_db(clip, sample_rate, params, missing)
     vmin, vmax = color_range(db_lo, db_hi, params.color_lo, params.color_hi)
-    return RenderedClip(color_index(grid, vmin, vmax), None, vmin, vmax, db_lo, db_hi)
+    background = None
+    if missing is not None:
+        nfft = window_length(sample_rate, params.window_s)
+        hop = hop_length(nfft, params.overlap)
+        starts = column_frame_starts(len(clip), nfft, hop, params.width, params.frames_per_column)
+        bad_cols = np.asarray(frames_touching(missing, starts.ravel(), nfft).reshape(starts.shape).any(axis=1))
+        background = np.broadcast_to(bad_cols[None, :], (params.height, params.width)).copy()
+    return RenderedClip(color_index(grid, vmin, vmax), background, vmin, vmax, db_lo, db_hi)

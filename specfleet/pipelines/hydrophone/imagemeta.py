@@ -11,7 +11,8 @@ the last colour), ``db_lo``/``db_hi`` (the clip's faintest and loudest
 cell), ``color_lo``/``color_hi`` (vmin/vmax as fractions of that span),
 ``db_units``, ``window`` (``hann``), ``window_samples``, ``window_s``,
 ``overlap``, ``hop_samples``, ``cmap``, ``render``, ``span``, ``width``,
-``height``, and ``Software``.
+``height``, and ``Software``; ``missing_seconds`` on a clip across a real
+break (those columns are masked, the clip's WAV holds zeros there).
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ def clip_metadata(
     clip_start: dt.datetime | str,
     source: str = "",
     cmap: str = "viridis",
+    missing_samples: int = 0,
 ) -> dict[str, str]:
     """The items an image of one clip carries (all strings)."""
     nfft = dsp.window_length(sample_rate, params.window_s)
     hop = dsp.hop_length(nfft, params.overlap)
     start = clip_start if isinstance(clip_start, str) else f"{clip_start:%Y-%m-%dT%H:%M:%S.%f}Z"
-    return {
+    meta = {
         "Software": SOFTWARE,
         "source": source,
         "clip_start": start,
@@ -69,3 +71,6 @@ def clip_metadata(
         "width": str(params.width),
         "height": str(params.height),
     }
+    if missing_samples:  # a clip across a real break says so (its image masks the part)
+        meta["missing_seconds"] = number(missing_samples / sample_rate)
+    return meta

@@ -16,8 +16,9 @@ class HydroJob(Job):
     file_url: HttpUrl
     #: Hydrophone path below the archive root, e.g. ``CE02SHBP/LJ01D/11-HYDBBA106``.
     hydrophone: str = Field(default="", max_length=256, pattern=r"^[A-Za-z0-9_./\-]*$")
-    #: Files the day's listing holds (0: not known). The whaledr profile
-    #: publishes the day's part of its manifest once that many are done.
+    #: Files the day's listing held when produced (0: unknown). Once that many
+    #: are done, the whaledr profile publishes the day's part of its manifest
+    #: and the archive copy writes the day's manifest.
     day_files: int = Field(default=0, ge=0, le=100_000)
 
     def key(self) -> str:

@@ -100,16 +100,21 @@ def draw_preview(
     source: str = "",
     title: str = "",
     display_frames: int = DISPLAY_FRAMES,
+    missing: np.ndarray | None = None,
 ) -> tuple[dsp.RenderedClip, int, tuple[int, int], Box, Box, dict[str, str]]:
     """Draw one clip into ``out`` (PNG); returns the colour range, the
-    display hop, the PNG size, the axes and colourbar boxes and the metadata."""
+    display hop, the PNG size, the axes and colourbar boxes and the metadata.
+    ``missing`` (bool per sample): a real break, drawn grey and left out of
+    the colour range."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     original = dataclasses.replace(params, render="original")  # the colour range in mlab's dB
-    rendered = dsp.render_clip(clip, sample_rate, original)
+    if missing is not None and not np.any(missing):
+        missing = None
+    rendered = dsp.render_clip(clip, sample_rate, original, missing)
     nfft = dsp.window_length(sample_rate, params.window_s)
     hop = dsp.hop_length(nfft, params.overlap)
     display_hop = max(hop, int(math.ceil((len(clip) - nfft) / max(display_frames, 1))) or hop)
@@ -117,10 +122,16 @@ def draw_preview(
     half_t = display_hop / sample_rate / 2
     half_f = sample_rate / nfft / 2
     extent = (centres[0] - half_t, centres[-1] + half_t, (freqs[0] - half_f) / 1e3, (freqs[-1] + half_f) / 1e3)
+    missing_s = 0.0
+    if missing is not None:
+        starts = np.arange(len(centres), dtype=np.int64) * display_hop
+        db[dsp.frames_touching(missing, starts, nfft)] = np.nan  # drawn as the axes' grey
+        missing_s = float(np.count_nonzero(missing)) / sample_rate
 
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
-    image = ax.imshow(db.T, origin="lower", aspect="auto", extent=extent, cmap=cmap, interpolation="nearest",
+    ax.set_facecolor("0.75")
+    image = ax.imshow(np.ma.masked_invalid(db.T), origin="lower", aspect="auto", extent=extent, cmap=cmap, interpolation="nearest",
                       vmin=rendered.vmin, vmax=rendered.vmax)
     ax.set_xlim(0, len(clip) / sample_rate)
     ax.set_ylim(0, params.fmax_hz / 1e3)
@@ -131,7 +142,9 @@ def draw_preview(
     ax.set_title(
         f"{title}\nHann {nfft} samples ({nfft / sample_rate * 1e3:.0f} ms), {params.overlap:.1%} overlap "
         f"(drawn every {display_hop} samples) · 0–{params.fmax_hz / 1e3:g} kHz · colour {rendered.vmin:.1f}–"
-        f"{rendered.vmax:.1f} dB = {params.color_lo:.0%}–{params.color_hi:.0%} of the clip's span",
+        f"{rendered.vmax:.1f} dB = {params.color_lo:.0%}–{params.color_hi:.0%} of the clip's span"
+        + (f"\ngrey: {missing_s:.3f} s of a real break, no recording (left out of the colour range)"
+           if missing_s else ""),
         fontsize=9,
     )
     fig.canvas.draw()
@@ -142,7 +155,7 @@ def draw_preview(
         return (int(math.floor(b.x0)), int(math.floor(height - b.y1)), int(math.ceil(b.x1)), int(math.ceil(height - b.y0)))
 
     meta = clip_metadata(rendered, original, sample_rate=sample_rate, n_samples=len(clip), clip_start=clip_start,
-                         source=source, cmap=cmap)
+                         source=source, cmap=cmap, missing_samples=int(np.count_nonzero(missing)) if missing is not None else 0)
     meta.update({"figure": "preview", "display_hop_samples": str(display_hop), "Title": title})
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=DPI, metadata=meta)
@@ -173,12 +186,14 @@ def preview_file(source: str, out: Path, *, clip: int = 0, config: HydroSettings
         raise ValueError(f"clip {clip} does not exist: the file has {len(plan.clips)} clips (0-{len(plan.clips) - 1})")
     chosen = plan.clips[clip]
     samples = decoded.data[chosen.start_sample : chosen.start_sample + chosen.n_samples]
+    missing = (decoded.gap_mask[chosen.start_sample : chosen.start_sample + chosen.n_samples]
+               if decoded.gap_mask is not None else None)
     shown = file_name(source) if path_is_url(source) else Path(source).name
     title = (f"{shown} · clip {clip} of {len(plan.clips)} · "
              f"{chosen.start:%Y-%m-%d %H:%M:%S}.{chosen.start.microsecond // 1000:03d} UTC")
     rendered, hop, size, axes_box, bar_box, meta = draw_preview(
         samples, decoded.sample_rate, out, params=opts.params, cmap=opts.cmap, clip_start=chosen.start,
-        source=source, title=title,
+        source=source, title=title, missing=missing,
     )
     return PreviewResult(
         path=out, clip=clip, clips=len(plan.clips), clip_name=chosen.name, clip_start=chosen.start,

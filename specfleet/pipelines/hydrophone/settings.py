@@ -7,6 +7,12 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .timerange import FILE_SECONDS
+
+#: OEK's ``TrHld2`` (OOI's hydrophone setting): a gap between pieces up to
+#: this long is never a real break (``repair.repair``'s default too).
+GAP_THRESHOLD_S = 0.023
+
 
 class HydroSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPECFLEET_HYDRO_", extra="ignore")
@@ -45,10 +51,21 @@ class HydroSettings(BaseSettings):
     calibration: str = ""
     #: "volt": dB re 1 V/uPa (OOI's metadata/cals); "count": dB re 1 count/uPa (rca_correction_cals).
     calibration_reference: str = Field(default="volt", pattern="^(volt|count)$")
+    #: Also write the archive-grade copy beside the clips (archive.py): each
+    #: stretch as a 24-bit FLAC of the true counts, per-file records, and the
+    #: day's manifest, written last, under ``{archive_prefix}/{YYYY}/{instrument}/{YYYY_MM_DD}/``.
+    archive: bool = False
+    archive_prefix: str = "archive"
     #: Per-file "all clips written" markers, read by the producer to skip done files.
     manifest_prefix: str = "hydrophone-manifests"
     #: Files at another rate are rejected (0 accepts any rate).
     expected_sample_rate: float = 64_000.0
+    #: What one archive file holds when complete (OOI bins on 5 minutes): its
+    #: sample count against this decides whether recording is missing (repair.py).
+    file_seconds: float = Field(default=float(FILE_SECONDS), gt=0)
+    #: A gap between pieces is a real break only when longer than this AND the
+    #: file's own label noise (OOI's hydrophone setting ``TrHld2``).
+    gap_threshold_s: float = Field(default=GAP_THRESHOLD_S, ge=0)
     clip_s: float = 5.0
     #: "ping": the original's clips: at the signed-argmax sample of seconds 0, 5,
     #: 10, ..., 5 s + 1 sample each, the last cut short by the file's end.

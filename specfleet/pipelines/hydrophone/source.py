@@ -1,6 +1,7 @@
 """Reading one source file: streamed HTTP download (bounded memory, size
-limit, timeouts, retries) and miniSEED decoding with obspy, including
-gaps, overlaps and extra traces.
+limit, timeouts, retries) and miniSEED decoding with obspy, repaired by
+its sample count (``repair``: pieces rejoined whatever their labels say,
+real breaks kept as breaks), extra channels left out.
 
 Bad input raises ``Rejected`` with a reason naming what was wrong; network
 trouble that may pass raises ``Transient`` after the retries are used up.
@@ -32,6 +33,9 @@ from ...outbound import (
 )
 from ...runtime.errors import Rejected, Transient
 from .naming import check_seed_code
+from .repair import RepairedFile, repair, timeline
+from .settings import GAP_THRESHOLD_S
+from .timerange import FILE_SECONDS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,7 +105,8 @@ def download(url: str, dest: Path, *, policy: HostPolicy, limits: FetchLimits, a
 
 @dataclass
 class Decoded:
-    """One channel of a miniSEED file as a single contiguous array."""
+    """One channel of a miniSEED file, repaired (``repair.repair``) and laid
+    on one sample grid from its first stretch's start (``repair.timeline``)."""
 
     data: np.ndarray
     sample_rate: float
@@ -110,14 +115,22 @@ class Decoded:
     station: str
     location: str
     channel: str
-    #: True where a gap was filled with zeros.
+    #: True where a real break left no recording (the samples there are 0
+    #: and stand for nothing); ``None`` when the file is one stretch.
     gap_mask: np.ndarray | None = None
-    #: What was merged or left out, for the status reason.
+    #: What was repaired, merged or left out, for the status reason.
     notes: list[str] = field(default_factory=list)
+    #: The repair's account: pieces, label noise, breaks, missing seconds.
+    repaired: RepairedFile | None = None
 
     @property
     def seconds(self) -> float:
         return len(self.data) / self.sample_rate
+
+    @property
+    def missing_s(self) -> float:
+        """Recording missing from this file by its sample count (s)."""
+        return self.repaired.missing_s if self.repaired is not None else 0.0
 
 
 def _looks_like_text(head: bytes) -> str:
@@ -130,13 +143,21 @@ def _looks_like_text(head: bytes) -> str:
     return ""
 
 
-def decode_mseed(path: Path, *, expected_rate: float = 0.0) -> Decoded:
-    """Decode a miniSEED file into one contiguous trace.
-
-    Gaps are filled with zeros (and marked in ``gap_mask``), overlaps are
-    merged, and traces of other channels are left out; each is noted.
+def decode_mseed(
+    path: Path,
+    *,
+    expected_rate: float = 0.0,
+    file_seconds: float = float(FILE_SECONDS),
+    gap_threshold_s: float = GAP_THRESHOLD_S,
+    nominal_start: dt.datetime | None = None,
+) -> Decoded:
+    """Decode a miniSEED file and repair it by its sample count (``repair``):
+    a complete file's pieces are rejoined whatever their labels say; a short
+    file is split only at real breaks, laid on one grid with the break marked
+    in ``gap_mask``. Traces of other channels are left out; each is noted.
+    ``nominal_start``: the file's start from its name, when known.
     """
-    from obspy import read
+    from obspy import UTCDateTime, read
     from obspy.io.mseed.util import get_record_information
 
     size = path.stat().st_size
@@ -189,23 +210,15 @@ def decode_mseed(path: Path, *, expected_rate: float = 0.0) -> Decoded:
     if rate <= 0:
         raise Rejected(f"sampling rate {rate} Hz is not positive")
 
-    gaps = [g for g in stream.get_gaps() if g[6] > 0]
-    overlaps = [g for g in stream.get_gaps() if g[6] < 0]
-    if len(stream) > 1:
-        stream.sort(keys=["starttime"])
-        stream.merge(method=1)  # overlaps: later data wins; gaps: masked
+    # The pieces in the file's order (never sorted by their labels, which lie).
+    repaired = repair(
+        stream, file_seconds=file_seconds, gap_threshold_s=gap_threshold_s,
+        nominal_start=UTCDateTime(nominal_start) if nominal_start is not None else None,
+    )
+    notes.extend(repaired.notes())
+    line = timeline(repaired)
+    data, mask = line.data, line.missing
     trace = stream[0]
-    data = trace.data
-    mask: np.ndarray | None = None
-    if isinstance(data, np.ma.MaskedArray):
-        mask = np.ma.getmaskarray(data)
-        data = data.filled(0)
-    if gaps:
-        total = sum(g[6] for g in gaps)
-        notes.append(f"{len(gaps)} gap(s), {total:.3f} s in all, filled with zeros")
-    if overlaps:
-        total = sum(-g[6] for g in overlaps)
-        notes.append(f"{len(overlaps)} overlap(s), {total:.3f} s in all, merged")
     stats = trace.stats
     try:
         codes = [check_seed_code(k, getattr(stats, k)) for k in ("network", "station", "location", "channel")]
@@ -214,10 +227,10 @@ def decode_mseed(path: Path, *, expected_rate: float = 0.0) -> Decoded:
     if not np.issubdtype(data.dtype, np.number):
         raise Rejected(f"unsupported sample type {data.dtype}")
     check_finite(data)
-    start = time_span(stats.starttime, len(data), rate)
+    start = time_span(line.start, len(data), rate)
     network, station, location, channel = codes
     return Decoded(np.ascontiguousarray(data), rate, start, network, station, location, channel,
-                   gap_mask=mask, notes=notes)
+                   gap_mask=mask, notes=notes, repaired=repaired)
 
 
 def check_finite(data: np.ndarray) -> None:

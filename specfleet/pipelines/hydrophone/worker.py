@@ -35,6 +35,7 @@ from ...runtime.pools import process_pool
 from ...settings import Settings
 from ...status import Stat
 from ...storage import Put, Storage
+from .archive import record_file, rejected_record, write_archive
 from .clipper import ClipOptions, CutResult, cut_file
 from .dsp import window_length
 from .models import HydroJob, HydroStatus
@@ -114,11 +115,20 @@ def check_rate_fits(sample_rate: float, config: HydroSettings) -> None:
         )
 
 
+def decode_source(path: Path, config: HydroSettings, *, source: str) -> Decoded:
+    """Decode and repair the local file ``path`` of ``source`` (URL or path,
+    whose file name gives the nominal start) with the settings' parameters."""
+    return decode_mseed(
+        path, expected_rate=config.expected_sample_rate, file_seconds=config.file_seconds,
+        gap_threshold_s=config.gap_threshold_s, nominal_start=file_time(file_name(source)),
+    )
+
+
 def read_source(url_or_path: str, config: HydroSettings) -> Decoded:
     """One source, a URL (fetched through the host policy, within the fetch
     limits) or a local path (size-checked), decoded."""
     with tempfile.TemporaryDirectory(prefix="hydro-src-") as tmp:
-        return decode_mseed(fetch_source(url_or_path, config, Path(tmp)), expected_rate=config.expected_sample_rate)
+        return decode_source(fetch_source(url_or_path, config, Path(tmp)), config, source=url_or_path)
 
 
 def fetch_and_cut(url_or_path: str, config: HydroSettings, out_dir: Path, pool: Executor | None) -> CutResult:
@@ -145,7 +155,7 @@ def fetch_source(url_or_path: str, config: HydroSettings, tmp: Path) -> Path:
 def cut_source(path: Path, config: HydroSettings, out_dir: Path, pool: Executor | None, *, source: str) -> CutResult:
     """Decode the local file ``path`` and render its clips into ``out_dir``;
     each image's metadata names ``source`` (the job's URL or path)."""
-    decoded = decode_mseed(path, expected_rate=config.expected_sample_rate)
+    decoded = decode_source(path, config, source=source)
     check_rate_fits(decoded.sample_rate, config)
     result = cut_file(decoded, replace(ClipOptions.from_settings(config), source=source), out_dir, pool)
     if not result.clips:
@@ -192,7 +202,10 @@ def handle_levels(job: HydroJob, ctx: JobContext, hydrophone: str) -> None:
         ctx.stage("compute")
         cpu0 = time.thread_time()  # this job's thread: other jobs run beside it
         decoded = decode_mseed(source, expected_rate=config.expected_sample_rate)
-    runs = runs_of(decoded.data, decoded.gap_mask, UTCDateTime(decoded.start), decoded.sample_rate)
+    # The stretches of real recording the sample-count repair found (never
+    # across a real break); the gap mask only for a decode without a repair.
+    runs = (list(decoded.repaired.stretches) if decoded.repaired is not None
+            else runs_of(decoded.data, decoded.gap_mask, UTCDateTime(decoded.start), decoded.sample_rate))
     if not runs:
         raise Rejected("no samples to compute levels from")
     try:
@@ -210,6 +223,16 @@ def handle_levels(job: HydroJob, ctx: JobContext, hydrophone: str) -> None:
     notes = [*decoded.notes, f"levels: {have} of {len(result.times)} minute(s) with whole audio"]
     ctx.report(HydroStatus(instance_id=ctx.instance_id, stat=Stat.DONE, file_url=job.file_url, clips=have),
                reason="; ".join(notes), key="done")
+
+
+def archive_rejected(storage: Storage, job: HydroJob, config: HydroSettings, hydrophone: str, reason: str) -> None:
+    """Record a bad file in its day's archive records (and finish the day if it was the last)."""
+    name = file_name(job.file_url)
+    start = file_time(name)
+    if start is None:  # no day to file it under
+        return
+    record_file(storage, rejected_record(job.file_url, reason), prefix=config.archive_prefix, hydrophone=hydrophone,
+                day=start.date(), source_name=name, day_files=job.day_files, gap_threshold_s=config.gap_threshold_s)
 
 
 def handle(job: HydroJob, ctx: JobContext) -> None:
@@ -230,10 +253,15 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
     opts = ClipOptions.from_settings(config)
     with tempfile.TemporaryDirectory(prefix="hydro-out-") as tmp:
         out_dir = Path(tmp)
-        ctx.stage("fetch")
-        source = fetch_source(job.file_url, config, out_dir)
-        ctx.stage("compute")
-        result = cut_source(source, config, out_dir, resources.pool if resources else None, source=job.file_url)
+        try:
+            ctx.stage("fetch")
+            source = fetch_source(job.file_url, config, out_dir)
+            ctx.stage("compute")
+            result = cut_source(source, config, out_dir, resources.pool if resources else None, source=job.file_url)
+        except Rejected as err:
+            if config.archive:  # the day's archive record says so: the day still finishes
+                archive_rejected(storage, job, config, hydrophone, str(err))
+            raise
         if source.parent == out_dir:  # downloaded: only the clips stay on disk while uploading
             source.unlink()
         ctx.stage("upload")
@@ -243,11 +271,26 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
         storage.put_many(Put(key, out_dir / name, ctype) for key, name, ctype in uploads)
     name = file_name(job.file_url)
     day = file_time(name) or result.clips[0].start
+    archived: list[str] = []
+    if config.archive and result.repaired is not None:
+        try:
+            archived, _ = write_archive(
+                storage, result.repaired, prefix=config.archive_prefix, hydrophone=hydrophone, day=day.date(),
+                source=job.file_url, source_name=name, day_files=job.day_files, gap_threshold_s=config.gap_threshold_s,
+            )
+        except ValueError as err:  # not 24-bit counts (e.g. float samples): the clips stand, the day says why
+            result.notes.append(f"no archive copy: {err}")
+            archive_rejected(storage, job, config, hydrophone, f"no archive copy: {err}")
+    repaired = result.repaired
     manifest = {
         "file_url": job.file_url,
         "clips": [c.name for c in result.clips],
-        "keys": [u[0] for u in uploads],
+        "keys": [u[0] for u in uploads] + archived,
         "notes": result.notes,
+        "missing_s": repaired.missing_s if repaired else 0.0,
+        "masked_s": result.masked_s,
+        "pieces": repaired.pieces if repaired else 0,
+        "breaks": len(repaired.breaks) if repaired else 0,
     }
     storage.put_bytes(
         manifest_key(config.manifest_prefix, hydrophone, day, name),
