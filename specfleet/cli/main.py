@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -271,30 +272,72 @@ def work(
     code = worker.run()
     if worker.config_error is not None:
         fail(worker.config_error.what, worker.config_error.hint, code=code)
-    counts = {k: int(v) for k, v in worker.metrics().items() if k != "busy_s"}
-    done = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no jobs"
     why = " (banned: exit 75)" if code == 75 else ""
     if worker.stop_signal is not None:
-        name = "Ctrl-C" if worker.stop_signal == signal.SIGINT else signal.Signals(worker.stop_signal).name
-        why = f" ({name}: {worker.handed_back} job(s) handed back to the queue)"
-    console.print(f"worker stopped{why}: {done}", highlight=False)
+        why = " (Ctrl-C)" if worker.stop_signal == signal.SIGINT else f" ({signal.Signals(worker.stop_signal).name})"
+        if worker.stop_signal == signal.SIGINT and console.is_terminal:
+            console.print()  # the terminal echoed ^C where the next line would start
+    console.print(f"worker stopped{why}: {worker_summary(worker.metrics(), worker.handed_back)}", highlight=False,
+                  soft_wrap=True)
     raise typer.Exit(code)
 
 
-class JobLines(Middleware):
-    """One terminal line per finished job: outcome, key, seconds (and why)."""
+#: How each outcome reads on a job line and in the closing summary, and its colour.
+OUTCOME_WORDS = {
+    "done": ("done", "green"),
+    "rejected": ("failed", "red"),
+    "skipped": ("skipped", "yellow"),
+    "retry": ("will retry", "yellow"),
+    "dead": ("gave up", "red"),
+    "misconfigured": ("kept", "red"),
+    "banned": ("blocked", "magenta"),
+}
 
-    STYLE = {"done": "green", "rejected": "red", "dead": "red", "skipped": "yellow", "retry": "yellow",
-             "banned": "magenta"}
+
+def worker_summary(metrics: dict[str, float], handed_back: int) -> str:
+    """The closing line's counts: the outcomes that were settled (each one's
+    status sent), then the jobs handed back unfinished (no status: the next
+    worker does them)."""
+    parts = [f"{int(metrics[kind])} {word}" for kind, (word, _) in OUTCOME_WORDS.items() if metrics.get(kind)]
+    if handed_back:
+        parts.append(f"{handed_back} handed back to the queue")
+    return ", ".join(parts) or "no jobs"
+
+
+def job_label(key: str) -> str:
+    """A job as a person names it: a file's name (which carries its start
+    time) rather than its whole URL; a track id as it is."""
+    return key.rstrip("/").rsplit("/", 1)[-1] if "://" in key else key
+
+
+class JobLines(Middleware):
+    """One terminal line per settled job: what became of it, which job, what
+    it wrote, its time, and why when it did not succeed. Printed after the
+    job's status was sent (the worker calls this after settling). A job
+    handed back at shutdown gets no line (the closing summary counts it), and
+    nothing is printed once the worker has stopped: the summary is last."""
 
     def __init__(self, out: Console):
         self.out = out
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def after_worker_stop(self, worker: object) -> None:
+        with self._lock:
+            self._closed = True
 
     def after_process(self, worker: object, message: Message, outcome: Outcome) -> None:
-        why = f"  [dim]{outcome.reason[:120]}[/]" if outcome.reason and outcome.kind != "done" else ""
-        style = self.STYLE.get(outcome.kind, "white")
-        self.out.print(f"[{style}]{outcome.kind:>8}[/] {outcome.key[:90]}  {outcome.seconds:.1f}s{why}",
-                       highlight=False)
+        if outcome.kind not in OUTCOME_WORDS:
+            return
+        word, style = OUTCOME_WORDS[outcome.kind]
+        wrote = f"  {escape(outcome.wrote)}" if outcome.wrote else ""
+        if outcome.kind == "misconfigured":
+            word = "kept in the dead-letter queue:"
+        why = f"  [dim]{escape(outcome.reason[:300])}[/]" if outcome.reason and outcome.kind != "done" else ""
+        line = f"[{style}]{word:>10}[/] {escape(job_label(outcome.key))}{wrote}  {outcome.seconds:.1f}s{why}"
+        with self._lock:
+            if not self._closed:
+                self.out.print(line, highlight=False, soft_wrap=True)
 
 
 # --- status / dlq -------------------------------------------------------------------

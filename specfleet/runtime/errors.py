@@ -10,8 +10,17 @@ raised             meaning                                     queue action
 ``Banned``         this IP is blocked (429, 403, bot checks)   hand back; counts
                                                                toward the ban
                                                                threshold
+``Misconfigured``  this worker's settings cannot do the job    moved to the
+                   (a source host it is not allowed to fetch)  DLQ untouched,
+                                                               no status row
 any other error    a bug or an unknown failure                 like Transient
 =================  ==========================================  ===============
+
+A ``Misconfigured`` job is neither a data error nor worth retrying here:
+deleting it as failed would lose it, retrying would spend its attempts on
+the same refusal. It goes to the dead-letter queue as it came, with the
+reason in its ``specfleet_reason`` attribute, to be redriven
+(``specfleet dlq redrive``) once the configuration is fixed.
 
 After ``max_receives`` attempts a retried job goes to the dead-letter queue,
 with a stat 0 status row saying so.
@@ -41,4 +50,8 @@ class Transient(JobError):
 
 
 class Banned(JobError):
+    pass
+
+
+class Misconfigured(JobError):
     pass

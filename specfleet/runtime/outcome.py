@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-OutcomeKind = Literal["done", "rejected", "skipped", "retry", "dead", "banned", "released"]
+OutcomeKind = Literal["done", "rejected", "skipped", "retry", "dead", "banned", "released", "misconfigured"]
 
 
 @dataclass(frozen=True)
@@ -15,3 +15,5 @@ class Outcome:
     seconds: float = 0.0
     #: The job's own name for logs (its key, or the message id when unreadable).
     key: str = ""
+    #: What the job wrote, in a few words ("60 clips, 4.2 MB"), when its handler said.
+    wrote: str = ""

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..jobs import JobValidationError
-from .errors import Banned, Rejected, Skipped, Transient
+from .errors import Banned, Misconfigured, Rejected, Skipped, Transient
 from .outcome import Outcome
 
-#: ("delete", 0) or ("visibility", seconds until SQS shows the message again)
-QueueAction = tuple[Literal["delete", "visibility"], int]
+#: ("delete", 0), ("visibility", seconds until SQS shows the message again)
+#: or ("dlq", 0): move it to the dead-letter queue as it is.
+QueueAction = tuple[Literal["delete", "visibility", "dlq"], int]
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class RetryPolicy:
             return Outcome("rejected", str(err))
         if isinstance(err, Skipped):
             return Outcome("skipped", str(err))
+        if isinstance(err, Misconfigured):
+            return Outcome("misconfigured", str(err))
         if isinstance(err, Banned):
             return Outcome("banned", str(err))
         # Transient, or anything unexpected: retried, then dead-lettered.
@@ -50,6 +53,8 @@ class RetryPolicy:
     def queue_action(self, outcome: Outcome, receive_count: int) -> QueueAction:
         if outcome.kind in ("done", "rejected", "skipped"):
             return ("delete", 0)
+        if outcome.kind == "misconfigured":
+            return ("dlq", 0)
         if outcome.kind == "retry":
             return ("visibility", self.retry_delay_s(receive_count))
         # dead (SQS moves it to the DLQ on its next receive) or banned (another

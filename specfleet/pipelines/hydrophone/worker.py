@@ -246,6 +246,7 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
             raise Transient("worker shutting down before upload")
         uploads = _upload_keys(job, config, hydrophone, result, opts.image_format)
         storage.put_many((Put(key, out_dir / name, ctype) for key, name, ctype in uploads), acl=acl)
+        written = sum((out_dir / name).stat().st_size for _, name, _ in uploads)
     if whaledr:
         prefix = config.whaledr_prefix
         jpgs = [manifest_entry(prefix, key) for key, _, _ in uploads if key.endswith(".jpg")]
@@ -263,6 +264,7 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
         json.dumps(manifest).encode(),
         "application/json",
     )
+    ctx.wrote = f"{len(result.clips)} clips, {written / 1e6:.1f} MB"
     ctx.report(
         HydroStatus(instance_id=ctx.instance_id, stat=Stat.DONE, file_url=job.file_url, clips=len(result.clips)),
         reason="; ".join(result.notes),
