@@ -389,8 +389,9 @@ def status(
     day: str | None = typer.Option(None, help="Count only this day: a hydrophone file's recording day, the "
                                    "day the work was done for the others.", metavar="YYYY-MM-DD"),
 ) -> None:
-    """Jobs done/failed/skipped/banned (files, tracks) with the clips or windows
-    they wrote, queue depths, rate, ETA and instances per pipeline.
+    """Jobs done/failed (files, tracks) with their clips or windows, queues, rate, ETA, instances.
+
+    Counts are jobs, not status rows: a file redone, or a track's windows, count once.
 
     Example: specfleet status --pipeline hydrophone --day 2017-10-09
     """
