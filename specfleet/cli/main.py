@@ -50,6 +50,7 @@ TOOLS = [
     "specfleet.cli.monitoring",
     "specfleet.cli.catalog",
     "specfleet.cli.results",
+    "specfleet.cli.dashboard",
 ]
 
 
