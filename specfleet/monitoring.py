@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import botocore.exceptions
@@ -42,9 +42,9 @@ STAT_COLUMNS = {"done": 1, "failed": 0, "skipped": 2, "banned": -1}
 #: a redone file reports the same clips again), a track's distinct windows.
 ITEMS = {
     "hydrophone": ("clips", "SELECT 'hydrophone' AS pipeline, file_url AS job_key, stat, date, clips AS n,"
-                            " file_url AS item FROM status_hydro"),
+                            " file_url AS item, deployment FROM status_hydro"),
     "spectrogram": ("windows", "SELECT 'spectrogram' AS pipeline, track_id AS job_key, stat, date, 1 AS n,"
-                               " track_id || '#' || win AS item FROM status_specto"),
+                               " track_id || '#' || win AS item, deployment FROM status_specto"),
 }
 
 
@@ -58,6 +58,9 @@ class StatusFilter:
     pipelines: tuple[str, ...] = ()
     since: dt.datetime | None = None
     day: dt.date | None = None
+    #: The deployment (queue prefix) whose rows count, and rows stored before
+    #: deployments were recorded (``''``); None: every deployment's.
+    deployment: str | None = None
 
     def where(self, alias: str = "") -> tuple[str, list[Any]]:
         """A SQL condition over rows with ``pipeline``, ``job_key`` and ``date``."""
@@ -70,6 +73,9 @@ class StatusFilter:
         if self.since is not None:
             clauses.append(f"{a}date >= %s")
             params.append(self.since)
+        if self.deployment is not None:
+            clauses.append(f"{a}deployment IN (%s, '')")
+            params.append(self.deployment)
         if self.day is not None:
             clauses.append(f"(CASE WHEN {a}pipeline = 'hydrophone' THEN hydro_url_day({a}job_key)"
                            f" ELSE {a}date::date END) = %s")
@@ -190,27 +196,30 @@ def _pipeline_stats(
     where: StatusFilter | None = None,
 ) -> dict[str, dict[str, Any]]:
     totals = job_totals(conn, where)
+    # the rate, the alive and the banned instances: this deployment's rows, whatever the other filters
+    mine, mine_params = StatusFilter(deployment=where.deployment if where else None).where()
     rate_since = now - dt.timedelta(minutes=rate_window_min)
     recent = {
         r["pipeline"]: r
         for r in _rows(
             conn,
             "SELECT pipeline, count(*) AS rows, count(DISTINCT job_key) AS jobs, min(date) AS first"
-            " FROM status_jobs WHERE date > %s AND date <= %s GROUP BY pipeline",
-            (rate_since, now),
+            f" FROM status_jobs WHERE date > %s AND date <= %s AND {mine} GROUP BY pipeline",
+            (rate_since, now, *mine_params),
         )
     }
     alive_since = now - dt.timedelta(minutes=alive_window_min)
     alive: dict[str, list[str]] = {}
     for r in _rows(
         conn,
-        "SELECT pipeline, instance_id FROM v_instance_activity WHERE last_seen > %s AND last_seen <= %s"
-        " ORDER BY pipeline, instance_id",
-        (alive_since, now),
+        f"SELECT pipeline, instance_id FROM status_jobs WHERE {mine} GROUP BY pipeline, instance_id"
+        " HAVING max(date) > %s AND max(date) <= %s ORDER BY pipeline, instance_id",
+        (*mine_params, alive_since, now),
     ):
         alive.setdefault(r["pipeline"], []).append(r["instance_id"])
     banned: dict[str, list[str]] = {}
-    for r in _rows(conn, "SELECT pipeline, instance_id FROM v_banned_instances ORDER BY pipeline, instance_id"):
+    for r in _rows(conn, f"SELECT DISTINCT pipeline, instance_id FROM status_jobs WHERE stat = -1 AND {mine}"
+                         " ORDER BY pipeline, instance_id", mine_params):
         banned.setdefault(r["pipeline"], []).append(r["instance_id"])
 
     out: dict[str, dict[str, Any]] = {}
@@ -266,6 +275,10 @@ def summary(
     """
     config = config or MonitorSettings()
     now = now or utcnow()
+    # this deployment's rows only, unless asked otherwise (one database may serve several)
+    where = where or StatusFilter()
+    if where.deployment is None:
+        where = replace(where, deployment=settings.queue_prefix)
     depths = queue_depths(settings)
     conn = connect(settings)
     try:
@@ -278,7 +291,7 @@ def summary(
 
     pipelines: dict[str, Any] = {}
     for pipeline in names():
-        if where is not None and where.pipelines and pipeline not in where.pipelines:
+        if where.pipelines and pipeline not in where.pipelines:
             continue
         depth = depths[pipeline]
         s = stats[pipeline]
@@ -299,7 +312,8 @@ def summary(
         "generated_at": now.strftime("%Y-%m-%d %H:%M:%S"),
         "rate_window_min": config.rate_window_min,
         "alive_window_min": config.alive_window_min,
-        "filter": {"pipelines": list(where.pipelines), "since": where.since, "day": where.day} if where else None,
+        "deployment": where.deployment,
+        "filter": {"pipelines": list(where.pipelines), "since": where.since, "day": where.day},
         "pipelines": pipelines,
         "instances": {"alive": alive, "banned": banned},
         "rejects": int(rejects),

@@ -459,18 +459,21 @@ def collect(settings: Settings, config: ReportSettings | None = None) -> dict[st
     # The history window ends at the newest data, not at "now", so a report
     # written after a run finished still shows that run.
     hours = dt.timedelta(hours=config.history_hours)
-    [span] = fetch(settings, "SELECT max(date) AS last, min(date) AS first FROM status_jobs"
-                             " WHERE date >= (SELECT max(date) FROM status_jobs) - %s", (hours,))
+    # this deployment's rows (and those stored before deployments were recorded)
+    mine, prefix = "deployment IN (%s, '')", settings.queue_prefix
+    [span] = fetch(settings, f"SELECT max(date) AS last, min(date) AS first FROM status_jobs WHERE {mine}"
+                             f" AND date >= (SELECT max(date) FROM status_jobs WHERE {mine}) - %s",
+                   (prefix, prefix, hours))
     bin_s = bin_seconds(span["first"], span["last"]) if span["last"] is not None else 60
     # jobs (a file, a track) finished per bin: a spectrogram track is one job, not its windows
     throughput = fetch(
         settings,
         "SELECT pipeline, to_timestamp(floor(extract(epoch FROM date) / %s) * %s) AT TIME ZONE 'UTC' AS t,"
-        " count(DISTINCT job_key) AS jobs FROM status_jobs WHERE date >= %s GROUP BY 1, 2 ORDER BY 2",
-        (bin_s, bin_s, span["first"] or dt.datetime(1970, 1, 1)),
+        f" count(DISTINCT job_key) AS jobs FROM status_jobs WHERE date >= %s AND {mine} GROUP BY 1, 2 ORDER BY 2",
+        (bin_s, bin_s, span["first"] or dt.datetime(1970, 1, 1), prefix),
     )
     last_done = {r["pipeline"]: r["last"] for r in fetch(
-        settings, "SELECT pipeline, max(date) AS last FROM status_jobs GROUP BY pipeline")}
+        settings, f"SELECT pipeline, max(date) AS last FROM status_jobs WHERE {mine} GROUP BY pipeline", (prefix,))}
     backlog = fetch(
         settings,
         "SELECT pipeline, sampled_at, visible, in_flight, dlq FROM queue_depth_history"

@@ -84,3 +84,32 @@ def test_status_filters_refuse_what_they_cannot_read(namespace: Namespace) -> No
                        (["--pipeline", "hydrophon"], "hydrophon")):
         done = CliRunner().invoke(app, ["status", *args], env=namespace.env())
         assert done.exit_code == 2 and word in done.output, done.output
+
+
+def test_status_keeps_deployments_apart(namespace: Namespace) -> None:
+    """One database, two deployments: `status` counts its own queue
+    prefix's rows (and rows from before deployments were recorded), and the
+    status writer records each row's deployment from its queue."""
+    from helpers import query, wait_for
+    from specfleet.pipelines import get_spec, job_queue
+    from specfleet.runtime import Worker
+
+    s = namespace.settings
+    job_queue(s, "echo").send_json({"job_id": f"mine{i}"} for i in range(3))
+    Worker(s, get_spec("echo"), idle_exit_s=1).run()
+    wait_for(lambda: query(s, "SELECT count(*) FROM status_echo")[0][0] == 3, what="three rows")
+    assert query(s, "SELECT DISTINCT deployment FROM status_echo") == [(s.queue_prefix,)]
+    conn = connect(s)
+    try:
+        with conn, conn.cursor() as cur:
+            for i, deployment in enumerate(["other_", "other_", ""]):
+                cur.execute("INSERT INTO status_echo (msg_key, instance_id, stat, job_id, date, deployment)"
+                            " VALUES (%s, 'i-x', 1, %s, now() AT TIME ZONE 'UTC', %s)",
+                            (f"x{i}", f"theirs{i}", deployment))
+    finally:
+        conn.close()
+    done = CliRunner().invoke(app, ["status", "--json", "--no-record"], env={**namespace.env(), "COLUMNS": "200"})
+    data = json.loads(done.stdout)
+    assert data["deployment"] == s.queue_prefix
+    assert data["pipelines"]["echo"]["done"] == 3 + 1  # its own three, and the one of unknown deployment
+    assert data["pipelines"]["echo"]["instances_alive"] == sorted({s.instance_id, "i-x"})  # i-x via the '' row

@@ -74,14 +74,14 @@ class Snapshots:
         alive_since = f"{config.alive_window_min} minutes"
         data["instances_last_job"] = fetch(s, """
             SELECT DISTINCT ON (instance_id, pipeline) instance_id, pipeline, job_key, stat, date
-            FROM status_jobs WHERE date > (now() AT TIME ZONE 'UTC') - %s::interval
-            ORDER BY instance_id, pipeline, date DESC LIMIT %s""", (alive_since, LIMITS["instances"]))
+            FROM status_jobs WHERE date > (now() AT TIME ZONE 'UTC') - %s::interval AND deployment IN (%s, '')
+            ORDER BY instance_id, pipeline, date DESC LIMIT %s""", (alive_since, s.queue_prefix, LIMITS["instances"]))
         data["failures"] = fetch(s, """
             SELECT pipeline, stat, coalesce(nullif(reason, ''), '(no reason given)') AS reason, count(*) AS jobs,
                    (array_agg(job_key ORDER BY date DESC))[1:%s] AS examples, max(date) AS last_seen
-            FROM status_jobs WHERE stat IN (0, -1)
+            FROM status_jobs WHERE stat IN (0, -1) AND deployment IN (%s, '')
             GROUP BY 1, 2, 3 ORDER BY jobs DESC, last_seen DESC LIMIT %s""",
-                                 (LIMITS["examples"], LIMITS["failures"]))
+                                 (LIMITS["examples"], s.queue_prefix, LIMITS["failures"]))
         try:
             from ..pipelines.hydrophone.days import status_section
 
@@ -109,7 +109,8 @@ class Snapshots:
         windows = [{"track_id": r["track_id"], "win": r["win"], "ini": r["ini"], "fin": r["fin"],
                     "jpg": f"{prefix}{r['track_id']}__{r['win']}__{r['ini']}__{r['fin']}.jpg"}
                    for r in fetch(self.settings, "SELECT track_id, win, ini, fin FROM status_specto WHERE stat = 1"
-                                                 " ORDER BY date DESC, id DESC LIMIT %s", (LIMITS["windows"],))]
+                                                 " AND deployment IN (%s, '') ORDER BY date DESC, id DESC LIMIT %s",
+                                                 (self.settings.queue_prefix, LIMITS["windows"]))]
         return {"clips": clips, "windows": windows}
 
 
