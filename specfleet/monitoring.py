@@ -372,15 +372,18 @@ def status_table(data: dict[str, Any]) -> Any:
     filt = data.get("filter") or {}
     shown = ", ".join(f"{k} {v}" for k, v in (("since", filt.get("since")), ("day", filt.get("day"))) if v)
     table = Table(title=f"specfleet status at {data['generated_at']} UTC" + (f" ({shown})" if shown else ""), caption=(
-        "done/failed/skipped/banned count jobs (a file, a track), rows the status rows behind them; "
+        "done/failed/skipped/banned count jobs (a file, a track; "
+        f"{sum(p['rows'] for p in data['pipelines'].values())} status rows behind them); waiting/running: the queue; "
         f"rate over the last {data['rate_window_min']:g} min; alive = status in the last "
         f"{data['alive_window_min']:g} min; alive: {len(data['instances']['alive'])}, "
         f"banned: {len(data['instances']['banned'])}"
     ))
-    cols = ("pipeline", "visible", "in flight", "dlq", "done", "wrote", "failed", "skipped", "banned",
-            "rows", "jobs/min", "ETA", "alive", "banned inst.")
+    # fits 120 columns: rows and banned instances are in the caption and --json
+    cols = ("pipeline", "waiting", "running", "dlq", "done", "wrote", "failed", "skipped", "banned",
+            "jobs/min", "ETA", "alive")
     for col in cols:
-        table.add_column(col, justify="left" if col == "pipeline" else "right", no_wrap=col == "pipeline")
+        table.add_column(col, justify="left" if col == "pipeline" else "right",
+                         no_wrap=col in ("pipeline", "wrote", "ETA"))
     for name, p in data["pipelines"].items():
         q = p["queue"]
         dash = "-"
@@ -390,11 +393,10 @@ def status_table(data: dict[str, Any]) -> Any:
             str(q["in_flight"]) if q else dash,
             str(p["dlq"]) if p["dlq"] is not None else dash,
             str(p["done"]), f"{p['items']} {p['items_unit']}" if p.get("items_unit") else dash,
-            str(p["failed"]), str(p["skipped"]), str(p["banned"]), str(p["rows"]),
+            str(p["failed"]), str(p["skipped"]), str(p["banned"]),
             f"{p['jobs_per_min']:.1f}",
             fmt_duration(p["eta_s"]),
             str(len(p["instances_alive"])),
-            str(len(p["instances_banned"])),
             style="red" if p["instances_banned"] or (p["dlq"] or 0) > 0 else None,
         )
     return table
