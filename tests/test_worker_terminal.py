@@ -147,3 +147,31 @@ def test_ctrl_c_mid_run_in_a_terminal(namespace: Namespace, tmp_path: Path) -> N
     # and every other job is back on the queue for the next worker, none lost
     jobs = job_queue(s, "hydrophone")
     wait_for(lambda: jobs.depth()["visible"] == 5 - len(shown), timeout=30, what="the rest back on the queue")
+
+
+def test_job_lines_say_each_outcome_once_in_plain_words() -> None:
+    import io
+
+    from rich.console import Console
+
+    from specfleet.cli.main import JobLines, worker_summary
+    from specfleet.runtime.outcome import Outcome
+
+    out = io.StringIO()
+    lines = JobLines(Console(file=out, width=120))
+    url = "http://127.0.0.1:8123/files/x/2017/10/09/OO-HYVM1--YDH-2017-10-09T00:05:00.000000.mseed"
+    lines.after_process(None, None, Outcome("rejected", "truncated miniSEED: [not] a whole record", 0.3, key=url))
+    lines.after_process(None, None, Outcome("misconfigured", "host 'a.example' is not allowed", 0.0, key=url))
+    lines.after_process(None, None, Outcome("released", "handed back to the queue", 2.0, key=url))  # no line
+    lines.after_process(None, None, Outcome("done", "", 31.0, key="3Vx8XOIzZKU", wrote="9 windows"))
+    lines.after_worker_stop(None)
+    lines.after_process(None, None, Outcome("done", "", 1.0, key="late"))  # after the summary: never printed
+    assert out.getvalue().splitlines() == [
+        "    failed OO-HYVM1--YDH-2017-10-09T00:05:00.000000.mseed  0.3s  truncated miniSEED: [not] a whole record",
+        "      kept OO-HYVM1--YDH-2017-10-09T00:05:00.000000.mseed  0.0s  in the dead-letter queue, not failed: "
+        "host 'a.example' is not allowed",
+        "      done 3Vx8XOIzZKU  9 windows  31.0s",
+    ]
+    assert worker_summary({"done": 3, "rejected": 1, "released": 2, "busy_s": 9.5}, 2) == \
+        "3 done, 1 failed, 2 handed back to the queue"
+    assert worker_summary({"busy_s": 0.0}, 0) == "no jobs"

@@ -350,9 +350,10 @@ class JobLines(Middleware):
             return
         word, style = OUTCOME_WORDS[outcome.kind]
         wrote = f"  {escape(outcome.wrote)}" if outcome.wrote else ""
+        reason = outcome.reason[:300]
         if outcome.kind == "misconfigured":
-            word = "kept in the dead-letter queue:"
-        why = f"  [dim]{escape(outcome.reason[:300])}[/]" if outcome.reason and outcome.kind != "done" else ""
+            reason = f"in the dead-letter queue, not failed: {reason}"
+        why = f"  [dim]{escape(reason)}[/]" if reason and outcome.kind != "done" else ""
         line = f"[{style}]{word:>10}[/] {escape(job_label(outcome.key))}{wrote}  {outcome.seconds:.1f}s{why}"
         with self._lock:
             if not self._closed:
