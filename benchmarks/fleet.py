@@ -260,6 +260,7 @@ def prepare_hydrophone(env: Env, n: int) -> Callable[[str, int], list[dict[str, 
     base = f"{env.archive.url}/files/{HYDROPHONE}/{DAY:%Y/%m/%d}/"
     env.extra_env["hydrophone"] = {
         "SPECFLEET_HYDRO_ALLOWED_HOSTS": json.dumps([urlsplit(env.archive.url).netloc]),
+        "SPECFLEET_HYDRO_BASE_URL": f"{env.archive.url}/files/",
     }
 
     def jobs(tag: str, count: int) -> list[dict[str, Any]]:

@@ -133,9 +133,27 @@ GROUP BY pipeline HAVING max(dlq) > 0;
 -- Pipeline-specific
 -- ---------------------------------------------------------------------------
 
--- Hydrophone: clips per day and files per day.
-SELECT date::date AS day, count(*) FILTER (WHERE stat = 1) AS files_done, sum(clips) AS clips
-FROM status_hydro GROUP BY 1 ORDER BY 1 DESC;
+-- Hydrophone: files and clips per *recording* day (the file's archive folder,
+-- not the day a worker happened to process it). A file redone or retried has
+-- several rows: it counts once, with the clips of its latest done row.
+SELECT hydro_url_day(file_url)                          AS recording_day,
+       count(*) FILTER (WHERE done)                     AS files_done,
+       count(*) FILTER (WHERE NOT done)                 AS files_not_done,
+       coalesce(sum(clips) FILTER (WHERE done), 0)      AS clips
+FROM (SELECT DISTINCT ON (file_url) file_url, stat = 1 AS done, clips
+      FROM status_hydro ORDER BY file_url, (stat = 1) DESC, date DESC) f
+GROUP BY 1 ORDER BY 1 DESC;
+
+-- Jobs, not rows: per pipeline, each job (file, track) once -- done if any
+-- of its rows says so, else its latest row decides (what `specfleet status` shows).
+SELECT pipeline, count(*) AS jobs,
+       count(*) FILTER (WHERE stat = 1) AS done, count(*) FILTER (WHERE stat = 0) AS failed,
+       count(*) FILTER (WHERE stat = 2) AS skipped, sum(rows) AS rows
+FROM (SELECT pipeline, job_key, count(*) AS rows,
+             CASE WHEN bool_or(stat = 1) THEN 1
+                  ELSE (array_agg(stat ORDER BY date DESC))[1] END AS stat
+      FROM status_jobs GROUP BY pipeline, job_key) j
+GROUP BY pipeline ORDER BY pipeline;
 
 -- Music: tracks searched -> downloaded -> spectrograms (the funnel).
 -- (a search that found no matching title is stat 2 with yt_url NOTFOUND)

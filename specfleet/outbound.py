@@ -49,6 +49,11 @@ class OutboundRefused(ValueError):
     Never retried: the same URL is refused the same way next time."""
 
 
+class HostNotAllowed(OutboundRefused):
+    """The URL names a host the policy's list does not hold: this worker's
+    configuration, not the job, decides that (``runtime.errors.Misconfigured``)."""
+
+
 class FetchTooSlow(Exception):
     """A fetch ran over its total time budget."""
 
@@ -156,7 +161,7 @@ class HostPolicy:
         if literal is None and (_NUMERIC_HOST_RE.fullmatch(host) or not _HOSTNAME_RE.fullmatch(host)):
             raise OutboundRefused(f"{self.what} host {host!r} is not a hostname or a canonical IP address")
         if (host, None) not in self.hosts and (host, port or _default_port(parts.scheme)) not in self.hosts:
-            raise OutboundRefused(f"{self.what} host {parts.netloc!r} is not allowed (allowed: {self.describe()})")
+            raise HostNotAllowed(f"{self.what} host {parts.netloc!r} is not allowed (allowed: {self.describe()})")
         if literal is not None and not is_public(literal) and not self._private_allowed(literal, port):
             raise OutboundRefused(f"{self.what} address {host} is not public")
         return url

@@ -4,7 +4,8 @@ Everything is inlined (plots as PNG data URIs, images and audio as data
 URIs, CSS in the page), so the file opens anywhere without a network:
 
 * totals and queue depths per pipeline (``monitoring.summary``);
-* throughput over time per instance (``v_throughput_per_minute``);
+* jobs finished per minute per pipeline, in bins sized to the run (a
+  two-minute demo is a curve, not a dot; thirty instances are not thirty lines);
 * queue backlog over time (``queue_depth_history``);
 * failures by reason (``v_failure_reasons``) and banned instances;
 * hydrophone day coverage from the archive copy's day manifests
@@ -194,8 +195,76 @@ def _figure_uri(fig: Any) -> str:
     return data_uri(buf.getvalue(), "image/png")
 
 
-def throughput_plot(rows: list[dict[str, Any]]) -> str | None:
-    """Rows per minute per instance (one line per pipeline/instance)."""
+#: Bin widths the throughput chart may use (seconds): the smallest that
+#: still gives at most ``MAX_BINS`` bins over the history shown.
+BIN_CHOICES_S = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
+MAX_BINS = 60
+
+
+def bin_seconds(first: dt.datetime, last: dt.datetime) -> int:
+    """A bin width that shows a two-minute run as a curve, not one dot, and
+    a day as an hour-by-hour line."""
+    span = max(1.0, (last - first).total_seconds())
+    return next((b for b in BIN_CHOICES_S if span / b <= MAX_BINS), BIN_CHOICES_S[-1])
+
+
+def _time_axis(ax: Any, first: dt.datetime, last: dt.datetime) -> None:
+    import matplotlib.dates
+
+    pad = max(dt.timedelta(seconds=5), (last - first) * 0.03)
+    ax.set_xlim(first - pad, last + pad)
+    ax.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(minticks=3, maxticks=8))
+    fmt = "%H:%M:%S" if last - first < dt.timedelta(minutes=10) else "%m-%d %H:%M"
+    ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter(fmt))
+    ax.set_xlabel("UTC")
+
+
+def throughput_plot(rows: list[dict[str, Any]], bin_s: int) -> str | None:
+    """Jobs finished per minute, one line per pipeline: ``rows`` are
+    ``{pipeline, t (bin start), jobs}`` in bins of ``bin_s`` seconds; a bin
+    without a job is a zero, not a line drawn across it."""
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, dict[dt.datetime, int]] = {}
+    for r in rows:
+        series.setdefault(r["pipeline"], {})[r["t"]] = r["jobs"]
+    first, last = min(r["t"] for r in rows), max(r["t"] for r in rows)
+    bins = [first + dt.timedelta(seconds=bin_s * i) for i in range(int((last - first).total_seconds() // bin_s) + 1)]
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    per_min = 60.0 / bin_s
+    for pipeline, counts in sorted(series.items()):
+        ax.step(bins, [counts.get(b, 0) * per_min for b in bins], where="post", label=pipeline)
+    ax.set_ylabel(f"jobs / minute ({bin_s:g} s bins)")
+    _time_axis(ax, first, last + dt.timedelta(seconds=bin_s))
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.autofmt_xdate()
+    return _figure_uri(fig)
+
+
+def backlog_points(samples: list[dict[str, Any]], last_done: dt.datetime | None) -> list[tuple[dt.datetime, int]]:
+    """A pipeline's backlog over time from its queue samples. Samples are
+    taken only when someone looks (``specfleet status``), so the queue may
+    have drained long before the first empty sample: the backlog is drawn
+    falling to zero at the pipeline's last finished job (``last_done``)
+    when that lies between the last non-empty sample and the empty one."""
+    points = [(s["sampled_at"], s["visible"] + s["in_flight"]) for s in samples]
+    out: list[tuple[dt.datetime, int]] = []
+    for i, (when, backlog) in enumerate(points):
+        if (backlog == 0 and i > 0 and points[i - 1][1] > 0 and last_done is not None
+                and points[i - 1][0] < last_done < when):
+            out.append((last_done, 0))
+        out.append((when, backlog))
+    return out
+
+
+def backlog_plot(rows: list[dict[str, Any]], last_done: dict[str, dt.datetime] | None = None) -> str | None:
     if not rows:
         return None
     import matplotlib
@@ -204,57 +273,36 @@ def throughput_plot(rows: list[dict[str, Any]]) -> str | None:
     import matplotlib.dates
     import matplotlib.pyplot as plt
 
-    series: dict[str, dict[dt.datetime, int]] = {}
-    for r in rows:
-        series.setdefault(f"{r['instance_id']} ({r['pipeline']})", {})[r["minute"]] = r["rows"]
-    # Minutes without a status row are zero, not a straight line between neighbours.
-    first, last = min(r["minute"] for r in rows), max(r["minute"] for r in rows)
-    minutes = [first + dt.timedelta(minutes=i) for i in range(int((last - first).total_seconds() // 60) + 1)]
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    for label, counts in sorted(series.items()):
-        ax.plot(minutes, [counts.get(m, 0) for m in minutes], marker="o", markersize=3, label=label)
-    ax.set_ylabel("status rows / minute")
-    ax.set_xlabel("minute (UTC)")
-    # A short run fits in one or two minutes; keep the axis in minutes
-    # instead of letting matplotlib zoom out to years around one point.
-    pad = dt.timedelta(minutes=2)
-    ax.set_xlim(minutes[0] - pad, minutes[-1] + pad)
-    ax.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(minticks=3, maxticks=10, interval_multiples=True))
-    ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%H:%M"))
-    ax.set_ylim(0, max(max(c.values()) for c in series.values()) * 1.15 + 0.5)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", ncols=2)
-    fig.autofmt_xdate()
-    return _figure_uri(fig)
-
-
-def backlog_plot(rows: list[dict[str, Any]]) -> str | None:
-    if not rows:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     by_pipeline: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
+        r = {**r, "sampled_at": _naive_utc(r["sampled_at"])}
         by_pipeline.setdefault(r["pipeline"], []).append(r)
     by_pipeline = {k: v for k, v in by_pipeline.items() if len(v) >= 2}  # one sample is not a history
     if not by_pipeline:
         return None
     busy = {k: v for k, v in by_pipeline.items() if any(p["visible"] or p["in_flight"] or p["dlq"] for p in v)}
     fig, ax = plt.subplots(figsize=(9, 3.0))
-    for pipeline, points in sorted((busy or by_pipeline).items()):
-        ax.step([p["sampled_at"] for p in points], [p["visible"] + p["in_flight"] for p in points],
-                where="post", label=f"{pipeline} backlog")
-        if any(p["dlq"] for p in points):
-            ax.step([p["sampled_at"] for p in points], [p["dlq"] for p in points],
+    shown = busy or by_pipeline
+    for pipeline, samples in sorted(shown.items()):
+        points = backlog_points(samples, (last_done or {}).get(pipeline))
+        # between two samples the queue moved as it did: a line, not a step held until the next look
+        ax.plot(matplotlib.dates.date2num([p[0] for p in points]), [p[1] for p in points], marker="o",
+                markersize=3, label=f"{pipeline} backlog")
+        if any(p["dlq"] for p in samples):
+            ax.step([p["sampled_at"] for p in samples], [p["dlq"] for p in samples],
                     where="post", linestyle="--", label=f"{pipeline} DLQ")
+    stamps = [r["sampled_at"] for v in shown.values() for r in v]
+    _time_axis(ax, min(stamps), max(stamps))
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("messages")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
     fig.autofmt_xdate()
     return _figure_uri(fig)
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def failures_plot(rows: list[dict[str, Any]]) -> str | None:
@@ -418,8 +466,8 @@ def render_html(ctx: dict[str, Any]) -> str:
                 for name, p in snap["pipelines"].items()
             ],
         ),
-        f"<h2>Throughput per instance (last {ctx['history_hours']:g} h)</h2>",
-        _img(ctx["throughput_png"], "throughput per instance"),
+        f"<h2>Jobs finished per minute (last {ctx['history_hours']:g} h)</h2>",
+        _img(ctx["throughput_png"], "jobs per minute per pipeline"),
         "<h2>Queue backlog</h2>",
         _img(ctx["backlog_png"], "queue backlog history")
         if ctx["backlog_png"] else
@@ -504,12 +552,21 @@ def collect(settings: Settings, config: ReportSettings | None = None) -> dict[st
     # The history window ends at the newest data, not at "now", so a report
     # written after a run finished still shows that run.
     hours = dt.timedelta(hours=config.history_hours)
+    # this deployment's rows (and those stored before deployments were recorded)
+    mine, prefix = "deployment IN (%s, '')", settings.queue_prefix
+    [span] = fetch(settings, f"SELECT max(date) AS last, min(date) AS first FROM status_jobs WHERE {mine}"
+                             f" AND date >= (SELECT max(date) FROM status_jobs WHERE {mine}) - %s",
+                   (prefix, prefix, hours))
+    bin_s = bin_seconds(span["first"], span["last"]) if span["last"] is not None else 60
+    # jobs (a file, a track) finished per bin: a spectrogram track is one job, not its windows
     throughput = fetch(
         settings,
-        "SELECT pipeline, instance_id, minute, rows FROM v_throughput_per_minute"
-        " WHERE minute >= (SELECT max(minute) FROM v_throughput_per_minute) - %s ORDER BY minute",
-        (hours,),
+        "SELECT pipeline, to_timestamp(floor(extract(epoch FROM date) / %s) * %s) AT TIME ZONE 'UTC' AS t,"
+        f" count(DISTINCT job_key) AS jobs FROM status_jobs WHERE date >= %s AND {mine} GROUP BY 1, 2 ORDER BY 2",
+        (bin_s, bin_s, span["first"] or dt.datetime(1970, 1, 1), prefix),
     )
+    last_done = {r["pipeline"]: r["last"] for r in fetch(
+        settings, f"SELECT pipeline, max(date) AS last FROM status_jobs WHERE {mine} GROUP BY pipeline", (prefix,))}
     backlog = fetch(
         settings,
         "SELECT pipeline, sampled_at, visible, in_flight, dlq FROM queue_depth_history"
@@ -534,8 +591,8 @@ def collect(settings: Settings, config: ReportSettings | None = None) -> dict[st
     return {
         "summary": snap,
         "history_hours": config.history_hours,
-        "throughput_png": throughput_plot(throughput),
-        "backlog_png": backlog_plot(backlog),
+        "throughput_png": throughput_plot(throughput, bin_s),
+        "backlog_png": backlog_plot(backlog, last_done),
         "failures": failures,
         "failures_png": failures_plot(failures),
         "banned": banned,

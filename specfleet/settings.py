@@ -12,9 +12,18 @@ from __future__ import annotations
 import os
 import socket
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def specfleet_home() -> Path:
+    """This user's specfleet folder: the local stack's state and data, and
+    the command log. ``SPECFLEET_HOME``, else ``~/.specfleet``: one per
+    user, not one per folder, so ``local down`` or ``local env`` in any
+    folder finds the stack ``local up`` started in another."""
+    return Path(os.environ.get("SPECFLEET_HOME") or Path.home() / ".specfleet").expanduser()
 
 
 class Settings(BaseSettings):
@@ -80,7 +89,8 @@ class Settings(BaseSettings):
     alert_min_interval_s: int = 300
 
     # --- local stack -------------------------------------------------------------
-    local_dir: str = ".specfleet/local"
+    #: The local stack's folder (state, data, its log): one per user (``specfleet_home()``).
+    local_dir: str = Field(default_factory=lambda: str(specfleet_home() / "local"))
 
     # Pipeline- and tool-specific settings: each block belongs to one area.
     #: Instance metadata endpoint. Set (``http://169.254.169.254`` on EC2) to

@@ -69,6 +69,13 @@ class WriteResult:
     alerts_suppressed: int = 0
 
 
+def deployment_of(queue_name: str, status_queue: str) -> str:
+    """The deployment a status message came from: its queue's prefix
+    (``n1a2b_status_hydro`` -> ``n1a2b_``), so rows of several stacks in one
+    database stay apart."""
+    return queue_name[: -len(status_queue)] if queue_name.endswith(status_queue) else ""
+
+
 class StatusWriter:
     def __init__(
         self,
@@ -187,11 +194,12 @@ class StatusWriter:
         for pipeline, items in good.items():
             spec = get_spec(pipeline)
             model = spec.status_model
-            columns = ["msg_key", *model.wire_fields(), "reason"]
+            columns = ["msg_key", *model.wire_fields(), "reason", "deployment"]
             rows = []
             for rec, status in items:
                 values = status.row()
-                rows.append((rec.key, *[values[c] for c in model.wire_fields()], rec.reason))
+                rows.append((rec.key, *[values[c] for c in model.wire_fields()], rec.reason,
+                             deployment_of(rec.queue_name, spec.status_queue)))
             # Table and column names come from our own models, never from input.
             sql = (
                 f'INSERT INTO "{model.table}" ({", ".join(columns)}) VALUES %s '

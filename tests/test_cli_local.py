@@ -73,3 +73,51 @@ def test_local_stack_lifecycle_and_echo_round_trip(tmp_path: Path):
     finally:
         specfleet("local", "down", "--dir", str(stack_dir), env=base, cwd=tmp_path)
     destroy_data(stack_dir)
+
+
+def _running(pid: int) -> bool:
+    """A live process (a zombie waiting for a parent that is not us is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+def test_one_stack_per_user_found_from_any_folder(tmp_path: Path):
+    """Issue 26: `local up` in one folder, `local env` and `local down` in
+    another find the same stack (a state folder under the user's home), and
+    no folder gets a `.specfleet` of its own: one log for the user."""
+    home = tmp_path / "home"
+    here, there = tmp_path / "project", tmp_path / "elsewhere"
+    for folder in (home, here, there):
+        folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SPECFLEET_"))}
+    env["HOME"] = str(home)
+    up = specfleet("local", "up", env=env, cwd=here)
+    assert up.returncode == 0, up.stderr
+    state = json.loads((home / ".specfleet" / "local" / "state.json").read_text())
+    try:
+        exported = specfleet("local", "env", env=env, cwd=there)
+        assert exported.returncode == 0, exported.stderr
+        pairs = dict(line.removeprefix("export ").split("=", 1) for line in exported.stdout.splitlines())
+        assert pairs["AWS_ENDPOINT_URL"] == state["endpoint_url"]
+        again = specfleet("local", "up", env=env, cwd=there)  # a second `up` elsewhere finds it too
+        assert again.returncode == 0 and f"already running (pid {state['pid']}" in again.stderr, again.stderr
+        # any command in any folder uses it without being pointed at it
+        produced = specfleet("produce", "echo", "--count", "2", env=env, cwd=there)
+        assert produced.returncode == 0 and "enqueued 2" in produced.stderr, produced.stderr
+    finally:
+        down = specfleet("local", "down", env=env, cwd=there)
+    assert down.returncode == 0 and down.stderr.startswith("stopped"), down.stderr
+    assert not _running(state["pid"])  # the process `up` started, stopped
+    gone = specfleet("local", "down", env=env, cwd=here)
+    assert "no local stack was running" in gone.stderr, gone.stderr
+    # one log folder, the user's; no folder got a .specfleet of its own
+    assert (home / ".specfleet" / "logs" / "specfleet.log").is_file()
+    assert not (here / ".specfleet").exists() and not (there / ".specfleet").exists()
+    # SPECFLEET_HOME moves all of it
+    moved = specfleet("local", "env", env={**env, "SPECFLEET_HOME": str(tmp_path / "other")}, cwd=here)
+    assert moved.returncode == 1 and str(tmp_path / "other" / "local") in moved.stderr, moved.stderr
+    destroy_data(home / ".specfleet" / "local")

@@ -225,6 +225,7 @@ def test_each_worker_completes_its_jobs_with_exactly_the_template_policies_and_n
         assert len(produce_day(s, DAY, base_url=ooi.base_url, hydrophone=HYDROPHONE, config=config).enqueued) == 1
         ran["hydrophone"] = _work("hydrophone", worker_env,
                                   extra={"SPECFLEET_HYDRO_ALLOWED_HOSTS": json.dumps([ooi.netloc]),
+                                         "SPECFLEET_HYDRO_BASE_URL": ooi.base_url,
                                          "SPECFLEET_HYDRO_PROCESSES": "1", "SPECFLEET_HYDRO_ARCHIVE": "1"})
     finally:
         ooi.close()

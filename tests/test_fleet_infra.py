@@ -322,7 +322,7 @@ def test_guided_deploy_saves_answers_that_later_commands_read(settings: Settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPECFLEET_")}
     env.update({"SPECFLEET_ENDPOINT_URL": settings.endpoint_url or "", "AWS_ENDPOINT_URL": settings.endpoint_url or "",
                 "COLUMNS": "200"})
-    answers = [settings.region, f"g-{tag}", "y", "", "", "", f"g{tag}_", "", "", ""]
+    answers = [settings.region, f"g-{tag}", "y", "", "", "", f"g{tag}_", "", "", "", "y"]  # ..., deploy the change set
 
     def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "specfleet.cli.main", *args], input=stdin, env=env,

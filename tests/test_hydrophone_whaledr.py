@@ -38,7 +38,7 @@ def archive(tmp_path):
 
 @pytest.fixture
 def whaledr(archive) -> HydroSettings:
-    return HydroSettings(output="whaledr", allowed_hosts=[archive[0].netloc])
+    return HydroSettings(output="whaledr", allowed_hosts=[archive[0].netloc], base_url=archive[0].base_url)
 
 
 def original_push_manifest(storage: Storage) -> list[str]:

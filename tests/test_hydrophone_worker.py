@@ -48,7 +48,7 @@ def archive(tmp_path):
 @pytest.fixture
 def config(archive) -> HydroSettings:
     """Hydrophone settings with the stand-in archive as an allowed source."""
-    return HydroSettings(allowed_hosts=[archive[0].netloc])
+    return HydroSettings(allowed_hosts=[archive[0].netloc], base_url=archive[0].base_url)
 
 
 def run_worker(settings, config, **kw) -> Worker:

@@ -117,7 +117,7 @@ def test_report_renders_in_chromium(settings, tmp_path, artifacts_dir, chrome):
     plots = chrome.execute_script("return [...document.querySelectorAll('img.plot')].map(i => i.naturalWidth);")
     assert len(plots) == 3 and all(w > 100 for w in plots)  # throughput, backlog, failures
     assert re.findall(r'<img class="plot" alt="([^"]+)"', page) == [
-        "throughput per instance", "queue backlog history", "failures by reason"]
+        "jobs per minute per pipeline", "queue backlog history", "failures by reason"]
 
     audio_sources = chrome.execute_script(
         "return [...document.querySelectorAll('#hydro-gallery audio')].map(a => a.currentSrc.slice(0, 22));"
@@ -154,7 +154,7 @@ def test_report_command_and_empty_stack(namespace, settings, tmp_path):
     assert result.stdout.strip() == str(out)
     page = out.read_text()
     assert "no clips under hydrophone/" in page and "no failures" in page
-    assert "throughput per instance: no data yet" in page
+    assert "jobs per minute per pipeline: no data yet" in page
     # one queue sample (taken by the report itself) is not a history yet
     assert "no queue history yet" in page and "<img" not in page
 

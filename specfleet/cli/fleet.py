@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..fleet.settings import FleetSettings
@@ -139,6 +140,9 @@ def infra_deploy(
     param: list[str] = typer.Option([], help="Extra template parameters as Key=Value."),
     guided: bool = typer.Option(False, "--guided", "-g", help="Ask for each value and save the answers to specfleet.toml."),
     env_file: Path | None = typer.Option(None, help="Also write the resulting settings as KEY=VALUE lines."),
+    confirm_changeset: bool | None = typer.Option(
+        None, "--confirm-changeset/--no-confirm-changeset",
+        help="Show the change set and ask before changing anything (default: with --guided)."),
 ) -> None:
     """Create or update the stack and print the settings it yields (JSON).
 
@@ -148,7 +152,7 @@ def infra_deploy(
 
     Example: specfleet infra deploy --guided
     """
-    from ..fleet.deploy import DeployError, deploy, outputs_to_env
+    from ..fleet.deploy import DeployError, deploy, discard, execute, outputs_to_env, plan
     from . import project as project_file
 
     try:
@@ -171,6 +175,13 @@ def infra_deploy(
     answers.parameters = extra
     if guided:
         answers = _ask(answers)
+    for field, check in ANSWER_CHECKS.items():  # options and saved files, as the questions check them
+        value = getattr(answers, field)
+        if value:
+            try:
+                check(value)
+            except typer.BadParameter as err:
+                _fail(f"{field.replace('_', ' ')}: {err.message}", "run `specfleet infra deploy --guided` to re-answer")
     if not answers.region:
         _fail("--region is required", "or run `specfleet infra deploy --guided` once to save it in specfleet.toml")
     s = _settings(answers.region)
@@ -191,18 +202,36 @@ def infra_deploy(
     }
     from botocore.exceptions import ClientError
 
-    with console.status("deploying") as status:
-        try:
-            outputs = deploy(s, params, stack_name=answers.stack_name, progress=lambda m: status.update(m))
-        except DeployError as err:
-            _fail(str(err))
-        except ClientError as err:
-            _fail(f"{err.operation_name}: {err.response.get('Error', {}).get('Message') or err}")
+    saving = guided or project_file.project_path().is_file()
+    if saving:
+        # before anything changes: a deploy that fails must not lose the answers
+        where = project_file.save(project_file.ProjectFile(deploy=answers, env=project.env))
+        console.print(f"answers saved to {where}", highlight=False)
+
+    def event(message: str) -> None:  # each stack event on its own line, kept (RDS takes minutes)
+        console.print(f"  [dim]{escape(message)}[/]", highlight=False, soft_wrap=True)
+
+    try:
+        if guided if confirm_changeset is None else confirm_changeset:
+            with console.status("preparing the change set"):
+                planned = plan(s, params, stack_name=answers.stack_name, progress=event)
+            _show_plan(planned)
+            if not planned.no_changes and not typer.confirm("Deploy this change set?", default=False):
+                discard(s, planned)
+                console.print("nothing changed (the change set was deleted)")
+                raise typer.Exit(1)
+            outputs = execute(s, planned, params, progress=event)
+        else:
+            outputs = deploy(s, params, stack_name=answers.stack_name, progress=event)
+    except DeployError as err:
+        _fail(str(err))
+    except ClientError as err:
+        _fail(f"{err.operation_name}: {err.response.get('Error', {}).get('Message') or err}")
     env = outputs_to_env(outputs, answers.region)
     env["SPECFLEET_FLEET_STACK_NAME"] = answers.stack_name
-    if guided or project_file.project_path().is_file():
+    if saving:
         where = project_file.save(project_file.ProjectFile(deploy=answers, env=env))
-        console.print(f"answers and the stack's settings saved to {where}: later commands read them")
+        console.print(f"the stack's settings saved to {where}: later commands read them")
     if env_file:
         # Shell-quoted: `set -a; . ./file` must keep JSON lists intact.
         env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
@@ -212,25 +241,127 @@ def infra_deploy(
 
 
 def _ask(answers: Any) -> Any:
-    """``--guided``: one question per value, the saved answer as default."""
+    """``--guided``: one question per value, the saved answer as default;
+    an answer that cannot work is said so and asked again (as SAM does)."""
     console.print("Deploying the specfleet stack. Enter accepts the [bold]default[/]; answers go to specfleet.toml.")
     a = answers.model_copy()
-    a.region = typer.prompt("AWS region", default=a.region or "us-east-1")
-    a.stack_name = typer.prompt("stack name", default=a.stack_name or "specfleet")
+
+    def ask(label: str, field: str, default: str | None, *, dash: bool = False) -> str:
+        check = ANSWER_CHECKS.get(field, lambda v: v)
+
+        def proc(value: str) -> str:
+            value = value.strip()
+            return "-" if dash and value == "-" else check(value)
+
+        value = typer.prompt(label, default=default, value_proc=proc)
+        return "" if dash and value == "-" else value
+
+    a.region = ask("AWS region", "region", a.region or "us-east-1")
+    a.stack_name = ask("stack name", "stack_name", a.stack_name or "specfleet")
     a.emulator = typer.confirm("deploy to the local emulator (moto) rather than AWS?", default=a.emulator)
-    a.data_bucket = typer.prompt("results bucket (globally unique)", default=a.data_bucket or f"{a.stack_name}-data")
-    a.artifact_bucket = typer.prompt("bucket for the Lambda zip", default=a.artifact_bucket or f"{a.stack_name}-artifacts")
-    a.artifact_key = typer.prompt("key of the Lambda zip (`specfleet infra package`; '-' for none)",
-                                  default=a.artifact_key or "-")
-    a.artifact_key = "" if a.artifact_key == "-" else a.artifact_key
-    a.queue_prefix = typer.prompt("queue name prefix ('-' for none)", default=a.queue_prefix or "-")
-    a.queue_prefix = "" if a.queue_prefix == "-" else a.queue_prefix
+    a.data_bucket = ask("results bucket (globally unique)", "data_bucket", a.data_bucket or f"{a.stack_name}-data")
+    a.artifact_bucket = ask("bucket for the Lambda zip", "artifact_bucket",
+                            a.artifact_bucket or f"{a.stack_name}-artifacts")
+    a.artifact_key = ask("key of the Lambda zip (`specfleet infra package`; '-' for none)", "artifact_key",
+                         a.artifact_key or "-", dash=True)
+    a.queue_prefix = ask("queue name prefix ('-' for none)", "queue_prefix", a.queue_prefix or "-", dash=True)
     hint = " ('-': the emulator's)" if a.emulator else ""
     for name, label in (("vpc_id", "VPC id"), ("subnet_ids", "subnet ids, comma-separated, two AZs"),
                         ("ami_id", "worker AMI id (`specfleet ami bake`)")):
-        value = typer.prompt(f"{label}{hint}", default=getattr(a, name) or ("-" if a.emulator else None))
-        setattr(a, name, "" if value == "-" else value)
+        setattr(a, name, ask(f"{label}{hint}", name, getattr(a, name) or ("-" if a.emulator else None),
+                             dash=a.emulator))
     return a
+
+
+def _show_plan(planned: Any) -> None:
+    """The change set, as SAM shows it: operation, logical id, type, replacement."""
+    if planned.no_changes:
+        console.print(f"stack {planned.stack_name}: no changes to deploy")
+        return
+    table = Table(title=f"change set {planned.change_set} ({planned.kind.lower()} stack {planned.stack_name})",
+                  title_justify="left")
+    for col in ("operation", "logical id", "resource type", "replacement"):
+        table.add_column(col)
+    words = {"Add": "+ Add", "Modify": "* Modify", "Remove": "- Delete"}
+    for c in planned.changes:
+        table.add_row(words.get(c.action, c.action), c.logical_id, c.resource_type, c.replacement or "")
+    console.print(table)
+    console.print(f"{len(planned.changes)} change(s)", highlight=False)
+
+
+# --- what each answer may be ---------------------------------------------------------------
+def _check(pattern: str, what: str) -> Any:
+    import re
+
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise typer.BadParameter(f"{value!r} is not {what}")
+        return value
+
+    return check
+
+
+def _check_bucket(value: str) -> str:
+    """S3's bucket naming rules (general purpose buckets)."""
+    import ipaddress
+    import re
+
+    why = ""
+    if not 3 <= len(value) <= 63:
+        why = "3 to 63 characters long"
+    elif not re.fullmatch(r"[a-z0-9][a-z0-9.-]*[a-z0-9]", value):
+        why = "lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit"
+    elif ".." in value or value.startswith("xn--") or value.endswith(("-s3alias", "--ol-s3")):
+        why = "free of '..', the 'xn--' prefix and the '-s3alias' suffix"
+    else:
+        try:
+            ipaddress.IPv4Address(value)
+            why = "not an IP address"
+        except ValueError:
+            pass
+    if why:
+        raise typer.BadParameter(f"{value!r} is not a bucket name: it must be {why}")
+    return value
+
+
+def _check_queue_prefix(value: str) -> str:
+    """Every queue the prefix makes must be a valid SQS name (80 characters
+    of letters, digits, '-' and '_')."""
+    import re
+
+    from ..pipelines import specs
+    from ..queues import DLQ_SUFFIX
+
+    longest = max(len(n) for s in specs() for n in (s.job_queue, s.status_queue)) + len(DLQ_SUFFIX)
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", value):
+        raise typer.BadParameter(f"{value!r} is not a queue name prefix: letters, digits, '-' and '_' only")
+    if len(value) + longest > 80:
+        raise typer.BadParameter(f"{value!r} is too long: queue names would pass SQS's 80 characters")
+    return value
+
+
+def _check_subnets(value: str) -> str:
+    subnets = [x.strip() for x in value.split(",") if x.strip()]
+    for subnet in subnets:
+        _check(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?", "a subnet id (subnet-0123456789abcdef0)")(subnet)
+    if len(subnets) < 2:
+        raise typer.BadParameter("give two subnets at least, in two availability zones (the database needs two)")
+    return ",".join(subnets)
+
+
+#: Each answer's check: returns the value, or raises ``typer.BadParameter`` saying why not.
+ANSWER_CHECKS: dict[str, Any] = {
+    "region": _check(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", "an AWS region (us-east-1, eu-west-2...)"),
+    "stack_name": _check(r"[A-Za-z][A-Za-z0-9-]{0,127}",
+                         "a stack name (a letter, then letters, digits and hyphens, 128 at most)"),
+    "data_bucket": _check_bucket,
+    "artifact_bucket": _check_bucket,
+    "artifact_key": _check(r"[^/\s][^\s]*\.zip", "an S3 key of a .zip (`specfleet infra package` prints it)"),
+    "queue_prefix": _check_queue_prefix,
+    "vpc_id": _check(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?", "a VPC id (vpc-0123456789abcdef0)"),
+    "subnet_ids": _check_subnets,
+    "ami_id": _check(r"ami-[0-9a-f]{8}([0-9a-f]{9})?", "an image id (ami-0123456789abcdef0)"),
+}
 
 
 def _emulator_network(s: Any, vpc_id: str | None, subnet_ids: str | None, ami_id: str | None) -> tuple[str, str, str]:
@@ -251,18 +382,29 @@ def _emulator_network(s: Any, vpc_id: str | None, subnet_ids: str | None, ami_id
 
 @infra_app.command("destroy")
 def infra_destroy(
-    region: str = typer.Option(...),
-    stack_name: str | None = typer.Option(None),
+    region: str | None = typer.Option(None, help="AWS region (default: specfleet.toml's)."),
+    stack_name: str | None = typer.Option(None, help="Stack name (default: specfleet.toml's)."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask."),
 ) -> None:
     """Delete the stack (the data bucket and a DB snapshot are kept).
 
-    Example: specfleet infra destroy --region us-east-1
+    Region and stack name default to what `infra deploy --guided` saved in specfleet.toml.
+
+    Example: specfleet infra destroy
     """
     from ..fleet.deploy import destroy
+    from . import project as project_file
 
+    try:
+        project = project_file.load()
+    except project_file.ProjectFileError as err:
+        _fail(str(err))
+    saved = project.deploy if project is not None else None
+    region = region or (saved.region if saved else None)
+    if not region:
+        _fail("--region is required", "or run it where `infra deploy --guided` saved specfleet.toml")
     s = _settings(region)
-    name = stack_name or s.fleet_stack_name
+    name = stack_name or (saved.stack_name if saved and saved.stack_name else s.fleet_stack_name)
     if not yes and not typer.confirm(f"delete stack {name} in {region}?"):
         raise typer.Exit(1)
     with console.status(f"deleting {name}") as status:

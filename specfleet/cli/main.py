@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,8 @@ TOOLS = [
     "specfleet.cli.db",
     "specfleet.cli.monitoring",
     "specfleet.cli.catalog",
+    "specfleet.cli.results",
+    "specfleet.cli.dashboard",
 ]
 
 
@@ -59,7 +62,7 @@ def _main(
 ) -> None:
     """Run audio-processing fleets on AWS, or all of it on this machine.
 
-    Logs go to .specfleet/logs/specfleet.log; the terminal shows warnings and errors.
+    Logs go to ~/.specfleet/logs/specfleet.log (SPECFLEET_HOME); the terminal shows warnings and errors.
     """
     setup_logging(1 if verbose else -1 if quiet else 0)
 
@@ -85,7 +88,7 @@ def base_settings(*, check_endpoint: bool = True) -> Settings:
     if not on_aws and not os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get("SPECFLEET_ENDPOINT_URL"):
         from ..local.stack import read_state
 
-        local_dir = Path(Settings().local_dir)
+        local_dir = _stack_dir(None)
         state = read_state(local_dir)
         if state is not None:
             if verbosity() >= 0:
@@ -131,24 +134,39 @@ def settings(*, check_endpoint: bool = True) -> Settings:
 
 
 # --- local ---------------------------------------------------------------------
+#: One local stack per user: ``--dir`` defaults to ``SPECFLEET_LOCAL_DIR``, else ``~/.specfleet/local``.
+_STACK_DIR_HELP = "The stack's folder (default: SPECFLEET_LOCAL_DIR, else ~/.specfleet/local; SPECFLEET_HOME moves it)."
+
+
+def _stack_dir(dir: Path | None) -> Path:
+    return Path(dir if dir is not None else Settings().local_dir).expanduser().resolve()
+
+
 @local_app.command("up")
-def local_up(
-    dir: Path = typer.Option(Path(".specfleet/local"), help="Where the stack keeps its data and state."),
-) -> None:
+def local_up(dir: Path | None = typer.Option(None, help=_STACK_DIR_HELP)) -> None:
     """Start moto's server, PostgreSQL and the status poller in the background.
+
+    One stack per user: any folder's `local env`, `local down` and commands find it.
 
     Example: specfleet local up && eval "$(specfleet local env)"
     """
-    from ..local.stack import start_detached
+    from ..local.stack import read_state, start_detached
 
+    where = _stack_dir(dir)
+    running = read_state(where)
+    if running is not None:
+        console.print(f"a local stack is already running (pid {running.pid}, {where}): AWS at "
+                      f"{running.endpoint_url}, Postgres on :{running.pg_port}", highlight=False, soft_wrap=True)
+        return
     with console.status("starting the local stack"):
-        state = start_detached(dir)
+        state = start_detached(where)
     console.print(f"[green]local stack up[/] (pid {state.pid}): AWS at {state.endpoint_url}, Postgres on :{state.pg_port}")
-    console.print(f"point a shell at it with: eval \"$(specfleet local env --dir {dir})\"")
+    console.print(f"its folder and log: {where}", highlight=False, soft_wrap=True)
+    console.print("point a shell at it with: eval \"$(specfleet local env)\"", highlight=False)
 
 
 @local_app.command("down")
-def local_down(dir: Path = typer.Option(Path(".specfleet/local"))) -> None:
+def local_down(dir: Path | None = typer.Option(None, help=_STACK_DIR_HELP)) -> None:
     """Stop the local stack. Its queues, objects and tables go with it
     (moto keeps S3 and SQS in memory; the database is wiped with them so the
     two never disagree): the next `local up` starts empty.
@@ -157,23 +175,25 @@ def local_down(dir: Path = typer.Option(Path(".specfleet/local"))) -> None:
     """
     from ..local.stack import stop_detached
 
-    if stop_detached(dir):
+    where = _stack_dir(dir)
+    if stop_detached(where):
         console.print("stopped: its queues, objects and tables are gone (the next `local up` starts empty)")
     else:
-        console.print("no local stack was running")
+        console.print(f"no local stack was running (looked in {where})", highlight=False, soft_wrap=True)
 
 
 @local_app.command("env")
-def local_env(dir: Path = typer.Option(Path(".specfleet/local"))) -> None:
+def local_env(dir: Path | None = typer.Option(None, help=_STACK_DIR_HELP)) -> None:
     """Print ``export`` lines that point specfleet (and the AWS CLI) at the local stack.
 
     Example: eval "$(specfleet local env)"
     """
     from ..local.stack import read_state
 
-    state = read_state(dir)
+    where = _stack_dir(dir)
+    state = read_state(where)
     if state is None:
-        fail("no local stack is running", "start one with `specfleet local up`")
+        fail(f"no local stack is running (looked in {where})", "start one with `specfleet local up`")
     for k, v in state.env().items():
         print(f"export {k}={v}")
 
@@ -271,30 +291,73 @@ def work(
     code = worker.run()
     if worker.config_error is not None:
         fail(worker.config_error.what, worker.config_error.hint, code=code)
-    counts = {k: int(v) for k, v in worker.metrics().items() if k != "busy_s"}
-    done = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no jobs"
     why = " (banned: exit 75)" if code == 75 else ""
     if worker.stop_signal is not None:
-        name = "Ctrl-C" if worker.stop_signal == signal.SIGINT else signal.Signals(worker.stop_signal).name
-        why = f" ({name}: {worker.handed_back} job(s) handed back to the queue)"
-    console.print(f"worker stopped{why}: {done}", highlight=False)
+        why = " (Ctrl-C)" if worker.stop_signal == signal.SIGINT else f" ({signal.Signals(worker.stop_signal).name})"
+        if worker.stop_signal == signal.SIGINT and console.is_terminal:
+            console.print()  # the terminal echoed ^C where the next line would start
+    console.print(f"worker stopped{why}: {worker_summary(worker.metrics(), worker.handed_back)}", highlight=False,
+                  soft_wrap=True)
     raise typer.Exit(code)
 
 
-class JobLines(Middleware):
-    """One terminal line per finished job: outcome, key, seconds (and why)."""
+#: How each outcome reads on a job line and in the closing summary, and its colour.
+OUTCOME_WORDS = {
+    "done": ("done", "green"),
+    "rejected": ("failed", "red"),
+    "skipped": ("skipped", "yellow"),
+    "retry": ("will retry", "yellow"),
+    "dead": ("gave up", "red"),
+    "misconfigured": ("kept", "red"),
+    "banned": ("blocked", "magenta"),
+}
 
-    STYLE = {"done": "green", "rejected": "red", "dead": "red", "skipped": "yellow", "retry": "yellow",
-             "banned": "magenta"}
+
+def worker_summary(metrics: dict[str, float], handed_back: int) -> str:
+    """The closing line's counts: the outcomes that were settled (each one's
+    status sent), then the jobs handed back unfinished (no status: the next
+    worker does them)."""
+    parts = [f"{int(metrics[kind])} {word}" for kind, (word, _) in OUTCOME_WORDS.items() if metrics.get(kind)]
+    if handed_back:
+        parts.append(f"{handed_back} handed back to the queue")
+    return ", ".join(parts) or "no jobs"
+
+
+def job_label(key: str) -> str:
+    """A job as a person names it: a file's name (which carries its start
+    time) rather than its whole URL; a track id as it is."""
+    return key.rstrip("/").rsplit("/", 1)[-1] if "://" in key else key
+
+
+class JobLines(Middleware):
+    """One terminal line per settled job: what became of it, which job, what
+    it wrote, its time, and why when it did not succeed. Printed after the
+    job's status was sent (the worker calls this after settling). A job
+    handed back at shutdown gets no line (the closing summary counts it), and
+    nothing is printed once the worker has stopped: the summary is last."""
 
     def __init__(self, out: Console):
         self.out = out
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def after_worker_stop(self, worker: object) -> None:
+        with self._lock:
+            self._closed = True
 
     def after_process(self, worker: object, message: Message, outcome: Outcome) -> None:
-        why = f"  [dim]{outcome.reason[:120]}[/]" if outcome.reason and outcome.kind != "done" else ""
-        style = self.STYLE.get(outcome.kind, "white")
-        self.out.print(f"[{style}]{outcome.kind:>8}[/] {outcome.key[:90]}  {outcome.seconds:.1f}s{why}",
-                       highlight=False)
+        if outcome.kind not in OUTCOME_WORDS:
+            return
+        word, style = OUTCOME_WORDS[outcome.kind]
+        wrote = f"  {escape(outcome.wrote)}" if outcome.wrote else ""
+        reason = outcome.reason[:300]
+        if outcome.kind == "misconfigured":
+            reason = f"in the dead-letter queue, not failed: {reason}"
+        why = f"  [dim]{escape(reason)}[/]" if reason and outcome.kind != "done" else ""
+        line = f"[{style}]{word:>10}[/] {escape(job_label(outcome.key))}{wrote}  {outcome.seconds:.1f}s{why}"
+        with self._lock:
+            if not self._closed:
+                self.out.print(line, highlight=False, soft_wrap=True)
 
 
 # --- status / dlq -------------------------------------------------------------------
@@ -321,12 +384,26 @@ def status(
         None, min=0.1, help="Seconds between refreshes (default: SPECFLEET_MONITOR_REFRESH_S, 5)."
     ),
     record: bool = typer.Option(True, help="Append the queue depths to queue_depth_history."),
+    pipeline: list[str] = typer.Option([], "--pipeline", "-p", help="Only this pipeline (repeatable).",
+                                       callback=lambda v: [pipeline_name(x) for x in v]),
+    since: str | None = typer.Option(None, help="Count only work done since this UTC time (2017-10-09, "
+                                     "'2017-10-09T06:00') or this long ago (30m, 2h, 1d).", metavar="WHEN"),
+    day: str | None = typer.Option(None, help="Count only this day: a hydrophone file's recording day, the "
+                                   "day the work was done for the others.", metavar="YYYY-MM-DD"),
 ) -> None:
-    """Queue depths, done/failed/skipped/banned, rate, ETA and instances per pipeline.
+    """Jobs done/failed (files, tracks) with their clips or windows, queues, rate, ETA, instances.
 
-    Example: specfleet status --watch
+    Counts are jobs, not status rows: a file redone, or a track's windows, count once.
+
+    Example: specfleet status --pipeline hydrophone --day 2017-10-09
     """
-    from ..monitoring import MonitorSettings, queue_depths, status_table, summary
+    from ..monitoring import MonitorSettings, StatusFilter, queue_depths, status_table
+    from ..monitoring import summary as full_summary
+
+    where = StatusFilter(tuple(pipeline), _since(since), _day(day))
+
+    def summary(s: Settings, record: bool) -> dict[str, Any]:
+        return full_summary(s, record=record, where=where)
 
     s = settings()
     unreachable = _database_unreachable(s)
@@ -340,14 +417,14 @@ def status(
         table = Table(title="queue depths (no database)")
         for col in ("pipeline", "visible", "in flight", "delayed", "dlq"):
             table.add_column(col, justify="left" if col == "pipeline" else "right")
-        for pipeline, d in depths.items():
+        for name, d in depths.items():
             cells = [str(d[k]) for k in ("visible", "in_flight", "delayed", "dlq")] if d else ["-"] * 4
-            table.add_row(pipeline, *cells)
+            table.add_row(name, *cells)
         Console().print(table)
         return
     if as_json:
         data = summary(s, record=record)
-        data.update({part.key: part.data for part in _status_sections(s)})
+        data.update({part.key: part.data for part in _status_sections(s) if not pipeline or "hydrophone" in pipeline})
         print(json.dumps(data, indent=2, default=str))
         return
     if not watch:
@@ -356,8 +433,9 @@ def status(
         out.print(status_table(data))
         if data.get("rejects"):
             console.print(f"[yellow]{data['rejects']} malformed status messages in status_rejects[/]")
-        for part in _status_sections(s):
-            out.print(part.table)
+        if not pipeline or "hydrophone" in pipeline:
+            for part in _status_sections(s):
+                out.print(part.table)
         return
     import time
 
@@ -371,6 +449,36 @@ def status(
                 live.update(status_table(summary(s, record=record)), refresh=True)
     except KeyboardInterrupt:
         pass
+
+
+def _since(text: str | None) -> Any:
+    """``--since``: an ISO date/time (UTC) or a duration back from now."""
+    import datetime as dt
+    import re
+
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
+    if m:
+        seconds = float(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=seconds)
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is neither a UTC time like 2017-10-09T06:00 nor a duration like 2h",
+                                 param_hint="--since") from None
+    return when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+def _day(text: str | None) -> Any:
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a day like 2017-10-09", param_hint="--day") from None
 
 
 def _database_unreachable(s: Settings) -> str | None:

@@ -1,6 +1,6 @@
 """What the terminal shows, and where the rest goes.
 
-* **Logs** go to a file (``.specfleet/logs/specfleet.log``, or the run's own
+* **Logs** go to a file (``~/.specfleet/logs/specfleet.log``, ``SPECFLEET_HOME``; or the run's own
   folder, e.g. the demo's); the terminal gets warnings and errors as one
   short line each (``-v``: info too; ``-q``: errors only). Library chatter
   (botocore, werkzeug, the status writer's structured records) stays in the
@@ -19,8 +19,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-#: Where logs go when a command has no run folder of its own.
-DEFAULT_LOG = Path(".specfleet/logs/specfleet.log")
+
+def default_log() -> Path:
+    """Where logs go when a command has no run folder of its own: one file
+    per user, whichever folder the command ran in."""
+    from ..settings import specfleet_home
+
+    return specfleet_home() / "logs" / "specfleet.log"
 
 _console_handler: logging.Handler | None = None
 _file_handler: logging.Handler | None = None
@@ -44,7 +49,7 @@ def setup_logging(verbosity: int = 0, log_file: Path | None = None) -> Path:
     _verbosity = verbosity
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    path = Path(log_file or DEFAULT_LOG)
+    path = Path(log_file or default_log())
     path.parent.mkdir(parents=True, exist_ok=True)
     if _file_handler is not None:
         root.removeHandler(_file_handler)

@@ -25,7 +25,7 @@ def demo_step(ctx: DemoContext) -> PipelineSummary:
     server = OOIServer(root).start()
     ctx.cleanup.append(server)
     ctx.shared["ooi_base_url"] = server.base_url
-    config = HydroSettings(allowed_hosts=[server.netloc], archive=True)
+    config = HydroSettings(allowed_hosts=[server.netloc], base_url=server.base_url, archive=True)
     result = produce_day(ctx.settings, DEMO_DAY, base_url=server.base_url, hydrophone=DEMO_HYDROPHONE, config=config)
     run_worker(ctx, "hydrophone", idle_exit_s=2, config=config)
     wait_for_status_drain(ctx, "hydrophone")

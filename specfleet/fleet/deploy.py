@@ -22,6 +22,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,155 @@ def deploy(
     stack = wait_for_stack(settings, name, progress)
     if stack["StackStatus"] not in (goal, "CREATE_COMPLETE", "UPDATE_COMPLETE"):
         raise DeployError(f"stack {name} ended {stack['StackStatus']}: {stack.get('StackStatusReason', '')}")
+    return _finish(settings, name, stack, parameters, template, progress)
+
+
+# --- change sets (``infra deploy --guided``: look, confirm, then change) ----------------
+@dataclass(frozen=True)
+class Change:
+    """One resource a change set would add, modify or remove."""
+
+    action: str
+    logical_id: str
+    resource_type: str
+    #: "True" / "False" / "Conditional" for a modification (CloudFormation's words).
+    replacement: str = ""
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    stack_name: str
+    change_set: str
+    #: "CREATE" (a new stack) or "UPDATE".
+    kind: str
+    changes: tuple[Change, ...]
+    #: CloudFormation found nothing to change (the change set is already gone).
+    no_changes: bool = False
+
+
+def _fail_reason(cfn: Any, name: str) -> str:
+    """The first resource failure among the stack's events, in CloudFormation's words."""
+    try:
+        events = aws_retry(cfn.describe_stack_events)(StackName=name)["StackEvents"]
+    except cfn.exceptions.ClientError:
+        return ""
+    failed = [e for e in reversed(events) if e["ResourceStatus"].endswith("_FAILED") and e.get("ResourceStatusReason")]
+    return f"{failed[0]['LogicalResourceId']}: {failed[0]['ResourceStatusReason']}" if failed else ""
+
+
+def plan(
+    settings: FleetSettings,
+    parameters: dict[str, str],
+    *,
+    stack_name: str | None = None,
+    template: Path = TEMPLATE,
+    progress: Progress = _noop,
+    timeout_s: float = 300,
+) -> ChangePlan:
+    """A change set for the stack (created if absent), described: nothing is
+    changed until ``execute``. A stack a failed create left behind
+    (ROLLBACK_COMPLETE, or REVIEW_IN_PROGRESS with no change set) is deleted first."""
+    name = stack_name or settings.fleet_stack_name
+    cfn = client("cloudformation", settings)
+    existing = _stack(cfn, name)
+    if existing is not None and existing["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+        progress(f"deleting {name}, left {existing['StackStatus']} by an earlier create")
+        aws_retry(cfn.delete_stack)(StackName=name)
+        wait_for_stack(settings, name, progress)
+        existing = None
+    kind = "CREATE" if existing is None else "UPDATE"
+    change_set = f"specfleet-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+    aws_retry(cfn.create_change_set)(
+        StackName=name, ChangeSetName=change_set, ChangeSetType=kind, TemplateBody=Path(template).read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"], Tags=[{"Key": "specfleet:stack", "Value": name}],
+    )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = aws_retry(cfn.describe_change_set)(ChangeSetName=change_set, StackName=name)
+        if described["Status"] in ("CREATE_COMPLETE", "FAILED"):
+            break
+        if time.monotonic() > deadline:
+            raise DeployError(f"change set {change_set} still {described['Status']} after {timeout_s:.0f}s")
+        time.sleep(0.5 if settings.endpoint_url else 3.0)  # polling CloudFormation, as its own waiters do
+    if described["Status"] == "FAILED":
+        reason = described.get("StatusReason", "")
+        if "didn't contain changes" in reason or "No updates" in reason:
+            aws_retry(cfn.delete_change_set)(ChangeSetName=change_set, StackName=name)
+            return ChangePlan(name, change_set, kind, (), no_changes=True)
+        raise DeployError(f"CloudFormation refused the change set: {reason}")
+    changes = tuple(
+        Change(rc.get("Action", ""), rc.get("LogicalResourceId", ""), rc.get("ResourceType", ""),
+               str(rc.get("Replacement", "")))
+        for rc in (c.get("ResourceChange", {}) for c in described.get("Changes", []))
+    )
+    return ChangePlan(name, change_set, kind, changes)
+
+
+def discard(settings: FleetSettings, planned: ChangePlan) -> None:
+    """Drop a change set not executed (and the empty stack a CREATE made for it)."""
+    cfn = client("cloudformation", settings)
+    if not planned.no_changes:
+        aws_retry(cfn.delete_change_set)(ChangeSetName=planned.change_set, StackName=planned.stack_name)
+    if planned.kind == "CREATE":
+        aws_retry(cfn.delete_stack)(StackName=planned.stack_name)
+        wait_for_stack(settings, planned.stack_name)
+
+
+def execute(
+    settings: FleetSettings,
+    planned: ChangePlan,
+    parameters: dict[str, str],
+    *,
+    template: Path = TEMPLATE,
+    progress: Progress = _noop,
+) -> dict[str, str]:
+    """Carry out ``planned``, streaming the stack's events to ``progress``;
+    return the outputs. A create that fails is deleted (nothing half-made
+    is left behind) and reported with CloudFormation's reason."""
+    cfn = client("cloudformation", settings)
+    name = planned.stack_name
+    failure = ""
+    if planned.no_changes:
+        progress("no changes")
+        stack = _stack(cfn, name) or {}
+    elif parameters.get("Emulator") == "true":
+        # moto executes a change set without building the stack's outputs
+        # (moto/cloudformation/models.py: ChangeSet.apply updates the resources
+        # only), so the emulator makes the same template and parameters the
+        # plain way once they were shown and confirmed.
+        discard(settings, planned)
+        try:
+            return deploy(settings, parameters, stack_name=name, template=template, progress=progress)
+        except (DeployError, cfn.exceptions.ClientError) as err:
+            failure = str(err)
+    else:
+        try:
+            aws_retry(cfn.execute_change_set)(ChangeSetName=planned.change_set, StackName=name)
+        except cfn.exceptions.ClientError as err:
+            failure = str(err)
+        stack = {} if failure else wait_for_stack(settings, name, progress)
+        status = stack.get("StackStatus", "")
+        if not failure and status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+            failure = _fail_reason(cfn, name) or f"{status} {stack.get('StackStatusReason', '')}".strip()
+    if failure:
+        if planned.kind == "CREATE":
+            progress(f"deleting {name}: its create failed")
+            try:  # (moto may answer a describe of the failed stack with the create's error: just delete it)
+                aws_retry(cfn.delete_stack)(StackName=name)
+                wait_for_stack(settings, name, progress)
+            except cfn.exceptions.ClientError as err:
+                raise DeployError(f"creating stack {name} failed: {failure}; deleting it failed too ({err}): "
+                                  f"delete it with `specfleet infra destroy --stack-name {name}`") from None
+            raise DeployError(f"creating stack {name} failed: {failure}; the stack was deleted, nothing is left "
+                              "behind")
+        raise DeployError(f"updating stack {name} failed: {failure}")
+    return _finish(settings, name, stack, parameters, template, progress)
+
+
+def _finish(settings: FleetSettings, name: str, stack: dict[str, Any], parameters: dict[str, str], template: Path,
+            progress: Progress) -> dict[str, str]:
+    """What follows a stack change: the emulator's gaps filled, migrations applied; the outputs."""
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     if parameters.get("Emulator") == "true":
         from .moto_gaps import fill_in

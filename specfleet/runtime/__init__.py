@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .errors import Banned, Elsewhere, JobError, Paused, Rejected, Skipped, Transient
+from .errors import Banned, Elsewhere, JobError, Misconfigured, Paused, Rejected, Skipped, Transient
 from .outcome import Outcome
 from .spec import FleetProfile, PipelineSpec, Ref, StatusView
 
@@ -37,7 +37,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Banned", "Elsewhere", "JobError", "Paused", "Rejected", "Skipped", "Transient",
+    "Banned", "Elsewhere", "JobError", "Misconfigured", "Paused", "Rejected", "Skipped", "Transient",
     "BanGuard", "Heartbeat", "Metrics", "Middleware", "RateLimit",
     "Outcome", "JobContext", "FleetProfile", "PipelineSpec", "Ref", "StatusView", "StatusSender",
     "EXIT_BANNED", "EXIT_OK", "Worker", "default_middleware",

@@ -29,6 +29,9 @@ class JobContext:
     config: Any = None
     #: The worker's compute gate and stage record (None: stages are not tracked).
     stages: Stages | None = None
+    #: What the job wrote, in a few words ("60 clips, 4.2 MB"): set by the
+    #: handler, shown on the worker's line for the job.
+    wrote: str = ""
     _out: list[OutgoingMessage] = field(default_factory=list)
     _stage: JobStages | None = None
 

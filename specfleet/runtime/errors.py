@@ -18,8 +18,17 @@ raised             meaning                                     queue action
 ``Elsewhere``      another worker may do it (another region)   hand back; the
                                                                last attempt
                                                                rejects it
+``Misconfigured``  this worker's settings cannot do the job    moved to the
+                   (a source host it is not allowed to fetch)  DLQ untouched,
+                                                               no status row
 any other error    a bug or an unknown failure                 like Transient
 =================  ==========================================  ===============
+
+A ``Misconfigured`` job is neither a data error nor worth retrying here:
+deleting it as failed would lose it, retrying would spend its attempts on
+the same refusal. It goes to the dead-letter queue as it came, with the
+reason in its ``specfleet_reason`` attribute, to be redriven
+(``specfleet dlq redrive``) once the configuration is fixed.
 
 After ``max_receives`` attempts a retried job goes to the dead-letter queue,
 with a stat 0 status row saying so.
@@ -67,3 +76,7 @@ class Elsewhere(JobError):
     """This worker cannot do the job but a worker elsewhere may (a video
     geo-restricted in this region): handed back at once, not counted toward
     the ban threshold; on its last attempt it is rejected with the reason."""
+
+
+class Misconfigured(JobError):
+    pass

@@ -3,7 +3,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-OutcomeKind = Literal["done", "rejected", "skipped", "retry", "dead", "banned", "released", "paused", "elsewhere"]
+OutcomeKind = Literal["done", "rejected", "skipped", "retry", "dead", "banned", "released", "paused", "elsewhere",
+                      "misconfigured"]
 
 
 @dataclass(frozen=True)
@@ -17,3 +18,5 @@ class Outcome:
     key: str = ""
     #: A ``paused`` outcome: how long the worker takes no job.
     wait_s: float = 0.0
+    #: What the job wrote, in a few words ("60 clips, 4.2 MB"), when its handler said.
+    wrote: str = ""

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..jobs import JobValidationError
-from .errors import Banned, Elsewhere, Paused, Rejected, Skipped, Transient
+from .errors import Banned, Elsewhere, Misconfigured, Paused, Rejected, Skipped, Transient
 from .outcome import Outcome
 
-#: ("delete", 0), ("visibility", seconds until SQS shows the message again)
-#: or ("requeue", 0): send a fresh copy of the job and delete this one.
-QueueAction = tuple[Literal["delete", "visibility", "requeue"], int]
+#: ("delete", 0), ("visibility", seconds until SQS shows the message again),
+#: ("requeue", 0): send a fresh copy of the job and delete this one, or
+#: ("dlq", 0): move it to the dead-letter queue as it is.
+QueueAction = tuple[Literal["delete", "visibility", "requeue", "dlq"], int]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class RetryPolicy:
             return Outcome("rejected", str(err))
         if isinstance(err, Skipped):
             return Outcome("skipped", str(err))
+        if isinstance(err, Misconfigured):
+            return Outcome("misconfigured", str(err))
         if isinstance(err, Banned):
             return Outcome("banned", str(err))
         if isinstance(err, Paused):
@@ -57,6 +60,8 @@ class RetryPolicy:
     def queue_action(self, outcome: Outcome, receive_count: int) -> QueueAction:
         if outcome.kind in ("done", "rejected", "skipped"):
             return ("delete", 0)
+        if outcome.kind == "misconfigured":
+            return ("dlq", 0)
         if outcome.kind == "retry":
             return ("visibility", self.retry_delay_s(receive_count))
         if outcome.kind == "paused" and receive_count >= self.max_receives - 1:

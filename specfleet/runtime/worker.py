@@ -36,7 +36,7 @@ from typing import Any
 import botocore.exceptions
 
 from ..jobs import Job, JobValidationError, parse_job
-from ..queues import BATCH, Message, OutgoingMessage
+from ..queues import BATCH, Message, OutgoingMessage, dead_letter_queue
 from ..settings import Settings
 from ..status import Stat, StatusRecord
 from .batching import GroupCommit
@@ -80,6 +80,9 @@ class _Running:
     message: Message
     cancelled: threading.Event
     released: bool = False
+    #: Its outcome is being carried out (status sent, then delete): it is
+    #: no longer handed back, and the worker waits for it before exiting.
+    settling: bool = False
 
 
 class Worker:
@@ -196,6 +199,7 @@ class Worker:
                 hand_backs = list(self._hand_back_threads)
             for thread in hand_backs:
                 thread.join(timeout=30)
+            self._wait_settled()
             for mw in reversed(self.middleware):
                 mw.after_worker_stop(self)
             close = getattr(self.resources, "close", None) or getattr(self.resources, "shutdown", None)
@@ -297,7 +301,7 @@ class Worker:
                 continue
             self.outages.succeeded(self.sqs_endpoint)
             if self.stopping.is_set():
-                self._hand_back(messages)
+                self._hand_back_received(messages)
                 break
             if not messages:
                 with self._lock:
@@ -407,11 +411,14 @@ class Worker:
             if endpoint is not None:
                 # A dependency is down, not the job: stop taking jobs until it is back.
                 self.outages.failed(endpoint, err, f"job {message.message_id[:8]}")
+            elif running.cancelled.is_set() or self.stopping.is_set():
+                log.info("job %s stopped by the shutdown: %s", message.message_id, err)
             elif not isinstance(err, (JobError, JobValidationError)):
                 log.exception("job %s failed unexpectedly", message.message_id)
         outcome = self.policy.outcome(error, message.receive_count)
         outcome = Outcome(outcome.kind, outcome.reason, time.monotonic() - started,
-                          key=job.key() if job is not None else message.message_id, wait_s=outcome.wait_s)
+                          key=job.key() if job is not None else message.message_id, wait_s=outcome.wait_s,
+                          wrote=ctx.wrote)
         # A finished job frees its slot now, so the next receive overlaps with
         # its status send and delete. Any other outcome holds the slot until
         # the middleware has seen it: after a ban-class failure the ban guard
@@ -422,7 +429,12 @@ class Worker:
         if outcome.kind == "paused":
             self._pause(message, job, ctx, outcome)
         try:
-            self._settle(running, job, ctx, outcome)
+            if outcome.kind == "retry" and self.stopping.is_set():
+                # Stopping: hand it back now, no attempt spent; another worker takes it at once.
+                self._release(running)
+            if not self._settle(running, job, ctx, outcome):
+                # handed back before it could settle: nothing was sent, another worker redoes it
+                outcome = Outcome("released", "handed back to the queue", outcome.seconds, key=outcome.key)
         except Exception:
             # The job stays invisible until its timeout and is then redelivered.
             log.exception("settling job %s failed", message.message_id)
@@ -443,12 +455,15 @@ class Worker:
             self._active -= 1
             self._lock.notify_all()
 
-    def _settle(self, running: _Running, job: Job | None, ctx: JobContext, outcome: Outcome) -> None:
+    def _settle(self, running: _Running, job: Job | None, ctx: JobContext, outcome: Outcome) -> bool:
+        """Carry ``outcome`` out; False if the job was handed back first
+        (then nothing is sent: its status is the next worker's to send)."""
         message = running.message
         with self._lock:
             if running.released:
                 log.info("job %s finished after it was handed back; result discarded", message.message_id)
-                return
+                return False
+            running.settling = True
         reports: list[OutgoingMessage] = ctx.take_reports()
         if outcome.kind in ("rejected", "skipped", "dead"):
             stat = Stat.SKIPPED if outcome.kind == "skipped" else Stat.FAILED
@@ -456,8 +471,9 @@ class Worker:
             reports.append(
                 self.sender.message(record, dedupe_key=f"{message.message_id}/{outcome.kind}", reason=outcome.reason)
             )
-            log.warning("job %s %s: %s", message.message_id, outcome.kind, outcome.reason)
-        if outcome.kind not in ("banned", "paused", "elsewhere") and reports:
+            # info: the terminal's job line says it once (cli JobLines); the log file keeps it
+            log.info("job %s %s: %s", message.message_id, outcome.kind, outcome.reason)
+        if outcome.kind not in ("banned", "paused", "elsewhere", "misconfigured") and reports:
             self._through_outages(lambda: self._sends.submit_many(reports), "status send")
         action, seconds = self.policy.queue_action(outcome, message.receive_count)
         if action == "requeue":
@@ -466,16 +482,22 @@ class Worker:
             log.info("job %s requeued as a fresh message (receive %d): %s", message.message_id,
                      message.receive_count, outcome.reason)
             self._through_outages(lambda: self._deletes.submit(message), "delete")
+        elif action == "dlq":  # a configuration problem: kept as it came, never a failure (errors.py)
+            log.warning("job %s kept in the dead-letter queue: %s", message.message_id, outcome.reason)
+            moved = OutgoingMessage(message.body, {**message.attributes, "specfleet_reason": outcome.reason[:1000]})
+            self._through_outages(lambda: dead_letter_queue(self.queue).send([moved]), "dead-letter")
+            self._through_outages(lambda: self._deletes.submit(message), "delete")
         elif action == "delete":
             self._through_outages(lambda: self._deletes.submit(message), "delete")
         else:
             self._through_outages(lambda: self.queue.change_visibility([message], seconds), "visibility")
             if outcome.kind == "retry":
-                log.warning("job %s will be retried in %ds: %s", message.message_id, seconds, outcome.reason)
+                log.info("job %s will be retried in %ds: %s", message.message_id, seconds, outcome.reason)
             elif outcome.kind == "elsewhere":
                 log.warning("job %s handed back for another worker: %s", message.message_id, outcome.reason)
         with self._lock:
             running.released = True  # settled: the heartbeat must leave it alone
+        return True
 
     def _parse(self, message: Message) -> Job:
         return parse_job(self.spec.job_model, message.body, legacy=self.spec.legacy_body)
@@ -509,13 +531,29 @@ class Worker:
             self.queue.change_visibility(messages, 0)
             log.info("handed back %d jobs", len(messages))
 
+    def _hand_back_received(self, messages: list[Message]) -> None:
+        """Received as the worker stopped: never started, back at once."""
+        with self._lock:
+            self.handed_back += len(messages)
+        self._hand_back(messages)
+
+    def _release(self, running: _Running) -> None:
+        """Hand one job back unfinished (unless a hand-back already has)."""
+        with self._lock:
+            if running.released or running.settling:
+                return
+            running.released = True
+            running.cancelled.set()
+            self.handed_back += 1
+        self._hand_back([running.message])
+
     def _hand_back_running(self) -> None:
         with self._lock:
-            to_release = [r for r in self._running.values() if not r.released]
+            to_release = [r for r in self._running.values() if not r.released and not r.settling]
             for r in to_release:
                 r.released = True
                 r.cancelled.set()
-        self.handed_back += len(to_release)
+            self.handed_back += len(to_release)
         try:
             self._hand_back([r.message for r in to_release])
         except Exception:
@@ -527,6 +565,18 @@ class Worker:
             while self._running and time.monotonic() < deadline and not self.banned:
                 self._lock.wait(min(0.5, max(0.01, deadline - time.monotonic())))
         self._hand_back_running()
+
+    def _wait_settled(self) -> None:
+        """Wait for the jobs whose outcome is being carried out (their status
+        on its way) to be through, middleware included, so what the worker
+        reports on exit is final."""
+        deadline = time.monotonic() + self.settings.visibility_timeout_s
+        with self._lock:
+            while any(r.settling for r in self._running.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._lock.wait(min(0.5, left))
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

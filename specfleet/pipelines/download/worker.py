@@ -342,6 +342,7 @@ def handle(job: DownloadJob, ctx: JobContext) -> None:
             spectrogram_stage(fused, storage, ctx, job.track_id, audio, is_mp3=from_mp3, ffmpeg=config.ffmpeg)
         if config.write_mp3:
             storage.put_file(key, fetched.path, content_type="audio/mpeg")
+            ctx.wrote = f"mp3 {fetched.path.stat().st_size / 1e6:.1f} MB"
     if cookies is not None:
         cookies.succeeded()
     ctx.report(DownloadStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=url),

@@ -18,6 +18,8 @@ SPEC: PipelineSpec[HydroJob] = PipelineSpec(
     status_view=StatusView(item="file_url", job_key="file_url"),
     status_section=Ref("specfleet.pipelines.hydrophone.days:status_part"),
     cli=Ref("specfleet.cli.hydrophone:register"),
+    # the archive it serves is an allowed host (else every job would be refused)
+    preflight=(Ref("specfleet.pipelines.hydrophone.preflight:check_archive_allowed"),),
     demo=Ref("specfleet.demo.hydrophone:demo_step"),
     fleet=FleetProfile(extras=("hydrophone",),
                        # the default layout, its done-markers, the whaledr layout, the levels

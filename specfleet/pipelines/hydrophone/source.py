@@ -25,13 +25,14 @@ from ...outbound import (
     FetchLimits,
     FetchTooLarge,
     FetchTooSlow,
+    HostNotAllowed,
     HostPolicy,
     OutboundRefused,
     guarded_client,
     is_permanent_fetch_error,
     stream_to_file,
 )
-from ...runtime.errors import Rejected, Transient
+from ...runtime.errors import Misconfigured, Rejected, Transient
 from .naming import check_seed_code
 from .repair import RepairedFile, repair, timeline
 from .settings import GAP_THRESHOLD_S
@@ -64,7 +65,8 @@ def download(url: str, dest: Path, *, policy: HostPolicy, limits: FetchLimits, a
 
     ``policy`` decides which hosts and addresses the fetch (and each redirect)
     may reach; ``limits`` bound its size and total time. A refused URL, a
-    missing file, a body that is too big or an HTML page is ``Rejected``;
+    missing file, a body that is too big or an HTML page is ``Rejected``; a
+    host the policy does not list is ``Misconfigured`` (the settings' fault);
     what may pass (timeouts, 5xx, a source slower than the budget) is
     ``Transient`` once ``attempts`` tries are used up.
     """
@@ -97,6 +99,10 @@ def download(url: str, dest: Path, *, policy: HostPolicy, limits: FetchLimits, a
 
     try:
         return once()
+    except HostNotAllowed as err:
+        # The worker's allowed hosts, not the file, are wrong: kept for a redrive, never failed.
+        raise Misconfigured(f"{err}; add it to SPECFLEET_HYDRO_ALLOWED_HOSTS (a JSON list), restart the "
+                            "worker, then `specfleet dlq redrive hydrophone`") from None
     except (OutboundRefused, httpx.TooManyRedirects, httpx.UnsupportedProtocol, httpx.InvalidURL) as err:
         raise Rejected(f"fetch of {url} refused: {type(err).__name__}: {err}") from None
     except (httpx.HTTPError, FetchTooSlow) as err:

@@ -269,6 +269,7 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
             raise Transient("worker shutting down before upload")
         uploads = _upload_keys(job, config, hydrophone, result, opts.image_format)
         storage.put_many(Put(key, out_dir / name, ctype) for key, name, ctype in uploads)
+        written = sum((out_dir / name).stat().st_size for _, name, _ in uploads)
     name = file_name(job.file_url)
     day = file_time(name) or result.clips[0].start
     archived: list[str] = []
@@ -300,6 +301,7 @@ def handle(job: HydroJob, ctx: JobContext) -> None:
     notes = list(result.notes)
     if whaledr:  # the marker is this job's part of the whaledr manifest; the day's last job publishes
         notes += [n for n in [publish_if_day_done(storage, config, hydrophone, day, job.day_files)] if n]
+    ctx.wrote = f"{len(result.clips)} clips, {written / 1e6:.1f} MB"
     ctx.report(
         HydroStatus(instance_id=ctx.instance_id, stat=Stat.DONE, file_url=job.file_url, clips=len(result.clips)),
         reason="; ".join(notes),

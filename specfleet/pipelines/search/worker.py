@@ -62,6 +62,7 @@ def handle(job: SearchJob, ctx: JobContext) -> None:
             f"({len(results)} results scanned, title match {strictness!r})",
             key="done", attributes=attributes,
         )
+        ctx.wrote = "not found"
         return
     index, rule = hit
     result = results[index]
@@ -69,6 +70,7 @@ def handle(job: SearchJob, ctx: JobContext) -> None:
         href = check_video_url(result.href, ctx.config)
     except UrlPolicyError as err:
         raise Rejected(f"search result refused: {err}") from None
+    ctx.wrote = f"found {href}"
     ctx.report(
         SearchStatus(instance_id=ctx.instance_id, stat=Stat.DONE, track_id=job.track_id, yt_url=href, views=result.views),
         reason=f"result {index + 1} of {len(results)} matched: {RULES[rule]}",

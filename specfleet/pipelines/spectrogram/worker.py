@@ -301,6 +301,7 @@ def handle(job: SpectoJob, ctx: JobContext) -> None:
     put_windows(storage, job.track_id, result, config.output_prefix, ctx.cancelled)
     for w in result.windows:
         ctx.report(window_status(ctx.instance_id, job.track_id, w), key=f"win{w.window.win}")
+    ctx.wrote = f"{len(result.windows)} windows"
 
 
 # --- one file, no queues (``specfleet spectrogram AUDIO``) ------------------------------
