@@ -267,12 +267,22 @@ def parse(text: str, instance_id: str) -> ParsedUserData:
     return ParsedUserData(pipeline=argv[2], argv=argv, env=env, agent=agent)
 
 
-def cloudformation_env() -> dict[str, str]:
-    """The env block used for the launch templates in infra/template.yaml."""
-    return {
+def cloudformation_env(pipeline: str = "") -> dict[str, str]:
+    """The env block used for the launch templates in infra/template.yaml;
+    with ``pipeline``, also its stack settings (``FleetProfile.stack_settings``),
+    each set to its template parameter: an empty parameter leaves the
+    setting empty, i.e. unset. (A secret is only named, by its ARN.)"""
+    env = {
         "SPECFLEET_REGION": "${AWS::Region}",
         "SPECFLEET_QUEUE_PREFIX": "${QueuePrefix}",
         "SPECFLEET_BUCKET": "${DataBucket}",
         "SPECFLEET_DRAIN_S": "60",
         "SPECFLEET_IMDS_URL": IMDS_URL,
     }
+    if pipeline:
+        try:
+            spec = get_spec(pipeline)
+        except UnknownPipeline as err:
+            raise UserDataError(str(err)) from None
+        env.update({s.env: f"${{{s.parameter}}}" for s in spec.fleet.stack_settings})
+    return env
