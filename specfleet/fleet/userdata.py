@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -146,6 +147,17 @@ def worker_env(settings: Settings, imds_url: str = IMDS_URL) -> dict[str, str]:
         env[key] = str(value)
     env["SPECFLEET_IMDS_URL"] = imds_url
     return env
+
+
+def stack_setting_env(pipeline: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """``pipeline``'s stack settings (``FleetProfile.stack_settings``: the
+    cookies secret's ARN, the overrides CSV) that ``environ`` sets: what
+    ``fleet launch`` passes on, as the stack's launch templates do."""
+    try:
+        spec = get_spec(pipeline)
+    except UnknownPipeline as err:
+        raise UserDataError(str(err)) from None
+    return {s.env: environ[s.env] for s in spec.fleet.stack_settings if environ.get(s.env)}
 
 
 def agent_config(log_group: str, log_file: str) -> dict[str, Any]:
