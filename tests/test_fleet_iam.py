@@ -65,11 +65,41 @@ def _as_env(creds: dict[str, str]) -> dict[str, str]:
     return {names[k]: v for k, v in creds.items()}
 
 
-def role_policies(template: dict[str, Any], role: str, *, topic_arn: str, secret_arn: str) -> dict[str, Any]:
+def _conditions(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, bool]:
+    """The template's conditions evaluated for ``parameters`` (CloudFormation's
+    Fn::Equals, Fn::Not, Fn::And, Fn::Or and Condition references)."""
+    declared = template.get("Conditions", {})
+
+    def value(v: Any) -> Any:
+        return parameters[v["Ref"]] if isinstance(v, dict) and "Ref" in v else v
+
+    def holds(expr: Any) -> bool:
+        (fn, arg), = expr.items()
+        if fn == "Condition":
+            return holds(declared[arg])
+        if fn == "Fn::Equals":
+            return bool(str(value(arg[0])) == str(value(arg[1])))
+        if fn == "Fn::Not":
+            return not holds(arg[0])
+        if fn == "Fn::And":
+            return all(holds(a) for a in arg)
+        if fn == "Fn::Or":
+            return any(holds(a) for a in arg)
+        raise ValueError(f"condition function {fn} is not known here")
+
+    return {name: holds(expr) for name, expr in declared.items()}
+
+
+def role_policies(template: dict[str, Any], role: str, *, topic_arn: str, secret_arn: str,
+                  parameters: dict[str, str] | None = None) -> dict[str, Any]:
     """The role's inline policy documents and managed policy ARNs, with every
-    reference resolved to this account's names."""
+    reference resolved to this account's names; template parameters not
+    named here or in ``parameters`` take their defaults (a deployed stack's
+    Emulator is "false")."""
     resources = template["Resources"]
-    names = {"QueuePrefix": PREFIX, "DataBucketName": BUCKET, "AWS::StackName": STACK, "AWS::Region": REGION,
+    given = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
+    given.update({"QueuePrefix": PREFIX, "DataBucketName": BUCKET, **(parameters or {})})
+    names = {**given, "AWS::StackName": STACK, "AWS::Region": REGION,
              "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "DataBucket": BUCKET, "StatusTopic": topic_arn,
              "DatabaseSecret": secret_arn}
 
@@ -86,7 +116,7 @@ def role_policies(template: dict[str, Any], role: str, *, topic_arn: str, secret
             return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{resolve(props['LogGroupName'], lookup, get_attr)}:*"
         raise KeyError(f"{resource}.{attribute}")
 
-    props = resolve(resources[role]["Properties"], lookup, get_attr, {"WithDatabase": True, "OnAws": True})
+    props = resolve(resources[role]["Properties"], lookup, get_attr, _conditions(template, given))
     return {"inline": {p["PolicyName"]: p["PolicyDocument"] for p in props["Policies"]},
             "managed": props.get("ManagedPolicyArns", []), "trust": props["AssumeRolePolicyDocument"]}
 
@@ -397,6 +427,7 @@ def test_whaledr_uploads_under_the_template_bucket_and_only_its_prefix_is_public
                       "SPECFLEET_REGION": REGION, "SPECFLEET_QUEUE_PREFIX": PREFIX, "SPECFLEET_BUCKET": BUCKET,
                       "SPECFLEET_WAIT_TIME_S": "1", "SPECFLEET_VISIBILITY_TIMEOUT_S": "30"}
         ran = _work("hydrophone", worker_env, extra={"SPECFLEET_HYDRO_ALLOWED_HOSTS": json.dumps([ooi.netloc]),
+                                                     "SPECFLEET_HYDRO_BASE_URL": ooi.base_url,
                                                      "SPECFLEET_HYDRO_PROCESSES": "1",
                                                      "SPECFLEET_HYDRO_OUTPUT": "whaledr"})
     assert ran.returncode == 0, ran.stderr[-3000:]

@@ -124,9 +124,15 @@ def test_template_invariants() -> None:
         assert alarm["AlarmActions"] == [{"Ref": f"{stem}ScaleFromZeroPolicy"}]
         step = res[f"{stem}ScaleFromZeroPolicy"]["Properties"]
         assert (step["AdjustmentType"], step["StepAdjustments"][0]["ScalingAdjustment"]) == ("ExactCapacity", 1)
-    # workers hold no database credentials: no secret, no secretsmanager, not even its name
-    worker = json.dumps(res["WorkerRole"]["Properties"])
-    assert "secretsmanager" not in worker and "DatabaseSecret" not in worker
+    # workers hold no database credentials: no secret, no secretsmanager, not even its name -- the one
+    # Secrets Manager statement is the optional YouTube cookies', on exactly the ARN its parameter names and
+    # absent while that is empty (tests/test_fleet_iam_cookies.py shows it under enforced IAM)
+    statements = res["WorkerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    secret_reads = [st for st in statements if "secretsmanager" in json.dumps(st)]
+    assert secret_reads == [{"Fn::If": ["HasYouTubeCookiesSecretArn", {
+        "Sid": "ReadYouTubeCookiesSecretArn", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+        "Resource": {"Ref": "YouTubeCookiesSecretArn"}}, {"Ref": "AWS::NoValue"}]}]
+    assert "DatabaseSecret" not in json.dumps(res["WorkerRole"]["Properties"])
     for stem in ASG_PIPELINES:
         assert "DatabaseSecret" not in json.dumps(res[f"{stem}LaunchTemplate"])
     assert "AmazonSSMManagedInstanceCore" in json.dumps(res["WorkerRole"]["Properties"]["ManagedPolicyArns"])
@@ -162,7 +168,7 @@ def test_template_invariants() -> None:
 def test_launch_template_user_data_is_the_rendered_bootstrap(logical: str, pipeline: str) -> None:
     data = _template()["Resources"][f"{logical}LaunchTemplate"]["Properties"]["LaunchTemplateData"]
     embedded = data["UserData"]["Fn::Base64"]["Fn::Sub"]
-    assert embedded == userdata.render(pipeline, userdata.cloudformation_env(), for_cloudformation=True,
+    assert embedded == userdata.render(pipeline, userdata.cloudformation_env(pipeline), for_cloudformation=True,
                                        log_group=f"/specfleet/${{AWS::StackName}}/{pipeline}")
 
 

@@ -22,9 +22,10 @@ def fail(message: str, hint: str = "", code: int = 1) -> NoReturn:
     from rich.console import Console
     from rich.markup import escape
 
-    # escaped: a message may quote "[env]" or a list, which rich would read as markup
+    # escaped: a message may quote "[env]" or a list, which rich would read as markup; and no emoji
+    # codes: a Secrets Manager ARN's ":secret:" would print as a pictogram
     line = escape(Explained(message, hint).line())
-    Console(stderr=True).print(f"[red]error[/]: {line}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[red]error[/]: {line}", highlight=False, soft_wrap=True, emoji=False)
     raise typer.Exit(code)
 
 

@@ -9,6 +9,7 @@ turns each instance into a local worker process).
 from __future__ import annotations
 
 import base64
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -111,7 +112,8 @@ def launch(
         raise FleetError("count must be at least 1")
     region = region or settings.region
     script = user_data or userdata.render(
-        pipeline, userdata.worker_env(settings), log_group=userdata.log_group_name(settings.fleet_stack_name, pipeline)
+        pipeline, {**userdata.worker_env(settings), **userdata.stack_setting_env(pipeline, os.environ)},
+        log_group=userdata.log_group_name(settings.fleet_stack_name, pipeline),
     )
     tags = [
         {"Key": TAG_PIPELINE, "Value": pipeline},

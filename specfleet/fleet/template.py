@@ -19,12 +19,13 @@ enter only as defaults of template parameters and the autoscaling targets;
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..pipelines import LOCAL_STATUS_VISIBILITY_S, specs
 from ..queues import DLQ_RETENTION_S, DLQ_SUFFIX, LONG_POLL_S, RETENTION_S
-from ..runtime.spec import PipelineSpec
+from ..runtime.spec import PipelineSpec, StackSetting
 from . import cfn, template_shared, userdata
 from .cfn import get_att, if_, ref, sub
 from .scaling import INSTANCE_WARMUP_S, ScalingRule, group_name, rule_for
@@ -140,7 +141,7 @@ def log_group(spec: PipelineSpec) -> dict[str, Any]:
 # --- workers -------------------------------------------------------------------------------
 def launch_template(spec: PipelineSpec) -> dict[str, Any]:
     n = Names(spec)
-    script = userdata.render(spec.name, userdata.cloudformation_env(), for_cloudformation=True,
+    script = userdata.render(spec.name, userdata.cloudformation_env(spec.name), for_cloudformation=True,
                              log_group=log_group_name("${AWS::StackName}", spec.name))
     return {
         n.launch_template: {
@@ -297,6 +298,16 @@ def scaling_policies(spec: PipelineSpec, rule: ScalingRule) -> dict[str, Any]:
 
 
 # --- the whole template ----------------------------------------------------------------------
+def _stack_settings(pipelines: Iterable[PipelineSpec[Any]]) -> list[StackSetting]:
+    """Every pipeline's stack settings, one per parameter, in registry order."""
+    found: dict[str, StackSetting] = {}
+    for spec in pipelines:
+        for setting in spec.fleet.stack_settings:
+            if found.setdefault(setting.parameter, setting) != setting:
+                raise ValueError(f"parameter {setting.parameter} is declared twice, differently")
+    return list(found.values())
+
+
 def build(settings: FleetSettings | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """The template as a dict, and the comments to print above resources."""
     settings = settings or defaults()
@@ -305,6 +316,7 @@ def build(settings: FleetSettings | None = None) -> tuple[dict[str, Any], dict[s
     if len({n.base for n in names}) != len(names):
         raise ValueError(f"pipelines' logical ids clash: {[n.base for n in names]}")
     scaled = [s for s in pipelines if s.fleet.autoscaled]
+    stack_settings = _stack_settings(pipelines)
     resources: dict[str, Any] = {}
     comments: dict[str, str] = {}
     shared = template_shared.storage_and_messaging(
@@ -342,6 +354,8 @@ def build(settings: FleetSettings | None = None) -> tuple[dict[str, Any], dict[s
         status_queues=[get_att(Names(s).status_queue, "Arn") for s in pipelines],
         log_groups=[get_att(Names(s).log_group, "Arn") for s in pipelines],
         bucket_prefixes=sorted({prefix for s in pipelines for prefix in s.fleet.bucket_prefixes}),
+        read_prefixes=sorted({prefix for s in pipelines for prefix in s.fleet.read_prefixes}),
+        stack_settings=stack_settings,
     )
     comments[next(iter(roles))] = "--- IAM: one role per kind of principal, each limited to its own resources ----"
     resources.update(roles)
@@ -383,9 +397,9 @@ def build(settings: FleetSettings | None = None) -> tuple[dict[str, Any], dict[s
     document = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": template_shared.DESCRIPTION,
-        "Metadata": template_shared.metadata(),
-        "Parameters": template_shared.parameters(settings),
-        "Conditions": template_shared.conditions(),
+        "Metadata": template_shared.metadata(stack_settings),
+        "Parameters": template_shared.parameters(settings, stack_settings),
+        "Conditions": template_shared.conditions(stack_settings),
         "Resources": resources,
         "Outputs": outputs,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..runtime.spec import StackSetting
 from .cfn import NO_VALUE, and_, equals, get_att, if_, not_, ref, select, sub
 from .settings import FleetSettings
 
@@ -21,7 +22,7 @@ LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       3288, 3653]
 
 
-def metadata() -> dict[str, Any]:
+def metadata(stack_settings: list[StackSetting] | None = None) -> dict[str, Any]:
     groups = [
         ("Naming", ["QueuePrefix", "DataBucketName"]),
         ("Network", ["VpcId", "VpcCidr", "SubnetIds"]),
@@ -30,11 +31,18 @@ def metadata() -> dict[str, Any]:
         ("Status writer and database", ["ArtifactBucket", "ArtifactKey", "DbInstanceClass", "DbAllocatedStorageGiB",
                                         "Emulator"]),
     ]
+    if stack_settings:
+        groups.append(("Worker settings (optional)", [s.parameter for s in stack_settings]))
     return {"AWS::CloudFormation::Interface": {
         "ParameterGroups": [{"Label": {"default": label}, "Parameters": params} for label, params in groups]}}
 
 
-def parameters(settings: FleetSettings) -> dict[str, Any]:
+def stack_setting_condition(setting: StackSetting) -> str:
+    """The condition "this stack setting's parameter is set"."""
+    return f"Has{setting.parameter}"
+
+
+def parameters(settings: FleetSettings, stack_settings: list[StackSetting] | None = None) -> dict[str, Any]:
     return {
         "QueuePrefix": {"Type": "String", "Default": "", "AllowedPattern": "^[A-Za-z0-9_-]{0,40}$",
                         "Description": "Prepended to queue and topic names (SPECFLEET_QUEUE_PREFIX)."},
@@ -74,16 +82,20 @@ def parameters(settings: FleetSettings) -> dict[str, Any]:
                            "created disabled (locally the status poller plays the Lambda and an embedded Postgres "
                            "the database).",
         },
+        **{s.parameter: {"Type": "String", "Default": "", "AllowedPattern": s.allowed_pattern,
+                         "Description": s.description} for s in stack_settings or []},
     }
 
 
-def conditions() -> dict[str, Any]:
+def conditions(stack_settings: list[StackSetting] | None = None) -> dict[str, Any]:
     return {
         "OnAws": equals(ref("Emulator"), "false"),
         "WithStatusWriter": not_(equals(ref("ArtifactKey"), "")),
         "WithDatabase": equals(ref("Emulator"), "false"),
         "HasQueuePrefix": not_(equals(ref("QueuePrefix"), "")),
         "WithStatusWriterAndDatabase": and_({"Condition": "WithStatusWriter"}, {"Condition": "WithDatabase"}),
+        # a secret's statement exists only while its parameter is set
+        **{stack_setting_condition(s): not_(equals(ref(s.parameter), "")) for s in stack_settings or [] if s.secret},
     }
 
 
@@ -339,8 +351,18 @@ SSM_MANAGED_INSTANCE_POLICY = "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMMa
 
 
 def roles(*, job_queues: list[Any], status_queues: list[Any], log_groups: list[Any],
-          bucket_prefixes: list[str]) -> dict[str, Any]:
+          bucket_prefixes: list[str], read_prefixes: list[str] | None = None,
+          stack_settings: list[StackSetting] | None = None) -> dict[str, Any]:
     objects = [sub(f"${{DataBucket.Arn}}/{prefix}*") for prefix in bucket_prefixes]
+    readable = [sub(f"${{DataBucket.Arn}}/{prefix}*") for prefix in read_prefixes or [] if prefix not in bucket_prefixes]
+    # A secret a stack setting names (YouTube cookies): exactly that ARN, and
+    # the statement only exists while the parameter is set.
+    secrets = [
+        if_(stack_setting_condition(s), {"Sid": f"Read{s.parameter}", "Effect": "Allow",
+                                         "Action": "secretsmanager:GetSecretValue", "Resource": ref(s.parameter)},
+            NO_VALUE)
+        for s in stack_settings or [] if s.secret
+    ]
     worker_statements = [
         {"Sid": "ConsumeAndChainJobs", "Effect": "Allow",
          "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage",
@@ -352,6 +374,9 @@ def roles(*, job_queues: list[Any], status_queues: list[Any], log_groups: list[A
         # Objects under the pipelines' own prefixes only (FleetProfile.bucket_prefixes).
         *([{"Sid": "Results", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": objects}]
           if objects else []),
+        # Configuration a person keeps (search overrides): read, never written.
+        *([{"Sid": "ReadConfig", "Effect": "Allow", "Action": "s3:GetObject", "Resource": readable}]
+          if readable else []),
         # Listing tells a missing key (404) from a forbidden one (403) on HEAD.
         {"Sid": "ListResults", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": get_att("DataBucket", "Arn")},
         # Scale-in protection while a worker holds jobs (runtime/protection.py):
@@ -367,6 +392,7 @@ def roles(*, job_queues: list[Any], status_queues: list[Any], log_groups: list[A
          "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
          # A log group's Arn attribute ends in ":*", which covers its streams.
          "Resource": log_groups},
+        *secrets,
     ]
     writer_statements = [
         {"Sid": "StatusQueues", "Effect": "Allow",

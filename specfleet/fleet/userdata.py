@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -146,6 +147,17 @@ def worker_env(settings: Settings, imds_url: str = IMDS_URL) -> dict[str, str]:
         env[key] = str(value)
     env["SPECFLEET_IMDS_URL"] = imds_url
     return env
+
+
+def stack_setting_env(pipeline: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """``pipeline``'s stack settings (``FleetProfile.stack_settings``: the
+    cookies secret's ARN, the overrides CSV) that ``environ`` sets: what
+    ``fleet launch`` passes on, as the stack's launch templates do."""
+    try:
+        spec = get_spec(pipeline)
+    except UnknownPipeline as err:
+        raise UserDataError(str(err)) from None
+    return {s.env: environ[s.env] for s in spec.fleet.stack_settings if environ.get(s.env)}
 
 
 def agent_config(log_group: str, log_file: str) -> dict[str, Any]:
@@ -267,12 +279,22 @@ def parse(text: str, instance_id: str) -> ParsedUserData:
     return ParsedUserData(pipeline=argv[2], argv=argv, env=env, agent=agent)
 
 
-def cloudformation_env() -> dict[str, str]:
-    """The env block used for the launch templates in infra/template.yaml."""
-    return {
+def cloudformation_env(pipeline: str = "") -> dict[str, str]:
+    """The env block used for the launch templates in infra/template.yaml;
+    with ``pipeline``, also its stack settings (``FleetProfile.stack_settings``),
+    each set to its template parameter: an empty parameter leaves the
+    setting empty, i.e. unset. (A secret is only named, by its ARN.)"""
+    env = {
         "SPECFLEET_REGION": "${AWS::Region}",
         "SPECFLEET_QUEUE_PREFIX": "${QueuePrefix}",
         "SPECFLEET_BUCKET": "${DataBucket}",
         "SPECFLEET_DRAIN_S": "60",
         "SPECFLEET_IMDS_URL": IMDS_URL,
     }
+    if pipeline:
+        try:
+            spec = get_spec(pipeline)
+        except UnknownPipeline as err:
+            raise UserDataError(str(err)) from None
+        env.update({s.env: f"${{{s.parameter}}}" for s in spec.fleet.stack_settings})
+    return env

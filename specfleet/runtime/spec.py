@@ -80,6 +80,29 @@ class StatusSection:
 
 
 @dataclass(frozen=True)
+class StackSetting:
+    """A worker setting a deployed stack hands to this pipeline's workers:
+    the template gets a parameter (default empty: the setting stays unset)
+    and the pipeline's launch template puts ``env=<its value>`` in the
+    worker's env file. The value lands in user-data (a shell heredoc, then a
+    systemd env file), so ``allowed_pattern`` must admit only shell-safe
+    characters -- and the empty string."""
+
+    #: The worker's environment variable (``SPECFLEET_...``).
+    env: str
+    #: The template parameter (CamelCase); pipelines naming the same one share it.
+    parameter: str
+    description: str
+    #: The parameter's ``AllowedPattern`` (anchored; must match "").
+    allowed_pattern: str
+    #: The value is a Secrets Manager secret's full ARN: when it is set, the
+    #: worker role may ``secretsmanager:GetSecretValue`` on exactly that ARN
+    #: (and on no secret when it is empty). The secret's value never enters
+    #: the template, user-data or the image; the worker reads it at start.
+    secret: bool = False
+
+
+@dataclass(frozen=True)
 class FleetProfile:
     """What running this pipeline on EC2 takes."""
 
@@ -101,6 +124,12 @@ class FleetProfile:
     #: template's bucket policy grants ``s3:GetObject`` under these and nothing
     #: else (objects carry no ACLs: the bucket enforces owner-only ones).
     public_read_prefixes: tuple[str, ...] = ()
+    #: S3 key prefixes its workers only read (configuration a person keeps,
+    #: e.g. search overrides): the worker role allows ``s3:GetObject`` there,
+    #: no writes.
+    read_prefixes: tuple[str, ...] = ()
+    #: Settings a deployed stack passes its workers from template parameters.
+    stack_settings: tuple[StackSetting, ...] = ()
 
 
 FailureStatus = Callable[[Any, Any, Stat], StatusRecord]

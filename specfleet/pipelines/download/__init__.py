@@ -3,7 +3,7 @@ yt-dlp -> ``audio/{track_id}.mp3`` on S3, with ban detection; fused
 (``SPECFLEET_MUSIC_FUSED=true``) also the spectrogram windows under ``spec/``."""
 
 from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
-from ..music.settings import MusicSettings
+from ..music.settings import COOKIES_STACK_SETTING, MusicSettings
 from .models import DownloadJob, DownloadStatus, failure_status, legacy_body
 
 SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
@@ -23,7 +23,9 @@ SPEC: PipelineSpec[DownloadJob] = PipelineSpec(
     # ffmpeg comes with the imageio-ffmpeg wheel: no Debian package needed.
     # A fused worker also writes spec/ and needs the spectrogram extra: an image
     # for it serves both pipelines (SPECFLEET_PIPELINES="download spectrogram").
-    fleet=FleetProfile(extras=("music",), bucket_prefixes=("audio/", "spec/")),
+    # A stack may give it YouTube cookies: the secret's ARN, which the role may read (and no other secret).
+    fleet=FleetProfile(extras=("music",), bucket_prefixes=("audio/", "spec/"),
+                       stack_settings=(COOKIES_STACK_SETTING,)),
     legacy_body=legacy_body,
     # yt-dlp must see a JS runtime (YouTube's challenges), or the worker does not start.
     preflight=(Ref("specfleet.pipelines.music.jsruntime:preflight_js_runtime"),

@@ -9,6 +9,35 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ...runtime.spec import StackSetting
+
+#: Where a fleet's search overrides CSV lives: under this prefix of the data
+#: bucket (``s3://<SPECFLEET_BUCKET>/music-config/...``). The worker role may
+#: read objects there and write none (``FleetProfile.read_prefixes``); any
+#: other bucket or prefix is out of its reach, so the search worker's
+#: pre-flight refuses it (``search/overrides.py``).
+CONFIG_PREFIX = "music-config/"
+
+#: What a deployed stack hands the download workers: the cookies secret's ARN
+#: (template parameter ``YouTubeCookiesSecretArn``; the role may read exactly it).
+COOKIES_STACK_SETTING = StackSetting(
+    env="SPECFLEET_MUSIC_COOKIES_SECRET_ID",
+    parameter="YouTubeCookiesSecretArn",
+    description="Optional: full ARN (with its 6-character suffix) of a Secrets Manager secret holding a YouTube "
+                "cookies.txt; download workers read it at start, the worker role may read exactly this secret. "
+                "Empty: guests, no secret access.",
+    allowed_pattern=r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6})?$",
+    secret=True,
+)
+#: ... and the search workers: the overrides CSV, under ``music-config/`` of the data bucket.
+OVERRIDES_STACK_SETTING = StackSetting(
+    env="SPECFLEET_MUSIC_OVERRIDES_CSV",
+    parameter="SearchOverridesCsv",
+    description=f"Optional: s3://<DataBucketName>/{CONFIG_PREFIX}<name>.csv, the search overrides (track_id,url or "
+                "NOTFOUND); workers may read that prefix only. Empty: no overrides.",
+    allowed_pattern=rf"^(s3://[a-z0-9][a-z0-9.-]{{1,61}}[a-z0-9]/{CONFIG_PREFIX}[A-Za-z0-9._/-]+)?$",
+)
+
 
 class MusicSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPECFLEET_MUSIC_", extra="ignore")
@@ -115,10 +144,17 @@ class MusicSettings(BaseSettings):
     pace_local_sites: bool = False
 
     #: Secrets Manager secret holding a Netscape cookies.txt for YouTube
-    #: (``cookies.py``; never user-data or the image); empty: guest.
+    #: (``cookies.py``; never user-data or the image); empty: guest. On a
+    #: stack: the template parameter ``YouTubeCookiesSecretArn`` (its full
+    #: ARN), which also lets the worker role read exactly that secret.
     cookies_secret_id: str = ""
     #: Search overrides (``search/overrides.py``): a CSV ``track_id,url``
     #: (URL or NOTFOUND), a local path or ``s3://bucket/key``; empty: none.
+    #: In S3 it must be under ``music-config/`` of the data bucket
+    #: (``s3://<SPECFLEET_BUCKET>/music-config/overrides.csv``): the only
+    #: place the worker role may read it (read-only); the search worker's
+    #: pre-flight refuses any other bucket or prefix. On a stack: the
+    #: template parameter ``SearchOverridesCsv``.
     overrides_csv: str = ""
 
     @property

@@ -11,6 +11,13 @@ searching (no request, nothing from the budget): stat 1 with the URL
 changes (local: its modification time; S3: its ETag, looked up at most once
 a minute). A header line ``track_id,url`` is optional; blank lines and
 lines starting with ``#`` are skipped.
+
+On a fleet the file lives under ``music-config/`` of the data bucket: the
+worker role may read objects there (and write none), and nothing elsewhere.
+So the worker's pre-flight (``preflight_overrides``) refuses, with one line,
+an ``s3://`` URL in another bucket or prefix, and reads the file once: a
+file that is missing, unreadable or malformed stops the worker before it
+takes a job (each job would otherwise fail on it).
 """
 
 from __future__ import annotations
@@ -22,9 +29,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ...aws import client
+import botocore.exceptions
+
+from ...aws import client, error_code
 from ...jobs import TRACK_ID_RE
+from ...runtime.outage import is_outage
+from ...runtime.preflight import ConfigError
 from ...settings import Settings
+from ..music.settings import CONFIG_PREFIX, MusicSettings
 from .track_url import NOTFOUND
 
 
@@ -70,6 +82,12 @@ class Overrides:
             self._refresh()
             return self._table.get(track_id)
 
+    def load(self) -> int:
+        """Read the file now; the number of overridden tracks."""
+        with self._lock:
+            self._refresh()
+            return len(self._table)
+
     def _refresh(self) -> None:
         now = time.monotonic()
         if self._version is not None and now - self._checked < self.recheck_s and self.source.startswith("s3://"):
@@ -100,3 +118,36 @@ def overrides_for(source: str, settings: Settings) -> Overrides:
         if source not in _shared:
             _shared[source] = Overrides(source, settings)
         return _shared[source]
+
+
+def preflight_overrides(settings: Settings, config: MusicSettings) -> None:
+    """Pre-flight: a configured overrides file is where this worker may read
+    it (an ``s3://`` URL: under ``music-config/`` of ``SPECFLEET_BUCKET``) and
+    reads as overrides."""
+    source = config.overrides_csv
+    if not source:
+        return
+    place = f"s3://{settings.bucket}/{CONFIG_PREFIX}"
+    if source.startswith("s3://"):
+        parts = urlsplit(source)
+        key = parts.path.lstrip("/")
+        if parts.netloc != settings.bucket or not key.startswith(CONFIG_PREFIX) or key == CONFIG_PREFIX:
+            raise ConfigError(f"overrides {source} are outside {place}, the only place the worker role may read them",
+                              f"put the CSV under {place} and point SPECFLEET_MUSIC_OVERRIDES_CSV at it")
+    elif "://" in source:
+        raise ConfigError(f"overrides {source}: neither a local path nor an s3:// URL",
+                          f"use a path or an object under {place}")
+    try:
+        Overrides(source, settings).load()
+    except botocore.exceptions.ClientError as err:
+        if is_outage(err):
+            raise  # S3 is down or throttling: the worker waits it out and checks again
+        code = error_code(err)
+        what = "do not exist" if code in ("404", "NoSuchKey", "NotFound") else f"cannot be read ({code})"
+        raise ConfigError(f"overrides {source} {what}", "upload the CSV there, or unset "
+                          "SPECFLEET_MUSIC_OVERRIDES_CSV (the stack's SearchOverridesCsv)") from None
+    except OSError as err:
+        raise ConfigError(f"overrides {source} cannot be read ({err.strerror or err})",
+                          "check SPECFLEET_MUSIC_OVERRIDES_CSV") from None
+    except (OverridesError, UnicodeDecodeError) as err:
+        raise ConfigError(f"overrides {source} are malformed: {err}", "fix the CSV (track_id,url per line)") from None
