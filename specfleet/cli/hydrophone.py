@@ -674,16 +674,32 @@ def sites(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
 
     Example: specfleet hydrophone sites
     """
-    from ..pipelines.hydrophone.sites import SITES
+    import datetime as dt
+
+    from ..pipelines.hydrophone.sites import ARCHIVE_LAYOUT, SITES
+
+    def since(first: dt.date) -> str | None:
+        return None if first == dt.date.min else first.isoformat()
 
     if as_json:
-        print(json.dumps([{"name": s.name, "node": s.node, "path": s.path, "path_2025": s.path_2025} for s in SITES]))
+        print(json.dumps([
+            {"name": s.name, "node": s.node, "path": s.path,
+             "archive_paths": [{"from": since(first), "path": s.folder(spelling)} for first, spelling in ARCHIVE_LAYOUT]}
+            for s in SITES
+        ]))
         return
-    table = Table(title="OOI broadband hydrophones (names and paths from ooipy)")
-    for col in ("site", "node", "archive path", "since 2025"):
-        table.add_column(col, overflow="fold")
+    table = Table(
+        title="OOI broadband hydrophones (names and paths from ooipy)",
+        caption="Each day is asked in its date's folder first, then in the other (OOI moves old days on its own timeline).",
+    )
+    table.add_column("site", overflow="fold")
+    table.add_column("node")
+    for i, (first, _) in enumerate(ARCHIVE_LAYOUT):
+        last = ARCHIVE_LAYOUT[i + 1][0] - dt.timedelta(days=1) if i + 1 < len(ARCHIVE_LAYOUT) else None
+        label = f"{first} to {last}" if since(first) and last else f"from {first}" if since(first) else f"until {last}"
+        table.add_column(label if last or since(first) else "archive path", overflow="fold")
     for s in SITES:
-        table.add_row(s.name, s.node, s.path, s.path_2025)
+        table.add_row(s.name, s.node, *(s.folder(spelling) for _, spelling in ARCHIVE_LAYOUT))
     Console().print(table)
 
 
@@ -713,6 +729,7 @@ def local_ooi_archive(
     from ..local.stack import stop_on_signals, wait_until
     from ..pipelines.hydrophone.naming import normalize_hydrophone
     from ..pipelines.hydrophone.settings import HydroSettings
+    from ..pipelines.hydrophone.sites import archive_paths
     from ..pipelines.hydrophone.timerange import RangeError, parse_days
     from ..standins.ooi_archive import OOIServer, write_day
 
@@ -723,14 +740,15 @@ def local_ooi_archive(
         fail(str(err), code=2)
     root = dir.resolve()
     for k, day in enumerate(wanted):
-        folder = root / path / f"{day:%Y/%m/%d}"
+        # Each day in the folder the archive uses at its date (a site's spelling by date).
+        folder = root / archive_paths(path, day)[0] / f"{day:%Y/%m/%d}"
         if folder.is_dir() and any(folder.iterdir()):
             continue
         with console.status(f"writing {files} synthetic file(s) and the awkward ones for {day} (first run only)"):
             # As the real archive: every file in pieces with the day's label noise; some
             # days with slots left empty; from the third day on, listings reached
             # through a redirect to index.html or to a sort query.
-            write_day(root, path, day, clean_files=files, clean_seconds=seconds, short_file=True, long_file=True,
+            write_day(root, archive_paths(path, day)[0], day, clean_files=files, clean_seconds=seconds, short_file=True, long_file=True,
                       addendum=True, empty_slots=(1,) if k % 2 else (),
                       listing_redirect=("", "", "index.html", "?C=M;O=A")[k % 4])
     try:
