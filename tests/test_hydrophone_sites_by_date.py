@@ -160,3 +160,21 @@ def test_the_cli_names_both_urls_for_a_missing_day_and_the_sites_table_by_date(s
     shelf = next(s for s in json.loads(sites.stdout) if s["node"] == "LJ01D")
     assert shelf["path"] == SHELF_NUMBERED
     assert shelf["archive_paths"] == [{"from": None, "path": SHELF_NUMBERED}, {"from": "2023-06-07", "path": SHELF_PLAIN}]
+
+
+@pytest.mark.slow  # writes the stand-in's awkward files (obspy) for two days
+def test_local_ooi_archive_puts_each_day_in_its_dates_folder_and_the_producer_finds_it_first(tmp_path, config):
+    from specfleet.cli.hydrophone import fill_local_archive
+
+    root = tmp_path / "local"
+    days = [dt.date(2023, 6, 6), dt.date(2023, 6, 7)]
+    folders = fill_local_archive(root, SHELF_NUMBERED, days, files=1, seconds=2.0)
+    assert folders == [root / SHELF_NUMBERED / "2023/06/06", root / SHELF_PLAIN / "2023/06/07"]
+    assert all(any(f.iterdir()) for f in folders)
+    with OOIServer(root) as server:
+        local = config.model_copy(update={"base_url": server.base_url, "allowed_hosts": [server.netloc]})
+        listed = list_range(TimeRange.parse(start="2023-06-06", end="2023-06-07"), hydrophone=SHELF_NUMBERED,
+                            config=local)
+    assert [d.tried for d in listed] == [[listing_url(server, SHELF_NUMBERED, days[0])],
+                                         [listing_url(server, SHELF_PLAIN, days[1])]]
+    assert all(d.listed >= 1 for d in listed)

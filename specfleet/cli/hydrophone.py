@@ -20,6 +20,8 @@ from rich.table import Table
 from .errors import explain, fail
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from ..pipelines.hydrophone.producer import DayListing
     from ..settings import Settings
 
@@ -704,6 +706,30 @@ def sites(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
 
 
 # --- local ooi-archive ----------------------------------------------------------------------
+def fill_local_archive(root: Path, path: str, days: list[dt.date], *, files: int, seconds: float) -> list[Path]:
+    """Write the days not there yet; each in the folder the archive uses at
+    its date (``sites.archive_paths``' first choice for a site's path).
+    Returns every day's folder."""
+    from ..pipelines.hydrophone.sites import archive_paths
+    from ..standins.ooi_archive import write_day
+
+    folders = []
+    for k, day in enumerate(days):
+        where = archive_paths(path, day)[0]
+        folder = root / where / f"{day:%Y/%m/%d}"
+        folders.append(folder)
+        if folder.is_dir() and any(folder.iterdir()):
+            continue
+        with console.status(f"writing {files} synthetic file(s) and the awkward ones for {day} (first run only)"):
+            # As the real archive: every file in pieces with the day's label noise; some
+            # days with slots left empty; from the third day on, listings reached
+            # through a redirect to index.html or to a sort query.
+            write_day(root, where, day, clean_files=files, clean_seconds=seconds, short_file=True, long_file=True,
+                      addendum=True, empty_slots=(1,) if k % 2 else (),
+                      listing_redirect=("", "", "index.html", "?C=M;O=A")[k % 4])
+    return folders
+
+
 def local_ooi_archive(
     dir: Path = typer.Option(
         Path(".specfleet/ooi-archive"), "--dir", help="Folder of the archive's files; days not there yet are written.",
@@ -729,9 +755,8 @@ def local_ooi_archive(
     from ..local.stack import stop_on_signals, wait_until
     from ..pipelines.hydrophone.naming import normalize_hydrophone
     from ..pipelines.hydrophone.settings import HydroSettings
-    from ..pipelines.hydrophone.sites import archive_paths
     from ..pipelines.hydrophone.timerange import RangeError, parse_days
-    from ..standins.ooi_archive import OOIServer, write_day
+    from ..standins.ooi_archive import OOIServer
 
     try:
         wanted = parse_days(days)
@@ -739,18 +764,7 @@ def local_ooi_archive(
     except (RangeError, ValueError) as err:
         fail(str(err), code=2)
     root = dir.resolve()
-    for k, day in enumerate(wanted):
-        # Each day in the folder the archive uses at its date (a site's spelling by date).
-        folder = root / archive_paths(path, day)[0] / f"{day:%Y/%m/%d}"
-        if folder.is_dir() and any(folder.iterdir()):
-            continue
-        with console.status(f"writing {files} synthetic file(s) and the awkward ones for {day} (first run only)"):
-            # As the real archive: every file in pieces with the day's label noise; some
-            # days with slots left empty; from the third day on, listings reached
-            # through a redirect to index.html or to a sort query.
-            write_day(root, archive_paths(path, day)[0], day, clean_files=files, clean_seconds=seconds, short_file=True, long_file=True,
-                      addendum=True, empty_slots=(1,) if k % 2 else (),
-                      listing_redirect=("", "", "index.html", "?C=M;O=A")[k % 4])
+    fill_local_archive(root, path, wanted, files=files, seconds=seconds)
     try:
         server = OOIServer(root, port=port).start()
     except OSError as err:
