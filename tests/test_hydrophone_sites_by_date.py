@@ -178,3 +178,15 @@ def test_local_ooi_archive_puts_each_day_in_its_dates_folder_and_the_producer_fi
     assert [d.tried for d in listed] == [[listing_url(server, SHELF_NUMBERED, days[0])],
                                          [listing_url(server, SHELF_PLAIN, days[1])]]
     assert all(d.listed >= 1 for d in listed)
+
+
+def test_a_range_of_moved_days_costs_one_404_not_one_per_day(archive, config):
+    server, root = archive
+    days = [dt.date(2016, 6, d) for d in (5, 6, 7)]
+    for day in days:
+        put_files(root, AXIAL_PLAIN, day, minutes=(0,))
+    listed = list_range(TimeRange.parse(start="2016-06-05", end="2016-06-07"), hydrophone=AXIAL_NUMBERED,
+                        config=config)
+    assert [d.url for d in listed] == [listing_url(server, AXIAL_PLAIN, day) for day in days]
+    assert listing_requests(server) == [f"/files/{AXIAL_NUMBERED}/2016/06/05/"] + [
+        f"/files/{AXIAL_PLAIN}/2016/06/{d:02d}/" for d in (5, 6, 7)]

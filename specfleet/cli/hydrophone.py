@@ -191,7 +191,7 @@ def _dry_run(s: Settings, listings: list[DayListing], window: Any, hydrophone: s
                 force = True
         todo = [f for f in d.files if file_name(f) not in done]
         rows.append({
-            "day": str(d.day), "day_url": d.url, "missing": bool(d.missing), "listed": d.listed,
+            "day": str(d.day), "day_url": d.url, "tried": d.tried, "missing": bool(d.missing), "listed": d.listed,
             "in_range": len(d.files), "already_done": len(d.files) - len(todo), "to_do": len(todo),
             "bytes": d.bytes(), "bytes_approximate": bool(d.listing and d.listing.sizes_approximate),
         })

@@ -147,7 +147,8 @@ def list_range(
     A hydrophone that is a site's folder is asked at each day in the
     spelling in use at that date, then in the other one when the first has
     no such day (``sites.archive_paths``: OOI moves old days to the new
-    folder names on its own timeline). Raises ``ListingError`` for a refused
+    folder names on its own timeline); within a range, a day asks first the
+    folder that answered for the day before it. Raises ``ListingError`` for a refused
     host or an unreadable listing, and ``DayNotInArchive`` when no day of
     the range has files."""
     config = config or HydroSettings()
@@ -156,8 +157,19 @@ def list_range(
     days = window.days()
     policy = archive_policy(config, day_url(root, hydro, days[0]))
     out: list[DayListing] = []
+    #: The folder that answered last for each set of candidates: the next
+    #: day of the same period asks it first (OOI moves old days in bulk, so
+    #: a range of moved days costs one 404, not one per day).
+    answered: dict[tuple[str, ...], str] = {}
     for day in days:
-        entry = _list_day(day, [day_url(root, path, day) for path in archive_paths(hydro, day)], policy, config)
+        paths = archive_paths(hydro, day)
+        if paths in answered:
+            paths_now = (answered[paths], *(p for p in paths if p != answered[paths]))
+        else:
+            paths_now = paths
+        entry = _list_day(day, [day_url(root, path, day) for path in paths_now], policy, config)
+        if entry.listing is not None:
+            answered[paths] = paths_now[len(entry.tried) - 1]
         if entry.listing is not None and len(entry.listing.files) > config.max_day_files:
             raise ListingError(
                 f"day listing {entry.listing.url} links {len(entry.listing.files)} .mseed files, more than "
