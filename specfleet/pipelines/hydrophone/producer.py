@@ -3,8 +3,10 @@ of a date/time range.
 
 Every day's listing is read first (``list_range``), so a dry run and a real
 run see the same files, and a listing that fails half-way through a range
-enqueues nothing. Days the archive does not have are gaps, not errors,
-unless every day of the range is missing. Files whose manifest already
+enqueues nothing. A site's day is asked in the archive folder in use at
+its date, then in the other spelling (``sites.ARCHIVE_LAYOUT``). Days the
+archive does not have are gaps, not errors, unless every day of the range
+is missing. Files whose manifest already
 exists (every clip written) are skipped unless ``force``. What was listed is
 recorded for ``hydrophone days`` (best effort, see ``days.record_listings``).
 """
@@ -148,9 +150,9 @@ def list_range(
     spelling in use at that date, then in the other one when the first has
     no such day (``sites.archive_paths``: OOI moves old days to the new
     folder names on its own timeline); within a range, a day asks first the
-    folder that answered for the day before it. Raises ``ListingError`` for a refused
-    host or an unreadable listing, and ``DayNotInArchive`` when no day of
-    the range has files."""
+    folder that answered for the day before it. Raises ``ListingError`` for
+    a refused host or an unreadable listing, and ``DayNotInArchive`` when no
+    day of the range has files."""
     config = config or HydroSettings()
     hydro = normalize_hydrophone(hydrophone or config.hydrophone)
     root = base_url or config.base_url
