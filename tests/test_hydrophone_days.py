@@ -94,8 +94,9 @@ def test_a_range_lists_every_day_first_and_takes_files_by_their_times(settings, 
         + [file_name_for(dt.datetime(2017, 10, 11, 0, m)) for m in (0, 5)])
 
 
-def test_a_range_where_no_day_exists_is_an_error_naming_the_2025_spelling(settings, config, archive):
-    with pytest.raises(DayNotInArchive, match=r"none of the 2 days.*try --hydrophone CE02SHBP/LJ01D/HYDBBA106"):
+def test_a_range_where_no_day_exists_is_an_error_naming_both_spellings_tried(settings, config, archive):
+    with pytest.raises(DayNotInArchive, match=r"none of the 2 days.*11-HYDBBA106/2017/10/09/ \(HTTP 404\) and "
+                       r"\S*/CE02SHBP/LJ01D/HYDBBA106/2017/10/09/ \(HTTP 404\)"):
         produce_range(settings, TimeRange.parse(start="2017-10-09", end="2017-10-10"), config=config)
     with pytest.raises(DayNotInArchive, match="HTTP 404"):
         produce_day(settings, D9, config=config)

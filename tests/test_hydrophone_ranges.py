@@ -34,9 +34,12 @@ def test_site_names_as_ooipy_users_write_them_map_to_archive_paths(name, path):
     assert resolve_hydrophone(name) == path
 
 
-def test_the_2025_spelling_drops_the_numeric_prefix_and_is_recognised():
+def test_the_plain_spelling_drops_the_numeric_prefix_and_is_recognised():
     shelf = find_site("oregon_shelf_base_seafloor")
-    assert shelf.path_2025 == "CE02SHBP/LJ01D/HYDBBA106"
+    assert shelf.paths == ("CE02SHBP/LJ01D/11-HYDBBA106", "CE02SHBP/LJ01D/HYDBBA106")
+    # ooipy #159: the layout changed on 2023-06-07; the day before is asked in the numbered folder first.
+    assert shelf.archive_paths(dt.date(2023, 6, 6)) == shelf.paths
+    assert shelf.archive_paths(dt.date(2023, 6, 7)) == shelf.paths[::-1]
     assert site_of_path("CE02SHBP/LJ01D/HYDBBA106/") is shelf
     assert site_of_path("CE02SHBP/LJ01D/11-HYDBBA106") is shelf
     assert site_of_path("X/Y/Z") is None

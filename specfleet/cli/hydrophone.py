@@ -20,6 +20,8 @@ from rich.table import Table
 from .errors import explain, fail
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from ..pipelines.hydrophone.producer import DayListing
     from ..settings import Settings
 
@@ -189,7 +191,7 @@ def _dry_run(s: Settings, listings: list[DayListing], window: Any, hydrophone: s
                 force = True
         todo = [f for f in d.files if file_name(f) not in done]
         rows.append({
-            "day": str(d.day), "day_url": d.url, "missing": bool(d.missing), "listed": d.listed,
+            "day": str(d.day), "day_url": d.url, "tried": d.tried, "missing": bool(d.missing), "listed": d.listed,
             "in_range": len(d.files), "already_done": len(d.files) - len(todo), "to_do": len(todo),
             "bytes": d.bytes(), "bytes_approximate": bool(d.listing and d.listing.sizes_approximate),
         })
@@ -674,20 +676,60 @@ def sites(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
 
     Example: specfleet hydrophone sites
     """
-    from ..pipelines.hydrophone.sites import SITES
+    import datetime as dt
+
+    from ..pipelines.hydrophone.sites import ARCHIVE_LAYOUT, SITES
+
+    def since(first: dt.date) -> str | None:
+        return None if first == dt.date.min else first.isoformat()
 
     if as_json:
-        print(json.dumps([{"name": s.name, "node": s.node, "path": s.path, "path_2025": s.path_2025} for s in SITES]))
+        print(json.dumps([
+            {"name": s.name, "node": s.node, "path": s.path,
+             "archive_paths": [{"from": since(first), "path": s.folder(spelling)} for first, spelling in ARCHIVE_LAYOUT]}
+            for s in SITES
+        ]))
         return
-    table = Table(title="OOI broadband hydrophones (names and paths from ooipy)")
-    for col in ("site", "node", "archive path", "since 2025"):
-        table.add_column(col, overflow="fold")
+    table = Table(
+        title="OOI broadband hydrophones (names and paths from ooipy)",
+        caption="Each day is asked in its date's folder first, then in the other (OOI moves old days on its own timeline).",
+    )
+    table.add_column("site", overflow="fold")
+    table.add_column("node")
+    for i, (first, _) in enumerate(ARCHIVE_LAYOUT):
+        last = ARCHIVE_LAYOUT[i + 1][0] - dt.timedelta(days=1) if i + 1 < len(ARCHIVE_LAYOUT) else None
+        label = f"{first} to {last}" if since(first) and last else f"from {first}" if since(first) else f"until {last}"
+        table.add_column(label if last or since(first) else "archive path", overflow="fold")
     for s in SITES:
-        table.add_row(s.name, s.node, s.path, s.path_2025)
+        table.add_row(s.name, s.node, *(s.folder(spelling) for _, spelling in ARCHIVE_LAYOUT))
     Console().print(table)
 
 
 # --- local ooi-archive ----------------------------------------------------------------------
+def fill_local_archive(root: Path, path: str, days: list[dt.date], *, files: int, seconds: float) -> list[Path]:
+    """Write the days not there yet; each in the folder the archive uses at
+    its date (``sites.archive_paths``' first choice for a site's path).
+    Returns every day's folder."""
+    from ..pipelines.hydrophone.sites import archive_paths
+    from ..standins.ooi_archive import write_day
+
+    folders = []
+    for k, day in enumerate(days):
+        where = archive_paths(path, day)[0]
+        folder = root / where / f"{day:%Y/%m/%d}"
+        folders.append(folder)
+        if folder.is_dir() and any(folder.iterdir()):
+            continue
+        with console.status(f"writing {files} synthetic file(s) and the awkward ones for {day} (first run only)"):
+            # As the real archive: every file in pieces with the day's label noise; some
+            # days with slots left empty; from the third day on, listings reached
+            # through a redirect to index.html or to a sort query.
+            write_day(root, where, day, clean_files=files, clean_seconds=seconds, short_file=True, long_file=True,
+                      addendum=True, empty_slots=(1,) if k % 2 else (),
+                      listing_redirect=("", "", "index.html", "?C=M;O=A")[k % 4])
+    return folders
+
+
 def local_ooi_archive(
     dir: Path = typer.Option(
         Path(".specfleet/ooi-archive"), "--dir", help="Folder of the archive's files; days not there yet are written.",
@@ -714,7 +756,7 @@ def local_ooi_archive(
     from ..pipelines.hydrophone.naming import normalize_hydrophone
     from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, parse_days
-    from ..standins.ooi_archive import OOIServer, write_day
+    from ..standins.ooi_archive import OOIServer
 
     try:
         wanted = parse_days(days)
@@ -722,17 +764,7 @@ def local_ooi_archive(
     except (RangeError, ValueError) as err:
         fail(str(err), code=2)
     root = dir.resolve()
-    for k, day in enumerate(wanted):
-        folder = root / path / f"{day:%Y/%m/%d}"
-        if folder.is_dir() and any(folder.iterdir()):
-            continue
-        with console.status(f"writing {files} synthetic file(s) and the awkward ones for {day} (first run only)"):
-            # As the real archive: every file in pieces with the day's label noise; some
-            # days with slots left empty; from the third day on, listings reached
-            # through a redirect to index.html or to a sort query.
-            write_day(root, path, day, clean_files=files, clean_seconds=seconds, short_file=True, long_file=True,
-                      addendum=True, empty_slots=(1,) if k % 2 else (),
-                      listing_redirect=("", "", "index.html", "?C=M;O=A")[k % 4])
+    fill_local_archive(root, path, wanted, files=files, seconds=seconds)
     try:
         server = OOIServer(root, port=port).start()
     except OSError as err:

@@ -129,7 +129,7 @@ def results_pull(
                 found = find_site(site or "")
             except UnknownSite as err:
                 raise typer.BadParameter(str(err), param_hint="--site") from None
-            paths = [found.path, found.path_2025]
+            paths = list(found.paths)  # outputs may sit under either spelling
         prefixes += day_prefixes(HydroSettings().prefix, paths, first, last)
     if tracks:
         ids = (Path(tracks[1:]).read_text().split() if tracks.startswith("@")

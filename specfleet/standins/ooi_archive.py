@@ -23,6 +23,12 @@ audio looks for addendum by default"), and what ``write_day`` writes:
   as the folder's listing, and days whose folder URL redirects to
   ``.../index.html`` or ``.../?C=M;O=A`` (``listing_redirect``).
 
+Days go under whatever hydrophone path the caller gives ``write_day`` or
+``day_dir``, so a test can put one day in the archive's numbered folder
+(``11-HYDBBA106``) and the next in the plain one (``HYDBBA106``), as the
+archive did around its 2023-06-07 layout change and its later retroactive
+move of old days (ooipy issues #159 and #201).
+
 Serves ``root`` over HTTP on 127.0.0.1: folders as listings, files as
 ``application/octet-stream``, 404 for anything missing. A folder holding a
 real ``index.html`` serves that file as its listing (tests use it for
@@ -51,6 +57,7 @@ PIECE_SAMPLES = 16_000
 class _Handler(SimpleHTTPRequestHandler):
     server_version = "Apache"
     root: Path
+    requests: list[str]
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -72,6 +79,7 @@ class _Handler(SimpleHTTPRequestHandler):
         self.end_headers()
 
     def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        self.requests.append(self.path)
         target = self._local()
         parts = urlsplit(self.path)
         # Apache's DirectoryIndex: ".../index.html" is the folder's listing.
@@ -147,7 +155,9 @@ class OOIServer:
 
     def __init__(self, root: Path, port: int = 0):
         self.root = Path(root).resolve()
-        handler = type("OOIHandler", (_Handler,), {"root": self.root})
+        #: Paths asked, in order (tests check which folders a client tried).
+        self.requests: list[str] = []
+        handler = type("OOIHandler", (_Handler,), {"root": self.root, "requests": self.requests})
         self.server = BackgroundServer(handler, port=port, name="ooi-stand-in")
 
     @property

@@ -68,7 +68,11 @@ SORT_QUERY_RE = re.compile(r"^C=[NMSD](;|&)O=[AD]$", re.IGNORECASE)
 
 class DayNotInArchive(ListingError):
     """The archive has no such day (HTTP 404) or the day holds no miniSEED files:
-    a normal gap in a date range, not a failure."""
+    a normal gap in a date range, not a failure. ``reason``: which, in a few words."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 @dataclass
@@ -249,7 +253,8 @@ def fetch_listing(
         )
     if not listing.files:
         raise DayNotInArchive(
-            f"day listing {url} links to no .mseed files ({len(listing.ignored)} other links ignored)"
+            f"day listing {url} links to no .mseed files ({len(listing.ignored)} other links ignored)",
+            reason="no .mseed files",
         )
     return listing
 
@@ -306,7 +311,7 @@ def _get_page(
         except httpx.HTTPError as err:
             raise ListingError(f"could not read the day listing {url}: {type(err).__name__}: {err}") from None
         if code == 404:
-            raise DayNotInArchive(f"no listing at {url} (HTTP 404): that day is not in the archive")
+            raise DayNotInArchive(f"no listing at {url} (HTTP 404): that day is not in the archive", reason="HTTP 404")
         if code != 200:
             raise ListingError(f"day listing {url} answered HTTP {code}")
         return dest.read_bytes().decode("utf-8", errors="replace"), final

@@ -3,8 +3,10 @@ of a date/time range.
 
 Every day's listing is read first (``list_range``), so a dry run and a real
 run see the same files, and a listing that fails half-way through a range
-enqueues nothing. Days the archive does not have are gaps, not errors,
-unless every day of the range is missing. Files whose manifest already
+enqueues nothing. A site's day is asked in the archive folder in use at
+its date, then in the other spelling (``sites.ARCHIVE_LAYOUT``). Days the
+archive does not have are gaps, not errors, unless every day of the range
+is missing. Files whose manifest already
 exists (every clip written) are skipped unless ``force``. What was listed is
 recorded for ``hydrophone days`` (best effort, see ``days.record_listings``).
 """
@@ -24,7 +26,7 @@ from .listing import DayNotInArchive, Listing, ListingError, fetch_listing
 from .models import HydroJob
 from .naming import day_folder, day_url, file_name, file_time, normalize_hydrophone
 from .settings import HydroSettings
-from .sites import site_of_path
+from .sites import archive_paths
 from .timerange import RangeError, TimeRange
 
 
@@ -37,6 +39,8 @@ class DayListing:
     listing: Listing | None = None
     #: Why the day has no files (the archive does not have it), else "".
     missing: str = ""
+    #: Listing URLs asked, in order (the day's folder in each spelling until one answers).
+    tried: list[str] = field(default_factory=list)
     #: File URLs inside the range, sorted.
     files: list[str] = field(default_factory=list)
     #: Listed files left out by the range's times.
@@ -142,24 +146,32 @@ def list_range(
 ) -> list[DayListing]:
     """Read the listing of every day in ``window`` (nothing is enqueued).
 
-    Raises ``ListingError`` for a refused host or an unreadable listing, and
-    ``DayNotInArchive`` when no day of the range has files."""
+    A hydrophone that is a site's folder is asked at each day in the
+    spelling in use at that date, then in the other one when the first has
+    no such day (``sites.archive_paths``: OOI moves old days to the new
+    folder names on its own timeline); within a range, a day asks first the
+    folder that answered for the day before it. Raises ``ListingError`` for
+    a refused host or an unreadable listing, and ``DayNotInArchive`` when no
+    day of the range has files."""
     config = config or HydroSettings()
     hydro = normalize_hydrophone(hydrophone or config.hydrophone)
     root = base_url or config.base_url
     days = window.days()
     policy = archive_policy(config, day_url(root, hydro, days[0]))
     out: list[DayListing] = []
+    #: The folder that answered last for each set of candidates: the next
+    #: day of the same period asks it first (OOI moves old days in bulk, so
+    #: a range of moved days costs one 404, not one per day).
+    answered: dict[tuple[str, ...], str] = {}
     for day in days:
-        url = day_url(root, hydro, day)
-        entry = DayListing(day=day, url=url)
-        try:
-            entry.listing = fetch_listing(
-                url, policy=policy, timeout_s=config.read_timeout_s, attempts=config.download_attempts,
-                max_bytes=config.listing_max_bytes, budget_s=config.listing_budget_s,
-            )
-        except DayNotInArchive as err:
-            entry.missing = str(err)
+        paths = archive_paths(hydro, day)
+        if paths in answered:
+            paths_now = (answered[paths], *(p for p in paths if p != answered[paths]))
+        else:
+            paths_now = paths
+        entry = _list_day(day, [day_url(root, path, day) for path in paths_now], policy, config)
+        if entry.listing is not None:
+            answered[paths] = paths_now[len(entry.tried) - 1]
         if entry.listing is not None and len(entry.listing.files) > config.max_day_files:
             raise ListingError(
                 f"day listing {entry.listing.url} links {len(entry.listing.files)} .mseed files, more than "
@@ -174,16 +186,36 @@ def list_range(
         if on_day:
             on_day(entry)
     if all(d.missing for d in out):
-        raise DayNotInArchive(_missing_message(out, hydro))
+        raise DayNotInArchive(_missing_message(out))
     return out
 
 
-def _missing_message(days: list[DayListing], hydro: str) -> str:
-    message = days[0].missing if len(days) == 1 else f"none of the {len(days)} days is in the archive ({days[0].missing})"
-    site = site_of_path(hydro)
-    if site is not None and hydro == site.path:
-        message += f"; since 2025 the archive spells this hydrophone {site.path_2025} (try --hydrophone {site.path_2025})"
-    return message
+def _list_day(day: dt.date, urls: list[str], policy: HostPolicy, config: HydroSettings) -> DayListing:
+    """The first of ``urls`` whose listing has the day; when none has it, the
+    day is missing with one line naming every URL asked and its answer."""
+    entry = DayListing(day=day, url=urls[0])
+    answers: list[str] = []
+    for url in urls:
+        entry.tried.append(url)
+        try:
+            entry.listing = fetch_listing(
+                url, policy=policy, timeout_s=config.read_timeout_s, attempts=config.download_attempts,
+                max_bytes=config.listing_max_bytes, budget_s=config.listing_budget_s,
+            )
+            return entry
+        except DayNotInArchive as err:
+            if len(urls) == 1:
+                entry.missing = str(err)
+                return entry
+            answers.append(f"{url} ({err.reason})")
+    entry.missing = f"{day} is not in the archive in either folder spelling: tried " + " and ".join(answers)
+    return entry
+
+
+def _missing_message(days: list[DayListing]) -> str:
+    if len(days) == 1:
+        return days[0].missing
+    return f"none of the {len(days)} days is in the archive (first: {days[0].missing})"
 
 
 def produce_range(
