@@ -12,6 +12,7 @@ import httpx
 import pytest
 from obspy import UTCDateTime
 
+from helpers import wait_for
 from specfleet.cli.dashboard import Dashboard
 from specfleet.fleet.plan import plan
 from specfleet.fleet.settings import FleetSettings
@@ -22,6 +23,7 @@ from specfleet.report import ReportSettings, write_report
 from specfleet.standins import mseed_synth as synth
 from specfleet.storage import Storage
 from test_hydrophone_levels_day import Stretch, _cli
+from test_monitoring_report import chrome  # noqa: F401 - the headless Chromium fixture
 
 SR = 8_000.0
 DAY = dt.date(2017, 10, 9)
@@ -50,7 +52,9 @@ def _plan_estimate(settings, jobs: int) -> float:
 
 
 @pytest.mark.slow
-def test_a_reduced_days_cost_and_estimate_show_in_status_report_and_dashboard(settings, tmp_path, monkeypatch):
+def test_a_reduced_days_cost_and_estimate_show_in_status_report_and_dashboard(
+    settings, tmp_path, monkeypatch, chrome  # noqa: F811 - the fixture
+):
     storage = Storage(settings)
     prefix = HydroSettings().levels_prefix
     results = _results()
@@ -92,15 +96,24 @@ def test_a_reduced_days_cost_and_estimate_show_in_status_report_and_dashboard(se
     for figure in ("cost_usd", "estimate_usd", "cost_per_audio_hour_usd", "estimate_per_audio_hour_usd"):
         assert usd(day[figure]) in section, figure
 
-    board = Dashboard(settings).start()
+    board = Dashboard(settings, refresh_s=1.0).start()
     try:
         with httpx.Client(base_url=board.url) as http:
             state = http.get("/api/state").json()
-            page_html = http.get("/").text
+        assert state["hydrophone_levels_cost"] == costs
+        # the page draws the day and the total line from that JSON
+        chrome.get(board.url)
+        rows = wait_for(lambda: chrome.execute_script(
+            "const r = [...document.querySelectorAll('#levels-cost tbody tr')];"
+            "return r.length ? r.map(x => [...x.cells].map(c => c.textContent)) : null;"), timeout=30,
+            what="the levels cost rows")
     finally:
         board.close()
-    assert state["hydrophone_levels_cost"] == costs
-    assert 'id=levels-cost' in page_html
+    assert [r[0] for r in rows] == [str(DAY), "total"]
+    for r in rows:
+        assert r[5:] == [usd(day[f]) for f in ("cost_usd", "estimate_usd", "cost_per_audio_hour_usd",
+                                               "estimate_per_audio_hour_usd")]
+    assert [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
 def test_the_report_says_when_no_level_products_are_recorded():
