@@ -11,6 +11,9 @@ URIs, CSS in the page), so the file opens anywhere without a network:
 * hydrophone day coverage from the archive copy's day manifests
   (``{archive_prefix}/{YYYY}/{instrument}/{YYYY_MM_DD}/*_manifest.json``):
   seconds written, coverage %, breaks, pieces, and a timeline of each day;
+* hydrophone level products: per day audio-hours, CPU seconds, cost and
+  cost per audio-hour beside the fleet plan's estimate, and their total
+  (``v_hydro_levels_cost``);
 * a gallery of the most recent hydrophone spectrograms, each with its WAV
   playable in the page (keys ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.png|.wav``);
 * music spectrogram windows per track (``spec/{track_id}__{win}__{ini}__{fin}.jpg``).
@@ -34,6 +37,7 @@ from typing import Any
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .monitoring import fetch, fmt_duration, summary
+from .pipelines.hydrophone.days import levels_costs, usd
 from .pipelines.hydrophone.settings import HydroSettings
 from .pipelines.spectrogram.settings import SpectroSettings
 from .settings import Settings
@@ -441,6 +445,30 @@ def coverage_section(manifests: list[dict[str, Any]], prefix: str) -> list[str]:
     return parts
 
 
+def levels_cost_section(costs: dict[str, Any]) -> list[str]:
+    """The level products' cost per audio-hour per day, the fleet plan's
+    estimate beside it, and the total line (``days.levels_costs``)."""
+    days = costs.get("days", [])
+    parts = [f'<h2 id="levels-cost">Hydrophone levels: cost per audio-hour ({len(days)} '
+             f"day{'s' if len(days) != 1 else ''})</h2>"]
+    if not days:
+        parts.append('<p class="muted">no level products recorded yet (<code>specfleet hydrophone levels-day</code>'
+                     " records each day it reduces)</p>")
+        return parts
+
+    def row(c: dict[str, Any]) -> list[Any]:
+        return [c["day"] or "total", c["hydrophone"], c["files"], f'{c["audio_hours"]:,.2f}', f'{c["cpu_s"]:,.1f}',
+                usd(c["cost_usd"]), usd(c["estimate_usd"]), usd(c["cost_per_audio_hour_usd"]),
+                usd(c["estimate_per_audio_hour_usd"])]
+
+    parts.append(_table(["day", "hydrophone", "files", "audio h", "CPU s", "cost", "estimate", "cost/audio h",
+                         "estimate/audio h"], [row(c) for c in [*days, costs["total"]]]))
+    bases = sorted({c["cost_basis"] for c in days if c["cost_basis"]} | {c["estimate_basis"] for c in days
+                                                                          if c["estimate_basis"]})
+    parts.append("<ul>" + "".join(f"<li class=muted>{_e(b)}</li>" for b in bases) + "</ul>")
+    return parts
+
+
 def _img(uri: str | None, alt: str, cls: str = "plot") -> str:
     return f'<img class="{cls}" alt="{_e(alt)}" src="{uri}">' if uri else f'<p class="muted">{_e(alt)}: no data yet</p>'
 
@@ -494,6 +522,7 @@ def render_html(ctx: dict[str, Any]) -> str:
     )
 
     parts.extend(coverage_section(ctx.get("day_manifests", []), ctx.get("archive_prefix", "archive")))
+    parts.extend(levels_cost_section(ctx.get("levels_cost", {})))
     clips: list[Clip] = ctx["clips"]
     parts.append(f"<h2>Recent hydrophone spectrograms ({len(clips)})</h2>")
     if clips:
@@ -538,6 +567,8 @@ class ReportSettings(BaseSettings):
     gallery_max: int = 12
     #: Newest day manifests of the archive copy shown in the coverage view.
     coverage_days: int = 31
+    #: Newest days of hydrophone level products in the cost view.
+    cost_days: int = 31
     max_audio_bytes: int = 4_000_000
     max_tracks: int = 8
     max_windows_per_track: int = 12
@@ -588,6 +619,7 @@ def collect(settings: Settings, config: ReportSettings | None = None) -> dict[st
     )
     _load_media(storage, clips, tracks, config.max_audio_bytes)
     day_manifests = find_day_manifests(storage, hydro.archive_prefix, config.coverage_days)
+    levels_cost = levels_costs(settings, limit=config.cost_days)
     return {
         "summary": snap,
         "history_hours": config.history_hours,
@@ -601,6 +633,7 @@ def collect(settings: Settings, config: ReportSettings | None = None) -> dict[st
         "hydro_prefix": hydro.prefix.strip("/"),
         "day_manifests": day_manifests,
         "archive_prefix": hydro.archive_prefix.strip("/"),
+        "levels_cost": levels_cost,
         "spec_prefix": spectro.output_prefix.strip("/"),
     }
 

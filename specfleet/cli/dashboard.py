@@ -4,7 +4,8 @@
 seconds (no reload): per pipeline the queue and its backlog, jobs done /
 failed / skipped with the clips or windows they wrote, the rate and the
 ETA; the instances heard from lately and their last job; failures by
-reason with example jobs; hydrophone day coverage; the newest clips and
+reason with example jobs; hydrophone day coverage; the level products'
+cost per audio-hour beside the fleet plan's estimate; the newest clips and
 windows, to look at and listen to. (Flower does this for Celery but cannot
 inspect SQS workers; this reads what the fleet already records: the
 queues, the status tables, the bucket.)
@@ -85,9 +86,12 @@ class Snapshots:
         try:
             from ..pipelines.hydrophone.days import status_section
 
-            data["hydrophone_days"] = status_section(s, limit=7)["recent"]
+            hydro = status_section(s, limit=7)
+            data["hydrophone_days"] = hydro["recent"]
+            data["hydrophone_levels_cost"] = hydro["levels_cost"]
         except Exception as err:  # noqa: BLE001 - one section must not take the page down
             data["hydrophone_days"] = []
+            data["hydrophone_levels_cost"] = {"days": [], "total": None}
             log.info("hydrophone days unavailable: %s", err)
         if now - self._media_at >= self.media_interval_s:
             self._media = self._find_media()
@@ -241,7 +245,7 @@ th,td{border:1px solid #ddd;padding:3px 8px;text-align:right} th{background:#f0f
 td:first-child,th:first-child{text-align:left} td.text{text-align:left;max-width:520px;overflow-wrap:anywhere}
 .bad{color:#b00020} .ok{color:#087f23} .grid{display:flex;flex-wrap:wrap;gap:10px}
 .card{background:#fff;border:1px solid #ddd;padding:6px;font-size:12px}
-.card img{display:block;width:200px;height:auto} audio{width:200px}
+.card img{display:block;width:200px;height:auto} audio{width:200px} tr.total td{font-weight:bold}
 </style></head><body>
 <h1>specfleet dashboard</h1>
 <div class=muted>updated <span id=updated>never</span> &middot; every __REFRESH_MS__ ms &middot; <span id=error class=bad></span></div>
@@ -254,6 +258,9 @@ td:first-child,th:first-child{text-align:left} td.text{text-align:left;max-width
 <table id=failures><thead><tr><th>pipeline</th><th>jobs</th><th>reason</th><th>examples</th></tr></thead><tbody></tbody></table>
 <h2>Hydrophone days</h2>
 <table id=days><thead><tr><th>day</th><th>hydrophone</th><th>state</th><th>done</th><th>failed</th><th>listed</th><th>clips</th></tr></thead><tbody></tbody></table>
+<h2>Hydrophone levels: cost per audio-hour, and the plan's estimate</h2>
+<table id=levels-cost><thead><tr><th>day</th><th>hydrophone</th><th>files</th><th>audio h</th><th>CPU s</th><th>cost</th>
+<th>estimate</th><th>cost/audio h</th><th>estimate/audio h</th></tr></thead><tbody></tbody></table>
 <h2>Newest clips</h2><div id=clips class=grid></div>
 <h2>Newest spectrogram windows</h2><div id=windows class=grid></div>
 <script>
@@ -262,6 +269,7 @@ const OUTCOME = {"1": "done", "0": "failed", "2": "skipped", "-1": "banned"};
 function cell(row, text, cls) { const td = row.insertCell(); td.textContent = text == null ? "-" : String(text); if (cls) td.className = cls; return td; }
 function fill(id, rows, make) { const body = document.querySelector("#" + id + " tbody"); body.replaceChildren(); for (const r of rows) make(body.insertRow(), r); }
 function duration(s) { if (s === null) return "stalled"; s = Math.round(s); if (s === 0) return "-"; const h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), r = s % 60; return h ? h + "h" + String(m).padStart(2, "0") + "m" : m + "m" + String(r).padStart(2, "0") + "s"; }
+function usd(x) { return x == null ? "-" : "$" + x.toFixed(Math.abs(x) >= 0.01 ? 4 : 6); }
 function media(key) { return "/media?key=" + encodeURIComponent(key); }
 function render(d) {
   fill("pipelines", Object.entries(d.pipelines), (row, [name, p]) => {
@@ -284,6 +292,13 @@ function render(d) {
   fill("days", d.hydrophone_days || [], (row, r) => {
     cell(row, r.day); cell(row, r.hydrophone, "text"); cell(row, r.state); cell(row, r.done); cell(row, r.failed);
     cell(row, r.files_listed); cell(row, r.clips);
+  });
+  const lc = d.hydrophone_levels_cost || {days: []};
+  fill("levels-cost", lc.days.concat(lc.total && lc.days.length ? [lc.total] : []), (row, r) => {
+    cell(row, r.day || "total"); cell(row, r.hydrophone, "text"); cell(row, r.files);
+    cell(row, r.audio_hours.toFixed(2)); cell(row, r.cpu_s.toFixed(1)); cell(row, usd(r.cost_usd));
+    cell(row, usd(r.estimate_usd)); cell(row, usd(r.cost_per_audio_hour_usd)); cell(row, usd(r.estimate_per_audio_hour_usd));
+    if (!r.day) row.className = "total";
   });
   const clips = document.getElementById("clips"); clips.replaceChildren();
   for (const c of d.clips) {

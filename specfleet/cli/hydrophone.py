@@ -358,10 +358,11 @@ def levels_day(
         if out is not None:
             storage.download(result.key, out)
     cost = _day_cost(s, result, cpu)
+    estimate_usd, estimate_basis = _day_estimate(s, result.files)
     recorded = ""
     try:
         record_day(s, path, result, calibration_sha256=file_sha256(cal_file) if cal else "", reduce_cpu_s=cpu,
-                   cost=cost)
+                   cost=cost, estimate_usd=estimate_usd, estimate_basis=estimate_basis)
     except (DatabaseNotConfigured, psycopg2.Error) as err:
         recorded = explain(err).line()
         console.print(f"[yellow]provenance not recorded[/] (reprocess will not find this day): {recorded}",
@@ -379,6 +380,7 @@ def levels_day(
                       "s3_put_requests": result.s3_put_requests, "s3_get_requests": result.s3_get_requests,
                       "cost_usd": cost.usd if cost else None, "cost_basis": cost.basis if cost else None,
                       "cost_per_audio_hour_usd": (cost.usd / lv.audio_hours) if cost and lv.audio_hours else None,
+                      "estimate_usd": estimate_usd, "estimate_basis": estimate_basis,
                       "provenance_recorded": not recorded, "provenance_error": recorded or None}))
 
 
@@ -402,6 +404,22 @@ def _day_cost(s: Settings, result: Any, reduce_cpu_s: float) -> Any:
                       s3_get_per_1000=float(prices["s3"].get("get_per_1000", 0.0)),
                       sqs_per_million=prices["sqs"]["per_million_requests"], sqs_per_job=SQS_REQUESTS_PER_JOB,
                       basis=f"{itype} spot ${row['spot_hour']}/h over {row['vcpus']} vCPUs, the fleet price table")
+
+
+def _day_estimate(s: Settings, files: int) -> tuple[float | None, str]:
+    """What ``fleet plan`` prices ``files`` hydrophone jobs at on the fleet's
+    instance type (the estimate a dry run shows before the run), and how;
+    ``(None, why)`` when the plan has no figure for it."""
+    from ..fleet.plan import PlanError, estimate
+    from ..fleet.settings import FleetSettings
+
+    fleet = FleetSettings.over(s)
+    try:
+        est = estimate(fleet, "hydrophone", files, instance_type=fleet.fleet_instance_type)
+    except PlanError as err:
+        console.print(f"[yellow]no estimate for the day[/]: {err}", soft_wrap=True)
+        return None, f"no estimate: {err}"
+    return est.usd, est.basis
 
 
 def reprocess(

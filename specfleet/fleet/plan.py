@@ -10,6 +10,7 @@ instance-hours; storage is priced for one month.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -59,6 +60,18 @@ class Plan(BaseModel):
     total_on_demand_usd: float
     throughput_source: str
     notes: list[str] = Field(default_factory=list)
+
+
+def requests_per_job(figures: dict[str, Any]) -> tuple[float, float, float]:
+    """S3 PUTs, S3 GETs and SQS requests per job: the counts measured at the
+    benchmark's proxy when the throughput row has them, else upper bounds."""
+    puts = float(figures.get("s3_put_requests_per_job", figures.get("objects_per_job", 0)))
+    gets = float(figures.get("s3_get_requests_per_job", 0))
+    if "sqs_requests_per_job" in figures:
+        sqs = float(figures["sqs_requests_per_job"]) + WRITER_SQS_REQUESTS_PER_JOB
+    else:
+        sqs = SQS_REQUESTS_PER_JOB
+    return puts, gets, sqs
 
 
 def plan(
@@ -113,17 +126,11 @@ def plan(
             f"({jobs / float(measured_rate):.1f} at the measured rate)"
         )
     s3 = prices["s3"]
-    # Measured request counts (benchmarks/fleet.py counts them at its proxy) when the row has them.
-    puts = jobs * float(t.get("s3_put_requests_per_job", t.get("objects_per_job", 0)))
-    gets = jobs * float(t.get("s3_get_requests_per_job", 0))
+    puts_per_job, gets_per_job, sqs_per_job = requests_per_job(t)
     gb = jobs * float(t.get("bytes_per_job", 0)) / 1e9
-    s3_put = puts / 1000 * s3["put_per_1000"]
-    s3_get = gets / 1000 * float(s3.get("get_per_1000", 0.0))
+    s3_put = jobs * puts_per_job / 1000 * s3["put_per_1000"]
+    s3_get = jobs * gets_per_job / 1000 * float(s3.get("get_per_1000", 0.0))
     s3_store = gb * s3["storage_gb_month"]
-    if "sqs_requests_per_job" in t:
-        sqs_per_job = float(t["sqs_requests_per_job"]) + WRITER_SQS_REQUESTS_PER_JOB
-    else:
-        sqs_per_job = SQS_REQUESTS_PER_JOB
     sqs = jobs * sqs_per_job / 1e6 * prices["sqs"]["per_million_requests"]
     od = instance_hours * price["on_demand_hour"]
     spot = instance_hours * price["spot_hour"]
@@ -142,3 +149,45 @@ def plan(
         total_spot_usd=r2(spot + variable), total_on_demand_usd=r2(od + variable),
         throughput_source=measured.source, notes=notes,
     )
+
+
+class Estimate(BaseModel):
+    """What ``jobs`` jobs cost by the plan's figures, unrounded, in the items
+    a finished run's record prices (compute on spot, S3 and SQS requests):
+    the plan's storage, egress and fixed costs are left out, so the two
+    compare like for like."""
+
+    jobs: int
+    instance_type: str
+    instance_hours: float
+    compute_usd: float
+    requests_usd: float
+    usd: float
+    basis: str
+
+
+def estimate(settings: FleetSettings, pipeline: str, jobs: int, *, instance_type: str | None = None) -> Estimate:
+    """The plan's estimate for ``jobs`` jobs on ``instance_type`` (default: the
+    throughput table's reference type), with the same rate, price table and
+    request counts as ``plan``."""
+    if jobs < 0:
+        raise PlanError("jobs must not be negative")
+    prices = load_prices(settings)
+    try:
+        measured = rate_per_hour(settings, pipeline, instance_type)
+    except ThroughputError as err:
+        raise PlanError(str(err)) from None
+    itype = measured.instance_type
+    if itype not in prices["instances"]:
+        raise PlanError(f"no price for instance type {itype!r}; known: {', '.join(sorted(prices['instances']))}")
+    spot = float(prices["instances"][itype]["spot_hour"])
+    puts, gets, sqs = requests_per_job(measured.figures)
+    hours = jobs / measured.jobs_per_hour
+    compute = hours * spot
+    requests = jobs * (puts / 1000 * float(prices["s3"]["put_per_1000"])
+                       + gets / 1000 * float(prices["s3"].get("get_per_1000", 0.0))
+                       + sqs / 1e6 * float(prices["sqs"]["per_million_requests"]))
+    basis = (f"fleet plan: {jobs} {pipeline} jobs at {measured.jobs_per_hour:.1f}/instance-hour on {itype} "
+             f"spot ${spot}/h, {puts:g} PUT + {gets:g} GET + {sqs:g} SQS requests per job")
+    return Estimate(jobs=jobs, instance_type=itype, instance_hours=hours, compute_usd=compute, requests_usd=requests,
+                    usd=compute + requests, basis=basis)

@@ -4,7 +4,8 @@ The producer records each day listing it reads (``record_listings``, tables
 ``hydro_day`` and ``hydro_day_file``, migration 050); the view
 ``v_hydro_days`` joins them with ``status_hydro``. ``hydro_days`` reads it,
 ``days_table`` draws it, ``status_section`` is the hydrophone part of
-``specfleet status``.
+``specfleet status``, with the level products' cost per audio-hour beside
+the fleet plan's estimate (``levels_costs``, view ``v_hydro_levels_cost``).
 
 Recording is best effort: a producer on a laptop often cannot reach the
 database (RDS is private), and that must not stop it from enqueuing. It
@@ -229,17 +230,109 @@ def day_states(settings: Settings) -> dict[str, int]:
     return {state: found.get(state, 0) for state in STATES}
 
 
+class LevelsCost(BaseModel):
+    """One day's level product, what it cost and what the plan said it would
+    (a row of ``v_hydro_levels_cost``); the total line has ``day`` None."""
+
+    hydrophone: str
+    day: dt.date | None
+    files: int
+    audio_hours: float
+    cpu_s: float
+    cost_usd: float | None
+    cost_per_audio_hour_usd: float | None
+    estimate_usd: float | None
+    estimate_per_audio_hour_usd: float | None
+    cost_basis: str = ""
+    estimate_basis: str = ""
+
+
+def _per_hour(usd: float | None, hours: float) -> float | None:
+    return usd / hours if usd is not None and hours > 0 else None
+
+
+def levels_costs(settings: Settings, *, limit: int = 14) -> dict[str, Any]:
+    """The ``limit`` newest days of ``v_hydro_levels_cost`` and a total over
+    every recorded day, JSON-ready. The total's per-audio-hour figures divide
+    the summed dollars by the summed hours of the days that have them, so a
+    day without a price does not dilute them."""
+    from ...db import connect, fetch_all
+
+    fields = list(LevelsCost.model_fields)
+    conn = connect(settings)
+    try:
+        rows = fetch_all(conn, f"SELECT {', '.join(fields)} FROM v_hydro_levels_cost "
+                               "ORDER BY day DESC, hydrophone LIMIT %s", (max(limit, 1),))
+        [(days, files, hours, cpu, cost, cost_hours, est, est_hours)] = fetch_all(conn, """
+            SELECT count(*), coalesce(sum(files), 0), coalesce(sum(audio_hours), 0), coalesce(sum(cpu_s), 0),
+                   sum(cost_usd), coalesce(sum(audio_hours) FILTER (WHERE cost_usd IS NOT NULL), 0),
+                   sum(estimate_usd), coalesce(sum(audio_hours) FILTER (WHERE estimate_usd IS NOT NULL), 0)
+            FROM v_hydro_levels_cost""")
+    finally:
+        conn.close()
+    total = LevelsCost(hydrophone=f"{days} day{'s' if days != 1 else ''}", day=None, files=files, audio_hours=hours,
+                       cpu_s=cpu, cost_usd=cost, cost_per_audio_hour_usd=_per_hour(cost, cost_hours),
+                       estimate_usd=est, estimate_per_audio_hour_usd=_per_hour(est, est_hours))
+    return {"days": [LevelsCost(**dict(zip(fields, r, strict=True))).model_dump(mode="json") for r in rows],
+            "total": total.model_dump(mode="json")}
+
+
+def usd(value: float | None) -> str:
+    """``$1.2345``; a small day's cents are fractions, so below a cent six places."""
+    if value is None:
+        return "-"
+    return f"${value:,.4f}" if abs(value) >= 0.01 else f"${value:.6f}"
+
+
+def levels_cost_table(costs: Sequence[LevelsCost], total: LevelsCost | None = None,
+                      title: str = "hydrophone levels: cost per audio-hour") -> Any:
+    """A rich ``Table``: per day audio-hours, CPU seconds, cost and cost per
+    audio-hour, the plan's estimate beside each; the total line last."""
+    from rich.table import Table
+
+    from .sites import site_of_path
+
+    table = Table(title=title)
+    for col in ("day", "hydrophone", "files", "audio h", "CPU s", "cost", "estimate", "cost/audio h",
+                "estimate/audio h"):
+        table.add_column(col, justify="left" if col in ("day", "hydrophone") else "right",
+                         no_wrap=col in ("day", "hydrophone"))
+
+    def cells(c: LevelsCost) -> list[str]:
+        site = site_of_path(c.hydrophone)
+        return [str(c.day) if c.day else "total", site.name if site else c.hydrophone, f"{c.files:,}",
+                f"{c.audio_hours:,.2f}", f"{c.cpu_s:,.1f}", usd(c.cost_usd), usd(c.estimate_usd),
+                usd(c.cost_per_audio_hour_usd), usd(c.estimate_per_audio_hour_usd)]
+
+    for c in costs:
+        table.add_row(*cells(c))
+    if total is not None:
+        table.add_section()
+        table.add_row(*cells(total), style="bold")
+    return table
+
+
 def status_section(settings: Settings, *, limit: int = 14) -> dict[str, Any]:
     """The hydrophone section of ``specfleet status``: days per state over all
-    days, and the ``limit`` newest days, JSON-ready."""
+    days, the ``limit`` newest days, and the ``limit`` newest level products'
+    cost per audio-hour beside the plan's estimate, JSON-ready."""
     return {
         "days": day_states(settings),
         "recent": [d.model_dump(mode="json") for d in hydro_days(settings, limit=max(limit, 1))],
+        "levels_cost": levels_costs(settings, limit=limit),
     }
 
 
 def status_part(settings: Settings, *, limit: int = 14) -> StatusSection:
-    """``status_section`` as the registry's hook: JSON plus the days table."""
+    """``status_section`` as the registry's hook: JSON plus the days table
+    (and the level products' costs, when there are any)."""
+    from rich.console import Group
+
     data = status_section(settings, limit=limit)
     days = [HydroDay.model_validate(d) for d in data["recent"]]
-    return StatusSection("hydrophone_days", data, days_table(days, title=f"hydrophone days (newest {limit})"))
+    table: Any = days_table(days, title=f"hydrophone days (newest {limit})")
+    costs = [LevelsCost.model_validate(c) for c in data["levels_cost"]["days"]]
+    if costs:
+        table = Group(table, levels_cost_table(costs, LevelsCost.model_validate(data["levels_cost"]["total"]),
+                                               title=f"hydrophone levels: cost per audio-hour (newest {limit})"))
+    return StatusSection("hydrophone_days", data, table)

@@ -2,7 +2,7 @@
 what to reprocess by it.
 
 The daily reduce records each day's NetCDF in ``hydro_levels_day``
-(migration 060): code version, parameters and their hash, calibration file,
+(migrations 080, 090): code version, parameters and their hash, calibration file,
 deployment and content hash, source files, coverage. ``select_days`` reads
 the rows a ``--where`` expression picks; ``reprocess_jobs`` turns them into
 the file jobs that recompute them.
@@ -132,8 +132,11 @@ class DayCost:
 
 
 def record_day(settings: Settings, hydrophone: str, result: ReduceResult, *, calibration_sha256: str = "",
-               reduce_cpu_s: float | None = None, cost: DayCost | None = None) -> None:
-    """Upsert the day's product row (a re-run replaces it)."""
+               reduce_cpu_s: float | None = None, cost: DayCost | None = None,
+               estimate_usd: float | None = None, estimate_basis: str = "") -> None:
+    """Upsert the day's product row (a re-run replaces it). ``estimate_usd``:
+    what the fleet plan priced the day's files at before the run (``cli``
+    asks the plan; ``estimate_basis`` says how, or why there is none)."""
     from ...db import connect
 
     day = result.day
@@ -146,8 +149,8 @@ def record_day(settings: Settings, hydrophone: str, result: ReduceResult, *, cal
                 "INSERT INTO hydro_levels_day (hydrophone, day, product_key, code_version, params_hash, params, "
                 "calibration, calibration_deployment, calibration_sha256, units, source_files, minutes_with_audio, "
                 "minutes_missing, coverage, reduce_cpu_s, compute_cpu_s, audio_hours, s3_put_requests, "
-                "s3_get_requests, sqs_requests, cost_usd, cost_basis) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "s3_get_requests, sqs_requests, cost_usd, cost_basis, estimate_usd, estimate_basis) VALUES (%s, %s, %s, "
+                "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (hydrophone, day) DO UPDATE SET product_key = EXCLUDED.product_key, "
                 "code_version = EXCLUDED.code_version, params_hash = EXCLUDED.params_hash, params = EXCLUDED.params, "
                 "calibration = EXCLUDED.calibration, calibration_deployment = EXCLUDED.calibration_deployment, "
@@ -157,13 +160,14 @@ def record_day(settings: Settings, hydrophone: str, result: ReduceResult, *, cal
                 "reduce_cpu_s = EXCLUDED.reduce_cpu_s, compute_cpu_s = EXCLUDED.compute_cpu_s, "
                 "audio_hours = EXCLUDED.audio_hours, s3_put_requests = EXCLUDED.s3_put_requests, "
                 "s3_get_requests = EXCLUDED.s3_get_requests, sqs_requests = EXCLUDED.sqs_requests, "
-                "cost_usd = EXCLUDED.cost_usd, cost_basis = EXCLUDED.cost_basis, created_at = now()",
+                "cost_usd = EXCLUDED.cost_usd, cost_basis = EXCLUDED.cost_basis, estimate_usd = EXCLUDED.estimate_usd, "
+                "estimate_basis = EXCLUDED.estimate_basis, created_at = now()",
                 (hydrophone, day0, result.key, ", ".join(day.code_versions), day.params.digest(),
                  json.dumps(asdict(day.params)), cal.source if cal else "", cal.deployment if cal else "",
                  calibration_sha256, day.units, list(day.sources), int((~day.missing).sum()),
                  int(day.missing.sum()), round(day.coverage, 6), reduce_cpu_s, day.compute_cpu_s, day.audio_hours,
                  result.s3_put_requests, result.s3_get_requests, cost.sqs_requests if cost else 0,
-                 cost.usd if cost else None, cost.basis if cost else ""),
+                 cost.usd if cost else None, cost.basis if cost else "", estimate_usd, estimate_basis),
             )
     finally:
         conn.close()
