@@ -98,7 +98,7 @@ def test_a_day_with_pieces_a_break_and_a_bad_file_gets_its_flacs_and_manifest_la
     good = synth.mseed_bytes(synth.synthetic_signal(12.0), T0 + dt.timedelta(minutes=10))
     (folder / names[2]).write_bytes(good[: len(good) // 2 + 1000])
     with OOIServer(tmp_path) as server:
-        config = HydroSettings(allowed_hosts=[server.netloc], file_seconds=30.0, archive=True)
+        config = HydroSettings(allowed_hosts=[server.netloc], base_url=server.base_url, file_seconds=30.0, archive=True)
         produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
         assert len(produced.enqueued) == 3
         worker = Worker(settings, get_spec("hydrophone"), idle_exit_s=1, config=config)

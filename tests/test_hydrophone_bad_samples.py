@@ -58,7 +58,7 @@ def test_nan_inf_samples_and_dates_past_9999_are_rejected_with_a_reason_not_retr
         for kind, (body, start) in files.items():
             names[kind] = file_name_for(start)
             (folder / names[kind]).write_bytes(body)
-        config = HydroSettings(allowed_hosts=[server.netloc], processes=1)
+        config = HydroSettings(allowed_hosts=[server.netloc], base_url=server.base_url, processes=1)
         produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
         assert len(produced.enqueued) == 4
         worker = Worker(settings, get_spec("hydrophone"), idle_exit_s=1, config=config)

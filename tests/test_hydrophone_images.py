@@ -21,7 +21,7 @@ from specfleet.pipelines.hydrophone.clipper import ClipOptions, cut_file
 from specfleet.pipelines.hydrophone.preview import preview_file, psd_frames
 from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.pipelines.hydrophone.source import decode_mseed
-from specfleet.runtime.errors import Rejected
+from specfleet.runtime.errors import Misconfigured
 from specfleet.standins import mseed_synth as synth
 from specfleet.standins.ooi_archive import OOIServer, day_dir, file_name_for
 
@@ -182,7 +182,8 @@ def test_preview_reads_urls_through_the_host_policy_and_says_what_is_wrong(tone_
         got = preview_file(url, tmp_path / "url.png", clip=1, config=HydroSettings(allowed_hosts=[server.netloc]))
         assert got.clip == 1 and got.clip_name.startswith("OO_HYVM1__YDH_2017_10_09T00_05_0")
         assert read_metadata((tmp_path / "url.png").read_bytes())["source"] == url
-        with pytest.raises(Rejected, match="refused"):
+        # a host the settings do not allow is the settings' mistake, named with the fix
+        with pytest.raises(Misconfigured, match="not allowed.*SPECFLEET_HYDRO_ALLOWED_HOSTS"):
             preview_file(url, tmp_path / "no.png", config=HydroSettings())
 
     from specfleet.cli.main import app

@@ -209,7 +209,8 @@ def test_the_levels_profile_stores_each_files_minutes_and_the_reduce_marks_its_g
         name = file_name_for(t0)
         # 0-130 s, then 200-300 s: minute 2 (120-180 s) and minute 3 (180-240 s) lose audio.
         (folder / name).write_bytes(synth.gap_mseed_bytes(300.0, t0, gap_from_s=130.0, gap_s=70.0, sample_rate=SR))
-        config = HydroSettings(allowed_hosts=[server.netloc], output="levels", expected_sample_rate=SR)
+        config = HydroSettings(allowed_hosts=[server.netloc], base_url=server.base_url, output="levels",
+                               expected_sample_rate=SR)
         produced = produce_day(settings, DAY, base_url=server.base_url, hydrophone=HYDRO, config=config)
         assert len(produced.enqueued) == 1
         worker = Worker(settings, get_spec("hydrophone"), idle_exit_s=1, config=config)
