@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +129,22 @@ def enforcing_moto() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[tuple[Any, Path]]:
+    """The OOI archive stand-in serving ``tmp_path / "ooi"``: ``(server, root)``."""
+    from specfleet.standins.ooi_archive import OOIServer
+
+    root = tmp_path / "ooi"
+    with OOIServer(root) as server:
+        yield server, root
+
+
+@pytest.fixture
+def site() -> Iterator[Any]:
+    """The local video site, its stalling video after 20 s (tests that need other videos define their own)."""
+    from specfleet.standins.video_site import VideoSite
+
+    with VideoSite(stall_s=20) as s:
+        yield s

@@ -35,12 +35,6 @@ SECONDS = 65.0
 WINDOWS = [(0, 0, 30), (1, 20, 50), (2, 35, 65)]
 
 
-@pytest.fixture
-def site():
-    with VideoSite(stall_s=20) as s:
-        yield s
-
-
 def music(site: VideoSite, tmp_path: Path, **overrides: object) -> MusicSettings:
     (tmp_path / "dl").mkdir(exist_ok=True)
     return MusicSettings(**{"extra_hosts": [site.host], "socket_timeout_s": 5, "ytdlp_retries": 0,

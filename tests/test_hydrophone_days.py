@@ -22,7 +22,7 @@ from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.pipelines.hydrophone.timerange import TimeRange
 from specfleet.runtime import Worker
 from specfleet.standins import mseed_synth as synth
-from specfleet.standins.ooi_archive import OOIServer, day_dir, file_name_for
+from specfleet.standins.ooi_archive import day_dir, file_name_for
 from specfleet.storage import Storage
 
 HYDRO = "CE02SHBP/LJ01D/11-HYDBBA106"
@@ -42,13 +42,6 @@ def write_files(root, day: dt.date, minutes: list[int], *, truncated: int | None
         (folder / file_name_for(start)).write_bytes(body)
         sizes[file_name_for(start)] = len(body)
     return sizes
-
-
-@pytest.fixture
-def archive(tmp_path):
-    root = tmp_path / "ooi"
-    with OOIServer(root) as server:
-        yield server, root
 
 
 @pytest.fixture

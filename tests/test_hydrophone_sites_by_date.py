@@ -42,13 +42,6 @@ def put_files(root, folder: str, day: dt.date, minutes=(0, 5)) -> list[str]:
 
 
 @pytest.fixture
-def archive(tmp_path):
-    root = tmp_path / "ooi"
-    with OOIServer(root) as server:
-        yield server, root
-
-
-@pytest.fixture
 def config(archive) -> HydroSettings:
     return HydroSettings(allowed_hosts=[archive[0].netloc], base_url=archive[0].base_url, hydrophone=SHELF_NUMBERED)
 

@@ -17,15 +17,8 @@ from specfleet.pipelines.music.producers import produce_download
 from specfleet.pipelines.music.settings import MusicSettings
 from specfleet.pipelines.search.models import SearchStatus
 from specfleet.runtime import EXIT_BANNED, EXIT_OK, StatusSender, Worker
-from specfleet.standins.video_site import VideoSite
 from specfleet.status import Stat
 from specfleet.storage import Storage
-
-
-@pytest.fixture
-def site():
-    with VideoSite(stall_s=20) as s:
-        yield s
 
 
 def music_config(site, tmp_path, **overrides) -> MusicSettings:

@@ -27,22 +27,16 @@ from specfleet.runtime.middleware import BanGuard
 from specfleet.runtime.outcome import Outcome
 from specfleet.runtime.preflight import EXIT_CONFIG
 from specfleet.settings import Settings
-from specfleet.standins.video_site import VideoSite
 from specfleet.storage import Storage
+from test_music_download import music_config as download_music_config
 
 NO_RUNTIME = ["deno:/nonexistent/deno"]
 
 
-@pytest.fixture
-def site():
-    with VideoSite(stall_s=20) as s:
-        yield s
-
-
 def music_config(site, tmp_path, **overrides) -> MusicSettings:
-    (tmp_path / "dl").mkdir(exist_ok=True)
-    return MusicSettings(**{"extra_hosts": [site.host], "socket_timeout_s": 2.0, "ytdlp_retries": 0,
-                            "tmp_dir": str(tmp_path / "dl"), **overrides})
+    """The download tests' settings, with a little more time per socket (the stand-in's refusals build a
+    player response first)."""
+    return download_music_config(site, tmp_path, **{"socket_timeout_s": 2.0, **overrides})
 
 
 def send(settings, *jobs):
