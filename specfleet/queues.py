@@ -30,17 +30,24 @@ class Message:
     receipt_handle: str
     body: str
     receive_count: int = 1
+    #: The String and Number message attributes (their text values).
     attributes: dict[str, str] = field(default_factory=dict)
+    #: Every message attribute as SQS returned it (``DataType`` and
+    #: ``StringValue`` or ``BinaryValue`` bytes), Binary ones included.
+    raw_attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_sqs(cls, raw: dict[str, Any]) -> Message:
-        attrs = {k: v.get("StringValue", "") for k, v in raw.get("MessageAttributes", {}).items()}
+        given = raw.get("MessageAttributes", {})
+        # A Binary attribute has no StringValue: it is not text, so not in ``attributes``.
+        attrs = {k: v["StringValue"] for k, v in given.items() if isinstance(v.get("StringValue"), str)}
         return cls(
             message_id=raw["MessageId"],
             receipt_handle=raw["ReceiptHandle"],
             body=raw["Body"],
             receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
             attributes=attrs,
+            raw_attributes=given,
         )
 
 
