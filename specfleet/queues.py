@@ -20,6 +20,9 @@ DLQ_SUFFIX = "_dlq"
 LONG_POLL_S = 20
 RETENTION_S = 4 * 24 * 3600
 DLQ_RETENTION_S = 14 * 24 * 3600
+#: SQS refuses a second PurgeQueue on a queue within this many seconds
+#: (PurgeQueueInProgress).
+PURGE_INTERVAL_S = 60
 #: Batches one ``Queue.send`` keeps in flight at once (see ``Queue.send``).
 SENDERS = 4
 
