@@ -213,6 +213,19 @@ class Queue:
     def purge(self) -> None:
         aws_retry(self.sqs.purge_queue)(QueueUrl=self.url)
 
+    def max_receive_count(self) -> int | None:
+        """The receives after which SQS moves a message to the dead-letter
+        queue (the queue's RedrivePolicy ``maxReceiveCount``), or None when
+        the queue has no valid redrive policy. One GetQueueAttributes."""
+        attrs = aws_retry(self.sqs.get_queue_attributes)(QueueUrl=self.url, AttributeNames=["RedrivePolicy"])
+        raw = attrs.get("Attributes", {}).get("RedrivePolicy")
+        try:
+            # SQS gives the policy as JSON text, its count as a number or a string.
+            count = int(json.loads(raw)["maxReceiveCount"]) if raw else None
+        except (ValueError, TypeError, KeyError):
+            return None
+        return count if count is not None and count >= 1 else None
+
     def arn(self) -> str:
         return aws_retry(self.sqs.get_queue_attributes)(QueueUrl=self.url, AttributeNames=["QueueArn"])[
             "Attributes"
