@@ -20,6 +20,9 @@ DLQ_SUFFIX = "_dlq"
 LONG_POLL_S = 20
 RETENTION_S = 4 * 24 * 3600
 DLQ_RETENTION_S = 14 * 24 * 3600
+#: SQS refuses a second PurgeQueue on a queue within this many seconds
+#: (PurgeQueueInProgress).
+PURGE_INTERVAL_S = 60
 #: Batches one ``Queue.send`` keeps in flight at once (see ``Queue.send``).
 SENDERS = 4
 
@@ -30,17 +33,24 @@ class Message:
     receipt_handle: str
     body: str
     receive_count: int = 1
+    #: The String and Number message attributes (their text values).
     attributes: dict[str, str] = field(default_factory=dict)
+    #: Every message attribute as SQS returned it (``DataType`` and
+    #: ``StringValue`` or ``BinaryValue`` bytes), Binary ones included.
+    raw_attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_sqs(cls, raw: dict[str, Any]) -> Message:
-        attrs = {k: v.get("StringValue", "") for k, v in raw.get("MessageAttributes", {}).items()}
+        given = raw.get("MessageAttributes", {})
+        # A Binary attribute has no StringValue: it is not text, so not in ``attributes``.
+        attrs = {k: v["StringValue"] for k, v in given.items() if isinstance(v.get("StringValue"), str)}
         return cls(
             message_id=raw["MessageId"],
             receipt_handle=raw["ReceiptHandle"],
             body=raw["Body"],
             receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
             attributes=attrs,
+            raw_attributes=given,
         )
 
 
@@ -202,6 +212,19 @@ class Queue:
 
     def purge(self) -> None:
         aws_retry(self.sqs.purge_queue)(QueueUrl=self.url)
+
+    def max_receive_count(self) -> int | None:
+        """The receives after which SQS moves a message to the dead-letter
+        queue (the queue's RedrivePolicy ``maxReceiveCount``), or None when
+        the queue has no valid redrive policy. One GetQueueAttributes."""
+        attrs = aws_retry(self.sqs.get_queue_attributes)(QueueUrl=self.url, AttributeNames=["RedrivePolicy"])
+        raw = attrs.get("Attributes", {}).get("RedrivePolicy")
+        try:
+            # SQS gives the policy as JSON text, its count as a number or a string.
+            count = int(json.loads(raw)["maxReceiveCount"]) if raw else None
+        except (ValueError, TypeError, KeyError):
+            return None
+        return count if count is not None and count >= 1 else None
 
     def arn(self) -> str:
         return aws_retry(self.sqs.get_queue_attributes)(QueueUrl=self.url, AttributeNames=["QueueArn"])[

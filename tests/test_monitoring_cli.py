@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -106,3 +107,18 @@ def test_dlq_show_and_purge(namespace, settings):
     purged = _cli(namespace, "dlq", "purge", "echo", "--yes")
     assert purged.exit_code == 0, purged.output
     wait_for(lambda: dlq.depth()["visible"] == 0 and not dlq.receive(1, wait_s=0), what="an empty DLQ")
+
+
+def test_a_second_dlq_purge_within_a_minute_says_when_it_can_run(namespace, settings):
+    dlq = dead_letter_queue(job_queue(settings, "echo"))
+    dlq.send(["first"])
+    assert _cli(namespace, "dlq", "purge", "echo", "--yes").exit_code == 0
+    dlq.send(["second"])
+    again = _cli(namespace, "dlq", "purge", "echo", "--yes")
+    assert again.exit_code == 1
+    lines = [line for line in again.output.splitlines() if line.strip()]
+    assert len(lines) == 1, again.output
+    assert f"{dlq.name} was already purged less than 60 s ago" in lines[0]
+    assert re.search(r"run this at \d\d:\d\d:\d\d UTC or later", lines[0]), lines[0]
+    assert "AWS error" not in again.output and "Traceback" not in again.output
+    assert dlq.depth()["visible"] == 1  # SQS refused: the second message is still there

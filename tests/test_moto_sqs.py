@@ -18,11 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.sqs.exceptions import SQSException
 from moto.sqs.models import SQSBackend, sqs_backends
 
 from helpers import wait_for
+from specfleet.aws import error_code
 from specfleet.local.moto_sqs import IndexedQueue, IndexedSQSBackend
+from specfleet.queues import ensure_queue
 
 REGION = "us-east-1"
 
@@ -215,3 +218,27 @@ def test_concurrent_receivers_and_senders_each_message_exactly_once():
     assert [body for body, times in got.items() if times > 1] == []
     assert counts(b, "q") == (0, 0, 0)
     assert queue._messages == []
+
+
+def test_a_second_purge_within_60_s_is_refused_as_on_aws(monkeypatch):
+    # moto lets this environment variable switch the check off; AWS cannot.
+    monkeypatch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")
+    b = new_backend(IndexedSQSBackend)
+    b.create_queue("jobs")
+    b.purge_queue("jobs")
+    b.send_message("jobs", "kept")
+    assert error(lambda: b.purge_queue("jobs")) == "AWS.SimpleQueueService.PurgeQueueInProgress"
+    assert counts(b, "jobs")[0] == 1  # the refused purge removed nothing
+    b.get_queue("jobs").last_purged_at -= 60  # as if a minute had passed
+    b.purge_queue("jobs")
+    assert counts(b, "jobs")[0] == 0
+
+
+def test_the_stack_refuses_a_second_purge_within_60_s(settings):
+    q = ensure_queue(settings, settings.queue_prefix + "purged_twice")
+    q.purge()
+    with pytest.raises(ClientError) as refused:
+        q.purge()
+    assert "PurgeQueueInProgress" in error_code(refused.value)
+    assert refused.value.response["Error"]["Message"] == (
+        f"Only one PurgeQueue operation on {q.name} is allowed every 60 seconds.")

@@ -3,11 +3,14 @@ retries into the DLQ, heartbeats, graceful shutdown."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
+
+import pytest
 
 from helpers import count, query, wait_for
 from specfleet.local.stack import Namespace
@@ -114,3 +117,28 @@ def test_sigterm_hands_in_flight_jobs_back_at_once(namespace: Namespace):
     assert len(got) == 1 and '"held"' in got[0].body
     assert got[0].receive_count == 2
     assert count(s, "status_echo") == 0
+
+
+@pytest.mark.slow
+def test_the_queue_s_redrive_count_decides_when_a_job_is_dead(stack, caplog):
+    # The queue dead-letters after 2 receives; the worker's setting says 4.
+    ns = Namespace(stack, wait_time_s=1, visibility_timeout_s=30, max_receives=2)
+    try:
+        s = ns.settings.model_copy(update={"max_receives": 4})
+        q = job_queue(s, "echo")
+        assert q.max_receive_count() == 2
+        q.send_json([{"job_id": "doomed1", "fail": True}, {"job_id": "doomed2", "fail": True}, {"job_id": "fine"}])
+        worker = Worker(s, get_spec("echo"), concurrency=3, idle_exit_s=6)
+        with caplog.at_level(logging.WARNING, logger="specfleet.runtime"):
+            worker.run()
+        dlq = dead_letter_queue(q)
+        wait_for(lambda: dlq.depth()["visible"] == 2, timeout=20, what="both failing jobs in the DLQ")
+        wait_for(lambda: count(s, "status_echo") == 3, what="3 status rows")
+        failed = query(s, "SELECT job_id, stat, reason FROM status_echo WHERE stat = 0 ORDER BY job_id")
+        assert [(j, stat) for j, stat, _ in failed] == [("doomed1", 0), ("doomed2", 0)]
+        assert all("gave up after 2 attempts" in reason for _, _, reason in failed)
+        assert worker.policy.max_receives == 2
+        assert any(f"{q.name} dead-letters a job after 2 receives" in r.getMessage() and "not 4" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        ns.close()

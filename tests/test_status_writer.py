@@ -4,6 +4,7 @@ and rate-limited SNS alerts (received on a real moto SQS subscription)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -220,3 +221,56 @@ def test_only_connection_class_errors_fail_the_whole_batch(settings, errcode, is
     else:
         assert (result.written, sorted(result.failed_ids), result.unavailable) == (0, sorted(r.message_id for r in batch), True)
         assert count(settings, "status") == 0
+
+
+def test_the_local_event_gives_message_attributes_as_lambda_does(settings):
+    # Lambda's SQS event ("Using Lambda with Amazon SQS", example event): String
+    # and Number attributes carry stringValue; Binary only binaryValue (base64).
+    q = ensure_queue(settings, settings.queue_prefix + "event_shape")
+    blob = bytes(range(256))
+    q.sqs.send_message(QueueUrl=q.url, MessageBody="b", MessageAttributes={
+        "text": {"DataType": "String", "StringValue": "héllo"},
+        "count": {"DataType": "Number", "StringValue": "42"},
+        "custom": {"DataType": "Number.int", "StringValue": "7"},
+        "blob": {"DataType": "Binary", "BinaryValue": blob},
+    })
+    [m] = q.receive(1, wait_s=5)
+    assert m.attributes == {"text": "héllo", "count": "42", "custom": "7"}
+    record = sqs_event(q.arn(), settings.region, [m])["Records"][0]
+    lists = {"stringListValues": [], "binaryListValues": []}
+    assert record["messageAttributes"] == {
+        "text": {"stringValue": "héllo", "dataType": "String", **lists},
+        "count": {"stringValue": "42", "dataType": "Number", **lists},
+        "custom": {"stringValue": "7", "dataType": "Number.int", **lists},
+        "blob": {"binaryValue": base64.b64encode(blob).decode(), "dataType": "Binary", **lists},
+    }
+
+
+def test_a_binary_message_attribute_does_not_fail_the_batch(settings):
+    q = status_queue(settings, "download")
+    bodies = [f"i-1::1::bin{i}::u::2024-01-02 03:04:05" for i in range(3)]
+    q.sqs.send_message_batch(QueueUrl=q.url, Entries=[
+        {"Id": "0", "MessageBody": bodies[0],
+         "MessageAttributes": {"trace": {"DataType": "Binary", "BinaryValue": b"\x00\x01\xff"}}},
+        {"Id": "1", "MessageBody": bodies[1],
+         "MessageAttributes": {"trace": {"DataType": "Binary.gzip", "BinaryValue": b"\x1f\x8b"},
+                               "dedupe_key": {"DataType": "String", "StringValue": "k-1"}}},
+        {"Id": "2", "MessageBody": bodies[2]},
+    ])
+    # Through the poller (the event Lambda would build) and the handler.
+    wait_for(lambda: count(settings, "status", "track_id LIKE 'bin%'") == 3, what="three rows")
+    wait_for(lambda: q.depth() == {"visible": 0, "in_flight": 0, "delayed": 0}, what="status queue drained")
+    assert count(settings, "status_rejects") == 0
+
+    # The handler alone, given the record exactly as Lambda delivers it.
+    handler = build_handler(lambda: StatusWriter(settings))
+    event = {"Records": [{
+        "messageId": "binary-only", "receiptHandle": "rh", "body": "i-2::1::bin-direct::u::2024-01-02 03:04:05",
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {"trace": {"binaryValue": "AAH/", "stringListValues": [], "binaryListValues": [],
+                                        "dataType": "Binary"}},
+        "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:" + q.name,
+        "awsRegion": "us-east-1",
+    }]}
+    assert handler(event) == {"batchItemFailures": []}
+    assert count(settings, "status", "track_id = 'bin-direct'") == 1

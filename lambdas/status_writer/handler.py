@@ -82,12 +82,26 @@ def to_records(event: SQSEvent) -> list[InboundRecord]:
             message_id=r.message_id,
             queue_name=r.event_source_arn.rsplit(":", 1)[-1],
             body=r.body or "",
-            attributes={k: (v.string_value or "") for k, v in (r.message_attributes or {}).items()},
+            attributes=text_attributes(r.raw_event.get("messageAttributes")),
             receive_count=_int(r.attributes.approximate_receive_count if r.attributes else None),
             receipt_handle=r.receipt_handle or "",
         )
         for r in event.records
     ]
+
+
+def text_attributes(given: Any) -> dict[str, str]:
+    """The String and Number message attributes of one record. A Binary
+    attribute arrives with only ``binaryValue`` (no ``stringValue``); no
+    status attribute is binary, so it and anything else not text is left
+    out rather than failing the batch."""
+    if not isinstance(given, dict):
+        return {}
+    return {
+        k: v["stringValue"]
+        for k, v in given.items()
+        if isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("stringValue"), str)
+    }
 
 
 def _int(text: str | None) -> int:

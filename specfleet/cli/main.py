@@ -12,17 +12,20 @@ import os
 import signal
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import botocore.exceptions
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..aws import error_code
 from ..pipelines import UnknownPipeline, get_spec, specs
-from ..queues import Message
+from ..queues import PURGE_INTERVAL_S, Message
 from ..runtime.middleware import Middleware
 from ..runtime.outcome import Outcome
 from ..settings import Settings
@@ -605,7 +608,15 @@ def dlq_purge(
     if not yes and not typer.confirm(f"delete all {waiting} messages in {dlq.name}? This cannot be undone"):
         console.print("nothing deleted")
         raise typer.Exit(1)
-    dlq.purge()
+    try:
+        dlq.purge()
+    except botocore.exceptions.ClientError as err:
+        if "PurgeQueueInProgress" not in error_code(err):
+            raise
+        # SQS allows one purge per queue every 60 s and does not say when the last one was.
+        again = (datetime.now(UTC) + timedelta(seconds=PURGE_INTERVAL_S)).strftime("%H:%M:%S UTC")
+        fail(f"{dlq.name} was already purged less than {PURGE_INTERVAL_S} s ago, and SQS allows one purge "
+             f"per queue every {PURGE_INTERVAL_S} s", f"to purge it again, run this at {again} or later")
     console.print(f"purged {dlq.name} ({waiting} messages)")
 
 

@@ -25,7 +25,9 @@ SQS delivery keep working through the same moto server. Written against
 moto 5.2 (pinned below 5.3 in pyproject.toml: it subclasses moto's internals).
 Unlike moto, and like AWS, a message body or String attribute holding a
 character outside SQS's set is refused with ``InvalidMessageContents``
-(a batch with one such entry fails whole), so tests fail the way AWS would.
+(a batch with one such entry fails whole), and a second PurgeQueue on a
+queue within 60 s is refused with ``PurgeQueueInProgress`` whatever moto's
+settings say, so tests fail the way AWS would.
 tests/test_moto_sqs.py runs the same scenarios on moto's backend and this one
 and compares the answers; tests/test_queues_scale.py runs 10,000 jobs.
 """
@@ -41,11 +43,14 @@ from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_milli
 from moto.sqs.exceptions import (
     InvalidAttributeName,
     InvalidParameterValue,
+    PurgeQueueInProgress,
     QueueAlreadyExists,
     ReceiptHandleIsInvalid,
     SQSException,
 )
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
+
+from ..queues import PURGE_INTERVAL_S
 
 _NEVER = float("inf")
 
@@ -360,8 +365,18 @@ class IndexedSQSBackend(SQSBackend):
             queue.pending_messages.remove(message)
 
     def purge_queue(self, queue_name: str) -> None:
-        super().purge_queue(queue_name)
+        # AWS refuses a second PurgeQueue on a queue within 60 s of the last
+        # (SQS API reference, PurgeQueue: PurgeQueueInProgress). moto does
+        # too, unless MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR=false;
+        # here always, whatever the environment says.
         queue = self.get_queue(queue_name)
+        with queue._messages_lock:
+            now = unix_time()
+            if queue.last_purged_at is not None and now - queue.last_purged_at < PURGE_INTERVAL_S:
+                raise PurgeQueueInProgress(queue.name)
+            queue.last_purged_at = now
+            queue._messages = []
+            queue._pending_messages = set()
         if isinstance(queue, IndexedQueue):
             with queue._messages_lock:
                 queue._by_id.clear()

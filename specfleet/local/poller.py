@@ -9,6 +9,7 @@ backoff is what bounds its receives there)."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 from collections.abc import Callable
@@ -26,6 +27,22 @@ log = logging.getLogger("specfleet.local.poller")
 DATABASE = "status database"
 
 
+def lambda_attribute(raw: dict[str, Any]) -> dict[str, Any]:
+    """One message attribute as Lambda's SQS event gives it: String and
+    Number types (and their custom ``Number.x`` forms) carry ``stringValue``;
+    Binary carries only ``binaryValue``, base64 text, and no ``stringValue``
+    (AWS Lambda developer guide, "Using Lambda with Amazon SQS", example
+    event; powertools' ``SQSMessageAttribute`` models the same fields)."""
+    data_type = str(raw.get("DataType", "String"))
+    event: dict[str, Any] = {"stringListValues": [], "binaryListValues": [], "dataType": data_type}
+    if data_type.split(".", 1)[0] == "Binary":
+        value = raw.get("BinaryValue", b"")
+        event["binaryValue"] = base64.b64encode(value if isinstance(value, bytes) else str(value).encode()).decode("ascii")
+    else:
+        event["stringValue"] = str(raw.get("StringValue", ""))
+    return event
+
+
 def sqs_event(queue_arn: str, region: str, messages: list[Message]) -> dict[str, Any]:
     """The event Lambda's SQS trigger would deliver for ``messages``."""
     return {
@@ -36,8 +53,11 @@ def sqs_event(queue_arn: str, region: str, messages: list[Message]) -> dict[str,
                 "body": m.body,
                 "attributes": {"ApproximateReceiveCount": str(m.receive_count)},
                 "messageAttributes": {
-                    k: {"stringValue": v, "dataType": "String", "stringListValues": [], "binaryListValues": []}
-                    for k, v in m.attributes.items()
+                    k: lambda_attribute(v)
+                    for k, v in (
+                        m.raw_attributes
+                        or {k: {"DataType": "String", "StringValue": v} for k, v in m.attributes.items()}
+                    ).items()
                 },
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",

@@ -24,6 +24,7 @@ and its late result is discarded.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import signal
@@ -156,7 +157,8 @@ class Worker:
         taken. A check that meets an outage is retried as the outage allows
         (an endpoint that is down is not a configuration mistake); a
         ``ConfigError`` propagates."""
-        for name, check in core_checks(self.spec):
+        checks = [*core_checks(self.spec), ("redrive policy", lambda _s, _c: self.adopt_redrive_policy())]
+        for name, check in checks:
             while not self.stopping.is_set():
                 try:
                     check(self.settings, self.config)
@@ -170,6 +172,24 @@ class Worker:
                     endpoint = unreachable_endpoint(err) or self.sqs_endpoint
                     self.stopping.wait(self.outages.failed(endpoint, err, f"pre-flight check {name}"))
             log.debug("pre-flight check %s passed", name)
+
+    def adopt_redrive_policy(self) -> None:
+        """Give up on a job on the receive after which SQS dead-letters it:
+        the job queue's own ``maxReceiveCount`` (one GetQueueAttributes; the
+        template or ``ensure_queue`` set it). Judged by a setting that
+        drifted from it, a job would reach the dead-letter queue with no
+        failed row (setting higher) or get failed rows while SQS still
+        retries it (setting lower)."""
+        count = self.queue.max_receive_count()
+        if count is None:
+            log.warning("%s has no redrive policy; a failing job is given up after %d receives "
+                        "(SPECFLEET_MAX_RECEIVES) but stays in the queue", self.queue.name, self.settings.max_receives)
+            return
+        if count != self.settings.max_receives:
+            log.warning("%s dead-letters a job after %d receives (its redrive policy), not %d "
+                        "(SPECFLEET_MAX_RECEIVES): the worker follows the queue", self.queue.name, count,
+                        self.settings.max_receives)
+        self.policy = dataclasses.replace(self.policy, max_receives=count)
 
     # --- public API ---------------------------------------------------------
     def run(self) -> int:
