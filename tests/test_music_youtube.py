@@ -33,6 +33,16 @@ from test_music_download import music_config as download_music_config
 NO_RUNTIME = ["deno:/nonexistent/deno"]
 
 
+def dead_letter_after(settings, receives: int) -> None:
+    """Set the download queue's redrive count (its RedrivePolicy's maxReceiveCount)."""
+    queue = job_queue(settings, "download")
+    policy = json.loads(queue.sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["RedrivePolicy"])[
+        "Attributes"]["RedrivePolicy"])
+    queue.sqs.set_queue_attributes(QueueUrl=queue.url, Attributes={"RedrivePolicy": json.dumps(
+        {**policy, "maxReceiveCount": receives})})
+    assert queue.max_receive_count() == receives
+
+
 def music_config(site, tmp_path, **overrides) -> MusicSettings:
     """The download tests' settings, with a little more time per socket (the stand-in's refusals build a
     player response first)."""
@@ -175,6 +185,7 @@ def test_ip_blocks_stop_the_worker_and_no_job_is_gone(settings, site, tmp_path, 
 @pytest.mark.slow
 def test_geo_job_is_handed_back_for_another_region_then_rejected_on_its_last_attempt(settings, site, tmp_path):
     s = settings.model_copy(update={"max_receives": 2, "region": "us-east-1"})
+    dead_letter_after(s, 2)  # the worker takes the threshold from the queue itself
     config = music_config(site, tmp_path, geo_regions=["eu-west-1"])
     site.add_video("g1", "Artist - Song", seconds=1)
     site.set_playability("g1", "geo")
@@ -346,6 +357,7 @@ def test_a_job_rate_limited_on_its_last_receives_is_requeued_never_dead_lettered
     from specfleet.queues import dead_letter_queue
 
     s = settings.model_copy(update={"max_receives": 2})
+    dead_letter_after(s, 2)  # the worker takes the threshold from the queue itself
     config = music_config(site, tmp_path, rate_limit_pause_s=0.5, rate_limit_pause_jitter=0.0)
     site.add_video("first", "Artist - Song 0", seconds=1)
     site.add_video("late", "Artist - Song 1", seconds=1)
