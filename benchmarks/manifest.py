@@ -31,7 +31,6 @@ import datetime as dt
 import json
 import logging
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from specfleet.local.stack import Namespace, destroy_data, start_detached, stop_
 from specfleet.pipelines.hydrophone import naming, whalemanifest
 from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.settings import Settings
-from specfleet.storage import PreconditionFailed, Storage
+from specfleet.storage import Storage
 
 HYDRO = "CE02SHBP/LJ01D/11-HYDBBA106"
 CLIPS = 60
@@ -184,22 +183,8 @@ def run_jobs(settings: Settings, config: HydroSettings, meter: Meter, jobs: int,
 
 def legacy_merge(storage: Storage, key: str, entries: list[str], attempts: int = 20) -> None:
     """The old scheme, as the worker did it before: read the whole list,
-    union, write back If-Match, confirm by reading again."""
-    wanted = set(entries)
-    for attempt in range(attempts):
-        current = storage.get_with_etag(key)
-        listed: list[str] = json.loads(current[0]) if current else []
-        if current is not None and wanted <= set(listed):
-            return
-        body = json.dumps(sorted(set(listed) | wanted)).encode()
-        try:
-            if current is None:
-                storage.put_bytes(key, body, "application/json", if_none_match=True)
-            else:
-                storage.put_bytes(key, body, "application/json", if_match=current[1])
-        except PreconditionFailed:
-            time.sleep(random.uniform(0.0, min(1.0, 0.02 * 2**attempt)))
-    raise RuntimeError(f"merge lost after {attempts} attempts")
+    union, write back If-Match (``Storage.merge_json_list``)."""
+    storage.merge_json_list(key, entries, attempts=attempts)
 
 
 def run_legacy(settings: Settings, meter: Meter, entries: int, jobs: int, writers: int,

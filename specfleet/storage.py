@@ -12,8 +12,11 @@ fraction of that, and at most that many bodies are read into memory at once.
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -100,6 +103,34 @@ class Storage:
             if error_code(err) in _CONDITION_CODES:
                 raise PreconditionFailed(f"conditional write of {key} lost: {err}") from None
             raise
+
+    def merge_json_list(self, key: str, names: Iterable[str], *, attempts: int = 30) -> list[str]:
+        """Add ``names`` to the JSON list of strings at ``key``; returns the
+        list. Read with its ETag, write the union back only if unchanged
+        (``If-Match``, or ``If-None-Match: *`` when new), else read again
+        after a jittered backoff; ``PreconditionFailed`` once ``attempts``
+        writes lost. A damaged list is rebuilt from the names that land."""
+        wanted = set(names)
+        for attempt in range(attempts):
+            current = self.get_with_etag(key)
+            listed: list[str] = []
+            if current is not None:
+                try:
+                    got = json.loads(current[0])
+                    listed = [n for n in got if isinstance(n, str)] if isinstance(got, list) else []
+                except ValueError:
+                    listed = []
+                if wanted <= set(listed):
+                    return listed
+            body = json.dumps(sorted({*listed, *wanted})).encode()
+            try:
+                if current is None:
+                    self.put_bytes(key, body, "application/json", if_none_match=True)
+                else:
+                    self.put_bytes(key, body, "application/json", if_match=current[1])
+            except PreconditionFailed:
+                time.sleep(random.uniform(0.0, min(1.0, 0.02 * 2**attempt)))
+        raise PreconditionFailed(f"could not add {len(wanted)} name(s) to {key}: {attempts} conditional writes lost")
 
     def put_many(self, objects: Iterable[Put], *, acl: str | None = None) -> list[str]:
         """Write ``objects`` concurrently on the process's upload threads;

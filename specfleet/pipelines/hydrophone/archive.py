@@ -230,38 +230,16 @@ def rejected_record(source: str, reason: str) -> dict[str, Any]:
 
 
 def merge_names(storage: Any, key: str, name: str, *, attempts: int = 30) -> list[str]:
-    """Add ``name`` to the JSON list at ``key``; returns the list. Read with
-    its ETag, write the union back only if unchanged (``If-Match``, or
-    ``If-None-Match: *`` when new), else read again; a written list is read
-    back once more before returning (a store whose conditional check and
-    write are two steps could let a stale write land). A day's files reach
-    it one at a time over the day: contention is small."""
-    import random
-    import time
-
+    """Add ``name`` to the JSON list at ``key`` (``Storage.merge_json_list``:
+    conditional writes, read again on a lost race); returns the list. A
+    day's files reach it one at a time over the day: contention is small."""
     from ...runtime.errors import Transient
     from ...storage import PreconditionFailed
 
-    for attempt in range(attempts):
-        current = storage.get_with_etag(key)
-        listed: list[str] = []
-        if current is not None:
-            try:
-                got = json.loads(current[0])
-                listed = [n for n in got if isinstance(n, str)] if isinstance(got, list) else []
-            except ValueError:
-                listed = []  # damaged: rebuilt from the names that land from now on
-            if name in listed:
-                return listed
-        body = json.dumps(sorted({*listed, name})).encode()
-        try:
-            if current is None:
-                storage.put_bytes(key, body, "application/json", if_none_match=True)
-            else:
-                storage.put_bytes(key, body, "application/json", if_match=current[1])
-        except PreconditionFailed:
-            time.sleep(random.uniform(0.0, min(1.0, 0.02 * 2**attempt)))  # jittered backoff
-    raise Transient(f"could not add {name} to {key} after {attempts} attempts")
+    try:
+        return storage.merge_json_list(key, [name], attempts=attempts)
+    except PreconditionFailed as err:
+        raise Transient(str(err)) from None
 
 
 def record_file(
