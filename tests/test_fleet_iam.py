@@ -121,6 +121,30 @@ def role_policies(template: dict[str, Any], role: str, *, topic_arn: str, secret
             "managed": props.get("ManagedPolicyArns", []), "trust": props["AssumeRolePolicyDocument"]}
 
 
+def make_operator(url: str) -> dict[str, str]:
+    """Credentials of an "operator" user allowed everything (the test's own hands); made before enforcement."""
+    iam = _client("iam", url, {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
+    iam.create_user(UserName="operator")
+    iam.put_user_policy(UserName="operator", PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="operator")["AccessKey"]
+    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+
+def assume_role_with(url: str, operator: dict[str, str], name: str, policies: dict[str, Any]) -> dict[str, str]:
+    """Create role ``name`` with exactly ``policies`` (``role_policies``) and return its assumed credentials."""
+    iam = _client("iam", url, operator)
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policies["trust"]))["Role"]["Arn"]
+    for policy, document in policies["inline"].items():
+        iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=json.dumps(document))
+    for managed in policies["managed"]:
+        iam.attach_role_policy(RoleName=name, PolicyArn=managed)
+    assumed = _client("sts", url, operator).assume_role(RoleArn=arn, RoleSessionName=name,
+                                                       DurationSeconds=3600)["Credentials"]
+    return {"aws_access_key_id": assumed["AccessKeyId"], "aws_secret_access_key": assumed["SecretAccessKey"],
+            "aws_session_token": assumed["SessionToken"]}
+
+
 def _refusal(call: Any, **kwargs: Any) -> str | None:
     """The error code a call is refused with, or None if it succeeds. (moto
     answers SQS's JSON protocol with an XML error, which boto3 reports as
@@ -156,13 +180,8 @@ def test_each_worker_completes_its_jobs_with_exactly_the_template_policies_and_n
 ) -> None:
     url = enforcing_moto
     boot = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    iam = _client("iam", url, boot)
     # --- the operator (the test's own hands), before enforcement ------------------------------------------------
-    iam.create_user(UserName="operator")
-    iam.put_user_policy(UserName="operator", PolicyName="all", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-    key = iam.create_access_key(UserName="operator")["AccessKey"]
-    operator = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    operator = make_operator(url)
     for k, v in _as_env(operator).items():  # this process's specfleet calls act as the operator
         monkeypatch.setenv(k, v)
     s = FleetSettings(endpoint_url=url, region=REGION, queue_prefix=PREFIX, bucket=BUCKET, fleet_stack_name=STACK,
@@ -199,15 +218,7 @@ def test_each_worker_completes_its_jobs_with_exactly_the_template_policies_and_n
     for role, inline_name in (("WorkerRole", WORKER_POLICY), ("WriterRole", WRITER_POLICY)):
         policies = role_policies(template, role, topic_arn=topic, secret_arn=secret)
         assert list(policies["inline"]) == [inline_name]
-        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(policies["trust"]))["Role"]["Arn"]
-        for name, document in policies["inline"].items():
-            iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
-        for managed in policies["managed"]:
-            iam.attach_role_policy(RoleName=role, PolicyArn=managed)
-        assumed = _client("sts", url, operator).assume_role(RoleArn=arn, RoleSessionName=role,
-                                                           DurationSeconds=3600)["Credentials"]
-        creds[role] = {"aws_access_key_id": assumed["AccessKeyId"], "aws_secret_access_key": assumed["SecretAccessKey"],
-                       "aws_session_token": assumed["SessionToken"]}
+        creds[role] = assume_role_with(url, operator, role, policies)
     worker_secret = json.dumps(role_policies(template, "WorkerRole", topic_arn=topic, secret_arn=secret))
     assert "secretsmanager" not in worker_secret and secret not in worker_secret  # not even named
 
@@ -364,13 +375,7 @@ def test_whaledr_uploads_under_the_template_bucket_and_only_its_prefix_is_public
     from botocore.config import Config
 
     url = enforcing_moto
-    boot = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    iam = _client("iam", url, boot)
-    iam.create_user(UserName="operator")
-    iam.put_user_policy(UserName="operator", PolicyName="all", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-    key = iam.create_access_key(UserName="operator")["AccessKey"]
-    operator = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    operator = make_operator(url)
     for k, v in _as_env(operator).items():
         monkeypatch.setenv(k, v)
     s = FleetSettings(endpoint_url=url, region=REGION, queue_prefix=PREFIX, bucket=BUCKET, fleet_stack_name=STACK,
@@ -401,15 +406,7 @@ def test_whaledr_uploads_under_the_template_bucket_and_only_its_prefix_is_public
     # --- the worker role, from the template ---------------------------------------------------------------------------
     roles = role_policies(template, "WorkerRole", topic_arn=f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}status_sns",
                           secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{PREFIX}db")
-    arn = iam.create_role(RoleName="WorkerRole", AssumeRolePolicyDocument=json.dumps(roles["trust"]))["Role"]["Arn"]
-    for name, document in roles["inline"].items():
-        iam.put_role_policy(RoleName="WorkerRole", PolicyName=name, PolicyDocument=json.dumps(document))
-    for managed in roles["managed"]:
-        iam.attach_role_policy(RoleName="WorkerRole", PolicyArn=managed)
-    assumed = _client("sts", url, operator).assume_role(RoleArn=arn, RoleSessionName="whaledr-worker", DurationSeconds=3600)[
-        "Credentials"]
-    worker = {"aws_access_key_id": assumed["AccessKeyId"], "aws_secret_access_key": assumed["SecretAccessKey"],
-              "aws_session_token": assumed["SessionToken"]}
+    worker = assume_role_with(url, operator, "WorkerRole", roles)
     httpx.post(f"{url}/moto-api/reset-auth", content=b"0").raise_for_status()  # enforcement on
 
     # --- a whaledr job: one 12.5 s file -> 3 clips, the day done -> the manifest published ------------------------

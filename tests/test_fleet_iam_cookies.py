@@ -46,6 +46,8 @@ from test_fleet_iam import (
     _client,
     _denied,
     _work,
+    assume_role_with,
+    make_operator,
     role_policies,
 )
 
@@ -113,31 +115,12 @@ def test_cookies_parameter_is_the_only_secret_grant_and_reaches_download_workers
     assert "LOGIN_INFO" not in TEMPLATE.read_text()
 
 
-def _operator(url: str) -> dict[str, str]:
-    boot = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    iam = _client("iam", url, boot)
-    iam.create_user(UserName="operator")
-    iam.put_user_policy(UserName="operator", PolicyName="all", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-    key = iam.create_access_key(UserName="operator")["AccessKey"]
-    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
-
-
 def _worker_role(url: str, operator: dict[str, str], name: str, template: dict[str, Any],
                  parameters: dict[str, str]) -> dict[str, str]:
     """Credentials of a role holding exactly the template's worker policies for ``parameters``."""
-    iam = _client("iam", url, operator)
     policies = role_policies(template, "WorkerRole", topic_arn="arn:aws:sns:unused", secret_arn="arn:unused",
                              parameters=parameters)
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policies["trust"]))["Role"]["Arn"]
-    for policy, document in policies["inline"].items():
-        iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=json.dumps(document))
-    for managed in policies["managed"]:
-        iam.attach_role_policy(RoleName=name, PolicyArn=managed)
-    assumed = _client("sts", url, operator).assume_role(RoleArn=arn, RoleSessionName=name,
-                                                       DurationSeconds=3600)["Credentials"]
-    return {"aws_access_key_id": assumed["AccessKeyId"], "aws_secret_access_key": assumed["SecretAccessKey"],
-            "aws_session_token": assumed["SessionToken"]}
+    return assume_role_with(url, operator, name, policies)
 
 
 def _stack(url: str, operator: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FleetSettings:
@@ -164,7 +147,7 @@ def test_cookies_secret_readable_by_exactly_the_role_the_parameter_names_and_a_d
     enforcing_moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = enforcing_moto
-    operator = _operator(url)
+    operator = make_operator(url)
     s = _stack(url, operator, monkeypatch)
     secrets = _client("secretsmanager", url, operator)
     cookies = secrets.create_secret(Name="youtube-cookies", SecretString=COOKIES)["ARN"]
@@ -217,7 +200,7 @@ def test_overrides_read_from_music_config_only_and_a_search_worker_refuses_any_o
     enforcing_moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = enforcing_moto
-    operator = _operator(url)
+    operator = make_operator(url)
     s = _stack(url, operator, monkeypatch)
     storage = Storage(s)
     csv = b"track_id,url\nt1,https://www.youtube.com/watch?v=4ZH0bRxUn2c\nt2,NOTFOUND\n"
