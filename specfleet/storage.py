@@ -38,7 +38,7 @@ class PreconditionFailed(Exception):
 #: write to the key is in flight.
 _CONDITION_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 #: S3's answers for a key that does not exist (HEAD gives a bare 404).
-_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class Storage:
         try:
             obj = aws_retry(self.s3.get_object)(Bucket=self.bucket, Key=key)
         except botocore.exceptions.ClientError as err:
-            if error_code(err) in _NOT_FOUND_CODES:
+            if error_code(err) in NOT_FOUND_CODES:
                 return None
             raise
         return obj["Body"].read(), str(obj["ETag"])
@@ -167,7 +167,7 @@ class Storage:
         try:
             head = aws_retry(self.s3.head_object)(Bucket=self.bucket, Key=key)
         except botocore.exceptions.ClientError as err:
-            if error_code(err) in _NOT_FOUND_CODES:
+            if error_code(err) in NOT_FOUND_CODES:
                 return None
             raise
         return int(head["ContentLength"])

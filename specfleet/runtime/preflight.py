@@ -38,6 +38,7 @@ import botocore.exceptions
 
 from ..aws import client, error_code
 from ..settings import Settings
+from ..storage import NOT_FOUND_CODES
 
 if TYPE_CHECKING:
     from .spec import PipelineSpec
@@ -48,8 +49,6 @@ EXIT_CONFIG = 78
 
 PreflightCheck = Callable[[Settings, Any], None]
 
-#: What S3 answers to a HEAD of a missing key, for a principal that may list the bucket.
-_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _DENIED = {"403", "AccessDenied", "AccessDeniedException", "Forbidden", "AllAccessDisabled",
            "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidClientTokenId",
            "UnrecognizedClientException"}
@@ -71,7 +70,11 @@ def check_credentials(settings: Settings, _config: Any = None) -> None:
     """The default credential chain finds credentials (a local endpoint takes any)."""
     import boto3
 
-    if boto3.session.Session(region_name=settings.region).get_credentials() is None:
+    try:
+        found = boto3.session.Session(region_name=settings.region).get_credentials()
+    except botocore.exceptions.PartialCredentialsError as err:
+        raise ConfigError(f"incomplete AWS credentials: {err}", "set both the key id and the secret") from None
+    if found is None:
         raise ConfigError(
             "no AWS credentials found",
             "on EC2 attach the instance profile; elsewhere `aws configure`, AWS_PROFILE, or "
@@ -107,7 +110,7 @@ def check_existence_reads(settings: Settings, prefixes: Iterable[str]) -> None:
         s3.head_bucket(Bucket=bucket)
     except botocore.exceptions.ClientError as err:
         code = error_code(err)
-        if code in _NOT_FOUND or code == "NoSuchBucket":
+        if code in NOT_FOUND_CODES or code == "NoSuchBucket":
             raise ConfigError(f"bucket {bucket} does not exist",
                               "set SPECFLEET_BUCKET to the stack's data bucket") from None
         if code in _DENIED:
@@ -120,7 +123,7 @@ def check_existence_reads(settings: Settings, prefixes: Iterable[str]) -> None:
             s3.head_object(Bucket=bucket, Key=key)
         except botocore.exceptions.ClientError as err:
             code = error_code(err)
-            if code in _NOT_FOUND:
+            if code in NOT_FOUND_CODES:
                 continue
             if code in _DENIED:
                 raise ConfigError(

@@ -34,8 +34,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.exceptions
-
 from ..jobs import Job, JobValidationError, parse_job
 from ..queues import BATCH, Message, OutgoingMessage, dead_letter_queue
 from ..settings import Settings
@@ -163,9 +161,6 @@ class Worker:
                 try:
                     check(self.settings, self.config)
                     break
-                except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):
-                    raise ConfigError("no AWS credentials found",
-                                      "attach the instance profile, or `aws configure` / AWS_PROFILE") from None
                 except Exception as err:
                     if not is_outage(err):
                         raise
