@@ -1,4 +1,4 @@
-"""Postgres access: DSN resolution, connections with retry, migrations.
+"""Postgres access: DSN resolution, connections, migrations.
 
 The DSN comes from ``SPECFLEET_DB_DSN`` or from a Secrets Manager secret
 (``SPECFLEET_DB_SECRET_ID``) holding either a DSN string or the RDS-style JSON
@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 import psycopg2
 import psycopg2.extensions
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from .aws import client
+from .retries import db_connect_timeout_s
 from .settings import Settings
 
 #: SQLSTATEs that mean the server cannot serve anyone right now (the error
@@ -80,18 +80,10 @@ def dsn_from_secret(raw: str) -> str:
 
 
 def connect(settings: Settings, dsn: str | None = None) -> psycopg2.extensions.connection:
-    """One connection, retried briefly while the server is unreachable."""
-
-    @retry(
-        retry=retry_if_exception(is_db_unavailable),
-        wait=wait_exponential_jitter(initial=0.2, max=2),
-        stop=stop_after_attempt(3),
-        reraise=True,
-    )
-    def _connect() -> psycopg2.extensions.connection:
-        return psycopg2.connect(dsn or resolve_dsn(settings), connect_timeout=settings.db_connect_timeout_s)
-
-    return _connect()
+    """One connection: one attempt within ``db_connect_timeout_s``. The
+    caller owns retrying (``retries.py``): the status poller waits out an
+    unreachable database, the status Lambda fails the batch with a backoff."""
+    return psycopg2.connect(dsn or resolve_dsn(settings), connect_timeout=db_connect_timeout_s(settings))
 
 
 #: The core schema (status tables of the built-in pipelines, monitoring, catalog).

@@ -1,16 +1,23 @@
 """SQS queues: creation with dead-letter queues, batch send/receive/delete,
-visibility changes and depth. The only module that speaks SQS."""
+visibility changes and depth. The only module that speaks SQS.
+
+Each call goes out on its call class's client (``retries.py``: who retries
+it and its timeouts): receives as ``RECEIVE``, deletes as ``SETTLE``,
+visibility changes and sends as the caller says, the rest as ``CONTROL``.
+None of them retries on its own."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aws import aws_retry, client
+from .aws import client
+from .retries import CONTROL, RECEIVE, SETTLE, CallClass
 from .settings import Settings
 
 BATCH = 10  # SQS's limit for batch send/receive/delete
@@ -38,6 +45,9 @@ class Message:
     #: Every message attribute as SQS returned it (``DataType`` and
     #: ``StringValue`` or ``BinaryValue`` bytes), Binary ones included.
     raw_attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: When this process received it (``time.monotonic``): its visibility
+    #: timeout runs from here until a heartbeat extends it.
+    received_at: float = field(default_factory=time.monotonic, compare=False)
 
     @classmethod
     def from_sqs(cls, raw: dict[str, Any]) -> Message:
@@ -70,12 +80,17 @@ class Queue:
 
     @property
     def sqs(self) -> Any:
+        """The client of ``CONTROL`` calls (``calls`` for the others)."""
         return client("sqs", self.settings)
+
+    def calls(self, call: CallClass) -> Any:
+        """The client of ``call``-class calls."""
+        return client("sqs", self.settings, call=call)
 
     @property
     def url(self) -> str:
         if self._url is None:
-            self._url = aws_retry(self.sqs.get_queue_url)(QueueName=self.name)["QueueUrl"]
+            self._url = self.sqs.get_queue_url(QueueName=self.name)["QueueUrl"]
         return self._url
 
     # --- producing ------------------------------------------------------------
@@ -85,6 +100,7 @@ class Queue:
         *,
         senders: int = SENDERS,
         on_sent: Callable[[int], None] | None = None,
+        call: CallClass = CONTROL,
     ) -> int:
         """Send in batches of 10; raise if SQS refuses any entry after retries.
 
@@ -96,13 +112,15 @@ class Queue:
         called in the calling thread after each batch of ``n`` is accepted.
         If a batch fails, the batches not yet sent are dropped and the error
         is raised (what was sent stays sent, as when sending one at a time).
+        ``call``: the call class (``SETTLE`` for a job's own sends, whose
+        caller retries them; ``CONTROL`` lets botocore retry).
         """
         batches = _batches(messages)
         sent = 0
         head = list(itertools.islice(batches, 2))
         if senders <= 1 or len(head) < 2:
             for batch in itertools.chain(head, batches):
-                n = self._send_batch(batch)
+                n = self._send_batch(batch, call)
                 sent += n
                 if on_sent:
                     on_sent(n)
@@ -124,14 +142,14 @@ class Queue:
                 if len(in_flight) >= 2 * senders:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     collect(done)
-                in_flight.add(pool.submit(self._send_batch, batch))
+                in_flight.add(pool.submit(self._send_batch, batch, call))
             done, in_flight = wait(in_flight)
             collect(done)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return sent
 
-    def _send_batch(self, batch: Sequence[OutgoingMessage]) -> int:
+    def _send_batch(self, batch: Sequence[OutgoingMessage], call: CallClass = CONTROL) -> int:
         entries = {}
         for i, m in enumerate(batch):
             entry: dict[str, Any] = {"Id": str(i), "MessageBody": m.body}
@@ -140,8 +158,11 @@ class Queue:
                     k: {"DataType": "String", "StringValue": v} for k, v in m.attributes.items() if v != ""
                 }
             entries[str(i)] = entry
+        sqs = self.calls(call)
+        # Entries SQS failed on its side are sent again at once (only those):
+        # the batch contract, not a retry of the call (retries.py).
         for _attempt in range(5):
-            resp = aws_retry(self.sqs.send_message_batch)(QueueUrl=self.url, Entries=list(entries.values()))
+            resp = sqs.send_message_batch(QueueUrl=self.url, Entries=list(entries.values()))
             for ok in resp.get("Successful", []):
                 entries.pop(ok["Id"], None)
             failed = resp.get("Failed", [])
@@ -165,27 +186,34 @@ class Queue:
         }
         if visibility_s is not None:
             kwargs["VisibilityTimeout"] = visibility_s
-        resp = aws_retry(self.sqs.receive_message)(**kwargs)
+        resp = self.calls(RECEIVE).receive_message(**kwargs)
         return [Message.from_sqs(m) for m in resp.get("Messages", [])]
 
     def delete(self, messages: Sequence[Message]) -> list[Message]:
-        """Delete in batches; return the messages SQS would not delete."""
+        """Delete in batches (``SETTLE`` calls: one attempt each, the caller
+        retries); return the messages SQS would not delete."""
         failed: list[Message] = []
+        sqs = self.calls(SETTLE)
         for start in range(0, len(messages), BATCH):
             chunk = {str(i): m for i, m in enumerate(messages[start:start + BATCH])}
-            resp = aws_retry(self.sqs.delete_message_batch)(
+            resp = sqs.delete_message_batch(
                 QueueUrl=self.url,
                 Entries=[{"Id": i, "ReceiptHandle": m.receipt_handle} for i, m in chunk.items()],
             )
             failed.extend(chunk[f["Id"]] for f in resp.get("Failed", []))
         return failed
 
-    def change_visibility(self, messages: Sequence[Message], seconds: int) -> list[Message]:
-        """Set visibility for a batch (0 hands messages back); return failures."""
+    def change_visibility(
+        self, messages: Sequence[Message], seconds: int, *, call: CallClass = SETTLE
+    ) -> list[Message]:
+        """Set visibility for a batch (0 hands messages back); return failures.
+        ``call``: ``SETTLE`` (a job's retry delay or hand-back) or
+        ``HEARTBEAT`` (one short attempt; the next beat is its retry)."""
         failed: list[Message] = []
+        sqs = self.calls(call)
         for start in range(0, len(messages), BATCH):
             chunk = {str(i): m for i, m in enumerate(messages[start:start + BATCH])}
-            resp = aws_retry(self.sqs.change_message_visibility_batch)(
+            resp = sqs.change_message_visibility_batch(
                 QueueUrl=self.url,
                 Entries=[
                     {"Id": i, "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": int(seconds)}
@@ -196,7 +224,7 @@ class Queue:
         return failed
 
     def depth(self) -> dict[str, int]:
-        attrs = aws_retry(self.sqs.get_queue_attributes)(
+        attrs = self.sqs.get_queue_attributes(
             QueueUrl=self.url,
             AttributeNames=[
                 "ApproximateNumberOfMessages",
@@ -211,13 +239,13 @@ class Queue:
         }
 
     def purge(self) -> None:
-        aws_retry(self.sqs.purge_queue)(QueueUrl=self.url)
+        self.sqs.purge_queue(QueueUrl=self.url)
 
     def max_receive_count(self) -> int | None:
         """The receives after which SQS moves a message to the dead-letter
         queue (the queue's RedrivePolicy ``maxReceiveCount``), or None when
         the queue has no valid redrive policy. One GetQueueAttributes."""
-        attrs = aws_retry(self.sqs.get_queue_attributes)(QueueUrl=self.url, AttributeNames=["RedrivePolicy"])
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["RedrivePolicy"])
         raw = attrs.get("Attributes", {}).get("RedrivePolicy")
         try:
             # SQS gives the policy as JSON text, its count as a number or a string.
@@ -227,7 +255,7 @@ class Queue:
         return count if count is not None and count >= 1 else None
 
     def arn(self) -> str:
-        return aws_retry(self.sqs.get_queue_attributes)(QueueUrl=self.url, AttributeNames=["QueueArn"])[
+        return self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
 
@@ -253,7 +281,7 @@ def ensure_queue(
     """Create ``name`` and its dead-letter queue (redrive after
     ``max_receives`` receives, default ``settings.max_receives``). Idempotent."""
     sqs = client("sqs", settings)
-    dlq_url = aws_retry(sqs.create_queue)(
+    dlq_url = sqs.create_queue(
         QueueName=name + DLQ_SUFFIX, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)}
     )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -264,7 +292,7 @@ def ensure_queue(
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives or settings.max_receives)}),
     }
     try:
-        url = aws_retry(sqs.create_queue)(QueueName=name, Attributes=attrs)["QueueUrl"]
+        url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
     except sqs.exceptions.QueueNameExists:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)

@@ -32,7 +32,7 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 
-from .aws import aws_retry, client
+from .aws import client
 from .db import connect, is_db_unavailable, is_transient_db_error
 from .pipelines import UnknownPipeline, get_spec, pipeline_for_queue
 from .settings import Settings
@@ -300,6 +300,6 @@ class StatusWriter:
     def _sns_publish(self, subject: str, body: str) -> None:
         sns = client("sns", self.settings)
         if self._topic_arn is None:
-            self._topic_arn = aws_retry(sns.create_topic)(Name=self.settings.topic())["TopicArn"]
-        aws_retry(sns.publish)(TopicArn=self._topic_arn, Subject=subject[:100], Message=body[:250_000])
+            self._topic_arn = sns.create_topic(Name=self.settings.topic())["TopicArn"]
+        sns.publish(TopicArn=self._topic_arn, Subject=subject[:100], Message=body[:250_000])
 

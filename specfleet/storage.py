@@ -25,7 +25,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from .aws import aws_retry, client, error_code
+from .aws import client, error_code
 from .settings import Settings
 
 
@@ -98,7 +98,7 @@ class Storage:
         if if_none_match:
             kwargs["IfNoneMatch"] = "*"
         try:
-            return str(aws_retry(self.s3.put_object)(**kwargs).get("ETag", ""))
+            return str(self.s3.put_object(**kwargs).get("ETag", ""))
         except botocore.exceptions.ClientError as err:
             if error_code(err) in _CONDITION_CODES:
                 raise PreconditionFailed(f"conditional write of {key} lost: {err}") from None
@@ -146,7 +146,7 @@ class Storage:
     def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
         """``(body, ETag)`` of ``key``, or ``None`` when it does not exist."""
         try:
-            obj = aws_retry(self.s3.get_object)(Bucket=self.bucket, Key=key)
+            obj = self.s3.get_object(Bucket=self.bucket, Key=key)
         except botocore.exceptions.ClientError as err:
             if error_code(err) in NOT_FOUND_CODES:
                 return None
@@ -154,18 +154,18 @@ class Storage:
         return obj["Body"].read(), str(obj["ETag"])
 
     def put_file(self, key: str, path: str | Path, content_type: str = "application/octet-stream") -> None:
-        aws_retry(self.s3.upload_file)(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
+        self.s3.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
 
     def get_bytes(self, key: str) -> bytes:
-        return aws_retry(self.s3.get_object)(Bucket=self.bucket, Key=key)["Body"].read()
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     def download(self, key: str, path: str | Path) -> None:
-        aws_retry(self.s3.download_file)(self.bucket, key, str(path))
+        self.s3.download_file(self.bucket, key, str(path))
 
     def size(self, key: str) -> int | None:
         """Object size in bytes, or ``None`` when it does not exist."""
         try:
-            head = aws_retry(self.s3.head_object)(Bucket=self.bucket, Key=key)
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
         except botocore.exceptions.ClientError as err:
             if error_code(err) in NOT_FOUND_CODES:
                 return None
@@ -177,7 +177,7 @@ class Storage:
         does not exist. Read by listing (``s3:ListBucket``), not by HEAD: a
         HEAD on a missing key answers 404 or 403 depending on the caller's
         rights and the store, a listing answers the same everywhere."""
-        page = aws_retry(self.s3.list_objects_v2)(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        page = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
         for obj in page.get("Contents", []):  # the key itself sorts first among keys it prefixes
             if obj["Key"] == key:
                 return str(obj["ETag"])

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..aws import aws_retry, client
+from ..aws import client
 from ..pipelines import get_spec
 from ..pipelines import names as pipeline_names
 from . import failover
@@ -172,20 +172,20 @@ def bake(
     }
     if settings.fleet_subnet_id:
         kwargs["SubnetId"] = settings.fleet_subnet_id
-    builder = aws_retry(ec2.run_instances)(**kwargs)["Instances"][0]["InstanceId"]
+    builder = ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
     progress(f"builder {builder} launched from {base_ami}; provisioning (waits for it to power off)")
     try:
         ec2.get_waiter("instance_stopped").wait(
             InstanceIds=[builder], WaiterConfig={"Delay": delay, "MaxAttempts": attempts}
         )
         progress("builder powered off; creating the image")
-        image = aws_retry(ec2.create_image)(InstanceId=builder, Name=name, Description="specfleet worker")["ImageId"]
+        image = ec2.create_image(InstanceId=builder, Name=name, Description="specfleet worker")["ImageId"]
         ec2.get_waiter("image_available").wait(ImageIds=[image], WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
-        aws_retry(ec2.create_tags)(
+        ec2.create_tags(
             Resources=[image], Tags=[{"Key": TAG_ROLE, "Value": "worker-ami"}, {"Key": "Name", "Value": name}]
         )
     finally:
-        aws_retry(ec2.terminate_instances)(InstanceIds=[builder])
+        ec2.terminate_instances(InstanceIds=[builder])
     copies: dict[str, str] = {}
     for region in copy_to or []:
         progress(f"copying {image} to {region}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..aws import aws_retry, client
+from ..aws import client
 from ..queues import Queue
 from .scaling import Decision, ScalingRule, decide, rule_for, rule_from_policies
 from .settings import FleetSettings
@@ -83,7 +83,7 @@ def evaluate(settings: FleetSettings, group: dict[str, Any]) -> GroupView:
 
     name = str(group["AutoScalingGroupName"])
     pipeline = _tags(group)[TAG_PIPELINE]
-    policies = aws_retry(client("autoscaling", settings).describe_policies)(AutoScalingGroupName=name)[
+    policies = client("autoscaling", settings).describe_policies(AutoScalingGroupName=name)[
         "ScalingPolicies"]
     lo, hi = int(group["MinSize"]), int(group["MaxSize"])
     rule = rule_from_policies(pipeline, policies, min_size=lo, max_size=hi)

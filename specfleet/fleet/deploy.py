@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..aws import aws_retry, client
+from ..aws import client
 from .settings import FleetSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -137,13 +137,13 @@ def upload_package(settings: FleetSettings, zip_path: Path, bucket: str | None =
         raise DeployError("no artifact bucket: pass --artifact-bucket or set SPECFLEET_FLEET_ARTIFACT_BUCKET")
     s3 = client("s3", settings)
     try:
-        aws_retry(s3.head_bucket)(Bucket=bucket)
+        s3.head_bucket(Bucket=bucket)
     except s3.exceptions.ClientError:
         kwargs: dict[str, Any] = {"Bucket": bucket}
         if settings.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
-        aws_retry(s3.create_bucket)(**kwargs)
-        aws_retry(s3.put_public_access_block)(
+        s3.create_bucket(**kwargs)
+        s3.put_public_access_block(
             Bucket=bucket,
             PublicAccessBlockConfiguration={
                 "BlockPublicAcls": True, "IgnorePublicAcls": True,
@@ -151,14 +151,14 @@ def upload_package(settings: FleetSettings, zip_path: Path, bucket: str | None =
             },
         )
     key = f"lambda/{zip_path.name}"
-    aws_retry(s3.upload_file)(str(zip_path), bucket, key)
+    s3.upload_file(str(zip_path), bucket, key)
     return bucket, key
 
 
 # --- deploy / destroy ------------------------------------------------------------
 def _stack(cfn: Any, name: str) -> dict[str, Any] | None:
     try:
-        return aws_retry(cfn.describe_stacks)(StackName=name)["Stacks"][0]
+        return cfn.describe_stacks(StackName=name)["Stacks"][0]
     except cfn.exceptions.ClientError as err:
         if "does not exist" in str(err):
             return None
@@ -175,7 +175,7 @@ def wait_for_stack(settings: FleetSettings, name: str, progress: Progress = _noo
         if stack is None:
             return {"StackStatus": "DELETE_COMPLETE"}
         try:
-            events = aws_retry(cfn.describe_stack_events)(StackName=name)["StackEvents"]
+            events = cfn.describe_stack_events(StackName=name)["StackEvents"]
         except cfn.exceptions.ClientError:
             events = []
         for ev in reversed(events):
@@ -206,10 +206,10 @@ def deploy(
     if existing is None or existing["StackStatus"] == "ROLLBACK_COMPLETE":
         if existing is not None:
             progress(f"deleting {name} left in ROLLBACK_COMPLETE")
-            aws_retry(cfn.delete_stack)(StackName=name)
+            cfn.delete_stack(StackName=name)
             wait_for_stack(settings, name, progress)
         progress(f"creating stack {name}")
-        aws_retry(cfn.create_stack)(
+        cfn.create_stack(
             StackName=name, TemplateBody=body, Parameters=params, Capabilities=["CAPABILITY_IAM"],
             OnFailure="ROLLBACK", Tags=[{"Key": "specfleet:stack", "Value": name}],
         )
@@ -217,7 +217,7 @@ def deploy(
     else:
         progress(f"updating stack {name}")
         try:
-            aws_retry(cfn.update_stack)(
+            cfn.update_stack(
                 StackName=name, TemplateBody=body, Parameters=params, Capabilities=["CAPABILITY_IAM"]
             )
         except cfn.exceptions.ClientError as err:
@@ -257,7 +257,7 @@ class ChangePlan:
 def _fail_reason(cfn: Any, name: str) -> str:
     """The first resource failure among the stack's events, in CloudFormation's words."""
     try:
-        events = aws_retry(cfn.describe_stack_events)(StackName=name)["StackEvents"]
+        events = cfn.describe_stack_events(StackName=name)["StackEvents"]
     except cfn.exceptions.ClientError:
         return ""
     failed = [e for e in reversed(events) if e["ResourceStatus"].endswith("_FAILED") and e.get("ResourceStatusReason")]
@@ -281,19 +281,19 @@ def plan(
     existing = _stack(cfn, name)
     if existing is not None and existing["StackStatus"] in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
         progress(f"deleting {name}, left {existing['StackStatus']} by an earlier create")
-        aws_retry(cfn.delete_stack)(StackName=name)
+        cfn.delete_stack(StackName=name)
         wait_for_stack(settings, name, progress)
         existing = None
     kind = "CREATE" if existing is None else "UPDATE"
     change_set = f"specfleet-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
-    aws_retry(cfn.create_change_set)(
+    cfn.create_change_set(
         StackName=name, ChangeSetName=change_set, ChangeSetType=kind, TemplateBody=Path(template).read_text(),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM"], Tags=[{"Key": "specfleet:stack", "Value": name}],
     )
     deadline = time.monotonic() + timeout_s
     while True:
-        described = aws_retry(cfn.describe_change_set)(ChangeSetName=change_set, StackName=name)
+        described = cfn.describe_change_set(ChangeSetName=change_set, StackName=name)
         if described["Status"] in ("CREATE_COMPLETE", "FAILED"):
             break
         if time.monotonic() > deadline:
@@ -302,7 +302,7 @@ def plan(
     if described["Status"] == "FAILED":
         reason = described.get("StatusReason", "")
         if "didn't contain changes" in reason or "No updates" in reason:
-            aws_retry(cfn.delete_change_set)(ChangeSetName=change_set, StackName=name)
+            cfn.delete_change_set(ChangeSetName=change_set, StackName=name)
             return ChangePlan(name, change_set, kind, (), no_changes=True)
         raise DeployError(f"CloudFormation refused the change set: {reason}")
     changes = tuple(
@@ -317,9 +317,9 @@ def discard(settings: FleetSettings, planned: ChangePlan) -> None:
     """Drop a change set not executed (and the empty stack a CREATE made for it)."""
     cfn = client("cloudformation", settings)
     if not planned.no_changes:
-        aws_retry(cfn.delete_change_set)(ChangeSetName=planned.change_set, StackName=planned.stack_name)
+        cfn.delete_change_set(ChangeSetName=planned.change_set, StackName=planned.stack_name)
     if planned.kind == "CREATE":
-        aws_retry(cfn.delete_stack)(StackName=planned.stack_name)
+        cfn.delete_stack(StackName=planned.stack_name)
         wait_for_stack(settings, planned.stack_name)
 
 
@@ -352,7 +352,7 @@ def execute(
             failure = str(err)
     else:
         try:
-            aws_retry(cfn.execute_change_set)(ChangeSetName=planned.change_set, StackName=name)
+            cfn.execute_change_set(ChangeSetName=planned.change_set, StackName=name)
         except cfn.exceptions.ClientError as err:
             failure = str(err)
         stack = {} if failure else wait_for_stack(settings, name, progress)
@@ -363,7 +363,7 @@ def execute(
         if planned.kind == "CREATE":
             progress(f"deleting {name}: its create failed")
             try:  # (moto may answer a describe of the failed stack with the create's error: just delete it)
-                aws_retry(cfn.delete_stack)(StackName=name)
+                cfn.delete_stack(StackName=name)
                 wait_for_stack(settings, name, progress)
             except cfn.exceptions.ClientError as err:
                 raise DeployError(f"creating stack {name} failed: {failure}; deleting it failed too ({err}): "
@@ -390,7 +390,7 @@ def _finish(settings: FleetSettings, name: str, stack: dict[str, Any], parameter
 
 
 def run_migrations(settings: FleetSettings, function_name: str) -> list[str]:
-    resp = aws_retry(client("lambda", settings).invoke)(FunctionName=function_name, Payload=b"{}")
+    resp = client("lambda", settings).invoke(FunctionName=function_name, Payload=b"{}")
     payload = json.loads(resp["Payload"].read() or b"{}")
     if resp.get("FunctionError"):
         raise DeployError(f"migrations failed: {payload}")
@@ -408,7 +408,7 @@ def destroy(settings: FleetSettings, *, stack_name: str | None = None, progress:
         from .moto_gaps import remove
 
         remove(settings, name)
-    aws_retry(cfn.delete_stack)(StackName=name)
+    cfn.delete_stack(StackName=name)
     return str(wait_for_stack(settings, name, progress)["StackStatus"])
 
 

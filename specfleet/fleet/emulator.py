@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..aws import aws_retry, client
+from ..aws import client
 from ..local.stack import EMULATOR_CREDENTIALS
 from ..runtime.worker import EXIT_BANNED
 from ..standins.imds import StubImds
@@ -205,7 +205,7 @@ class FleetEmulator:
             view = evaluate(self.settings, group)
             # Always set it: moto terminates the surplus only when told, and
             # instances whose protection was lifted since are surplus now.
-            aws_retry(api.set_desired_capacity)(
+            api.set_desired_capacity(
                 AutoScalingGroupName=view.name, DesiredCapacity=view.decision.desired, HonorCooldown=False)
             if view.decision.desired != view.decision.desired_before:
                 log.info("%s: %s %d -> %d (%s: %s)", view.name, view.decision.change, view.decision.desired_before,
@@ -280,18 +280,18 @@ class FleetEmulator:
         api = instances.ec2(self.settings, inst.region)
         if code == EXIT_BANNED:
             inst.phase = "banned"
-            behaviour = aws_retry(api.describe_instance_attribute)(
+            behaviour = api.describe_instance_attribute(
                 InstanceId=inst.instance_id, Attribute="instanceInitiatedShutdownBehavior"
             ).get("InstanceInitiatedShutdownBehavior", {}).get("Value", "stop")
             log.warning("instance %s: worker exited banned (75): powering off (%s)", inst.instance_id, behaviour)
             if behaviour == "terminate":
-                aws_retry(api.terminate_instances)(InstanceIds=[inst.instance_id])
+                api.terminate_instances(InstanceIds=[inst.instance_id])
             else:
-                aws_retry(api.stop_instances)(InstanceIds=[inst.instance_id])
+                api.stop_instances(InstanceIds=[inst.instance_id])
         elif inst.imds.interrupted:
             inst.phase = "reclaimed"
             log.warning("instance %s: drained after its termination notice; reclaiming it", inst.instance_id)
-            aws_retry(api.terminate_instances)(InstanceIds=[inst.instance_id])
+            api.terminate_instances(InstanceIds=[inst.instance_id])
         elif inst.restarts < self.max_restarts:
             inst.restarts += 1
             log.warning("instance %s: worker exited %s; restarting (%d)", inst.instance_id, code, inst.restarts)

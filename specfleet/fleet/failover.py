@@ -15,7 +15,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..aws import aws_retry
 from ..db import connect
 from ..pipelines import get_spec
 from ..status import Stat
@@ -52,15 +51,15 @@ def ensure_ami(settings: FleetSettings, source_region: str, image_id: str, targe
     if source_region == target_region:
         return image_id
     api = instances.ec2(settings, target_region)
-    found = aws_retry(api.describe_images)(
+    found = api.describe_images(
         Owners=["self"], Filters=[{"Name": f"tag:{TAG_SOURCE_AMI}", "Values": [image_id]}]
     )["Images"]
     if found:
         copy_id = found[0]["ImageId"]
     else:
         name = f"specfleet-worker-{image_id}-{int(time.time())}"
-        copy_id = aws_retry(api.copy_image)(SourceRegion=source_region, SourceImageId=image_id, Name=name)["ImageId"]
-        aws_retry(api.create_tags)(Resources=[copy_id], Tags=[{"Key": TAG_SOURCE_AMI, "Value": image_id}])
+        copy_id = api.copy_image(SourceRegion=source_region, SourceImageId=image_id, Name=name)["ImageId"]
+        api.create_tags(Resources=[copy_id], Tags=[{"Key": TAG_SOURCE_AMI, "Value": image_id}])
     api.get_waiter("image_available").wait(
         ImageIds=[copy_id], WaiterConfig={"Delay": 2 if settings.endpoint_url else 15, "MaxAttempts": max(1, int(timeout_s / 15))}
     )
@@ -89,7 +88,7 @@ def relaunch_banned(settings: FleetSettings, pipeline: str) -> list[Relaunch]:
         if info.instance_id not in banned:
             continue
         api = instances.ec2(settings, info.region)
-        raw = aws_retry(api.describe_instances)(InstanceIds=[info.instance_id])["Reservations"][0]["Instances"][0]
+        raw = api.describe_instances(InstanceIds=[info.instance_id])["Reservations"][0]["Instances"][0]
         if any(t["Key"] == TAG_RELAUNCHED for t in raw.get("Tags", [])):
             continue
         if info.state in instances.LIVE_STATES:  # reported banned but still up: power it off
@@ -101,7 +100,7 @@ def relaunch_banned(settings: FleetSettings, pipeline: str) -> list[Relaunch]:
             settings, pipeline, 1, region=target, user_data=script or None, image_id=image,
             instance_type=info.instance_type or None,
         )
-        aws_retry(api.create_tags)(
+        api.create_tags(
             Resources=[info.instance_id], Tags=[{"Key": TAG_RELAUNCHED, "Value": f"{target}/{new_ids[0]}"}]
         )
         done.append(Relaunch(info.instance_id, info.region, target, image, new_ids))

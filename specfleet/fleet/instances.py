@@ -13,7 +13,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..aws import aws_retry, client
+from ..aws import client
 from ..pipelines import UnknownPipeline, get_spec
 from . import userdata
 from .settings import FleetSettings
@@ -66,7 +66,7 @@ def resolve_ami(settings: FleetSettings, region: str) -> str:
     if settings.fleet_ami_id:
         if region == settings.region:
             return settings.fleet_ami_id
-        images = aws_retry(api.describe_images)(
+        images = api.describe_images(
             Owners=["self"], Filters=[{"Name": f"tag:{TAG_SOURCE_AMI}", "Values": [settings.fleet_ami_id]}]
         )["Images"]
         available = [i["ImageId"] for i in images if i.get("State", "available") == "available"]
@@ -88,12 +88,12 @@ def local_worker_image(settings: FleetSettings, region: str) -> str:
     """Against an emulator (moto): a registered stand-in for the baked AMI
     (the emulator runs workers from this checkout, not from the image)."""
     api = ec2(settings, region)
-    found = aws_retry(api.describe_images)(
+    found = api.describe_images(
         Owners=["self"], Filters=[{"Name": "name", "Values": [LOCAL_IMAGE_NAME]}]
     )["Images"]
     if found:
         return str(found[0]["ImageId"])
-    return str(aws_retry(api.register_image)(Name=LOCAL_IMAGE_NAME, RootDeviceName="/dev/xvda")["ImageId"])
+    return str(api.register_image(Name=LOCAL_IMAGE_NAME, RootDeviceName="/dev/xvda")["ImageId"])
 
 
 def launch(
@@ -143,7 +143,7 @@ def launch(
         kwargs["SecurityGroupIds"] = settings.fleet_security_group_ids
     if settings.fleet_subnet_id and region == settings.region:
         kwargs["SubnetId"] = settings.fleet_subnet_id
-    resp = aws_retry(ec2(settings, region).run_instances)(**kwargs)
+    resp = ec2(settings, region).run_instances(**kwargs)
     return [i["InstanceId"] for i in resp["Instances"]]
 
 
@@ -194,14 +194,14 @@ def fleet_regions(settings: FleetSettings) -> list[str]:
 
 
 def user_data_of(settings: FleetSettings, region: str, instance_id: str) -> str:
-    attr = aws_retry(ec2(settings, region).describe_instance_attribute)(InstanceId=instance_id, Attribute="userData")
+    attr = ec2(settings, region).describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
     value = attr.get("UserData", {}).get("Value", "")
     return base64.b64decode(value).decode() if value else ""
 
 
 def terminate(settings: FleetSettings, region: str, instance_ids: list[str]) -> None:
     if instance_ids:
-        aws_retry(ec2(settings, region).terminate_instances)(InstanceIds=instance_ids)
+        ec2(settings, region).terminate_instances(InstanceIds=instance_ids)
 
 
 def stop(settings: FleetSettings, pipeline: str | None = None, *, region: str | None = None) -> list[str]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..aws import aws_retry, client
+from ..aws import client
 from .settings import FleetSettings
 from .userdata import log_group_name
 
@@ -79,7 +79,7 @@ class LogShipper:
         api = client("logs", self.settings)
         if not self._stream_ready:
             try:
-                aws_retry(api.create_log_stream)(logGroupName=self.group, logStreamName=self.stream)
+                api.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
             except api.exceptions.ResourceAlreadyExistsException:
                 pass
             except api.exceptions.ResourceNotFoundException:
@@ -95,12 +95,12 @@ class LogShipper:
             text = line.encode()[:MAX_EVENT_BYTES].decode("utf-8", "ignore")
             cost = len(text.encode()) + EVENT_OVERHEAD
             if batch and (len(batch) == MAX_EVENTS or size + cost > MAX_BATCH_BYTES):
-                aws_retry(api.put_log_events)(logGroupName=self.group, logStreamName=self.stream, logEvents=batch)
+                api.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=batch)
                 batch, size = [], 0
             batch.append({"timestamp": now, "message": text})
             size += cost
         if batch:
-            aws_retry(api.put_log_events)(logGroupName=self.group, logStreamName=self.stream, logEvents=batch)
+            api.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=batch)
         self.offset += end + 1
         sent = sum(1 for ln in lines if ln.strip())
         self.shipped += sent

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..aws import aws_retry, client
+from ..aws import client
 from ..settings import Settings
 from .cfn import resolve
 
@@ -30,7 +30,7 @@ def fill_in(settings: Settings, stack_name: str, template: Path, parameters: dic
 
     doc = cfn_yaml.load(str(template))
     cfn = client("cloudformation", settings)
-    stack = aws_retry(cfn.describe_stacks)(StackName=stack_name)["Stacks"][0]
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     given = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
     defaults = {k: str(v.get("Default", "")) for k, v in doc.get("Parameters", {}).items()}
     physical: dict[str, str] = {}
@@ -53,7 +53,7 @@ def fill_in(settings: Settings, stack_name: str, template: Path, parameters: dic
             return physical[resource].rstrip("/").rsplit("/", 1)[-1]
         if kind == "AWS::SQS::Queue" and attribute == "Arn":
             sqs = client("sqs", settings)
-            return aws_retry(sqs.get_queue_attributes)(QueueUrl=physical[resource], AttributeNames=["QueueArn"])[
+            return sqs.get_queue_attributes(QueueUrl=physical[resource], AttributeNames=["QueueArn"])[
                 "Attributes"]["QueueArn"]
         raise KeyError(f"{resource}.{attribute}: not known to the emulator's fill-in")
 
@@ -68,14 +68,14 @@ def fill_in(settings: Settings, stack_name: str, template: Path, parameters: dic
             props = resolve(dict(res.get("Properties", {})), lookup, get_attr)
             if kind == "AWS::AutoScaling::ScalingPolicy":
                 policy = f"{stack_name}-{logical}"
-                aws_retry(autoscaling.put_scaling_policy)(PolicyName=policy, **props)
+                autoscaling.put_scaling_policy(PolicyName=policy, **props)
                 # (moto's PutScalingPolicy answer lacks the ARN; DescribePolicies has it)
-                [found] = aws_retry(autoscaling.describe_policies)(
+                [found] = autoscaling.describe_policies(
                     AutoScalingGroupName=props["AutoScalingGroupName"], PolicyNames=[policy])["ScalingPolicies"]
                 physical[logical] = created[logical] = str(found["PolicyARN"])
             else:
                 name = f"{stack_name}-{logical}"
-                aws_retry(cloudwatch.put_metric_alarm)(AlarmName=name, **props)
+                cloudwatch.put_metric_alarm(AlarmName=name, **props)
                 physical[logical] = created[logical] = name
     return created
 
@@ -83,12 +83,12 @@ def fill_in(settings: Settings, stack_name: str, template: Path, parameters: dic
 def remove(settings: Settings, stack_name: str) -> None:
     """Delete what ``fill_in`` created for ``stack_name``."""
     cloudwatch = client("cloudwatch", settings)
-    names = [a["AlarmName"] for a in aws_retry(cloudwatch.describe_alarms)(AlarmNamePrefix=f"{stack_name}-")[
+    names = [a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix=f"{stack_name}-")[
         "MetricAlarms"]]
     if names:
-        aws_retry(cloudwatch.delete_alarms)(AlarmNames=names)
+        cloudwatch.delete_alarms(AlarmNames=names)
     autoscaling = client("autoscaling", settings)
-    for policy in aws_retry(autoscaling.describe_policies)()["ScalingPolicies"]:
+    for policy in autoscaling.describe_policies()["ScalingPolicies"]:
         if policy["PolicyName"].startswith(f"{stack_name}-"):
-            aws_retry(autoscaling.delete_policy)(PolicyName=policy["PolicyName"],
+            autoscaling.delete_policy(PolicyName=policy["PolicyName"],
                                                  AutoScalingGroupName=policy["AutoScalingGroupName"])

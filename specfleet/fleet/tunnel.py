@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from ..aws import aws_retry, client
+from ..aws import client
 from ..db import dsn_from_secret
 from ..settings import Settings
 from .instances import TAG_PREFIX, ec2
@@ -77,7 +77,7 @@ class Tunnel:
                 self.process.wait()
         if self.session_id:
             try:
-                aws_retry(_ssm(self.settings).terminate_session)(SessionId=self.session_id)
+                _ssm(self.settings).terminate_session(SessionId=self.session_id)
                 self.calls.append("ssm:TerminateSession")
             except Exception as err:  # the session also ends with the plugin
                 log.warning("TerminateSession %s failed: %s", self.session_id, err)
@@ -110,7 +110,7 @@ def database_secret(settings: FleetSettings) -> dict[str, Any]:
     if not settings.db_secret_id:
         raise TunnelError("no SPECFLEET_DB_SECRET_ID: `specfleet infra deploy --env-file` writes it "
                           "(the stack output DatabaseSecretArn)")
-    raw = aws_retry(client("secretsmanager", settings).get_secret_value)(SecretId=settings.db_secret_id)[
+    raw = client("secretsmanager", settings).get_secret_value(SecretId=settings.db_secret_id)[
         "SecretString"]
     try:
         secret = json.loads(raw)
@@ -125,7 +125,7 @@ def pick_instance(settings: FleetSettings, instance_id: str | None = None) -> st
     """A running fleet instance of this deployment in the home region."""
     if instance_id:
         return instance_id
-    found = aws_retry(ec2(settings).describe_instances)(Filters=[
+    found = ec2(settings).describe_instances(Filters=[
         {"Name": f"tag:{TAG_PREFIX}", "Values": [settings.queue_prefix or "-"]},
         {"Name": "instance-state-name", "Values": ["running"]},
     ])
@@ -174,7 +174,7 @@ def _open(settings: FleetSettings, instance_id: str | None, local_port: int, rea
     request = {"Target": target, "DocumentName": DOCUMENT,
                "Parameters": {"host": [host], "portNumber": [str(port)], "localPortNumber": [str(local)]}}
     ssm = _ssm(settings)
-    response = aws_retry(ssm.start_session)(**request)
+    response = ssm.start_session(**request)
     calls.append("ssm:StartSession")
     tunnel = Tunnel(response["SessionId"], target, local, (host, port), settings, calls=calls)
     session = {k: response[k] for k in ("SessionId", "TokenValue", "StreamUrl")}

@@ -5,7 +5,8 @@ in-process as an SQS event, and deletes every record the handler did not
 report in ``batchItemFailures``; those reappear after the backoff the
 handler gave them. While the database is unreachable the poller takes no
 more messages (a Lambda would keep being invoked; the handler's growing
-backoff is what bounds its receives there)."""
+backoff is what bounds its receives there). Its loop is the one retry
+owner of its receives, deletes and database connects (``retries.py``)."""
 
 from __future__ import annotations
 

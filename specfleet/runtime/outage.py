@@ -6,6 +6,9 @@ again, and carries on when the dependency answers -- never spinning, never
 exiting. ``Outages`` keeps the state per endpoint (``host:port``), logs one
 line when an endpoint is lost (with the backoff it uses) and one when it is
 back (with how long it was gone), and answers "how long to wait now".
+
+It is the retry owner of receives and settle calls only; which loop owns
+every other call's retries is the table in ``retries.py``.
 """
 
 from __future__ import annotations

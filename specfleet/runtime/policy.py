@@ -2,7 +2,8 @@
 
 ``RetryPolicy.outcome`` turns what a handler raised into an ``Outcome``;
 ``RetryPolicy.queue_action`` says what SQS must do with the message for
-each outcome. The worker only carries the decisions out.
+each outcome. The worker only carries the decisions out. This is the
+retry of a whole job (SQS redrive); who retries each call is ``retries.py``.
 """
 
 from __future__ import annotations

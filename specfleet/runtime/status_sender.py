@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..queues import OutgoingMessage, Queue
+from ..retries import CONTROL, CallClass
 from ..settings import Settings
 from ..status import ATTR_DEDUPE, ATTR_REASON, MAX_REASON, StatusRecord, sqs_clean
 
@@ -55,6 +56,8 @@ class StatusSender:
     def send(self, record: StatusRecord, *, dedupe_key: str = "", reason: str = "") -> None:
         self.queue.send([self.message(record, dedupe_key=dedupe_key, reason=reason)])
 
-    def send_many(self, messages: list[OutgoingMessage]) -> None:
+    def send_many(self, messages: list[OutgoingMessage], *, call: CallClass = CONTROL) -> None:
+        """Send ``messages``; ``call`` is their call class (``retries.py``):
+        ``SETTLE`` when the caller retries them, else botocore does."""
         if messages:
-            self.queue.send(messages)
+            self.queue.send(messages, call=call)
