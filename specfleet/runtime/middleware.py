@@ -9,6 +9,7 @@ report -- never the worker's queue, threads or bookkeeping.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -16,6 +17,8 @@ from collections import Counter
 from typing import Protocol
 
 from ..queues import Message
+from ..retries import heartbeat_deadline_s, heartbeat_interval_s
+from .outage import is_outage
 from .outcome import Outcome
 
 log = logging.getLogger("specfleet.runtime")
@@ -32,7 +35,8 @@ class WorkerControl(Protocol):
         ...
 
     def extend_visibility(self, messages: list[Message], seconds: int) -> None:
-        """Keep ``messages`` invisible ``seconds`` longer (outages are the worker's to report)."""
+        """Keep ``messages`` invisible ``seconds`` longer: one short attempt
+        (``retries.HEARTBEAT``) that raises what SQS raised; the caller retries."""
         ...
 
     def stop(self, banned: bool = False) -> None:
@@ -73,15 +77,24 @@ class Polling(Middleware):
         self._stop.set()
 
     def _run(self, worker: WorkerControl) -> None:
+        # Fixed rate: a poll is due ``next_wait_s()`` after the last one
+        # started, however long that one took (at once if it overran).
+        due = time.monotonic() + self.interval_s
         try:
-            while not self._stop.wait(self.interval_s):
+            while not self._stop.wait(max(0.0, due - time.monotonic())):
+                started = time.monotonic()
                 if self.poll(worker):
                     return
+                due = started + self.next_wait_s()
         finally:
             self.close()
 
     def poll(self, worker: WorkerControl) -> bool:
         raise NotImplementedError
+
+    def next_wait_s(self) -> float:
+        """Seconds from the start of one poll to the next (``interval_s``)."""
+        return self.interval_s
 
     def close(self) -> None:
         """Release what ``poll`` used (its thread is ending)."""
@@ -94,24 +107,82 @@ class Heartbeat(Polling):
     the visibility of all in-flight messages in one batch call, so a job may
     run far longer than the queue's visibility timeout while a crashed worker
     still loses its jobs to others within one timeout.
+
+    It is the one retry owner of its calls (``retries.py``): each beat is one
+    attempt of at most ``deadline_s`` (half an interval); after a failed
+    beat the next comes one deadline later instead of a whole interval. So
+    while SQS accepts connections and never answers for less than the
+    visibility timeout minus one interval, a beat lands before any job's
+    visibility lapses. Each failed beat logs when the jobs' visibility
+    lapses; when the next beat may come too late, or the visibility has
+    lapsed, it says so by job: SQS may then hand the job to another worker.
     """
 
     name = "heartbeat"
 
     def __init__(self, visibility_s: int, interval_s: float | None = None):
-        super().__init__(interval_s or max(0.5, visibility_s / 3))
+        super().__init__(interval_s or heartbeat_interval_s(visibility_s))
         self.visibility_s = visibility_s
+        #: One beat's longest attempt, and the wait after a failed one.
+        self.deadline_s = heartbeat_deadline_s(visibility_s, self.interval_s)
         self.beats = 0
+        self.failures = 0
+        #: message id -> when (monotonic) its visibility runs out, as far as
+        #: this worker knows: received, or last extended, plus the timeout.
+        self._lapses: dict[str, float] = {}
+        self._failing = False
+
+    def next_wait_s(self) -> float:
+        return self.deadline_s if self._failing else self.interval_s
 
     def poll(self, worker: WorkerControl) -> bool:
         messages = worker.inflight()
-        if messages:
-            try:
-                worker.extend_visibility(messages, self.visibility_s)
-                self.beats += 1
-            except Exception:  # keep beating; the next beat may succeed
-                log.exception("heartbeat failed")
+        ids = {m.message_id for m in messages}
+        self._lapses = {k: v for k, v in self._lapses.items() if k in ids}
+        if not messages:
+            self._failing = False
+            return False
+        for m in messages:
+            self._lapses.setdefault(m.message_id, m.received_at + self.visibility_s)
+        started = time.monotonic()
+        try:
+            worker.extend_visibility(messages, self.visibility_s)
+        except Exception as err:  # keep beating; the next beat is the retry
+            self.failures += 1
+            self._failing = True
+            self._report_failure(messages, err)
+            return False
+        self.beats += 1
+        if self._failing:
+            log.warning("heartbeat extended %d job(s) again after %d failed beat(s)", len(messages), self.failures)
+        self._failing = False
+        for m in messages:
+            self._lapses[m.message_id] = started + self.visibility_s
         return False
+
+    def _report_failure(self, messages: list[Message], err: Exception) -> None:
+        now = time.monotonic()
+        wall = dt.datetime.now(dt.UTC)
+
+        def at(t: float) -> str:
+            return f"{wall + dt.timedelta(seconds=t - now):%H:%M:%S} UTC"
+
+        if not is_outage(err):
+            log.exception("heartbeat failed (not an outage); the next beat in %.0f s retries it", self.deadline_s)
+        else:
+            first = min(self._lapses[m.message_id] for m in messages)
+            log.warning("heartbeat could not extend %d job(s) (%s: %s); one attempt, the next beat in %.0f s "
+                        "is its retry; the first visibility lapses at %s (in %.0f s)", len(messages),
+                        type(err).__name__, str(err)[:200], self.deadline_s, at(first), first - now)
+        # The next beat starts one deadline from now and may take another to land.
+        for m in messages:
+            lapse = self._lapses[m.message_id]
+            if lapse <= now:
+                log.warning("job %s: its visibility lapsed at %s (%.0f s ago): SQS may hand it to another worker",
+                            m.message_id, at(lapse), now - lapse)
+            elif lapse < now + 2 * self.deadline_s:
+                log.warning("job %s: its visibility lapses at %s (in %.0f s), before the next beat can land: "
+                            "SQS may hand it to another worker", m.message_id, at(lapse), lapse - now)
 
 
 class RateLimit(Middleware):
