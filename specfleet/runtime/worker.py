@@ -36,6 +36,7 @@ from typing import Any
 
 from ..jobs import Job, JobValidationError, parse_job
 from ..queues import BATCH, Message, OutgoingMessage, dead_letter_queue
+from ..retries import HEARTBEAT, SETTLE
 from ..settings import Settings
 from ..status import Stat, StatusRecord
 from .batching import GroupCommit
@@ -244,14 +245,8 @@ class Worker:
             return [r.message for r in self._running.values() if not r.released]
 
     def extend_visibility(self, messages: list[Message], seconds: int) -> None:
-        try:
-            failed = self.queue.change_visibility(messages, seconds)
-        except Exception as err:
-            if not is_outage(err):
-                raise
-            self.outages.failed(self.sqs_endpoint, err, "heartbeat")
-            return
-        self.outages.succeeded(self.sqs_endpoint)
+        # One short attempt; a failure is the heartbeat's to report and retry (retries.py).
+        failed = self.queue.change_visibility(messages, seconds, call=HEARTBEAT)
         if failed:
             log.debug("%d messages settled before they could be extended", len(failed))
 
@@ -493,14 +488,14 @@ class Worker:
         action, seconds = self.policy.queue_action(outcome, message.receive_count)
         if action == "requeue":
             copy = OutgoingMessage(message.body, dict(message.attributes))
-            self._through_outages(lambda: self.queue.send([copy]), "requeue")
+            self._through_outages(lambda: self.queue.send([copy], call=SETTLE), "requeue")
             log.info("job %s requeued as a fresh message (receive %d): %s", message.message_id,
                      message.receive_count, outcome.reason)
             self._through_outages(lambda: self._deletes.submit(message), "delete")
         elif action == "dlq":  # a configuration problem: kept as it came, never a failure (errors.py)
             log.warning("job %s kept in the dead-letter queue: %s", message.message_id, outcome.reason)
             moved = OutgoingMessage(message.body, {**message.attributes, "specfleet_reason": outcome.reason[:1000]})
-            self._through_outages(lambda: dead_letter_queue(self.queue).send([moved]), "dead-letter")
+            self._through_outages(lambda: dead_letter_queue(self.queue).send([moved], call=SETTLE), "dead-letter")
             self._through_outages(lambda: self._deletes.submit(message), "delete")
         elif action == "delete":
             self._through_outages(lambda: self._deletes.submit(message), "delete")
@@ -530,14 +525,15 @@ class Worker:
 
     def _through_outages(self, action: Callable[[], object], what: str) -> None:
         """Settling survives an SQS outage shorter than the visibility timeout:
-        past that, SQS hands the job to another worker anyway."""
+        past that, SQS hands the job to another worker anyway. The one retry
+        owner of settle calls (``retries.py``): each attempt is one call."""
         call_through_outages(
             action, outages=self.outages, endpoint=self.sqs_endpoint, what=what,
             stop=threading.Event(), deadline_s=self.settings.visibility_timeout_s,
         )
 
     def _send_status(self, batch: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
-        self.sender.send_many(list(batch))  # raises unless SQS took all of them
+        self.sender.send_many(list(batch), call=SETTLE)  # raises unless SQS took all of them
         return []
 
     # --- shutdown ---------------------------------------------------------------
