@@ -130,7 +130,8 @@ class Heartbeat(Polling):
         #: message id -> when (monotonic) its visibility runs out, as far as
         #: this worker knows: received, or last extended, plus the timeout.
         self._lapses: dict[str, float] = {}
-        self._failing = False
+        #: Failed beats since the last one that landed.
+        self._failing = 0
 
     def next_wait_s(self) -> float:
         return self.deadline_s if self._failing else self.interval_s
@@ -140,7 +141,7 @@ class Heartbeat(Polling):
         ids = {m.message_id for m in messages}
         self._lapses = {k: v for k, v in self._lapses.items() if k in ids}
         if not messages:
-            self._failing = False
+            self._failing = 0
             return False
         for m in messages:
             self._lapses.setdefault(m.message_id, m.received_at + self.visibility_s)
@@ -149,13 +150,13 @@ class Heartbeat(Polling):
             worker.extend_visibility(messages, self.visibility_s)
         except Exception as err:  # keep beating; the next beat is the retry
             self.failures += 1
-            self._failing = True
+            self._failing += 1
             self._report_failure(messages, err)
             return False
         self.beats += 1
         if self._failing:
-            log.warning("heartbeat extended %d job(s) again after %d failed beat(s)", len(messages), self.failures)
-        self._failing = False
+            log.warning("heartbeat extended %d job(s) again after %d failed beat(s)", len(messages), self._failing)
+        self._failing = 0
         for m in messages:
             self._lapses[m.message_id] = started + self.visibility_s
         return False
