@@ -120,25 +120,35 @@ def test_sigterm_hands_in_flight_jobs_back_at_once(namespace: Namespace):
 
 
 @pytest.mark.slow
-def test_the_queue_s_redrive_count_decides_when_a_job_is_dead(stack, caplog):
-    # The queue dead-letters after 2 receives; the worker's setting says 4.
-    ns = Namespace(stack, wait_time_s=1, visibility_timeout_s=30, max_receives=2)
+@pytest.mark.parametrize(("queue_count", "setting"), [(2, 4), (4, 2)], ids=["queue-lower", "queue-higher"])
+def test_the_queue_s_redrive_count_decides_when_a_job_is_dead(stack, caplog, queue_count, setting):
+    # The queue dead-letters after ``queue_count`` receives; the worker's setting says otherwise.
+    ns = Namespace(stack, wait_time_s=1, visibility_timeout_s=30, max_receives=queue_count)
     try:
-        s = ns.settings.model_copy(update={"max_receives": 4})
+        s = ns.settings.model_copy(update={"max_receives": setting})
         q = job_queue(s, "echo")
-        assert q.max_receive_count() == 2
-        q.send_json([{"job_id": "doomed1", "fail": True}, {"job_id": "doomed2", "fail": True}, {"job_id": "fine"}])
-        worker = Worker(s, get_spec("echo"), concurrency=3, idle_exit_s=6)
+        assert q.max_receive_count() == queue_count
+        doomed = ["doomed1", "doomed2", "doomed3"]
+        q.send_json([*({"job_id": j, "fail": True} for j in doomed), {"job_id": "fine"}])
+        # Idle longer than the longest retry delay (2 ** (queue_count - 1) s), so
+        # the worker is still there when each job comes back.
+        worker = Worker(s, get_spec("echo"), concurrency=4, idle_exit_s=2 ** queue_count + 4)
         with caplog.at_level(logging.WARNING, logger="specfleet.runtime"):
             worker.run()
+        assert worker.policy.max_receives == queue_count
+        assert any(f"{q.name} dead-letters a job after {queue_count} receives" in r.getMessage()
+                   and f"not {setting}" in r.getMessage() for r in caplog.records)
         dlq = dead_letter_queue(q)
-        wait_for(lambda: dlq.depth()["visible"] == 2, timeout=20, what="both failing jobs in the DLQ")
-        wait_for(lambda: count(s, "status_echo") == 3, what="3 status rows")
-        failed = query(s, "SELECT job_id, stat, reason FROM status_echo WHERE stat = 0 ORDER BY job_id")
-        assert [(j, stat) for j, stat, _ in failed] == [("doomed1", 0), ("doomed2", 0)]
-        assert all("gave up after 2 attempts" in reason for _, _, reason in failed)
-        assert worker.policy.max_receives == 2
-        assert any(f"{q.name} dead-letters a job after 2 receives" in r.getMessage() and "not 4" in r.getMessage()
-                   for r in caplog.records)
+        wait_for(lambda: dlq.depth()["visible"] == len(doomed), timeout=30, what="every failing job in the DLQ")
+        assert sorted(m.body for m in dlq.receive(10, wait_s=1, visibility_s=30)) == sorted(
+            f'{{"job_id":"{j}","fail":true}}' for j in doomed)
+        # Every dead job has its one failed row in Postgres, written when SQS was
+        # about to dead-letter it (after the queue's count, not the setting's).
+        wait_for(lambda: count(s, "status_echo") == len(doomed) + 1, what="a status row per job")
+        rows = query(s, "SELECT job_id, stat, reason FROM status_echo ORDER BY job_id")
+        assert [(j, stat) for j, stat, _ in rows] == [*((j, 0) for j in doomed), ("fine", 1)]
+        assert all(f"gave up after {queue_count} attempts" in reason for _, stat, reason in rows if stat == 0)
+        assert worker.metrics()["dead"] == len(doomed)
+        assert worker.metrics()["retry"] == len(doomed) * (queue_count - 1)
     finally:
         ns.close()
