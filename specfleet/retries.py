@@ -35,6 +35,9 @@ DB             PostgreSQL connects (``db.py``)     the caller: the        ``db_c
                                                    outage loop, the
                                                    status Lambda's
                                                    batch failure backoff
+S3 merge       a conditional JSON-list write that  its read-modify-write  30 writes, jittered
+               lost a race (412/409: contention,   loop (``Storage.       backoff; each write an
+               not a failure)                      merge_json_list``)     ``S3`` call
 job            a handler that raised ``Transient`` SQS redrive: the       the queue's own
                (or anything unexpected)            receive count, read    ``maxReceiveCount``
                                                    from the queue's
@@ -55,6 +58,11 @@ pointless; control-plane calls have no loop of their own, so botocore's is
 theirs. Within one SendMessageBatch call, entries SQS failed on its side
 (not the sender's fault) are sent again at once, up to 5 times: SQS's batch
 contract (only those entries), not a retry of the call.
+
+One place still has two: a worker's pre-flight checks are ``CONTROL`` calls
+(botocore's 5 attempts), and the pre-flight loop waits out an outage
+between checks. It runs once, before any job is taken, so nothing can
+lapse meanwhile.
 """
 
 from __future__ import annotations
