@@ -59,10 +59,11 @@ theirs. Within one SendMessageBatch call, entries SQS failed on its side
 (not the sender's fault) are sent again at once, up to 5 times: SQS's batch
 contract (only those entries), not a retry of the call.
 
-One place still has two: a worker's pre-flight checks are ``CONTROL`` calls
-(botocore's 5 attempts), and the pre-flight loop waits out an outage
-between checks. It runs once, before any job is taken, so nothing can
-lapse meanwhile.
+Two places still have two owners, each for calls made once at start: a
+worker's pre-flight checks are ``CONTROL`` calls (botocore's 5 attempts)
+and the pre-flight loop waits out an outage between checks; the local
+status poller's first call (its queue's ARN) likewise. No job is held
+meanwhile, so nothing can lapse.
 """
 
 from __future__ import annotations
