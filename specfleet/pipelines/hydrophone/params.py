@@ -10,8 +10,8 @@ librosa keeps one keyword default per parameter:
 * ``dsp``'s functions take ``SpectrogramParams`` or keyword defaults read
   from ``SPECTROGRAM``/``CLIP`` below;
 * ``clipper.ClipOptions`` is a ``ClipParams`` (plus what is not a knob);
-* the CLI's ``--render``/``--span``/``--align`` take their choices and help
-  from here (``choices``, ``describe``);
+* the CLI's ``--render``/``--span``/``--align`` take their choices (the
+  Literal types) and help (``describe``) from here;
 * each image's metadata carries the parameters marked ``image(key)`` here
   under that key (``imagemeta``).
 
@@ -26,7 +26,7 @@ Defaults are the original tool's reference parameters (window 0.056 s ->
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -150,12 +150,6 @@ class ClipParams(BaseModel):
 #: The declared defaults, for keyword defaults of plain functions (``dsp``).
 SPECTROGRAM = SpectrogramParams()
 CLIP = ClipParams()
-
-
-def choices(name: str) -> tuple[str, ...]:
-    """The allowed values of a ``Literal`` parameter of either model."""
-    field = {**SpectrogramParams.model_fields, **ClipParams.model_fields}[name]
-    return tuple(get_args(field.annotation))
 
 
 def describe(name: str) -> str:
