@@ -2,14 +2,14 @@
 
 Read by introspection, so a copy that drifts fails here: the DSP functions'
 keyword defaults, the settings (names, types, bounds, defaults), the clip
-options built from settings, and the keys each
+options built from settings, the CLI's choices and help, and the keys each
 image's metadata carries."""
 
 from __future__ import annotations
 
 import inspect
 from types import ModuleType
-from typing import Any, get_args
+from typing import Any, get_args, get_type_hints
 
 import numpy as np
 import pytest
@@ -114,6 +114,31 @@ def test_clip_options_take_every_knob_from_settings_by_name():
     opts = clipper.ClipOptions.from_settings(s)
     got = {n: getattr(opts.params if n in params.SpectrogramParams.model_fields else opts, n) for n in DECLARED}
     assert got == changed
+
+
+def test_cli_choices_and_help_come_from_the_declaration():
+    """``hydrophone clip --render/--span/--align``: the declared Literal's
+    values, the declared description and default; a value outside them is
+    refused before anything runs."""
+    from typer.testing import CliRunner
+
+    from specfleet.cli.hydrophone import clip, hydrophone_app
+
+    hints = get_type_hints(clip)
+    runner = CliRunner()
+    page = runner.invoke(hydrophone_app, ["clip", "--help"], env={"COLUMNS": "400"}).output
+    for name in ("render", "span", "align"):
+        assert hints[name] == DECLARED[name].annotation | None
+        assert typer_default(clip, name) is None  # unset: the settings (environment, then the declaration) decide
+        assert "<" + "|".join(get_args(DECLARED[name].annotation)) + ">" in page
+        assert f"Default: {DECLARED[name].default}." in params.describe(name)
+        assert params.describe(name).split(" Default:")[0][:40] in page
+        refused = runner.invoke(hydrophone_app, ["clip", "x.mseed", "--out", "o", f"--{name}", "nope"])
+        assert refused.exit_code == 2 and "nope" in refused.output
+
+
+def typer_default(fn: Any, name: str) -> Any:
+    return inspect.signature(fn).parameters[name].default.default
 
 
 @pytest.mark.parametrize("render", get_args(params.Render))
