@@ -8,12 +8,12 @@ image's metadata carries."""
 from __future__ import annotations
 
 import inspect
-from types import ModuleType
 from typing import Any, get_args, get_type_hints
 
 import numpy as np
 import pytest
 
+from helpers import keyword_defaults, whole_parameter_defaults
 from specfleet.imagemeta import image_keys, text
 from specfleet.pipelines.hydrophone import clipper, dsp, imagemeta, params, preview
 from specfleet.pipelines.hydrophone.settings import HydroSettings
@@ -29,23 +29,8 @@ ON_PURPOSE = {
 }
 
 
-def keyword_defaults(module: ModuleType) -> list[tuple[str, str, str, Any]]:
-    """``(function, keyword, declared name, default)`` of every function
-    defined in ``module`` (lru_cache-wrapped ones too) whose keyword stands
-    for a declared parameter."""
-    found = []
-    for fname, fn in vars(module).items():
-        if isinstance(fn, type) or not callable(fn) or getattr(fn, "__module__", None) != module.__name__:
-            continue
-        for p in inspect.signature(fn).parameters.values():
-            declared = ALIASES.get(p.name, p.name)
-            if p.default is not inspect.Parameter.empty and declared in DECLARED:
-                found.append((fname, p.name, declared, p.default))
-    return found
-
-
 def test_dsp_keyword_defaults_are_the_declared_ones():
-    found = [f for m in (dsp, imagemeta, preview) for f in keyword_defaults(m)]
+    found = keyword_defaults((dsp, imagemeta, preview), DECLARED, ALIASES)
     # not vacuous: the window, overlap, colour range, clip plan, cmap, PNG/JPEG knobs
     assert {d for _f, _k, d, _v in found} >= {
         "window_s", "overlap", "color_lo", "color_hi", "clip_s", "align", "ping_search_s", "cmap",
@@ -55,11 +40,9 @@ def test_dsp_keyword_defaults_are_the_declared_ones():
              if (f, k) not in ON_PURPOSE and v != DECLARED[d].default]
     assert drift == []
     # a whole parameter set as a default is the declared one
-    wholes = [(m.__name__, n, p.default) for m in (dsp, imagemeta, preview) for n, fn in vars(m).items()
-              if callable(fn) and not isinstance(fn, type) and getattr(fn, "__module__", None) == m.__name__
-              for p in inspect.signature(fn).parameters.values() if p.name == "params" and p.default is not p.empty]
+    wholes = whole_parameter_defaults((dsp, imagemeta, preview))
     assert len(wholes) >= 5
-    assert all(d == params.SpectrogramParams() for _m, _n, d in wholes)
+    assert all(d == params.SpectrogramParams() for d in wholes)
 
 
 def test_the_drift_that_was_resolved():

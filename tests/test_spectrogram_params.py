@@ -6,12 +6,11 @@ parameters built from settings, and the keys each window's metadata carries."""
 
 from __future__ import annotations
 
-import inspect
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from helpers import keyword_defaults, whole_parameter_defaults
 from specfleet.imagemeta import image_keys, text
 from specfleet.pipelines.melwindows import compute, dsp, imagemeta, params
 from specfleet.pipelines.melwindows.settings import SpectroSettings
@@ -27,20 +26,8 @@ ON_PURPOSE = {
 }
 
 
-def keyword_defaults(module: ModuleType) -> list[tuple[str, str, str, Any]]:
-    found = []
-    for fname, fn in vars(module).items():
-        if isinstance(fn, type) or not callable(fn) or getattr(fn, "__module__", None) != module.__name__:
-            continue
-        for p in inspect.signature(fn).parameters.values():
-            declared = ALIASES.get(p.name, p.name)
-            if p.default is not inspect.Parameter.empty and declared in DECLARED:
-                found.append((fname, p.name, declared, p.default))
-    return found
-
-
 def test_dsp_keyword_defaults_are_the_declared_ones():
-    found = [f for m in (dsp, imagemeta, compute) for f in keyword_defaults(m)]
+    found = keyword_defaults((dsp, imagemeta, compute), DECLARED, ALIASES)
     assert {d for _f, _k, d, _v in found} >= {
         "sample_rate", "n_fft", "hop_length", "n_mels", "fmin", "fmax", "amin", "top_db",
         "window_s", "step_s", "min_duration_s", "jpeg_quality",
@@ -48,9 +35,7 @@ def test_dsp_keyword_defaults_are_the_declared_ones():
     drift = [(f, k, v, DECLARED[d].default) for f, k, d, v in found
              if (f, k) not in ON_PURPOSE and v != DECLARED[d].default]
     assert drift == []
-    wholes = [p.default for m in (dsp, imagemeta) for fn in vars(m).values()
-              if callable(fn) and not isinstance(fn, type) and getattr(fn, "__module__", None) == m.__name__
-              for p in inspect.signature(fn).parameters.values() if p.name == "params" and p.default is not p.empty]
+    wholes = whole_parameter_defaults((dsp, imagemeta))
     assert len(wholes) >= 8
     assert all(d == params.SpectroParams() for d in wholes)
 

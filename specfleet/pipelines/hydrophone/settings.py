@@ -8,12 +8,12 @@ here, each as ``SPECFLEET_HYDRO_{NAME}``; this class adds the rest."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ...settings import refuse_renamed
 from .params import CalibrationReference, ClipParams, Output, SpectrogramParams
 from .timerange import FILE_SECONDS
 
@@ -35,9 +35,7 @@ class HydroSettings(SpectrogramParams, ClipParams, BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _no_renamed_variables(cls, data: Any) -> Any:
-        old = sorted(k for k in RENAMED_ENV if k in os.environ)
-        if old:
-            raise ValueError("renamed settings: " + ", ".join(f"{k} is now {RENAMED_ENV[k]}" for k in old))
+        refuse_renamed(RENAMED_ENV)
         return data
 
     #: OOI raw-data archive root and the default hydrophone folder below it.

@@ -10,12 +10,12 @@ duration limit) are declared in ``params.py`` and inherited here, each as
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ...settings import refuse_renamed
 from .params import SpectroParams
 
 #: Variables renamed when the parameters got one declaration (old -> new,
@@ -31,9 +31,7 @@ class SpectroSettings(SpectroParams, BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _no_renamed_variables(cls, data: Any) -> Any:
-        old = sorted(k for k in RENAMED_ENV if k in os.environ)
-        if old:
-            raise ValueError("renamed settings: " + ", ".join(f"{k} is now {RENAMED_ENV[k]}" for k in old))
+        refuse_renamed(RENAMED_ENV)
         return data
 
     #: mp3s larger than this are skipped (the original's 10 MB rule).
