@@ -196,7 +196,7 @@ warm_caches() {
   has_pipeline spectrogram || return 0
   log "warming the spectrogram kernels' cache"
   runuser -u specfleet -- env NUMBA_CACHE_DIR="$SPECFLEET_HOME/numba-cache" "$SPECFLEET_HOME/venv/bin/python" -c \
-    'from specfleet.pipelines.spectrogram import dsp, worker; worker.warm_up(dsp.SpectroParams())'
+    'from specfleet.pipelines.melwindows import compute, dsp; compute.warm_up(dsp.SpectroParams())'
 }
 
 check_tools() {
@@ -221,7 +221,7 @@ print("yt-dlp JS runtime:", check_js_runtime(MusicSettings()).describe())' >&2
     chromedriver --version >/dev/null
   fi
   if has_pipeline spectrogram; then
-    "$python" -c 'from specfleet.pipelines.spectrogram import mpg123; assert mpg123.available(), "libmpg123 did not load"'
+    "$python" -c 'from specfleet.pipelines.melwindows import mpg123; assert mpg123.available(), "libmpg123 did not load"'
   fi
 }
 

@@ -97,7 +97,7 @@ def original_handle(job: Any, ctx: Any) -> None:
     """The original spectrogram worker's per-track work (see the module doc)."""
     from spectrogram import baseline_track  # benchmarks/spectrogram.py
 
-    from specfleet.pipelines.spectrogram.models import SpectoStatus
+    from specfleet.pipelines.melwindows.models import SpectoStatus
     from specfleet.status import Stat
     from specfleet.storage import Storage
 
@@ -153,8 +153,8 @@ def main(*, tracks: int = 3, rounds: int = 3, seconds: float = 180.0) -> dict[st
     from specfleet.local.stack import Namespace, start_detached, stop_detached
     from specfleet.pipelines import get_spec, job_queue
     from specfleet.pipelines.download.worker import make_resources as download_resources
+    from specfleet.pipelines.melwindows.settings import SpectroSettings
     from specfleet.pipelines.music.settings import MusicSettings
-    from specfleet.pipelines.spectrogram.settings import SpectroSettings
     from specfleet.runtime import Worker
     from specfleet.runtime.spec import Ref
     from specfleet.storage import Storage

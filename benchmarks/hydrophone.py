@@ -183,8 +183,8 @@ def main() -> None:
         for name in [o for o in args.options.split(",") if o]:
             if name not in OPTIONS:
                 raise SystemExit(f"unknown option {name!r}; choose from {', '.join(OPTIONS)}")
-            params = dsp.SpectrogramParams(**{**vars_of(base_opts.params), **OPTIONS[name]})
-            opts = ClipOptions(**{**vars_of(base_opts), "params": params})
+            params = dsp.SpectrogramParams(**{**base_opts.params.model_dump(), **OPTIONS[name]})
+            opts = base_opts.model_copy(update={"params": params})
             cpu, wall, n_clips = run_ours(src, opts, tmpdir / name)
             rows = [compare(dsp.render_index(c.samples, sr, params)[0], c) for c in originals]
             spans = [dsp.original_index(c.samples, sr, params)[2] for c in originals] if params.render == "original" else []
@@ -237,12 +237,6 @@ def main() -> None:
         for k, v in out.items():
             print(f"{k:>42}: {v}", file=sys.stderr)
     print(json.dumps(out))
-
-
-def vars_of(obj: object) -> dict:
-    from dataclasses import fields
-
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -96,8 +96,8 @@ def baseline_track(path: str, out_dir: str, track_id: str = "bench", *, via_wav:
 
 # --- ours -------------------------------------------------------------------------------------
 def ours_track(path: str, out_dir: str, track_id: str = "bench"):  # type: ignore[no-untyped-def]
-    from specfleet.pipelines.spectrogram import dsp
-    from specfleet.pipelines.spectrogram.worker import compute_track
+    from specfleet.pipelines.melwindows import dsp
+    from specfleet.pipelines.melwindows.compute import compute_track
 
     result = compute_track(path, dsp.SpectroParams())
     for w in result.windows:
@@ -122,7 +122,7 @@ def cold(which: str, path: str) -> float:
 
 def stage_ms(path: str, reps: int) -> dict[str, float]:
     """Where one track's time goes on one core (best of ``reps``, warm)."""
-    from specfleet.pipelines.spectrogram import dsp, kernels, mpg123
+    from specfleet.pipelines.melwindows import dsp, kernels, mpg123
 
     params = dsp.SpectroParams()
     half_from = dsp.half_rate_from(params)
@@ -167,7 +167,7 @@ def stage_ms(path: str, reps: int) -> dict[str, float]:
 
 
 def _mpg123_available() -> bool:
-    from specfleet.pipelines.spectrogram import mpg123
+    from specfleet.pipelines.melwindows import mpg123
 
     return mpg123.available()
 
@@ -190,7 +190,7 @@ def main() -> None:
     args = ap.parse_args()
     from PIL import Image
 
-    from specfleet.pipelines.spectrogram import dsp
+    from specfleet.pipelines.melwindows import dsp
     from specfleet.pipelines.spectrogram.worker import SpectroPool
 
     load_start = [round(x, 2) for x in os.getloadavg()]

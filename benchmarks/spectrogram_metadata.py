@@ -45,8 +45,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=30)
     args = parser.parse_args()
 
-    from specfleet.pipelines.spectrogram import dsp, imagemeta
-    from specfleet.pipelines.spectrogram.worker import compute_track
+    from specfleet.pipelines.melwindows import dsp, imagemeta
+    from specfleet.pipelines.melwindows.compute import compute_track
 
     params = dsp.SpectroParams()
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,11 +7,37 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
+
+from pydantic import BaseModel
 
 
 def number(value: float) -> str:
     """A float as metadata text: 4 decimals at most, no trailing zeros."""
     return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def text(value: object) -> str:
+    """A parameter's value as metadata text (tiny floats such as ``amin`` in ``g`` form)."""
+    if isinstance(value, float):
+        return f"{value:g}" if value and abs(value) < 1e-4 else number(value)
+    return str(value)
+
+
+def image_keys(model: type[BaseModel]) -> dict[str, str]:
+    """``{parameter: metadata key}`` of the parameters a pipeline's
+    declaration marks for its images (``Field(json_schema_extra={"image": key})``)."""
+    out = {}
+    for name, field in model.model_fields.items():
+        extra: Any = field.json_schema_extra
+        if isinstance(extra, dict) and "image" in extra:
+            out[name] = str(extra["image"])
+    return out
+
+
+def declared_items(params: BaseModel) -> dict[str, str]:
+    """The marked parameters of ``params`` as metadata items (``image_keys``)."""
+    return {key: text(getattr(params, name)) for name, key in image_keys(type(params)).items()}
 
 
 def comment(meta: dict[str, str]) -> str:

@@ -39,7 +39,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .monitoring import fetch, fmt_duration, summary
 from .pipelines.hydrophone.days import levels_costs, usd
 from .pipelines.hydrophone.settings import HydroSettings
-from .pipelines.spectrogram.settings import SpectroSettings
+from .pipelines.melwindows.settings import SpectroSettings
 from .settings import Settings
 from .storage import Storage
 

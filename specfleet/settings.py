@@ -26,6 +26,15 @@ def specfleet_home() -> Path:
     return Path(os.environ.get("SPECFLEET_HOME") or Path.home() / ".specfleet").expanduser()
 
 
+def refuse_renamed(renamed: dict[str, str]) -> None:
+    """Raise if the environment still sets a variable that was renamed
+    (``{old: new}``): a worker given one stops before its first job
+    instead of ignoring it. For a settings class's ``mode="before"`` validator."""
+    old = sorted(k for k in renamed if k in os.environ)
+    if old:
+        raise ValueError("renamed settings: " + ", ".join(f"{k} is now {renamed[k]}" for k in old))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPECFLEET_", extra="ignore", populate_by_name=True)
 

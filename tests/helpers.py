@@ -3,8 +3,10 @@ read tables."""
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterable
+from types import ModuleType
 from typing import Any, TypeVar
 
 from specfleet.db import connect
@@ -55,3 +57,32 @@ def lock_entries(text: str) -> dict[str, tuple[str, list[str]]]:
         assert match, f"lock line is not pinned with ==: {spec!r}"
         entries[canonicalize_name(match.group(1))] = (match.group(2), [o.split("#")[0].strip() for o in options])
     return entries
+
+
+def module_functions(module: ModuleType) -> list[tuple[str, Callable[..., Any]]]:
+    """The functions ``module`` itself defines (lru_cache-wrapped ones too)."""
+    return [(name, fn) for name, fn in vars(module).items()
+            if callable(fn) and not isinstance(fn, type) and getattr(fn, "__module__", None) == module.__name__]
+
+
+def keyword_defaults(modules: Iterable[ModuleType], declared: Container[str],
+                     aliases: dict[str, str] | None = None) -> list[tuple[str, str, str, Any]]:
+    """``(function, keyword, declared name, default)`` of every keyword
+    default, in the functions ``modules`` define, whose keyword names a
+    declared parameter (directly or through ``aliases``): what a
+    parameter-drift test compares with the declaration."""
+    aliases = aliases or {}
+    found = []
+    for module in modules:
+        for fname, fn in module_functions(module):
+            for p in inspect.signature(fn).parameters.values():
+                name = aliases.get(p.name, p.name)
+                if p.default is not inspect.Parameter.empty and name in declared:
+                    found.append((fname, p.name, name, p.default))
+    return found
+
+
+def whole_parameter_defaults(modules: Iterable[ModuleType], keyword: str = "params") -> list[Any]:
+    """The defaults of every ``keyword`` argument (a whole parameter set) in the functions ``modules`` define."""
+    return [p.default for m in modules for _n, fn in module_functions(m)
+            for p in inspect.signature(fn).parameters.values() if p.name == keyword and p.default is not p.empty]

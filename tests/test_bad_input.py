@@ -14,7 +14,7 @@ from specfleet.local.poller import sqs_event
 from specfleet.pipelines import status_queue
 from specfleet.pipelines.hydrophone.settings import HydroSettings
 from specfleet.pipelines.hydrophone.worker import fetch_and_cut
-from specfleet.pipelines.music.producers import CsvError, read_search_csv
+from specfleet.producers.music import CsvError, read_search_csv
 from specfleet.queues import Message
 from specfleet.runtime import Rejected
 from specfleet.standins import mseed_synth as synth

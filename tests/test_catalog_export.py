@@ -23,8 +23,8 @@ from specfleet.catalog.graph import load_neo4j, statements
 from specfleet.cli.main import app
 from specfleet.local.stack import Namespace
 from specfleet.pipelines import status_queue
-from specfleet.pipelines.music.producers import read_search_csv
 from specfleet.pipelines.search.models import SearchStatus
+from specfleet.producers.music import read_search_csv
 from specfleet.standins.catalog_fakes import FakeSources, make_world
 from specfleet.status import InboundRecord, Stat
 from specfleet.status_writer import StatusWriter

@@ -23,9 +23,9 @@ from specfleet.ffmpeg import ffmpeg_path
 from specfleet.pipelines import get_spec, job_queue, status_queue
 from specfleet.pipelines.download.fused import decode_source
 from specfleet.pipelines.download.worker import audio_key
+from specfleet.pipelines.melwindows import dsp
+from specfleet.pipelines.melwindows.settings import SpectroSettings
 from specfleet.pipelines.music.settings import MusicSettings
-from specfleet.pipelines.spectrogram import dsp
-from specfleet.pipelines.spectrogram.settings import SpectroSettings
 from specfleet.runtime import EXIT_OK, Worker
 from specfleet.standins.video_site import VideoSite
 from specfleet.storage import Storage

@@ -38,8 +38,8 @@ from specfleet.pipelines import ensure_all_queues, job_queue, specs, status_queu
 from specfleet.pipelines.download.models import DownloadJob
 from specfleet.pipelines.hydrophone.producer import produce_day
 from specfleet.pipelines.hydrophone.settings import HydroSettings
+from specfleet.pipelines.melwindows.models import SpectoJob
 from specfleet.pipelines.search.models import SearchJob
-from specfleet.pipelines.spectrogram.models import SpectoJob
 from specfleet.standins.imds import StubImds
 from specfleet.standins.ooi_archive import OOIServer, write_day
 from specfleet.standins.video_site import VideoSite

@@ -115,7 +115,7 @@ def test_image_matches_the_full_resolution_reference():
     ours_img = dsp.color_index(ours, *dsp.color_range(lo, hi))
     ref_img = dsp.color_index(ref, *dsp.color_range(rlo, rhi))
     assert hydro_original.pearson(ours_img, ref_img) >= 0.90
-    # One frame per column is measurably worse than the default two.
+    # One frame per column is measurably worse than the default (params.py: 4).
     one, _, _ = dsp.spectrogram_db(clip, SR, dsp.SpectrogramParams(frames_per_column=1))
     assert hydro_original.pearson(one, ref) < hydro_original.pearson(ours, ref)
 

@@ -6,7 +6,6 @@ is masked in its image and counted, never zero-filled silently."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import io
 import json
@@ -181,6 +180,6 @@ def test_a_real_break_is_masked_in_the_clip_image_and_counted_never_silent(tmp_p
 
     decoded = read_source(str(path), config)
     x = decoded.data[clip.start_sample : clip.start_sample + clip.n_samples]
-    unmasked = dsp.render_clip(x, SR, dataclasses.replace(dsp.SpectrogramParams(), span="full"))
+    unmasked = dsp.render_clip(x, SR, dsp.SpectrogramParams(span="full"))
     assert unmasked.db_hi - unmasked.db_lo > 290  # what masking prevents
     assert decoded.gap_mask is not None and not x[decoded.gap_mask[clip.start_sample : clip.start_sample + clip.n_samples]].any()

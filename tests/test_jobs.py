@@ -8,7 +8,7 @@ from specfleet.jobs import JobValidationError
 from specfleet.pipelines import parse_body as parse_job
 from specfleet.pipelines.download.models import DownloadJob
 from specfleet.pipelines.hydrophone.models import HydroJob
-from specfleet.pipelines.spectrogram.models import SpectoJob
+from specfleet.pipelines.melwindows.models import SpectoJob
 
 
 def test_valid_jobs_parse():

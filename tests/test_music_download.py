@@ -13,9 +13,9 @@ from helpers import count, query, wait_for
 from specfleet.pipelines import get_spec, job_queue
 from specfleet.pipelines.download import SPEC as PIPELINE
 from specfleet.pipelines.download.worker import audio_key, ffmpeg_path
-from specfleet.pipelines.music.producers import produce_download
 from specfleet.pipelines.music.settings import MusicSettings
 from specfleet.pipelines.search.models import SearchStatus
+from specfleet.producers.music import produce_download
 from specfleet.runtime import EXIT_BANNED, EXIT_OK, StatusSender, Worker
 from specfleet.status import Stat
 from specfleet.storage import Storage

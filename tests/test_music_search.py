@@ -12,16 +12,16 @@ from pydantic import SecretStr
 
 from helpers import count, query, wait_for
 from specfleet.pipelines import job_queue
-from specfleet.pipelines.music.producers import (
+from specfleet.pipelines.music.settings import MusicSettings
+from specfleet.pipelines.search import SPEC as PIPELINE
+from specfleet.pipelines.search.backends import SeleniumBackend, YtDlpBackend, parse_views, views_from_label
+from specfleet.producers.music import (
     CsvError,
     produce_download,
     produce_search,
     read_download_csv,
     read_search_csv,
 )
-from specfleet.pipelines.music.settings import MusicSettings
-from specfleet.pipelines.search import SPEC as PIPELINE
-from specfleet.pipelines.search.backends import SeleniumBackend, YtDlpBackend, parse_views, views_from_label
 from specfleet.runtime import EXIT_OK, Banned, Rejected, Worker
 from specfleet.standins.video_site import VideoSite
 

@@ -11,8 +11,8 @@ from helpers import query, wait_for
 from specfleet.jobs import JobValidationError
 from specfleet.pipelines import get_spec, job_queue, parse_body
 from specfleet.pipelines.download.models import DownloadJob
+from specfleet.pipelines.melwindows.models import SpectoJob
 from specfleet.pipelines.music.settings import MusicSettings
-from specfleet.pipelines.spectrogram.models import SpectoJob
 from specfleet.runtime import Worker
 from specfleet.standins.video_site import VideoSite
 from specfleet.storage import Storage

@@ -11,7 +11,7 @@ import pytest
 from specfleet.aws import client
 from specfleet.db import DatabaseNotConfigured, resolve_dsn
 from specfleet.pipelines import get_spec, job_queue, pipeline_for_queue, status_queue
-from specfleet.pipelines.spectrogram.settings import SpectroSettings
+from specfleet.pipelines.melwindows.settings import SpectroSettings
 from specfleet.settings import Settings
 
 
@@ -35,9 +35,11 @@ def test_environment_prefix_and_aws_variables(monkeypatch):
 SPECTRO_ENV = {
     "SPECFLEET_SPECTRO_SAMPLE_RATE": ("sample_rate", "22050", 22050),
     "SPECFLEET_SPECTRO_N_FFT": ("n_fft", "2048", 2048),
-    "SPECFLEET_SPECTRO_HOP": ("hop", "256", 256),
+    "SPECFLEET_SPECTRO_HOP_LENGTH": ("hop_length", "256", 256),
     "SPECFLEET_SPECTRO_N_MELS": ("n_mels", "128", 128),
+    "SPECFLEET_SPECTRO_FMIN": ("fmin", "20", 20.0),
     "SPECFLEET_SPECTRO_FMAX": ("fmax", "7000", 7000.0),
+    "SPECFLEET_SPECTRO_AMIN": ("amin", "1e-8", 1e-8),
     "SPECFLEET_SPECTRO_TOP_DB": ("top_db", "60", 60.0),
     "SPECFLEET_SPECTRO_WINDOW_S": ("window_s", "10", 10),
     "SPECFLEET_SPECTRO_STEP_S": ("step_s", "5", 5),
@@ -71,6 +73,12 @@ def test_spectrogram_settings_keep_their_environment_names(monkeypatch):
     assert not [f for f in Settings.model_fields if f.startswith("spectro")]
     monkeypatch.setenv("SPECFLEET_SPECTRO_JPEG_QUALITY", "101")
     with pytest.raises(ValueError, match="jpeg_quality"):
+        SpectroSettings()
+    # renamed to librosa's name when the parameters got one declaration:
+    # the old name stops the worker instead of being ignored
+    monkeypatch.setenv("SPECFLEET_SPECTRO_JPEG_QUALITY", "90")
+    monkeypatch.setenv("SPECFLEET_SPECTRO_HOP", "256")
+    with pytest.raises(ValueError, match="SPECFLEET_SPECTRO_HOP is now SPECFLEET_SPECTRO_HOP_LENGTH"):
         SpectroSettings()
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from specfleet.ffmpeg import encode_mp3, ffmpeg_path
-from specfleet.pipelines.spectrogram import dsp
+from specfleet.pipelines.melwindows import dsp
 
 
 def make_mp3(path: Path, seconds: float, sample_rate: int = 44100, channels: int = 2, seed: int = 0) -> Path:
@@ -213,7 +213,7 @@ def test_hour_long_header_probe_is_instant(tmp_path):
 @pytest.mark.parametrize("shape", [(256, 937), (256, 938), (3, 5), (2, 3), (1, 1)])
 @pytest.mark.parametrize("ties", ["none", "row", "many"])
 def test_median_floor_equals_numpy_median_rule(shape, ties):
-    from specfleet.pipelines.spectrogram import kernels
+    from specfleet.pipelines.melwindows import kernels
 
     rng = np.random.default_rng(3)
     block = rng.standard_normal(shape).astype(np.float32)
@@ -252,7 +252,7 @@ def test_mel_power_windows_in_frequency_like_librosa_in_time():
 def test_mpg123_mono_mix_equals_soundfile_channel_mean(tmp_path, sample_rate, channels):
     import soundfile as sf
 
-    from specfleet.pipelines.spectrogram import mpg123
+    from specfleet.pipelines.melwindows import mpg123
 
     assert mpg123.available(), mpg123.unavailable_reason()
     path = make_mp3(tmp_path / "t.mp3", 7.3, sample_rate, channels)
@@ -264,7 +264,7 @@ def test_mpg123_mono_mix_equals_soundfile_channel_mean(tmp_path, sample_rate, ch
 
 
 def test_decode_falls_back_to_soundfile_without_libmpg123(tmp_path, monkeypatch):
-    from specfleet.pipelines.spectrogram import mpg123
+    from specfleet.pipelines.melwindows import mpg123
 
     path = make_mp3(tmp_path / "t.mp3", 6, 44100, 2)
     fast = dsp.decode(path)
@@ -277,7 +277,7 @@ def test_decode_falls_back_to_soundfile_without_libmpg123(tmp_path, monkeypatch)
 def test_truncated_mp3_decodes_what_is_there_like_libsndfile(tmp_path):
     import soundfile as sf
 
-    from specfleet.pipelines.spectrogram import mpg123
+    from specfleet.pipelines.melwindows import mpg123
 
     whole = make_mp3(tmp_path / "whole.mp3", 12, 44100, 2).read_bytes()
     cut = tmp_path / "cut.mp3"
@@ -290,7 +290,7 @@ def test_truncated_mp3_decodes_what_is_there_like_libsndfile(tmp_path):
 
 @pytest.mark.parametrize("decoder", ["libmpg123", "libsndfile"])
 def test_decoding_stops_at_the_duration_limit(tmp_path, monkeypatch, decoder):
-    from specfleet.pipelines.spectrogram import mpg123
+    from specfleet.pipelines.melwindows import mpg123
 
     path = make_mp3(tmp_path / "t.mp3", 7.3, 44100, 2)
     if decoder == "libsndfile":
@@ -304,7 +304,7 @@ def test_decoding_stops_at_the_duration_limit(tmp_path, monkeypatch, decoder):
 
 
 def test_mpg123_never_decodes_past_the_limit(tmp_path):
-    from specfleet.pipelines.spectrogram import mpg123
+    from specfleet.pipelines.melwindows import mpg123
 
     path = make_lying_mp3(tmp_path / "lying.mp3", claimed_s=20, holds_s=600)
     limit_s = 60
@@ -340,9 +340,10 @@ def test_lying_header_is_skipped_with_memory_bounded_by_the_limit(tmp_path):
     limit_s, rate = 60, 24000
     script = f"""
 import json, resource
-from specfleet.pipelines.spectrogram import dsp, kernels, mpg123, worker
+from specfleet.pipelines.melwindows import dsp, kernels, mpg123
+from specfleet.pipelines.spectrogram import worker
 from specfleet.runtime import Skipped
-from specfleet.pipelines.spectrogram.settings import SpectroSettings
+from specfleet.pipelines.melwindows.settings import SpectroSettings
 import numpy, PIL.Image, soundfile, soxr
 assert mpg123.available()
 settings = SpectroSettings(max_duration_s={limit_s})
@@ -446,7 +447,7 @@ def test_stretch_interpolates_like_a_long_polyphase_filter():
 def test_mpg123_half_rate_keeps_the_band_below_a_quarter_of_the_rate(tmp_path):
     import scipy.signal
 
-    from specfleet.pipelines.spectrogram import mpg123
+    from specfleet.pipelines.melwindows import mpg123
 
     path = make_mp3(tmp_path / "t.mp3", 6, 44100, 2)
     full = mpg123.decode(path)

@@ -26,10 +26,11 @@ from typer.testing import CliRunner
 import specfleet
 from specfleet.ffmpeg import encode_mp3
 from specfleet.imagemeta import read_metadata
-from specfleet.pipelines.spectrogram import dsp, imagemeta, mpg123
+from specfleet.pipelines.melwindows import dsp, imagemeta, mpg123
+from specfleet.pipelines.melwindows.compute import compute_track
+from specfleet.pipelines.melwindows.settings import SpectroSettings
 from specfleet.pipelines.spectrogram.preview import PreviewError, preview
-from specfleet.pipelines.spectrogram.settings import SpectroSettings
-from specfleet.pipelines.spectrogram.worker import compute_track, spectrogram_file
+from specfleet.pipelines.spectrogram.worker import spectrogram_file
 from specfleet.standins.http import BackgroundServer
 from test_spectrogram_dsp import make_mp3
 

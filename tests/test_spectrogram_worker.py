@@ -17,8 +17,8 @@ import pytest
 from helpers import count, query, wait_for
 from specfleet.local.stack import Namespace
 from specfleet.pipelines import get_spec, job_queue, status_queue
+from specfleet.pipelines.melwindows.settings import SpectroSettings
 from specfleet.pipelines.spectrogram.producer import ProduceReport, plan_jobs, produce
-from specfleet.pipelines.spectrogram.settings import SpectroSettings
 from specfleet.queues import Message
 from specfleet.runtime import Metrics, Middleware, Worker, default_middleware
 from specfleet.settings import Settings

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from specfleet.pipelines import specs
 from specfleet.pipelines.download.models import DownloadStatus
 from specfleet.pipelines.hydrophone.models import HydroStatus
+from specfleet.pipelines.melwindows.models import SpectoStatus
 from specfleet.pipelines.search.models import SearchStatus
-from specfleet.pipelines.spectrogram.models import SpectoStatus
 from specfleet.status import Stat, StatusFormatError
 
 STATUS_MODELS = {spec.name: spec.status_model for spec in specs()}

@@ -102,7 +102,7 @@ class Snapshots:
     def _find_media(self) -> dict[str, Any]:
         from ..monitoring import fetch
         from ..pipelines.hydrophone.settings import HydroSettings
-        from ..pipelines.spectrogram.settings import SpectroSettings
+        from ..pipelines.melwindows.settings import SpectroSettings
         from ..report import find_clips
         from ..storage import Storage
 
@@ -121,7 +121,7 @@ class Snapshots:
 def media_prefixes() -> tuple[str, ...]:
     """Bucket prefixes ``/media`` may serve: the results, nothing else."""
     from ..pipelines.hydrophone.settings import HydroSettings
-    from ..pipelines.spectrogram.settings import SpectroSettings
+    from ..pipelines.melwindows.settings import SpectroSettings
 
     hydro, spectro = HydroSettings(), SpectroSettings()
     return (hydro.prefix.strip("/") + "/", hydro.whaledr_prefix.strip("/") + "/", spectro.output_prefix)

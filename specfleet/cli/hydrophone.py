@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..pipelines.hydrophone.params import Align, Render, SpanMethod, describe
 from .errors import explain, fail
 
 if TYPE_CHECKING:
@@ -237,11 +238,22 @@ def _dry_run(s: Settings, listings: list[DayListing], window: Any, hydrophone: s
 
 
 # --- hydrophone clip ---------------------------------------------------------------------
+def _declared(name: str) -> Any:
+    """An option for a clip parameter: its choices are the ``Literal`` its
+    annotation names and its help the declaration's
+    (``pipelines/hydrophone/params.py``); unset, the settings decide
+    (``SPECFLEET_HYDRO_{NAME}``, else the declared default)."""
+    return typer.Option(None, f"--{name}", help=describe(name), show_default=False)
+
+
 @hydrophone_app.command("clip")
 def clip(
     source: str = typer.Argument(..., help="A .mseed file path or an http(s) URL.", metavar="SOURCE"),
     out: Path = typer.Option(..., "--out", help="Folder for {name}.wav and {name}.png.", metavar="DIR"),
     processes: int = typer.Option(0, help="Render processes (0: one per CPU).", metavar="N"),
+    render: Render | None = _declared("render"),
+    span: SpanMethod | None = _declared("span"),
+    align: Align | None = _declared("align"),
 ) -> None:
     """Cut one file into clips locally (no queues, no S3).
 
@@ -253,9 +265,9 @@ def clip(
     from ..pipelines.hydrophone.worker import fetch_and_cut, process_count, render_pool
     from ..runtime.errors import JobError
 
-    config = HydroSettings()
-    if processes:
-        config = config.model_copy(update={"processes": processes})
+    chosen: dict[str, Any] = {"processes": processes, "render": render, "span": span, "align": align}
+    # given ones only: the others stay the environment's or the declared default
+    config = HydroSettings(**{k: v for k, v in chosen.items() if v})
     started = time.monotonic()
     with render_pool(process_count(config)) as pool:
         with console.status(f"cutting {source}"):

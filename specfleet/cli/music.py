@@ -30,7 +30,7 @@ def register_search(app: typer.Typer, produce_app: typer.Typer) -> None:
 
     Example: specfleet produce search --queries queries.csv
     """
-        from ..pipelines.music.producers import CsvError, produce_search, read_search_csv
+        from ..producers.music import CsvError, produce_search, read_search_csv
         from .main import settings
 
         try:
@@ -59,7 +59,7 @@ def register_download(app: typer.Typer, produce_app: typer.Typer) -> None:
 
     Example: specfleet produce download --csv found.csv
     """
-        from ..pipelines.music.producers import CsvError, produce_download
+        from ..producers.music import CsvError, produce_download
         from .main import settings
 
         with _progress() as progress:

@@ -45,8 +45,8 @@ def produce_spectrogram(
 
     Example: specfleet produce spectrogram --dry-run
     """
+    from ..pipelines.melwindows.settings import SpectroSettings
     from ..pipelines.spectrogram.producer import ProduceReport, plan_jobs, produce
-    from ..pipelines.spectrogram.settings import SpectroSettings
     from .main import settings
 
     s, config = settings(), SpectroSettings()
@@ -75,7 +75,7 @@ def spectrogram(
 
     Example: specfleet spectrogram song.mp3 --track-id 4uLU6hMCjMI75M1A2tKUQC --out windows/
     """
-    from ..pipelines.spectrogram.settings import SpectroSettings
+    from ..pipelines.melwindows.settings import SpectroSettings
     from ..pipelines.spectrogram.worker import spectrogram_file
     from ..runtime import Rejected, Skipped
 
@@ -110,11 +110,11 @@ def preview(
 
     Example: specfleet spectrogram preview song.mp3 --start 60 --out song-60s.png
     """
-    from ..pipelines.spectrogram.dsp import AudioError
+    from ..pipelines.melwindows.compute import params_from_settings
+    from ..pipelines.melwindows.dsp import AudioError
+    from ..pipelines.melwindows.settings import SpectroSettings
     from ..pipelines.spectrogram.preview import PreviewError, WindowChoiceError, db_text
     from ..pipelines.spectrogram.preview import preview as draw_preview
-    from ..pipelines.spectrogram.settings import SpectroSettings
-    from ..pipelines.spectrogram.worker import params_from_settings
 
     if out.suffix.lower() != ".png":
         fail(f"--out must name a .png file, got {str(out)!r}", code=2)

@@ -35,7 +35,7 @@ def _music_config(ctx: DemoContext) -> MusicSettings:
 
 
 def search_step(ctx: DemoContext) -> PipelineSummary:
-    from ..pipelines.music.producers import produce_search
+    from ..producers.music import produce_search
     from ..standins.video_site import VideoSite
     from . import PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
 
@@ -61,7 +61,7 @@ def search_step(ctx: DemoContext) -> PipelineSummary:
 
 def download_step(ctx: DemoContext) -> PipelineSummary:
     from ..pipelines.download.worker import audio_key
-    from ..pipelines.music.producers import produce_download, tracks_with_url
+    from ..producers.music import produce_download, tracks_with_url
     from . import PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
 
     if "video_site" not in ctx.shared:

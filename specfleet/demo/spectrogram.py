@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..ffmpeg import encode_mp3
+from ..pipelines.melwindows.settings import SpectroSettings
 from ..pipelines.spectrogram.producer import produce
-from ..pipelines.spectrogram.settings import SpectroSettings
 from ..storage import Storage
 from . import DemoContext, PipelineSummary, count_status, keys_with_status, run_worker, wait_for_status_drain
 

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..queues import OutgoingMessage, Queue
 from ..retries import CONTROL, CallClass
 from ..settings import Settings
 from ..status import ATTR_DEDUPE, ATTR_REASON, MAX_REASON, StatusRecord, sqs_clean
 
-if TYPE_CHECKING:
-    from .spec import PipelineSpec
-
-
 log = logging.getLogger("specfleet.runtime")
+
+
+class StatusTarget(Protocol):
+    """What a sender needs of a pipeline: its name and its status queue. A
+    ``PipelineSpec`` is one; so is a bare status stream another pipeline
+    also writes (fused downloads write ``status_specto`` rows) without
+    importing that pipeline."""
+
+    @property
+    def name(self) -> str: ...
+
+    def statuses(self, settings: Settings) -> Queue: ...
 
 
 @dataclass
@@ -23,7 +31,7 @@ class StatusSender:
     """Sends one pipeline's status messages to its status queue."""
 
     settings: Settings
-    spec: PipelineSpec
+    spec: StatusTarget
 
     def __post_init__(self) -> None:
         self.pipeline = self.spec.name

@@ -53,12 +53,8 @@ from ...runtime import JobContext, Rejected, Skipped, StatusSender, Transient
 from ...settings import Settings
 from ...status import Stat
 from ...storage import Storage
-from ..spectrogram import SPEC as SPECTROGRAM
-from ..spectrogram import dsp
-from ..spectrogram.models import SpectoJob
-from ..spectrogram.models import failure_status as spectrogram_failure
-from ..spectrogram.settings import SpectroSettings
-from ..spectrogram.worker import (
+from ..melwindows import dsp
+from ..melwindows.compute import (
     TrackResult,
     check_size,
     compute_decoded,
@@ -69,6 +65,9 @@ from ..spectrogram.worker import (
     warm_up_dsp,
     window_status,
 )
+from ..melwindows.models import SPECTO_STATUS, SpectoJob
+from ..melwindows.models import failure_status as spectrogram_failure
+from ..melwindows.settings import SpectroSettings
 
 #: (decoded rate, stream rate) pairs a fused worker warms up for: the mp3
 #: decodes of 44.1/48 kHz streams (half rate) and sources at their own rate.
@@ -100,7 +99,7 @@ def make_fused(settings: Settings, config: SpectroSettings | None = None, *, war
     return FusedSpectrogram(
         config=config,
         params=params,
-        sender=StatusSender(settings, SPECTROGRAM),
+        sender=StatusSender(settings, SPECTO_STATUS),
         slots=threading.BoundedSemaphore(config.processes or os.cpu_count() or 1),
     )
 

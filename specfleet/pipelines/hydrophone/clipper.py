@@ -14,13 +14,14 @@ import tempfile
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 import numpy as np
 
 from . import dsp
 from .imagemeta import clip_metadata
 from .naming import clip_name
+from .params import SPECTROGRAM, ClipParams, ImageFormat, SpectrogramParams, pick
 
 if TYPE_CHECKING:  # pool processes import this module: keep it light
     from .repair import RepairedFile
@@ -28,23 +29,17 @@ if TYPE_CHECKING:  # pool processes import this module: keep it light
     from .source import Decoded
 
 
-IMAGE_FORMATS = ("png", "jpg")
+IMAGE_FORMATS = get_args(ImageFormat)
 
 
-@dataclass(frozen=True)
-class ClipOptions:
-    params: dsp.SpectrogramParams = dsp.SpectrogramParams()
-    cmap: str = "viridis"
-    png_level: int = 1
+class ClipOptions(ClipParams):
+    """How to cut and write one file's clips: the declared clip parameters
+    (``params.ClipParams``) and image parameters (``params``), plus what
+    is not a knob. Built from settings by name (``from_settings``)."""
+
+    params: SpectrogramParams = SPECTROGRAM
     #: ``"png"`` (specfleet's layout) or ``"jpg"`` (the original's, whaledr profile).
-    image_format: str = "png"
-    jpeg_quality: int = 95
-    clip_s: float = 5.0
-    #: One of ``dsp.ALIGNS``; ``"ping"`` is the original's clip plan.
-    align: str = "ping"
-    ping_search_s: float = 1.0
-    max_gap_fraction: float = 0.5
-    clips_per_task: int = 10
+    image_format: ImageFormat = "png"
     #: The colormap as a 768-byte PNG palette, resolved once in the parent
     #: (so pool processes never import matplotlib).
     palette: bytes = b""
@@ -53,29 +48,10 @@ class ClipOptions:
 
     @classmethod
     def from_settings(cls, s: HydroSettings) -> ClipOptions:
-        params = dsp.SpectrogramParams(
-            window_s=s.window_s,
-            overlap=s.overlap,
-            width=s.image_width,
-            height=s.image_height,
-            fmax_hz=s.fmax_hz,
-            color_lo=s.color_lo,
-            color_hi=s.color_hi,
-            frames_per_column=s.frames_per_column,
-            render=s.render,
-            span=s.span,
-        )
         return cls(
-            params=params,
-            cmap=s.cmap,
-            png_level=s.png_compress_level,
+            **pick(ClipParams, s).model_dump(),
+            params=pick(SpectrogramParams, s),
             image_format="jpg" if s.output == "whaledr" else "png",
-            jpeg_quality=s.jpeg_quality,
-            clip_s=s.clip_s,
-            align=s.align,
-            ping_search_s=s.ping_search_s,
-            max_gap_fraction=s.max_gap_fraction,
-            clips_per_task=max(1, s.clips_per_task),
             palette=dsp.colormap_lut(s.cmap).tobytes(),
         )
 
@@ -176,7 +152,7 @@ def render_batch(
             image = dsp.encode_jpeg(index, opts.cmap, opts.jpeg_quality, background, metadata=meta)
         else:
             image = dsp.encode_png(
-                index, opts.cmap, opts.png_level, palette=opts.palette, background=background, metadata=meta
+                index, opts.cmap, opts.png_compress_level, palette=opts.palette, background=background, metadata=meta
             )
         write_whole(Path(out_dir, f"{name}.{opts.image_format}"), image)
         write_whole(Path(out_dir, f"{name}.wav"), dsp.encode_wav(clip, sample_rate))

@@ -29,89 +29,24 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import scipy.fft
 
+from .params import CLIP, SPECTROGRAM, Align, Render, SpanMethod, SpectrogramParams
+
 #: Full scale of a signed 32-bit WAV sample (obspy's ``rescale`` uses the same).
 INT32_FULL_SCALE = 2**31 - 1
 
-RENDERS = ("original", "mean")
-SPANS = ("pruned", "full", "frames")
+RENDERS = get_args(Render)
+SPANS = get_args(SpanMethod)
+ALIGNS = get_args(Align)
 #: Colours of a matplotlib colormap, as imshow quantises a normalised value.
 COLORMAP_SIZE = 256
 
 
-@dataclass(frozen=True)
-class SpectrogramParams:
-    """Reference parameters of the original tool (SPEC.md section 1)."""
-
-    #: Analysis window in seconds, rounded to the nearest power of two of samples.
-    window_s: float = 0.056
-    #: Fraction of a window shared with the next one (0.995 -> hop of 21 samples at 4096).
-    overlap: float = 0.995
-    width: int = 512
-    height: int = 512
-    fmax_hz: float = 11_000.0
-    #: Colour range as fractions of the clip's min..max dB span.
-    color_lo: float = 0.50
-    color_hi: float = 0.95
-    #: ``"original"``: one spectrogram cell per pixel, exactly the cell the
-    #: original's ``imshow(interpolation="nearest")`` shows, colour span over
-    #: every cell of the clip. ``"mean"``: dB averaged per pixel over
-    #: ``frames_per_column`` frames, span over those frames (see module doc).
-    render: str = "original"
-    #: How ``render="original"`` finds the min and max over all ~30M cells:
-    #:
-    #: - ``"pruned"`` (default; ~10-20 ms a clip on top of the image's own
-    #:   frames, ~70 ms a clip in all on a loaded 2-core machine): the Nyquist row, the DC row and
-    #:   rows 1..``exact_rows`` of EVERY frame (one FFT of the whole clip, see
-    #:   ``all_frames_rows``), every bin of the frames the image shows, and
-    #:   every bin of each other frame whose energy (Parseval) could still hold
-    #:   a higher cell. The max is then exact and proven (``Span.max_exact``)
-    #:   unless more than ``max_extra_frames`` frames could hold it. The min is
-    #:   exact whenever the faintest cell is in the Nyquist row, which on
-    #:   anti-aliased recordings it is: that row is real-valued, so its values
-    #:   cross zero and its sampled minimum lies tens of dB below any complex
-    #:   row's. It is not proven; if another cell is fainter, the span is too
-    #:   narrow by the difference, and the image a little darker.
-    #: - ``"full"``: every bin of every frame (float64, like mlab): exact and
-    #:   proven, ~7x the cost of ``"pruned"`` (benchmark: ~30x faster than
-    #:   the original instead of ~200x). float32 would halve it but cannot
-    #:   hold the faintest cells (its round-off sits ~140 dB below a frame's
-    #:   loudest bin; spans are 230-260 dB): its min comes out 15-27 dB high.
-    #: - ``"frames"``: the frames the image shows only: cheapest (~30 % less
-    #:   than ``"pruned"``), but its min is ~40 dB too high on realistic data,
-    #:   so images come out darker (mean colour index ~23 lower of 255).
-    span: str = "pruned"
-    #: ``span="pruned"``: low rows computed for every frame (they hold the max
-    #: of most recordings: DC leakage and 1/f noise), and the cap on frames
-    #: transformed whole to prove the max.
-    exact_rows: int = 2
-    max_extra_frames: int = 256
-    #: ``render="mean"``: FFT frames computed per pixel column (the reference computes ~29).
-    frames_per_column: int = 4
-    #: ``render="mean"``: power below ``max * floor_rel`` (160 dB down) counts as
-    #: the floor (keeps exact zeros of gap-filled samples finite in dB).
-    floor_rel: float = 1e-16
-    #: ``render="mean"``: average per pixel in ``"db"`` (like the reference grid) or ``"power"`` (cheaper).
-    average: str = "db"
-
-    def __post_init__(self) -> None:
-        if self.render not in RENDERS:
-            raise ValueError(f"render must be one of {RENDERS}, got {self.render!r}")
-        if self.span not in SPANS:
-            raise ValueError(f"span must be one of {SPANS}, got {self.span!r}")
-        if not 0.0 <= self.color_lo < self.color_hi <= 1.0:
-            raise ValueError(f"need 0 <= color_lo < color_hi <= 1, got {self.color_lo}, {self.color_hi}")
-        if self.width <= 0 or self.height <= 0 or self.fmax_hz <= 0:
-            raise ValueError("width, height and fmax_hz must be positive")
-        if self.exact_rows < 0 or self.max_extra_frames < 0:
-            raise ValueError("exact_rows and max_extra_frames must be >= 0")
-
-
-def window_length(sample_rate: float, window_s: float = 0.056) -> int:
+def window_length(sample_rate: float, window_s: float = SPECTROGRAM.window_s) -> int:
     """Samples per FFT window: ``window_s`` rounded to the nearest power of two.
 
     >>> window_length(64000, 0.056)
@@ -123,7 +58,7 @@ def window_length(sample_rate: float, window_s: float = 0.056) -> int:
     return int(2 ** round(math.log2(exact)))
 
 
-def hop_length(nfft: int, overlap: float = 0.995) -> int:
+def hop_length(nfft: int, overlap: float = SPECTROGRAM.overlap) -> int:
     """Samples between frames for ``overlap`` (mlab's ``noverlap = int(overlap * nfft)``)."""
     if not 0 <= overlap < 1:
         raise ValueError("overlap must be in [0, 1)")
@@ -135,10 +70,7 @@ def frame_count(n_samples: int, nfft: int, hop: int) -> int:
     return 0 if n_samples < nfft else (n_samples - nfft) // hop + 1
 
 
-ALIGNS = ("ping", "ping_abs", "grid")
-
-
-def ping_clip_plan(data: np.ndarray, sample_rate: float, *, clip_s: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+def ping_clip_plan(data: np.ndarray, sample_rate: float, *, clip_s: float = CLIP.clip_s) -> tuple[np.ndarray, np.ndarray]:
     """The original's clips: ``(start sample, length)`` of each.
 
     For each whole second ``s`` of the file (``int(duration) - 1`` of them,
@@ -170,9 +102,9 @@ def clip_starts(
     data: np.ndarray,
     sample_rate: float,
     *,
-    clip_s: float = 5.0,
-    align: str = "ping_abs",
-    search_s: float = 1.0,
+    clip_s: float = CLIP.clip_s,
+    align: Align = "ping_abs",
+    search_s: float = CLIP.ping_search_s,
 ) -> np.ndarray:
     """Start sample of every whole ``clip_s`` clip in ``data`` (specfleet's own plans).
 
@@ -201,7 +133,8 @@ def clip_starts(
 
 
 def clip_plan(
-    data: np.ndarray, sample_rate: float, *, clip_s: float = 5.0, align: str = "ping", search_s: float = 1.0
+    data: np.ndarray, sample_rate: float, *, clip_s: float = CLIP.clip_s, align: Align = CLIP.align,
+    search_s: float = CLIP.ping_search_s,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(starts, lengths)`` of the clips of ``data`` for ``align`` in ``ALIGNS``:
     ``"ping"`` is the original's plan (``ping_clip_plan``), ``"ping_abs"`` and
@@ -275,7 +208,7 @@ def column_frame_starts(n_samples: int, nfft: int, hop: int, width: int, frames_
 
 
 def spectrogram_db(
-    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams(),
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SPECTROGRAM,
     missing: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, float]:
     """Pixel-grid dB spectrogram ``(height, width)`` (row 0 = lowest frequency)
@@ -324,14 +257,14 @@ def spectrogram_db(
     return grid, 10.0 * math.log10(max(pmin, floor)), 10.0 * math.log10(max(pmax, floor))
 
 
-def color_range(db_min: float, db_max: float, lo: float = 0.5, hi: float = 0.95) -> tuple[float, float]:
+def color_range(db_min: float, db_max: float, lo: float = SPECTROGRAM.color_lo, hi: float = SPECTROGRAM.color_hi) -> tuple[float, float]:
     """``vmin, vmax`` at fractions ``lo``/``hi`` of the ``db_min..db_max`` span."""
     span = db_max - db_min
     return db_min + lo * span, db_min + hi * span
 
 
 @lru_cache(maxsize=4)
-def colormap_lut(name: str = "viridis") -> np.ndarray:
+def colormap_lut(name: str = CLIP.cmap) -> np.ndarray:
     """``(256, 3)`` uint8 RGB lookup table of a matplotlib colormap, truncated
     to bytes as matplotlib's ``to_rgba(bytes=True)`` does for ``imshow``."""
     from matplotlib import colormaps  # the colormap data only, no figure machinery
@@ -353,7 +286,7 @@ def color_index(grid_db: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
 BACKGROUND_RGB = (255, 255, 255)
 
 
-def to_rgb(index: np.ndarray, cmap: str = "viridis", background: np.ndarray | None = None) -> np.ndarray:
+def to_rgb(index: np.ndarray, cmap: str = CLIP.cmap, background: np.ndarray | None = None) -> np.ndarray:
     """RGB array ``(height, width, 3)`` of a colour-index image; pixels in the
     ``background`` mask are white (the original's figure background)."""
     rgb = colormap_lut(cmap)[index]
@@ -363,7 +296,7 @@ def to_rgb(index: np.ndarray, cmap: str = "viridis", background: np.ndarray | No
 
 
 def spectrogram_index(
-    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams()
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SPECTROGRAM
 ) -> np.ndarray:
     """Colour-index image of one clip, ``(height, width)`` uint8 (0 = ``vmin``)."""
     grid, db_min, db_max = spectrogram_db(clip, sample_rate, params)
@@ -372,14 +305,14 @@ def spectrogram_index(
 
 
 def spectrogram_image(
-    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams(), cmap: str = "viridis"
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SPECTROGRAM, cmap: str = CLIP.cmap
 ) -> np.ndarray:
     """RGB spectrogram image of one clip, shape ``(height, width, 3)`` uint8."""
     return to_rgb(spectrogram_index(clip, sample_rate, params), cmap)
 
 
 def render_index(
-    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams()
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SPECTROGRAM
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Colour-index image ``(height, width)`` of one clip in ``params.render``'s
     way, and its background mask (``None`` when the image covers every pixel)."""
@@ -390,7 +323,7 @@ def render_index(
 
 
 def encode_png(
-    index: np.ndarray, cmap: str = "viridis", compress_level: int = 1, palette: bytes = b"",
+    index: np.ndarray, cmap: str = CLIP.cmap, compress_level: int = CLIP.png_compress_level, palette: bytes = b"",
     background: np.ndarray | None = None, metadata: Mapping[str, str] | None = None,
 ) -> bytes:
     """PNG bytes of a colour-index image: a palette PNG (the colormap is the
@@ -426,7 +359,7 @@ def _png_text(metadata: Mapping[str, str] | None) -> Any:
 
 
 def encode_jpeg(
-    index: np.ndarray, cmap: str = "viridis", quality: int = 95, background: np.ndarray | None = None,
+    index: np.ndarray, cmap: str = CLIP.cmap, quality: int = CLIP.jpeg_quality, background: np.ndarray | None = None,
     dpi: int = 100, metadata: Mapping[str, str] | None = None,
 ) -> bytes:
     """JPEG bytes as the original's ``savefig(".jpg")`` wrote them: PIL, RGB
@@ -483,8 +416,8 @@ class PixelCells:
 
 @lru_cache(maxsize=16)
 def original_pixel_cells(
-    n_samples: int, sample_rate: float, *, nfft: int, hop: int, width: int = 512, height: int = 512,
-    fmax_hz: float = 11_000.0,
+    n_samples: int, sample_rate: float, *, nfft: int, hop: int, width: int = SPECTROGRAM.width,
+    height: int = SPECTROGRAM.height, fmax_hz: float = SPECTROGRAM.fmax_hz,
 ) -> PixelCells:
     """The cell the original's figure shows at every pixel.
 
@@ -744,10 +677,10 @@ def span_power(
     *,
     nfft: int,
     hop: int,
-    method: str = "pruned",
+    method: SpanMethod = SPECTROGRAM.span,
     shown: tuple[np.ndarray, Extremes] | None = None,
-    exact_rows: int = 2,
-    max_extra_frames: int = 256,
+    exact_rows: int = SPECTROGRAM.exact_rows,
+    max_extra_frames: int = SPECTROGRAM.max_extra_frames,
 ) -> Span:
     """Min and max power over every cell (bins 1..nfft/2, every frame) of ``x``.
 
@@ -830,7 +763,7 @@ def mpl_color_index(db: np.ndarray, vmin: float, vmax: float, n_colors: int = CO
 
 
 def original_index(
-    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams(),
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SPECTROGRAM,
     missing: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, Span]:
     """The original's image of one clip as colour indices.
@@ -935,7 +868,7 @@ class RenderedClip:
 
 
 def render_clip(
-    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SpectrogramParams(),
+    clip: np.ndarray, sample_rate: float, params: SpectrogramParams = SPECTROGRAM,
     missing: np.ndarray | None = None,
 ) -> RenderedClip:
     """``render_index`` and the colour range it used.

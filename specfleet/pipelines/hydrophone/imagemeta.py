@@ -11,7 +11,9 @@ the last colour), ``db_lo``/``db_hi`` (the clip's faintest and loudest
 cell), ``color_lo``/``color_hi`` (vmin/vmax as fractions of that span),
 ``db_units``, ``window`` (``hann``), ``window_samples``, ``window_s``,
 ``overlap``, ``hop_samples``, ``cmap``, ``render``, ``span``, ``width``,
-``height``, and ``Software``; ``missing_seconds`` on a clip across a real
+``height`` (the parameters ``params.py`` marks ``image``, under their own
+names), and ``Software``; ``frames_per_column`` with ``render=mean``;
+``missing_seconds`` on a clip across a real
 break (those columns are masked, the clip's WAV holds zeros there).
 """
 
@@ -19,8 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ...imagemeta import number
+from ...imagemeta import declared_items, number, text
 from . import dsp
+from .params import CLIP
 
 SOFTWARE = "specfleet hydrophone pipeline"
 DB_UNITS = {
@@ -38,7 +41,7 @@ def clip_metadata(
     n_samples: int,
     clip_start: dt.datetime | str,
     source: str = "",
-    cmap: str = "viridis",
+    cmap: str = CLIP.cmap,
     missing_samples: int = 0,
 ) -> dict[str, str]:
     """The items an image of one clip carries (all strings)."""
@@ -51,26 +54,24 @@ def clip_metadata(
         "clip_start": start,
         "clip_seconds": number(n_samples / sample_rate),
         "sample_rate_hz": number(sample_rate),
+        # the parameters params.py marks image("key"), under their keys
+        **declared_items(params),
+        "cmap": text(cmap),
         "freq_min_hz": "0",
-        "freq_max_hz": number(params.fmax_hz),
         "db_vmin": number(rendered.vmin),
         "db_vmax": number(rendered.vmax),
         "db_lo": number(rendered.db_lo),
         "db_hi": number(rendered.db_hi),
-        "color_lo": number(params.color_lo),
-        "color_hi": number(params.color_hi),
         "db_units": DB_UNITS.get(params.render, params.render),
         "window": "hann",
         "window_samples": str(nfft),
+        # the window used: window_s rounded to a power of two of samples
         "window_s": number(nfft / sample_rate),
-        "overlap": number(params.overlap),
         "hop_samples": str(hop),
-        "cmap": cmap,
-        "render": params.render,
-        "span": params.span if params.render == "original" else "frames",
-        "width": str(params.width),
-        "height": str(params.height),
     }
+    if params.render != "original":  # the span is then over the computed frames
+        meta["span"] = "frames"
+        meta["frames_per_column"] = str(params.frames_per_column)
     if missing_samples:  # a clip across a real break says so (its image masks the part)
         meta["missing_seconds"] = number(missing_samples / sample_rate)
     return meta

@@ -18,7 +18,6 @@ image the pipeline writes.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from . import dsp
 from .clipper import ClipOptions, plan_clips
 from .imagemeta import clip_metadata
 from .naming import file_name
+from .params import CLIP, SPECTROGRAM
 from .settings import HydroSettings
 
 #: Frames computed for a figure (its plot is ~800 px wide).
@@ -94,8 +94,8 @@ def draw_preview(
     sample_rate: float,
     out: Path,
     *,
-    params: dsp.SpectrogramParams = dsp.SpectrogramParams(),
-    cmap: str = "viridis",
+    params: dsp.SpectrogramParams = SPECTROGRAM,
+    cmap: str = CLIP.cmap,
     clip_start: dt.datetime,
     source: str = "",
     title: str = "",
@@ -111,7 +111,7 @@ def draw_preview(
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    original = dataclasses.replace(params, render="original")  # the colour range in mlab's dB
+    original = params.model_copy(update={"render": "original"})  # the colour range in mlab's dB
     if missing is not None and not np.any(missing):
         missing = None
     rendered = dsp.render_clip(clip, sample_rate, original, missing)

@@ -1,21 +1,42 @@
 """Settings of the hydrophone pipeline: environment variables
 ``SPECFLEET_HYDRO_*``. Resolved once per worker by the runtime
-(``spec.settings``) and handed to the handler as ``ctx.config``."""
+(``spec.settings``) and handed to the handler as ``ctx.config``.
+
+The clip parameters (window, overlap, size, colours, render, span, clip plan,
+colour map, compression...) are declared in ``params.py`` and inherited
+here, each as ``SPECFLEET_HYDRO_{NAME}``; this class adds the rest."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ...settings import refuse_renamed
+from .params import CalibrationReference, ClipParams, Output, SpectrogramParams
 from .timerange import FILE_SECONDS
+
+#: Variables renamed when the clip parameters got one declaration (old -> new):
+#: a worker still given an old one stops with an error instead of ignoring it.
+RENAMED_ENV = {
+    "SPECFLEET_HYDRO_IMAGE_WIDTH": "SPECFLEET_HYDRO_WIDTH",
+    "SPECFLEET_HYDRO_IMAGE_HEIGHT": "SPECFLEET_HYDRO_HEIGHT",
+}
 
 #: OEK's ``TrHld2`` (OOI's hydrophone setting): a gap between pieces up to
 #: this long is never a real break (``repair.repair``'s default too).
 GAP_THRESHOLD_S = 0.023
 
 
-class HydroSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SPECFLEET_HYDRO_", extra="ignore")
+class HydroSettings(SpectrogramParams, ClipParams, BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPECFLEET_HYDRO_", extra="ignore", frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_renamed_variables(cls, data: Any) -> Any:
+        refuse_renamed(RENAMED_ENV)
+        return data
 
     #: OOI raw-data archive root and the default hydrophone folder below it.
     base_url: str = "https://rawdata.oceanobservatories.org/files/"
@@ -33,16 +54,14 @@ class HydroSettings(BaseSettings):
     #: hybrid millidecade bands, ``levels_day.file_minutes``) go to
     #: ``{levels_prefix}/{hydrophone}/{YYYY_MM_DD}/minutes/{file}.npz`` for the
     #: day's reduce (``specfleet hydrophone levels-day``).
-    output: str = Field(default="specfleet", pattern="^(specfleet|whaledr|levels)$")
+    output: Output = "specfleet"
     #: S3 key prefix of clips: ``{prefix}/{hydrophone}/{YYYY_MM_DD}/{name}.wav|.png``.
     prefix: str = "hydrophone"
-    whaledr_prefix: str = "megaptera"
     #: (The whaledr app fetches clips and manifest anonymously. The original set
     #: the ``public-read`` ACL; the deployed bucket enforces owner-only ACLs, so
     #: objects carry none and the template's bucket policy grants public reads
     #: of ``{whaledr_prefix}/`` alone.)
-    #: JPEG quality of the whaledr profile (the original's matplotlib saved at 95).
-    jpeg_quality: int = Field(default=95, ge=1, le=100)
+    whaledr_prefix: str = "megaptera"
     #: Sound levels (pipelines/hydrophone/levels*.py): per-file minutes at
     #: ``{levels_prefix}/{hydrophone}/{YYYY_MM_DD}/minutes/{file}.npz``, the day's
     #: NetCDF beside them (``levels_day.day_key``).
@@ -50,7 +69,7 @@ class HydroSettings(BaseSettings):
     #: Sensitivity curve applied by the day's reduce (OOI netCDF or CSV); empty: uncalibrated.
     calibration: str = ""
     #: "volt": dB re 1 V/uPa (OOI's metadata/cals); "count": dB re 1 count/uPa (rca_correction_cals).
-    calibration_reference: str = Field(default="volt", pattern="^(volt|count)$")
+    calibration_reference: CalibrationReference = "volt"
     #: Also write the archive-grade copy beside the clips (archive.py): each
     #: stretch as a 24-bit FLAC of the true counts, per-file records, and the
     #: day's manifest, written last, under ``{archive_prefix}/{YYYY}/{instrument}/{YYYY_MM_DD}/``.
@@ -66,33 +85,6 @@ class HydroSettings(BaseSettings):
     #: A gap between pieces is a real break only when longer than this AND the
     #: file's own label noise (OOI's hydrophone setting ``TrHld2``).
     gap_threshold_s: float = Field(default=GAP_THRESHOLD_S, ge=0)
-    clip_s: float = 5.0
-    #: "ping": the original's clips: at the signed-argmax sample of seconds 0, 5,
-    #: 10, ..., 5 s + 1 sample each, the last cut short by the file's end.
-    #: "ping_abs": largest |x| of each 5 s slot's first second, whole clips only.
-    #: "grid": plain 5 s grid. See dsp.ping_clip_plan / dsp.clip_starts.
-    align: str = Field(default="ping", pattern="^(ping|ping_abs|grid)$")
-    ping_search_s: float = 1.0
-    window_s: float = 0.056
-    overlap: float = 0.995
-    image_width: int = 512
-    image_height: int = 512
-    fmax_hz: float = 11_000.0
-    color_lo: float = 0.50
-    color_hi: float = 0.95
-    #: "original": each pixel shows the one cell the original's imshow shows,
-    #: colour span over every cell of the clip; "mean": averaged pixels (see
-    #: dsp.SpectrogramParams.render for the trade-offs).
-    render: str = Field(default="original", pattern="^(original|mean)$")
-    #: How render="original" finds the span: "pruned" | "full" | "frames"
-    #: (dsp.SpectrogramParams.span).
-    span: str = Field(default="pruned", pattern="^(pruned|full|frames)$")
-    #: render="mean" only: FFT frames per pixel column.
-    frames_per_column: int = 2
-    cmap: str = "viridis"
-    png_compress_level: int = 1
-    #: Clips with more than this fraction of gap-filled samples are skipped.
-    max_gap_fraction: float = 0.5
     #: Source files larger than this are rejected without reading them whole.
     max_file_bytes: int = 256 * 1024 * 1024
     connect_timeout_s: float = 10.0
@@ -112,6 +104,5 @@ class HydroSettings(BaseSettings):
     #: addendum/, so far more is a wrong page or a wrong folder, not a day.
     #: Raise it to enqueue such a day anyway.
     max_day_files: int = Field(default=1_000, ge=1)
-    #: Processes rendering clips (0 = one per CPU) and clips per pool task.
+    #: Processes rendering clips (0 = one per CPU).
     processes: int = 0
-    clips_per_task: int = 10

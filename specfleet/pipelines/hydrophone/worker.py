@@ -26,7 +26,7 @@ import os
 import tempfile
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...outbound import FetchLimits, HostPolicy
@@ -157,7 +157,7 @@ def cut_source(path: Path, config: HydroSettings, out_dir: Path, pool: Executor 
     each image's metadata names ``source`` (the job's URL or path)."""
     decoded = decode_source(path, config, source=source)
     check_rate_fits(decoded.sample_rate, config)
-    result = cut_file(decoded, replace(ClipOptions.from_settings(config), source=source), out_dir, pool)
+    result = cut_file(decoded, ClipOptions.from_settings(config).model_copy(update={"source": source}), out_dir, pool)
     if not result.clips:
         why = "; ".join(result.notes) or "no whole clip fits"
         raise Rejected(

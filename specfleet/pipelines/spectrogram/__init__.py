@@ -2,13 +2,13 @@
 20 s as greyscale JPEGs under ``spec/``, one status row per window."""
 
 from ...runtime.spec import FleetProfile, PipelineSpec, Ref, StatusView
-from .models import SpectoJob, SpectoStatus, failure_status, legacy_body
-from .settings import SpectroSettings
+from ..melwindows.models import JOB_QUEUE, SPECTO_STATUS, SpectoJob, SpectoStatus, failure_status, legacy_body
+from ..melwindows.settings import SpectroSettings
 
 SPEC: PipelineSpec[SpectoJob] = PipelineSpec(
-    name="spectrogram",
-    job_queue="jobs_specto",
-    status_queue="status_specto",
+    name=SPECTO_STATUS.name,
+    job_queue=JOB_QUEUE,
+    status_queue=SPECTO_STATUS.status_queue,
     job_model=SpectoJob,
     status_model=SpectoStatus,
     handler=Ref("specfleet.pipelines.spectrogram.worker:handle"),

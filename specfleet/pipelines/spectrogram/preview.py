@@ -38,8 +38,8 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-from . import dsp, imagemeta
-from .settings import SpectroSettings
+from ..melwindows import dsp, imagemeta
+from ..melwindows.settings import SpectroSettings
 
 #: Figure size in inches and dots per inch: 1000 x 560 px.
 FIGSIZE = (10.0, 5.6)

@@ -9,9 +9,9 @@ from pathlib import PurePosixPath
 from ...jobs import TRACK_ID_RE
 from ...settings import Settings
 from ...storage import Storage
+from ..melwindows.models import SpectoJob
+from ..melwindows.settings import SpectroSettings
 from . import SPEC
-from .models import SpectoJob
-from .settings import SpectroSettings
 
 
 @dataclass

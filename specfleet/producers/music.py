@@ -1,4 +1,5 @@
-"""Producers for the music pipelines.
+"""Producers for the music pipelines (above them: search and download are
+independent pipelines, and these read and feed both).
 
 ``produce_search``   queries.csv -> ``jobs_search``, skipping tracks that
                      already have a ``track_url`` row (found or NOTFOUND: they
@@ -26,18 +27,18 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from ...db import connect
-from ...jobs import Job
-from ...runtime.spec import PipelineSpec
-from ...settings import Settings
-from ...storage import Storage
-from ..download import SPEC as DOWNLOAD
-from ..download.models import DownloadJob
-from ..download.worker import audio_key
-from ..search import SPEC as SEARCH
-from ..search.models import SearchJob
-from .settings import MusicSettings
-from .urls import UrlPolicyError, check_video_url
+from ..db import connect
+from ..jobs import Job
+from ..pipelines.download import SPEC as DOWNLOAD
+from ..pipelines.download.models import DownloadJob
+from ..pipelines.download.worker import audio_key
+from ..pipelines.music.settings import MusicSettings
+from ..pipelines.music.urls import UrlPolicyError, check_video_url
+from ..pipelines.search import SPEC as SEARCH
+from ..pipelines.search.models import SearchJob
+from ..runtime.spec import PipelineSpec
+from ..settings import Settings
+from ..storage import Storage
 
 MAX_CSV_BYTES = 200 * 1024 * 1024
 T = TypeVar("T", bound=Job)

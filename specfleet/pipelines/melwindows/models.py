@@ -4,12 +4,35 @@ producer's bare ``track_id``) -> one
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from ...jobs import TRACK_ID_RE, Job, TrackId
+from ...queues import Queue
+from ...settings import Settings
 from ...status import Stat, StatusRecord
+
+#: Logical queue names of the mel windows (real names: ``queue_prefix + name``).
+JOB_QUEUE = "jobs_specto"
+STATUS_QUEUE = "status_specto"
+
+
+@dataclass(frozen=True)
+class StatusStream:
+    """The ``status_specto`` stream as a status sender's target: the
+    spectrogram pipeline's spec names the same queue, and a fused download
+    worker sends its window rows here without importing that pipeline."""
+
+    name: str = "spectrogram"
+    status_queue: str = STATUS_QUEUE
+
+    def statuses(self, settings: Settings) -> Queue:
+        return Queue(settings, settings.queue_prefix + self.status_queue)
+
+
+SPECTO_STATUS = StatusStream()
 
 
 class SpectoJob(Job):

@@ -37,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...imagemeta import comment, number
+from ...imagemeta import comment, declared_items, number
 from . import dsp
+from .params import SPECTRO
 
 SOFTWARE = "specfleet spectrogram pipeline"
 CMAP = "gray_r"
@@ -64,7 +65,7 @@ class RenderPath:
 
 
 def render_path(
-    source_rate: int, params: dsp.SpectroParams = dsp.SpectroParams(), *, mpeg: bool = True, decoder: str = ""
+    source_rate: int, params: dsp.SpectroParams = SPECTRO, *, mpeg: bool = True, decoder: str = ""
 ) -> RenderPath:
     """The path ``dsp.track_mel_db`` takes for a stream at ``source_rate``
     (``mpeg``: decoded by libmpg123), from the same rules it applies:
@@ -91,7 +92,7 @@ def render_path(
                       f"{decoder} at {rate} Hz, resampled to {analysis} Hz with soxr HQ (as librosa.load)")
 
 
-def render_path_of_file(path: str | Path, params: dsp.SpectroParams = dsp.SpectroParams()) -> RenderPath:
+def render_path_of_file(path: str | Path, params: dsp.SpectroParams = SPECTRO) -> RenderPath:
     """``render_path`` for a file, from its header (``dsp.probe``: no decoding)."""
     from . import mpg123
 
@@ -110,29 +111,22 @@ def track_metadata(
         "specfleet_version": __version__,
         "source": source,
         "track_id": track_id,
-        "sample_rate_hz": str(params.sample_rate),
+        # the parameters params.py marks image("key"), under their keys
+        **declared_items(params),
         "source_sample_rate_hz": str(render.source_rate),
         "decoded_rate_hz": str(render.decoded_rate),
         "decoder": render.decoder,
         "render": render.name,
         "render_detail": render.detail,
-        "n_fft": str(params.n_fft),
-        "hop_length": str(params.hop_length),
         "window": "hann",
         "center": "true",
-        "n_mels": str(params.n_mels),
         "mel_scale": "slaney",
-        "fmin_hz": number(params.fmin),
-        "fmax_hz": number(params.fmax),
         "db_units": DB_UNITS,
         "db_ref": "track max",
-        "amin": f"{params.amin:g}",
-        "top_db": number(params.top_db),
         "floor": FLOOR,
         "cmap": CMAP,
         "encoding": ENCODING,
         "mode": "L",
-        "jpeg_quality": str(params.jpeg_quality),
     }
 
 

@@ -2,35 +2,40 @@
 ``SPECFLEET_SPECTRO_*``. Resolved once per worker by the runtime
 (``spec.settings``) and handed to the handler as ``ctx.config``; a fused
 download worker (``MusicSettings.fused``) reads the same variables, so both
-paths write the same windows."""
+paths write the same windows.
+
+The window parameters (rate, FFT, mel bands, dB, window plan, JPEG quality,
+duration limit) are declared in ``params.py`` and inherited here, each as
+``SPECFLEET_SPECTRO_{NAME}``; this class adds the rest."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ...settings import refuse_renamed
+from .params import SpectroParams
 
-class SpectroSettings(BaseSettings):
+#: Variables renamed when the parameters got one declaration (old -> new,
+#: librosa's name): a worker still given an old one stops with an error.
+RENAMED_ENV = {"SPECFLEET_SPECTRO_HOP": "SPECFLEET_SPECTRO_HOP_LENGTH"}
+
+
+class SpectroSettings(SpectroParams, BaseSettings):
     """Music spectrograms (SPEC.md section 2); defaults are the original's."""
 
-    model_config = SettingsConfigDict(env_prefix="SPECFLEET_SPECTRO_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SPECFLEET_SPECTRO_", extra="ignore", frozen=False)
 
-    sample_rate: int = Field(default=16000, ge=1000, le=192000)
-    n_fft: int = Field(default=1024, ge=64)
-    hop: int = Field(default=512, ge=16)
-    n_mels: int = Field(default=256, ge=8, le=1024)
-    fmax: float = Field(default=8000.0, gt=0)
-    top_db: float = Field(default=80.0, gt=0)
-    window_s: int = Field(default=30, ge=1)
-    step_s: int = Field(default=20, ge=1)
-    #: Tracks shorter than this (whole seconds) are rejected.
-    min_duration_s: int = Field(default=1, ge=1)
-    jpeg_quality: int = Field(default=75, ge=1, le=100)
+    @model_validator(mode="before")
+    @classmethod
+    def _no_renamed_variables(cls, data: Any) -> Any:
+        refuse_renamed(RENAMED_ENV)
+        return data
+
     #: mp3s larger than this are skipped (the original's 10 MB rule).
     max_mp3_bytes: int = Field(default=10_000_000, ge=1)
-    #: Tracks longer than this are skipped (stat 2): by their header before
-    #: decoding, or once decoding passes it (a header may lie; memory follows this).
-    max_duration_s: float = Field(default=3600.0, gt=0)
     #: Processes computing spectrograms in one worker (0 = one per CPU).
     processes: int = Field(default=0, ge=0)
     audio_prefix: str = "audio/"

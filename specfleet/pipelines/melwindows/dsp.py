@@ -64,36 +64,12 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 
+from .params import SPECTRO, SpectroParams
+
 #: ``gray_r`` as 8-bit grey levels: matplotlib maps a normalised value v to
 #: LUT index ``min(int(v * 256), 255)``; its 256-entry reversed grey ramp,
 #: truncated to bytes, is this (checked against matplotlib in the tests).
 _GRAY_R = (np.linspace(1.0, 0.0, 256) * 255).astype(np.uint8)
-
-
-@dataclass(frozen=True)
-class SpectroParams:
-    """Every knob of the computation, with the original's values as defaults."""
-
-    #: Decode, downmix and resample to this rate (Hz).
-    sample_rate: int = 16000
-    n_fft: int = 1024
-    hop_length: int = 512
-    n_mels: int = 256
-    fmin: float = 0.0
-    #: Upper edge of the mel filterbank (Hz); the original used 8 kHz.
-    fmax: float = 8000.0
-    #: ``power_to_db(ref=np.max, amin=1e-10, top_db=80)``.
-    amin: float = 1e-10
-    top_db: float = 80.0
-    window_s: int = 30
-    step_s: int = 20
-    #: Tracks shorter than this many whole seconds give no windows.
-    min_duration_s: int = 1
-    #: Decoding stops, with ``TooLongError``, once a track proves longer than
-    #: this (seconds; None = no limit). This bounds memory by the limit, not
-    #: by the header: a Xing/Info header can claim minutes for hours of frames.
-    max_duration_s: float | None = 3600.0
-    jpeg_quality: int = 75
 
 
 @dataclass(frozen=True)
@@ -160,7 +136,7 @@ def probe(path: str | Path) -> AudioInfo:
     )
 
 
-def decode(path: str | Path, *, sample_rate: int = 16000, max_duration_s: float | None = None) -> np.ndarray:
+def decode(path: str | Path, *, sample_rate: int = SPECTRO.sample_rate, max_duration_s: float | None = None) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sample_rate`` — the same numbers as
     ``librosa.load(path, sr=sample_rate)`` (libsndfile's mpg123, channel mean,
     soxr HQ, length fixed to ``ceil(n * ratio)``) without librosa's import
@@ -224,7 +200,7 @@ def channel_mean(data: np.ndarray) -> np.ndarray:
     return data.mean(axis=1, dtype=np.float32)
 
 
-def to_mono_resampled(data: np.ndarray, native_sr: int, *, sample_rate: int = 16000) -> np.ndarray:
+def to_mono_resampled(data: np.ndarray, native_sr: int, *, sample_rate: int = SPECTRO.sample_rate) -> np.ndarray:
     """(frames, channels) float32 -> mono float32 at ``sample_rate``."""
     import soxr
 
@@ -258,7 +234,8 @@ class MelBands:
 
 @lru_cache(maxsize=8)
 def mel_filterbank(
-    *, sample_rate: int = 16000, n_fft: int = 1024, n_mels: int = 256, fmin: float = 0.0, fmax: float = 8000.0
+    *, sample_rate: int = SPECTRO.sample_rate, n_fft: int = SPECTRO.n_fft, n_mels: int = SPECTRO.n_mels,
+    fmin: float = SPECTRO.fmin, fmax: float = SPECTRO.fmax,
 ) -> MelBands:
     """Built once per process (``librosa.filters.mel`` is plain numpy)."""
     from librosa.filters import mel
@@ -289,13 +266,13 @@ def _frames(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
 
 
-def stft(y: np.ndarray, *, n_fft: int = 1024, hop_length: int = 512) -> np.ndarray:
+def stft(y: np.ndarray, *, n_fft: int = SPECTRO.n_fft, hop_length: int = SPECTRO.hop_length) -> np.ndarray:
     """Complex64 Hann-windowed STFT as (frames, n_fft//2 + 1), librosa's
     framing (the reference for tests; ``mel_power`` windows in frequency)."""
     return scipy.fft.rfft(_frames(y, n_fft=n_fft, hop_length=hop_length) * _hann(n_fft), axis=-1)
 
 
-def power_spectrogram(y: np.ndarray, *, n_fft: int = 1024, hop_length: int = 512) -> np.ndarray:
+def power_spectrogram(y: np.ndarray, *, n_fft: int = SPECTRO.n_fft, hop_length: int = SPECTRO.hop_length) -> np.ndarray:
     """|STFT|^2 as (n_fft//2 + 1, frames) float32 (for tests; ``mel_db``
     never materialises it)."""
     spec = stft(y, n_fft=n_fft, hop_length=hop_length)
@@ -304,7 +281,7 @@ def power_spectrogram(y: np.ndarray, *, n_fft: int = 1024, hop_length: int = 512
     return power.T
 
 
-def mel_power(y: np.ndarray, params: SpectroParams = SpectroParams()) -> np.ndarray:
+def mel_power(y: np.ndarray, params: SpectroParams = SPECTRO) -> np.ndarray:
     """Mel power spectrogram (n_mels, frames) float32, what
     ``librosa.feature.melspectrogram(y, power=2)`` gives."""
     from . import kernels
@@ -319,7 +296,7 @@ def mel_power(y: np.ndarray, params: SpectroParams = SpectroParams()) -> np.ndar
     return kernels.mel_power_hann(spec.view(np.float32), bands.weights, bands.lo, bands.hi, out)
 
 
-def mel_db(y: np.ndarray, params: SpectroParams = SpectroParams()) -> np.ndarray:
+def mel_db(y: np.ndarray, params: SpectroParams = SPECTRO) -> np.ndarray:
     """Mel power spectrogram in dB relative to its maximum, clipped ``top_db``
     below it: (n_mels, frames) float32, what ``power_to_db(melspectrogram(y),
     ref=np.max)`` gives."""
@@ -371,7 +348,7 @@ def _smooth(n: int, largest_prime: int = 11) -> bool:
 
 
 @lru_cache(maxsize=32)
-def analysis_grid(rate: int, params: SpectroParams = SpectroParams()) -> AnalysisGrid | None:
+def analysis_grid(rate: int, params: SpectroParams = SPECTRO) -> AnalysisGrid | None:
     """The grid for a signal at ``rate``, or None when the reference path
     (resample to ``params.sample_rate``) must be used: a signal already at
     that rate (the original did not resample it either), a rate too low to
@@ -412,7 +389,7 @@ def stretch(y: np.ndarray, up: int, n_out: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def resampler_gain(source_rate: int, params: SpectroParams = SpectroParams()) -> np.ndarray:
+def resampler_gain(source_rate: int, params: SpectroParams = SPECTRO) -> np.ndarray:
     """|H(f)|^2 of ``soxr.resample(..., source_rate, params.sample_rate,
     quality="HQ")`` (what ``librosa.load`` runs) at the reference bins
     ``k * sample_rate / n_fft``, k = 0 .. n_fft/2, relative to DC.
@@ -446,7 +423,7 @@ def _grid_weights(source_rate: int, grid: AnalysisGrid, params: SpectroParams) -
     return MelBands(np.ascontiguousarray(weights, dtype=np.float32), bands.lo, bands.hi)
 
 
-def reference_length(n_samples: int, rate: int, source_rate: int, params: SpectroParams = SpectroParams()) -> int:
+def reference_length(n_samples: int, rate: int, source_rate: int, params: SpectroParams = SPECTRO) -> int:
     """How many samples the reference's resampled signal has: ``librosa.load``
     gives ``ceil(n * sample_rate / source_rate)`` for ``n`` source samples;
     a half-rate decode stands for ``2 n`` of them (within one sample: the
@@ -456,7 +433,7 @@ def reference_length(n_samples: int, rate: int, source_rate: int, params: Spectr
 
 
 def mel_db_decoded(
-    samples: np.ndarray, rate: int, source_rate: int, params: SpectroParams = SpectroParams()
+    samples: np.ndarray, rate: int, source_rate: int, params: SpectroParams = SPECTRO
 ) -> tuple[np.ndarray, int]:
     """The reference's ``power_to_db(melspectrogram(load(path, sr=16000)))``
     from mono samples at ``rate`` (decoded from a ``source_rate`` stream),
@@ -491,7 +468,7 @@ def mel_db_decoded(
     return power_to_db(power, amin=params.amin, top_db=params.top_db), duration
 
 
-def track_mel_db(path: str | Path, params: SpectroParams = SpectroParams()) -> tuple[np.ndarray, int]:
+def track_mel_db(path: str | Path, params: SpectroParams = SPECTRO) -> tuple[np.ndarray, int]:
     """``mel_db_decoded`` of a file: libmpg123 decodes MPEG audio to mono
     (at half rate for 44.1/48 kHz streams: see ``half_rate_from``);
     anything else goes through soundfile. Stops at ``params.max_duration_s``
@@ -515,7 +492,7 @@ def track_mel_db(path: str | Path, params: SpectroParams = SpectroParams()) -> t
 _DB_PER_NEPER = np.float32(10.0 / math.log(10.0))
 
 
-def power_to_db(power: np.ndarray, *, amin: float = 1e-10, top_db: float | None = 80.0) -> np.ndarray:
+def power_to_db(power: np.ndarray, *, amin: float = SPECTRO.amin, top_db: float | None = SPECTRO.top_db) -> np.ndarray:
     """``librosa.power_to_db(power, ref=np.max, amin=amin, top_db=top_db)``,
     in float32; overwrites and returns ``power``."""
     ref = np.float32(max(amin, float(power.max(initial=0.0))))
@@ -533,7 +510,10 @@ def whole_seconds(n_samples: int, sample_rate: int) -> int:
     return int(math.floor(n_samples / sample_rate))
 
 
-def window_plan(duration_s: int, *, window_s: int = 30, step_s: int = 20, min_duration_s: int = 1) -> list[Window]:
+def window_plan(
+    duration_s: int, *, window_s: int = SPECTRO.window_s, step_s: int = SPECTRO.step_s,
+    min_duration_s: int = SPECTRO.min_duration_s,
+) -> list[Window]:
     """The windows of a track ``duration_s`` whole seconds long (rules in the
     module docstring)."""
     if window_s <= 0 or step_s <= 0:
@@ -559,7 +539,7 @@ def window_plan(duration_s: int, *, window_s: int = 30, step_s: int = 20, min_du
     return [Window(i, a, b) for i, (a, b) in enumerate(spans)]
 
 
-def frame_span(ini: int, fin: int, *, sample_rate: int = 16000, hop_length: int = 512) -> tuple[int, int]:
+def frame_span(ini: int, fin: int, *, sample_rate: int = SPECTRO.sample_rate, hop_length: int = SPECTRO.hop_length) -> tuple[int, int]:
     """Column range of a window, computed exactly as the original did
     (``int(seconds / (hop / sr))``), so shapes match: 937 or 938 columns."""
     step = hop_length / sample_rate
@@ -581,7 +561,7 @@ def floor_and_paint(block: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def encode_jpeg(pixels: np.ndarray, *, quality: int = 75, comment: str | None = None) -> bytes:
+def encode_jpeg(pixels: np.ndarray, *, quality: int = SPECTRO.jpeg_quality, comment: str | None = None) -> bytes:
     """Greyscale (mode L) JPEG of a uint8 array. ``comment`` (default none):
     text for a JPEG comment (COM) segment, outside the pixel data
     (``imagemeta``: the window's parameters as JSON)."""
@@ -609,7 +589,7 @@ class WindowImage:
         return int(self.db.shape[1])
 
 
-def window_images(y: np.ndarray, params: SpectroParams = SpectroParams()) -> Iterator[WindowImage]:
+def window_images(y: np.ndarray, params: SpectroParams = SPECTRO) -> Iterator[WindowImage]:
     """Every window of a mono track at ``params.sample_rate`` as filtered dB
     block + greyscale pixels, in window order (the order matters: see the
     in-place median rule above)."""
@@ -618,7 +598,7 @@ def window_images(y: np.ndarray, params: SpectroParams = SpectroParams()) -> Ite
         yield from db_window_images(mel_db(y, params), duration, params)
 
 
-def db_window_images(db: np.ndarray, duration: int, params: SpectroParams = SpectroParams()) -> Iterator[WindowImage]:
+def db_window_images(db: np.ndarray, duration: int, params: SpectroParams = SPECTRO) -> Iterator[WindowImage]:
     """The windows of a track's dB array (``mel_db``/``track_mel_db``) that
     lasts ``duration`` whole seconds; filters ``db`` in place, window after
     window, as the original did."""
