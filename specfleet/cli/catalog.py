@@ -9,12 +9,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from .context import settings
+
 console = Console(stderr=True)
 catalog_app = typer.Typer(help="Music catalog: chart pages + Spotify API -> Postgres -> queries.csv / graph.")
 
 
 def _settings():
-    from .main import settings
 
     return settings()
 

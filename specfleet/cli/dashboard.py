@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 import typer
 
 from ..settings import Settings
+from .context import settings
 
 log = logging.getLogger("specfleet.dashboard")
 
@@ -218,7 +219,6 @@ def dashboard(
     from rich.console import Console
 
     from ..local.stack import stop_on_signals, wait_until
-    from .main import settings
 
     stop = stop_on_signals()
     board = Dashboard(settings(), port=port, refresh_s=refresh).start()

@@ -11,6 +11,7 @@ import json
 import typer
 from rich.console import Console
 
+from .context import fleet_settings
 from .errors import fail
 
 console = Console(stderr=True)
@@ -34,7 +35,6 @@ def tunnel(
 
     from ..fleet.tunnel import TunnelError, open_tunnel, redacted, tunnel_dsn
     from ..local.stack import stop_on_signals, wait_until
-    from .main import fleet_settings
 
     s = fleet_settings()
     stop = stop_on_signals()

@@ -10,19 +10,25 @@ Heavy imports (obspy, numpy, matplotlib) happen inside the commands.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.table import Table
 
+from .context import settings
 from .errors import explain, fail
+from .output import JSON, OUTPUT, OutputFormat, render
 
 if TYPE_CHECKING:
     import datetime as dt
 
-    from ..pipelines.hydrophone.producer import DayListing
+    from ..pipelines.hydrophone.producer import DayListing, DryRun, RangeSummary
+    from ..pipelines.hydrophone.settings import HydroSettings
+    from ..pipelines.hydrophone.timerange import TimeRange
     from ..settings import Settings
 
 console = Console(stderr=True)
@@ -55,10 +61,20 @@ def _size(n: int | None, approximate: bool) -> str:
     return ("≈" if approximate else "") + text
 
 
+def _missing_line(days: list[str]) -> list[str]:
+    if not days:
+        return []
+    shown = ", ".join(days[:10]) + (f" and {len(days) - 10} more" if len(days) > 10 else "")
+    return [f"[yellow]{len(days)} day(s) not in the archive[/]: {shown}"]
+
+
 def _say_missing(days: list[str]) -> None:
-    if days:
-        shown = ", ".join(days[:10]) + (f" and {len(days) - 10} more" if len(days) > 10 else "")
-        console.print(f"[yellow]{len(days)} day(s) not in the archive[/]: {shown}")
+    for line in _missing_line(days):
+        console.print(line)
+
+
+def _notes(notes: list[str]) -> list[str]:
+    return [f"[yellow]note[/]: {escape(note)}" for note in notes]
 
 
 # --- produce hydrophone --------------------------------------------------------------
@@ -82,16 +98,15 @@ def produce_hydrophone(
     base_url: str | None = typer.Option(None, "--base-url", help="Archive root (default: the OOI raw-data archive).", metavar="URL"),
     force: bool = typer.Option(False, "--force", help="Enqueue files whose clips already exist."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List files and bytes per day and the fleet plan; enqueue nothing."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Enqueue one job per .mseed file of the days (or hours) asked for.
 
     Example: specfleet produce hydrophone --site oregon_shelf_base_seafloor --start 2017-10-09 --end 2017-10-11 --dry-run
     """
-    from ..pipelines.hydrophone.listing import ListingError
-    from ..pipelines.hydrophone.producer import list_range, produce_range
     from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, TimeRange
-    from .main import settings
 
     try:
         window = TimeRange.parse(start=start, end=end, day=day)
@@ -102,138 +117,106 @@ def produce_hydrophone(
     # A real run needs the queues: say so before reading any listing. A dry run
     # needs no stack (the S3 check for done files says so itself if it cannot run).
     s = settings(check_endpoint=dry_run is False)
+    listings = _read_listings(window, base_url, path, config)
+    if dry_run:
+        render(_dry_run(s, listings, window, path or config.hydrophone, config, force), _dry_run_view, output, as_json)
+        return
+    from rich.progress import Progress
+
+    from ..pipelines.hydrophone.listing import ListingError
+    from ..pipelines.hydrophone.producer import produce_range
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("enqueueing", total=None)
+        try:
+            result = produce_range(
+                s, window, base_url=base_url, hydrophone=path, force=force, config=config, listings=listings,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except (ListingError, ValueError) as err:
+            fail(str(err))
+    render(result.summary(), _range_view, output, as_json)
+
+
+def _read_listings(window: TimeRange, base_url: str | None, path: str | None, config: HydroSettings) -> list[DayListing]:
+    """Every day's listing, the spinner naming each as it is read."""
+    from ..pipelines.hydrophone.listing import ListingError
+    from ..pipelines.hydrophone.producer import list_range
+
     try:
         with console.status(f"reading {len(window.days())} day listing(s)") as spinner:
             def on_day(d: DayListing) -> None:
                 spinner.update(f"read {d.day}: {len(d.files)} file(s)" + (" (not in the archive)" if d.missing else ""))
 
-            listings = list_range(window, base_url=base_url, hydrophone=path, config=config, on_day=on_day)
+            return list_range(window, base_url=base_url, hydrophone=path, config=config, on_day=on_day)
     except (ListingError, ValueError) as err:
         fail(str(err))
-    if dry_run:
-        _dry_run(s, listings, window, path or config.hydrophone, config, force)
-        return
-    from rich.progress import Progress
 
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("enqueueing", total=None)
 
-        def step(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        try:
-            result = produce_range(
-                s, window, base_url=base_url, hydrophone=path, force=force, progress=step, config=config,
-                listings=listings,
-            )
-        except (ListingError, ValueError) as err:
-            fail(str(err))
-    for note in result.notes:
-        console.print(f"[yellow]note[/]: {note}")
-    missing = [d for d in result.days if d.missing]
-    if len(result.days) > 1:
-        table = Table(title=f"{result.hydrophone}: {window.describe()}")
+def _range_view(r: RangeSummary) -> Iterator[RenderableType | str]:
+    yield from _notes(r.notes)
+    if len(r.days) > 1:
+        table = Table(title=f"{r.hydrophone}: {r.range}")
         for col in ("day", "listed", "enqueued", "already done", "outside the times"):
             table.add_column(col, justify="left" if col == "day" else "right")
-        for d in result.days:
+        for d in r.days:
             if d.missing:
-                table.add_row(str(d.day), "[dim]missing[/]", "", "", "")
+                table.add_row(d.day, "[dim]missing[/]", "", "", "")
             else:
-                table.add_row(str(d.day), str(d.listed), str(len(d.enqueued)), str(len(d.already_done)),
-                              str(d.outside_range or ""))
-        console.print(table)
+                table.add_row(d.day, str(d.listed), str(d.enqueued), str(d.already_done), str(d.outside_range or ""))
+        yield table
     else:
-        console.print(f"{result.days[0].day_url}")
-    _say_missing([str(d.day) for d in missing])
-    ignored = [i for d in result.days for i in d.ignored]
-    # Every Apache index has column-sorting links and a parent link: not worth a line each.
-    odd = [(href, why) for href, why in ignored if why not in ("a column-sort link", "a folder, not a file")]
-    console.print(
-        f"enqueued {result.total('enqueued')} files, {result.total('already_done')} already done"
-        + (f", {len(odd)} odd links ignored" if odd else ""), highlight=False,
-    )
-    for href, why in odd[:20]:
-        console.print(f"  ignored {href!r}: {why}", style="dim", highlight=False)
-    print(json.dumps({
-        "hydrophone": result.hydrophone,
-        "start": f"{window.start:%Y-%m-%dT%H:%M}", "end": f"{window.end:%Y-%m-%dT%H:%M}",
-        "day_url": result.days[0].day_url,
-        "enqueued": result.total("enqueued"), "already_done": result.total("already_done"), "ignored": len(ignored),
-        "missing_days": [str(d.day) for d in missing],
-        "days": [{"day": str(d.day), "day_url": d.day_url, "listed": d.listed, "enqueued": len(d.enqueued),
-                  "already_done": len(d.already_done), "outside_range": d.outside_range, "missing": bool(d.missing)}
-                 for d in result.days],
-        "notes": result.notes,
-    }))
+        yield escape(r.day_url)
+    yield from _missing_line(r.missing_days)
+    odd = f", {len(r.odd_links)} odd links ignored" if r.odd_links else ""
+    yield f"enqueued {r.enqueued} files, {r.already_done} already done{odd}"
+    for href, why in r.odd_links[:20]:
+        yield f"[dim]  ignored {escape(repr(href))}: {escape(why)}[/]"
 
 
-def _dry_run(s: Settings, listings: list[DayListing], window: Any, hydrophone: str, config: Any, force: bool) -> None:
-    """Files and bytes per day (sizes from the listing's size column: Apache
-    rounds them, so they are approximate; no file is fetched), the files
-    already done (S3 manifests), and the fleet plan for the rest."""
+def _dry_run(s: Settings, listings: list[DayListing], window: TimeRange, hydrophone: str, config: HydroSettings,
+             force: bool) -> DryRun:
+    """The producer's dry run, with the fleet plan for the files to do."""
     from ..fleet.plan import PlanError, plan
     from ..fleet.settings import FleetSettings
-    from ..pipelines.hydrophone.naming import file_name, normalize_hydrophone
-    from ..pipelines.hydrophone.producer import done_files
-    from .fleet import show_plan
+    from ..pipelines.hydrophone.producer import dry_run
 
-    hydro = normalize_hydrophone(hydrophone)
-    notes: list[str] = []
-    rows: list[dict[str, Any]] = []
-    for d in listings:
-        notes.extend(d.listing.notes if d.listing else [])
-        done: set[str] = set()
-        if not force and not d.missing:
-            try:
-                done = done_files(s, config, hydro, d.day)
-            except Exception as err:  # a dry run must not need the stack; say what was not checked
-                notes.append(f"could not check S3 for files already done ({type(err).__name__}): counted as to do")
-                force = True
-        todo = [f for f in d.files if file_name(f) not in done]
-        rows.append({
-            "day": str(d.day), "day_url": d.url, "tried": d.tried, "missing": bool(d.missing), "listed": d.listed,
-            "in_range": len(d.files), "already_done": len(d.files) - len(todo), "to_do": len(todo),
-            "bytes": d.bytes(), "bytes_approximate": bool(d.listing and d.listing.sizes_approximate),
-        })
-    table = Table(title=f"dry run: {hydro}, {window.describe()}")
+    report = dry_run(s, listings, window, hydrophone=hydrophone, config=config, force=force)
+    if not report.files:
+        return report
+    try:
+        planned = plan(FleetSettings.over(s), "hydrophone", report.files)
+    except PlanError as err:
+        return report.model_copy(update={"plan_error": str(err)})
+    return report.model_copy(update={"plan": planned.model_dump(mode="json")})
+
+
+def _dry_run_view(r: DryRun) -> Iterator[RenderableType | str]:
+    from ..fleet.plan import Plan
+    from .fleet import plan_view
+
+    table = Table(title=f"dry run: {r.hydrophone}, {r.range}")
     for col in ("day", "files listed", "in range", "already done", "to do", "bytes (listing)"):
         table.add_column(col, justify="left" if col == "day" else "right")
-    for r in rows:
-        if r["missing"]:
-            table.add_row(r["day"], "[dim]missing[/]", "", "", "", "")
+    for d in r.days:
+        if d.missing:
+            table.add_row(d.day, "[dim]missing[/]", "", "", "", "")
         else:
-            table.add_row(r["day"], str(r["listed"]), str(r["in_range"]), str(r["already_done"]), str(r["to_do"]),
-                          _size(r["bytes"], r["bytes_approximate"]))
-    to_do = sum(r["to_do"] for r in rows)
-    known = [r["bytes"] for r in rows if not r["missing"]]
-    total_bytes = None if any(b is None for b in known) else sum(b for b in known if b is not None)
-    approximate = any(r["bytes_approximate"] for r in rows)
+            table.add_row(d.day, str(d.listed), str(d.in_range), str(d.already_done), str(d.to_do),
+                          _size(d.bytes, d.bytes_approximate))
     table.add_section()
-    table.add_row("total", str(sum(r["listed"] for r in rows)), str(sum(r["in_range"] for r in rows)),
-                  str(sum(r["already_done"] for r in rows)), str(to_do), _size(total_bytes, approximate))
-    console.print(table)
-    _say_missing([r["day"] for r in rows if r["missing"]])
-    for note in dict.fromkeys(notes):
-        console.print(f"[yellow]note[/]: {note}")
-    planned: dict[str, Any] | None = None
-    plan_error = ""
-    if to_do:
-        try:
-            p = plan(FleetSettings.over(s), "hydrophone", to_do)
-        except PlanError as err:
-            plan_error = str(err)
-            console.print(f"[yellow]no fleet plan[/]: {err}")
-        else:
-            planned = p.model_dump()
-            show_plan(p, title=f"fleet plan: {to_do} hydrophone files on {p.instance_type}")
+    table.add_row("total", *(str(r.total(k)) for k in ("listed", "in_range", "already_done", "to_do")),
+                  _size(r.bytes, r.bytes_approximate))
+    yield table
+    yield from _missing_line([d.day for d in r.days if d.missing])
+    yield from _notes(r.notes)
+    if r.plan is not None:
+        planned = Plan.model_validate(r.plan)
+        yield from plan_view(planned, title=f"fleet plan: {r.files} hydrophone files on {planned.instance_type}")
+    elif r.plan_error:
+        yield f"[yellow]no fleet plan[/]: {escape(r.plan_error)}"
     else:
-        console.print("nothing to do: every file in range is done")
-    print(json.dumps({
-        "dry_run": True, "hydrophone": hydro,
-        "start": f"{window.start:%Y-%m-%dT%H:%M}", "end": f"{window.end:%Y-%m-%dT%H:%M}",
-        "days": rows, "files": to_do, "bytes": total_bytes, "bytes_approximate": approximate,
-        "sizes_from": "listing", "plan": planned, "plan_error": plan_error, "notes": list(dict.fromkeys(notes)),
-    }))
+        yield "nothing to do: every file in range is done"
 
 
 # --- hydrophone clip ---------------------------------------------------------------------
@@ -331,7 +314,6 @@ def levels_day(
     from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, parse_when
     from ..storage import Storage
-    from .main import settings
 
     try:
         when = parse_when(day).date()
@@ -445,7 +427,6 @@ def reprocess(
     from ..pipelines.hydrophone.models import HydroJob
     from ..pipelines.hydrophone.provenance import WhereError, reprocess_jobs, select_days
     from .fleet import show_plan
-    from .main import settings
 
     if pipeline != "hydrophone":
         fail(f"no product provenance is recorded for pipeline {pipeline!r}: only hydrophone (sound levels)", code=2)
@@ -527,7 +508,6 @@ def ltsa(
     from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, TimeRange
     from ..storage import Storage
-    from .main import settings
 
     if out.suffix.lower() != ".png":
         fail(f"--out must name a .png file, got {str(out)!r}", code=2)
@@ -600,7 +580,6 @@ def publish_manifest_command(
     from ..pipelines.hydrophone.whalemanifest import days_with_markers, publish_day, publish_manifest
     from ..runtime.errors import JobError
     from ..storage import Storage
-    from .main import settings
 
     config = HydroSettings()
     try:
@@ -656,7 +635,6 @@ def days(
     from ..pipelines.hydrophone.naming import normalize_hydrophone
     from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, parse_when
-    from .main import settings
 
     path = _hydrophone_path(site, hydrophone)
     try:

@@ -11,6 +11,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from .context import settings
+
 console = Console(stderr=True)
 
 
@@ -24,7 +26,6 @@ def report(
     Example: specfleet report run.html
     """
     from ..report import write_report
-    from .main import settings
 
     with console.status("collecting status, plots and media"):
         path = write_report(settings(), out)

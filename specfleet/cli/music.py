@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from .context import settings
+
 console = Console(stderr=True)
 
 
@@ -31,7 +33,6 @@ def register_search(app: typer.Typer, produce_app: typer.Typer) -> None:
     Example: specfleet produce search --queries queries.csv
     """
         from ..pipelines.music.producers import CsvError, produce_search, read_search_csv
-        from .main import settings
 
         try:
             total = len(read_search_csv(queries))
@@ -60,7 +61,6 @@ def register_download(app: typer.Typer, produce_app: typer.Typer) -> None:
     Example: specfleet produce download --csv found.csv
     """
         from ..pipelines.music.producers import CsvError, produce_download
-        from .main import settings
 
         with _progress() as progress:
             task = progress.add_task("enqueuing download jobs", total=None)

@@ -22,6 +22,7 @@ from pathlib import Path
 import typer
 
 from ..storage import Storage
+from .context import settings
 
 #: S3 prefixes of a track's results (the music pipelines' default layout).
 TRACK_PREFIXES = ("spec/{track}__", "audio/{track}.mp3")
@@ -104,7 +105,6 @@ def results_pull(
     from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .errors import fail
-    from .main import settings
 
     console = Console(stderr=True)
     prefixes: list[str] = []

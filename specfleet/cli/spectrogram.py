@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from .context import settings
 from .errors import fail
 
 if TYPE_CHECKING:
@@ -47,7 +48,6 @@ def produce_spectrogram(
     """
     from ..pipelines.spectrogram.producer import ProduceReport, plan_jobs, produce
     from ..pipelines.spectrogram.settings import SpectroSettings
-    from .main import settings
 
     s, config = settings(), SpectroSettings()
     if max_bytes is not None:
