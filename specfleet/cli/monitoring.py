@@ -1,6 +1,6 @@
 """Monitoring commands: ``specfleet report OUT.html``.
 
-(``status`` and ``dlq`` live in ``cli.main``.) Heavy imports (matplotlib)
+(``status`` and ``dlq`` have their own modules.) Heavy imports (matplotlib)
 happen inside the command.
 """
 
