@@ -181,3 +181,25 @@ def test_no_command_module_imports_back_into_main() -> None:
     cli = Path(context.__file__).parent
     offenders = [p.name for p in cli.glob("*.py") if "from .main import" in p.read_text()]
     assert offenders == []
+
+
+def test_the_demo_summary_keeps_its_contract_as_json_and_draws_the_table_otherwise(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from specfleet.cli.demo import DemoResult, _demo_view
+    from specfleet.cli.output import OutputFormat, render
+
+    counts = {"jobs": 5, "ok": 4, "failed": 1, "skipped": 0, "objects": 164, "status_rows": 5, "lost": 0}
+    summary = {"pipelines": {"hydrophone": counts, "search": {**counts, "objects": 0}}, "report": "demo/report.html"}
+    result = DemoResult.model_validate(summary)
+    render(result, _demo_view, OutputFormat.json)
+    assert json.loads(capsys.readouterr().out) == summary  # SPEC's shape, key for key
+    render(result, _demo_view, as_json=True)
+    assert json.loads(capsys.readouterr().out) == summary
+    render(result, _demo_view)
+    shown = capsys.readouterr().out
+    assert [line.split("│")[1].strip() for line in shown.splitlines() if line.startswith("│")] == ["hydrophone", "search"]
+    assert _json_lines(shown) == []
+    with pytest.raises(ValueError, match="lost"):
+        DemoResult.model_validate({"pipelines": {"echo": {k: v for k, v in counts.items() if k != "lost"}},
+                                   "report": "r.html"})
