@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import BaseModel, RootModel
@@ -14,9 +14,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..catalog.build import BuildReport
 from .context import settings
 from .output import JSON, OUTPUT, OutputFormat, render
+
+if TYPE_CHECKING:
+    from ..catalog.build import BuildReport
 
 console = Console(stderr=True)
 catalog_app = typer.Typer(help="Music catalog: chart pages + Spotify API -> Postgres -> queries.csv / graph.")
@@ -50,7 +52,7 @@ def build(
     Example: specfleet catalog build --limit 50
     """
     from ..catalog import CatalogError
-    from ..catalog.build import build_catalog
+    from ..catalog.build import BuildReport, build_catalog
     from ..db import connect
     from ..pipelines.schema import migrate
 
@@ -68,10 +70,11 @@ def build(
         console.print(f"[red]catalog build failed:[/] {err}")
         console.print("rerun the same command to resume after the last committed batch")
         raise typer.Exit(1) from None
+    Built.model_rebuild(_types_namespace={"BuildReport": BuildReport})  # resolved here: the catalog loads lxml, httpx
     render(Built(report), _built_view, output, as_json)
 
 
-class Built(RootModel[BuildReport]):
+class Built(RootModel["BuildReport"]):
     """``catalog build``: the build report."""
 
 

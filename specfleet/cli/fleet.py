@@ -16,13 +16,13 @@ from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from ..fleet.instances import InstanceInfo
 from ..fleet.settings import FleetSettings
 from .context import fleet_settings
 from .output import JSON, OUTPUT, OutputFormat, render
 from .project import DeployAnswers
 
 if TYPE_CHECKING:
+    from ..fleet.instances import InstanceInfo
     from ..fleet.plan import Plan
 
 console = Console(stderr=True)
@@ -640,15 +640,16 @@ def fleet_ls(
 
     Example: specfleet fleet ls --all
     """
-    from ..fleet.instances import LIVE_STATES, list_instances
+    from ..fleet.instances import LIVE_STATES, InstanceInfo, list_instances
 
     found = list_instances(
         _settings(), pipeline, regions=[region] if region else None, states=None if all_states else LIVE_STATES
     )
+    Instances.model_rebuild(_types_namespace={"InstanceInfo": InstanceInfo})  # resolved here: boto3-heavy module
     render(Instances(found), _instances_view, output, as_json)
 
 
-class Instances(RootModel[list[InstanceInfo]]):
+class Instances(RootModel[list["InstanceInfo"]]):
     """``fleet ls``: one row per worker instance."""
 
 
