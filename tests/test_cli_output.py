@@ -203,3 +203,17 @@ def test_the_demo_summary_keeps_its_contract_as_json_and_draws_the_table_otherwi
     with pytest.raises(ValueError, match="lost"):
         DemoResult.model_validate({"pipelines": {"echo": {k: v for k, v in counts.items() if k != "lost"}},
                                    "report": "r.html"})
+
+
+@pytest.mark.slow  # launches an instance on moto
+def test_fleet_ls_on_the_embedded_stack(namespace: Any, settings: Any) -> None:
+    from specfleet.fleet import instances
+
+    s = FleetSettings.over(settings, fleet_spot=False)
+    [launched] = instances.launch(s, "echo", 1)
+    try:
+        listed, shown = _both_ways(namespace, "fleet", "ls", "--pipeline", "echo")
+        assert [(i["instance_id"], i["pipeline"]) for i in listed] == [(launched, "echo")]
+        assert launched in shown and "specfleet workers" in shown
+    finally:
+        instances.stop(s, "echo")
