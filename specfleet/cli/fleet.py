@@ -1,6 +1,7 @@
 """Fleet commands: ``infra`` (render, validate, package, deploy, destroy),
 ``ami`` (bake) and ``fleet`` (launch, scale, ls, stop, autoscale (dry run),
-failover, plan, emulate). Human progress goes to stderr, machine output (JSON) to stdout.
+failover, plan, emulate). Progress goes to stderr; each command's result to stdout once,
+a table or line by default, JSON with ``--output json`` (``output.render``).
 boto3-heavy modules are imported inside the commands."""
 
 from __future__ import annotations

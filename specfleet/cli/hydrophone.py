@@ -3,7 +3,8 @@
 ``hydrophone levels-day`` (the daily sound-levels reduce), ``hydrophone ltsa`` and
 ``local ooi-archive``.
 
-Human output goes to stderr, the machine-readable JSON line to stdout (last).
+Progress and notes go to stderr; each command's result to stdout once, as a
+table or (``--output json``) JSON (``output.render``).
 Heavy imports (obspy, numpy, matplotlib) happen inside the commands.
 """
 
