@@ -47,7 +47,7 @@ def test_cli_build_queries_graph(cli_env: FakeSources, namespace: Namespace, tmp
 
     result = runner.invoke(app, ["catalog", "build", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads(result.stdout)
     assert report["tables"] == expected_counts(WORLD)
 
     out = tmp_path / "queries.csv"
@@ -82,16 +82,16 @@ def test_cli_build_queries_graph(cli_env: FakeSources, namespace: Namespace, tmp
     graph_dir = tmp_path / "graph"
     result = runner.invoke(app, ["catalog", "graph", "--out", str(graph_dir), "--json"])
     assert result.exit_code == 0, result.output
-    graph_report = json.loads(result.stdout.strip().splitlines()[-1])
+    graph_report = json.loads(result.stdout)
     check_export_files(settings, graph_dir, found)
     check_cypher_reads_the_headers(graph_dir)
     check_graph_counts(settings, graph_report["embedded"], urls=len(found))
     check_seed_semantics(settings, graph_dir, found)
 
     # the saved embedded graph answers the seed's graph-analysis query (notebook 08)
-    result = runner.invoke(app, ["catalog", "graph-query", SEED_ANALYSIS, "--dir", str(graph_dir)])
+    result = runner.invoke(app, ["catalog", "graph-query", SEED_ANALYSIS, "--dir", str(graph_dir), "--json"])
     assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    rows = json.loads(result.stdout)
     top_streams = query(settings, "SELECT max(t.streams) FROM master_track t JOIN rel_artist_track r USING (track_id)")[0][0]
     assert rows and max(row[2]["streams"] for row in rows) == top_streams
     assert {row[0]["_"][0] for row in rows} == {"Artist"} and {row[1]["_"][0] for row in rows} == {"Genre"}

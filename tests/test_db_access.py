@@ -118,9 +118,9 @@ def test_db_tunnel_command_says_what_it_did(namespace: Namespace, ssm: SsmStandI
     [instance] = instances.launch(s, "echo", 1)
     arn = _secret(namespace, s)
     env = _tunnel_env(namespace, ssm, arn, tmp_path / "plugin.jsonl")
-    opened = _run(env, "db", "tunnel", "--local-port", "0", "--for", "1")
+    opened = _run(env, "db", "tunnel", "--local-port", "0", "--for", "1", "--json")
     assert opened.returncode == 0, opened.stderr
-    info = json.loads(opened.stdout.strip().splitlines()[-1])
+    info = json.loads(opened.stdout)
     assert info["instance"] == instance and info["remote"] == f"127.0.0.1:{namespace.state.pg_port}"
     assert info["calls"] == ["secretsmanager:GetSecretValue", "ec2:DescribeInstances", "ssm:StartSession"]
     assert "***@127.0.0.1" in opened.stderr and '"password"' not in opened.stderr  # no password printed

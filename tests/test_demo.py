@@ -98,7 +98,8 @@ def test_demo_runs_every_pipeline_and_loses_nothing(tmp_path: Path):
     assert not [line for line in lines if line.startswith(("Note:", "Warning:", "WARNING")) or "Warning:" in line], screen
     assert (tmp_path / "demo" / "logs" / "demo.log").stat().st_size > 0  # the details went to the log file
     for name in result["pipelines"]:
-        assert any(line.startswith(f"│ {name}") for line in lines), name
+        assert any(line.startswith(f"✓ {name}") for line in lines), name  # its progress line
+    assert not [line for line in lines if line.startswith(("┃", "│"))], screen  # --json: the JSON, not the table too
 
     # The README shows this very screen (run with SPECFLEET_UPDATE_README=1 to refresh it).
     shown = normalized(screen)

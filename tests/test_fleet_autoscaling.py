@@ -6,6 +6,7 @@ protect their instance from scale-in; no job is lost. And the dry run."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,15 +68,18 @@ def test_dry_run_reads_the_deployed_policy(scaled_echo: EmulatedStack) -> None:
     [view] = autoscale.dry_run(s, ["echo"])
     assert (view.decision.visible, view.decision.desired, view.decision.policy) == (12, 1, "step-from-zero")
     assert _group(s, view.name)["DesiredCapacity"] == 0  # a dry run changes nothing
-    # the CLI prints the same, one JSON line per group
+    # the CLI prints the same: one JSON list, one entry per group
     from typer.testing import CliRunner
 
     from specfleet.cli.main import app
 
     env = {"SPECFLEET_ENDPOINT_URL": s.endpoint_url, "SPECFLEET_QUEUE_PREFIX": s.queue_prefix}
-    result = CliRunner(env=env).invoke(app, ["fleet", "autoscale", "--pipeline", "echo"])
+    result = CliRunner(env=env).invoke(app, ["fleet", "autoscale", "--pipeline", "echo", "--json"])
     assert result.exit_code == 0, result.output
-    assert '"desired": 1' in result.stdout and '"policy": "step-from-zero"' in result.stdout
+    [group] = json.loads(result.stdout)
+    assert (group["desired"], group["policy"]) == (1, "step-from-zero")
+    shown = CliRunner(env=env).invoke(app, ["fleet", "autoscale", "--pipeline", "echo"])
+    assert shown.exit_code == 0 and "desired 0 -> 1" in shown.stdout and "{" not in shown.stdout, shown.output
 
 
 @pytest.mark.slow

@@ -343,7 +343,7 @@ def test_guided_deploy_saves_answers_that_later_commands_read(settings: Settings
     assert saved["env"]["SPECFLEET_FLEET_STACK_NAME"] == f"g-{tag}"
     assert not [k for k in saved["env"] if "DSN" in k or "PASSWORD" in k]  # names and ids only
 
-    again = cli("infra", "deploy")  # no options: the saved answers
+    again = cli("infra", "deploy", "--json")  # no options: the saved answers
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout)["env"]["SPECFLEET_QUEUE_PREFIX"] == f"g{tag}_"
     listed = cli("dlq", "list")

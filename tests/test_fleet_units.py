@@ -214,12 +214,12 @@ def test_plan_names_bad_input() -> None:
         plan(FleetSettings(), "download", 10, deadline_h=0)
 
 
-def test_plan_cli_prints_json_last() -> None:
+def test_plan_cli_prints_json() -> None:
     from specfleet.cli.main import app
 
-    result = CliRunner().invoke(app, ["fleet", "plan", "--pipeline", "download", "--jobs", "61551", "--deadline", "4"])
+    result = CliRunner().invoke(app, ["fleet", "plan", "--pipeline", "download", "--jobs", "61551", "--deadline", "4", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout.strip().splitlines()[-1])
+    data = json.loads(result.stdout)
     rate = planned_rate(FleetSettings(), "download", data["instance_type"])
     assert data["instances"] == math.ceil(61551 / (rate * 4))
     assert data["jobs"] == 61551
@@ -231,9 +231,9 @@ def test_plan_uses_the_video_budget_below_the_measured_rate(monkeypatch) -> None
     measured = measured_rate(FleetSettings(), "download", FleetSettings().fleet_instance_type)
     monkeypatch.setenv("SPECFLEET_MUSIC_VIDEOS_PER_HOUR", "300")
     assert 300 < measured, "the table's download rate is above YouTube's guest limit"
-    result = CliRunner().invoke(app, ["fleet", "plan", "--pipeline", "download", "--jobs", "61551"])
+    result = CliRunner().invoke(app, ["fleet", "plan", "--pipeline", "download", "--jobs", "61551", "--output", "json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout.strip().splitlines()[-1])
+    data = json.loads(result.stdout)
     assert data["jobs_per_instance_hour"] == 300
     assert data["instance_hours"] == round(61551 / 300, 2)
     assert any(f"budget implies {61551 / 300:.1f} instance-hours" in n for n in data["notes"]), data["notes"]
@@ -311,6 +311,6 @@ def test_plan_charges_transfer_out_only_for_the_share_read_out() -> None:
 
     from specfleet.cli.main import app
 
-    result = CliRunner().invoke(app, ["fleet", "plan", "--pipeline", "hydrophone", "--jobs", "1000", "--read-out", "0"])
+    result = CliRunner().invoke(app, ["fleet", "plan", "--pipeline", "hydrophone", "--jobs", "1000", "--read-out", "0", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout.strip().splitlines()[-1])["egress_usd"] == 0.0
+    assert json.loads(result.stdout)["egress_usd"] == 0.0

@@ -118,10 +118,11 @@ def test_dry_run_prints_files_and_bytes_per_day_and_the_fleet_plan_and_enqueues_
     # One file already done: its manifest exists.
     done = file_name_for(dt.datetime(2017, 10, 9, 0, 5))
     Storage(settings).put_bytes(f"{config.manifest_prefix}/{HYDRO}/2017_10_09/{done}.json", b"{}")
-    out = cli(monkeypatch, settings, config, "produce", "hydrophone", "--site", "oregon_shelf_base_seafloor",
-              "--start", "2017-10-09", "--end", "2017-10-11", "--dry-run")
+    args = ("produce", "hydrophone", "--site", "oregon_shelf_base_seafloor", "--start", "2017-10-09", "--end",
+            "2017-10-11", "--dry-run")
+    out = cli(monkeypatch, settings, config, *args, "--output", "json")
     assert out.exit_code == 0, out.output
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+    report = json.loads(out.stdout)  # one document, no table
     assert report["dry_run"] and report["hydrophone"] == HYDRO and report["sizes_from"] == "listing"
     rows = {r["day"]: r for r in report["days"]}
     assert (rows["2017-10-09"]["listed"], rows["2017-10-09"]["already_done"], rows["2017-10-09"]["to_do"]) == (3, 1, 2)
@@ -132,9 +133,13 @@ def test_dry_run_prints_files_and_bytes_per_day_and_the_fleet_plan_and_enqueues_
     day9 = sum(v for k, v in sizes.items() if "2017-10-09" in k)
     assert day9 - 3 * 1024 <= rows["2017-10-09"]["bytes"] <= day9
     assert report["files"] == 4
-    assert report["plan"] == plan(FleetSettings.over(settings), "hydrophone", 4).model_dump()
-    shown = " ".join(out.output.split())
+    assert report["plan"] == plan(FleetSettings.over(settings), "hydrophone", 4).model_dump(mode="json")
+    # The default: the same data as tables, and no JSON.
+    table = cli(monkeypatch, settings, config, *args)
+    assert table.exit_code == 0, table.output
+    shown = " ".join(table.stdout.split())
     assert "fleet plan: 4 hydrophone files" in shown and "total, spot ($)" in shown and "1 day(s) not in the archive: 2017-10-10" in shown
+    assert "2017-10-11" in shown and not [line for line in table.stdout.splitlines() if line.lstrip().startswith("{")]
     assert count_jobs(settings) == 0
 
 
@@ -142,9 +147,9 @@ def test_cli_range_site_names_and_clear_errors(settings, config, archive, monkey
     _, root = archive
     write_files(root, D9, [0, 5])
     ok = cli(monkeypatch, settings, config, "produce", "hydrophone", "--hydrophone", "LJ01D",
-             "--start", "2017-10-09T00:03", "--end", "2017-10-09T00:04")
+             "--start", "2017-10-09T00:03", "--end", "2017-10-09T00:04", "--json")
     assert ok.exit_code == 0, ok.output
-    report = json.loads(ok.stdout.strip().splitlines()[-1])
+    report = json.loads(ok.stdout)
     assert report["enqueued"] == 1 and report["days"][0]["outside_range"] == 1
     typo = cli(monkeypatch, settings, config, "produce", "hydrophone", "--site", "axial_base_shalow", "--day", "2017-10-09")
     assert typo.exit_code == 2 and "did you mean 'axial_base_shallow'?" in " ".join(typo.output.split())

@@ -124,9 +124,9 @@ def test_preview_figure_has_axes_in_seconds_and_khz_a_db_colourbar_and_a_title(t
 
     monkeypatch.setenv("SPECFLEET_HYDRO_ALIGN", "grid")  # clip 0 starts at the file's start
     out = tmp_path / "preview.png"
-    run = CliRunner().invoke(app, ["hydrophone", "preview", str(tone_file), "--clip", "0", "--out", str(out)])
+    run = CliRunner().invoke(app, ["hydrophone", "preview", str(tone_file), "--clip", "0", "--out", str(out), "--json"])
     assert run.exit_code == 0, run.output
-    reported = json.loads(run.stdout.strip().splitlines()[-1])
+    reported = json.loads(run.stdout)
     shutil.copy(out, artifacts_dir / "hydrophone-preview.png")
 
     result = preview_file(str(tone_file), tmp_path / "again.png", clip=0, config=HydroSettings(align="grid"))

@@ -61,9 +61,9 @@ def test_a_reduced_days_cost_and_estimate_show_in_status_report_and_dashboard(
     for r in results:
         storage.put_bytes(D.minutes_key(prefix, HYDRO, DAY, r.source), D.encode_minutes(r), "application/octet-stream")
     res = _cli(monkeypatch, settings, "hydrophone", "levels-day", "--site", "oregon_shelf_base_seafloor",
-               "--day", str(DAY))
+               "--day", str(DAY), "--json")
     assert res.exit_code == 0, res.output
-    reduced = json.loads(res.stdout.strip().splitlines()[-1])
+    reduced = json.loads(res.stdout)
     assert reduced["provenance_recorded"] is True and reduced["cost_usd"] > 0
     assert reduced["audio_hours"] == pytest.approx(5 / 60, abs=1e-4)
     expected = _plan_estimate(settings, 2)

@@ -155,9 +155,9 @@ def test_the_daily_reduce_and_the_range_picture_from_s3(settings, day_results, t
     cal = tmp_path / "CE02SHBP-LJ01D-11-HYDBBA106_12.csv"
     cal.write_text("frequency,sensitivity\n0,-170.65\n20100,-172.65\n")
     res = _cli(monkeypatch, settings, "hydrophone", "levels-day", "--site", "oregon_shelf_base_seafloor",
-               "--day", "2017-10-09", "--calibration", str(cal), "--out", str(tmp_path / "copy.nc"))
+               "--day", "2017-10-09", "--calibration", str(cal), "--out", str(tmp_path / "copy.nc"), "--json")
     assert res.exit_code == 0, res.output
-    report = json.loads(res.stdout.strip().splitlines()[-1])
+    report = json.loads(res.stdout)
     assert report["key"] == D.day_key(prefix, HYDRO, DAY) and storage.exists(report["key"])
     assert report["files"] == 2 and report["minutes_with_audio"] == 9 and report["minutes_missing"] == 1431
     assert report["calibration"] == cal.name and report["units"] == L.UNITS_CALIBRATED
@@ -178,9 +178,9 @@ def test_the_daily_reduce_and_the_range_picture_from_s3(settings, day_results, t
     assert bad.exit_code == 2 and "reference='count'" in " ".join(bad.output.split())
     shot = tmp_path / "range.png"
     res = _cli(monkeypatch, settings, "hydrophone", "ltsa", "--site", "oregon_shelf_base_seafloor",
-               "--start", "2017-10-09", "--end", "2017-10-10", "--out", str(shot))
+               "--start", "2017-10-09", "--end", "2017-10-10", "--out", str(shot), "--json")
     assert res.exit_code == 0, res.output
-    report = json.loads(res.stdout.strip().splitlines()[-1])
+    report = json.loads(res.stdout)
     assert report["days"] == 2 and report["days_with_levels"] == 1 and report["days_without"] == ["2017-10-10"]
     assert report["minutes_with_audio"] == 9 and report["minutes_missing"] == 2 * 1440 - 9
     assert Image.open(shot).size[0] == 1400
@@ -260,9 +260,9 @@ def test_reprocess_picks_products_by_calibration_and_code_version_and_its_dry_ru
         cals[day] = tmp_path / name
         cals[day].write_text("frequency,sensitivity\n0,-170.65\n20100,-172.65\n")
         res = _cli(monkeypatch, settings, "hydrophone", "levels-day", "--site", "oregon_shelf_base_seafloor",
-                   "--day", str(day), "--calibration", str(cals[day]))
+                   "--day", str(day), "--calibration", str(cals[day]), "--json")
         assert res.exit_code == 0, res.output
-        assert json.loads(res.stdout.strip().splitlines()[-1])["provenance_recorded"] is True
+        assert json.loads(res.stdout)["provenance_recorded"] is True
     rows = query(settings, "SELECT day, calibration, calibration_deployment, code_version, params_hash, "
                            "cardinality(source_files), minutes_with_audio FROM hydro_levels_day ORDER BY day")
     assert [(r[0], r[1], r[2], r[5], r[6]) for r in rows] == [
@@ -273,15 +273,15 @@ def test_reprocess_picks_products_by_calibration_and_code_version_and_its_dry_ru
                                    for c in costs)
 
     where = f"calibration = '{cals[DAY].name}'"
-    dry = _cli(monkeypatch, settings, "reprocess", "--pipeline", "hydrophone", "--where", where, "--dry-run")
+    dry = _cli(monkeypatch, settings, "reprocess", "--pipeline", "hydrophone", "--where", where, "--dry-run", "--json")
     assert dry.exit_code == 0, dry.output
-    planned = json.loads(dry.stdout.strip().splitlines()[-1])
+    planned = json.loads(dry.stdout)
     assert planned["jobs"] == 2 and planned["enqueued"] == 0 and [d["day"] for d in planned["days"]] == ["2017-10-09"]
     queue = job_queue(settings, "hydrophone")
     assert queue.depth()["visible"] == 0
-    real = _cli(monkeypatch, settings, "reprocess", "--pipeline", "hydrophone", "--where", where)
+    real = _cli(monkeypatch, settings, "reprocess", "--pipeline", "hydrophone", "--where", where, "--output", "json")
     assert real.exit_code == 0, real.output
-    done = json.loads(real.stdout.strip().splitlines()[-1])
+    done = json.loads(real.stdout)
     assert done["enqueued"] == planned["jobs"] == 2 and done["plan"] == planned["plan"]
     assert planned["plan"]["jobs"] == 2 and planned["plan"]["total_spot_usd"] >= 0
     msgs = queue.receive(10, wait_s=1)
@@ -294,9 +294,9 @@ def test_reprocess_picks_products_by_calibration_and_code_version_and_its_dry_ru
         cur.execute("UPDATE hydro_levels_day SET code_version = 'specfleet 0.0.9' WHERE day = '2017-10-10'")
     conn.close()
     old = _cli(monkeypatch, settings, "reprocess", "--pipeline", "hydrophone", "--where",
-               "code_version < 'specfleet 0.1.0' and day >= '2017-10-01'", "--dry-run")
+               "code_version < 'specfleet 0.1.0' and day >= '2017-10-01'", "--dry-run", "--json")
     assert old.exit_code == 0, old.output
-    assert [d["day"] for d in json.loads(old.stdout.strip().splitlines()[-1])["days"]] == ["2017-10-10"]
+    assert [d["day"] for d in json.loads(old.stdout)["days"]] == ["2017-10-10"]
     bad = _cli(monkeypatch, settings, "reprocess", "--pipeline", "hydrophone", "--where", "1=1; DROP TABLE x", "--dry-run")
     assert bad.exit_code == 2 and "FIELD OP 'VALUE'" in bad.output
     other = _cli(monkeypatch, settings, "reprocess", "--pipeline", "music", "--where", "day = '2017-10-09'")

@@ -116,9 +116,10 @@ def test_producer_cli_reports_missing_day_and_counts(settings, archive, monkeypa
     refused = runner.invoke(app, ["produce", "hydrophone", "--day", "2017-10-09", "--base-url", server.base_url])
     assert refused.exit_code == 1 and "SPECFLEET_HYDRO_ALLOWED_HOSTS" in refused.output
     monkeypatch.setenv("SPECFLEET_HYDRO_ALLOWED_HOSTS", json.dumps([server.netloc]))
-    ok = runner.invoke(app, ["produce", "hydrophone", "--day", "2017-10-09", "--base-url", server.base_url, "--hydrophone", HYDRO])
+    ok = runner.invoke(app, ["produce", "hydrophone", "--day", "2017-10-09", "--base-url", server.base_url, "--hydrophone", HYDRO,
+                             "--json"])
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.stdout.strip().splitlines()[-1])["enqueued"] == 1
+    assert json.loads(ok.stdout)["enqueued"] == 1
     missing = runner.invoke(app, ["produce", "hydrophone", "--day", "2017-10-08", "--base-url", server.base_url, "--hydrophone", HYDRO])
     assert missing.exit_code == 1 and "not in the archive" in missing.output
     bad_day = runner.invoke(app, ["produce", "hydrophone", "--day", "2017-13-01", "--base-url", server.base_url])

@@ -76,11 +76,11 @@ def test_local_ooi_archive_serves_days_prints_its_env_and_stops_on_ctrl_c(tmp_pa
                    "SPECFLEET_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
         dry = subprocess.run(
             [sys.executable, "-m", "specfleet.cli.main", "produce", "hydrophone", "--site", "LJ01D",
-             "--start", "2017-10-09", "--end", "2017-10-10", "--dry-run", "--force"],
+             "--start", "2017-10-09", "--end", "2017-10-10", "--dry-run", "--force", "--json"],
             env=dry_env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
         )
         assert dry.returncode == 0, dry.stderr
-        report = json.loads(dry.stdout.strip().splitlines()[-1])
+        report = json.loads(dry.stdout)
         # five in the day folder and one in its addendum/
         assert [d["listed"] for d in report["days"]] == [6, 6] and report["bytes"] > 0
         assert report["files"] == 12 and report["plan"]["jobs"] == 12 and not report["notes"]

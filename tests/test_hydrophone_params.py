@@ -110,9 +110,10 @@ def test_cli_choices_and_help_come_from_the_declaration():
     hints = get_type_hints(clip)
     runner = CliRunner()
     page = runner.invoke(hydrophone_app, ["clip", "--help"], env={"COLUMNS": "400"}).output
-    for name in ("render", "span", "align"):
-        assert hints[name] == DECLARED[name].annotation | None
-        assert typer_default(clip, name) is None  # unset: the settings (environment, then the declaration) decide
+    # the Python parameter of --render is render_mode: render is the CLI's renderer
+    for name, param in (("render", "render_mode"), ("span", "span"), ("align", "align")):
+        assert hints[param] == DECLARED[name].annotation | None
+        assert typer_default(clip, param) is None  # unset: the settings (environment, then the declaration) decide
         assert "<" + "|".join(get_args(DECLARED[name].annotation)) + ">" in page
         assert f"Default: {DECLARED[name].default}." in params.describe(name)
         assert params.describe(name).split(" Default:")[0][:40] in page

@@ -131,9 +131,9 @@ def test_clip_cli_runs_one_file_locally(tmp_path):
     src = tmp_path / "OO-HYVM1--YDH-2017-10-09T12:00:00.000000.mseed"
     src.write_bytes(synth.mseed_bytes(synth.synthetic_signal(11.0, seed=2), T0))
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["hydrophone", "clip", str(src), "--out", str(out), "--processes", "1"])
+    res = CliRunner().invoke(app, ["hydrophone", "clip", str(src), "--out", str(out), "--processes", "1", "--json"])
     assert res.exit_code == 0, res.output
-    report = json.loads(res.stdout.strip().splitlines()[-1])
+    report = json.loads(res.stdout)
     assert report["clips"] == 2
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{e}" for n in report["names"] for e in ("wav", "png"))
     bad = CliRunner().invoke(app, ["hydrophone", "clip", str(tmp_path / "missing.mseed"), "--out", str(out)])

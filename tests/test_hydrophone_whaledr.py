@@ -211,16 +211,16 @@ def test_publish_manifest_cli_rebuilds_a_day_that_never_finished(settings, monke
     for k, v in {"SPECFLEET_ENDPOINT_URL": settings.endpoint_url, "SPECFLEET_QUEUE_PREFIX": settings.queue_prefix,
                  "SPECFLEET_BUCKET": settings.bucket, "SPECFLEET_HYDRO_OUTPUT": "whaledr"}.items():
         monkeypatch.setenv(k, v)
-    res = CliRunner().invoke(app, ["hydrophone", "publish-manifest", "--day", "2017-10-09", "--hydrophone", HYDRO])
+    res = CliRunner().invoke(app, ["hydrophone", "publish-manifest", "--day", "2017-10-09", "--hydrophone", HYDRO, "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out = json.loads(res.stdout)
     assert out["entries"] == 120 and out["days"] == {"2017-10-09": 120} and out["day_parts"] == 1
     assert manifest(Storage(settings)) == sorted(entries[0] + entries[1])
     # Again: the list already holds that part, so nothing is rebuilt unless forced.
-    again = CliRunner().invoke(app, ["hydrophone", "publish-manifest"])
-    assert again.exit_code == 0 and json.loads(again.stdout.strip().splitlines()[-1])["up_to_date"] is True
-    forced = CliRunner().invoke(app, ["hydrophone", "publish-manifest", "--force"])
-    assert forced.exit_code == 0 and json.loads(forced.stdout.strip().splitlines()[-1])["entries"] == 120
+    again = CliRunner().invoke(app, ["hydrophone", "publish-manifest", "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["up_to_date"] is True
+    forced = CliRunner().invoke(app, ["hydrophone", "publish-manifest", "--force", "--json"])
+    assert forced.exit_code == 0 and json.loads(forced.stdout)["entries"] == 120
     bad = CliRunner().invoke(app, ["hydrophone", "publish-manifest", "--day", "2017-13-01"])
     assert bad.exit_code == 2 and "not YYYY-MM-DD" in bad.output
 

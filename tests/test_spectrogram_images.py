@@ -149,9 +149,9 @@ def test_preview_has_seconds_a_mel_axis_in_hz_a_db_colourbar_and_the_pipelines_c
     from specfleet.cli.main import app
 
     out = tmp_path / "preview.png"
-    run = CliRunner().invoke(app, ["spectrogram", "preview", str(tone), "--out", str(out)])
+    run = CliRunner().invoke(app, ["spectrogram", "preview", str(tone), "--out", str(out), "--json"])
     assert run.exit_code == 0, run.output
-    reported = json.loads(run.stdout.strip().splitlines()[-1])
+    reported = json.loads(run.stdout)
     assert (reported["win"], reported["ini"], reported["fin"], reported["windows"]) == (0, 0, 30, 3)
     shutil.copy(out, artifacts_dir / "spectrogram-preview.png")
 
@@ -281,9 +281,9 @@ def test_the_cli_contract_still_runs_one_track(song, tmp_path):
     """`specfleet spectrogram AUDIO --track-id ID --out DIR` (SPEC.md) beside `spectrogram preview`."""
     from specfleet.cli.main import app
 
-    run = CliRunner().invoke(app, ["spectrogram", str(song), "--track-id", "t1", "--out", str(tmp_path)])
+    run = CliRunner().invoke(app, ["spectrogram", str(song), "--track-id", "t1", "--out", str(tmp_path), "--json"])
     assert run.exit_code == 0, run.output
-    assert [w["win"] for w in json.loads(run.stdout.strip().splitlines()[-1])["windows"]] == [0, 1]
+    assert [w["win"] for w in json.loads(run.stdout)["windows"]] == [0, 1]
     assert read_metadata((tmp_path / "t1__1__20__50.jpg").read_bytes())["window_start_s"] == "20"
     helped = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["spectrogram", "--help"])
     assert helped.exit_code == 0 and "preview" in helped.output and "run" in helped.output

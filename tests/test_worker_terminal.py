@@ -154,7 +154,7 @@ def test_job_lines_say_each_outcome_once_in_plain_words() -> None:
 
     from rich.console import Console
 
-    from specfleet.cli.main import JobLines, worker_summary
+    from specfleet.cli.work import JobLines, worker_summary
     from specfleet.runtime.outcome import Outcome
 
     out = io.StringIO()

@@ -4,17 +4,27 @@ Neo4j graph, or serve the local stand-ins to try it without the internet."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+from pydantic import BaseModel, RootModel
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .context import settings
+from .output import JSON, OUTPUT, OutputFormat, render
+
+if TYPE_CHECKING:
+    from ..catalog.build import BuildReport
 
 console = Console(stderr=True)
 catalog_app = typer.Typer(help="Music catalog: chart pages + Spotify API -> Postgres -> queries.csv / graph.")
 
 
 def _settings():
-    from .main import settings
 
     return settings()
 
@@ -33,15 +43,14 @@ def build(
     limit: int | None = typer.Option(None, min=1, help="Only the top N chart artists."),
     fresh: bool = typer.Option(False, "--fresh", help="Forget progress and process every artist again (upserts)."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Skip artists whose chart page is unreadable."),
-    as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON on stdout."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Scrape the chart, call the Spotify API, fill the catalog tables, infer genres.
     Resumable: a rerun skips the artists already committed.
 
     Example: specfleet catalog build --limit 50
     """
-    from dataclasses import asdict
-
     from ..catalog import CatalogError
     from ..catalog.build import BuildReport, build_catalog
     from ..db import connect
@@ -61,14 +70,19 @@ def build(
         console.print(f"[red]catalog build failed:[/] {err}")
         console.print("rerun the same command to resume after the last committed batch")
         raise typer.Exit(1) from None
-    for bad in report.bad_pages:
-        console.print(f"[yellow]skipped:[/] {bad}")
-    console.print(
-        f"[green]catalog built[/]: {report.processed} artists processed, {report.already_done} already done; "
-        f"genres inferred {report.inferred}, undefined {report.undefined}; tables {report.tables}"
-    )
-    if as_json:
-        print(json.dumps(asdict(report)))
+    Built.model_rebuild(_types_namespace={"BuildReport": BuildReport})  # resolved here: the catalog loads lxml, httpx
+    render(Built(report), _built_view, output, as_json)
+
+
+class Built(RootModel["BuildReport"]):
+    """``catalog build``: the build report."""
+
+
+def _built_view(built: Built) -> Iterator[str]:
+    r = built.root
+    yield from (f"[yellow]skipped:[/] {escape(bad)}" for bad in r.bad_pages)
+    yield (f"[green]catalog built[/]: {r.processed} artists processed, {r.already_done} already done; "
+           f"genres inferred {r.inferred}, undefined {r.undefined}; tables {r.tables}")
 
 
 @catalog_app.command("queries")
@@ -97,7 +111,8 @@ def graph(
     neo4j_uri: str | None = typer.Option(
         None, "--neo4j-uri", help="Also load into this Neo4j server (bolt:// or neo4j://; NEO4J_USER/NEO4J_PASSWORD)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print files and graph counts as JSON on stdout."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Export the catalog as the original's Neo4j CSVs and load them into a graph.
 
@@ -114,30 +129,45 @@ def graph(
         files = export_graph(conn, out)
     finally:
         conn.close()
-    console.print(f"wrote {out}/load_catalog.cypher and CSVs: {files}")
-    report: dict[str, object] = {"files": files}
+    report = Graphed(out=str(out), files=files)
     try:
         if embedded:
             from ..catalog.embedded_graph import load_embedded
 
-            report["embedded"] = load_embedded(out, data_dir=out / "falkordb")
-            console.print(f"[green]loaded into the embedded graph[/] ({out / 'falkordb'}): {report['embedded']}")
+            report.embedded = load_embedded(out, data_dir=out / "falkordb")
         if neo4j_uri:
-            report["neo4j"] = load_neo4j(out, neo4j_uri)
-            console.print(f"[green]loaded into {neo4j_uri}[/]: {report['neo4j']}")
+            report.neo4j = load_neo4j(out, neo4j_uri)
     except CatalogError as err:
         console.print(f"[red]{err}[/]")
         raise typer.Exit(1) from None
-    if as_json:
-        print(json.dumps(report))
+    render(report, _graphed_view, output, as_json)
+
+
+class Graphed(BaseModel):
+    """``catalog graph``: rows per CSV written, and node/edge counts in each graph loaded."""
+
+    out: str
+    files: dict[str, int]
+    embedded: dict[str, int] | None = None
+    neo4j: dict[str, int] | None = None
+
+
+def _graphed_view(g: Graphed) -> Iterator[str]:
+    yield f"wrote {escape(g.out)}/load_catalog.cypher and CSVs: {g.files}"
+    if g.embedded is not None:
+        yield f"[green]loaded into the embedded graph[/] ({escape(g.out)}/falkordb): {g.embedded}"
+    if g.neo4j is not None:
+        yield f"[green]loaded into Neo4j[/]: {g.neo4j}"
 
 
 @catalog_app.command("graph-query")
 def graph_query(
     cypher: str = typer.Argument(..., help="A Cypher query, e.g. the seed's graph analysis."),
     graph_dir: Path = typer.Option(Path("catalog-graph"), "--dir", help="The --out folder of `catalog graph`."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
-    """Run a Cypher query on the embedded graph saved by `catalog graph`; one JSON row per line.
+    """Run a Cypher query on the embedded graph saved by `catalog graph`: a table, or a JSON list of rows.
 
     Example: specfleet catalog graph-query "MATCH (a:Artist) RETURN a.name LIMIT 5"
     """
@@ -154,8 +184,23 @@ def graph_query(
     except CatalogError as err:
         console.print(f"[red]{err}[/]")
         raise typer.Exit(1) from None
-    for row in rows:
-        print(json.dumps([_plain(v) for v in row], default=str))
+    render(Rows([[_plain(v) for v in row] for row in rows]), _rows_view, output, as_json)
+
+
+class Rows(RootModel[list[list[Any]]]):
+    """``catalog graph-query``: the result rows; nodes and edges as their properties."""
+
+
+def _rows_view(rows: Rows) -> Iterator[Table | str]:
+    if not rows.root:
+        yield "no rows"
+        return
+    table = Table(show_header=False)
+    for _ in rows.root[0]:
+        table.add_column(overflow="fold")
+    for row in rows.root:
+        table.add_row(*(escape(json.dumps(v, default=str)) for v in row))
+    yield table
 
 
 def _plain(value: object) -> object:

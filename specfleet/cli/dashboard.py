@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 import typer
 
 from ..settings import Settings
+from .context import settings
 
 log = logging.getLogger("specfleet.dashboard")
 
@@ -130,54 +131,59 @@ def media_prefixes() -> tuple[str, ...]:
 MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".wav": "audio/wav"}
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """The dashboard's routes: the page, its state as JSON, and result media."""
+
+    snapshots: Snapshots
+    page: bytes
+    prefixes: tuple[str, ...]
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.debug("dashboard %s", format % args)
+
+    def _send(self, code: int, body: bytes, ctype: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        url = urlsplit(self.path)
+        try:
+            if url.path == "/":
+                self._send(200, self.page, "text/html; charset=utf-8")
+            elif url.path == "/api/state":
+                body = json.dumps(self.snapshots.state(), default=_json_default).encode()
+                self._send(200, body, "application/json")
+            elif url.path == "/media":
+                self._media(parse_qs(url.query).get("key", [""])[0])
+            else:
+                self._send(404, b"not found", "text/plain")
+        except Exception as err:  # noqa: BLE001 - one bad request must not end the server
+            log.warning("dashboard request %s failed: %s", url.path, err)
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, json.dumps({"error": str(err)[:300]}).encode(),
+                       "application/json")
+
+    def _media(self, key: str) -> None:
+        from pathlib import PurePosixPath
+
+        from ..storage import Storage
+
+        ctype = MEDIA_TYPES.get(PurePosixPath(key).suffix.lower())
+        if ctype is None or ".." in key or not key.startswith(self.prefixes):
+            self._send(403, b"not a result object", "text/plain")
+            return
+        found = Storage(self.snapshots.settings).get_with_etag(key)
+        if found is None:
+            self._send(404, b"no such object", "text/plain")
+            return
+        self._send(200, found[0], ctype)
+
+
 def make_handler(snapshots: Snapshots, page: bytes) -> type[BaseHTTPRequestHandler]:
-    prefixes = media_prefixes()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-            log.debug("dashboard %s", format % args)
-
-        def _send(self, code: int, body: bytes, ctype: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            url = urlsplit(self.path)
-            try:
-                if url.path == "/":
-                    self._send(200, page, "text/html; charset=utf-8")
-                elif url.path == "/api/state":
-                    body = json.dumps(snapshots.state(), default=_json_default).encode()
-                    self._send(200, body, "application/json")
-                elif url.path == "/media":
-                    self._media(parse_qs(url.query).get("key", [""])[0])
-                else:
-                    self._send(404, b"not found", "text/plain")
-            except Exception as err:  # noqa: BLE001 - one bad request must not end the server
-                log.warning("dashboard request %s failed: %s", url.path, err)
-                self._send(HTTPStatus.SERVICE_UNAVAILABLE, json.dumps({"error": str(err)[:300]}).encode(),
-                           "application/json")
-
-        def _media(self, key: str) -> None:
-            from pathlib import PurePosixPath
-
-            from ..storage import Storage
-
-            ctype = MEDIA_TYPES.get(PurePosixPath(key).suffix.lower())
-            if ctype is None or ".." in key or not key.startswith(prefixes):
-                self._send(403, b"not a result object", "text/plain")
-                return
-            found = Storage(snapshots.settings).get_with_etag(key)
-            if found is None:
-                self._send(404, b"no such object", "text/plain")
-                return
-            self._send(200, found[0], ctype)
-
-    return Handler
+    return type("Handler", (_Handler,), {"snapshots": snapshots, "page": page, "prefixes": media_prefixes()})
 
 
 class Dashboard:
@@ -218,7 +224,6 @@ def dashboard(
     from rich.console import Console
 
     from ..local.stack import stop_on_signals, wait_until
-    from .main import settings
 
     stop = stop_on_signals()
     board = Dashboard(settings(), port=port, refresh_s=refresh).start()

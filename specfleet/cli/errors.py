@@ -55,15 +55,30 @@ def endpoint_hint(url: str) -> str:
 
 def explain(err: BaseException) -> Explained:
     """The one-line message for ``err`` (never raises)."""
-    import psycopg2
-
-    from ..aws import error_code
-    from ..db import DatabaseNotConfigured, is_db_unavailable
     from ..jobs import JobValidationError
     from ..outbound import OutboundRefused
     from ..pipelines import UnknownPipeline
     from ..runtime.errors import JobError
 
+    found = _explain_aws(err) or _explain_db(err)
+    if found is not None:
+        return found
+    if isinstance(err, UnknownPipeline):
+        return Explained(str(err), exit_code=2)
+    if isinstance(err, (JobError, JobValidationError, OutboundRefused)):
+        return Explained(str(err))
+    if isinstance(err, FileNotFoundError):
+        return Explained(f"no such file: {err.filename}")
+    if isinstance(err, PermissionError):
+        return Explained(f"permission denied: {err.filename}")
+    if isinstance(err, KeyboardInterrupt):
+        return Explained("interrupted", exit_code=130)
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return Explained(f"{type(err).__name__}: {text}" if text else type(err).__name__,
+                     "run again with --debug for the traceback (also in the log file)")
+
+
+def _explain_aws(err: BaseException) -> Explained | None:
     if isinstance(err, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)):
         url = str(err.kwargs.get("endpoint_url", ""))
         return Explained(f"cannot reach the AWS endpoint {url or '(default)'}", endpoint_hint(url))
@@ -78,38 +93,40 @@ def explain(err: BaseException) -> Explained:
     if isinstance(err, botocore.exceptions.NoRegionError):
         return Explained("no AWS region set", "set AWS_REGION (or SPECFLEET_REGION)")
     if isinstance(err, botocore.exceptions.ClientError):
-        code = error_code(err)
-        text = err.response.get("Error", {}).get("Message", "") or str(err)
-        if "NonExistentQueue" in code or "QueueDoesNotExist" in code:
-            return Explained(
-                f"a queue does not exist ({text})",
-                "deploy the stack (`specfleet infra deploy`) or start the local one (`specfleet local up`); "
-                "SPECFLEET_QUEUE_PREFIX must match",
-            )
-        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
-                    "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch"):
-            return Explained(f"AWS refused the call: {code}: {text}", "check which credentials are in use (`aws sts get-caller-identity`)")
-        return Explained(f"AWS error {code}: {text}")
+        return _explain_client_error(err)
+    return None
+
+
+def _explain_client_error(err: botocore.exceptions.ClientError) -> Explained:
+    from ..aws import error_code
+
+    code = error_code(err)
+    text = err.response.get("Error", {}).get("Message", "") or str(err)
+    if "NonExistentQueue" in code or "QueueDoesNotExist" in code:
+        return Explained(
+            f"a queue does not exist ({text})",
+            "deploy the stack (`specfleet infra deploy`) or start the local one (`specfleet local up`); "
+            "SPECFLEET_QUEUE_PREFIX must match",
+        )
+    if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
+                "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch"):
+        return Explained(f"AWS refused the call: {code}: {text}", "check which credentials are in use (`aws sts get-caller-identity`)")
+    return Explained(f"AWS error {code}: {text}")
+
+
+def _explain_db(err: BaseException) -> Explained | None:
+    import psycopg2
+
+    from ..db import DatabaseNotConfigured, is_db_unavailable
+
     if isinstance(err, DatabaseNotConfigured):
         return Explained(str(err), "or start the local stack (`specfleet local up`)")
-    if isinstance(err, psycopg2.Error):
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        if is_db_unavailable(err):
-            return Explained(
-                f"the database is unreachable ({first})",
-                "on AWS the database is private: open `specfleet db tunnel`; locally: `specfleet local up`",
-            )
-        return Explained(f"database error: {first}")
-    if isinstance(err, UnknownPipeline):
-        return Explained(str(err), exit_code=2)
-    if isinstance(err, (JobError, JobValidationError, OutboundRefused)):
-        return Explained(str(err))
-    if isinstance(err, FileNotFoundError):
-        return Explained(f"no such file: {err.filename}")
-    if isinstance(err, PermissionError):
-        return Explained(f"permission denied: {err.filename}")
-    if isinstance(err, KeyboardInterrupt):
-        return Explained("interrupted", exit_code=130)
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return Explained(f"{type(err).__name__}: {text}" if text else type(err).__name__,
-                     "run again with --debug for the traceback (also in the log file)")
+    if not isinstance(err, psycopg2.Error):
+        return None
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if is_db_unavailable(err):
+        return Explained(
+            f"the database is unreachable ({first})",
+            "on AWS the database is private: open `specfleet db tunnel`; locally: `specfleet local up`",
+        )
+    return Explained(f"database error: {first}")

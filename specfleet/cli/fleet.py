@@ -1,21 +1,30 @@
 """Fleet commands: ``infra`` (render, validate, package, deploy, destroy),
 ``ami`` (bake) and ``fleet`` (launch, scale, ls, stop, autoscale (dry run),
-failover, plan, emulate). Human progress goes to stderr, machine output (JSON) to stdout.
+failover, plan, emulate). Progress goes to stderr; each command's result to stdout once,
+a table or line by default, JSON with ``--output json`` (``output.render``).
 boto3-heavy modules are imported inside the commands."""
 
 from __future__ import annotations
 
-import json
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
+from pydantic import BaseModel, RootModel, model_serializer
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
 from ..fleet.settings import FleetSettings
+from .context import fleet_settings
+from .output import JSON, OUTPUT, OutputFormat, render
+from .project import DeployAnswers
+
+if TYPE_CHECKING:
+    from ..fleet.instances import InstanceInfo
+    from ..fleet.plan import Plan
 
 console = Console(stderr=True)
 
@@ -27,14 +36,8 @@ fleet_app = typer.Typer(help="Worker instances: launch, scale, list, stop, autos
 def _settings(region: str | None = None, *, offline: bool = False) -> FleetSettings:
     """The fleet's settings (no database, so no tunnel); ``offline``: the
     command reads files only, so an unreachable endpoint is no error."""
-    from .main import fleet_settings
-
     s = fleet_settings(check_endpoint=not offline)
     return s.model_copy(update={"region": region}) if region else s
-
-
-def _json(data: Any) -> None:
-    print(json.dumps(data, default=str))
 
 
 def _fail(message: str, hint: str = "") -> NoReturn:
@@ -49,6 +52,8 @@ def infra_render(
     check: bool = typer.Option(False, "--check", help="Only compare with the files; exit 1 if they differ."),
     template: Path = typer.Option(None, help="Template to write (default infra/template.yaml)."),
     elasticmq: Path = typer.Option(None, help="ElasticMQ config to write (default infra/local/elasticmq.conf)."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Render the CloudFormation template and elasticmq.conf from the pipeline registry.
 
@@ -58,31 +63,53 @@ def infra_render(
     Example: specfleet infra render --check
     """
     from ..fleet.deploy import ELASTICMQ_CONF, TEMPLATE
-    from ..fleet.template import render, render_elasticmq
+    from ..fleet.template import render as render_template
+    from ..fleet.template import render_elasticmq
     from ..fleet.throughput import ThroughputError
 
     s = _settings(offline=True)
     try:
-        outputs = {template or TEMPLATE: render(s), elasticmq or ELASTICMQ_CONF: render_elasticmq(s)}
+        outputs = {template or TEMPLATE: render_template(s), elasticmq or ELASTICMQ_CONF: render_elasticmq(s)}
     except ThroughputError as err:
         _fail(str(err))
     stale = [str(path) for path, text in outputs.items() if not path.exists() or path.read_text() != text]
     if check:
-        _json({"stale": stale})
-        if stale:
-            console.print(f"[red]out of date[/]: {', '.join(stale)} (run `specfleet infra render`)")
-            raise typer.Exit(1)
-        console.print("[green]rendered files are up to date[/]")
-        return
+        render(Rendered(stale=stale), _rendered_view, output, as_json)
+        raise typer.Exit(1 if stale else 0)
     for path, text in outputs.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    console.print(f"wrote {', '.join(str(p) for p in outputs)} ({len(stale)} changed)")
-    _json({"written": [str(p) for p in outputs], "changed": stale})
+    render(Rendered(written=[str(p) for p in outputs], changed=stale), _rendered_view, output, as_json)
+
+
+class Rendered(BaseModel):
+    """``infra render``: the files written and those that changed; ``--check``: the stale ones."""
+
+    written: list[str] | None = None
+    changed: list[str] | None = None
+    stale: list[str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_set(self, dump: Any) -> dict[str, Any]:
+        # --check says "stale", a render "written" and "changed": as before.
+        return {k: v for k, v in dump(self).items() if v is not None}
+
+
+def _rendered_view(r: Rendered) -> Iterator[str]:
+    if r.written is not None:
+        yield f"wrote {', '.join(r.written)} ({len(r.changed or [])} changed)"
+    elif r.stale:
+        yield f"[red]out of date[/]: {', '.join(r.stale)} (run `specfleet infra render`)"
+    else:
+        yield "[green]rendered files are up to date[/]"
 
 
 @infra_app.command("validate")
-def infra_validate(template: Path = typer.Option(None, help="Template (default infra/template.yaml).")) -> None:
+def infra_validate(
+    template: Path = typer.Option(None, help="Template (default infra/template.yaml)."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
+) -> None:
     """Lint the template with cfn-lint; exit 1 on any finding.
 
     Example: specfleet infra validate
@@ -92,12 +119,20 @@ def infra_validate(template: Path = typer.Option(None, help="Template (default i
     path = template or TEMPLATE
     with console.status(f"cfn-lint {path}"):
         findings = validate(path)
-    for f in findings:
-        console.print(f)
-    _json({"template": str(path), "findings": findings})
+    render(Validated(template=str(path), findings=findings), _validated_view, output, as_json)
     if findings:
         raise typer.Exit(1)
-    console.print("[green]cfn-lint clean[/]")
+
+
+class Validated(BaseModel):
+    template: str
+    findings: list[str]
+
+
+def _validated_view(v: Validated) -> Iterator[str]:
+    yield from (escape(f) for f in v.findings)
+    if not v.findings:
+        yield "[green]cfn-lint clean[/]"
 
 
 @infra_app.command("package")
@@ -107,6 +142,8 @@ def infra_package(
     upload: bool = typer.Option(True, help="Upload to the artifact bucket."),
     artifact_bucket: str | None = typer.Option(None, help="Bucket (default SPECFLEET_FLEET_ARTIFACT_BUCKET)."),
     region: str | None = typer.Option(None),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Zip lambdas/ + specfleet/ + requirements for the status-writer Lambda.
 
@@ -116,13 +153,24 @@ def infra_package(
 
     with console.status("building the Lambda package"):
         zip_path = build_package(out, with_dependencies=dependencies)
-    result: dict[str, Any] = {"zip": str(zip_path), "bytes": zip_path.stat().st_size}
+    result = Packaged(zip=str(zip_path), bytes=zip_path.stat().st_size)
     if upload:
         with console.status("uploading"):
-            bucket, key = upload_package(_settings(region), zip_path, artifact_bucket)
-        result.update(bucket=bucket, key=key)
-        console.print(f"uploaded to s3://{bucket}/{key} (use --artifact-key {key})")
-    _json(result)
+            result.bucket, result.key = upload_package(_settings(region), zip_path, artifact_bucket)
+    render(result, _packaged_view, output, as_json)
+
+
+class Packaged(BaseModel):
+    zip: str
+    bytes: int
+    bucket: str | None = None
+    key: str | None = None
+
+
+def _packaged_view(p: Packaged) -> Iterator[str]:
+    yield f"built {p.zip} ({p.bytes} bytes)"
+    if p.key:
+        yield f"uploaded to s3://{p.bucket}/{p.key} (use --artifact-key {p.key})"
 
 
 @infra_app.command("deploy")
@@ -143,8 +191,10 @@ def infra_deploy(
     confirm_changeset: bool | None = typer.Option(
         None, "--confirm-changeset/--no-confirm-changeset",
         help="Show the change set and ask before changing anything (default: with --guided)."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
-    """Create or update the stack and print the settings it yields (JSON).
+    """Create or update the stack and print the settings it yields.
 
     Values come from the options, else from specfleet.toml's [deploy] table
     (written by --guided); the stack's settings are saved to its [env] table,
@@ -152,19 +202,58 @@ def infra_deploy(
 
     Example: specfleet infra deploy --guided
     """
-    from ..fleet.deploy import DeployError, deploy, discard, execute, outputs_to_env, plan
+    from ..fleet.deploy import outputs_to_env
     from . import project as project_file
 
     try:
         project = project_file.load() or project_file.ProjectFile()
     except project_file.ProjectFileError as err:
         _fail(str(err))
-    saved = project.deploy
     given = {
         "region": region, "data_bucket": data_bucket, "vpc_id": vpc_id, "subnet_ids": subnet_ids, "ami_id": ami_id,
         "artifact_bucket": artifact_bucket, "artifact_key": artifact_key, "queue_prefix": queue_prefix,
         "stack_name": stack_name, "emulator": emulator,
     }
+    answers = _answers(project.deploy, given, param)
+    if guided:
+        answers = _ask(answers)
+    s = _complete(answers)
+    saving = guided or project_file.project_path().is_file()
+    if saving:
+        # before anything changes: a deploy that fails must not lose the answers
+        where = project_file.save(project_file.ProjectFile(deploy=answers, env=project.env))
+        console.print(f"answers saved to {where}", highlight=False)
+    outputs = _deploy(s, answers, confirm=guided if confirm_changeset is None else confirm_changeset)
+    env = {**outputs_to_env(outputs, answers.region), "SPECFLEET_FLEET_STACK_NAME": answers.stack_name}
+    if saving:
+        where = project_file.save(project_file.ProjectFile(deploy=answers, env=env))
+        console.print(f"the stack's settings saved to {where}: later commands read them")
+    if env_file:
+        # Shell-quoted: `set -a; . ./file` must keep JSON lists intact.
+        env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
+        console.print(f"settings written to {env_file}")
+    render(Deployed(outputs=outputs, env=env), _deployed_view, output, as_json)
+
+
+class Deployed(BaseModel):
+    """``infra deploy``: the stack's outputs and the settings they give."""
+
+    outputs: dict[str, str]
+    env: dict[str, str]
+
+
+def _deployed_view(d: Deployed) -> Iterator[RenderableType | str]:
+    table = Table(title="the stack's settings", title_justify="left")
+    table.add_column("setting")
+    table.add_column("value", overflow="fold")
+    for key, value in d.env.items():
+        table.add_row(key, value)
+    yield table
+    yield "[green]stack ready[/]"
+
+
+def _answers(saved: DeployAnswers, given: dict[str, Any], param: list[str]) -> DeployAnswers:
+    """The saved answers with the options given over them, ``--param Key=Value`` added."""
     answers = saved.model_copy(update={k: v for k, v in given.items() if v is not None})
     extra = dict(saved.parameters)
     for item in param:
@@ -173,15 +262,20 @@ def infra_deploy(
             _fail(f"--param {item!r} must look like Key=Value")
         extra[key] = value
     answers.parameters = extra
-    if guided:
-        answers = _ask(answers)
+    return answers
+
+
+def _complete(answers: DeployAnswers) -> FleetSettings:
+    """Check the answers as the questions do and fill in what the emulator
+    picks itself; the settings to deploy with. Fails on the first missing or
+    invalid value, naming it."""
     for field, check in ANSWER_CHECKS.items():  # options and saved files, as the questions check them
         value = getattr(answers, field)
-        if value:
-            try:
+        try:
+            if value:
                 check(value)
-            except typer.BadParameter as err:
-                _fail(f"{field.replace('_', ' ')}: {err.message}", "run `specfleet infra deploy --guided` to re-answer")
+        except typer.BadParameter as err:
+            _fail(f"{field.replace('_', ' ')}: {err.message}", "run `specfleet infra deploy --guided` to re-answer")
     if not answers.region:
         _fail("--region is required", "or run `specfleet infra deploy --guided` once to save it in specfleet.toml")
     s = _settings(answers.region)
@@ -195,49 +289,45 @@ def infra_deploy(
     if not (answers.vpc_id and answers.subnet_ids and answers.ami_id):
         _fail("--vpc-id, --subnet-ids and --ami-id are required (the emulator picks its own)",
               "or run `specfleet infra deploy --guided`")
-    params: dict[str, str] = {
-        "DataBucketName": answers.data_bucket, "VpcId": answers.vpc_id, "SubnetIds": answers.subnet_ids,
-        "AmiId": answers.ami_id, "ArtifactBucket": answers.artifact_bucket, "ArtifactKey": answers.artifact_key,
-        "QueuePrefix": answers.queue_prefix, "Emulator": "true" if answers.emulator else "false", **answers.parameters,
-    }
+    return s
+
+
+def _deploy(s: FleetSettings, answers: DeployAnswers, *, confirm: bool) -> dict[str, str]:
+    """Create or update the stack (``confirm``: show the change set and ask
+    first); its outputs. Each stack event is a line of its own, kept (RDS takes minutes)."""
     from botocore.exceptions import ClientError
 
-    saving = guided or project_file.project_path().is_file()
-    if saving:
-        # before anything changes: a deploy that fails must not lose the answers
-        where = project_file.save(project_file.ProjectFile(deploy=answers, env=project.env))
-        console.print(f"answers saved to {where}", highlight=False)
+    from ..fleet.deploy import DeployError, deploy, discard, execute, plan
 
-    def event(message: str) -> None:  # each stack event on its own line, kept (RDS takes minutes)
+    params = template_parameters(answers)
+
+    def event(message: str) -> None:
         console.print(f"  [dim]{escape(message)}[/]", highlight=False, soft_wrap=True)
 
     try:
-        if guided if confirm_changeset is None else confirm_changeset:
-            with console.status("preparing the change set"):
-                planned = plan(s, params, stack_name=answers.stack_name, progress=event)
-            _show_plan(planned)
-            if not planned.no_changes and not typer.confirm("Deploy this change set?", default=False):
-                discard(s, planned)
-                console.print("nothing changed (the change set was deleted)")
-                raise typer.Exit(1)
-            outputs = execute(s, planned, params, progress=event)
-        else:
-            outputs = deploy(s, params, stack_name=answers.stack_name, progress=event)
+        if not confirm:
+            return deploy(s, params, stack_name=answers.stack_name, progress=event)
+        with console.status("preparing the change set"):
+            planned = plan(s, params, stack_name=answers.stack_name, progress=event)
+        _show_plan(planned)
+        if not planned.no_changes and not typer.confirm("Deploy this change set?", default=False):
+            discard(s, planned)
+            console.print("nothing changed (the change set was deleted)")
+            raise typer.Exit(1)
+        return execute(s, planned, params, progress=event)
     except DeployError as err:
         _fail(str(err))
     except ClientError as err:
         _fail(f"{err.operation_name}: {err.response.get('Error', {}).get('Message') or err}")
-    env = outputs_to_env(outputs, answers.region)
-    env["SPECFLEET_FLEET_STACK_NAME"] = answers.stack_name
-    if saving:
-        where = project_file.save(project_file.ProjectFile(deploy=answers, env=env))
-        console.print(f"the stack's settings saved to {where}: later commands read them")
-    if env_file:
-        # Shell-quoted: `set -a; . ./file` must keep JSON lists intact.
-        env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
-        console.print(f"settings written to {env_file}")
-    console.print("[green]stack ready[/]")
-    _json({"outputs": outputs, "env": env})
+
+
+def template_parameters(answers: DeployAnswers) -> dict[str, str]:
+    """The template's parameters from the answers (``--param`` ones last, so they win)."""
+    return {
+        "DataBucketName": answers.data_bucket, "VpcId": answers.vpc_id, "SubnetIds": answers.subnet_ids,
+        "AmiId": answers.ami_id, "ArtifactBucket": answers.artifact_bucket, "ArtifactKey": answers.artifact_key,
+        "QueuePrefix": answers.queue_prefix, "Emulator": "true" if answers.emulator else "false", **answers.parameters,
+    }
 
 
 def _ask(answers: Any) -> Any:
@@ -385,6 +475,8 @@ def infra_destroy(
     region: str | None = typer.Option(None, help="AWS region (default: specfleet.toml's)."),
     stack_name: str | None = typer.Option(None, help="Stack name (default: specfleet.toml's)."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Delete the stack (the data bucket and a DB snapshot are kept).
 
@@ -409,8 +501,12 @@ def infra_destroy(
         raise typer.Exit(1)
     with console.status(f"deleting {name}") as status:
         final = destroy(s, stack_name=name, progress=lambda m: status.update(m))
-    console.print(f"{name}: {final}")
-    _json({"stack": name, "status": final})
+    render(Destroyed(stack=name, status=final), lambda d: [f"{d.stack}: {d.status}"], output, as_json)
+
+
+class Destroyed(BaseModel):
+    stack: str
+    status: str
 
 
 # --- ami -------------------------------------------------------------------------------
@@ -423,6 +519,8 @@ def ami_bake(
     name: str | None = typer.Option(None),
     region: str | None = typer.Option(None),
     timeout: float = typer.Option(3600, help="Seconds to wait for provisioning."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Launch the base image with ami/provision.sh as user-data, wait for it to
     power off, create and tag the image; --copy-to copies it.
@@ -438,8 +536,19 @@ def ami_bake(
             s, base_ami=base_ami, source=src, name=name, instance_type=instance_type, copy_to=copy_to,
             timeout_s=timeout, progress=lambda m: status.update(m),
         )
-    console.print(f"[green]AMI {result['image_id']}[/] in {result['region']}: set SPECFLEET_FLEET_AMI_ID={result['image_id']}")
-    _json(result)
+    render(Baked.model_validate(result), _baked_view, output, as_json)
+
+
+class Baked(BaseModel):
+    image_id: str
+    region: str
+    name: str
+    builder: Any
+    copies: Any
+
+
+def _baked_view(b: Baked) -> Iterator[str]:
+    yield f"[green]AMI {b.image_id}[/] in {b.region}: set SPECFLEET_FLEET_AMI_ID={b.image_id}"
 
 
 # --- fleet -----------------------------------------------------------------------------
@@ -449,6 +558,8 @@ def fleet_launch(
     count: int = typer.Option(1, min=1, help="Instances to start."),
     region: str | None = typer.Option(None, help="Region to launch in (default: the home region)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Start without showing the plan and asking."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Start COUNT worker instances with the pipeline's user-data, after showing what they will cost.
 
@@ -478,8 +589,13 @@ def fleet_launch(
         ids = launch(s, pipeline, count, region=region)
     except FleetError as err:
         _fail(str(err))
-    console.print(f"launched {len(ids)} {pipeline} workers: {', '.join(ids)}")
-    _json({"pipeline": pipeline, "instances": ids})
+    render(Launched(pipeline=pipeline, instances=ids),
+           lambda r: [f"launched {len(r.instances)} {r.pipeline} workers: {', '.join(r.instances)}"], output, as_json)
+
+
+class Launched(BaseModel):
+    pipeline: str
+    instances: list[str]
 
 
 @fleet_app.command("scale")
@@ -487,6 +603,8 @@ def fleet_scale(
     pipeline: str = typer.Option(...),
     count: int = typer.Option(..., min=0),
     region: str | None = typer.Option(None),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Launch or terminate workers until COUNT are running in the region.
 
@@ -498,8 +616,17 @@ def fleet_scale(
         result = scale(_settings(), pipeline, count, region=region)
     except FleetError as err:
         _fail(str(err))
-    console.print(f"{pipeline}: {result['before']} -> {count} in {result['region']}")
-    _json(result)
+    render(Scaled.model_validate(result), lambda r: [f"{r.pipeline}: {r.before} -> {r.desired} in {r.region}"],
+           output, as_json)
+
+
+class Scaled(BaseModel):
+    pipeline: str
+    region: str
+    before: int
+    desired: int
+    launched: list[str]
+    terminated: list[str]
 
 
 @fleet_app.command("ls")
@@ -507,32 +634,41 @@ def fleet_ls(
     pipeline: str | None = typer.Option(None),
     region: str | None = typer.Option(None),
     all_states: bool = typer.Option(False, "--all", help="Include stopped and terminated instances."),
-    as_json: bool = typer.Option(False, "--json"),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """This deployment's worker instances across the fleet regions.
 
     Example: specfleet fleet ls --all
     """
-    from ..fleet.instances import LIVE_STATES, list_instances
+    from ..fleet.instances import LIVE_STATES, InstanceInfo, list_instances
 
     found = list_instances(
         _settings(), pipeline, regions=[region] if region else None, states=None if all_states else LIVE_STATES
     )
-    if as_json:
-        _json([i.as_dict() for i in found])
-        return
+    Instances.model_rebuild(_types_namespace={"InstanceInfo": InstanceInfo})  # resolved here: boto3-heavy module
+    render(Instances(found), _instances_view, output, as_json)
+
+
+class Instances(RootModel[list["InstanceInfo"]]):
+    """``fleet ls``: one row per worker instance."""
+
+
+def _instances_view(found: Instances) -> Iterator[Table]:
     table = Table(title="specfleet workers")
     for col in ("instance", "region", "pipeline", "state", "type", "market", "launched"):
         table.add_column(col)
-    for i in found:
+    for i in found.root:
         table.add_row(i.instance_id, i.region, i.pipeline, i.state, i.instance_type, i.lifecycle, i.launched)
-    Console().print(table)
+    yield table
 
 
 @fleet_app.command("stop")
 def fleet_stop(
     pipeline: str | None = typer.Option(None),
     region: str | None = typer.Option(None),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Terminate workers (they drain: no new jobs, in-flight ones handed back).
 
@@ -541,12 +677,19 @@ def fleet_stop(
     from ..fleet.instances import stop
 
     ids = stop(_settings(), pipeline, region=region)
-    console.print(f"terminating {len(ids)} workers")
-    _json({"terminated": ids})
+    render(Stopped(terminated=ids), lambda r: [f"terminating {len(r.terminated)} workers"], output, as_json)
+
+
+class Stopped(BaseModel):
+    terminated: list[str]
 
 
 @fleet_app.command("failover")
-def fleet_failover(pipeline: str = typer.Option(...)) -> None:
+def fleet_failover(
+    pipeline: str = typer.Option(...),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
+) -> None:
     """Relaunch banned workers' capacity in the next fleet region.
 
     Example: specfleet fleet failover --pipeline search
@@ -555,15 +698,21 @@ def fleet_failover(pipeline: str = typer.Option(...)) -> None:
 
     with console.status("looking for banned workers"):
         moves = relaunch_banned(_settings(), pipeline)
-    for m in moves:
-        console.print(f"{m.banned_instance} ({m.from_region}) -> {', '.join(m.new_instances)} in {m.to_region}")
-    _json([m.as_dict() for m in moves])
+    render(Moves([m.as_dict() for m in moves]),
+           lambda r: [f"{m['banned_instance']} ({m['from_region']}) -> {', '.join(m['new_instances'])} in "
+                      f"{m['to_region']}" for m in r.root], output, as_json)
+
+
+class Moves(RootModel[list[dict[str, Any]]]):
+    """``fleet failover``: each banned worker and where its capacity went."""
 
 
 @fleet_app.command("autoscale")
 def fleet_autoscale(
     pipeline: list[str] = typer.Option([], help="Pipelines to show (repeat; default: every group of this deployment)."),
     region: str | None = typer.Option(None, help="Region of the stack (default: the home region)."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Dry run: what each Auto Scaling group's policies would do now. Reads the
     deployed policies (DescribePolicies), the job queue's visible messages
@@ -576,16 +725,20 @@ def fleet_autoscale(
     from ..fleet.autoscale import dry_run
 
     views = dry_run(_settings(region), pipeline or None)
-    if not views:
-        console.print("no Auto Scaling groups tagged for this deployment (deploy the stack: `specfleet infra deploy`)")
-    for v in views:
-        d = v.decision
-        console.print(
-            f"{v.pipeline}: {d.visible} visible, {d.in_service} in service, desired {d.desired_before} -> "
-            f"{d.desired} ({d.change}; {d.policy}: {d.reason}; target {v.rule.target_backlog:g}/instance, "
-            f"{v.rule_source})"
-        )
-        _json(v.as_dict())
+    render(GroupViews([v.as_dict() for v in views]), _group_views, output, as_json)
+
+
+class GroupViews(RootModel[list[dict[str, Any]]]):
+    """``fleet autoscale``: each group's policies applied to its queue now (``GroupView.as_dict``)."""
+
+
+def _group_views(views: GroupViews) -> Iterator[str]:
+    if not views.root:
+        yield "no Auto Scaling groups tagged for this deployment (deploy the stack: `specfleet infra deploy`)"
+    for v in views.root:
+        yield (f"{v['pipeline']}: {v['visible']} visible, {v['in_service']} in service, desired "
+               f"{v['desired_before']} -> {v['desired']} ({v['change']}; {v['policy']}: {escape(str(v['reason']))}; "
+               f"target {v['target_backlog_per_instance']:g}/instance, {v['rule_source']})")
 
 
 @fleet_app.command("plan")
@@ -597,6 +750,8 @@ def fleet_plan(
     read_out: float | None = typer.Option(
         None, "--read-out", min=0.0, max=1.0,
         help="Share of the results you will download out of AWS (0 when used in the region; default 1)."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Instances, wall time and cost (compute, S3, SQS, transfer out) from measured throughput and the price table.
 
@@ -609,12 +764,11 @@ def fleet_plan(
                       read_out=read_out)
     except PlanError as err:
         _fail(str(err))
-    show_plan(result, title=f"plan: {jobs} {pipeline} jobs on {result.instance_type}")
-    _json(result.model_dump())
+    render(result, lambda r: plan_view(r, title=f"plan: {jobs} {pipeline} jobs on {r.instance_type}"), output, as_json)
 
 
-def show_plan(result: Any, title: str) -> None:
-    """The plan as a table: instances, hours, and every cost line."""
+def plan_view(result: Plan, title: str) -> Iterator[RenderableType | str]:
+    """The plan as a table: instances, hours, and every cost line; then where the throughput came from."""
     table = Table(title=title, title_justify="left")
     table.add_column("item")
     table.add_column("value", justify="right")
@@ -628,11 +782,17 @@ def show_plan(result: Any, title: str) -> None:
         (f"stack's fixed costs for the run (${result.fixed_month_usd}/month) ($)", result.fixed_usd),
         ("total, spot ($)", result.total_spot_usd), ("total, on-demand ($)", result.total_on_demand_usd),
     ):
-        table.add_row(label, str(value))
-    console.print(table)
-    console.print(f"[dim]throughput: {result.throughput_source}[/]")
+        table.add_row(escape(label), str(value))
+    yield table
+    yield f"[dim]throughput: {escape(result.throughput_source)}[/]"
     for note in result.notes:
-        console.print(f"[yellow]note[/]: {note}")
+        yield f"[yellow]note[/]: {escape(note)}"
+
+
+def show_plan(result: Plan, title: str) -> None:
+    """The plan on stderr, before a question (``fleet launch``, ``reprocess``)."""
+    for part in plan_view(result, title):
+        console.print(part, highlight=False, soft_wrap=isinstance(part, str))
 
 
 @fleet_app.command("emulate")

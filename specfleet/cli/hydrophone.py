@@ -3,30 +3,40 @@
 ``hydrophone levels-day`` (the daily sound-levels reduce), ``hydrophone ltsa`` and
 ``local ooi-archive``.
 
-Human output goes to stderr, the machine-readable JSON line to stdout (last).
+Progress and notes go to stderr; each command's result to stdout once, as a
+table or (``--output json``) JSON (``output.render``).
 Heavy imports (obspy, numpy, matplotlib) happen inside the commands.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console
+from pydantic import BaseModel, RootModel
+from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.table import Table
 
+from ..pipelines.hydrophone.days import HydroDay
 from ..pipelines.hydrophone.params import Align, Render, SpanMethod, describe
+from .context import settings
 from .errors import explain, fail
+from .output import JSON, OUTPUT, OutputFormat, render
 
 if TYPE_CHECKING:
     import datetime as dt
 
-    from ..pipelines.hydrophone.producer import DayListing
+    from ..pipelines.hydrophone.producer import DayListing, DryRun, RangeSummary
+    from ..pipelines.hydrophone.settings import HydroSettings
+    from ..pipelines.hydrophone.timerange import TimeRange
     from ..settings import Settings
 
 console = Console(stderr=True)
+M = TypeVar("M", bound=BaseModel)
 hydrophone_app = typer.Typer(help="Hydrophone clips: run one file locally, preview a clip, see days and sites.")
 
 
@@ -56,10 +66,20 @@ def _size(n: int | None, approximate: bool) -> str:
     return ("≈" if approximate else "") + text
 
 
+def _missing_line(days: list[str]) -> list[str]:
+    if not days:
+        return []
+    shown = ", ".join(days[:10]) + (f" and {len(days) - 10} more" if len(days) > 10 else "")
+    return [f"[yellow]{len(days)} day(s) not in the archive[/]: {shown}"]
+
+
 def _say_missing(days: list[str]) -> None:
-    if days:
-        shown = ", ".join(days[:10]) + (f" and {len(days) - 10} more" if len(days) > 10 else "")
-        console.print(f"[yellow]{len(days)} day(s) not in the archive[/]: {shown}")
+    for line in _missing_line(days):
+        console.print(line)
+
+
+def _notes(notes: list[str]) -> list[str]:
+    return [f"[yellow]note[/]: {escape(note)}" for note in notes]
 
 
 # --- produce hydrophone --------------------------------------------------------------
@@ -83,16 +103,15 @@ def produce_hydrophone(
     base_url: str | None = typer.Option(None, "--base-url", help="Archive root (default: the OOI raw-data archive).", metavar="URL"),
     force: bool = typer.Option(False, "--force", help="Enqueue files whose clips already exist."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List files and bytes per day and the fleet plan; enqueue nothing."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Enqueue one job per .mseed file of the days (or hours) asked for.
 
     Example: specfleet produce hydrophone --site oregon_shelf_base_seafloor --start 2017-10-09 --end 2017-10-11 --dry-run
     """
-    from ..pipelines.hydrophone.listing import ListingError
-    from ..pipelines.hydrophone.producer import list_range, produce_range
     from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, TimeRange
-    from .main import settings
 
     try:
         window = TimeRange.parse(start=start, end=end, day=day)
@@ -103,138 +122,91 @@ def produce_hydrophone(
     # A real run needs the queues: say so before reading any listing. A dry run
     # needs no stack (the S3 check for done files says so itself if it cannot run).
     s = settings(check_endpoint=dry_run is False)
+    listings = _read_listings(window, base_url, path, config)
+    if dry_run:
+        render(_dry_run(s, listings, window, path or config.hydrophone, config, force), _dry_run_view, output, as_json)
+        return
+    from rich.progress import Progress
+
+    from ..pipelines.hydrophone.listing import ListingError
+    from ..pipelines.hydrophone.producer import produce_range
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("enqueueing", total=None)
+        try:
+            result = produce_range(
+                s, window, base_url=base_url, hydrophone=path, force=force, config=config, listings=listings,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except (ListingError, ValueError) as err:
+            fail(str(err))
+    render(result.summary(), _range_view, output, as_json)
+
+
+def _read_listings(window: TimeRange, base_url: str | None, path: str | None, config: HydroSettings) -> list[DayListing]:
+    """Every day's listing, the spinner naming each as it is read."""
+    from ..pipelines.hydrophone.listing import ListingError
+    from ..pipelines.hydrophone.producer import list_range
+
     try:
         with console.status(f"reading {len(window.days())} day listing(s)") as spinner:
             def on_day(d: DayListing) -> None:
                 spinner.update(f"read {d.day}: {len(d.files)} file(s)" + (" (not in the archive)" if d.missing else ""))
 
-            listings = list_range(window, base_url=base_url, hydrophone=path, config=config, on_day=on_day)
+            return list_range(window, base_url=base_url, hydrophone=path, config=config, on_day=on_day)
     except (ListingError, ValueError) as err:
         fail(str(err))
-    if dry_run:
-        _dry_run(s, listings, window, path or config.hydrophone, config, force)
-        return
-    from rich.progress import Progress
 
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("enqueueing", total=None)
 
-        def step(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        try:
-            result = produce_range(
-                s, window, base_url=base_url, hydrophone=path, force=force, progress=step, config=config,
-                listings=listings,
-            )
-        except (ListingError, ValueError) as err:
-            fail(str(err))
-    for note in result.notes:
-        console.print(f"[yellow]note[/]: {note}")
-    missing = [d for d in result.days if d.missing]
-    if len(result.days) > 1:
-        table = Table(title=f"{result.hydrophone}: {window.describe()}")
+def _range_view(r: RangeSummary) -> Iterator[RenderableType | str]:
+    yield from _notes(r.notes)
+    if len(r.days) > 1:
+        table = Table(title=f"{r.hydrophone}: {r.range}")
         for col in ("day", "listed", "enqueued", "already done", "outside the times"):
             table.add_column(col, justify="left" if col == "day" else "right")
-        for d in result.days:
+        for d in r.days:
             if d.missing:
-                table.add_row(str(d.day), "[dim]missing[/]", "", "", "")
+                table.add_row(d.day, "[dim]missing[/]", "", "", "")
             else:
-                table.add_row(str(d.day), str(d.listed), str(len(d.enqueued)), str(len(d.already_done)),
-                              str(d.outside_range or ""))
-        console.print(table)
+                table.add_row(d.day, str(d.listed), str(d.enqueued), str(d.already_done), str(d.outside_range or ""))
+        yield table
     else:
-        console.print(f"{result.days[0].day_url}")
-    _say_missing([str(d.day) for d in missing])
-    ignored = [i for d in result.days for i in d.ignored]
-    # Every Apache index has column-sorting links and a parent link: not worth a line each.
-    odd = [(href, why) for href, why in ignored if why not in ("a column-sort link", "a folder, not a file")]
-    console.print(
-        f"enqueued {result.total('enqueued')} files, {result.total('already_done')} already done"
-        + (f", {len(odd)} odd links ignored" if odd else ""), highlight=False,
-    )
-    for href, why in odd[:20]:
-        console.print(f"  ignored {href!r}: {why}", style="dim", highlight=False)
-    print(json.dumps({
-        "hydrophone": result.hydrophone,
-        "start": f"{window.start:%Y-%m-%dT%H:%M}", "end": f"{window.end:%Y-%m-%dT%H:%M}",
-        "day_url": result.days[0].day_url,
-        "enqueued": result.total("enqueued"), "already_done": result.total("already_done"), "ignored": len(ignored),
-        "missing_days": [str(d.day) for d in missing],
-        "days": [{"day": str(d.day), "day_url": d.day_url, "listed": d.listed, "enqueued": len(d.enqueued),
-                  "already_done": len(d.already_done), "outside_range": d.outside_range, "missing": bool(d.missing)}
-                 for d in result.days],
-        "notes": result.notes,
-    }))
+        yield escape(r.day_url)
+    yield from _missing_line(r.missing_days)
+    odd = f", {len(r.odd_links)} odd links ignored" if r.odd_links else ""
+    yield f"enqueued {r.enqueued} files, {r.already_done} already done{odd}"
+    for href, why in r.odd_links[:20]:
+        yield f"[dim]  ignored {escape(repr(href))}: {escape(why)}[/]"
 
 
-def _dry_run(s: Settings, listings: list[DayListing], window: Any, hydrophone: str, config: Any, force: bool) -> None:
-    """Files and bytes per day (sizes from the listing's size column: Apache
-    rounds them, so they are approximate; no file is fetched), the files
-    already done (S3 manifests), and the fleet plan for the rest."""
-    from ..fleet.plan import PlanError, plan
-    from ..fleet.settings import FleetSettings
-    from ..pipelines.hydrophone.naming import file_name, normalize_hydrophone
-    from ..pipelines.hydrophone.producer import done_files
-    from .fleet import show_plan
+def _dry_run(s: Settings, listings: list[DayListing], window: TimeRange, hydrophone: str, config: HydroSettings,
+             force: bool) -> DryRun:
+    """The producer's dry run, with the fleet plan for the files to do."""
+    from ..pipelines.hydrophone.producer import dry_run
 
-    hydro = normalize_hydrophone(hydrophone)
-    notes: list[str] = []
-    rows: list[dict[str, Any]] = []
-    for d in listings:
-        notes.extend(d.listing.notes if d.listing else [])
-        done: set[str] = set()
-        if not force and not d.missing:
-            try:
-                done = done_files(s, config, hydro, d.day)
-            except Exception as err:  # a dry run must not need the stack; say what was not checked
-                notes.append(f"could not check S3 for files already done ({type(err).__name__}): counted as to do")
-                force = True
-        todo = [f for f in d.files if file_name(f) not in done]
-        rows.append({
-            "day": str(d.day), "day_url": d.url, "tried": d.tried, "missing": bool(d.missing), "listed": d.listed,
-            "in_range": len(d.files), "already_done": len(d.files) - len(todo), "to_do": len(todo),
-            "bytes": d.bytes(), "bytes_approximate": bool(d.listing and d.listing.sizes_approximate),
-        })
-    table = Table(title=f"dry run: {hydro}, {window.describe()}")
+    report = dry_run(s, listings, window, hydrophone=hydrophone, config=config, force=force)
+    return _with_plan(report, s, report.files) if report.files else report
+
+
+def _dry_run_view(r: DryRun) -> Iterator[RenderableType | str]:
+    table = Table(title=f"dry run: {r.hydrophone}, {r.range}")
     for col in ("day", "files listed", "in range", "already done", "to do", "bytes (listing)"):
         table.add_column(col, justify="left" if col == "day" else "right")
-    for r in rows:
-        if r["missing"]:
-            table.add_row(r["day"], "[dim]missing[/]", "", "", "", "")
+    for d in r.days:
+        if d.missing:
+            table.add_row(d.day, "[dim]missing[/]", "", "", "", "")
         else:
-            table.add_row(r["day"], str(r["listed"]), str(r["in_range"]), str(r["already_done"]), str(r["to_do"]),
-                          _size(r["bytes"], r["bytes_approximate"]))
-    to_do = sum(r["to_do"] for r in rows)
-    known = [r["bytes"] for r in rows if not r["missing"]]
-    total_bytes = None if any(b is None for b in known) else sum(b for b in known if b is not None)
-    approximate = any(r["bytes_approximate"] for r in rows)
+            table.add_row(d.day, str(d.listed), str(d.in_range), str(d.already_done), str(d.to_do),
+                          _size(d.bytes, d.bytes_approximate))
     table.add_section()
-    table.add_row("total", str(sum(r["listed"] for r in rows)), str(sum(r["in_range"] for r in rows)),
-                  str(sum(r["already_done"] for r in rows)), str(to_do), _size(total_bytes, approximate))
-    console.print(table)
-    _say_missing([r["day"] for r in rows if r["missing"]])
-    for note in dict.fromkeys(notes):
-        console.print(f"[yellow]note[/]: {note}")
-    planned: dict[str, Any] | None = None
-    plan_error = ""
-    if to_do:
-        try:
-            p = plan(FleetSettings.over(s), "hydrophone", to_do)
-        except PlanError as err:
-            plan_error = str(err)
-            console.print(f"[yellow]no fleet plan[/]: {err}")
-        else:
-            planned = p.model_dump()
-            show_plan(p, title=f"fleet plan: {to_do} hydrophone files on {p.instance_type}")
-    else:
-        console.print("nothing to do: every file in range is done")
-    print(json.dumps({
-        "dry_run": True, "hydrophone": hydro,
-        "start": f"{window.start:%Y-%m-%dT%H:%M}", "end": f"{window.end:%Y-%m-%dT%H:%M}",
-        "days": rows, "files": to_do, "bytes": total_bytes, "bytes_approximate": approximate,
-        "sizes_from": "listing", "plan": planned, "plan_error": plan_error, "notes": list(dict.fromkeys(notes)),
-    }))
+    table.add_row("total", *(str(r.total(k)) for k in ("listed", "in_range", "already_done", "to_do")),
+                  _size(r.bytes, r.bytes_approximate))
+    yield table
+    yield from _missing_line([d.day for d in r.days if d.missing])
+    yield from _notes(r.notes)
+    yield from _plan_lines(r.plan, r.plan_error, r.files)
+    if not r.files:
+        yield "nothing to do: every file in range is done"
 
 
 # --- hydrophone clip ---------------------------------------------------------------------
@@ -251,9 +223,11 @@ def clip(
     source: str = typer.Argument(..., help="A .mseed file path or an http(s) URL.", metavar="SOURCE"),
     out: Path = typer.Option(..., "--out", help="Folder for {name}.wav and {name}.png.", metavar="DIR"),
     processes: int = typer.Option(0, help="Render processes (0: one per CPU).", metavar="N"),
-    render: Render | None = _declared("render"),
+    render_mode: Render | None = _declared("render"),
     span: SpanMethod | None = _declared("span"),
     align: Align | None = _declared("align"),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Cut one file into clips locally (no queues, no S3).
 
@@ -265,7 +239,7 @@ def clip(
     from ..pipelines.hydrophone.worker import fetch_and_cut, process_count, render_pool
     from ..runtime.errors import JobError
 
-    chosen: dict[str, Any] = {"processes": processes, "render": render, "span": span, "align": align}
+    chosen: dict[str, Any] = {"processes": processes, "render": render_mode, "span": span, "align": align}
     # given ones only: the others stay the environment's or the declared default
     config = HydroSettings(**{k: v for k, v in chosen.items() if v})
     started = time.monotonic()
@@ -277,11 +251,23 @@ def clip(
                 fail(f"{type(err).__name__}: {err.reason}")
             except OSError as err:  # a full disk, a read-only folder: files are written whole or not at all
                 fail(f"could not write the clips into {out}: {err.strerror or err}")
-    console.print(f"[green]{len(result.clips)} clips[/] in {out} ({time.monotonic() - started:.1f}s)")
-    for note in result.notes:
-        console.print(f"  {note}", style="yellow")
-    print(json.dumps({"clips": len(result.clips), "out": str(out), "names": [c.name for c in result.clips],
-                      "notes": result.notes}))
+    console.print(f"cut in {time.monotonic() - started:.1f}s", style="dim")
+    render(Clipped(clips=len(result.clips), out=str(out), names=[c.name for c in result.clips], notes=result.notes),
+           _clipped_view, output, as_json)
+
+
+class Clipped(BaseModel):
+    """``hydrophone clip``: the clips written (``{name}.wav`` and ``.png`` in ``out``)."""
+
+    clips: int
+    out: str
+    names: list[str]
+    notes: list[str]
+
+
+def _clipped_view(c: Clipped) -> Iterator[str]:
+    yield f"[green]{c.clips} clips[/] in {escape(c.out)}"
+    yield from (f"  [yellow]{escape(note)}[/]" for note in c.notes)
 
 
 @hydrophone_app.command("preview")
@@ -289,6 +275,8 @@ def preview(
     source: str = typer.Argument(..., help="A .mseed file path or an http(s) URL.", metavar="SOURCE"),
     out: Path = typer.Option(..., "--out", help="PNG file to write.", metavar="PNG"),
     clip_number: int = typer.Option(0, "--clip", min=0, help="Which clip of the file (0: the first).", metavar="N"),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Draw one clip as a labelled spectrogram: time (s), frequency (kHz), dB colourbar.
 
@@ -306,12 +294,22 @@ def preview(
             fail(f"{type(err).__name__}: {err.reason}")
         except ValueError as err:
             fail(str(err), code=2)
-    console.print(
-        f"[green]{out}[/]: clip {result.clip} of {result.clips} ({result.clip_name}), "
-        f"colour {result.vmin:.1f}–{result.vmax:.1f} dB"
-    )
-    print(json.dumps({"out": str(out), "clip": result.clip, "clips": result.clips, "name": result.clip_name,
-                      "size": list(result.size), "vmin_db": result.vmin, "vmax_db": result.vmax}))
+    shown = Previewed(out=str(out), clip=result.clip, clips=result.clips, name=result.clip_name,
+                      size=list(result.size), vmin_db=result.vmin, vmax_db=result.vmax)
+    render(shown, lambda p: [f"[green]{escape(p.out)}[/]: clip {p.clip} of {p.clips} ({p.name}), "
+                             f"colour {p.vmin_db:.1f}–{p.vmax_db:.1f} dB"], output, as_json)
+
+
+class Previewed(BaseModel):
+    """``hydrophone preview``: the PNG drawn and its colour range."""
+
+    out: str
+    clip: int
+    clips: int
+    name: str
+    size: list[int]
+    vmin_db: float
+    vmax_db: float
 
 
 # --- hydrophone levels-day / ltsa --------------------------------------------------------------
@@ -327,6 +325,8 @@ def levels_day(
     reference: str | None = typer.Option(None, "--reference", help="volt: dB re 1 V/uPa (OOI's cals/); count: dB re 1 "
                                          "count/uPa (rca_correction_cals/).", metavar="volt|count"),
     out: Path | None = typer.Option(None, "--out", help="Also keep a local copy of the NetCDF.", metavar="NC"),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Assemble a day's sound levels from the per-file minutes in S3 into one NetCDF (the daily reduce step).
 
@@ -343,7 +343,6 @@ def levels_day(
     from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, parse_when
     from ..storage import Storage
-    from .main import settings
 
     try:
         when = parse_when(day).date()
@@ -380,20 +379,50 @@ def levels_day(
         console.print(f"[yellow]provenance not recorded[/] (reprocess will not find this day): {recorded}",
                       soft_wrap=True)
     lv = result.day
-    console.print(f"[green]{result.key}[/]: {result.files} file(s), {int((~lv.missing).sum())} of {len(lv.times)} "
-                  f"minutes with audio ({lv.coverage:.1%}), {lv.units}")
-    for why in result.skipped:
-        console.print(f"  skipped {why}", style="yellow", soft_wrap=True)
-    print(json.dumps({"key": result.key, "files": result.files, "minutes_with_audio": int((~lv.missing).sum()),
-                      "minutes_missing": int(lv.missing.sum()), "coverage": round(lv.coverage, 6),
-                      "units": lv.units, "calibration": cal.source if cal else None, "skipped": result.skipped,
-                      "out": str(out) if out else None, "reduce_cpu_s": round(cpu, 3),
-                      "compute_cpu_s": round(lv.compute_cpu_s, 3), "audio_hours": round(lv.audio_hours, 4),
-                      "s3_put_requests": result.s3_put_requests, "s3_get_requests": result.s3_get_requests,
-                      "cost_usd": cost.usd if cost else None, "cost_basis": cost.basis if cost else None,
-                      "cost_per_audio_hour_usd": (cost.usd / lv.audio_hours) if cost and lv.audio_hours else None,
-                      "estimate_usd": estimate_usd, "estimate_basis": estimate_basis,
-                      "provenance_recorded": not recorded, "provenance_error": recorded or None}))
+    reduced = LevelsDayResult(
+        key=result.key, files=result.files, minutes_with_audio=int((~lv.missing).sum()),
+        minutes_missing=int(lv.missing.sum()), coverage=round(lv.coverage, 6), units=lv.units,
+        calibration=cal.source if cal else None, skipped=result.skipped, out=str(out) if out else None,
+        reduce_cpu_s=round(cpu, 3), compute_cpu_s=round(lv.compute_cpu_s, 3), audio_hours=round(lv.audio_hours, 4),
+        s3_put_requests=result.s3_put_requests, s3_get_requests=result.s3_get_requests,
+        cost_usd=cost.usd if cost else None, cost_basis=cost.basis if cost else None,
+        cost_per_audio_hour_usd=(cost.usd / lv.audio_hours) if cost and lv.audio_hours else None,
+        estimate_usd=estimate_usd, estimate_basis=estimate_basis, provenance_recorded=not recorded,
+        provenance_error=recorded or None,
+    )
+    render(reduced, _day_levels_view, output, as_json)
+
+
+class LevelsDayResult(BaseModel):
+    """``hydrophone levels-day``: the day's NetCDF, its coverage, what it cost and what was recorded."""
+
+    key: str
+    files: int
+    minutes_with_audio: int
+    minutes_missing: int
+    coverage: float
+    units: str
+    calibration: str | None
+    skipped: list[str]
+    out: str | None
+    reduce_cpu_s: float
+    compute_cpu_s: float
+    audio_hours: float
+    s3_put_requests: int
+    s3_get_requests: int
+    cost_usd: float | None
+    cost_basis: str | None
+    cost_per_audio_hour_usd: float | None
+    estimate_usd: float | None
+    estimate_basis: str
+    provenance_recorded: bool
+    provenance_error: str | None
+
+
+def _day_levels_view(d: LevelsDayResult) -> Iterator[str]:
+    yield (f"[green]{escape(d.key)}[/]: {d.files} file(s), {d.minutes_with_audio} of "
+           f"{d.minutes_with_audio + d.minutes_missing} minutes with audio ({d.coverage:.1%}), {d.units}")
+    yield from (f"  [yellow]skipped {escape(why)}[/]" for why in d.skipped)
 
 
 def _day_cost(s: Settings, result: Any, reduce_cpu_s: float) -> Any:
@@ -439,6 +468,8 @@ def reprocess(
     where: str = typer.Option(..., "--where", help="FIELD OP 'VALUE' [and ...]; fields: calibration, "
                               "calibration_deployment, code_version, params_hash, hydrophone, day.", metavar="EXPR"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the days, the file jobs and their cost; enqueue nothing."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Enqueue again the file jobs behind the level products a calibration, code version or dates pick.
 
@@ -447,70 +478,104 @@ def reprocess(
 
     Example: specfleet reprocess --pipeline hydrophone --where "calibration = 'CE02SHBP-LJ01D-11-HYDBBA106_12.nc'" --dry-run
     """
-    import psycopg2
-
-    from ..db import DatabaseNotConfigured
-    from ..fleet.plan import PlanError, plan
-    from ..fleet.settings import FleetSettings
-    from ..jobs import JobValidationError, parse_job
     from ..pipelines.hydrophone import SPEC
-    from ..pipelines.hydrophone.models import HydroJob
-    from ..pipelines.hydrophone.provenance import WhereError, reprocess_jobs, select_days
-    from .fleet import show_plan
-    from .main import settings
+    from ..pipelines.hydrophone.provenance import valid_reprocess_jobs
 
     if pipeline != "hydrophone":
         fail(f"no product provenance is recorded for pipeline {pipeline!r}: only hydrophone (sound levels)", code=2)
     s = settings(check_endpoint=not dry_run)
+    rows = _product_rows(s, where)
+    jobs, ignored = valid_reprocess_jobs(rows)
+    result = Reprocess(
+        dry_run=dry_run, where=where, ignored=ignored, jobs=len(jobs),
+        days=[ReprocessDay(hydrophone=r["hydrophone"], day=str(r["day"]), files=len(r["source_files"]),
+                           calibration=r["calibration"], code_version=r["code_version"], params_hash=r["params_hash"],
+                           coverage=r["coverage"]) for r in rows],
+    )
+    if jobs:
+        result = _with_plan(result, s, len(jobs))
+    if not dry_run and jobs:
+        result.enqueued = SPEC.jobs(s).send(j.body() for j in jobs)
+    render(result, _reprocess_view, output, as_json)
+
+
+def _product_rows(s: Settings, where: str) -> list[dict[str, Any]]:
+    """The level products ``where`` picks; a bad expression or an unreachable database is one line."""
+    import psycopg2
+
+    from ..db import DatabaseNotConfigured
+    from ..pipelines.hydrophone.provenance import WhereError, select_days
+
     try:
-        rows = select_days(s, where)
+        return select_days(s, where)
     except WhereError as err:
         fail(str(err), code=2)
     except (DatabaseNotConfigured, psycopg2.Error) as err:
         explained = explain(err)
         fail(explained.message, explained.hint)
-    bodies = reprocess_jobs(rows)
-    jobs: list[HydroJob] = []
-    ignored: list[str] = []
-    for body in bodies:
-        try:
-            job = parse_job(HydroJob, body)
-        except JobValidationError as err:
-            ignored.append(f"{body['file_url']}: {err}")
-            continue
-        assert isinstance(job, HydroJob)
-        jobs.append(job)
-    table = Table(title=f"{'dry run: ' if dry_run else ''}hydrophone level products where {where}")
+
+
+def _with_plan(result: M, s: Settings, files: int) -> M:
+    """``result`` with the fleet plan for ``files`` hydrophone files (or why there is none)."""
+    from ..fleet.plan import PlanError, plan
+    from ..fleet.settings import FleetSettings
+
+    try:
+        planned = plan(FleetSettings.over(s), "hydrophone", files)
+    except PlanError as err:
+        return result.model_copy(update={"plan_error": str(err)})
+    return result.model_copy(update={"plan": planned.model_dump(mode="json")})
+
+
+def _plan_lines(planned: dict[str, Any] | None, plan_error: str, files: int) -> Iterator[RenderableType | str]:
+    from ..fleet.plan import Plan
+    from .fleet import plan_view
+
+    if planned is not None:
+        p = Plan.model_validate(planned)
+        yield from plan_view(p, title=f"fleet plan: {files} hydrophone files on {p.instance_type}")
+    elif plan_error:
+        yield f"[yellow]no fleet plan[/]: {escape(plan_error)}"
+
+
+class ReprocessDay(BaseModel):
+    hydrophone: str
+    day: str
+    files: int
+    calibration: str | None
+    code_version: str
+    params_hash: str
+    coverage: float
+
+
+class Reprocess(BaseModel):
+    """``reprocess``: the level products picked, the file jobs behind them, their plan, what was enqueued."""
+
+    dry_run: bool
+    where: str
+    days: list[ReprocessDay]
+    jobs: int
+    enqueued: int = 0
+    #: ``"url: why"`` of the bodies that are not valid jobs.
+    ignored: list[str]
+    plan: dict[str, Any] | None = None
+    plan_error: str = ""
+
+
+def _reprocess_view(r: Reprocess) -> Iterator[RenderableType | str]:
+    table = Table(title=f"{'dry run: ' if r.dry_run else ''}hydrophone level products where {escape(r.where)}")
     for col in ("hydrophone", "day", "calibration", "code version", "params", "files", "coverage"):
         table.add_column(col, justify="right" if col in ("files", "coverage") else "left")
-    for r in rows:
-        table.add_row(r["hydrophone"], str(r["day"]), r["calibration"] or "[dim]none[/]", r["code_version"],
-                      r["params_hash"], str(len(r["source_files"])), f"{r['coverage']:.1%}")
-    console.print(table)
-    for why in ignored:
-        console.print(f"[yellow]not a job[/]: {why}", soft_wrap=True)
-    planned: dict[str, Any] | None = None
-    plan_error = ""
-    if jobs:
-        try:
-            p = plan(FleetSettings.over(s), "hydrophone", len(jobs))
-        except PlanError as err:
-            plan_error = str(err)
-            console.print(f"[yellow]no fleet plan[/]: {err}")
-        else:
-            planned = p.model_dump()
-            show_plan(p, title=f"fleet plan: {len(jobs)} hydrophone files on {p.instance_type}")
-    enqueued = 0
-    if not dry_run and jobs:
-        enqueued = SPEC.jobs(s).send(j.body() for j in jobs)
-        console.print(f"[green]enqueued {enqueued} file job(s)[/] for {len(rows)} day(s)")
-    elif not jobs:
-        console.print("nothing to reprocess")
-    print(json.dumps({
-        "dry_run": dry_run, "where": where, "days": [{"hydrophone": r["hydrophone"], "day": str(r["day"]),
-                                                       "files": len(r["source_files"])} for r in rows],
-        "jobs": len(jobs), "enqueued": enqueued, "ignored": ignored, "plan": planned, "plan_error": plan_error,
-    }))
+    for d in r.days:
+        table.add_row(d.hydrophone, d.day, escape(d.calibration) if d.calibration else "[dim]none[/]", d.code_version,
+                      d.params_hash, str(d.files), f"{d.coverage:.1%}")
+    yield table
+    yield from (f"[yellow]not a job[/]: {escape(why)}" for why in r.ignored)
+    yield from _plan_lines(r.plan, r.plan_error, r.jobs)
+    if r.enqueued:
+        yield f"[green]enqueued {r.enqueued} file job(s)[/] for {len(r.days)} day(s)"
+    elif not r.jobs:
+        yield "nothing to reprocess"
 
 
 @hydrophone_app.command("ltsa")
@@ -524,6 +589,8 @@ def ltsa(
     end: str | None = typer.Option(None, "--end", help="End; a bare date includes that day.", metavar="WHEN"),
     db_min: float | None = typer.Option(None, "--db-min", help="Colour scale bottom (default: 1st percentile)."),
     db_max: float | None = typer.Option(None, "--db-max", help="Colour scale top (default: 99.9th percentile)."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Long-term spectrogram and percentile spectra of the daily levels over a range, as one PNG.
 
@@ -539,7 +606,6 @@ def ltsa(
     from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, TimeRange
     from ..storage import Storage
-    from .main import settings
 
     if out.suffix.lower() != ".png":
         fail(f"--out must name a .png file, got {str(out)!r}", code=2)
@@ -577,13 +643,30 @@ def ltsa(
         fail(str(err))
     db_range = (db_min, db_max) if db_min is not None and db_max is not None else None
     shot = render_summary(levels, out, title=f"{path}, {span.describe()}", db_range=db_range)
-    console.print(f"[green]{out}[/]: {len(found)} day(s), {shot.minutes_with_audio} minutes with audio, "
-                  f"{shot.minutes_missing} without; colour {shot.db_range[0]:.1f}-{shot.db_range[1]:.1f} dB")
-    if missing_days:
-        console.print(f"[yellow]no levels for[/] {', '.join(missing_days)}", soft_wrap=True)
-    print(json.dumps({"out": str(out), "days": len(span.days()), "days_with_levels": len(found),
-                      "days_without": missing_days, "minutes_with_audio": shot.minutes_with_audio,
-                      "minutes_missing": shot.minutes_missing, "db_range": list(shot.db_range), "units": levels.units}))
+    drawn = Ltsa(out=str(out), days=len(span.days()), days_with_levels=len(found), days_without=missing_days,
+                 minutes_with_audio=shot.minutes_with_audio, minutes_missing=shot.minutes_missing,
+                 db_range=list(shot.db_range), units=levels.units)
+    render(drawn, _ltsa_view, output, as_json)
+
+
+class Ltsa(BaseModel):
+    """``hydrophone ltsa``: the PNG drawn, the days it covers and its colour range."""
+
+    out: str
+    days: int
+    days_with_levels: int
+    days_without: list[str]
+    minutes_with_audio: int
+    minutes_missing: int
+    db_range: list[float]
+    units: str
+
+
+def _ltsa_view(r: Ltsa) -> Iterator[str]:
+    yield (f"[green]{escape(r.out)}[/]: {r.days_with_levels} day(s), {r.minutes_with_audio} minutes with audio, "
+           f"{r.minutes_missing} without; colour {r.db_range[0]:.1f}-{r.db_range[1]:.1f} dB")
+    if r.days_without:
+        yield f"[yellow]no levels for[/] {', '.join(r.days_without)}"
 
 
 # --- hydrophone publish-manifest ---------------------------------------------------------
@@ -597,6 +680,8 @@ def publish_manifest_command(
     hydrophone: str | None = typer.Option(None, "--hydrophone", help="Archive path (or site name) of the days.",
                                           metavar="PATH"),
     force: bool = typer.Option(False, "--force", help="Rebuild the list even if it holds the current day parts."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Publish the whaledr manifest (megaptera/whalemanifest.json) from its per-day parts.
 
@@ -612,7 +697,6 @@ def publish_manifest_command(
     from ..pipelines.hydrophone.whalemanifest import days_with_markers, publish_day, publish_manifest
     from ..runtime.errors import JobError
     from ..storage import Storage
-    from .main import settings
 
     config = HydroSettings()
     try:
@@ -633,27 +717,53 @@ def publish_manifest_command(
             published = publish_manifest(storage, config, force=force)
     except JobError as err:
         fail(err.reason, "run it again when fewer publishers are at work")
-    key = whale_manifest_key(config.whaledr_prefix)
-    for when, n in parts.items():
-        console.print(f"{path} {when}: {n} entries")
-    if published.up_to_date:
-        console.print(f"[green]{key}[/] already holds the {published.day_parts} day part(s) (--force rebuilds it)")
+    result = Published(key=whale_manifest_key(config.whaledr_prefix), up_to_date=published.up_to_date,
+                       entries=published.entries, day_parts=published.day_parts, bytes=published.bytes, days=parts,
+                       hydrophone=path)
+    render(result, _published_view, output, as_json)
+
+
+class Published(BaseModel):
+    """``hydrophone publish-manifest``: the manifest, and the entries of each day part rebuilt."""
+
+    key: str
+    up_to_date: bool
+    entries: int
+    day_parts: int
+    bytes: int
+    days: dict[str, int]
+    hydrophone: str
+
+
+def _published_view(p: Published) -> Iterator[str]:
+    yield from (f"{p.hydrophone} {when}: {n} entries" for when, n in p.days.items())
+    if p.up_to_date:
+        yield f"[green]{p.key}[/] already holds the {p.day_parts} day part(s) (--force rebuilds it)"
     else:
-        console.print(f"[green]{key}[/]: {published.entries} entries from {published.day_parts} day part(s), "
-                      f"{_size(published.bytes, False)}")
-    print(json.dumps({"key": key, "up_to_date": published.up_to_date, "entries": published.entries,
-                      "day_parts": published.day_parts, "bytes": published.bytes, "days": parts,
-                      "hydrophone": path}))
+        yield f"[green]{p.key}[/]: {p.entries} entries from {p.day_parts} day part(s), {_size(p.bytes, False)}"
 
 
 # --- hydrophone days / sites -----------------------------------------------------------------
+class HydroDayRow(HydroDay):
+    """A ``hydrophone days`` row with its archive copy's coverage, if read."""
+
+    archive: dict[str, Any] | None = None
+
+
+class Days(BaseModel):
+    """``hydrophone days``: each day, newest first."""
+
+    days: list[HydroDayRow]
+
+
 @hydrophone_app.command("days")
 def days(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     site: str | None = typer.Option(None, "--site", help="Only this site (see `hydrophone sites`).", metavar="NAME"),
     hydrophone: str | None = typer.Option(None, "--hydrophone", help="Only this archive path (or site name).", metavar="PATH"),
     since: str | None = typer.Option(None, "--since", help="Only days from this date on, YYYY-MM-DD.", metavar="DATE"),
     limit: int = typer.Option(60, min=1, max=100_000, help="At most this many days, newest first.", metavar="N"),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Each hydrophone day as complete / partial (n of the files listed) / failed.
 
@@ -668,7 +778,6 @@ def days(
     from ..pipelines.hydrophone.naming import normalize_hydrophone
     from ..pipelines.hydrophone.settings import HydroSettings
     from ..pipelines.hydrophone.timerange import RangeError, parse_when
-    from .main import settings
 
     path = _hydrophone_path(site, hydrophone)
     try:
@@ -686,22 +795,15 @@ def days(
         coverage = archive_coverage(settings(), rows, HydroSettings().archive_prefix)
     except Exception as err:  # noqa: BLE001 (any storage trouble: the table still shows)
         console.print(f"[yellow]archive coverage not read: {explain(err).message}[/]")
-    if as_json:
-        cov = coverage or {}
-        print(json.dumps({"days": [
-            {**d.model_dump(mode="json"),
-             "archive": dataclasses.asdict(cov[(d.hydrophone, d.day)]) if d.day and (d.hydrophone, d.day) in cov else None}
-            for d in rows
-        ]}))
-        return
-    if not rows:
-        console.print("no hydrophone days yet: produce some with `specfleet produce hydrophone --day DATE`")
-        return
-    Console().print(days_table(rows, coverage=coverage if coverage else None))
+    cov = coverage or {}
+    shown = Days(days=[HydroDayRow(**d.model_dump(), archive=dataclasses.asdict(cov[(d.hydrophone, d.day)])
+                                   if d.day and (d.hydrophone, d.day) in cov else None) for d in rows])
+    render(shown, lambda _: [days_table(rows, coverage=coverage if coverage else None)] if rows else [
+        "no hydrophone days yet: produce some with `specfleet produce hydrophone --day DATE`"], output, as_json)
 
 
 @hydrophone_app.command("sites")
-def sites(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def sites(output: OutputFormat = OUTPUT, as_json: bool = JSON) -> None:
     """The broadband hydrophone sites by ooipy's names, with their archive paths.
 
     Example: specfleet hydrophone sites
@@ -713,13 +815,31 @@ def sites(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
     def since(first: dt.date) -> str | None:
         return None if first == dt.date.min else first.isoformat()
 
-    if as_json:
-        print(json.dumps([
-            {"name": s.name, "node": s.node, "path": s.path,
-             "archive_paths": [{"from": since(first), "path": s.folder(spelling)} for first, spelling in ARCHIVE_LAYOUT]}
-            for s in SITES
-        ]))
-        return
+    listed = Sites([
+        SiteRow(name=s.name, node=s.node, path=s.path,
+                archive_paths=[{"from": since(first), "path": s.folder(spelling)} for first, spelling in ARCHIVE_LAYOUT])
+        for s in SITES
+    ])
+    render(listed, lambda _: [_sites_table(since)], output, as_json)
+
+
+class SiteRow(BaseModel):
+    name: str
+    node: str
+    path: str
+    #: ``{"from": first day or None, "path": the folder}`` for each period of the archive's layout.
+    archive_paths: list[dict[str, str | None]]
+
+
+class Sites(RootModel[list[SiteRow]]):
+    """``hydrophone sites``: the broadband hydrophones by ooipy's names."""
+
+
+def _sites_table(since: Any) -> Table:
+    import datetime as dt
+
+    from ..pipelines.hydrophone.sites import ARCHIVE_LAYOUT, SITES
+
     table = Table(
         title="OOI broadband hydrophones (names and paths from ooipy)",
         caption="Each day is asked in its date's folder first, then in the other (OOI moves old days on its own timeline).",
@@ -732,7 +852,7 @@ def sites(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
         table.add_column(label if last or since(first) else "archive path", overflow="fold")
     for s in SITES:
         table.add_row(s.name, s.node, *(s.folder(spelling) for _, spelling in ARCHIVE_LAYOUT))
-    Console().print(table)
+    return table
 
 
 # --- local ooi-archive ----------------------------------------------------------------------

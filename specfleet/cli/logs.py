@@ -13,6 +13,7 @@ import time
 import typer
 from rich.console import Console
 
+from .context import fleet_settings
 from .errors import fail
 
 console = Console(stderr=True)
@@ -46,7 +47,6 @@ def logs(
     from ..fleet.logs import LogsError, read
     from ..fleet.logs import follow as follow_events
     from ..pipelines import UnknownPipeline, get_spec
-    from .main import fleet_settings
 
     try:
         name = get_spec(pipeline).name

@@ -1,6 +1,6 @@
 """Monitoring commands: ``specfleet report OUT.html``.
 
-(``status`` and ``dlq`` live in ``cli.main``.) Heavy imports (matplotlib)
+(``status`` and ``dlq`` have their own modules.) Heavy imports (matplotlib)
 happen inside the command.
 """
 
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+
+from .context import settings
 
 console = Console(stderr=True)
 
@@ -24,7 +26,6 @@ def report(
     Example: specfleet report run.html
     """
     from ..report import write_report
-    from .main import settings
 
     with console.status("collecting status, plots and media"):
         path = write_report(settings(), out)

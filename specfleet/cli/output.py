@@ -5,6 +5,11 @@
   short line each (``-v``: info too; ``-q``: errors only). Library chatter
   (botocore, werkzeug, the status writer's structured records) stays in the
   file.
+* **Data** (a command's result) goes to stdout once, in one form: a table
+  by default, one JSON document with ``--output json`` (``--json`` is the
+  same), never both (the AWS CLI's ``--output``). A command's result is a
+  pydantic model; the JSON is its ``model_dump(mode="json")``, the table its
+  view. Progress, notes and hints go to stderr.
 * **Help** is made readable once for the whole command tree: paragraphs are
   reflowed (docstrings are hard-wrapped), reST literals become plain quotes,
   and metavars say what a value is (``N``, ``SECONDS``, ``PATH``...) instead
@@ -13,11 +18,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+from collections.abc import Callable, Iterable
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console, RenderableType
 
 
 def default_log() -> Path:
@@ -83,6 +95,36 @@ def quiet_console(level: int = logging.ERROR) -> None:
 
 def log_file() -> Path | None:
     return Path(_file_handler.baseFilename) if isinstance(_file_handler, logging.FileHandler) else None
+
+
+# --- data --------------------------------------------------------------------------
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+#: Every data command's two options (reused as defaults: typer reads them per command).
+OUTPUT = typer.Option(OutputFormat.table, "--output", help="table (for people) or json (one JSON document).",
+                      case_sensitive=False)
+JSON = typer.Option(False, "--json", help="Same as --output json.")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def wants_json(output: OutputFormat, as_json: bool = False) -> bool:
+    return as_json or output == OutputFormat.json
+
+
+def render(result: M, view: Callable[[M], Iterable[RenderableType]], output: OutputFormat = OutputFormat.table,
+           as_json: bool = False) -> None:
+    """Print a command's result on stdout: its JSON (one document, one
+    line) or its view's tables and lines, never both."""
+    if wants_json(output, as_json):
+        print(json.dumps(result.model_dump(mode="json")), flush=True)
+        return
+    out = Console()
+    for part in view(result):
+        out.print(part, highlight=False, soft_wrap=isinstance(part, str))
 
 
 # --- help -------------------------------------------------------------------------

@@ -20,8 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.markup import escape
 
 from ..storage import Storage
+from .context import settings
+from .errors import fail
+from .output import JSON, OUTPUT, OutputFormat, render
 
 #: S3 prefixes of a track's results (the music pipelines' default layout).
 TRACK_PREFIXES = ("spec/{track}__", "audio/{track}.mp3")
@@ -93,6 +99,8 @@ def results_pull(
     end: str | None = typer.Option(None, help="Last recording day (default: --start).", metavar="DAY"),
     tracks: str | None = typer.Option(None, help="Track ids, comma-separated, or @FILE with one per line."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be fetched; fetch nothing."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Copy results from the bucket into a folder: a site's clips for a range
     of recording days, or tracks' spectrogram windows and mp3s. Resumable:
@@ -100,71 +108,91 @@ def results_pull(
 
     Example: specfleet results pull --site oregon_shelf_base_seafloor --start 2017-10-09 --out clips
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from .errors import fail
-    from .main import settings
-
-    console = Console(stderr=True)
-    prefixes: list[str] = []
-    if site or hydrophone:
-        from ..pipelines.hydrophone.settings import HydroSettings
-        from ..pipelines.hydrophone.sites import UnknownSite, find_site
-
-        if start is None:
-            raise typer.BadParameter("a site's results need --start (and --end for more than one day)",
-                                     param_hint="--start")
-        try:
-            first = dt.date.fromisoformat(start)
-            last = dt.date.fromisoformat(end) if end else first
-        except ValueError as err:
-            raise typer.BadParameter(str(err), param_hint="--start/--end") from None
-        if last < first:
-            raise typer.BadParameter(f"--end {last} is before --start {first}", param_hint="--end")
-        if hydrophone:
-            paths = [hydrophone.strip("/")]
-        else:
-            try:
-                found = find_site(site or "")
-            except UnknownSite as err:
-                raise typer.BadParameter(str(err), param_hint="--site") from None
-            paths = list(found.paths)  # outputs may sit under either spelling
-        prefixes += day_prefixes(HydroSettings().prefix, paths, first, last)
-    if tracks:
-        ids = (Path(tracks[1:]).read_text().split() if tracks.startswith("@")
-               else [t.strip() for t in tracks.split(",")])
-        prefixes += track_prefixes(t for t in ids if t)
+    prefixes = _site_prefixes(site, hydrophone, start, end) + _track_prefixes(tracks)
     if not prefixes:
         raise typer.BadParameter("say what to pull: --site/--hydrophone with --start, or --tracks",
                                  param_hint="--site/--tracks")
     s = settings()
     storage = Storage(s)
     listed = listing(storage, prefixes)
+    where = f"s3://{s.bucket} under {', '.join(prefixes[:3])}{' ...' if len(prefixes) > 3 else ''}"
     if dry_run:
         todo = [(k, n) for k, n, _, present in plan(listed, out) if not present]
-        console.print(f"{len(todo)} object(s), {sum(n for _, n in todo) / 1e6:.1f} MB to fetch into {out} "
-                      f"({len(listed) - len(todo)} already there)", highlight=False)
-        return
+        result = Pulled(out=str(out), source=where, dry_run=True, objects=len(todo), bytes=sum(n for _, n in todo),
+                        already_there=len(listed) - len(todo))
+    else:
+        done = _pull_with_progress(storage, listed, out)
+        result = Pulled(out=str(out), source=where, dry_run=False, objects=len(done.fetched), bytes=done.bytes_fetched,
+                        already_there=len(done.skipped))
+    render(result, _pulled_view, output, as_json)
+
+
+class Pulled(BaseModel):
+    """``results pull``: the objects fetched (or, in a dry run, to fetch) and those already there."""
+
+    out: str
+    source: str
+    dry_run: bool
+    objects: int
+    bytes: int
+    already_there: int
+
+
+def _pulled_view(p: Pulled) -> list[str]:
+    if p.dry_run:
+        return [f"{p.objects} object(s), {p.bytes / 1e6:.1f} MB to fetch into {escape(p.out)} "
+                f"({p.already_there} already there)"]
+    if not p.objects and not p.already_there:
+        return [f"nothing in {escape(p.source)}"]
+    return [f"pulled {p.objects} object(s) ({p.bytes / 1e6:.1f} MB) into {escape(p.out)}; "
+            f"{p.already_there} already there"]
+
+
+def _site_prefixes(site: str | None, hydrophone: str | None, start: str | None, end: str | None) -> list[str]:
+    """The clip prefixes of a site's (or hydrophone path's) days; none without either."""
+    if not (site or hydrophone):
+        return []
+    from ..pipelines.hydrophone.settings import HydroSettings
+    from ..pipelines.hydrophone.sites import UnknownSite, find_site
+
+    if start is None:
+        raise typer.BadParameter("a site's results need --start (and --end for more than one day)",
+                                 param_hint="--start")
+    try:
+        first = dt.date.fromisoformat(start)
+        last = dt.date.fromisoformat(end) if end else first
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--start/--end") from None
+    if last < first:
+        raise typer.BadParameter(f"--end {last} is before --start {first}", param_hint="--end")
+    if hydrophone:
+        return day_prefixes(HydroSettings().prefix, [hydrophone.strip("/")], first, last)
+    try:
+        found = find_site(site or "")
+    except UnknownSite as err:
+        raise typer.BadParameter(str(err), param_hint="--site") from None
+    return day_prefixes(HydroSettings().prefix, list(found.paths), first, last)  # outputs may sit under either spelling
+
+
+def _track_prefixes(tracks: str | None) -> list[str]:
+    if not tracks:
+        return []
+    ids = Path(tracks[1:]).read_text().split() if tracks.startswith("@") else [t.strip() for t in tracks.split(",")]
+    return track_prefixes(t for t in ids if t)
+
+
+def _pull_with_progress(storage: Storage, listed: list[tuple[str, int]], out: Path) -> PullResult:
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (TextColumn("pulling"), BarColumn(), MofNCompleteColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("pull", total=None)
-
-        def step(key: str, size: int, fetched: bool) -> None:
-            progress.update(task, advance=1, description=key)
-
-        progress.update(task, total=len({k for k, _ in listed}))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("pull", total=len({k for k, _ in listed}))
         try:
-            result = pull(storage, listed, out, on_object=step)
+            return pull(storage, listed, out, on_object=lambda key, size, fetched: progress.update(
+                task, advance=1, description=key))
         except KeyboardInterrupt:
             progress.stop()
             fail("interrupted: what was fetched stays; run the same command again to fetch the rest", code=130)
-    if not result.fetched and not result.skipped:
-        console.print(f"nothing in s3://{s.bucket} under {', '.join(prefixes[:3])}{' ...' if len(prefixes) > 3 else ''}",
-                      highlight=False, soft_wrap=True)
-        return
-    console.print(f"pulled {len(result.fetched)} object(s) ({result.bytes_fetched / 1e6:.1f} MB) into {out}; "
-                  f"{len(result.skipped)} already there", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer, produce: typer.Typer) -> None:

@@ -5,15 +5,20 @@ commands."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 from typer.core import TyperGroup
 
+from .context import settings
 from .errors import fail
+from .output import JSON, OUTPUT, OutputFormat, render
 
 if TYPE_CHECKING:
     from typer._click import Context  # typer vendors click; its groups take this Context
@@ -40,6 +45,8 @@ spectrogram_app = typer.Typer(
 def produce_spectrogram(
     max_bytes: int | None = typer.Option(None, "--max-bytes", help="Skip mp3s larger than this (default: settings, 10 MB)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would be enqueued."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Enqueue one job per mp3 under audio/ that is small enough and has no windows yet.
 
@@ -47,7 +54,6 @@ def produce_spectrogram(
     """
     from ..pipelines.melwindows.settings import SpectroSettings
     from ..pipelines.spectrogram.producer import ProduceReport, plan_jobs, produce
-    from .main import settings
 
     s, config = settings(), SpectroSettings()
     if max_bytes is not None:
@@ -57,12 +63,21 @@ def produce_spectrogram(
         report.enqueued = len(plan_jobs(s, config, report))
     else:
         report = produce(s, config)
-    console.print(
-        f"listed {report.listed} objects: {'would enqueue' if dry_run else 'enqueued'} {report.enqueued}, "
-        f"{report.skipped_done} already done, {report.skipped_too_large} too large, "
-        f"{report.skipped_empty} empty, {report.skipped_not_mp3} not <track_id>.mp3"
-    )
-    print(json.dumps(report.as_dict()))
+    render(Produced(**report.as_dict()), lambda r: [
+        f"listed {r.listed} objects: {'would enqueue' if dry_run else 'enqueued'} {r.enqueued}, "
+        f"{r.skipped_done} already done, {r.skipped_too_large} too large, "
+        f"{r.skipped_empty} empty, {r.skipped_not_mp3} not <track_id>.mp3"], output, as_json)
+
+
+class Produced(BaseModel):
+    """``produce spectrogram``: what the listing held and what was (or would be) enqueued."""
+
+    listed: int
+    enqueued: int
+    skipped_done: int
+    skipped_too_large: int
+    skipped_empty: int
+    skipped_not_mp3: int
 
 
 @spectrogram_app.command("run")
@@ -70,8 +85,10 @@ def spectrogram(
     audio: Path = typer.Argument(..., help="An mp3 file."),
     track_id: str = typer.Option(..., "--track-id", help="Track id used in the window file names."),
     out: Path = typer.Option(..., "--out", help="Folder for the window JPEGs."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
-    """Run one track's spectrogram windows locally (no queues); print a JSON summary.
+    """Run one track's spectrogram windows locally (no queues); print what was written.
 
     Example: specfleet spectrogram song.mp3 --track-id 4uLU6hMCjMI75M1A2tKUQC --out windows/
     """
@@ -87,8 +104,35 @@ def spectrogram(
     except Rejected as err:
         console.print(f"[red]rejected[/]: {err}")
         raise typer.Exit(2) from None
-    console.print(f"wrote {len(summary['windows'])} windows to {out}")
-    print(json.dumps(summary))
+    render(Windows.model_validate(summary), _windows_view, output, as_json)
+
+
+class Window(BaseModel):
+    win: int
+    ini: float
+    fin: float
+    rows: int
+    cols: int
+    path: str
+
+
+class Windows(BaseModel):
+    """``spectrogram AUDIO``: the track's window images written."""
+
+    track_id: str
+    duration_s: float
+    source_sample_rate: int
+    source_channels: int
+    windows: list[Window]
+
+
+def _windows_view(w: Windows) -> Iterator[Table | str]:
+    table = Table(title=f"{w.track_id}: {len(w.windows)} windows ({w.duration_s:.1f} s of audio)", title_justify="left")
+    for col in ("window", "from (s)", "to (s)", "rows x cols", "file"):
+        table.add_column(col, justify="left" if col == "file" else "right", overflow="fold")
+    for x in w.windows:
+        table.add_row(str(x.win), f"{x.ini:g}", f"{x.fin:g}", f"{x.rows} x {x.cols}", escape(x.path))
+    yield table
 
 
 @spectrogram_app.command("preview")
@@ -102,6 +146,8 @@ def preview(
         None, "--start", min=0, help="Draw the window that starts nearest this second instead.", metavar="SECONDS"
     ),
     cmap: str = typer.Option("gray_r", "--cmap", help="matplotlib colour map (the pipeline's images use gray_r).", metavar="NAME"),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Draw one window as the pipeline computes it: time (s), mel frequency (Hz), dB colourbar.
 
@@ -128,11 +174,25 @@ def preview(
         except (PreviewError, AudioError) as err:
             fail(str(err))
     w = result.window
-    console.print(f"[green]{out}[/]: window {w.win} of {result.windows} ({w.ini}-{w.fin} s), "
-                  f"colour {db_text(result.vmin)} to {db_text(result.vmax)} dB", highlight=False)
-    print(json.dumps({"out": str(out), "win": w.win, "ini": w.ini, "fin": w.fin, "windows": result.windows,
-                      "duration_s": result.duration_s, "size": list(result.size), "db_lo": result.vmin,
-                      "db_hi": result.vmax, "render": result.render.name}))
+    drawn = Drawn(out=str(out), win=w.win, ini=w.ini, fin=w.fin, windows=result.windows, duration_s=result.duration_s,
+                  size=list(result.size), db_lo=result.vmin, db_hi=result.vmax, render=result.render.name)
+    render(drawn, lambda d: [f"[green]{escape(d.out)}[/]: window {d.win} of {d.windows} ({d.ini}-{d.fin} s), "
+                             f"colour {db_text(d.db_lo)} to {db_text(d.db_hi)} dB"], output, as_json)
+
+
+class Drawn(BaseModel):
+    """``spectrogram preview``: the window drawn and its colour range."""
+
+    out: str
+    win: int
+    ini: float
+    fin: float
+    windows: int
+    duration_s: float
+    size: list[int]
+    db_lo: float
+    db_hi: float
+    render: str
 
 
 def register(app: typer.Typer, produce_app: typer.Typer) -> None:

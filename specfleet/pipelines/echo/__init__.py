@@ -64,7 +64,7 @@ SPEC: PipelineSpec[EchoJob] = PipelineSpec(
     failure_status=failure_status,
     status_view=StatusView(item="job_id", job_key="job_id"),
     default_concurrency=4,
-    cli=Ref("specfleet.cli.main:register_echo"),
+    cli=Ref("specfleet.cli.echo:register_echo"),
     demo=Ref("specfleet.demo:echo_step"),
     in_default_demo=False,
     fleet=FleetProfile(autoscaled=False),

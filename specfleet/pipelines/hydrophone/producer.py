@@ -16,6 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
 
 from ...jobs import JobValidationError, parse_job
 from ...outbound import HostPolicy, OutboundRefused
@@ -87,6 +90,126 @@ class RangeResult:
 
     def total(self, name: str) -> int:
         return sum(len(getattr(d, name)) for d in self.days)
+
+    def summary(self) -> RangeSummary:
+        """What was enqueued, as the caller shows it (a table or JSON)."""
+        ignored = [i for d in self.days for i in d.ignored]
+        return RangeSummary(
+            hydrophone=self.hydrophone, start=f"{self.window.start:%Y-%m-%dT%H:%M}",
+            end=f"{self.window.end:%Y-%m-%dT%H:%M}", range=self.window.describe(), day_url=self.days[0].day_url,
+            enqueued=self.total("enqueued"), already_done=self.total("already_done"), ignored=len(ignored),
+            # Every Apache index has column-sorting links and a parent link: not worth a line each.
+            odd_links=[(href, why) for href, why in ignored if why not in ROUTINE_IGNORED],
+            missing_days=[str(d.day) for d in self.days if d.missing],
+            days=[DaySummary(day=str(d.day), day_url=d.day_url, listed=d.listed, enqueued=len(d.enqueued),
+                             already_done=len(d.already_done), outside_range=d.outside_range,
+                             missing=bool(d.missing)) for d in self.days],
+            notes=list(dict.fromkeys(self.notes)),
+        )
+
+
+#: Links every Apache index has: never worth a line each.
+ROUTINE_IGNORED = ("a column-sort link", "a folder, not a file")
+
+
+class DaySummary(BaseModel):
+    day: str
+    day_url: str
+    listed: int
+    enqueued: int
+    already_done: int
+    outside_range: int
+    missing: bool
+
+
+class RangeSummary(BaseModel):
+    """``produce hydrophone``: what one range enqueued."""
+
+    hydrophone: str
+    start: str
+    end: str
+    #: The range as a person reads it ("2017-10-09 to 2017-10-11").
+    range: str
+    day_url: str
+    enqueued: int
+    already_done: int
+    ignored: int
+    #: ``(href, why)`` of the ignored links that are not an index's routine ones.
+    odd_links: list[tuple[str, str]]
+    missing_days: list[str]
+    days: list[DaySummary]
+    notes: list[str]
+
+
+class DryRunDay(BaseModel):
+    day: str
+    day_url: str
+    tried: list[str]
+    missing: bool
+    listed: int
+    in_range: int
+    already_done: int
+    to_do: int
+    #: From the listing's size column (None: some file has no size there).
+    bytes: int | None
+    bytes_approximate: bool
+
+
+class DryRun(BaseModel):
+    """``produce hydrophone --dry-run``: files and bytes per day, the files
+    already done, and (the caller's) fleet plan for the rest."""
+
+    dry_run: bool = True
+    hydrophone: str
+    start: str
+    end: str
+    range: str
+    days: list[DryRunDay]
+    #: Files to do (in range, not done).
+    files: int
+    bytes: int | None
+    bytes_approximate: bool
+    sizes_from: str = "listing"
+    #: The fleet plan for ``files`` (a ``fleet.plan.Plan`` dump), filled by the caller.
+    plan: dict[str, Any] | None = None
+    plan_error: str = ""
+    notes: list[str]
+
+    def total(self, name: str) -> int:
+        return sum(getattr(d, name) for d in self.days)
+
+
+def dry_run(settings: Settings, listings: list[DayListing], window: TimeRange, *, hydrophone: str,
+            config: HydroSettings, force: bool = False) -> DryRun:
+    """Files and bytes per day (sizes from the listing's size column: Apache
+    rounds them, so they are approximate; no file is fetched) and the files
+    already done (S3 manifests). A dry run must not need the stack: when S3
+    cannot be read, a note says so and every file counts as to do."""
+    hydro = normalize_hydrophone(hydrophone)
+    notes: list[str] = []
+    rows: list[DryRunDay] = []
+    for d in listings:
+        notes.extend(d.listing.notes if d.listing else [])
+        done: set[str] = set()
+        if not force and not d.missing:
+            try:
+                done = done_files(settings, config, hydro, d.day)
+            except Exception as err:  # noqa: BLE001 - say what was not checked, go on
+                notes.append(f"could not check S3 for files already done ({type(err).__name__}): counted as to do")
+                force = True
+        todo = sum(1 for f in d.files if file_name(f) not in done)
+        rows.append(DryRunDay(
+            day=str(d.day), day_url=d.url, tried=d.tried, missing=bool(d.missing), listed=d.listed,
+            in_range=len(d.files), already_done=len(d.files) - todo, to_do=todo, bytes=d.bytes(),
+            bytes_approximate=bool(d.listing and d.listing.sizes_approximate),
+        ))
+    known = [r.bytes for r in rows if not r.missing]
+    return DryRun(
+        hydrophone=hydro, start=f"{window.start:%Y-%m-%dT%H:%M}", end=f"{window.end:%Y-%m-%dT%H:%M}",
+        range=window.describe(), days=rows, files=sum(r.to_do for r in rows),
+        bytes=None if any(b is None for b in known) else sum(b for b in known if b is not None),
+        bytes_approximate=any(r.bytes_approximate for r in rows), notes=list(dict.fromkeys(notes)),
+    )
 
 
 def parse_day(text: str) -> dt.date:

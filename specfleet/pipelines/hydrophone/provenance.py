@@ -26,8 +26,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ...jobs import JobValidationError, parse_job
 from ...settings import Settings
 from .levels_day import ReduceResult
+from .models import HydroJob
 
 FIELDS = ("calibration", "calibration_deployment", "code_version", "params_hash", "hydrophone", "day")
 OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -183,3 +185,20 @@ def reprocess_jobs(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
                 seen.add(url)
                 jobs.append({"file_url": url, "hydrophone": r["hydrophone"]})
     return jobs
+
+
+def valid_reprocess_jobs(rows: list[dict[str, Any]]) -> tuple[list[HydroJob], list[str]]:
+    """``reprocess_jobs`` validated as workers validate them: the jobs, and
+    ``"url: why"`` for each body that is not one (a product row whose source
+    URL the job model now refuses)."""
+    jobs: list[HydroJob] = []
+    ignored: list[str] = []
+    for body in reprocess_jobs(rows):
+        try:
+            job = parse_job(HydroJob, body)
+        except JobValidationError as err:
+            ignored.append(f"{body['file_url']}: {err}")
+            continue
+        assert isinstance(job, HydroJob)
+        jobs.append(job)
+    return jobs, ignored

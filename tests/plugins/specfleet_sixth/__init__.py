@@ -49,7 +49,7 @@ def register(app: Any, produce: Any) -> None:
     @produce.command("sixth")
     def produce_sixth(text: list[str] = typer.Argument(..., help="Lines of text, one job each.")) -> None:  # noqa: B008
         """Enqueue one word-count job per line."""
-        from specfleet.cli.main import settings
+        from specfleet.cli.context import settings  # resolved once per command line
 
         sent = SPEC.jobs(settings()).send(SixthJob(text=t).body() for t in text)
         print(f"enqueued {sent} sixth jobs")
