@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -58,14 +57,6 @@ class Settlement:
     done: Callable[[bool], None] | None = None
 
 
-class _Wake:
-    """Look again at held hand-backs."""
-
-
-class _Close:
-    """Carry out what is left and end."""
-
-
 class Settler:
     """One worker's settle owner (see the module docstring)."""
 
@@ -93,7 +84,12 @@ class Settler:
         #: wait up to ``linger_s`` for a fuller batch.
         self._outstanding = outstanding
         self._linger_s = linger_s
-        self._inbox: queue.SimpleQueue[Settlement | _Wake | _Close] = queue.SimpleQueue()
+        #: Submitted and not yet taken by the thread; ``_cv`` guards them and the flags.
+        self._pending: list[Settlement] = []
+        self._settling = 0  # of them, those with a message
+        self._woken = False
+        self._closing = False
+        self._cv = threading.Condition()
         #: Hand-backs waiting for the receive loop to stop (this thread only).
         self._held: list[Settlement] = []
         self._thread = threading.Thread(target=self._run, name="settle", daemon=True)
@@ -106,47 +102,46 @@ class Settler:
         """Hand ``settlement`` over; once closed, carried out on the caller's thread."""
         if self._closed.is_set():
             self._carry_out([settlement])
-        else:
-            self._inbox.put(settlement)
+            return
+        with self._cv:
+            self._pending.append(settlement)
+            self._settling += settlement.message is not None
+            # Wake the thread to start its linger, and again once the batch is
+            # full: not once per job.
+            if len(self._pending) == 1 or self._full():
+                self._cv.notify()
 
     def wake(self) -> None:
         """``hold`` may have changed: hand back what it held."""
-        self._inbox.put(_Wake())
+        with self._cv:
+            self._woken = True
+            self._cv.notify()
 
     def close(self, timeout: float) -> None:
         """Carry out everything submitted so far (held hand-backs too), then end."""
-        self._inbox.put(_Close())
+        with self._cv:
+            self._closing = True
+            self._cv.notify()
         self._thread.join(timeout)
         self._closed.set()
 
+    def _full(self) -> bool:
+        return self._settling >= min(BATCH, self._settling + self._outstanding())
+
     # --- the thread --------------------------------------------------------------
     def _run(self) -> None:
-        closing = False
-        while not closing:
-            batch: list[Settlement] = []
-            item = self._inbox.get()
-            deadline: float | None = None
-            while True:
-                if isinstance(item, _Close):
-                    closing = True
-                elif isinstance(item, Settlement):
-                    batch.append(item)
-                try:
-                    item = self._inbox.get_nowait()
-                    continue
-                except queue.Empty:
-                    pass
-                settling = sum(s.message is not None for s in batch)
-                if closing or not batch or settling >= min(BATCH, settling + self._outstanding()):
-                    break
-                deadline = deadline or time.monotonic() + self._linger_s
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    item = self._inbox.get(timeout=left)
-                except queue.Empty:
-                    break
+        while True:
+            with self._cv:
+                while not (self._pending or self._woken or self._closing):
+                    self._cv.wait()
+                deadline = time.monotonic() + self._linger_s
+                while self._pending and not self._closing and not self._full():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cv.wait(left)
+                batch, self._pending, self._settling, self._woken = self._pending, [], 0, False
+                closing = self._closing
             try:
                 if batch:
                     self._carry_out(batch)
@@ -155,6 +150,10 @@ class Settler:
                     self._carry_out(held, holding=False)
             except Exception:  # never let the settle thread die: the jobs come back after their timeout
                 log.exception("settling %d jobs failed", len(batch))
+            if closing:
+                with self._cv:
+                    if not self._pending:
+                        return
 
     def _through(self, action: Callable[[], object], what: str) -> None:
         call_through_outages(action, outages=self._outages, endpoint=self._endpoint, what=what,

@@ -123,6 +123,9 @@ class _Slots:
     def __init__(self, size: int):
         self.size = size
         self._free = size
+        #: Free slots the receive loop waits for (0: it is not waiting): a
+        #: slot given back wakes it only once there are that many.
+        self._want = 0
         self._cv = threading.Condition()  # re-entrant: ``wake`` may run in a signal handler
 
     def take(self) -> None:
@@ -132,7 +135,8 @@ class _Slots:
     def give(self) -> None:
         with self._cv:
             self._free += 1
-            self._cv.notify_all()
+            if self._want and self._free >= self._want:
+                self._cv.notify_all()
 
     def wake(self) -> None:
         with self._cv:
@@ -142,15 +146,20 @@ class _Slots:
         """Wait for a free slot (or ``stopping``); then up to ``FULLER_BATCH_S``
         for ``fuller`` of them. The free slots (only the caller takes any)."""
         with self._cv:
-            while self._free <= 0 and not stopping.is_set():
-                self._cv.wait(0.5)
-            deadline = time.monotonic() + FULLER_BATCH_S
-            while self._free < fuller and not stopping.is_set():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cv.wait(left)
-            return self._free
+            try:
+                self._want = 1
+                while self._free <= 0 and not stopping.is_set():
+                    self._cv.wait(0.5)
+                self._want = fuller
+                deadline = time.monotonic() + FULLER_BATCH_S
+                while self._free < fuller and not stopping.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cv.wait(left)
+                return self._free
+            finally:
+                self._want = 0
 
 
 class Worker:
@@ -206,8 +215,10 @@ class Worker:
         self.config_error: ConfigError | None = None
 
         self._slots = _Slots(self.concurrency)
-        #: Received jobs on their way to a job thread (never more than the free slots).
-        self._work: queue.Queue[_Running | None] = queue.Queue(maxsize=self.concurrency)
+        #: Received jobs on their way to a job thread: bounded by the slots (a
+        #: message is received only for a free slot, and a job thread is free
+        #: for every free slot), so it never holds more than ``concurrency``.
+        self._work: queue.SimpleQueue[_Running | None] = queue.SimpleQueue()
         self._pool: list[threading.Thread] = []
         #: Taken and not yet settled (deleted, retried or handed back), by message id;
         #: ``_in_handler`` of them are still in their handler. Guarded by ``_jobs_cv``
@@ -410,7 +421,7 @@ class Worker:
             self._jobs[message.message_id] = running
             self._in_handler += 1
         self._taken += 1
-        self._work.put_nowait(running)  # never full: it holds at most the free slots
+        self._work.put(running)
 
     def _jobs_in_handler(self) -> int:
         with self._jobs_cv:
