@@ -555,7 +555,12 @@ class Worker:
             outcome = Outcome("released", "handed back to the queue", outcome.seconds, key=outcome.key)
             settlement = Settlement(message, action="visibility", seconds=0) if release else Settlement()
         else:
-            settlement = self._settlement(message, job, ctx, outcome)
+            try:
+                settlement = self._settlement(message, job, ctx, outcome)
+            except Exception:
+                # The job stays invisible until its timeout and is then redelivered.
+                log.exception("settling job %s failed", message.message_id)
+                settlement = Settlement()
         settlement.done = lambda ok: self._settled(running, outcome, early)
         self._settler.submit(settlement)
         if early:
