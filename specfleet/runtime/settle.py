@@ -164,7 +164,11 @@ class Settler:
         statuses = [m for s in batch for m in s.statuses]
         if statuses:
             try:
-                self._through(functools.partial(self._sender.send_many, statuses), "status send")
+                # One batch call at a time: a pool of senders per call costs this
+                # process more than the overlap saves.
+                for start in range(0, len(statuses), BATCH):
+                    self._through(functools.partial(self._sender.send_many, statuses[start:start + BATCH]),
+                                  "status send")
             except Exception:
                 log.exception("sending %d status messages failed; their jobs come back after their visibility "
                               "timeout", len(statuses))
