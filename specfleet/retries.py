@@ -17,12 +17,12 @@ call class     calls                               the one retry owner    per-at
                keeps running jobs invisible        interval, after a      the interval (at least
                                                    failure one deadline   3 s); botocore: 1 attempt
                                                    later (``Heartbeat``)
-``SETTLE``     a finished job's status send,       the worker's outage    connect 5 s, read 10 s;
-               delete, requeue, dead-letter send,  loop, bounded by the   botocore: 1 attempt
-               retry delay and hand-back           visibility timeout
-                                                   (hand-back: none; the
-                                                   job reappears after
-                                                   its timeout)
+``SETTLE``     a finished job's status send,       the settle thread's    connect 5 s, read 10 s;
+               delete, requeue, dead-letter send,  outage loop, bounded   botocore: 1 attempt
+               retry delay and hand-back           by the visibility
+                                                   timeout (``settle.py``;
+                                                   past it the job comes
+                                                   back anyway)
 ``CONTROL``    everything else on AWS: queue       botocore (standard     connect 5 s, read 30 s;
                metadata, producers' sends, SNS,    mode, 5 attempts,      botocore: 5 attempts
                CloudFormation, EC2, SSM, logs      its own backoff)
@@ -96,7 +96,7 @@ class CallClass:
 
 RECEIVE = CallClass("receive", 1, "the receive loop's outage backoff")
 HEARTBEAT = CallClass("heartbeat", 1, "the next heartbeat beat")
-SETTLE = CallClass("settle", 1, "the worker's outage loop, bounded by the visibility timeout")
+SETTLE = CallClass("settle", 1, "the settle thread's outage loop, bounded by the visibility timeout")
 CONTROL = CallClass("control", 5, "botocore (standard mode)")
 S3 = CallClass("s3", 5, "botocore (standard mode)")
 

@@ -76,7 +76,9 @@ class Settings(BaseSettings):
     #: (``Storage.put_many``); at most this many bodies are read at once.
     upload_threads: int = Field(default=32, ge=1, le=64)
     #: Seconds a SIGTERM'd worker lets in-flight jobs finish before handing
-    #: them back (visibility 0). 0 hands them back at once.
+    #: them back (visibility 0). The grace starts once the open receive has
+    #: returned, so SQS cannot hand a job straight back to this worker; 0: no
+    #: grace.
     drain_s: float = 0.0
     #: Consecutive ban-class failures before a worker reports stat -1 and stops.
     ban_threshold: int = 3

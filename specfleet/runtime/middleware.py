@@ -40,7 +40,8 @@ class WorkerControl(Protocol):
         ...
 
     def stop(self, banned: bool = False) -> None:
-        """Stop taking jobs; with ``banned`` hand in-flight ones back now and exit 75."""
+        """Stop taking jobs; with ``banned`` hand in-flight ones back as soon as
+        the open receive has returned (no drain grace) and exit 75."""
         ...
 
     def report_banned(self, message: Message, reason: str) -> None:

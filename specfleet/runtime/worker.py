@@ -1,10 +1,34 @@
-"""The consumer loop every worker runs.
+"""The consumer loop every worker runs, and the threads it runs on.
 
 It long-polls the pipeline's job queue, runs up to ``concurrency`` jobs at
-once (one thread each; CPU-bound pipelines hand work to a process pool from
-their handler), sends each job's status messages in batches, then deletes
-the job — or retries, dead-letters or hands it back according to what the
-handler raised (see ``errors.py``). Cross-cutting concerns are middleware.
+once (CPU-bound pipelines hand work to a process pool from their handler),
+sends each job's status messages in batches, then deletes the job -- or
+retries, dead-letters or hands it back according to what the handler
+raised (see ``errors.py``). Cross-cutting concerns are middleware.
+
+Threads (dramatiq's shape: a consumer feeding a fixed pool). Each has one
+job, and each shared structure has its own narrow lock, so no lock is held
+across an SQS call and no thread waits on another's bookkeeping:
+
+* the receive loop (the thread that calls ``run()``) receives only as many
+  messages as there are free job slots (``_Slots``) and puts them on a
+  bounded queue. A fixed pool of ``concurrency`` job threads, started
+  once, reads it. A message is received only for a slot that is free, and
+  a job thread is free for every free slot, so none sits received but
+  unstarted while its visibility timeout runs.
+* job threads run middleware's ``before_process`` and the handler, turn
+  what it raised into an outcome and hand that to the settle owner
+  (``settle.py``) without waiting for it.
+* the settle owner is the one thread that deletes jobs, changes their
+  visibility and sends status messages, batching what arrives together;
+  ``after_process`` runs there once a job was settled. A finished job frees
+  its slot when it is handed over, so the next receive overlaps with its
+  status send and delete; any other outcome holds its slot until the
+  middleware has seen it (after a ban-class failure the ban guard must
+  decide before another job is taken).
+* the registry of jobs taken and not yet settled (``_jobs``: what the
+  heartbeat extends and shutdown hands back) is the only state the threads
+  share, under its own lock.
 
 Pipelines that overlap I/O with compute (``spec.overlaps_io``) get more job
 slots than compute slots; their handlers mark stages and wait for a compute
@@ -16,10 +40,14 @@ back and the worker takes no job until the pause it carries is over: one
 stat 3 status row per pause says so and until when; no job is failed and
 the ban counter is untouched.
 
-Shutdown: SIGTERM/SIGINT (or ``stop()``, used by the ban guard) stops taking
-jobs at once; after ``settings.drain_s`` seconds of grace, every job still
-running is handed back (visibility 0) so another worker can take it now,
-and its late result is discarded.
+Shutdown: SIGTERM/SIGINT (or ``stop()``, used by the ban guard) stops
+receiving first: no new long poll starts, and whatever the open one returns
+is handed back unstarted. Only once the receive loop has stopped, after
+``settings.drain_s`` seconds of grace (none when banned), is every job
+still running handed back (visibility 0) so another worker can take it now;
+its late result is discarded. Handed back while a long poll was still open,
+a job would be returned by that poll to the stopping worker and lose one of
+its receives.
 """
 
 from __future__ import annotations
@@ -27,26 +55,26 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..jobs import Job, JobValidationError, parse_job
 from ..queues import BATCH, Message, OutgoingMessage, dead_letter_queue
-from ..retries import HEARTBEAT, SETTLE
+from ..retries import HEARTBEAT
 from ..settings import Settings
 from ..status import Stat, StatusRecord
-from .batching import GroupCommit
 from .context import JobContext
 from .errors import JobError
 from .middleware import BanGuard, Heartbeat, Metrics, Middleware, RateLimit
-from .outage import Outages, call_through_outages, client_endpoint, is_outage, probe, unreachable_endpoint
+from .outage import Outages, client_endpoint, is_outage, probe, unreachable_endpoint
 from .outcome import Outcome
 from .policy import RetryPolicy
 from .preflight import EXIT_CONFIG, ConfigError, core_checks
+from .settle import Settlement, Settler
 from .spec import PipelineSpec
 from .stages import Stages
 from .status_sender import StatusSender
@@ -57,6 +85,9 @@ EXIT_OK = 0
 #: Exit code of a worker that stopped because its IP looks banned. The
 #: instance bootstrap turns it into "shut this instance down".
 EXIT_BANNED = 75
+#: How long the receive loop waits for more job slots to free up when only a
+#: few are free, so one receive fetches a fuller batch (negligible for long jobs).
+FULLER_BATCH_S = 0.02
 
 
 def default_middleware(settings: Settings) -> list[Middleware]:
@@ -75,14 +106,61 @@ def default_middleware(settings: Settings) -> list[Middleware]:
     return chain
 
 
+#: A taken job's state: in its handler; its outcome handed to the settle
+#: owner; handed back unfinished (its late result is discarded).
+State = Literal["running", "settling", "released"]
+
+
 @dataclass
 class _Running:
     message: Message
     cancelled: threading.Event
-    released: bool = False
-    #: Its outcome is being carried out (status sent, then delete): it is
-    #: no longer handed back, and the worker waits for it before exiting.
-    settling: bool = False
+    state: State = "running"
+
+
+class _Slots:
+    """Job slots: jobs inside their handler, at most ``concurrency``."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._free = size
+        #: Free slots the receive loop waits for (0: it is not waiting): a
+        #: slot given back wakes it only once there are that many.
+        self._want = 0
+        self._cv = threading.Condition()  # re-entrant: ``wake`` may run in a signal handler
+
+    def take(self) -> None:
+        with self._cv:
+            self._free -= 1
+
+    def give(self) -> None:
+        with self._cv:
+            self._free += 1
+            if self._want and self._free >= self._want:
+                self._cv.notify_all()
+
+    def wake(self) -> None:
+        with self._cv:
+            self._cv.notify_all()
+
+    def wait_free(self, fuller: int, stopping: threading.Event) -> int:
+        """Wait for a free slot (or ``stopping``); then up to ``FULLER_BATCH_S``
+        for ``fuller`` of them. The free slots (only the caller takes any)."""
+        with self._cv:
+            try:
+                self._want = 1
+                while self._free <= 0 and not stopping.is_set():
+                    self._cv.wait(0.5)
+                self._want = fuller
+                deadline = time.monotonic() + FULLER_BATCH_S
+                while self._free < fuller and not stopping.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cv.wait(left)
+                return self._free
+            finally:
+                self._want = 0
 
 
 class Worker:
@@ -125,21 +203,6 @@ class Worker:
         #: Jobs handed back to the queue unfinished when it stopped.
         self.handed_back = 0
         self.resources: Any = None
-        self._deletes: GroupCommit[Message] = GroupCommit(
-            self.queue.delete, key=lambda m: m.message_id, linger_s=0.05, outstanding=lambda: len(self._running)
-        )
-        self._sends: GroupCommit[OutgoingMessage] = GroupCommit(self._send_status, key=id)
-        #: Taken and not yet settled (deleted, retried or handed back).
-        self._running: dict[str, _Running] = {}
-        #: Jobs inside their handler; this is what ``concurrency`` bounds, so
-        #: the next receive overlaps with the previous jobs' status sends and
-        #: deletes.
-        self._active = 0
-        self._lock = threading.Condition()
-        self._taken = 0
-        #: Hand-back threads started by ``stop()``; ``run()`` waits for them so a
-        #: process that exits right after stopping has really handed its jobs back.
-        self._hand_back_threads: list[threading.Thread] = []
         #: Endpoints that did not answer, with their backoff: while one is down
         #: the worker takes no new jobs (they would only spend their attempts).
         self.outages = Outages(initial_s=settings.outage_backoff_initial_s, max_s=settings.outage_backoff_max_s)
@@ -148,8 +211,32 @@ class Worker:
         self._paused_until = 0.0
         #: Pauses so far (each sent one stat 3 row).
         self.pauses = 0
+        self._pause_lock = threading.Lock()
         #: The configuration mistake that kept ``run()`` from starting, if one did.
         self.config_error: ConfigError | None = None
+
+        self._slots = _Slots(self.concurrency)
+        #: Received jobs on their way to a job thread: bounded by the slots (a
+        #: message is received only for a free slot, and a job thread is free
+        #: for every free slot), so it never holds more than ``concurrency``.
+        self._work: queue.SimpleQueue[_Running | None] = queue.SimpleQueue()
+        self._pool: list[threading.Thread] = []
+        #: Taken and not yet settled (deleted, retried or handed back), by message id;
+        #: ``_in_handler`` of them are still in their handler. Guarded by ``_jobs_cv``
+        #: (with ``handed_back``).
+        self._jobs: dict[str, _Running] = {}
+        self._in_handler = 0
+        self._jobs_cv = threading.Condition()
+        #: Jobs taken so far (the receive loop's own count).
+        self._taken = 0
+        #: Set once the receive loop has stopped: hand-backs may go out.
+        self._receiving_stopped = threading.Event()
+        self._settler = Settler(
+            self.queue, self.sender, self.outages, self.sqs_endpoint,
+            deadline_s=settings.visibility_timeout_s,
+            hold=lambda: self.stopping.is_set() and not self._receiving_stopped.is_set(),
+            outstanding=self._jobs_in_handler,
+        )
 
     def preflight(self) -> None:
         """Run the pre-flight checks (``preflight.py``) before any job is
@@ -207,15 +294,23 @@ class Worker:
         log.info(
             "worker %s consuming %s (concurrency %d)", self.settings.instance_id, self.queue.name, self.concurrency
         )
+        self._settler.start()
+        for i in range(self.concurrency):
+            thread = threading.Thread(target=self._job_thread, name=f"job-{i}", daemon=True)
+            thread.start()
+            self._pool.append(thread)
         try:
-            self._loop()
+            self._receive_loop()
         finally:
-            self._drain_and_hand_back()
-            with self._lock:
-                hand_backs = list(self._hand_back_threads)
-            for thread in hand_backs:
-                thread.join(timeout=30)
+            # Receiving has stopped (the last long poll returned): hand-backs may go now.
+            self._receiving_stopped.set()
+            self._settler.wake()
+            self._drain()
+            self._hand_back_running()
             self._wait_settled()
+            for _ in self._pool:
+                self._work.put(None)
+            self._settler.close(timeout=self.settings.visibility_timeout_s)
             for mw in reversed(self.middleware):
                 mw.after_worker_stop(self)
             close = getattr(self.resources, "close", None) or getattr(self.resources, "shutdown", None)
@@ -227,22 +322,18 @@ class Worker:
         return EXIT_BANNED if self.banned else EXIT_OK
 
     def stop(self, banned: bool = False) -> None:
-        """Stop taking jobs. With ``banned`` also hand in-flight jobs back now."""
+        """Stop receiving; once the open long poll has returned, hand in-flight
+        jobs back (with ``banned`` at once, else after ``drain_s``). Safe in a
+        signal handler: it only sets flags and wakes the receive loop."""
         if banned:
             self.banned = True
         self.stopping.set()
-        with self._lock:
-            self._lock.notify_all()
-        if banned or self.settings.drain_s <= 0:
-            thread = threading.Thread(target=self._hand_back_running, name="hand-back", daemon=True)
-            with self._lock:  # run() only ever sees started threads
-                thread.start()
-                self._hand_back_threads.append(thread)
+        self._slots.wake()
 
     # --- WorkerControl (what middleware may use) -------------------------------
     def inflight(self) -> list[Message]:
-        with self._lock:
-            return [r.message for r in self._running.values() if not r.released]
+        with self._jobs_cv:
+            return [r.message for r in self._jobs.values() if r.state != "released"]
 
     def extend_visibility(self, messages: list[Message], seconds: int) -> None:
         # One short attempt; a failure is the heartbeat's to report and retry (retries.py).
@@ -270,18 +361,11 @@ class Worker:
                 return mw.snapshot()
         return {}
 
-    # --- loop ---------------------------------------------------------------
-    def _loop(self) -> None:
+    # --- the receive loop ------------------------------------------------------
+    def _receive_loop(self) -> None:
         idle_since = time.monotonic()
         while not self.stopping.is_set():
-            with self._lock:
-                while self._active >= self.concurrency and not self.stopping.is_set():
-                    self._lock.wait(0.5)
-                if self.concurrency - self._active < min(BATCH, self.concurrency):
-                    # Give short jobs a moment to free more slots so one
-                    # receive fetches a fuller batch (negligible for long jobs).
-                    self._lock.wait(0.02)
-                free = self.concurrency - self._active
+            free = self._slots.wait_free(min(BATCH, self.concurrency), self.stopping)
             if self.stopping.is_set():
                 break
             if self.max_jobs is not None:
@@ -301,7 +385,7 @@ class Worker:
                 wait_s = min(wait_s, max(1, int(self.idle_exit_s)))
             try:
                 messages = self.queue.receive(
-                    min(10, free), wait_s=wait_s, visibility_s=self.settings.visibility_timeout_s
+                    min(BATCH, free), wait_s=wait_s, visibility_s=self.settings.visibility_timeout_s
                 )
             except Exception as err:
                 if not is_outage(err):
@@ -314,8 +398,8 @@ class Worker:
                 self._hand_back_received(messages)
                 break
             if not messages:
-                with self._lock:
-                    busy = bool(self._running)
+                with self._jobs_cv:
+                    busy = bool(self._jobs)
                 if busy:
                     idle_since = time.monotonic()
                 elif self.idle_exit_s is not None and time.monotonic() - idle_since >= self.idle_exit_s:
@@ -323,18 +407,31 @@ class Worker:
                 continue
             idle_since = time.monotonic()
             for message in messages:
-                self._start(message)
+                self._dispatch(message)
+
+    def _dispatch(self, message: Message) -> None:
+        running = _Running(message, threading.Event())
+        self._slots.take()
+        with self._jobs_cv:
+            self._jobs[message.message_id] = running
+            self._in_handler += 1
+        self._taken += 1
+        self._work.put(running)
+
+    def _jobs_in_handler(self) -> int:
+        with self._jobs_cv:
+            return self._in_handler
 
     def pause_left(self) -> float:
         """Seconds this worker still waits out a session rate limit (0: none)."""
-        with self._lock:
+        with self._pause_lock:
             return max(0.0, self._paused_until - time.monotonic())
 
     def _pause(self, message: Message, job: Job | None, ctx: JobContext, outcome: Outcome) -> None:
         """Start a pause of ``outcome.wait_s`` unless one is on: the first
         rate-limited job of a pause sends its one stat 3 row; the others
         (in flight when the limit came) are only handed back."""
-        with self._lock:
+        with self._pause_lock:
             now = time.monotonic()
             if now < self._paused_until:
                 return
@@ -347,9 +444,9 @@ class Worker:
         log.warning("worker %s %s", self.settings.instance_id, reason)
         try:
             record = self.failure_record(job, ctx, Stat.PAUSED)
-            self._through_outages(lambda: self._sends.submit_many([self.sender.message(
+            self._settler.submit(Settlement(statuses=[self.sender.message(
                 record, dedupe_key=f"paused/{self.settings.instance_id}/{n}/{message.message_id}", reason=reason,
-            )]), "status send")
+            )]))
         except Exception:
             log.exception("sending the pause status failed; the worker pauses all the same")
 
@@ -373,22 +470,22 @@ class Worker:
                 self.outages.failed(endpoint, "no answer to a probe")
         return True
 
-    def _start(self, message: Message) -> None:
-        running = _Running(message, threading.Event())
-        with self._lock:
-            self._running[message.message_id] = running
-            self._active += 1
-            self._taken += 1
-        threading.Thread(
-            target=self._process, args=(running,), name=f"job-{message.message_id[:8]}", daemon=True
-        ).start()
-
     def _wait_for_running(self) -> None:
-        with self._lock:
-            while self._running and not self.stopping.is_set():
-                self._lock.wait(0.5)
+        with self._jobs_cv:
+            while self._jobs and not self.stopping.is_set():
+                self._jobs_cv.wait(0.5)
 
-    # --- one job --------------------------------------------------------------
+    # --- the job threads --------------------------------------------------------
+    def _job_thread(self) -> None:
+        while True:
+            running = self._work.get()
+            if running is None:
+                return
+            try:
+                self._process(running)
+            except Exception:  # a bug here must not cost the pool a thread
+                log.exception("job %s: the runtime failed", running.message.message_id)
+
     def _context(self, message: Message, cancelled: threading.Event | None = None) -> JobContext:
         return JobContext(
             settings=self.settings,
@@ -429,51 +526,43 @@ class Worker:
         outcome = Outcome(outcome.kind, outcome.reason, time.monotonic() - started,
                           key=job.key() if job is not None else message.message_id, wait_s=outcome.wait_s,
                           wrote=ctx.wrote)
-        # A finished job frees its slot now, so the next receive overlaps with
-        # its status send and delete. Any other outcome holds the slot until
-        # the middleware has seen it: after a ban-class failure the ban guard
-        # must decide before another job is taken.
-        early = outcome.kind == "done"
-        if early:
-            self._free_slot()
         if outcome.kind == "paused":
             self._pause(message, job, ctx, outcome)
-        try:
-            if outcome.kind == "retry" and self.stopping.is_set():
-                # Stopping: hand it back now, no attempt spent; another worker takes it at once.
-                self._release(running)
-            if not self._settle(running, job, ctx, outcome):
-                # handed back before it could settle: nothing was sent, another worker redoes it
-                outcome = Outcome("released", "handed back to the queue", outcome.seconds, key=outcome.key)
-        except Exception:
-            # The job stays invisible until its timeout and is then redelivered.
-            log.exception("settling job %s failed", message.message_id)
-        finally:
-            for mw in reversed(self.middleware):
-                try:
-                    mw.after_process(self, message, outcome)
-                except Exception:
-                    log.exception("middleware %s failed", type(mw).__name__)
-            if not early:
-                self._free_slot()
-            with self._lock:
-                self._running.pop(message.message_id, None)
-                self._lock.notify_all()
-
-    def _free_slot(self) -> None:
-        with self._lock:
-            self._active -= 1
-            self._lock.notify_all()
-
-    def _settle(self, running: _Running, job: Job | None, ctx: JobContext, outcome: Outcome) -> bool:
-        """Carry ``outcome`` out; False if the job was handed back first
-        (then nothing is sent: its status is the next worker's to send)."""
-        message = running.message
-        with self._lock:
-            if running.released:
+        # A finished job frees its slot once handed over, so the next receive
+        # overlaps with its status send and delete; any other outcome holds it
+        # until the middleware has seen it (see the module docstring).
+        early = outcome.kind == "done"
+        with self._jobs_cv:
+            discarded = running.state == "released"  # handed back while it ran
+            release = not discarded and outcome.kind == "retry" and self.stopping.is_set()
+            if running.state == "running":
+                self._in_handler -= 1
+            if release:
+                # Stopping: hand it back, no attempt spent; another worker takes it at once.
+                running.state = "released"
+                running.cancelled.set()
+                self.handed_back += 1
+            elif not discarded:
+                running.state = "settling"
+        if discarded or release:
+            if discarded:
                 log.info("job %s finished after it was handed back; result discarded", message.message_id)
-                return False
-            running.settling = True
+            outcome = Outcome("released", "handed back to the queue", outcome.seconds, key=outcome.key)
+            settlement = Settlement(message, action="visibility", seconds=0) if release else Settlement()
+        else:
+            try:
+                settlement = self._settlement(message, job, ctx, outcome)
+            except Exception:
+                # The job stays invisible until its timeout and is then redelivered.
+                log.exception("settling job %s failed", message.message_id)
+                settlement = Settlement()
+        settlement.done = lambda ok: self._settled(running, outcome, early)
+        self._settler.submit(settlement)
+        if early:
+            self._slots.give()
+
+    def _settlement(self, message: Message, job: Job | None, ctx: JobContext, outcome: Outcome) -> Settlement:
+        """What must be done to carry ``outcome`` out (the settle owner does it)."""
         reports: list[OutgoingMessage] = ctx.take_reports()
         if outcome.kind in ("rejected", "skipped", "dead"):
             stat = Stat.SKIPPED if outcome.kind == "skipped" else Stat.FAILED
@@ -483,31 +572,39 @@ class Worker:
             )
             # info: the terminal's job line says it once (cli JobLines); the log file keeps it
             log.info("job %s %s: %s", message.message_id, outcome.kind, outcome.reason)
-        if outcome.kind not in ("banned", "paused", "elsewhere", "misconfigured") and reports:
-            self._through_outages(lambda: self._sends.submit_many(reports), "status send")
+        if outcome.kind in ("banned", "paused", "elsewhere", "misconfigured"):
+            reports = []
         action, seconds = self.policy.queue_action(outcome, message.receive_count)
         if action == "requeue":
-            copy = OutgoingMessage(message.body, dict(message.attributes))
-            self._through_outages(lambda: self.queue.send([copy], call=SETTLE), "requeue")
             log.info("job %s requeued as a fresh message (receive %d): %s", message.message_id,
                      message.receive_count, outcome.reason)
-            self._through_outages(lambda: self._deletes.submit(message), "delete")
-        elif action == "dlq":  # a configuration problem: kept as it came, never a failure (errors.py)
+            copy = OutgoingMessage(message.body, dict(message.attributes))
+            return Settlement(message, reports, "move", copy=copy, to=self.queue)
+        if action == "dlq":  # a configuration problem: kept as it came, never a failure (errors.py)
             log.warning("job %s kept in the dead-letter queue: %s", message.message_id, outcome.reason)
             moved = OutgoingMessage(message.body, {**message.attributes, "specfleet_reason": outcome.reason[:1000]})
-            self._through_outages(lambda: dead_letter_queue(self.queue).send([moved], call=SETTLE), "dead-letter")
-            self._through_outages(lambda: self._deletes.submit(message), "delete")
-        elif action == "delete":
-            self._through_outages(lambda: self._deletes.submit(message), "delete")
-        else:
-            self._through_outages(lambda: self.queue.change_visibility([message], seconds), "visibility")
-            if outcome.kind == "retry":
-                log.info("job %s will be retried in %ds: %s", message.message_id, seconds, outcome.reason)
-            elif outcome.kind == "elsewhere":
-                log.warning("job %s handed back for another worker: %s", message.message_id, outcome.reason)
-        with self._lock:
-            running.released = True  # settled: the heartbeat must leave it alone
-        return True
+            return Settlement(message, reports, "move", copy=moved, to=dead_letter_queue(self.queue))
+        if action == "delete":
+            return Settlement(message, reports, "delete")
+        if outcome.kind == "retry":
+            log.info("job %s will be retried in %ds: %s", message.message_id, seconds, outcome.reason)
+        elif outcome.kind == "elsewhere":
+            log.warning("job %s handed back for another worker: %s", message.message_id, outcome.reason)
+        return Settlement(message, reports, "visibility", seconds=seconds)
+
+    def _settled(self, running: _Running, outcome: Outcome, early: bool) -> None:
+        """On the settle owner's thread, once ``running`` was settled: the
+        middleware sees the outcome, then the job's slot and entry go."""
+        for mw in reversed(self.middleware):
+            try:
+                mw.after_process(self, running.message, outcome)
+            except Exception:
+                log.exception("middleware %s failed", type(mw).__name__)
+        if not early:
+            self._slots.give()
+        with self._jobs_cv:
+            self._jobs.pop(running.message.message_id, None)
+            self._jobs_cv.notify_all()
 
     def _parse(self, message: Message) -> Job:
         return parse_job(self.spec.job_model, message.body, legacy=self.spec.legacy_body)
@@ -523,71 +620,46 @@ class Worker:
                             self.spec.name, err)
         return self.spec.failure_status(None, ctx, stat)
 
-    def _through_outages(self, action: Callable[[], object], what: str) -> None:
-        """Settling survives an SQS outage shorter than the visibility timeout:
-        past that, SQS hands the job to another worker anyway. The one retry
-        owner of settle calls (``retries.py``): each attempt is one call."""
-        call_through_outages(
-            action, outages=self.outages, endpoint=self.sqs_endpoint, what=what,
-            stop=threading.Event(), deadline_s=self.settings.visibility_timeout_s,
-        )
-
-    def _send_status(self, batch: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
-        self.sender.send_many(list(batch), call=SETTLE)  # raises unless SQS took all of them
-        return []
-
     # --- shutdown ---------------------------------------------------------------
-    def _hand_back(self, messages: list[Message]) -> None:
-        if messages:
-            self.queue.change_visibility(messages, 0)
-            log.info("handed back %d jobs", len(messages))
-
     def _hand_back_received(self, messages: list[Message]) -> None:
-        """Received as the worker stopped: never started, back at once."""
-        with self._lock:
+        """Received as the worker stopped: never started, back (once receiving has stopped)."""
+        with self._jobs_cv:
             self.handed_back += len(messages)
-        self._hand_back(messages)
-
-    def _release(self, running: _Running) -> None:
-        """Hand one job back unfinished (unless a hand-back already has)."""
-        with self._lock:
-            if running.released or running.settling:
-                return
-            running.released = True
-            running.cancelled.set()
-            self.handed_back += 1
-        self._hand_back([running.message])
+        for message in messages:
+            self._settler.submit(Settlement(message, action="visibility", seconds=0))
 
     def _hand_back_running(self) -> None:
-        with self._lock:
-            to_release = [r for r in self._running.values() if not r.released and not r.settling]
+        with self._jobs_cv:
+            to_release = [r for r in self._jobs.values() if r.state == "running"]
             for r in to_release:
-                r.released = True
+                r.state = "released"
                 r.cancelled.set()
+            self._in_handler -= len(to_release)
             self.handed_back += len(to_release)
-        try:
-            self._hand_back([r.message for r in to_release])
-        except Exception:
-            log.exception("handing back in-flight jobs failed; they reappear after their visibility timeout")
+        for r in to_release:
+            self._settler.submit(Settlement(r.message, action="visibility", seconds=0))
 
-    def _drain_and_hand_back(self) -> None:
+    def _drain(self) -> None:
+        """Give running jobs ``drain_s`` to finish (none when banned)."""
         deadline = time.monotonic() + max(0.0, self.settings.drain_s)
-        with self._lock:
-            while self._running and time.monotonic() < deadline and not self.banned:
-                self._lock.wait(min(0.5, max(0.01, deadline - time.monotonic())))
-        self._hand_back_running()
+        with self._jobs_cv:
+            while self._jobs and not self.banned:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._jobs_cv.wait(min(0.5, left))
 
     def _wait_settled(self) -> None:
         """Wait for the jobs whose outcome is being carried out (their status
         on its way) to be through, middleware included, so what the worker
         reports on exit is final."""
         deadline = time.monotonic() + self.settings.visibility_timeout_s
-        with self._lock:
-            while any(r.settling for r in self._running.values()):
+        with self._jobs_cv:
+            while any(r.state == "settling" for r in self._jobs.values()):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                self._lock.wait(min(0.5, left))
+                self._jobs_cv.wait(min(0.5, left))
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -595,7 +667,7 @@ class Worker:
 
         def on_signal(signum: int, _frame: Any) -> None:
             # info, not warning: the CLI says it in its closing line
-            log.info("signal %d: stop taking jobs, hand back in-flight ones", signum)
+            log.info("signal %d: stop receiving, then hand back in-flight jobs", signum)
             self.stop_signal = signum
             self.stop()
 
