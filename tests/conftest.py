@@ -79,6 +79,13 @@ LOCALSTACK_FILES = frozenset({
     "test_status_writer.py",
     "test_worker_interrupt.py",
 })
+#: Tests of those files that check the embedded stack itself where LocalStack
+#: answers differently, with why (``file::test``).
+NOT_ON_LOCALSTACK = {
+    "test_sqs_characters.py::test_embedded_stack_refuses_like_aws_and_fails_the_whole_batch":
+        "LocalStack 4.14 reports a refused character in one entry of a SendMessageBatch as that entry's "
+        "failure (SenderFault false) and takes the others; the embedded stack fails the whole request",
+}
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
@@ -89,7 +96,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
-            if item.path.name in LOCALSTACK_FILES:
+            test = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+            if item.path.name in LOCALSTACK_FILES and test not in NOT_ON_LOCALSTACK:
                 item.add_marker(pytest.mark.localstack)
 
 
