@@ -120,6 +120,25 @@ def test_a_send_batch_over_one_mib_in_total_fails_whole(sqs):
     assert visible(client, url) == 0, "nothing of the refused batch was taken"
 
 
+def test_an_entry_over_the_queue_s_own_limit_fails_alone(stack: StackState):
+    """A queue's MaximumMessageSize may be below 1 MiB: a batch entry over it
+    fails alone and the others are sent (AWS's answer, quoted in
+    localstack/localstack#8570); the same message sent alone is refused."""
+    client = boto3.client("sqs", endpoint_url=stack.endpoint_url, region_name=stack.region)
+    url = client.create_queue(QueueName=f"small-{uuid.uuid4().hex[:12]}", Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+    try:
+        answer = client.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": "fits", "MessageBody": "x" * 1000, "MessageAttributes": {"a": {"DataType": "String", "StringValue": "b" * 17}}},
+            {"Id": "over", "MessageBody": "x" * 1000, "MessageAttributes": {"a": {"DataType": "String", "StringValue": "b" * 18}}},
+        ])
+        assert [e["Id"] for e in answer["Successful"]] == ["fits"]  # 1000 + 1 + 6 + 17 = 1024 bytes
+        assert [(e["Id"], e["Code"], e["SenderFault"]) for e in answer["Failed"]] == [("over", "InvalidParameterValue", True)]
+        assert refused(lambda: client.send_message(QueueUrl=url, MessageBody="é" * 513))[0] == "InvalidParameterValue"
+        assert visible(client, url) == 1
+    finally:
+        client.delete_queue(QueueUrl=url)
+
+
 BATCH_CALLS: dict[str, Callable[[Any, str, list[str]], Any]] = {
     "SendMessageBatch": lambda c, url, ids: c.send_message_batch(
         QueueUrl=url, Entries=[{"Id": i, "MessageBody": f"m{n}"} for n, i in enumerate(ids)]),
