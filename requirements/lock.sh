@@ -6,6 +6,8 @@
 #                            extra (every extra the tests use) + the build backend
 #   requirements/tools.lock  checkov's own venv (.venv-tools; its pins clash with ours)
 #   requirements/pbp.lock    MBARI's pbp, the sound-level reference (.venv-pbp; likewise)
+#   requirements/localstack.lock  LocalStack for ./dev test --localstack (.venv-localstack;
+#                            CPython 3.13, its own pins)
 #   ami/requirements.lock    the worker image: the core + the extras of the
 #                            pipelines an image serves, resolved *within*
 #                            dev.lock's pins, so the image runs exactly the
@@ -30,6 +32,13 @@ AMI_PYTHON=3.11.2
 AMI_EXTRAS=(hydrophone music spectrogram)
 CHECKOV=checkov==3.3.30
 PBP=mbari-pbp==1.9.0
+# LocalStack run on the host (./dev test --localstack): localstack-core's
+# runtime, which serves its own SQS, S3 and SNS. Its open ranges admit
+# releases it does not start with: cbor2 6 moved the decoder its request
+# parser imports (cbor2._decoder), and pyOpenSSL 26.2 dropped
+# X509.add_extensions, with which it signs its start-up certificate.
+LOCALSTACK=("localstack-core[base-runtime]==4.14.0" "cbor2<6" "pyopenssl<26.2")
+LOCALSTACK_PYTHON=3.13
 
 tools="$(mktemp -d)"
 trap 'rm -rf "$tools"' EXIT
@@ -55,6 +64,11 @@ common=(--generate-hashes --only-binary :all: --python-platform "$PLATFORM" --na
   echo "$PBP" | uv pip compile - --python-version 3.11 "${common[@]}"
 } >requirements/pbp.lock
 
+{
+  echo "# LocalStack's own venv (.venv-localstack, CPython $LOCALSTACK_PYTHON). Written by requirements/lock.sh (./dev lock): do not edit by hand."
+  printf '%s\n' "${LOCALSTACK[@]}" | uv pip compile - --python-version "$LOCALSTACK_PYTHON" "${common[@]}"
+} >requirements/localstack.lock
+
 # The image resolves within the dev lock's versions: same pins, fewer packages.
 sed -n 's/^\([A-Za-z0-9._-]*==[^ ;]*\).*/\1/p' requirements/dev.lock >"$tools/dev-pins.txt"
 extras=()
@@ -66,6 +80,6 @@ for extra in "${AMI_EXTRAS[@]}"; do extras+=(--extra "$extra"); done
     --python-version "$AMI_PYTHON" "${common[@]}"
 } >ami/requirements.lock
 
-for lock in requirements/dev.lock requirements/tools.lock requirements/pbp.lock ami/requirements.lock; do
+for lock in requirements/dev.lock requirements/tools.lock requirements/pbp.lock requirements/localstack.lock ami/requirements.lock; do
   echo "wrote $lock ($(grep -c '^[A-Za-z0-9]' "$lock") packages)"
 done

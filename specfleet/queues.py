@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +21,14 @@ from .retries import CONTROL, RECEIVE, SETTLE, CallClass
 from .settings import Settings
 
 BATCH = 10  # SQS's limit for batch send/receive/delete
+#: SQS's size limits (Amazon SQS API reference, SendMessage, SendMessageBatch
+#: and MessageAttributeValue; AWS raised both from 256 KiB to 1 MiB in
+#: August 2025): a message -- its body and each attribute's name, type and
+#: value, in UTF-8 bytes -- is at most 1 MiB, and so is the sum of the
+#: messages of one SendMessageBatch. A message has at most 10 attributes.
+MAX_MESSAGE_BYTES = 1_048_576
+MAX_BATCH_BYTES = 1_048_576
+MAX_ATTRIBUTES = 10
 DLQ_SUFFIX = "_dlq"
 #: Attributes every queue gets, here and in the CloudFormation template and
 #: elasticmq.conf (both rendered by ``specfleet infra render`` from these).
@@ -32,6 +40,11 @@ DLQ_RETENTION_S = 14 * 24 * 3600
 PURGE_INTERVAL_S = 60
 #: Batches one ``Queue.send`` keeps in flight at once (see ``Queue.send``).
 SENDERS = 4
+
+
+#: Batch-entry error codes that are the sender's fault whatever ``SenderFault``
+#: says: sending the same entry again cannot succeed.
+SENDER_CODES = frozenset({"InvalidMessageContents", "InvalidParameterValue", "MessageTooLong"})
 
 
 @dataclass(frozen=True)
@@ -64,10 +77,31 @@ class Message:
         )
 
 
+def message_size(body: str, attributes: Mapping[str, Mapping[str, Any]] | None = None) -> int:
+    """The bytes SQS counts for a message: its body and each attribute's
+    name, data type and value (``StringValue`` as UTF-8, ``BinaryValue`` as
+    given), attributes as SQS's API takes them."""
+    size = len(body.encode("utf-8", "surrogatepass"))
+    for name, attribute in (attributes or {}).items():
+        size += len(name.encode("utf-8", "surrogatepass")) + len(str(attribute.get("DataType", "")).encode())
+        value = attribute.get("BinaryValue", attribute.get("StringValue", ""))
+        size += len(value) if isinstance(value, bytes | bytearray) else len(str(value).encode("utf-8", "surrogatepass"))
+    return size
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     body: str
     attributes: dict[str, str] = field(default_factory=dict)
+
+    def sqs_attributes(self) -> dict[str, dict[str, str]]:
+        """The attributes as SendMessage takes them (String; empty ones left out: SQS refuses them)."""
+        return {k: {"DataType": "String", "StringValue": v} for k, v in self.attributes.items() if v != ""}
+
+    @property
+    def size(self) -> int:
+        """What SQS counts against ``MAX_MESSAGE_BYTES`` and ``MAX_BATCH_BYTES``."""
+        return message_size(self.body, self.sqs_attributes())
 
 
 class Queue:
@@ -102,7 +136,9 @@ class Queue:
         on_sent: Callable[[int], None] | None = None,
         call: CallClass = CONTROL,
     ) -> int:
-        """Send in batches of 10; raise if SQS refuses any entry after retries.
+        """Send in batches of at most 10 messages and ``MAX_BATCH_BYTES``;
+        raise if SQS refuses any entry after retries, and ``ValueError``
+        before sending a message larger than SQS takes (``MAX_MESSAGE_BYTES``).
 
         With more than one batch, up to ``senders`` batches are in flight at
         once (default ``SENDERS``): one SendMessageBatch is a round trip
@@ -154,9 +190,7 @@ class Queue:
         for i, m in enumerate(batch):
             entry: dict[str, Any] = {"Id": str(i), "MessageBody": m.body}
             if m.attributes:
-                entry["MessageAttributes"] = {
-                    k: {"DataType": "String", "StringValue": v} for k, v in m.attributes.items() if v != ""
-                }
+                entry["MessageAttributes"] = m.sqs_attributes()
             entries[str(i)] = entry
         sqs = self.calls(call)
         # Entries SQS failed on its side are sent again at once (only those):
@@ -168,7 +202,8 @@ class Queue:
             failed = resp.get("Failed", [])
             if not entries:
                 return len(batch)
-            if any(f.get("SenderFault") for f in failed):
+            # LocalStack marks refused characters SenderFault=false; the code says whose fault it is.
+            if any(f.get("SenderFault") or f.get("Code") in SENDER_CODES for f in failed):
                 raise RuntimeError(f"SQS refused messages on {self.name}: {failed}")
         raise RuntimeError(f"SQS kept failing to accept {len(entries)} messages on {self.name}")
 
@@ -261,12 +296,26 @@ class Queue:
 
 
 def _batches(messages: Iterable[str | OutgoingMessage]) -> Iterator[list[OutgoingMessage]]:
+    """Batches SQS takes: at most ``BATCH`` messages and ``MAX_BATCH_BYTES``
+    together (SQS refuses the whole SendMessageBatch otherwise). A message
+    over ``MAX_MESSAGE_BYTES`` raises ``ValueError`` as soon as it is read
+    (the batch gathered before it is not sent)."""
     batch: list[OutgoingMessage] = []
-    for m in messages:
-        batch.append(m if isinstance(m, OutgoingMessage) else OutgoingMessage(m))
-        if len(batch) == BATCH:
+    batch_bytes = 0
+    for n, m in enumerate(messages):
+        message = m if isinstance(m, OutgoingMessage) else OutgoingMessage(m)
+        size = message.size
+        if size > MAX_MESSAGE_BYTES:
+            raise ValueError(f"message {n} is {size:,} bytes (body and attributes); SQS takes at most "
+                             f"{MAX_MESSAGE_BYTES:,}: store the payload in S3 and send its key")
+        if batch and batch_bytes + size > MAX_BATCH_BYTES:
             yield batch
-            batch = []
+            batch, batch_bytes = [], 0
+        batch.append(message)
+        batch_bytes += size
+        if len(batch) == BATCH:  # at once: a slow producer's full batch is not held back
+            yield batch
+            batch, batch_bytes = [], 0
     if batch:
         yield batch
 

@@ -1,6 +1,7 @@
 """The locks: one source (pyproject.toml), one command (``./dev lock`` =
-requirements/lock.sh), three locks that cannot drift -- the development and
-CI venv's (requirements/dev.lock), checkov's (requirements/tools.lock) and
+requirements/lock.sh), locks that cannot drift -- the development and
+CI venv's (requirements/dev.lock), checkov's (requirements/tools.lock),
+LocalStack's (requirements/localstack.lock, ``./dev test --localstack``) and
 the worker image's (ami/requirements.lock, resolved within the dev lock's
 pins) -- and the venv the tests run in holding exactly the dev lock's
 versions, so a release published today cannot turn main red."""
@@ -25,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV_LOCK = ROOT / "requirements" / "dev.lock"
 TOOLS_LOCK = ROOT / "requirements" / "tools.lock"
 AMI_LOCK = ROOT / "ami" / "requirements.lock"
+LOCALSTACK_LOCK = ROOT / "requirements" / "localstack.lock"
+LOCK_SH = ROOT / "requirements" / "lock.sh"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
@@ -81,6 +84,40 @@ def test_checkov_is_locked_with_its_dependencies() -> None:
     _assert_pinned_and_hashed(entries, TOOLS_LOCK)
     assert entries["checkov"][0] == "3.3.30"
     assert len(entries) > 20  # its dependencies too, not checkov alone
+
+
+def _lock_sh_value(name: str) -> list[str]:
+    """A variable of requirements/lock.sh: ``NAME=value`` or ``NAME=("a" "b")``."""
+    match = re.search(rf"^{name}=(\(.*\)|\S+)$", LOCK_SH.read_text(), re.MULTILINE)
+    assert match, f"requirements/lock.sh sets no {name}"
+    value = match.group(1)
+    return re.findall(r'"([^"]+)"', value) if value.startswith("(") else [value]
+
+
+def test_localstack_is_locked_with_what_its_venv_runs() -> None:
+    """``./dev test --localstack`` builds .venv-localstack (CPython 3.13)
+    from requirements/localstack.lock: the lock pins, with hashes, every
+    requirement lock.sh asks for (localstack-core 4.14 with its base runtime,
+    and the pins it needs), and what ./dev starts it with."""
+    entries = lock_entries(LOCALSTACK_LOCK.read_text())
+    _assert_pinned_and_hashed(entries, LOCALSTACK_LOCK)
+    wanted = _lock_sh_value("LOCALSTACK")
+    assert wanted[0] == "localstack-core[base-runtime]==4.14.0"
+    for dependency in wanted:
+        requirement = Requirement(dependency)
+        name = canonicalize_name(requirement.name)
+        assert name in entries, f"{dependency} (requirements/lock.sh) is not in {LOCALSTACK_LOCK.name}: run ./dev lock"
+        assert requirement.specifier.contains(entries[name][0]), (dependency, entries[name][0])
+    # localstack-core's base runtime, and the gateway ./dev runs it with (hypercorn binds the
+    # address it is given; the default, twisted, listens on every interface).
+    dev = (ROOT / "dev").read_text()
+    assert "GATEWAY_SERVER=hypercorn" in dev and 'GATEWAY_LISTEN="127.0.0.1:$port"' in dev
+    for name in ("hypercorn", "boto3", "botocore", "plux", "rolo", "werkzeug", "xmltodict", "cbor2", "pyopenssl"):
+        assert name in entries, f"{LOCALSTACK_LOCK.name} lacks {name}"
+    assert len(entries) > 50  # the whole runtime, not localstack-core alone
+    assert _lock_sh_value("LOCALSTACK_PYTHON") == ["3.13"]
+    assert "CPython 3.13" in LOCALSTACK_LOCK.read_text().splitlines()[0]
+    assert "sys.version_info[:2] == (3, 13)" in dev
 
 
 def test_this_venv_holds_exactly_the_dev_lock() -> None:

@@ -91,12 +91,23 @@ def test_send_one_at_a_time_delivers_the_same(settings):
 def test_send_raises_when_sqs_refuses_a_batch(settings):
     queue = job_queue(settings, "hydrophone")
     bodies = hydrophone_bodies(40)
-    bodies[25] = "x" * (1024 * 1024 + 1)  # over SQS's 1 MiB message limit
+    bodies[25] = "a NUL \x00 SQS refuses"  # InvalidMessageContents: the embedded stack refuses the batch
     with pytest.raises(botocore.exceptions.ClientError):
         queue.send(bodies)
     # The refused batch (messages 20-29) never arrives; others may have.
     got = drain(queue, 40)
     assert not set(got) & set(bodies[20:30])
+    assert set(got.values()) <= {1}
+
+
+def test_send_refuses_a_message_over_1_mib_before_sqs_sees_it(settings):
+    queue = job_queue(settings, "hydrophone")
+    bodies = hydrophone_bodies(40)
+    bodies[25] = "x" * (1024 * 1024 + 1)  # over SQS's 1 MiB message limit
+    with pytest.raises(ValueError, match="message 25 is 1,048,577 bytes"):
+        queue.send(bodies)
+    got = drain(queue, 40)
+    assert not set(got) & set(bodies[20:30])  # its batch is never sent
     assert set(got.values()) <= {1}
 
 

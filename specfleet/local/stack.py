@@ -2,6 +2,11 @@
 SQS/S3/SNS/EC2/CloudFormation, a pip-installed PostgreSQL, the queues,
 bucket, topic and tables, and the status poller playing Lambda.
 
+With ``SPECFLEET_LOCAL_AWS_ENDPOINT`` set to an AWS emulator already running
+on loopback (LocalStack: ``./dev test --localstack``), the stack uses it
+instead of starting moto's server; PostgreSQL and the poller stay the same.
+This is the one place the backend is chosen.
+
 ``specfleet local up`` runs ``serve`` in a detached process and records its
 state in ``<dir>/state.json``; ``local env`` prints the environment that
 points specfleet at it; ``local down`` stops it. Tests start the same
@@ -37,6 +42,30 @@ DEFAULT_DB = "specfleet"
 #: Dummy credentials for the emulator only (moto accepts anything). Real AWS
 #: always uses the default credential chain.
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+#: An AWS emulator already running on loopback (e.g. LocalStack's
+#: ``http://127.0.0.1:4566``) to use instead of starting moto's server.
+AWS_ENDPOINT_ENV = "SPECFLEET_LOCAL_AWS_ENDPOINT"
+
+
+def external_endpoint() -> str | None:
+    """The endpoint ``SPECFLEET_LOCAL_AWS_ENDPOINT`` names, or None when it is
+    unset (then the stack starts moto's server). Refuses anything but an
+    http URL on a loopback address: the local stack never reaches out."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    raw = os.environ.get(AWS_ENDPOINT_ENV, "").strip()
+    if not raw:
+        return None
+    url = urlsplit(raw)
+    host = url.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if url.scheme != "http" or not loopback or url.port is None:
+        raise ValueError(f"{AWS_ENDPOINT_ENV}={raw!r}: expected http://127.0.0.1:PORT (an emulator on loopback)")
+    return f"http://{url.netloc}"
 
 
 @dataclass
@@ -167,17 +196,21 @@ def serve(root: Path, moto_port: int = 0, pg_port: int = 0, poller: bool = True)
     root.mkdir(parents=True, exist_ok=True)
     for k, v in EMULATOR_CREDENTIALS.items():
         os.environ.setdefault(k, v)
-    moto_port = moto_port or free_port()
-    install_indexed_sqs()  # moto's SQS scans the whole queue per message: see moto_sqs.py
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-    moto.start()
+    endpoint_url = external_endpoint()
+    moto = None
+    if endpoint_url is None:
+        moto_port = moto_port or free_port()
+        install_indexed_sqs()  # moto's SQS scans the whole queue per message: see moto_sqs.py
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        moto.start()
+        endpoint_url = f"http://127.0.0.1:{moto_port}"
     # moto keeps S3 and SQS in memory: they start empty, and so must the
     # database (left over from a stack that was killed), or its status rows
     # would describe objects and jobs that no longer exist.
     pg = EmbeddedPostgres(root / "postgres", port=pg_port)
     pg.destroy()
     pg.start()
-    state = StackState(pid=os.getpid(), endpoint_url=f"http://127.0.0.1:{moto_port}", pg_port=pg.port)
+    state = StackState(pid=os.getpid(), endpoint_url=endpoint_url, pg_port=pg.port)
     _create_database(state, DEFAULT_DB)
     settings = state.settings()
     provision(settings)
@@ -199,7 +232,8 @@ def serve(root: Path, moto_port: int = 0, pg_port: int = 0, poller: bool = True)
         if status_poller:
             status_poller.stop(timeout=5)
         pg.destroy()  # wiped with moto's in-memory S3 and SQS
-        moto.stop()
+        if moto is not None:
+            moto.stop()
 
 
 def start_detached(root: Path, timeout_s: float = 120, poller: bool = True) -> StackState:
