@@ -78,7 +78,7 @@ LOCALSTACK_FILES = frozenset({
     "test_status_jobs.py",
     "test_status_writer.py",
     "test_worker_interrupt.py",
-    "test_worker_shutdown.py",  # h25run's SIGTERM test (issue 25), once merged
+    "test_worker_shutdown.py",
 })
 #: Tests of those files that check the embedded stack itself where LocalStack
 #: answers differently, with why (``file::test``).
