@@ -59,8 +59,10 @@ class Settings(BaseSettings):
 
     # --- consumer runtime ----------------------------------------------------
     instance_id: str = Field(default_factory=lambda: os.environ.get("HOSTNAME") or socket.gethostname())
-    visibility_timeout_s: int = 120
-    wait_time_s: int = 20
+    #: SQS's own bounds: a value outside them stops the worker before it
+    #: takes a job instead of failing each receive at AWS.
+    visibility_timeout_s: int = Field(default=120, ge=0, le=43200)
+    wait_time_s: int = Field(default=20, ge=0, le=20)
     #: Receives before SQS moves a message to its dead-letter queue.
     max_receives: int = 5
     #: Jobs running at once in one worker process (threads, or a process pool

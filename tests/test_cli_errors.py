@@ -119,3 +119,25 @@ def test_status_with_the_database_unreachable_shows_the_queues(stack, workdir: P
     report = run(["report", "r.html"], workdir, AWS_ENDPOINT_URL=stack.endpoint_url,
                  SPECFLEET_DB_DSN=f"postgresql://nobody@{CLOSED}/none", SPECFLEET_DB_CONNECT_TIMEOUT_S="2")
     assert "database is unreachable" in assert_one_clear_line(report, ["report"])
+
+
+#: Settings outside the bounds the service itself sets (SQS's long poll is
+#: 0-20 s, its visibility timeout 0-43,200 s) or the declared ones.
+OUT_OF_BOUNDS = [
+    (["work", "echo"], "SPECFLEET_WAIT_TIME_S", "30"),
+    (["work", "echo"], "SPECFLEET_VISIBILITY_TIMEOUT_S", "43201"),
+    (["hydrophone", "clip", "x.mseed", "--out", "clips"], "SPECFLEET_HYDRO_WIDTH", "-3"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("args", "variable", "value"), OUT_OF_BOUNDS, ids=lambda v: v if isinstance(v, str) else "")
+def test_a_setting_out_of_bounds_is_a_configuration_error(workdir: Path, args: list[str], variable: str,
+                                                           value: str) -> None:
+    """A configuration mistake stops the command before it touches a job:
+    one line naming the variable, exit 78 (EX_CONFIG, which systemd does not
+    restart), never a data error."""
+    done = run(args, workdir, AWS_ENDPOINT_URL=f"http://{CLOSED}", **{variable: value})
+    line = assert_one_clear_line(done, args)
+    assert done.returncode == 78, (done.returncode, line)
+    assert variable in line and repr(value) in line, line

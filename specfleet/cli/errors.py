@@ -60,7 +60,7 @@ def explain(err: BaseException) -> Explained:
     from ..pipelines import UnknownPipeline
     from ..runtime.errors import JobError
 
-    found = _explain_aws(err) or _explain_db(err)
+    found = _explain_aws(err) or _explain_db(err) or _explain_settings(err)
     if found is not None:
         return found
     if isinstance(err, UnknownPipeline):
@@ -95,6 +95,40 @@ def _explain_aws(err: BaseException) -> Explained | None:
     if isinstance(err, botocore.exceptions.ClientError):
         return _explain_client_error(err)
     return None
+
+
+def _settings_class(title: str) -> type | None:
+    """The settings model (a ``BaseSettings``) a validation error names."""
+    from pydantic_settings import BaseSettings
+
+    todo: list[type] = [BaseSettings]
+    for _ in range(1000):  # bounded walk of the subclass tree
+        if not todo:
+            return None
+        cls = todo.pop()
+        if cls.__name__ == title and cls is not BaseSettings:
+            return cls
+        todo.extend(cls.__subclasses__())
+    return None
+
+
+def _explain_settings(err: BaseException) -> Explained | None:
+    """A setting out of its bounds is a configuration mistake: exit 78
+    (EX_CONFIG, as the worker's pre-flight), naming the variable."""
+    import pydantic
+
+    if not isinstance(err, pydantic.ValidationError):
+        return None
+    cls = _settings_class(err.title)
+    if cls is None:
+        return None
+    first = err.errors()[0]
+    name = str(first["loc"][0]) if first.get("loc") else ""
+    prefix = str(getattr(cls, "model_config", {}).get("env_prefix", ""))
+    variable = f"{prefix}{name}".upper() if name else cls.__name__
+    return Explained(f"setting {variable}: {first['msg']} (got {first.get('input')!r})",
+                     "fix the environment variable (on an instance: the stack parameter that sets it)",
+                     exit_code=78)
 
 
 def _explain_client_error(err: botocore.exceptions.ClientError) -> Explained:
