@@ -4,8 +4,8 @@ worker policy, on a moto server that enforces IAM (tests/iam_moto_server.py;
 the helpers are test_fleet_iam.py's).
 
 * ``YouTubeCookiesSecretArn`` set: the worker role may read that secret and
-  no other, and the download launch template hands its ARN to the worker,
-  which gets past pre-flight and downloads signed in. Empty: no Secrets
+  no other, and the download and search launch templates hand its ARN to
+  the worker, which gets past pre-flight and downloads (searches) signed in. Empty: no Secrets
   Manager statement for it at all, and a worker told to use the secret
   anyway refuses to start with one line, its job left on the queue.
 * ``SearchOverridesCsv``: the role may read ``music-config/`` and write none
@@ -81,7 +81,7 @@ def _user_data_env(template: dict[str, Any], pipeline: str, parameters: dict[str
     return userdata.parse(script, "i-0").env
 
 
-def test_cookies_parameter_is_the_only_secret_grant_and_reaches_download_workers_only() -> None:
+def test_cookies_parameter_is_the_only_secret_grant_and_reaches_download_and_search_workers_only() -> None:
     template = _template()
     param = template["Parameters"][COOKIES_PARAM]
     assert param["Default"] == "" and template["Parameters"][OVERRIDES_PARAM]["Default"] == ""
@@ -102,14 +102,15 @@ def test_cookies_parameter_is_the_only_secret_grant_and_reaches_download_workers
     assert overrides.fullmatch("") and overrides.fullmatch(f"s3://{BUCKET}/music-config/overrides.csv")
     for bad in (f"s3://{BUCKET}/private/overrides.csv", f"s3://{BUCKET}/music-config/$(id).csv", "/tmp/o.csv"):
         assert not overrides.fullmatch(bad), bad
-    # The launch templates: download gets the ARN (the secret's value never: it is read at start), search the
-    # overrides; no other pipeline either.
+    # The launch templates: download and search get the ARN (the secret's value never: it is read at start),
+    # search the overrides; no other pipeline either.
     for spec in specs():
         if not spec.fleet.autoscaled:
             continue
         env = _user_data_env(template, spec.name, {COOKIES_PARAM: A_SECRET_ARN,
                                                    OVERRIDES_PARAM: f"s3://{BUCKET}/music-config/o.csv"})
-        assert (env.get("SPECFLEET_MUSIC_COOKIES_SECRET_ID") == A_SECRET_ARN) is (spec.name == "download"), spec.name
+        assert (env.get("SPECFLEET_MUSIC_COOKIES_SECRET_ID") == A_SECRET_ARN) is (
+            spec.name in ("download", "search")), spec.name
         assert ("SPECFLEET_MUSIC_OVERRIDES_CSV" in env) is (spec.name == "search"), spec.name
     assert _user_data_env(template, "download", {})["SPECFLEET_MUSIC_COOKIES_SECRET_ID"] == ""  # empty: a guest
     assert "LOGIN_INFO" not in TEMPLATE.read_text()
@@ -196,6 +197,58 @@ def test_cookies_secret_readable_by_exactly_the_role_the_parameter_names_and_a_d
 
 
 @pytest.mark.slow
+def test_a_search_worker_searches_with_the_secrets_cookies_where_the_site_refuses_guests(
+    enforcing_moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from specfleet.pipelines.music.settings import MusicSettings
+    from specfleet.pipelines.search.backends import YtDlpBackend
+    from specfleet.runtime import JobError
+
+    url = enforcing_moto
+    operator = make_operator(url)
+    s = _stack(url, operator, monkeypatch)
+    cookies = _client("secretsmanager", url, operator).create_secret(Name="youtube-cookies",
+                                                                    SecretString=COOKIES)["ARN"]
+    template = _template()
+    with_cookies = _worker_role(url, operator, "CookiesSearcher", template, {COOKIES_PARAM: cookies})
+    guest = _worker_role(url, operator, "GuestSearcher", template, {})
+    _enforce(url)
+
+    site = VideoSite(tmp_path / "site").start()
+    try:
+        site.add_video("vidA", "Nina Simone - Feeling Good", seconds=1, views=5000)
+        found = site.watch_url("vidA")
+        site.search_needs_sign_in = True  # this session is asked to sign in: a guest cannot search
+        with pytest.raises(JobError, match="not a bot"):  # yt-dlp without cookies, as the worker had searched
+            YtDlpBackend(MusicSettings(search_url=site.search_api_url, extra_hosts=[site.host])).search(
+                "Feeling Good Nina Simone")
+        assert site.count("search") == 1 and site.signed_in_searches == 0
+        (tmp_path / "music-tmp").mkdir()
+        music = {"SPECFLEET_MUSIC_EXTRA_HOSTS": json.dumps([site.host]),
+                 "SPECFLEET_MUSIC_SEARCH_URL": site.search_api_url,
+                 "SPECFLEET_MUSIC_TMP_DIR": str(tmp_path / "music-tmp")}
+        # what the search launch template puts in the worker's env file (the stack's values filled in)
+        stack_env = {k: v for k, v in _user_data_env(template, "search", {COOKIES_PARAM: cookies}).items()
+                     if k.startswith("SPECFLEET_MUSIC_") and v}
+        assert stack_env == {"SPECFLEET_MUSIC_COOKIES_SECRET_ID": cookies}
+        job_queue(s, "search").send([SearchJob(track_id="t1", query="Feeling Good Nina Simone").body()])
+
+        refused = _work("search", _env(guest, url), extra={**music, **stack_env})  # a role without the grant
+        assert refused.returncode == EXIT_CONFIG, refused.stderr[-3000:]
+        assert f"cannot read the cookies secret '{cookies}'" in refused.stderr, refused.stderr[-3000:]
+        assert site.count("search") == 1 and job_queue(s, "search").depth()["visible"] == 1  # the job waits
+
+        ran = _work("search", _env(with_cookies, url), extra={**music, **stack_env})
+        assert ran.returncode == 0 and "AccessDenied" not in ran.stderr, ran.stderr[-3000:]
+        assert site.signed_in_searches == 1 and site.count("search") == 2, "searched once, with the cookies"
+    finally:
+        site.close()
+    [status] = status_queue(s, "search").receive(wait_s=1)
+    assert found in status.body, status.body
+    assert list((tmp_path / "music-tmp").iterdir()) == []  # the jar's copies are gone with the worker
+
+
+@pytest.mark.slow
 def test_overrides_read_from_music_config_only_and_a_search_worker_refuses_any_other_place(
     enforcing_moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -278,7 +331,8 @@ def test_fleet_launch_passes_the_same_settings_from_its_environment() -> None:
                "SPECFLEET_MUSIC_OVERRIDES_CSV": f"s3://{BUCKET}/music-config/o.csv", "SPECFLEET_MUSIC_FUSED": "true"}
     assert userdata.stack_setting_env("download", environ) == {"SPECFLEET_MUSIC_COOKIES_SECRET_ID": A_SECRET_ARN}
     assert userdata.stack_setting_env("search", environ) == {
-        "SPECFLEET_MUSIC_OVERRIDES_CSV": f"s3://{BUCKET}/music-config/o.csv"}
+        "SPECFLEET_MUSIC_OVERRIDES_CSV": f"s3://{BUCKET}/music-config/o.csv",
+        "SPECFLEET_MUSIC_COOKIES_SECRET_ID": A_SECRET_ARN}
     assert userdata.stack_setting_env("hydrophone", environ) == {}
     assert userdata.stack_setting_env("download", {"SPECFLEET_MUSIC_COOKIES_SECRET_ID": ""}) == {}
     script = userdata.render("download", userdata.stack_setting_env("download", environ), log_group="/specfleet/s/d")

@@ -55,6 +55,15 @@ counted (``signed_in_pages``); with ``refuse_cookies`` the site answers it
 by clearing ``LOGIN_INFO`` (an expired ``Set-Cookie``), which is how YouTube
 rotates cookies and how yt-dlp notices ("The provided YouTube account
 cookies are no longer valid", ``yt_dlp/extractor/youtube/_base.py``).
+With ``search_needs_sign_in`` the search API answers a guest (no
+``LOGIN_INFO`` cookie) with the bot-check page, as YouTube does for a
+session it distrusts: yt-dlp's answer to "Sign in to confirm you're not a
+bot" is account cookies (its wiki's FAQ "How do I pass cookies to
+yt-dlp", yt-dlp #10128, #11981), and ``ytsearchN:`` is an extractor like any
+other: ``YoutubeSearchIE._search_results`` (``yt_dlp/extractor/youtube/
+_tab.py``) calls the innertube API with the session's cookie jar and the
+SAPISID auth headers (``_base.py``, ``generate_api_headers``). Searches
+asked for with the cookie are counted (``signed_in_searches``).
 
 ``mode`` switches the whole site to answer like a blocked or broken site:
 ``"429"``, ``"403"``, ``"botcheck"`` (HTML pages say "Sign in to confirm you're
@@ -208,6 +217,9 @@ class VideoSite:
         #: Watch pages asked for with a LOGIN_INFO cookie; refuse (clear) it when set.
         self.signed_in_pages = 0
         self.refuse_cookies = False
+        #: Refuse guest searches (bot check) and count the signed-in ones.
+        self.search_needs_sign_in = False
+        self.signed_in_searches = 0
         #: When (``time.monotonic()``) each watch page was asked for: a video's start.
         self.watch_times: list[float] = []
 
@@ -528,6 +540,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _search(self, qs: dict[str, list[str]], video_id: str) -> None:
         query = qs.get("q", [""])[0]
+        if "LOGIN_INFO=" in self.headers.get("Cookie", ""):
+            with self.site._lock:
+                self.site.signed_in_searches += 1
+        elif self.site.search_needs_sign_in:  # a guest session YouTube distrusts
+            self._page(200, "Before you continue", f"<div id='bot-check'><p>{html.escape(BOT_CHECK_TEXT)}</p></div>")
+            return
         results = [
             {"url": self.site.watch_url(v.video_id), "title": v.title, "channel": v.channel, "views": v.views,
              "duration": v.advertised_seconds or v.seconds}

@@ -18,13 +18,13 @@ from ...runtime.spec import StackSetting
 #: pre-flight refuses it (``search/overrides.py``).
 CONFIG_PREFIX = "music-config/"
 
-#: What a deployed stack hands the download workers: the cookies secret's ARN
+#: What a deployed stack hands the download and search workers: the cookies secret's ARN
 #: (template parameter ``YouTubeCookiesSecretArn``; the role may read exactly it).
 COOKIES_STACK_SETTING = StackSetting(
     env="SPECFLEET_MUSIC_COOKIES_SECRET_ID",
     parameter="YouTubeCookiesSecretArn",
     description="Optional: full ARN (with its 6-character suffix) of a Secrets Manager secret holding a YouTube "
-                "cookies.txt; download workers read it at start, the worker role may read exactly this secret. "
+                "cookies.txt; download and search workers read it at start, the worker role may read exactly this secret. "
                 "Empty: guests, no secret access.",
     allowed_pattern=r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6})?$",
     secret=True,

@@ -4,7 +4,11 @@
   (N = ``MusicSettings.search_results``). With ``search_url`` set (tests, demo)
   a small yt-dlp ``SearchInfoExtractor`` reads that JSON search API instead
   (``localsearchN:``), so the same yt-dlp code path runs against the local
-  stand-in.
+  stand-in. With ``SPECFLEET_MUSIC_COOKIES_SECRET_ID`` set it searches with
+  the same account cookies as the download worker (``music/cookies.py``):
+  a session YouTube asks to sign in ("not a bot") or rate-limits as a guest
+  can still search. Each search gets its own copy of the jar (yt-dlp writes
+  it back on close); a refusal drops them for good, as for downloads.
 * ``SeleniumBackend`` a real headless Chromium (Debian's chromium +
   chromedriver; nothing downloaded at run time) opens the results page and
   reads every result on it (``ytd-video-renderer``): href, title, channel
@@ -21,14 +25,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote_plus, urljoin
 
 from pydantic import BaseModel, Field
 
 from ...runtime import JobError
+from ...settings import Settings
+from ..music.cookies import REFUSED_TEXT, Cookies, load_cookies
 from ..music.errors import Reaction, classify, classify_text
 from ..music.jsruntime import js_runtimes_option
 from ..music.pacing import pace
@@ -131,20 +139,44 @@ def _local_search_ie(template: str) -> Any:
 
 
 class _QuietLogger:
+    def __init__(self) -> None:
+        #: yt-dlp's warning that YouTube refused (rotated) the account cookies.
+        self.cookies_refused = ""
+
     def debug(self, msg: str) -> None:
         log.debug("yt-dlp: %s", msg)
 
-    info = warning = error = debug
+    info = error = debug
+
+    def warning(self, msg: str) -> None:
+        if REFUSED_TEXT in msg:
+            self.cookies_refused = msg
+        log.debug("yt-dlp: %s", msg)
 
 
 class YtDlpBackend:
     name = "ytdlp"
 
-    def __init__(self, config: MusicSettings):
+    def __init__(self, config: MusicSettings, cookies: Cookies | None = None):
         self.config = config
+        #: YouTube account cookies (``SPECFLEET_MUSIC_COOKIES_SECRET_ID``), None: guest.
+        self.cookies = cookies
         self._ie_class = _local_search_ie(config.search_url) if config.search_url else None
 
     def search(self, query: str) -> list[SearchResult]:
+        if self.cookies is None:
+            return self._search(query, None)
+        with tempfile.TemporaryDirectory(prefix="specfleet-search-", dir=self.config.tmp_dir or None) as workdir:
+            logger = _QuietLogger()
+            try:
+                results = self._search(query, self.cookies.copy_into(Path(workdir)), logger)
+            finally:
+                if logger.cookies_refused:
+                    self.cookies.refuse(logger.cookies_refused)
+        self.cookies.succeeded()
+        return results
+
+    def _search(self, query: str, cookiefile: str | None, logger: _QuietLogger | None = None) -> list[SearchResult]:
         import yt_dlp
         from yt_dlp.utils import unsmuggle_url
 
@@ -152,11 +184,13 @@ class YtDlpBackend:
         # Searches draw from the same per-instance budget as downloads.
         pace(self.config.search_url or "https://www.youtube.com/results", self.config)
         opts = {
-            "quiet": True, "no_warnings": True, "noprogress": True, "logger": _QuietLogger(),
+            "quiet": True, "no_warnings": True, "noprogress": True, "logger": logger or _QuietLogger(),
             # Flat: list the results without resolving their video pages.
             "extract_flat": "in_playlist", "skip_download": True,
             "socket_timeout": self.config.socket_timeout_s, "extractor_retries": 0, "cachedir": False,
             "js_runtimes": js_runtimes_option(self.config.js_runtimes),
+            # account cookies: this search's own copy; None = guest
+            "cookiefile": cookiefile,
         }
         with yt_dlp.YoutubeDL(opts) as ydl:
             if self._ie_class is not None:
@@ -185,7 +219,8 @@ class YtDlpBackend:
         return results
 
     def close(self) -> None:
-        pass
+        if self.cookies is not None:
+            self.cookies.close()
 
 
 # --- Selenium -----------------------------------------------------------------
@@ -318,12 +353,17 @@ def _page_settled(driver: Any) -> bool:
 BACKENDS: dict[str, Callable[[MusicSettings], SearchBackend]] = {"ytdlp": YtDlpBackend, "selenium": SeleniumBackend}
 
 
-def make_backend(settings: object, config: MusicSettings) -> SearchBackend:
-    """The worker's search backend (``spec.resources``): made once per process."""
+def make_backend(settings: Settings, config: MusicSettings) -> SearchBackend:
+    """The worker's search backend (``spec.resources``): made once per process.
+    yt-dlp's gets the account cookies, when set (read here, at start: the
+    pre-flight check already refused a secret it cannot read); the browser
+    searches as a guest."""
     try:
         cls = BACKENDS[config.search_backend]
     except KeyError:
         raise ValueError(
             f"SPECFLEET_MUSIC_SEARCH_BACKEND must be one of {', '.join(BACKENDS)}, got {config.search_backend!r}"
         ) from None
+    if cls is YtDlpBackend:
+        return YtDlpBackend(config, load_cookies(settings, config))
     return cls(config)
