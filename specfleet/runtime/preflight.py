@@ -18,7 +18,10 @@ The core checks every pipeline gets:
 
 * credentials resolve (the default chain: environment, profile, instance
   profile);
-* the job and status queues exist and this principal may use them;
+* the job and status queues exist and this principal may use them, and it
+  may read the job queue's redrive policy (``Worker.adopt_redrive_policy``:
+  without ``sqs:GetQueueAttributes`` it could not tell when SQS dead-letters
+  a job);
 * for every S3 prefix the pipeline reads or writes (its fleet profile's
   ``bucket_prefixes``: "is it already there?" reads happen there), a HEAD
   of a key that does not exist answers "not found". S3 says
@@ -52,6 +55,14 @@ PreflightCheck = Callable[[Settings, Any], None]
 _DENIED = {"403", "AccessDenied", "AccessDeniedException", "Forbidden", "AllAccessDisabled",
            "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidClientTokenId",
            "UnrecognizedClientException"}
+
+
+def denied_code(err: BaseException) -> str | None:
+    """The error code when ``err`` is AWS refusing this principal (a role
+    without the permission, bad or expired keys), else None."""
+    if isinstance(err, botocore.exceptions.ClientError) and error_code(err) in _DENIED:
+        return error_code(err)
+    return None
 
 
 class ConfigError(Exception):

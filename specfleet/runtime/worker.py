@@ -73,7 +73,7 @@ from .middleware import BanGuard, Heartbeat, Metrics, Middleware, RateLimit
 from .outage import Outages, client_endpoint, is_outage, probe, unreachable_endpoint
 from .outcome import Outcome
 from .policy import RetryPolicy
-from .preflight import EXIT_CONFIG, ConfigError, core_checks
+from .preflight import EXIT_CONFIG, ConfigError, core_checks, denied_code
 from .settle import Settlement, Settler
 from .spec import PipelineSpec
 from .stages import Stages
@@ -262,8 +262,17 @@ class Worker:
         template or ``ensure_queue`` set it). Judged by a setting that
         drifted from it, a job would reach the dead-letter queue with no
         failed row (setting higher) or get failed rows while SQS still
-        retries it (setting lower)."""
-        count = self.queue.max_receive_count()
+        retries it (setting lower). A role that may not read it is a
+        configuration mistake (``ConfigError``); an outage is the caller's
+        to wait out."""
+        try:
+            count = self.queue.max_receive_count()
+        except Exception as err:
+            code = denied_code(err)
+            if code is None:
+                raise
+            raise ConfigError(f"may not read the redrive policy of queue {self.queue.name}: {code}",
+                              "grant sqs:GetQueueAttributes on it (the template's worker role does)") from None
         if count is None:
             log.warning("%s has no redrive policy; a failing job is given up after %d receives "
                         "(SPECFLEET_MAX_RECEIVES) but stays in the queue", self.queue.name, self.settings.max_receives)
