@@ -38,7 +38,7 @@ def test_local_stack_lifecycle_and_echo_round_trip(tmp_path: Path):
         env["SPECFLEET_WAIT_TIME_S"] = "1"
 
         produced = specfleet("produce", "echo", "--count", "7", env=env, cwd=tmp_path)
-        assert produced.returncode == 0 and "enqueued 7" in produced.stderr, produced.stderr
+        assert produced.returncode == 0 and "enqueued 7 echo jobs" in produced.stdout, produced.stderr
         worked = specfleet("work", "echo", "--idle-exit", "2", env=env, cwd=tmp_path)
         assert worked.returncode == 0, worked.stderr
         assert "worker stopped: 7 done" in worked.stderr
@@ -107,7 +107,7 @@ def test_one_stack_per_user_found_from_any_folder(tmp_path: Path):
         assert again.returncode == 0 and f"already running (pid {state['pid']}" in again.stderr, again.stderr
         # any command in any folder uses it without being pointed at it
         produced = specfleet("produce", "echo", "--count", "2", env=env, cwd=there)
-        assert produced.returncode == 0 and "enqueued 2" in produced.stderr, produced.stderr
+        assert produced.returncode == 0 and "enqueued 2 echo jobs" in produced.stdout, produced.stderr
     finally:
         down = specfleet("local", "down", env=env, cwd=there)
     assert down.returncode == 0 and down.stderr.startswith("stopped"), down.stderr

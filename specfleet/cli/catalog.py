@@ -86,7 +86,11 @@ def _built_view(built: Built) -> Iterator[str]:
 
 
 @catalog_app.command("queries")
-def queries(out: Path = typer.Option(Path("queries.csv"), "--out", help="CSV to write (track_id,query).")) -> None:
+def queries(
+    out: Path = typer.Option(Path("queries.csv"), "--out", help="CSV to write (track_id,query)."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
+) -> None:
     """Write one search query per track (track name + main artist), de-duplicated.
 
     Example: specfleet catalog queries --out queries.csv
@@ -98,7 +102,18 @@ def queries(out: Path = typer.Option(Path("queries.csv"), "--out", help="CSV to 
         n = write_queries_csv(conn, out)
     finally:
         conn.close()
-    console.print(f"wrote {n} queries to {out} (feed it to `specfleet produce search`)")
+    render(QueriesWritten(out=str(out), queries=n), _queries_view, output, as_json)
+
+
+class QueriesWritten(BaseModel):
+    """``catalog queries``: the CSV written and how many queries (rows) it holds."""
+
+    out: str
+    queries: int
+
+
+def _queries_view(q: QueriesWritten) -> list[str]:
+    return [f"wrote {q.queries} queries to {escape(q.out)} (feed it to `specfleet produce search`)"]
 
 
 @catalog_app.command("graph")
