@@ -292,3 +292,17 @@ def test_report_names_the_file_in_either_form(namespace: Any, tmp_path: Path) ->
     assert shown.strip().startswith(f"report written: {out} (") and shown.strip().endswith(" MB)")
     assert _one_document(_cli(namespace, "report", str(out), "--json")) == {"path": str(out),
                                                                               "bytes": out.stat().st_size}
+
+
+def test_local_init_says_what_it_provisioned_in_either_form(namespace: Any, settings: Any) -> None:
+    made, shown = _both_ways(namespace, "local", "init", drawn=False)  # provisioning again changes nothing
+    assert made == {"queue_prefix": settings.queue_prefix, "bucket": settings.bucket, "topic": settings.topic()}
+    assert shown.strip() == (f"provisioned: queues {settings.queue_prefix}*, bucket {settings.bucket}, "
+                             f"topic {settings.topic()}, tables")
+
+
+def test_local_down_with_nothing_running_in_either_form(namespace: Any, tmp_path: Path) -> None:
+    empty = tmp_path / "no-stack"
+    said, shown = _both_ways(namespace, "local", "down", "--dir", str(empty), drawn=False)
+    assert said == {"dir": str(empty.resolve()), "stopped": False}
+    assert shown.strip() == f"no local stack was running (looked in {empty.resolve()})"
