@@ -306,3 +306,24 @@ def test_local_down_with_nothing_running_in_either_form(namespace: Any, tmp_path
     said, shown = _both_ways(namespace, "local", "down", "--dir", str(empty), drawn=False)
     assert said == {"dir": str(empty.resolve()), "stopped": False}
     assert shown.strip() == f"no local stack was running (looked in {empty.resolve()})"
+
+
+#: Streams and servers: they print as they go (or shell ``export`` lines) and have no result to render.
+STREAMS = {"work", "logs", "dashboard", "local up", "local env", "local poll", "local ooi-archive", "fleet emulate",
+           "catalog fake-sources"}
+
+
+def test_every_command_but_the_streams_takes_output_json() -> None:
+    import typer
+
+    def leaves(command: Any, path: tuple[str, ...] = ()) -> dict[str, Any]:
+        subs = getattr(command, "commands", None)
+        if not subs:
+            return {" ".join(path): command}
+        return {k: v for name, sub in subs.items() for k, v in leaves(sub, (*path, name)).items()}
+
+    commands = leaves(typer.main.get_command(app))
+    without = {name for name, c in commands.items()
+               if not {"--output", "--json"} <= {opt for param in c.params for opt in param.opts}}
+    assert without == STREAMS
+    assert len(commands) > len(STREAMS) + 30  # the walk reached the whole tree

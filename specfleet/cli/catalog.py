@@ -1,5 +1,9 @@
 """``specfleet catalog``: build the music catalog, export queries.csv and the
-Neo4j graph, or serve the local stand-ins to try it without the internet."""
+Neo4j graph, or serve the local stand-ins to try it without the internet.
+
+Each data command renders its result model once (a line or table, or one
+JSON document with ``--output json``); ``fake-sources`` is a server: it
+prints shell ``export`` lines and runs until Ctrl-C."""
 
 from __future__ import annotations
 
