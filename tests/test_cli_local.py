@@ -38,7 +38,7 @@ def test_local_stack_lifecycle_and_echo_round_trip(tmp_path: Path):
         env["SPECFLEET_WAIT_TIME_S"] = "1"
 
         produced = specfleet("produce", "echo", "--count", "7", env=env, cwd=tmp_path)
-        assert produced.returncode == 0 and "enqueued 7" in produced.stderr, produced.stderr
+        assert produced.returncode == 0 and "enqueued 7 echo jobs" in produced.stdout, produced.stderr
         worked = specfleet("work", "echo", "--idle-exit", "2", env=env, cwd=tmp_path)
         assert worked.returncode == 0, worked.stderr
         assert "worker stopped: 7 done" in worked.stderr
@@ -57,7 +57,7 @@ def test_local_stack_lifecycle_and_echo_round_trip(tmp_path: Path):
         assert echo["queue"]["visible"] == 0
     finally:
         down = specfleet("local", "down", "--dir", str(stack_dir), env=env, cwd=tmp_path)
-    assert down.returncode == 0 and "stopped" in down.stderr
+    assert down.returncode == 0 and down.stdout.startswith("stopped")
     gone = specfleet("local", "env", "--dir", str(stack_dir), env=env, cwd=tmp_path)
     assert gone.returncode == 1 and "no local stack" in gone.stderr
     # S3 and SQS lived in moto's memory; the tables went with them: a new stack starts empty
@@ -107,13 +107,13 @@ def test_one_stack_per_user_found_from_any_folder(tmp_path: Path):
         assert again.returncode == 0 and f"already running (pid {state['pid']}" in again.stderr, again.stderr
         # any command in any folder uses it without being pointed at it
         produced = specfleet("produce", "echo", "--count", "2", env=env, cwd=there)
-        assert produced.returncode == 0 and "enqueued 2" in produced.stderr, produced.stderr
+        assert produced.returncode == 0 and "enqueued 2 echo jobs" in produced.stdout, produced.stderr
     finally:
         down = specfleet("local", "down", env=env, cwd=there)
-    assert down.returncode == 0 and down.stderr.startswith("stopped"), down.stderr
+    assert down.returncode == 0 and down.stdout.startswith("stopped"), down.stderr
     assert not _running(state["pid"])  # the process `up` started, stopped
     gone = specfleet("local", "down", env=env, cwd=here)
-    assert "no local stack was running" in gone.stderr, gone.stderr
+    assert "no local stack was running" in gone.stdout, gone.stderr
     # one log folder, the user's; no folder got a .specfleet of its own
     assert (home / ".specfleet" / "logs" / "specfleet.log").is_file()
     assert not (here / ".specfleet").exists() and not (there / ".specfleet").exists()

@@ -23,7 +23,7 @@ from specfleet.cli import context
 from specfleet.cli.main import app
 from specfleet.fleet.plan import plan
 from specfleet.fleet.settings import FleetSettings
-from specfleet.pipelines import job_queue
+from specfleet.pipelines import job_queue, status_queue
 from specfleet.queues import dead_letter_queue
 from test_demo import run_in_terminal
 
@@ -95,10 +95,11 @@ def _cli(namespace: Any, *args: str) -> Any:
     return CliRunner().invoke(app, list(args), env={**namespace.env(), "COLUMNS": "200"})
 
 
-def _both_ways(namespace: Any, *args: str, moving: Callable[[Any], Any] = lambda d: d) -> tuple[Any, Any]:
+def _both_ways(namespace: Any, *args: str, moving: Callable[[Any], Any] = lambda d: d,
+               drawn: bool = True) -> tuple[Any, Any]:
     """The command's JSON (checked to be the whole of stdout, equal under
     both spellings but for what ``moving`` takes out) and its default output
-    (checked to hold no JSON)."""
+    (checked to hold no JSON; a table unless ``drawn`` is False: a line)."""
     long = _cli(namespace, *args, "--output", "json")
     assert long.exit_code == 0, long.output
     short = _cli(namespace, *args, "--json")
@@ -108,7 +109,7 @@ def _both_ways(namespace: Any, *args: str, moving: Callable[[Any], Any] = lambda
     assert not any(c in long.stdout for c in TABLE_CHARS)
     table = _cli(namespace, *args)
     assert table.exit_code == 0, table.output
-    assert _json_lines(table.stdout) == [] and any(c in table.stdout for c in TABLE_CHARS), table.stdout
+    assert _json_lines(table.stdout) == [] and any(c in table.stdout for c in TABLE_CHARS) == drawn, table.stdout
     return data, table.stdout
 
 
@@ -217,3 +218,112 @@ def test_fleet_ls_on_the_embedded_stack(namespace: Any, settings: Any) -> None:
         assert launched in shown and "specfleet workers" in shown
     finally:
         instances.stop(s, "echo")
+
+
+def _one_document(result: Any) -> Any:
+    """The whole of a command's stdout as its one JSON document (no table, no other line)."""
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) == 1 and not any(c in result.stdout for c in TABLE_CHARS)
+    return json.loads(result.stdout)
+
+
+def test_dlq_redrive_says_how_many_moved_in_either_form(namespace: Any, settings: Any) -> None:
+    q = job_queue(settings, "echo")
+    dlq = dead_letter_queue(q)
+    dlq.send(["a", "b", "c"])
+    # Each run moves what is there: the first moves all three, the next ones none.
+    moved, shown = _both_ways(namespace, "dlq", "redrive", "echo", "--yes",
+                              moving=lambda d: {k: v for k, v in d.items() if k != "moved"}, drawn=False)
+    assert moved == {"dlq": dlq.name, "queue": q.name, "moved": 3}
+    assert shown.strip() == f"moved 0 messages back to {q.name}"
+    assert q.depth()["visible"] == 3 and dlq.depth()["visible"] == 0
+
+
+@pytest.mark.slow  # a subprocess: CliRunner echoes typed input into stdout, a real pipe does not
+def test_dlq_redrive_asks_on_stderr_so_json_stays_one_document(namespace: Any, settings: Any,
+                                                               tmp_path: Path) -> None:
+    dead_letter_queue(job_queue(settings, "echo")).send(["x"])
+    result = subprocess.run([sys.executable, "-m", "specfleet.cli.main", "dlq", "redrive", "echo", "--json"],
+                            input="y\n", env={**os.environ, **namespace.env()}, cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1 and json.loads(result.stdout)["moved"] == 1
+    assert "move all messages" in result.stderr
+
+
+def test_dlq_purge_prints_its_line_or_one_json_document(namespace: Any, settings: Any) -> None:
+    # SQS allows one purge per queue a minute: each form purges a queue of its own.
+    jobs_dlq = dead_letter_queue(job_queue(settings, "echo"))
+    statuses_dlq = dead_letter_queue(status_queue(settings, "echo"))
+    other_dlq = dead_letter_queue(job_queue(settings, "hydrophone"))
+    for dlq in (jobs_dlq, statuses_dlq, other_dlq):
+        dlq.send(["p1", "p2"])
+    long = _one_document(_cli(namespace, "dlq", "purge", "echo", "--yes", "--output", "json"))
+    assert long == {"dlq": jobs_dlq.name, "messages": 2}
+    short = _one_document(_cli(namespace, "dlq", "purge", "echo", "--status", "--yes", "--json"))
+    assert short == {"dlq": statuses_dlq.name, "messages": 2}
+    line = _cli(namespace, "dlq", "purge", "hydrophone", "--yes")
+    assert line.exit_code == 0, line.output
+    assert line.stdout.strip() == f"purged {other_dlq.name} (2 messages)" and _json_lines(line.stdout) == []
+
+
+def test_produce_echo_says_what_it_enqueued_in_either_form(namespace: Any, settings: Any) -> None:
+    q = job_queue(settings, "echo")
+    enqueued, shown = _both_ways(namespace, "produce", "echo", "--count", "3", drawn=False)
+    assert enqueued == {"queue": q.name, "jobs": 3}
+    assert shown.strip() == f"enqueued 3 echo jobs on {q.name}"
+    assert q.depth()["visible"] == 9  # three runs, three jobs each
+
+
+def test_catalog_queries_says_what_it_wrote_in_either_form(namespace: Any, tmp_path: Path) -> None:
+    out = tmp_path / "queries.csv"
+    written, shown = _both_ways(namespace, "catalog", "queries", "--out", str(out), drawn=False)
+    assert written == {"out": str(out), "queries": 0}  # an empty catalog: the header only
+    assert out.read_text().splitlines()[0].startswith("track_id,query")
+    assert shown.strip() == f"wrote 0 queries to {out} (feed it to `specfleet produce search`)"
+
+
+@pytest.mark.slow  # three reports (matplotlib): a few seconds
+def test_report_names_the_file_in_either_form(namespace: Any, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    # Each run samples the queues again, so the size moves: the last run's JSON is checked against the file.
+    written, shown = _both_ways(namespace, "report", str(out), moving=lambda d: d["path"], drawn=False)
+    assert written["path"] == str(out) and written["bytes"] > 1000
+    assert shown.strip().startswith(f"report written: {out} (") and shown.strip().endswith(" MB)")
+    assert _one_document(_cli(namespace, "report", str(out), "--json")) == {"path": str(out),
+                                                                              "bytes": out.stat().st_size}
+
+
+def test_local_init_says_what_it_provisioned_in_either_form(namespace: Any, settings: Any) -> None:
+    made, shown = _both_ways(namespace, "local", "init", drawn=False)  # provisioning again changes nothing
+    assert made == {"queue_prefix": settings.queue_prefix, "bucket": settings.bucket, "topic": settings.topic()}
+    assert shown.strip() == (f"provisioned: queues {settings.queue_prefix}*, bucket {settings.bucket}, "
+                             f"topic {settings.topic()}, tables")
+
+
+def test_local_down_with_nothing_running_in_either_form(namespace: Any, tmp_path: Path) -> None:
+    empty = tmp_path / "no-stack"
+    said, shown = _both_ways(namespace, "local", "down", "--dir", str(empty), drawn=False)
+    assert said == {"dir": str(empty.resolve()), "stopped": False}
+    assert shown.strip() == f"no local stack was running (looked in {empty.resolve()})"
+
+
+#: Streams and servers: they print as they go (or shell ``export`` lines) and have no result to render.
+STREAMS = {"work", "logs", "dashboard", "local up", "local env", "local poll", "local ooi-archive", "fleet emulate",
+           "catalog fake-sources"}
+
+
+def test_every_command_but_the_streams_takes_output_json() -> None:
+    import typer
+
+    def leaves(command: Any, path: tuple[str, ...] = ()) -> dict[str, Any]:
+        subs = getattr(command, "commands", None)
+        if not subs:
+            return {" ".join(path): command}
+        return {k: v for name, sub in subs.items() for k, v in leaves(sub, (*path, name)).items()}
+
+    commands = leaves(typer.main.get_command(app))
+    without = {name for name, c in commands.items()
+               if not {"--output", "--json"} <= {opt for param in c.params for opt in param.opts}}
+    assert without == STREAMS
+    assert len(commands) > len(STREAMS) + 30  # the walk reached the whole tree

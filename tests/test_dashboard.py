@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from helpers import query, wait_for
-from specfleet.cli.dashboard import Dashboard
+from specfleet.dashboard import Dashboard
 from specfleet.local.stack import Namespace
 from specfleet.pipelines import get_spec, job_queue
 from specfleet.pipelines.hydrophone.producer import produce_day

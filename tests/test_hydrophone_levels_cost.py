@@ -13,7 +13,7 @@ import pytest
 from obspy import UTCDateTime
 
 from helpers import wait_for
-from specfleet.cli.dashboard import Dashboard
+from specfleet.dashboard import Dashboard
 from specfleet.fleet.plan import plan
 from specfleet.fleet.settings import FleetSettings
 from specfleet.pipelines.hydrophone import levels_day as D

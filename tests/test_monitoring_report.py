@@ -5,6 +5,7 @@ audio elements have playable sources, screenshot kept as an artifact."""
 from __future__ import annotations
 
 import io
+import json
 import re
 
 import numpy as np
@@ -149,9 +150,9 @@ def test_report_renders_in_chromium(settings, tmp_path, artifacts_dir, chrome):
 def test_report_command_and_empty_stack(namespace, settings, tmp_path):
     """On a fresh namespace the report still renders (no data yet), via the CLI."""
     out = tmp_path / "sub" / "empty.html"
-    result = CliRunner().invoke(app, ["report", str(out)], env=namespace.env())
+    result = CliRunner().invoke(app, ["report", str(out), "--json"], env=namespace.env())
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == str(out)
+    assert json.loads(result.stdout) == {"path": str(out), "bytes": out.stat().st_size}
     page = out.read_text()
     assert "no clips under hydrophone/" in page and "no failures" in page
     assert "jobs per minute per pipeline: no data yet" in page

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from specfleet.cli.main import app
-from specfleet.cli.results import day_prefixes, listing, pull
 from specfleet.local.stack import Namespace
+from specfleet.results import day_prefixes, listing, pull
 from specfleet.storage import Storage
 
 CLASSIC, NEW = "CE02SHBP/LJ01D/11-HYDBBA106", "CE02SHBP/LJ01D/HYDBBA106"  # the site's two archive spellings

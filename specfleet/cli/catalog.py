@@ -1,5 +1,9 @@
 """``specfleet catalog``: build the music catalog, export queries.csv and the
-Neo4j graph, or serve the local stand-ins to try it without the internet."""
+Neo4j graph, or serve the local stand-ins to try it without the internet.
+
+Each data command renders its result model once (a line or table, or one
+JSON document with ``--output json``); ``fake-sources`` is a server: it
+prints shell ``export`` lines and runs until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -86,7 +90,11 @@ def _built_view(built: Built) -> Iterator[str]:
 
 
 @catalog_app.command("queries")
-def queries(out: Path = typer.Option(Path("queries.csv"), "--out", help="CSV to write (track_id,query).")) -> None:
+def queries(
+    out: Path = typer.Option(Path("queries.csv"), "--out", help="CSV to write (track_id,query)."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
+) -> None:
     """Write one search query per track (track name + main artist), de-duplicated.
 
     Example: specfleet catalog queries --out queries.csv
@@ -98,7 +106,18 @@ def queries(out: Path = typer.Option(Path("queries.csv"), "--out", help="CSV to 
         n = write_queries_csv(conn, out)
     finally:
         conn.close()
-    console.print(f"wrote {n} queries to {out} (feed it to `specfleet produce search`)")
+    render(QueriesWritten(out=str(out), queries=n), _queries_view, output, as_json)
+
+
+class QueriesWritten(BaseModel):
+    """``catalog queries``: the CSV written and how many queries (rows) it holds."""
+
+    out: str
+    queries: int
+
+
+def _queries_view(q: QueriesWritten) -> list[str]:
+    return [f"wrote {q.queries} queries to {escape(q.out)} (feed it to `specfleet produce search`)"]
 
 
 @catalog_app.command("graph")

@@ -1,4 +1,7 @@
-"""``specfleet dlq``: dead-letter queues: list, show, redrive, purge."""
+"""``specfleet dlq``: dead-letter queues: list, show, redrive, purge.
+
+Each command's result is a model rendered once (``output.render``): a table
+or line, or one JSON document with ``--output json``. Questions go to stderr."""
 
 from __future__ import annotations
 
@@ -60,18 +63,33 @@ def dlq_redrive(
     pipeline: str = typer.Argument(..., help="The pipeline whose dead-letter queue.", callback=pipeline_name),
     status_queue_too: bool = typer.Option(False, "--status", help="Redrive the status queue's DLQ instead."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Move messages from a dead-letter queue back to its source queue.
 
     Example: specfleet dlq redrive download --yes
     """
-    from ..queues import redrive
+    from ..queues import dead_letter_queue, redrive
 
     q = _source_queue(pipeline, status_queue_too)
-    if not yes and not typer.confirm(f"move all messages from {q.name}_dlq back to {q.name}?"):
+    dlq_name = dead_letter_queue(q).name
+    # The question goes to stderr: stdout carries the result only (one JSON document with --output json).
+    if not yes and not typer.confirm(f"move all messages from {dlq_name} back to {q.name}?", err=True):
         raise typer.Exit(1)
-    moved = redrive(q)
-    console.print(f"moved {moved} messages back to {q.name}")
+    render(Redriven(dlq=dlq_name, queue=q.name, moved=redrive(q)), _redriven_view, output, as_json)
+
+
+class Redriven(BaseModel):
+    """``dlq redrive``: how many messages went from the dead-letter queue back to its source queue."""
+
+    dlq: str
+    queue: str
+    moved: int
+
+
+def _redriven_view(r: Redriven) -> list[str]:
+    return [f"moved {r.moved} messages back to {escape(r.queue)}"]
 
 
 def _source_queue(pipeline: str, status_queue_too: bool):
@@ -149,6 +167,8 @@ def dlq_purge(
     pipeline: str = typer.Argument(..., help="The pipeline whose dead-letter queue.", callback=pipeline_name),
     status_queue_too: bool = typer.Option(False, "--status", help="Purge the status queue's DLQ instead."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Delete every message in a pipeline's dead-letter queue (cannot be undone).
 
@@ -156,7 +176,7 @@ def dlq_purge(
     """
     dlq = _dlq_of(pipeline, status_queue_too)
     waiting = dlq.depth()["visible"]
-    if not yes and not typer.confirm(f"delete all {waiting} messages in {dlq.name}? This cannot be undone"):
+    if not yes and not typer.confirm(f"delete all {waiting} messages in {dlq.name}? This cannot be undone", err=True):
         console.print("nothing deleted")
         raise typer.Exit(1)
     try:
@@ -168,7 +188,18 @@ def dlq_purge(
         again = (datetime.now(UTC) + timedelta(seconds=PURGE_INTERVAL_S)).strftime("%H:%M:%S UTC")
         fail(f"{dlq.name} was already purged less than {PURGE_INTERVAL_S} s ago, and SQS allows one purge "
              f"per queue every {PURGE_INTERVAL_S} s", f"to purge it again, run this at {again} or later")
-    console.print(f"purged {dlq.name} ({waiting} messages)")
+    render(PurgedQueue(dlq=dlq.name, messages=waiting), _purged_view, output, as_json)
+
+
+class PurgedQueue(BaseModel):
+    """``dlq purge``: the dead-letter queue purged and how many messages it held just before."""
+
+    dlq: str
+    messages: int
+
+
+def _purged_view(p: PurgedQueue) -> list[str]:
+    return [f"purged {escape(p.dlq)} ({p.messages} messages)"]
 
 
 def register(app: typer.Typer, produce_app: typer.Typer) -> None:

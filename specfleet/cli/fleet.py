@@ -2,6 +2,7 @@
 ``ami`` (bake) and ``fleet`` (launch, scale, ls, stop, autoscale (dry run),
 failover, plan, emulate). Progress goes to stderr; each command's result to stdout once,
 a table or line by default, JSON with ``--output json`` (``output.render``).
+``fleet emulate`` is the exception: a foreground loop until Ctrl-C, no result.
 boto3-heavy modules are imported inside the commands."""
 
 from __future__ import annotations

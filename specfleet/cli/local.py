@@ -1,14 +1,24 @@
-"""``specfleet local``: the embedded local stack (moto server + PostgreSQL + status poller)."""
+"""``specfleet local``: the embedded local stack (moto server + PostgreSQL + status poller).
+
+``local down`` and ``local init`` return a result rendered once (a line, or
+one JSON document with ``--output json``). The others are not data
+commands: ``local up`` reports progress on stderr, ``local env`` prints
+shell ``export`` lines for ``eval``, ``local poll`` runs in the foreground
+until Ctrl-C.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 
 from .context import settings, stack_dir
 from .errors import fail
+from .output import JSON, OUTPUT, OutputFormat, render
 
 console = Console(stderr=True)
 local_app = typer.Typer(help="The embedded local stack (moto server + PostgreSQL + status poller).")
@@ -41,7 +51,11 @@ def local_up(dir: Path | None = typer.Option(None, help=_STACK_DIR_HELP)) -> Non
 
 
 @local_app.command("down")
-def local_down(dir: Path | None = typer.Option(None, help=_STACK_DIR_HELP)) -> None:
+def local_down(
+    dir: Path | None = typer.Option(None, help=_STACK_DIR_HELP),
+    output: OutputFormat = OUTPUT,
+    as_json: bool = JSON,
+) -> None:
     """Stop the local stack. Its queues, objects and tables go with it
     (moto keeps S3 and SQS in memory; the database is wiped with them so the
     two never disagree): the next `local up` starts empty.
@@ -51,10 +65,20 @@ def local_down(dir: Path | None = typer.Option(None, help=_STACK_DIR_HELP)) -> N
     from ..local.stack import stop_detached
 
     where = stack_dir(dir)
-    if stop_detached(where):
-        console.print("stopped: its queues, objects and tables are gone (the next `local up` starts empty)")
-    else:
-        console.print(f"no local stack was running (looked in {where})", highlight=False, soft_wrap=True)
+    render(Stopped(dir=str(where), stopped=stop_detached(where)), _stopped_view, output, as_json)
+
+
+class Stopped(BaseModel):
+    """``local down``: whether a stack was running in ``dir`` and is now stopped."""
+
+    dir: str
+    stopped: bool
+
+
+def _stopped_view(s: Stopped) -> list[str]:
+    if s.stopped:
+        return ["stopped: its queues, objects and tables are gone (the next `local up` starts empty)"]
+    return [f"no local stack was running (looked in {escape(s.dir)})"]
 
 
 @local_app.command("env")
@@ -74,7 +98,7 @@ def local_env(dir: Path | None = typer.Option(None, help=_STACK_DIR_HELP)) -> No
 
 
 @local_app.command("init")
-def local_init() -> None:
+def local_init(output: OutputFormat = OUTPUT, as_json: bool = JSON) -> None:
     """Create queues (+DLQs), bucket, topic and tables wherever the environment points.
 
     That is docker-compose's services, or a fresh AWS account.
@@ -83,9 +107,24 @@ def local_init() -> None:
     """
     from ..local.stack import provision
 
+    s = settings()
     with console.status("provisioning queues, bucket, topic and tables"):
-        provision(settings())
-    console.print("[green]provisioned[/]")
+        provision(s)
+    render(Provisioned(queue_prefix=s.queue_prefix, bucket=s.bucket, topic=s.topic()), _provisioned_view, output,
+           as_json)
+
+
+class Provisioned(BaseModel):
+    """``local init``: where the queues (their name prefix), bucket and topic were made (the tables too)."""
+
+    queue_prefix: str
+    bucket: str
+    topic: str
+
+
+def _provisioned_view(p: Provisioned) -> list[str]:
+    queues = f"queues {escape(p.queue_prefix)}*" if p.queue_prefix else "queues"
+    return [f"[green]provisioned[/]: {queues}, bucket {escape(p.bucket)}, topic {escape(p.topic)}, tables"]
 
 
 @local_app.command("poll")

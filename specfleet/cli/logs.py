@@ -3,7 +3,10 @@ CloudWatch Logs (group ``/specfleet/<stack>/<pipeline>``, one stream per
 instance). AWS calls: ``logs:FilterLogEvents`` (paginated; ``--follow``
 repeats it every ``--poll`` seconds from the newest event seen, as ``aws
 logs tail --follow`` does). Reading needs no KMS permission: CloudWatch Logs
-decrypts with the log group's key itself."""
+decrypts with the log group's key itself.
+
+A stream, like ``aws logs tail``: one plain line per event on stdout as it
+is read, no ``--output`` (the events are already text)."""
 
 from __future__ import annotations
 

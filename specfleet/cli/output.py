@@ -9,7 +9,10 @@
   by default, one JSON document with ``--output json`` (``--json`` is the
   same), never both (the AWS CLI's ``--output``). A command's result is a
   pydantic model; the JSON is its ``model_dump(mode="json")``, the table its
-  view. Progress, notes and hints go to stderr.
+  view. Progress, notes and hints go to stderr. Streams and servers are no
+  data commands and take no ``--output``: ``work``, ``logs``, ``local up``,
+  ``local env`` and ``catalog fake-sources`` (shell exports), ``local poll``,
+  ``local ooi-archive``, ``fleet emulate``, ``dashboard``.
 * **Help** is made readable once for the whole command tree: paragraphs are
   reflowed (docstrings are hard-wrapped), reST literals become plain quotes,
   and metavars say what a value is (``N``, ``SECONDS``, ``PATH``...) instead

@@ -1,4 +1,8 @@
-"""``specfleet work``: take a pipeline's jobs, one terminal line per settled job."""
+"""``specfleet work``: take a pipeline's jobs, one terminal line per settled job.
+
+A stream, not a result: it runs until idle or stopped and reports each
+job as it settles, so it has no ``--output`` (``status --output json`` is
+the fleet's state as data)."""
 
 from __future__ import annotations
 
