@@ -80,6 +80,32 @@ LOCALSTACK_FILES = frozenset({
     "test_worker_interrupt.py",
     "test_worker_shutdown.py",
 })
+#: The longest test files, longest first (a 60 s stall in a 3-minute job,
+#: two 60 s outages, a whole Debian root file system, ...). The full lane
+#: hands them out first (``--no-loadscope-reorder`` keeps this order), so
+#: its last minutes are short files spread over every worker instead of one
+#: long file while the others idle. Re-measure with ``--junitxml`` when a
+#: file grows.
+LONGEST_FIRST = (
+    "test_heartbeat_stall.py",
+    "test_outages.py",
+    "test_ami_recipe.py",
+    "test_runtime.py",
+    "test_music_youtube.py",
+    "test_hydrophone_original.py",
+    "test_fleet_iam.py",
+    "test_download_fused.py",
+    "test_cli_output.py",
+    "test_music_download.py",
+    "test_demo.py",
+    "test_fleet_iam_cookies.py",
+    "test_queues_scale.py",
+    "test_fleet_autoscaling.py",
+    "test_fleet_infra.py",
+    "test_cli_local.py",
+    "test_music_search.py",
+    "test_fleet_emulator.py",
+)
 #: Tests of those files that check the embedded stack itself where LocalStack
 #: answers differently, with why (``file::test``).
 NOT_ON_LOCALSTACK = {
@@ -94,6 +120,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Mark every test that uses the embedded stack, for the fast lane
     (``./dev test --fast`` runs ``-m "not stack and not slow"``), and those
     of ``LOCALSTACK_FILES`` for the LocalStack lane."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
     for item in items:
         if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
