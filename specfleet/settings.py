@@ -13,8 +13,9 @@ import os
 import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, ClassVar
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,13 +27,20 @@ def specfleet_home() -> Path:
     return Path(os.environ.get("SPECFLEET_HOME") or Path.home() / ".specfleet").expanduser()
 
 
-def refuse_renamed(renamed: dict[str, str]) -> None:
-    """Raise if the environment still sets a variable that was renamed
-    (``{old: new}``): a worker given one stops before its first job
-    instead of ignoring it. For a settings class's ``mode="before"`` validator."""
-    old = sorted(k for k in renamed if k in os.environ)
-    if old:
-        raise ValueError("renamed settings: " + ", ".join(f"{k} is now {renamed[k]}" for k in old))
+class RenamingSettings(BaseSettings):
+    """Settings of an area whose variables were renamed: a worker still given
+    an old name (``renamed_env``, ``{old: new}``) stops before its first job
+    instead of ignoring it."""
+
+    renamed_env: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_renamed_variables(cls, data: Any) -> Any:
+        old = sorted(k for k in cls.renamed_env if k in os.environ)
+        if old:
+            raise ValueError("renamed settings: " + ", ".join(f"{k} is now {cls.renamed_env[k]}" for k in old))
+        return data
 
 
 class Settings(BaseSettings):

@@ -8,12 +8,10 @@ here, each as ``SPECFLEET_HYDRO_{NAME}``; this class adds the rest."""
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from ...settings import refuse_renamed
+from ...settings import RenamingSettings
 from .params import CalibrationReference, ClipParams, Output, SpectrogramParams
 from .timerange import FILE_SECONDS
 
@@ -29,14 +27,10 @@ RENAMED_ENV = {
 GAP_THRESHOLD_S = 0.023
 
 
-class HydroSettings(SpectrogramParams, ClipParams, BaseSettings):
+class HydroSettings(SpectrogramParams, ClipParams, RenamingSettings):
     model_config = SettingsConfigDict(env_prefix="SPECFLEET_HYDRO_", extra="ignore", frozen=False)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_renamed_variables(cls, data: Any) -> Any:
-        refuse_renamed(RENAMED_ENV)
-        return data
+    renamed_env = RENAMED_ENV
 
     #: OOI raw-data archive root and the default hydrophone folder below it.
     base_url: str = "https://rawdata.oceanobservatories.org/files/"

@@ -10,12 +10,10 @@ duration limit) are declared in ``params.py`` and inherited here, each as
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from ...settings import refuse_renamed
+from ...settings import RenamingSettings
 from .params import SpectroParams
 
 #: Variables renamed when the parameters got one declaration (old -> new,
@@ -23,16 +21,12 @@ from .params import SpectroParams
 RENAMED_ENV = {"SPECFLEET_SPECTRO_HOP": "SPECFLEET_SPECTRO_HOP_LENGTH"}
 
 
-class SpectroSettings(SpectroParams, BaseSettings):
+class SpectroSettings(SpectroParams, RenamingSettings):
     """Music spectrograms (SPEC.md section 2); defaults are the original's."""
 
     model_config = SettingsConfigDict(env_prefix="SPECFLEET_SPECTRO_", extra="ignore", frozen=False)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_renamed_variables(cls, data: Any) -> Any:
-        refuse_renamed(RENAMED_ENV)
-        return data
+    renamed_env = RENAMED_ENV
 
     #: mp3s larger than this are skipped (the original's 10 MB rule).
     max_mp3_bytes: int = Field(default=10_000_000, ge=1)
