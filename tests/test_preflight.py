@@ -48,6 +48,17 @@ def _work(pipeline: str, env: dict[str, str], cwd: Path) -> subprocess.Completed
                           env={**base, "COLUMNS": "300", **env}, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
+def _queued_download_jobs(url: str, count: int) -> list[str]:
+    """The stack's queues and bucket, and ``count`` download jobs waiting (their bodies)."""
+    s = Settings(endpoint_url=url, region=REGION, queue_prefix=PREFIX, bucket=BUCKET)
+    ensure_all_queues(s)
+    Storage(s).ensure_bucket()
+    jobs = [DownloadJob(track_id=f"t{i}", yt_url=f"https://www.youtube.com/watch?v=abcdefghij{i}").body()
+            for i in range(count)]
+    job_queue(s, "download").send(jobs)
+    return jobs
+
+
 def _error_lines(stderr: str) -> list[str]:
     """The terminal's lines but the worker's start banner."""
     return [line for line in stderr.splitlines() if line.strip() and " worker " not in line.split(":")[0]]
@@ -57,12 +68,7 @@ def test_a_role_without_list_bucket_refuses_to_start_and_leaves_every_job_queued
     enforcing_moto: str, tmp_path: Path
 ) -> None:
     url = enforcing_moto
-    s = Settings(endpoint_url=url, region=REGION, queue_prefix=PREFIX, bucket=BUCKET)
-    ensure_all_queues(s)
-    Storage(s).ensure_bucket()
-    jobs = [DownloadJob(track_id=f"t{i}", yt_url=f"https://www.youtube.com/watch?v=abcdefghij{i}").body()
-            for i in range(3)]
-    job_queue(s, "download").send(jobs)
+    jobs = _queued_download_jobs(url, 3)
 
     # The template's worker policy, less the statement that grants s3:ListBucket.
     def without_list_bucket(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -89,12 +95,7 @@ def test_a_role_that_may_not_read_the_redrive_policy_refuses_to_start_naming_per
     (``Worker.adopt_redrive_policy``); without ``sqs:GetQueueAttributes``
     that is a configuration mistake, said in one line, not a traceback."""
     url = enforcing_moto
-    s = Settings(endpoint_url=url, region=REGION, queue_prefix=PREFIX, bucket=BUCKET)
-    ensure_all_queues(s)
-    Storage(s).ensure_bucket()
-    jobs = [DownloadJob(track_id=f"t{i}", yt_url=f"https://www.youtube.com/watch?v=abcdefghij{i}").body()
-            for i in range(2)]
-    job_queue(s, "download").send(jobs)
+    jobs = _queued_download_jobs(url, 2)
 
     # The template's worker policy, less GetQueueAttributes on the job queues (the status queues keep theirs).
     def without_job_queue_attributes(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
