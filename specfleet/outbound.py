@@ -76,6 +76,12 @@ def _ip(text: str) -> IpAddress | None:
         return None
 
 
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (a URL's hostname, no brackets)."""
+    ip = _ip(host)
+    return host == "localhost" if ip is None else ip.is_loopback
+
+
 def is_public(ip: IpAddress) -> bool:
     """A globally routable unicast address (IPv4-mapped IPv6 judged as IPv4)."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:

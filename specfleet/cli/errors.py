@@ -8,7 +8,6 @@ the error's class (and, for AWS, its code) decides the message and the hint.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -40,11 +39,9 @@ class Explained:
 
 
 def _is_local(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+    from ..outbound import is_loopback_host  # lazily, as explain() does: httpx is not needed to start
+
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def endpoint_hint(url: str) -> str:

@@ -51,19 +51,15 @@ def external_endpoint() -> str | None:
     """The endpoint ``SPECFLEET_LOCAL_AWS_ENDPOINT`` names, or None when it is
     unset (then the stack starts moto's server). Refuses anything but an
     http URL on a loopback address: the local stack never reaches out."""
-    import ipaddress
     from urllib.parse import urlsplit
+
+    from ..outbound import is_loopback_host
 
     raw = os.environ.get(AWS_ENDPOINT_ENV, "").strip()
     if not raw:
         return None
     url = urlsplit(raw)
-    host = url.hostname or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if url.scheme != "http" or not loopback or url.port is None:
+    if url.scheme != "http" or not is_loopback_host(url.hostname or "") or url.port is None:
         raise ValueError(f"{AWS_ENDPOINT_ENV}={raw!r}: expected http://127.0.0.1:PORT (an emulator on loopback)")
     return f"http://{url.netloc}"
 
